@@ -1,0 +1,427 @@
+"""Workflow definitions: what process owners write in `workflows/*.yaml`, validated on load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .assignees import AssigneeRef
+from .durations import Duration
+from .expressions import Condition, FormValue, template_references
+
+__all__ = [
+    "EscalationPolicy",
+    "FieldType",
+    "FormField",
+    "ParallelGroup",
+    "ReminderPolicy",
+    "SelectOption",
+    "Stage",
+    "Step",
+    "StepKind",
+    "TimeoutAction",
+    "WorkflowDefinition",
+]
+
+_ID = r"^[a-z][a-z0-9_]*$"
+_WORKFLOW_NAME = r"^[a-z][a-z0-9-]*$"
+_TEMPLATE_NAMES = {"requester", "workflow", "instance", "title"}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    NUMBER = "number"
+    DATE = "date"
+    USER = "user"
+    SELECT = "select"
+
+
+class SelectOption(_Frozen):
+    value: Annotated[str, Field(min_length=1, max_length=75)]
+    label: Annotated[str, Field(min_length=1, max_length=75)]
+
+
+class FormField(_Frozen):
+    """One input of a start form."""
+
+    id: Annotated[str, Field(pattern=_ID, max_length=40)]
+    label: Annotated[str, Field(min_length=1, max_length=48)]
+    type: FieldType = FieldType.TEXT
+    required: bool = True
+    help: Annotated[str | None, Field(max_length=150)] = None
+    multiline: bool = False
+    min_length: Annotated[int | None, Field(ge=0, le=3000)] = None
+    max_length: Annotated[int | None, Field(ge=1, le=3000)] = None
+    min: float | None = None
+    max: float | None = None
+    decimals: Annotated[int, Field(ge=0, le=6)] = 2
+    options: tuple[SelectOption, ...] = ()
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> FormField:
+        if self.type is FieldType.SELECT and not self.options:
+            raise ValueError("a select field needs options")
+        if self.type is not FieldType.SELECT and self.options:
+            raise ValueError(f"options only apply to select fields, not {self.type.value}")
+        if self.type is not FieldType.NUMBER and (self.min is not None or self.max is not None):
+            raise ValueError("min and max only apply to number fields")
+        if self.type is not FieldType.TEXT and (
+            self.multiline or self.min_length is not None or self.max_length is not None
+        ):
+            raise ValueError("multiline, min_length and max_length only apply to text fields")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is larger than max")
+        if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
+            raise ValueError("min_length is larger than max_length")
+        if len({option.value for option in self.options}) != len(self.options):
+            raise ValueError("select option values must be unique")
+        return self
+
+    def validate_value(self, raw: FormValue) -> FormValue:
+        """Check and normalise one submitted value; raise ValueError with a message for the person."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if self.required:
+                raise ValueError("This field is required.")
+            return None
+        if self.type is FieldType.NUMBER:
+            return self._number(raw)
+        text = str(raw).strip()
+        if self.type is FieldType.TEXT:
+            if self.min_length is not None and len(text) < self.min_length:
+                raise ValueError(f"Write at least {self.min_length} characters.")
+            limit = self.max_length or 3000
+            if len(text) > limit:
+                raise ValueError(f"Keep it under {limit} characters (this is {len(text)}).")
+            return text
+        if self.type is FieldType.DATE:
+            try:
+                return date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise ValueError("Pick a date (YYYY-MM-DD).") from None
+        if self.type is FieldType.USER:
+            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", text):
+                raise ValueError("Pick a person.")
+            return text
+        if text not in {option.value for option in self.options}:
+            raise ValueError("Pick one of the options.")
+        return text
+
+    def _number(self, raw: FormValue) -> float | int:
+        text = str(raw).strip().replace(",", "") if not isinstance(raw, int | float) else raw
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("Enter a number, e.g. 1250.50.") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError("Enter a finite number.")
+        if self.min is not None and number < self.min:
+            raise ValueError(f"The smallest allowed value is {_show(self.min)}.")
+        if self.max is not None and number > self.max:
+            raise ValueError(f"The largest allowed value is {_show(self.max)}.")
+        number = round(number, self.decimals)
+        return int(number) if number.is_integer() else number
+
+
+def _show(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+class StepKind(StrEnum):
+    TASK = "task"
+    APPROVAL = "approval"
+    NOTIFY = "notify"
+
+
+class TimeoutAction(StrEnum):
+    REASSIGN = "reassign"
+    REJECT = "reject"
+    APPROVE = "approve"
+    CANCEL = "cancel"
+
+
+class ReminderPolicy(_Frozen):
+    """When to nudge the assignee: before the due time, at it, and how often while overdue."""
+
+    before: Duration | None = None
+    at_due: bool = True
+    repeat: Duration | None = None
+
+
+class EscalationPolicy(_Frozen):
+    """Who hears about a task that stays overdue, and after how long; `to` is a ladder, climbed in order."""
+
+    after: Duration
+    to: tuple[str, ...] = ("requester.manager",)
+    repeat: Duration | None = None
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _names_people(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one person or role to escalate to")
+        for ref in value:
+            AssigneeRef.parse(ref)
+        return value
+
+
+class Step(_Frozen):
+    """One step: a task to do, an approval to give, or a notification to send."""
+
+    id: Annotated[str, Field(pattern=_ID, max_length=40)]
+    type: StepKind = StepKind.TASK
+    title: Annotated[str, Field(min_length=1, max_length=150)] = ""
+    description: Annotated[str | None, Field(max_length=2000)] = None
+    assignee: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    text: Annotated[str | None, Field(max_length=2000)] = None
+    when: str | None = None
+    due: Duration | None = None
+    remind: ReminderPolicy | None = None
+    escalate: EscalationPolicy | None = None
+    on_timeout: TimeoutAction | None = None
+    allow_self_approval: bool = False
+
+    @field_validator("assignee", "to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> Step:
+        if self.type is StepKind.NOTIFY:
+            if not self.to:
+                raise ValueError("a notify step needs `to` (people, groups or #channels)")
+            if not self.text:
+                raise ValueError("a notify step needs `text`")
+            if self.assignee:
+                raise ValueError("a notify step has `to`, not `assignee`")
+            for ref in self.to:
+                AssigneeRef.parse(ref, allow_channel=True)
+        else:
+            if not self.title:
+                raise ValueError(f"a {self.type.value} step needs a `title`")
+            if not self.assignee:
+                raise ValueError(f"a {self.type.value} step needs an `assignee`")
+            if self.to or self.text:
+                raise ValueError(f"`to` and `text` belong to notify steps, not {self.type.value} steps")
+            for ref in self.assignee:
+                AssigneeRef.parse(ref)
+        if self.when is not None:
+            Condition.parse(self.when)
+        if self.on_timeout is TimeoutAction.APPROVE and self.type is not StepKind.APPROVAL:
+            raise ValueError("on_timeout: approve only applies to approval steps")
+        if (self.on_timeout or self.remind or self.escalate) and self.due is None:
+            raise ValueError("remind, escalate and on_timeout need a `due` duration")
+        return self
+
+    @property
+    def assignee_refs(self) -> tuple[AssigneeRef, ...]:
+        return tuple(AssigneeRef.parse(ref) for ref in self.assignee)
+
+    @property
+    def target_refs(self) -> tuple[AssigneeRef, ...]:
+        return tuple(AssigneeRef.parse(ref, allow_channel=True) for ref in self.to)
+
+    @property
+    def condition(self) -> Condition | None:
+        return Condition.parse(self.when) if self.when else None
+
+    def people_refs(self) -> tuple[AssigneeRef, ...]:
+        """Every reference to people in this step (assignees, targets, escalation ladder)."""
+        escalation = tuple(AssigneeRef.parse(ref) for ref in self.escalate.to) if self.escalate else ()
+        return self.assignee_refs + self.target_refs + escalation
+
+
+class ParallelGroup(_Frozen):
+    """Steps that run at the same time; the group is done when all of them are."""
+
+    parallel: Annotated[tuple[Step, ...], Field(min_length=1)]
+
+
+def _stage_kind(value: Any) -> str:
+    return "parallel" if isinstance(value, dict | ParallelGroup) and (
+        isinstance(value, ParallelGroup) or "parallel" in value
+    ) else "step"
+
+
+Stage = Annotated[
+    Annotated[Step, Tag("step")] | Annotated[ParallelGroup, Tag("parallel")],
+    Discriminator(_stage_kind),
+]
+
+
+class StartPolicy(_Frozen):
+    """Who may start a workflow, and what starts it besides a person."""
+
+    allowed: tuple[str, ...] = ("everyone",)
+    on_team_join: Annotated[str | None, Field(pattern=_ID)] = None
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("allowed")
+    @classmethod
+    def _names_people(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for ref in value:
+            if ref != "everyone":
+                AssigneeRef.parse(ref)
+        return value
+
+
+class WorkflowDefinition(_Frozen):
+    """A whole workflow file."""
+
+    name: Annotated[str, Field(pattern=_WORKFLOW_NAME, max_length=40)]
+    title: Annotated[str, Field(min_length=1, max_length=24)]
+    description: Annotated[str, Field(max_length=500)] = ""
+    owners: tuple[str, ...] = ()
+    start: StartPolicy = StartPolicy()
+    form: tuple[FormField, ...] = ()
+    steps: Annotated[tuple[Stage, ...], Field(min_length=1)]
+    defaults: Annotated[dict[str, Any], Field(default_factory=dict)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        """Fill due/remind/escalate/on_timeout of each task step from the workflow-level `defaults` block."""
+        if not isinstance(data, dict) or not isinstance(data.get("defaults"), dict):
+            return data
+        defaults = data["defaults"]
+        unknown = set(defaults) - {"due", "remind", "escalate", "on_timeout"}
+        if unknown:
+            raise ValueError(f"defaults may set due, remind, escalate, on_timeout; not {', '.join(sorted(unknown))}")
+        steps = data.get("steps")
+        if not isinstance(steps, list):
+            return data
+
+        def fill(step: Any) -> Any:
+            if not isinstance(step, dict) or step.get("type") == StepKind.NOTIFY.value:
+                return step
+            return {**defaults, **step}
+
+        data = dict(data)
+        data["steps"] = [
+            {**stage, "parallel": [fill(s) for s in stage["parallel"]]}
+            if isinstance(stage, dict) and isinstance(stage.get("parallel"), list)
+            else fill(stage)
+            for stage in steps
+        ]
+        return data
+
+    @model_validator(mode="after")
+    def _references_resolve(self, info: ValidationInfo) -> WorkflowDefinition:
+        fields = {field.id: field for field in self.form}
+        if len(fields) != len(self.form):
+            raise ValueError("form field ids must be unique")
+        step_ids = [step.id for step in self.all_steps()]
+        duplicates = sorted({step_id for step_id in step_ids if step_ids.count(step_id) > 1})
+        if duplicates:
+            raise ValueError(f"step ids must be unique; repeated: {', '.join(duplicates)}")
+        groups = (info.context or {}).get("groups") if info and info.context else None
+        for step in self.all_steps():
+            for ref in step.people_refs():
+                self._check_ref(f"step {step.id}", ref, fields, groups)
+            condition = step.condition
+            for name in condition.references if condition else ():
+                if name not in fields:
+                    raise ValueError(f"step {step.id}: condition uses form.{name}, which the form does not have")
+            for text in (step.title, step.description or "", step.text or ""):
+                self._check_template(f"step {step.id}", text, fields)
+        for allowed in self.start.allowed:
+            if allowed != "everyone":
+                self._check_ref("start", AssigneeRef.parse(allowed), fields, groups)
+        field_name = self.start.on_team_join
+        if field_name and (field_name not in fields or fields[field_name].type is not FieldType.USER):
+            raise ValueError(f"start.on_team_join must name a user field of the form; {field_name!r} is not one")
+        return self
+
+    @staticmethod
+    def _check_ref(where: str, ref: AssigneeRef, fields: dict[str, FormField], groups: Any) -> None:
+        if ref.kind in ("form", "form_manager"):
+            field = fields.get(ref.name)
+            if field is None:
+                raise ValueError(f"{where}: {ref} refers to a form field the form does not have")
+            if field.type is not FieldType.USER:
+                raise ValueError(f"{where}: {ref} must be a user field to name a person")
+        if ref.kind == "group" and groups is not None and ref.name not in groups:
+            known = ", ".join(sorted(groups)) or "none"
+            raise ValueError(f"{where}: group {ref.name!r} is not in org.yaml (groups: {known})")
+
+    @staticmethod
+    def _check_template(where: str, text: str, fields: dict[str, FormField]) -> None:
+        for name in template_references(text):
+            if name.startswith("form."):
+                if name[5:] not in fields:
+                    raise ValueError(f"{where}: {{{name}}} refers to a form field the form does not have")
+            elif name not in _TEMPLATE_NAMES:
+                allowed = ", ".join("{" + n + "}" for n in sorted(_TEMPLATE_NAMES))
+                raise ValueError(f"{where}: unknown placeholder {{{name}}}; use {{form.<field>}} or {allowed}")
+
+    def all_steps(self) -> tuple[Step, ...]:
+        """Every step, in order, parallel groups flattened."""
+        return tuple(
+            step
+            for stage in self.steps
+            for step in (stage.parallel if isinstance(stage, ParallelGroup) else (stage,))
+        )
+
+    def stage_steps(self, index: int) -> tuple[Step, ...]:
+        """The steps of one stage."""
+        stage = self.steps[index]
+        return stage.parallel if isinstance(stage, ParallelGroup) else (stage,)
+
+    def step(self, step_id: str) -> Step:
+        """Look a step up by id."""
+        for step in self.all_steps():
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def field(self, field_id: str) -> FormField | None:
+        """Look a form field up by id."""
+        return next((field for field in self.form if field.id == field_id), None)
+
+    @property
+    def version(self) -> str:
+        """A content hash: instances remember the version they started on."""
+        body = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def validate_form(self, raw: dict[str, FormValue]) -> tuple[dict[str, FormValue], dict[str, str]]:
+        """Validate submitted values; return (clean values, errors by field id)."""
+        clean: dict[str, FormValue] = {}
+        errors: dict[str, str] = {}
+        for field in self.form:
+            try:
+                clean[field.id] = field.validate_value(raw.get(field.id))
+            except ValueError as error:
+                errors[field.id] = str(error)
+        return clean, errors
+
+

@@ -1,0 +1,86 @@
+"""Facts the engine records in the append-only event log, and effects the adapters carry out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .instance import Instance, Task
+
+__all__ = [
+    "Effect",
+    "Event",
+    "InstanceFinished",
+    "NotifyTargets",
+    "RequestReceived",
+    "TaskClosed",
+    "TaskOpened",
+    "Transition",
+    "Refusal",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the audit trail."""
+
+    kind: str
+    at: datetime
+    actor: str | None = None
+    task_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskOpened:
+    """Send the task to its assignees, with its buttons."""
+
+    task: Task
+
+
+@dataclass(frozen=True)
+class TaskClosed:
+    """Update the assignees' task messages in place with the outcome."""
+
+    task: Task
+
+
+@dataclass(frozen=True)
+class RequestReceived:
+    """Tell the requester their request is under way."""
+
+
+@dataclass(frozen=True)
+class InstanceFinished:
+    """Tell the requester how their request ended."""
+
+
+@dataclass(frozen=True)
+class NotifyTargets:
+    """Post a notify step's text to people and channels."""
+
+    step_id: str
+    people: tuple[str, ...]
+    channels: tuple[str, ...]
+    text: str
+
+
+Effect = TaskOpened | TaskClosed | RequestReceived | InstanceFinished | NotifyTargets
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The engine's answer: the new state, what to record, and what must happen."""
+
+    instance: Instance
+    events: tuple[Event, ...]
+    effects: tuple[Effect, ...]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The engine said no; `reason` is written for the person who asked."""
+
+    reason: str
+    event: Event

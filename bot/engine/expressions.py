@@ -1,0 +1,123 @@
+"""Safe `when:` conditions and `{form.x}` text templates over a workflow's form values."""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Condition", "FormValue", "render_template", "template_references"]
+
+FormValue = str | int | float | bool | None
+
+_COMPARATORS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_NAMES = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed boolean expression such as `form.amount > 1000 and form.category == "travel"`."""
+
+    source: str
+    tree: ast.Expression
+    references: frozenset[str]
+
+    @classmethod
+    def parse(cls, source: str) -> Condition:
+        """Parse and check a condition; raise ValueError naming what is not allowed."""
+        try:
+            tree = ast.parse(source.strip(), mode="eval")
+        except SyntaxError as error:
+            raise ValueError(f"cannot read condition {source!r}: {error.msg}") from None
+        references: set[str] = set()
+        _check(tree.body, references)
+        return cls(source=source, tree=tree, references=frozenset(references))
+
+    def evaluate(self, form: Mapping[str, FormValue]) -> bool:
+        """Evaluate against form values; a comparison with a missing value is false, never an error."""
+        try:
+            return bool(_evaluate(self.tree.body, form))
+        except TypeError:
+            return False
+
+
+def _check(node: ast.expr, references: set[str]) -> None:
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _check(value, references)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub):
+        _check(node.operand, references)
+    elif isinstance(node, ast.Compare):
+        for op in node.ops:
+            if type(op) not in _COMPARATORS:
+                raise ValueError(f"operator {type(op).__name__} is not allowed in a condition")
+        for part in (node.left, *node.comparators):
+            _check(part, references)
+    elif isinstance(node, ast.Constant):
+        if not isinstance(node.value, str | int | float | bool | type(None)):
+            raise ValueError("only text, numbers, true, false and null are allowed as values")
+    elif isinstance(node, ast.List | ast.Tuple):
+        for element in node.elts:
+            _check(element, references)
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "form":
+        references.add(node.attr)
+    elif isinstance(node, ast.Name) and node.id in _NAMES:
+        return
+    else:
+        raise ValueError(
+            f"{ast.unparse(node)!r} is not allowed in a condition; use form.<field>, numbers, text, "
+            "comparisons (== != < <= > >= in), and, or, not"
+        )
+
+
+def _evaluate(node: ast.expr, form: Mapping[str, FormValue]) -> Any:
+    if isinstance(node, ast.BoolOp):
+        values = (_evaluate(value, form) for value in node.values)
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp):
+        operand = _evaluate(node.operand, form)
+        return (not operand) if isinstance(node.op, ast.Not) else -operand
+    if isinstance(node, ast.Compare):
+        left = _evaluate(node.left, form)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = _evaluate(right_node, form)
+            if (left is None or right is None) and not isinstance(op, ast.Eq | ast.NotEq):
+                return False
+            if not _COMPARATORS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_evaluate(element, form) for element in node.elts]
+    if isinstance(node, ast.Attribute):
+        return form.get(node.attr)
+    if isinstance(node, ast.Name):
+        return _NAMES[node.id]
+    raise TypeError("unexpected expression")  # unreachable after _check
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\}")
+
+
+def template_references(template: str) -> set[str]:
+    """Return the placeholders a template uses, e.g. {"form.amount", "requester"}."""
+    return set(_PLACEHOLDER.findall(template))
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """Fill `{name}` placeholders from values; unknown placeholders stay as written."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)

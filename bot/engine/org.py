@@ -1,0 +1,98 @@
+"""The organisation from `workflows/org.yaml`: people, their managers, and named groups."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["OrgChart", "Person", "OrgDirectory"]
+
+_USER_ID = r"^[UW][A-Z0-9]{2,}$"
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    manager: Annotated[str | None, Field(pattern=_USER_ID)] = None
+    email: str | None = None
+    tz: str | None = None
+    title: str | None = None
+
+
+class OrgChart(BaseModel):
+    """People by Slack user ID, with their manager, and groups of people by name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    people: dict[Annotated[str, Field(pattern=_USER_ID)], Person] = Field(default_factory=dict)
+    groups: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], tuple[str, ...]] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("groups")
+    @classmethod
+    def _members_are_user_ids(cls, groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, members in groups.items():
+            for member in members:
+                if not re.fullmatch(_USER_ID, member):
+                    raise ValueError(f"group {name}: {member!r} is not a Slack user ID (U…)")
+        return groups
+
+    @model_validator(mode="after")
+    def _managers_are_known(self) -> OrgChart:
+        for user_id, person in self.people.items():
+            if person.manager == user_id:
+                raise ValueError(f"{user_id} ({person.name}) cannot be their own manager")
+        return self
+
+
+class OrgDirectory:
+    """The engine's view of people: the org chart, Slack user groups fetched earlier, and admins."""
+
+    def __init__(
+        self,
+        chart: OrgChart,
+        *,
+        admins: tuple[str, ...] = (),
+        usergroups: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        self._chart = chart
+        self._admins = admins
+        self._usergroups = dict(usergroups or {})
+
+    @property
+    def chart(self) -> OrgChart:
+        return self._chart
+
+    @property
+    def admins(self) -> tuple[str, ...]:
+        return self._admins
+
+    def manager_of(self, user_id: str) -> str | None:
+        person = self._chart.people.get(user_id)
+        return person.manager if person else None
+
+    def members_of(self, group: str) -> tuple[str, ...] | None:
+        return self._chart.groups.get(group)
+
+    def usergroup_members(self, handle: str) -> tuple[str, ...] | None:
+        return self._usergroups.get(handle)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self._admins
+
+    def name_of(self, user_id: str) -> str | None:
+        person = self._chart.people.get(user_id)
+        return person.name if person else None
+
+    def reports_of(self, manager_id: str) -> tuple[str, ...]:
+        return tuple(uid for uid, person in self._chart.people.items() if person.manager == manager_id)
+
+    def with_usergroups(self, usergroups: Mapping[str, tuple[str, ...]]) -> OrgDirectory:
+        return OrgDirectory(self._chart, admins=self._admins, usergroups={**self._usergroups, **usergroups})
+
+

@@ -1,0 +1,16 @@
+"""Persistence adapters: where instances, tasks, the event log and the outbox live."""
+
+from .base import Store, UnitOfWork
+from .records import AuditEntry, MessageRef, OutboxMessage, PendingMessage
+from .sqlite import SQLiteStore, StoreError
+
+__all__ = [
+    "AuditEntry",
+    "MessageRef",
+    "OutboxMessage",
+    "PendingMessage",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "UnitOfWork",
+]

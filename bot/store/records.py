@@ -1,0 +1,51 @@
+"""Plain records the store reads and writes besides engine state: outbox messages and audit lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["AuditEntry", "MessageRef", "OutboxMessage", "PendingMessage"]
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A Slack Web API call to make, queued in the same transaction as the state change that caused it."""
+
+    conversation: str  # user or channel ID; messages to one conversation go out in order
+    method: str  # chat.postMessage | chat.update | chat.postEphemeral
+    args: dict[str, Any]
+    message_key: str | None = None  # logical message identity, so later updates find channel and ts
+    instance_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """An outbox row waiting to be sent."""
+
+    id: int
+    message: OutboxMessage
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a sent message lives in Slack."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One stored line of an instance's event log."""
+
+    id: int
+    instance_id: int
+    kind: str
+    at: datetime
+    actor: str | None
+    task_id: str | None
+    data: dict[str, Any] = field(default_factory=dict)

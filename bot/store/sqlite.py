@@ -1,0 +1,328 @@
+"""The embedded default store: SQLite through aiosqlite, one serialised writer, WAL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.engine import Event, Instance, Task, WorkflowDefinition
+
+from .records import AuditEntry, MessageRef, OutboxMessage, PendingMessage
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["SQLiteStore", "StoreError"]
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class SQLiteStore:
+    """All of Baton's state in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._connection: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._definitions: dict[str, WorkflowDefinition] = {}
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = await aiosqlite.connect(self._path, isolation_level=None)
+            await connection.execute("PRAGMA busy_timeout = 5000")
+            await connection.execute("PRAGMA journal_mode = WAL")
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await self._check_integrity(connection)
+            self._connection = connection
+            await self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot open the database {self._path}: {error}") from error
+
+    async def _check_integrity(self, connection: aiosqlite.Connection) -> None:
+        async with connection.execute("PRAGMA quick_check") as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] != "ok":
+            await connection.close()
+            raise StoreError(
+                f"the database {self._path} is damaged ({row[0] if row else 'no answer'}); "
+                "restore it from a backup or move it away to start empty"
+            )
+
+    async def _migrate(self) -> None:
+        connection = self._require()
+        await connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with connection.execute("SELECT MAX(version) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {self._path} has schema version {current}, newer than this Baton "
+                f"({SCHEMA_VERSION}); upgrade Baton or use another DATABASE_URL"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            await connection.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[version - 1]:
+                    await connection.execute(statement)
+                await connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                await connection.execute("COMMIT")
+            except BaseException:
+                await connection.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    def _require(self) -> aiosqlite.Connection:
+        if self._connection is None:
+            raise StoreError("the store is not open")
+        return self._connection
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteUnitOfWork]:
+        """Run one unit of work alone: BEGIN IMMEDIATE, commit on success, roll back on any error."""
+        async with self._lock:
+            connection = self._require()
+            await connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield SQLiteUnitOfWork(connection, self._definitions)
+            except BaseException:
+                await connection.execute("ROLLBACK")
+                raise
+            else:
+                await connection.execute("COMMIT")
+
+
+class SQLiteUnitOfWork:
+    """The store's operations, inside one open transaction."""
+
+    def __init__(self, connection: aiosqlite.Connection, definitions: dict[str, WorkflowDefinition]) -> None:
+        self._db = connection
+        self._definitions = definitions
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def next_instance_id(self) -> int:
+        row = await self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM instances")
+        return int(row[0])
+
+    async def save_definition(self, definition: WorkflowDefinition, now: datetime) -> None:
+        version = definition.version
+        if version in self._definitions:
+            return
+        await self._db.execute(
+            "INSERT INTO definitions (version, name, body, stored_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (version) DO NOTHING",
+            (version, definition.name, definition.model_dump_json(), _ts(now)),
+        )
+
+    async def definition(self, version: str) -> WorkflowDefinition | None:
+        cached = self._definitions.get(version)
+        if cached is not None:
+            return cached
+        row = await self._one("SELECT body FROM definitions WHERE version = ?", (version,))
+        if row is None:
+            return None
+        definition = WorkflowDefinition.model_validate_json(row[0])
+        self._definitions[version] = definition
+        return definition
+
+    async def instance(self, instance_id: int) -> Instance | None:
+        row = await self._one("SELECT state FROM instances WHERE id = ?", (instance_id,))
+        return Instance.model_validate_json(row[0]) if row else None
+
+    async def instance_of_task(self, task_id: str) -> Instance | None:
+        row = await self._one(
+            "SELECT i.state FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE t.id = ?", (task_id,)
+        )
+        return Instance.model_validate_json(row[0]) if row else None
+
+    async def save_instance(self, instance: Instance) -> None:
+        await self._db.execute(
+            """INSERT INTO instances
+                   (id, workflow, definition_version, requester, status, state, created_at, updated_at, finished_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state,
+                   updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
+            (
+                instance.id,
+                instance.workflow,
+                instance.definition_version,
+                instance.requester,
+                instance.status.value,
+                instance.model_dump_json(),
+                _ts(instance.created_at),
+                _ts(instance.updated_at),
+                _ts(instance.finished_at) if instance.finished_at else None,
+            ),
+        )
+        for task in instance.tasks:
+            await self._save_task(task)
+
+    async def _save_task(self, task: Task) -> None:
+        cursor = await self._db.execute(
+            """INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
+                   acted_by = excluded.acted_by, acted_at = excluded.acted_at
+               WHERE tasks.status <> excluded.status OR tasks.due_at IS NOT excluded.due_at""",
+            (
+                task.id,
+                task.instance_id,
+                task.step_id,
+                task.status.value,
+                _ts(task.created_at),
+                _ts(task.due_at) if task.due_at else None,
+                task.acted_by,
+                _ts(task.acted_at) if task.acted_at else None,
+            ),
+        )
+        if cursor.rowcount:
+            await self._db.execute("DELETE FROM task_assignees WHERE task_id = ?", (task.id,))
+            await self._db.executemany(
+                "INSERT INTO task_assignees (task_id, user_id) VALUES (?, ?)",
+                [(task.id, user) for user in task.assignees],
+            )
+
+    async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
+        await self._db.executemany(
+            "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (instance_id, e.kind, _ts(e.at), e.actor, e.task_id, json.dumps(e.data, default=str))
+                for e in events
+            ],
+        )
+
+    async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
+        await self._db.executemany(
+            """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
+                                   next_attempt_at, created_at)
+               VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)""",
+            [
+                (m.conversation, m.method, json.dumps(m.args), m.message_key, m.instance_id, _ts(now), _ts(now))
+                for m in messages
+            ],
+        )
+
+    async def first_sighting(self, request_key: str, now: datetime) -> bool:
+        cursor = await self._db.execute(
+            "INSERT INTO seen_requests (request_key, seen_at) VALUES (?, ?) ON CONFLICT (request_key) DO NOTHING",
+            (request_key, _ts(now)),
+        )
+        return cursor.rowcount == 1
+
+    async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]:
+        rows = await self._all(
+            """SELECT i.state, t.id FROM task_assignees a
+               JOIN tasks t ON t.id = a.task_id JOIN instances i ON i.id = t.instance_id
+               WHERE a.user_id = ? AND t.status = 'open'
+               ORDER BY COALESCE(t.due_at, 1e18), t.created_at LIMIT ?""",
+            (user_id, limit),
+        )
+        tasks = []
+        for state, task_id in rows:
+            task = Instance.model_validate_json(state).task(task_id)
+            if task is not None:
+                tasks.append(task)
+        return tasks
+
+    async def instances_requested_by(self, user_id: str, *, limit: int = 20) -> list[Instance]:
+        rows = await self._all(
+            "SELECT state FROM instances WHERE requester = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (user_id, limit),
+        )
+        return [Instance.model_validate_json(row[0]) for row in rows]
+
+    async def audit_trail(self, instance_id: int) -> list[AuditEntry]:
+        rows = await self._all(
+            "SELECT id, instance_id, kind, at, actor, task_id, data FROM events WHERE instance_id = ? ORDER BY id",
+            (instance_id,),
+        )
+        return [AuditEntry(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
+
+    async def due_outbox(self, now: datetime, *, limit: int) -> list[PendingMessage]:
+        rows = await self._all(
+            """SELECT o.id, o.conversation, o.method, o.args, o.message_key, o.instance_id, o.attempts, o.created_at
+               FROM outbox o
+               JOIN (SELECT conversation, MIN(id) AS head FROM outbox WHERE status = 'pending'
+                     GROUP BY conversation) h ON h.head = o.id
+               WHERE o.next_attempt_at <= ?
+               ORDER BY o.id LIMIT ?""",
+            (_ts(now), limit),
+        )
+        return [
+            PendingMessage(
+                id=r[0],
+                message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
+                attempts=r[6],
+                created_at=_dt(r[7]),
+            )
+            for r in rows
+        ]
+
+    async def message_ref(self, message_key: str) -> MessageRef | None:
+        row = await self._one("SELECT channel, ts FROM slack_messages WHERE message_key = ?", (message_key,))
+        return MessageRef(row[0], row[1]) if row else None
+
+    async def has_pending_post(self, message_key: str, before_id: int) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM outbox WHERE message_key = ? AND method = 'chat.postMessage' "
+            "AND status = 'pending' AND id < ?",
+            (message_key, before_id),
+        )
+        return row is not None
+
+    async def mark_sent(self, outbox_id: int, now: datetime, ref: MessageRef | None) -> None:
+        row = await self._one("SELECT message_key FROM outbox WHERE id = ?", (outbox_id,))
+        await self._db.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+            (_ts(now), outbox_id),
+        )
+        if ref is not None and row is not None and row[0]:
+            await self._db.execute(
+                "INSERT INTO slack_messages (message_key, channel, ts) VALUES (?, ?, ?) "
+                "ON CONFLICT (message_key) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
+                (row[0], ref.channel, ref.ts),
+            )
+
+    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+            (_ts(next_attempt_at), error[:500], outbox_id),
+        )
+
+    async def mark_failed(self, outbox_id: int, error: str) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
+            (error[:500], outbox_id),
+        )
+
+    async def outbox_depth(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+        return int(row[0])
