@@ -315,7 +315,8 @@ class WorkflowDefinition(_Frozen):
         defaults = data["defaults"]
         unknown = set(defaults) - {"due", "remind", "escalate", "on_timeout"}
         if unknown:
-            raise ValueError(f"defaults may set due, remind, escalate, on_timeout; not {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(map(str, unknown)))
+            raise ValueError(f"defaults may set due, remind, escalate, on_timeout; not {names}")
         steps = data.get("steps")
         if not isinstance(steps, list):
             return data
@@ -413,11 +414,18 @@ class WorkflowDefinition(_Frozen):
         body = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
-    def validate_form(self, raw: dict[str, FormValue]) -> tuple[dict[str, FormValue], dict[str, str]]:
-        """Validate submitted values; return (clean values, errors by field id)."""
+    def validate_form(
+        self, raw: dict[str, FormValue], *, partial: bool = False
+    ) -> tuple[dict[str, FormValue], dict[str, str]]:
+        """Validate submitted values; return (clean values, errors by field id).
+
+        `partial` accepts missing fields (a workflow started by an event fills only what it knows)."""
         clean: dict[str, FormValue] = {}
         errors: dict[str, str] = {}
         for field in self.form:
+            if partial and raw.get(field.id) is None:
+                clean[field.id] = None
+                continue
             try:
                 clean[field.id] = field.validate_value(raw.get(field.id))
             except ValueError as error:

@@ -63,7 +63,7 @@ def start(
             command.requester,
             action="start",
         )
-    form, errors = definition.validate_form(command.form)
+    form, errors = definition.validate_form(command.form, partial=command.trigger == "team_join")
     if errors:
         details = "; ".join(f"{field}: {message}" for field, message in errors.items())
         return _refuse(f"The form has problems: {details}", now, command.requester, action="start")

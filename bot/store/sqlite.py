@@ -213,10 +213,7 @@ class SQLiteUnitOfWork:
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
         await self._db.executemany(
             "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (instance_id, e.kind, _ts(e.at), e.actor, e.task_id, json.dumps(e.data, default=str))
-                for e in events
-            ],
+            [(instance_id, e.kind, _ts(e.at), e.actor, e.task_id, json.dumps(e.data, default=str)) for e in events],
         )
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
@@ -311,10 +308,10 @@ class SQLiteUnitOfWork:
                 (row[0], ref.channel, ref.ts),
             )
 
-    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str) -> None:
+    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str, *, count: bool = True) -> None:
         await self._db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-            (_ts(next_attempt_at), error[:500], outbox_id),
+            "UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
+            (1 if count else 0, _ts(next_attempt_at), error[:500], outbox_id),
         )
 
     async def mark_failed(self, outbox_id: int, error: str) -> None:

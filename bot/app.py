@@ -1,0 +1,138 @@
+"""The composition root: settings -> store -> service -> outbox sender -> scheduler -> Bolt app -> HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.catalog import Catalog, load_catalog
+from bot.clock import Clock, SystemClock
+from bot.outbox import OutboxSender
+from bot.scheduler import Scheduler
+from bot.service import WorkflowService
+from bot.settings import Settings
+from bot.slack.listeners import register_listeners
+from bot.store import SQLiteStore, Store
+
+__all__ = ["Baton", "MAX_BODY_BYTES"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+_OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
+
+
+@dataclass
+class Baton:
+    """One running Baton: its parts, built in order, started and stopped together."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    catalog: Catalog | None = None
+    store: Store = field(init=False)
+    service: WorkflowService = field(init=False)
+    client: AsyncWebClient = field(init=False)
+    sender: OutboxSender = field(init=False)
+    scheduler: Scheduler = field(init=False)
+    bolt: AsyncApp = field(init=False)
+    _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
+    _runner: web.AppRunner | None = field(init=False, default=None)
+
+    async def start(self) -> None:
+        """Open the store and start sending; raise StoreError for an unusable database."""
+        settings = self.settings
+        catalog = self.catalog or load_catalog(settings.workflows_dir)
+        for error in catalog.errors:
+            log.error("workflow file problem: %s", error)
+        self.store = SQLiteStore(settings.sqlite_path)
+        await self.store.open()
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        self.client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
+        self.sender = OutboxSender(self.store, self.client, self.clock)
+        self.service = WorkflowService(
+            self.store, catalog, admins=settings.baton_admins, clock=self.clock, on_commit=self.sender.kick
+        )
+        self.bolt = self._build_bolt()
+        self.scheduler = Scheduler()
+        self.scheduler.every(_OUTBOX_SAFETY_SWEEP_SECONDS, self._kick_outbox, name="outbox-sweep")
+        self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
+        self.scheduler.start()
+        log.info(
+            "baton started: workflows=%s slack_api=%s database=%s",
+            ",".join(catalog.names()),
+            settings.slack_api_url,
+            settings.database_url,
+        )
+
+    def _build_bolt(self) -> AsyncApp:
+        secret = self.settings.slack_signing_secret
+        app = AsyncApp(
+            client=self.client,
+            signing_secret=secret.get_secret_value() if secret else None,
+            process_before_response=False,
+        )
+        register_listeners(app, self.service)
+
+        @app.error
+        async def _log_error(error: Exception) -> None:
+            log.exception("listener failed: %s", error, exc_info=error)
+
+        return app
+
+    async def _kick_outbox(self) -> None:
+        self.sender.kick()
+
+    def web_app(self) -> web.Application:
+        """The HTTP surface: Slack's request URL and a health check."""
+        application = web.Application(client_max_size=MAX_BODY_BYTES)
+        application.router.add_post("/slack/events", self._slack_events)
+        application.router.add_get("/healthz", self._health)
+        return application
+
+    async def _slack_events(self, request: web.Request) -> web.Response:
+        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        if bolt_response.status == 401:
+            log.warning("request refused: bad or stale Slack signature from %s", request.remote)
+        return await to_aiohttp_response(bolt_response)
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        try:
+            async with self.store.transaction() as work:
+                depth = await work.outbox_depth()
+        except Exception as error:  # health must answer, whatever is broken
+            return web.json_response({"ok": False, "store": str(error)}, status=503)
+        running = self._sender_task is not None and not self._sender_task.done()
+        return web.json_response(
+            {"ok": running, "store": "ok", "outbox_pending": depth, "sender": "running" if running else "stopped"},
+            status=200 if running else 503,
+        )
+
+    async def serve(self, host: str, port: int) -> int:
+        """Listen for Slack on host:port; return the bound port (useful with port 0)."""
+        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        log.info("listening on http://%s:%s/slack/events", host, bound)
+        return int(bound)
+
+    async def stop(self) -> None:
+        """Stop taking requests, stop sending, close the store."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.scheduler.shutdown()
+        self.sender.stop()
+        if self._sender_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._sender_task, timeout=5)
+        await self.store.close()
+        if self.client.session is not None:
+            await self.client.session.close()

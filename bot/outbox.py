@@ -1,0 +1,222 @@
+"""The only code that sends to Slack: drains the store's outbox in order per conversation, retrying safely."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.engine import Event
+from bot.store import MessageRef, PendingMessage, Store
+
+__all__ = ["OutboxSender", "PERMANENT_ERRORS"]
+
+log = logging.getLogger(__name__)
+
+# Slack errors that no retry will cure: the message is recorded as failed and the workflow's log says so.
+PERMANENT_ERRORS = frozenset(
+    {
+        "account_inactive",
+        "cant_update_message",
+        "channel_not_found",
+        "invalid_arguments",
+        "invalid_blocks",
+        "is_archived",
+        "message_not_found",
+        "msg_too_long",
+        "no_text",
+        "not_in_channel",
+        "restricted_action",
+        "user_not_found",
+        "user_not_in_channel",
+        "too_many_attachments",
+        "invalid_attachments",
+    }
+)
+_MAX_BACKOFF = 300.0
+
+
+class _ConversationPace:
+    """About one message per second per conversation, with short bursts allowed (Slack's guidance)."""
+
+    def __init__(self, *, per_second: float, burst: int) -> None:
+        self._per_second = per_second
+        self._burst = burst
+        self._tokens: dict[str, tuple[float, float]] = {}
+
+    def wait_for(self, conversation: str, now: float) -> float:
+        """Seconds until this conversation may receive another message (0 to send now)."""
+        tokens, updated = self._tokens.get(conversation, (float(self._burst), now))
+        tokens = min(float(self._burst), tokens + (now - updated) * self._per_second)
+        if tokens >= 1.0:
+            self._tokens[conversation] = (tokens - 1.0, now)
+            return 0.0
+        self._tokens[conversation] = (tokens, now)
+        return (1.0 - tokens) / self._per_second
+
+
+class OutboxSender:
+    """Drain pending messages: heads of each conversation first, several conversations at once."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: AsyncWebClient,
+        clock: Clock,
+        *,
+        concurrency: int = 4,
+        batch_size: int = 50,
+        idle_wait: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._concurrency = asyncio.Semaphore(concurrency)
+        self._batch_size = batch_size
+        self._idle_wait = idle_wait
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._pace = _ConversationPace(per_second=1.0, burst=5)
+
+    def kick(self) -> None:
+        """Wake the sender now: something was just queued."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until stopped; a failure of one round is logged and the next round goes on."""
+        while not self._stopping:
+            try:
+                sent = await self.drain_once()
+            except Exception:
+                log.exception("outbox round failed; retrying shortly")
+                sent = 0
+            if sent == 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait)
+                self._wake.clear()
+
+    async def drain_once(self) -> int:
+        """Send every message that is due now; return how many calls were made."""
+        async with self._store.transaction() as work:
+            due = await work.due_outbox(self._clock.now(), limit=self._batch_size)
+        results = await asyncio.gather(*(self._deliver(pending) for pending in due))
+        return sum(results)
+
+    async def _deliver(self, pending: PendingMessage) -> int:
+        message = pending.message
+        loop_now = asyncio.get_running_loop().time()
+        delay = self._pace.wait_for(message.conversation, loop_now)
+        if delay > 0:
+            await self._retry(pending, delay, "paced: one message per second per conversation", count=False)
+            return 0
+        async with self._concurrency:
+            args = dict(message.args)
+            method = message.method
+            if method == "chat.update":
+                resolved = await self._locate(pending)
+                if resolved is None:
+                    return 0
+                method, args = resolved
+            try:
+                response = await self._client.api_call(method, json=args)
+            except SlackApiError as error:
+                await self._handle_slack_error(pending, error)
+                return 1
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                await self._retry(pending, self._backoff(pending.attempts), f"network: {error!r}")
+                return 1
+            ref = None
+            if method == "chat.postMessage" and isinstance(response.get("ts"), str):
+                ref = MessageRef(str(response.get("channel") or args.get("channel")), str(response["ts"]))
+            async with self._store.transaction() as work:
+                await work.mark_sent(pending.id, self._clock.now(), ref)
+            return 1
+
+    async def _locate(self, pending: PendingMessage) -> tuple[str, dict[str, object]] | None:
+        """Find the message an update refers to; post it fresh if the original never arrived."""
+        key = pending.message.message_key
+        args = dict(pending.message.args)
+        async with self._store.transaction() as work:
+            ref = await work.message_ref(key) if key else None
+            waiting = key is not None and ref is None and await work.has_pending_post(key, pending.id)
+        if ref is not None:
+            return "chat.update", {**args, "channel": ref.channel, "ts": ref.ts}
+        if waiting:
+            await self._retry(pending, 1.0, "waiting for the original message", count=False)
+            return None
+        return "chat.postMessage", {**args, "channel": pending.message.conversation}
+
+    async def _handle_slack_error(self, pending: PendingMessage, error: SlackApiError) -> None:
+        response = error.response
+        code = str(response.get("error", "unknown_error"))
+        status = response.status_code
+        if status == 429 or code == "ratelimited":
+            retry_after = _retry_after(response.headers)
+            await self._retry(pending, retry_after, f"rate limited for {retry_after:.0f}s")
+        elif status >= 500:
+            await self._retry(pending, self._backoff(pending.attempts), f"slack http {status}")
+        elif code in PERMANENT_ERRORS:
+            await self._fail(pending, code)
+        else:
+            await self._retry(pending, self._backoff(pending.attempts), f"slack error {code}")
+
+    def _backoff(self, attempts: int) -> float:
+        base: float = min(_MAX_BACKOFF, 0.5 * 2.0 ** min(attempts, 12))
+        return base * random.uniform(0.5, 1.0)
+
+    async def _retry(self, pending: PendingMessage, delay: float, reason: str, *, count: bool = True) -> None:
+        next_at = self._clock.now() + timedelta(seconds=delay)
+        if count:
+            log.warning(
+                "slack call will be retried: outbox=%s method=%s attempt=%s in=%.1fs reason=%s",
+                pending.id,
+                pending.message.method,
+                pending.attempts + 1,
+                delay,
+                reason,
+            )
+        async with self._store.transaction() as work:
+            await work.mark_retry(pending.id, next_at, reason, count=count)
+
+    async def _fail(self, pending: PendingMessage, code: str) -> None:
+        message = pending.message
+        log.error(
+            "slack call failed for good: outbox=%s method=%s conversation=%s error=%s instance=%s",
+            pending.id,
+            message.method,
+            message.conversation,
+            code,
+            message.instance_id,
+        )
+        async with self._store.transaction() as work:
+            await work.mark_failed(pending.id, code)
+            if message.instance_id is not None:
+                event = Event(
+                    "delivery_failed",
+                    self._clock.now(),
+                    data={"method": message.method, "conversation": message.conversation, "error": code},
+                )
+                await work.append_events(message.instance_id, [event])
+
+
+def _retry_after(headers: object) -> float:
+    value = None
+    if isinstance(headers, dict):
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        if isinstance(value, list):
+            value = value[0] if value else None
+    try:
+        return max(1.0, float(str(value)))
+    except (TypeError, ValueError):
+        return 30.0

@@ -1,0 +1,242 @@
+"""The application service: load state, ask the engine, store the outcome and its messages in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.catalog import Catalog
+from bot.clock import Clock
+from bot.engine import (
+    ActOnTask,
+    CancelInstance,
+    FormValue,
+    Instance,
+    OrgDirectory,
+    Refusal,
+    StartWorkflow,
+    Task,
+    Transition,
+    WorkflowDefinition,
+    can_start,
+    decide,
+    start,
+)
+from bot.slack.outgoing import outbox_messages
+from bot.store import AuditEntry, Store, UnitOfWork
+
+__all__ = ["Acted", "FormInvalid", "Refused", "Started", "StatusView", "WorkflowService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Started:
+    instance: Instance
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+@dataclass(frozen=True)
+class FormInvalid:
+    errors: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Acted:
+    instance: Instance
+    task: Task
+
+
+@dataclass(frozen=True)
+class StatusView:
+    definition: WorkflowDefinition
+    instance: Instance
+    trail: list[AuditEntry] | None
+
+
+class WorkflowService:
+    """Every use case Baton offers, each one a single transaction."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        *,
+        admins: tuple[str, ...],
+        clock: Clock,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._admins = admins
+        self._clock = clock
+        self._on_commit = on_commit
+        self._catalog = catalog
+        self._directory = OrgDirectory(catalog.org, admins=admins)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @property
+    def directory(self) -> OrgDirectory:
+        return self._directory
+
+    def use_catalog(self, catalog: Catalog) -> None:
+        """Switch to newly loaded workflow files; running instances keep the version they started on."""
+        self._catalog = catalog
+        self._directory = OrgDirectory(catalog.org, admins=self._admins)
+
+    def definition(self, name: str) -> WorkflowDefinition | None:
+        return self._catalog.workflows.get(name)
+
+    def startable_by(self, user_id: str) -> list[WorkflowDefinition]:
+        return [
+            definition
+            for _name, definition in sorted(self._catalog.workflows.items())
+            if can_start(definition, self._directory, user_id)
+        ]
+
+    async def start(
+        self,
+        name: str,
+        requester: str,
+        form: dict[str, FormValue],
+        *,
+        origin_channel: str | None = None,
+        trigger: str = "command",
+        request_key: str | None = None,
+    ) -> Started | Refused | FormInvalid:
+        """Start a workflow; a request_key makes a retried request start it only once."""
+        definition = self.definition(name)
+        if definition is None:
+            return Refused(f"There is no workflow called `{name}`. See `/workflow list`.")
+        _clean, errors = definition.validate_form(form, partial=trigger == "team_join")
+        if errors:
+            return FormInvalid(errors)
+        now = self._clock.now()
+        async with self._store.transaction() as work:
+            if request_key is not None and not await work.first_sighting(request_key, now):
+                return Refused("This request was already received; nothing was started twice.")
+            instance_id = await work.next_instance_id()
+            command = StartWorkflow(instance_id, requester, form, origin_channel, trigger)
+            outcome = start(definition, self._directory, command, now)
+            if isinstance(outcome, Refusal):
+                log.info("start refused: workflow=%s user=%s reason=%s", name, requester, outcome.reason)
+                return Refused(outcome.reason)
+            await work.save_definition(definition, now)
+            await self._record(work, definition, outcome)
+        self._on_commit()
+        log.info("workflow started: workflow=%s instance=%s requester=%s", name, instance_id, requester)
+        return Started(outcome.instance)
+
+    async def act(self, task_id: str, actor: str, decision: str, comment: str | None = None) -> Acted | Refused:
+        """Complete, approve or reject a task as `actor`; who may is decided from stored state only."""
+        now = self._clock.now()
+        async with self._store.transaction() as work:
+            instance = await work.instance_of_task(task_id)
+            if instance is None:
+                return Refused("That task does not exist.")
+            definition = await self._definition_of(work, instance)
+            outcome = decide(definition, self._directory, instance, ActOnTask(task_id, actor, decision, comment), now)
+            if isinstance(outcome, Refusal):
+                await work.append_events(instance.id, [outcome.event])
+                return Refused(outcome.reason)
+            await self._record(work, definition, outcome)
+        self._on_commit()
+        task = outcome.instance.task(task_id)
+        assert task is not None
+        log.info("task %s: task=%s actor=%s instance=%s", decision, task_id, actor, instance.id)
+        return Acted(outcome.instance, task)
+
+    async def check_act(self, task_id: str, actor: str, decision: str) -> Refused | str:
+        """Would `actor` be allowed this decision now? Return the refusal, or the task's title to ask about."""
+        async with self._store.transaction() as work:
+            instance = await work.instance_of_task(task_id)
+            if instance is None:
+                return Refused("That task does not exist.")
+            definition = await self._definition_of(work, instance)
+        probe = ActOnTask(task_id, actor, decision, "(checking)")
+        outcome = decide(definition, self._directory, instance, probe, self._clock.now())
+        if isinstance(outcome, Refusal):
+            return Refused(outcome.reason)
+        task = instance.task(task_id)
+        return task.title if task else task_id
+
+    async def cancel(self, instance_id: int, actor: str, reason: str | None = None) -> Instance | Refused:
+        """Cancel a request (its requester or an admin)."""
+        now = self._clock.now()
+        async with self._store.transaction() as work:
+            instance = await work.instance(instance_id)
+            if instance is None:
+                return Refused(f"There is no request #{instance_id}.")
+            definition = await self._definition_of(work, instance)
+            outcome = decide(definition, self._directory, instance, CancelInstance(actor, reason), now)
+            if isinstance(outcome, Refusal):
+                await work.append_events(instance.id, [outcome.event])
+                return Refused(outcome.reason)
+            await self._record(work, definition, outcome)
+        self._on_commit()
+        log.info("instance cancelled: instance=%s actor=%s", instance_id, actor)
+        return outcome.instance
+
+    async def status(self, instance_id: int, viewer: str) -> StatusView | Refused:
+        """One instance as `viewer` may see it: its requester, assignees, owners and admins see everything."""
+        async with self._store.transaction() as work:
+            instance = await work.instance(instance_id)
+            if instance is None:
+                return Refused(f"There is no request #{instance_id}.")
+            definition = await self._definition_of(work, instance)
+            allowed = instance.involves(viewer) or self._directory.is_admin(viewer) or viewer in definition.owners
+            if not allowed:
+                return Refused(f"Only the people involved in request #{instance_id} can see it.")
+            trail = await work.audit_trail(instance_id)
+        return StatusView(definition, instance, trail)
+
+    async def open_tasks(self, user_id: str) -> list[tuple[WorkflowDefinition, Instance, Task]]:
+        """A person's open tasks, soonest due first."""
+        async with self._store.transaction() as work:
+            tasks = await work.open_tasks_of(user_id)
+            result = []
+            for task in tasks:
+                instance = await work.instance(task.instance_id)
+                if instance is not None:
+                    result.append((await self._definition_of(work, instance), instance, task))
+        return result
+
+    async def requests(self, user_id: str) -> list[Instance]:
+        """A person's recent requests, newest first."""
+        async with self._store.transaction() as work:
+            return await work.instances_requested_by(user_id)
+
+    async def first_sighting(self, request_key: str) -> bool:
+        """True the first time a Slack request (an event_id) is seen; false for Slack's retries."""
+        async with self._store.transaction() as work:
+            return await work.first_sighting(request_key, self._clock.now())
+
+    async def start_for_new_member(self, user_id: str) -> list[Started | Refused | FormInvalid]:
+        """Start every workflow that asks to run when someone joins the workspace."""
+        results: list[Started | Refused | FormInvalid] = []
+        for name, definition in sorted(self._catalog.workflows.items()):
+            field = definition.start.on_team_join
+            if field is None:
+                continue
+            key = f"team_join:{user_id}:{name}"
+            results.append(await self.start(name, user_id, {field: user_id}, trigger="team_join", request_key=key))
+        return results
+
+    async def _definition_of(self, work: UnitOfWork, instance: Instance) -> WorkflowDefinition:
+        definition = await work.definition(instance.definition_version)
+        if definition is None:  # stored with every start; missing only if the database was edited by hand
+            raise LookupError(f"definition {instance.definition_version} of instance {instance.id} is missing")
+        return definition
+
+    async def _record(self, work: UnitOfWork, definition: WorkflowDefinition, transition: Transition) -> None:
+        instance = transition.instance
+        await work.save_instance(instance)
+        await work.append_events(instance.id, transition.events)
+        await work.enqueue(outbox_messages(definition, instance, transition.effects), self._clock.now())

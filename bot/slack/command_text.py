@@ -1,0 +1,47 @@
+"""Parse the text after `/workflow` into a typed request, whatever shape the text has."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ParsedCommand", "parse_command_text", "parse_instance_id"]
+
+_VERBS = {"help", "list", "start", "status", "tasks", "cancel"}
+_ALIASES = {"ls": "list", "new": "start", "todo": "tasks", "mine": "status", "?": "help"}
+_MAX_TEXT = 4000
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """`verb` is one of help, list, start, status, tasks, cancel; `problem` explains unusable input."""
+
+    verb: str
+    argument: str = ""
+    rest: str = ""
+    problem: str | None = None
+
+
+def parse_command_text(text: str | None) -> ParsedCommand:
+    """Split `start expense-approval`, `status 12`, `cancel #12 wrong amount` and the like."""
+    text = (text or "").strip()[:_MAX_TEXT]
+    if not text:
+        return ParsedCommand("help")
+    head, _, tail = text.partition(" ")
+    verb = _ALIASES.get(head.lower(), head.lower())
+    if verb not in _VERBS:
+        shown = head if len(head) <= 40 else head[:39] + "…"
+        return ParsedCommand("help", problem=f"I don't know `{_safe(shown)}`.")
+    argument, _, rest = tail.strip().partition(" ")
+    return ParsedCommand(verb, argument.strip(), rest.strip())
+
+
+def parse_instance_id(text: str) -> int | None:
+    """Read a request number written as `12` or `#12`; None if it is not one."""
+    match = re.fullmatch(r"#?(\d{1,12})", text.strip())
+    return int(match.group(1)) if match else None
+
+
+def _safe(text: str) -> str:
+    """Keep user text from breaking out of inline code or pinging people."""
+    return text.replace("`", "'").replace("<", "‹").replace(">", "›")

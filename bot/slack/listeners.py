@@ -1,0 +1,317 @@
+"""Bolt listeners: ack, parse the raw Slack payload, call one service function, render the answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.engine import Decision
+from bot.service import FormInvalid, Refused, Started, WorkflowService
+
+from .blocks import plain, section
+from .command_text import parse_command_text, parse_instance_id
+from .home import home_view
+from .messages import (
+    ACTION_APPROVE,
+    ACTION_COMPLETE,
+    ACTION_COMPLETE_WITH_NOTE,
+    ACTION_REJECT,
+    help_text,
+    requests_blocks,
+    status_blocks,
+    task_list_blocks,
+    workflow_list_blocks,
+)
+from .views import (
+    CALLBACK_DONE_NOTE,
+    CALLBACK_REJECT_REASON,
+    CALLBACK_START_FORM,
+    done_note_view,
+    field_block_id,
+    reject_reason_view,
+    start_form_view,
+    submitted_form,
+    submitted_text,
+)
+
+__all__ = ["register_listeners", "SLASH_COMMAND"]
+
+log = logging.getLogger(__name__)
+
+SLASH_COMMAND = "/workflow"
+
+Body = dict[str, Any]
+
+
+def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
+    """Attach every listener Baton has to the Bolt app, in one place."""
+    listeners = _Listeners(service)
+    app.use(listeners.deduplicate_events)
+    app.command(SLASH_COMMAND)(listeners.slash_command)
+    app.action(ACTION_APPROVE)(listeners.approve)
+    app.action(ACTION_COMPLETE)(listeners.complete)
+    app.action(ACTION_REJECT)(listeners.ask_reject_reason)
+    app.action(ACTION_COMPLETE_WITH_NOTE)(listeners.ask_done_note)
+    app.view(CALLBACK_START_FORM)(listeners.start_form_submitted)
+    app.view(CALLBACK_REJECT_REASON)(listeners.reject_reason_submitted)
+    app.view(CALLBACK_DONE_NOTE)(listeners.done_note_submitted)
+    app.event("team_join")(listeners.team_join)
+    app.event("app_home_opened")(listeners.app_home_opened)
+    app.event("message")(listeners.ignore)
+
+
+class _Listeners:
+    def __init__(self, service: WorkflowService) -> None:
+        self._service = service
+
+    async def deduplicate_events(self, body: Body, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
+        """Slack retries events it thinks were lost; Bolt does not deduplicate them in HTTP mode."""
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        is_event = isinstance(event_id, str) and body.get("type") == "event_callback"
+        if is_event and not await self._service.first_sighting(f"event:{event_id}"):
+            log.info("duplicate event ignored: event_id=%s", event_id)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    async def ignore(self, ack: AsyncAck) -> None:
+        await ack()
+
+    # ---- /workflow ----------------------------------------------------------------------------------
+
+    async def slash_command(self, ack: AsyncAck, command: Body, client: AsyncWebClient) -> None:
+        parsed = parse_command_text(command.get("text"))
+        user_id = str(command.get("user_id", ""))
+        channel_id = command.get("channel_id")
+        if parsed.verb == "start":
+            await self._start_command(ack, parsed.argument, user_id, channel_id, command, client)
+        elif parsed.verb == "list":
+            await ack(blocks=workflow_list_blocks(self._service.startable_by(user_id)), text="Workflows")
+        elif parsed.verb == "tasks":
+            tasks = await self._service.open_tasks(user_id)
+            await ack(blocks=task_list_blocks(tasks), text=f"You have {len(tasks)} open tasks")
+        elif parsed.verb == "status":
+            await self._status_command(ack, parsed.argument, user_id)
+        elif parsed.verb == "cancel":
+            await self._cancel_command(ack, parsed.argument, parsed.rest, user_id)
+        else:
+            prefix = f"{parsed.problem}\n\n" if parsed.problem else ""
+            await ack(text=prefix + help_text())
+
+    async def _start_command(
+        self, ack: AsyncAck, name: str, user_id: str, channel_id: Any, command: Body, client: AsyncWebClient
+    ) -> None:
+        if not name:
+            await ack(text="Which workflow? For example `/workflow start expense-approval`. See `/workflow list`.")
+            return
+        definition = self._service.definition(name.lower())
+        if definition is None:
+            await ack(text=f"There is no workflow called `{_code(name)}`. See `/workflow list`.")
+            return
+        origin = channel_id if isinstance(channel_id, str) and channel_id.startswith(("C", "G")) else None
+        if definition.form:
+            await ack()
+            await self._open_view(
+                client, command.get("trigger_id"), start_form_view(definition, origin_channel=origin), user_id, origin
+            )
+            return
+        result = await self._service.start(definition.name, user_id, {}, origin_channel=origin)
+        await ack(text=_start_answer(result))
+
+    async def _status_command(self, ack: AsyncAck, argument: str, user_id: str) -> None:
+        if not argument:
+            await ack(blocks=requests_blocks(await self._service.requests(user_id)), text="Your requests")
+            return
+        instance_id = parse_instance_id(argument)
+        if instance_id is None:
+            await ack(text=f"`{_code(argument)}` is not a request number. Try `/workflow status 12`.")
+            return
+        view = await self._service.status(instance_id, user_id)
+        if isinstance(view, Refused):
+            await ack(text=view.reason)
+            return
+        await ack(blocks=status_blocks(view.definition, view.instance, view.trail), text=view.instance.title)
+
+    async def _cancel_command(self, ack: AsyncAck, argument: str, reason: str, user_id: str) -> None:
+        instance_id = parse_instance_id(argument) if argument else None
+        if instance_id is None:
+            await ack(text="Which request? For example `/workflow cancel 12 no longer needed`.")
+            return
+        result = await self._service.cancel(instance_id, user_id, reason[:2000] or None)
+        if isinstance(result, Refused):
+            await ack(text=result.reason)
+        else:
+            await ack(text=f":no_entry_sign: {result.title} is cancelled. Everyone holding a task was told.")
+
+    # ---- task buttons -------------------------------------------------------------------------------
+
+    async def approve(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        await self._act(body, client, Decision.APPROVE, None)
+
+    async def complete(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        await self._act(body, client, Decision.COMPLETE, None)
+
+    async def ask_reject_reason(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        await self._ask_comment(body, client, Decision.REJECT, reject_reason_view)
+
+    async def ask_done_note(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        await self._ask_comment(body, client, Decision.COMPLETE, done_note_view)
+
+    async def _ask_comment(
+        self, body: Body, client: AsyncWebClient, decision: str, view: Callable[[str, str], dict[str, Any]]
+    ) -> None:
+        task_id, user_id, channel_id = _action_context(body)
+        check = await self._service.check_act(task_id, user_id, decision)
+        if isinstance(check, Refused):
+            await _tell(client, channel_id, user_id, check.reason)
+            return
+        await self._open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel_id)
+
+    async def _act(self, body: Body, client: AsyncWebClient, decision: str, comment: str | None) -> None:
+        task_id, user_id, channel_id = _action_context(body)
+        result = await self._service.act(task_id, user_id, decision, comment)
+        if isinstance(result, Refused):
+            await _tell(client, channel_id, user_id, result.reason)
+
+    # ---- modals -------------------------------------------------------------------------------------
+
+    async def start_form_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        metadata = _json_object(view.get("private_metadata"))
+        name = str(metadata.get("workflow", ""))
+        channel = metadata.get("channel") if isinstance(metadata.get("channel"), str) else None
+        definition = self._service.definition(name)
+        user_id = str(body.get("user", {}).get("id", ""))
+        if definition is None:
+            await ack(
+                response_action="update", view=_notice_view("Workflow gone", f"`{_code(name)}` no longer exists.")
+            )
+            return
+        form = submitted_form(definition, view.get("state", {}).get("values"))
+        result = await self._service.start(
+            definition.name, user_id, form, origin_channel=channel, request_key=f"view:{view.get('id')}"
+        )
+        if isinstance(result, FormInvalid):
+            await ack(
+                response_action="errors",
+                errors={field_block_id(field): message for field, message in result.errors.items()},
+            )
+        elif isinstance(result, Refused):
+            await ack(response_action="update", view=_notice_view(definition.title, result.reason))
+        else:
+            await ack()
+
+    async def reject_reason_submitted(self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
+        await self._comment_submitted(ack, body, view, Decision.REJECT)
+
+    async def done_note_submitted(self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
+        await self._comment_submitted(ack, body, view, Decision.COMPLETE)
+
+    async def _comment_submitted(self, ack: AsyncAck, body: Body, view: Body, decision: str) -> None:
+        task_id = str(view.get("private_metadata", ""))[:200]
+        user_id = str(body.get("user", {}).get("id", ""))
+        comment = submitted_text(view.get("state", {}).get("values"))
+        if decision == Decision.REJECT and not (comment or "").strip():
+            await ack(response_action="errors", errors={"comment": "Please say why you reject it."})
+            return
+        result = await self._service.act(task_id, user_id, decision, comment)
+        if isinstance(result, Refused):
+            await ack(response_action="errors", errors={"comment": result.reason[:150]})
+        else:
+            await ack()
+
+    # ---- events -------------------------------------------------------------------------------------
+
+    async def team_join(self, ack: AsyncAck, event: Body) -> None:
+        await ack()
+        user = event.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else user
+        if not isinstance(user_id, str) or (isinstance(user, dict) and (user.get("is_bot") or user.get("deleted"))):
+            return
+        for result in await self._service.start_for_new_member(user_id):
+            if isinstance(result, Started):
+                log.info("started %s for new member %s", result.instance.title, user_id)
+
+    async def app_home_opened(
+        self, ack: AsyncAck, event: Body, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        if event.get("tab") not in (None, "home"):
+            return
+        user_id = str(event.get("user", ""))
+        tasks = await self._service.open_tasks(user_id)
+        requests = await self._service.requests(user_id)
+        view = home_view(tasks, requests, self._service.startable_by(user_id))
+        try:
+            await client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as error:
+            log.warning("views.publish failed: user=%s error=%s", user_id, error.response.get("error"))
+
+    async def _open_view(
+        self, client: AsyncWebClient, trigger_id: Any, view: dict[str, Any], user_id: str, channel_id: Any
+    ) -> None:
+        if not isinstance(trigger_id, str):
+            await _tell(client, channel_id, user_id, "Slack did not send what is needed to open the form.")
+            return
+        try:
+            await client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as error:
+            code = error.response.get("error")
+            log.warning("views.open failed: user=%s error=%s", user_id, code)
+            await _tell(
+                client, channel_id, user_id, f"The form could not be opened (Slack said `{code}`). Please try again."
+            )
+
+
+def _action_context(body: Body) -> tuple[str, str, str | None]:
+    """The task, the person who clicked and where; the task id is only a lookup key, never trusted."""
+    actions = body.get("actions") or [{}]
+    task_id = str(actions[0].get("value", ""))[:200] if isinstance(actions[0], dict) else ""
+    user_id = str((body.get("user") or {}).get("id", ""))
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return task_id, user_id, channel if isinstance(channel, str) else None
+
+
+async def _tell(client: AsyncWebClient, channel_id: Any, user_id: str, text: str) -> None:
+    """An ephemeral note to one person: where they clicked, or their DM with Baton."""
+    try:
+        if isinstance(channel_id, str) and channel_id:
+            await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+        else:
+            await client.chat_postMessage(channel=user_id, text=text)
+    except SlackApiError as error:
+        log.warning("could not tell user=%s: %s", user_id, error.response.get("error"))
+
+
+def _start_answer(result: Started | Refused | FormInvalid) -> str:
+    if isinstance(result, Started):
+        return f":rocket: Started *{result.instance.title}*. Follow it with `/workflow status {result.instance.id}`."
+    if isinstance(result, Refused):
+        return result.reason
+    return "The form has problems: " + "; ".join(f"{k}: {v}" for k, v in result.errors.items())
+
+
+def _notice_view(title: str, text: str) -> dict[str, Any]:
+    return {"type": "modal", "title": plain(title, 24), "close": plain("Close", 24), "blocks": [section(text)]}
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _code(text: str) -> str:
+    text = text.replace("`", "'")
+    return text if len(text) <= 60 else text[:59] + "…"

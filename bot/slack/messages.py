@@ -1,0 +1,273 @@
+"""Baton's messages as Block Kit: task DMs with buttons, outcomes, status and lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.engine import (
+    FieldType,
+    Instance,
+    InstanceStatus,
+    StepKind,
+    Task,
+    TaskStatus,
+    WorkflowDefinition,
+)
+from bot.store import AuditEntry
+
+from .blocks import Block, actions, button, clip, context, divider, fit_blocks, header, section
+
+__all__ = [
+    "ACTION_APPROVE",
+    "ACTION_COMPLETE",
+    "ACTION_COMPLETE_WITH_NOTE",
+    "ACTION_REJECT",
+    "TASK_ACTIONS",
+    "audit_blocks",
+    "closed_task_blocks",
+    "finished_blocks",
+    "form_summary",
+    "help_text",
+    "open_task_blocks",
+    "receipt_blocks",
+    "requests_blocks",
+    "status_blocks",
+    "task_buttons",
+    "task_list_blocks",
+    "when",
+    "workflow_list_blocks",
+]
+
+ACTION_APPROVE = "task_approve"
+ACTION_REJECT = "task_reject"
+ACTION_COMPLETE = "task_complete"
+ACTION_COMPLETE_WITH_NOTE = "task_complete_with_note"
+TASK_ACTIONS = (ACTION_APPROVE, ACTION_REJECT, ACTION_COMPLETE, ACTION_COMPLETE_WITH_NOTE)
+
+_STATUS_ICON = {
+    InstanceStatus.RUNNING: ":hourglass_flowing_sand:",
+    InstanceStatus.COMPLETED: ":white_check_mark:",
+    InstanceStatus.REJECTED: ":x:",
+    InstanceStatus.CANCELLED: ":no_entry_sign:",
+    InstanceStatus.FAILED: ":warning:",
+}
+_TASK_ICON = {
+    TaskStatus.OPEN: ":hourglass_flowing_sand:",
+    TaskStatus.DONE: ":white_check_mark:",
+    TaskStatus.APPROVED: ":white_check_mark:",
+    TaskStatus.REJECTED: ":x:",
+    TaskStatus.CANCELLED: ":no_entry_sign:",
+}
+_TASK_OUTCOME = {
+    TaskStatus.DONE: "Done",
+    TaskStatus.APPROVED: "Approved",
+    TaskStatus.REJECTED: "Rejected",
+    TaskStatus.CANCELLED: "Cancelled",
+}
+
+
+def when(moment: datetime) -> str:
+    """A Slack date token: shown in each reader's own time zone, with a UTC fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def form_summary(definition: WorkflowDefinition, instance: Instance) -> list[str]:
+    """Form values as `*Label*\nvalue` fields, people as mentions."""
+    fields = []
+    for field in definition.form:
+        value = instance.form.get(field.id)
+        if value is None:
+            continue
+        if field.type is FieldType.USER:
+            shown = f"<@{value}>"
+        elif field.type is FieldType.SELECT:
+            shown = next((o.label for o in field.options if o.value == value), str(value))
+        else:
+            shown = str(value)
+        fields.append(f"*{field.label}*\n{clip(shown, 1500)}")
+    return fields
+
+
+def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
+    step = definition.step(task.step_id)
+    blocks: list[Block] = [
+        header(task.title),
+        section(
+            f"*{instance.title}* requested by <@{instance.requester}>"
+            + (f"\n{step.description}" if step.description else ""),
+            fields=form_summary(definition, instance),
+        ),
+    ]
+    details = [f"Task `{task.id}`"]
+    if task.due_at:
+        details.append(f"due {when(task.due_at)}")
+    if len(task.assignees) > 1:
+        details.append("assigned to " + ", ".join(f"<@{u}>" for u in task.assignees) + " (any one of you)")
+    blocks.append(context(" · ".join(details)))
+    return blocks
+
+
+def open_task_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
+    """The DM an assignee gets: what is asked, the request's details, and the buttons."""
+    blocks = _task_header_blocks(definition, instance, task)
+    blocks.append(task_buttons(task))
+    return fit_blocks(blocks)
+
+
+def task_buttons(task: Task) -> Block:
+    if task.kind is StepKind.APPROVAL:
+        return actions(
+            button("Approve", action_id=ACTION_APPROVE, value=task.id, style="primary"),
+            button("Reject…", action_id=ACTION_REJECT, value=task.id, style="danger"),
+            block_id=f"task:{task.id}",
+        )
+    return actions(
+        button("Mark done", action_id=ACTION_COMPLETE, value=task.id, style="primary"),
+        button("Done, with a note…", action_id=ACTION_COMPLETE_WITH_NOTE, value=task.id),
+        block_id=f"task:{task.id}",
+    )
+
+
+def closed_task_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
+    """The same DM after the task is closed: the outcome in place of the buttons."""
+    blocks = _task_header_blocks(definition, instance, task)
+    outcome = _TASK_OUTCOME.get(task.status, task.status.value)
+    if task.status is TaskStatus.CANCELLED:
+        line = f"{_TASK_ICON[task.status]} *No longer needed*: {instance.title} is {instance.status.value}."
+    else:
+        by = f" by <@{task.acted_by}>" if task.acted_by else ""
+        at = f" {when(task.acted_at)}" if task.acted_at else ""
+        line = f"{_TASK_ICON[task.status]} *{outcome}*{by}{at}"
+    if task.comment:
+        line += f"\n> {clip(task.comment, 2500)}"
+    blocks.append(section(line))
+    return fit_blocks(blocks)
+
+
+def receipt_blocks(definition: WorkflowDefinition, instance: Instance) -> list[Block]:
+    """The requester's confirmation that their request is under way."""
+    return fit_blocks(
+        [
+            section(
+                f":inbox_tray: Your request *{instance.title}* has started.",
+                fields=form_summary(definition, instance),
+            ),
+            context(f"Follow it with `/workflow status {instance.id}`; cancel with `/workflow cancel {instance.id}`."),
+        ]
+    )
+
+
+def finished_blocks(definition: WorkflowDefinition, instance: Instance) -> list[Block]:
+    """The requester's news that their request is finished, and how."""
+    icon = _STATUS_ICON[instance.status]
+    by = f" by <@{instance.finished_by}>" if instance.finished_by else ""
+    text = f"{icon} *{instance.title}* was *{instance.status.value}*{by}."
+    if instance.outcome_reason:
+        text += f"\n> {clip(instance.outcome_reason, 2500)}"
+    return [section(text), context(f"Full history: `/workflow status {instance.id}`")]
+
+
+def status_blocks(
+    definition: WorkflowDefinition, instance: Instance, trail: Sequence[AuditEntry] | None = None
+) -> list[Block]:
+    """One instance: its state, each step and who holds it, and (for those allowed) its history."""
+    blocks: list[Block] = [
+        header(f"{instance.title}"),
+        section(
+            f"{_STATUS_ICON[instance.status]} *{instance.status.value.capitalize()}* · requested by "
+            f"<@{instance.requester}> {when(instance.created_at)}",
+            fields=form_summary(definition, instance),
+        ),
+        divider(),
+    ]
+    for step in definition.all_steps():
+        if step.type is StepKind.NOTIFY:
+            continue
+        task = next((t for t in instance.tasks if t.step_id == step.id), None)
+        if task is None:
+            blocks.append(context(f":white_circle: {step.title} — not reached"))
+        elif task.status is TaskStatus.OPEN:
+            holders = ", ".join(f"<@{u}>" for u in task.assignees)
+            due = f", due {when(task.due_at)}" if task.due_at else ""
+            blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — waiting for {holders}{due}"))
+        else:
+            by = f" by <@{task.acted_by}>" if task.acted_by else ""
+            blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — {task.status.value}{by}"))
+    if trail:
+        blocks.append(divider())
+        blocks.extend(audit_blocks(trail))
+    return fit_blocks(blocks)
+
+
+def audit_blocks(trail: Sequence[AuditEntry]) -> list[Block]:
+    """The event log as compact lines, newest last."""
+    lines = []
+    for entry in trail:
+        who = f"<@{entry.actor}> " if entry.actor else ""
+        detail = entry.data.get("comment") or entry.data.get("reason") or entry.data.get("step") or ""
+        lines.append(f"{when(entry.at)} · {who}{entry.kind.replace('_', ' ')}" + (f" · {detail}" if detail else ""))
+    chunks: list[Block] = []
+    text = "*History*"
+    for line in lines:
+        if len(text) + len(line) + 1 > 2900:
+            chunks.append(section(text))
+            text = ""
+        text += "\n" + line
+    chunks.append(section(text))
+    return chunks
+
+
+def task_list_blocks(tasks: Sequence[tuple[WorkflowDefinition, Instance, Task]]) -> list[Block]:
+    """My open tasks, each with its buttons."""
+    if not tasks:
+        return [section(":tada: You have no open tasks.")]
+    blocks: list[Block] = [header(f"Your open tasks ({len(tasks)})")]
+    for _definition, instance, task in tasks[:15]:
+        due = f" · due {when(task.due_at)}" if task.due_at else ""
+        blocks.append(section(f"*{task.title}*\n{instance.title} from <@{instance.requester}>{due}"))
+        blocks.append(task_buttons(task))
+    if len(tasks) > 15:
+        blocks.append(context(f"…and {len(tasks) - 15} more."))
+    return fit_blocks(blocks)
+
+
+def workflow_list_blocks(definitions: Sequence[WorkflowDefinition]) -> list[Block]:
+    """What this person can start."""
+    if not definitions:
+        return [section("There are no workflows you can start.")]
+    blocks: list[Block] = [header("Workflows you can start")]
+    for definition in definitions:
+        blocks.append(
+            section(f"*{definition.title}* — `/workflow start {definition.name}`\n{definition.description}".strip())
+        )
+    return fit_blocks(blocks)
+
+
+def requests_blocks(instances: Sequence[Instance]) -> list[Block]:
+    """My recent requests and where each stands."""
+    if not instances:
+        return [section("You have not requested anything yet. Try `/workflow list`.")]
+    blocks: list[Block] = [header("Your requests")]
+    for instance in instances:
+        waiting = [t for t in instance.tasks if t.status is TaskStatus.OPEN]
+        holders = ", ".join(sorted({f"<@{u}>" for t in waiting for u in t.assignees}))
+        line = f"{_STATUS_ICON[instance.status]} *{instance.title}* — {instance.status.value}"
+        if waiting:
+            line += f", waiting for {holders}"
+        blocks.append(section(line))
+    blocks.append(context("Details: `/workflow status <number>`"))
+    return fit_blocks(blocks)
+
+
+def help_text() -> str:
+    return (
+        "*Baton* runs your team's workflows.\n"
+        "• `/workflow list` — what you can start\n"
+        "• `/workflow start <name>` — start one (opens its form)\n"
+        "• `/workflow tasks` — your open tasks, with buttons\n"
+        "• `/workflow status` — your requests; `/workflow status <number>` — one request and its history\n"
+        "• `/workflow cancel <number> [reason]` — cancel a request you made\n"
+        "• `/workflow help` — this message"
+    )

@@ -1,0 +1,94 @@
+"""Turn the engine's effects into outbox rows: the Slack calls to make, rendered now, sent later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.engine import (
+    Effect,
+    Instance,
+    InstanceFinished,
+    NotifyTargets,
+    RequestReceived,
+    TaskClosed,
+    TaskOpened,
+    WorkflowDefinition,
+)
+from bot.store import OutboxMessage
+
+from .blocks import clip, section
+from .messages import closed_task_blocks, finished_blocks, open_task_blocks, receipt_blocks
+
+__all__ = ["outbox_messages", "task_message_key"]
+
+_FALLBACK_LIMIT = 3000
+
+
+def task_message_key(task_id: str, user_id: str) -> str:
+    return f"task:{task_id}:{user_id}"
+
+
+def outbox_messages(
+    definition: WorkflowDefinition, instance: Instance, effects: Iterable[Effect]
+) -> list[OutboxMessage]:
+    """Render every effect of a transition into the messages that carry it out."""
+    messages: list[OutboxMessage] = []
+    for effect in effects:
+        messages.extend(_render(definition, instance, effect))
+    return messages
+
+
+def _post(
+    conversation: str,
+    text: str,
+    blocks: list[dict[str, object]],
+    instance: Instance,
+    key: str | None = None,
+) -> OutboxMessage:
+    return OutboxMessage(
+        conversation=conversation,
+        method="chat.postMessage",
+        args={"channel": conversation, "text": clip(text, _FALLBACK_LIMIT), "blocks": blocks},
+        message_key=key,
+        instance_id=instance.id,
+    )
+
+
+def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) -> list[OutboxMessage]:
+    if isinstance(effect, TaskOpened):
+        task = effect.task
+        blocks = open_task_blocks(definition, instance, task)
+        text = f"New task for you: {task.title} ({instance.title})"
+        return [_post(user, text, blocks, instance, task_message_key(task.id, user)) for user in task.assignees]
+    if isinstance(effect, TaskClosed):
+        task = effect.task
+        blocks = closed_task_blocks(definition, instance, task)
+        text = f"{task.title}: {task.status.value}"
+        return [
+            OutboxMessage(
+                conversation=user,
+                method="chat.update",
+                args={"text": clip(text, _FALLBACK_LIMIT), "blocks": blocks},
+                message_key=task_message_key(task.id, user),
+                instance_id=instance.id,
+            )
+            for user in task.assignees
+        ]
+    if isinstance(effect, RequestReceived):
+        text = f"Your request {instance.title} has started."
+        return [
+            _post(
+                instance.requester,
+                text,
+                receipt_blocks(definition, instance),
+                instance,
+                f"request:{instance.id}",
+            )
+        ]
+    if isinstance(effect, InstanceFinished):
+        text = f"{instance.title} was {instance.status.value}."
+        return [_post(instance.requester, text, finished_blocks(definition, instance), instance)]
+    if isinstance(effect, NotifyTargets):
+        blocks = [section(effect.text)]
+        return [_post(target, effect.text, blocks, instance) for target in (*effect.people, *effect.channels)]
+    raise TypeError(f"unknown effect {effect!r}")
