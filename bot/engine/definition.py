@@ -129,7 +129,7 @@ class FormField(_Frozen):
         text = str(raw).strip().replace(",", "") if not isinstance(raw, int | float) else raw
         try:
             number = float(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError("Enter a number, e.g. 1250.50.") from None
         if number != number or number in (float("inf"), float("-inf")):
             raise ValueError("Enter a finite number.")

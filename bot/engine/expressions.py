@@ -41,8 +41,13 @@ class Condition:
             tree = ast.parse(source.strip(), mode="eval")
         except SyntaxError as error:
             raise ValueError(f"cannot read condition {source!r}: {error.msg}") from None
+        except RecursionError:
+            raise ValueError("condition is nested too deeply") from None
         references: set[str] = set()
-        _check(tree.body, references)
+        try:
+            _check(tree.body, references)
+        except RecursionError:
+            raise ValueError("condition is nested too deeply") from None
         return cls(source=source, tree=tree, references=frozenset(references))
 
     def evaluate(self, form: Mapping[str, FormValue]) -> bool:

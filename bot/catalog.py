@@ -1,0 +1,531 @@
+"""Load `workflows/*.yaml` and `org.yaml`, reporting every problem as `file:line: field: message`."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.reader import ReaderError
+
+from bot.engine.definition import (
+    EscalationPolicy,
+    FormField,
+    ParallelGroup,
+    ReminderPolicy,
+    SelectOption,
+    StartPolicy,
+    Step,
+    WorkflowDefinition,
+)
+from bot.engine.org import OrgChart, Person
+
+__all__ = [
+    "ORG_FILE", "Catalog", "CatalogError", "DefinitionError", "format_report", "load_catalog", "load_org",
+]
+
+ORG_FILE = "org.yaml"
+_SUFFIXES = (".yaml", ".yml")
+_STAGE_TAGS = frozenset({"step", "parallel"})
+_WORKFLOW_MODELS: tuple[type[BaseModel], ...] = (
+    WorkflowDefinition, Step, ParallelGroup, StartPolicy,
+    FormField, SelectOption, ReminderPolicy, EscalationPolicy,
+)
+_ORG_MODELS: tuple[type[BaseModel], ...] = (OrgChart, Person)
+_CONDITION = re.compile(r"condition|allowed as values")
+_LEADING_REF = re.compile(r"^(\S+) (?:refers|must be|\()")
+_QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+_WORD = re.compile(r"[a-z_]+")
+
+Loc = tuple[str | int, ...]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DefinitionError:
+    """One problem in one file; `line` is 1-based, 0 when it concerns the whole file."""
+
+    file: Path
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{_display(self.file)}:{self.line}" if self.line else _display(self.file)
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class CatalogError(ValueError):
+    """Raised by `load_org` for a broken org file; `errors` says where."""
+
+    def __init__(self, errors: Sequence[DefinitionError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The org chart and every workflow that loaded, plus what was wrong with the rest."""
+
+    org: OrgChart
+    workflows: Mapping[str, WorkflowDefinition]
+    errors: tuple[DefinitionError, ...] = ()
+
+    def get(self, name: str) -> WorkflowDefinition | None:
+        """The workflow called `name`, if it loaded."""
+        return self.workflows.get(name)
+
+    def names(self) -> tuple[str, ...]:
+        """Names of the loaded workflows, sorted."""
+        return tuple(sorted(self.workflows))
+
+
+@dataclass(frozen=True)
+class _Spot:
+    """A place in a YAML file: its path of keys/indexes, its node, and its 1-based line."""
+
+    path: Loc
+    node: yaml.Node
+    line: int
+
+
+@dataclass(frozen=True)
+class _Document:
+    data: Any
+    root: _Spot
+
+
+def load_org(path: Path) -> OrgChart:
+    """Read the org chart; a missing file is an empty org; raise CatalogError saying what is wrong."""
+    org, errors = _read_org(path)
+    if org is None or errors:
+        raise CatalogError(errors)
+    return org
+
+
+def load_catalog(directory: Path) -> Catalog:
+    """Load the org chart and every workflow file in `directory`; never raises for bad content."""
+    org_path = _org_path(directory)
+    org, errors = _read_org(org_path)
+    groups = org.groups if org is not None else None  # a broken org.yaml: skip group checks, avoid noise
+    workflows: dict[str, WorkflowDefinition] = {}
+    origins: dict[str, Path] = {}
+    try:
+        files = _workflow_files(directory)
+    except OSError as error:
+        files = []
+        message = f"cannot list the directory: {error.strerror or error}"
+        errors.append(DefinitionError(directory, 0, "", message))
+    for path in files:
+        result = _safely(path, lambda p: _load_workflow(p, groups, origins))
+        if isinstance(result, WorkflowDefinition):
+            workflows[result.name] = result
+            origins[result.name] = path
+        else:
+            errors.extend(result)
+    return Catalog(org or OrgChart(), MappingProxyType(workflows), tuple(errors))
+
+
+def format_report(catalog: Catalog) -> str:
+    """A summary for `python -m bot check`: loaded workflows, then every error, then the totals."""
+    width = max((len(name) for name in catalog.names()), default=0)
+    lines = [_summary(catalog.workflows[name], width) for name in catalog.names()]
+    lines += [str(error) for error in catalog.errors]
+    lines.append(f"{len(catalog.workflows)} workflows loaded, {len(catalog.errors)} errors")
+    return "\n".join(lines)
+
+
+def _summary(definition: WorkflowDefinition, width: int) -> str:
+    steps, fields = len(definition.all_steps()), len(definition.form)
+    counts = f"{_plural(steps, 'step')}, {_plural(fields, 'form field')}"
+    return f"ok  {definition.name:<{width}}  {definition.title:<24}  {counts}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _display(path: Path) -> str:
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except (ValueError, OSError):
+            return str(path)
+    return str(path)
+
+
+# ---- finding files ----------------------------------------------------------------------------
+
+
+def _org_path(directory: Path) -> Path:
+    fallback = directory / "org.yml"
+    try:
+        use_fallback = not (directory / ORG_FILE).exists() and fallback.exists()
+    except OSError:
+        use_fallback = False
+    return fallback if use_fallback else directory / ORG_FILE
+
+
+def _workflow_files(directory: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if path.suffix.lower() in _SUFFIXES and path.stem != "org" and not path.name.startswith(".")
+    )
+
+
+def _safely(path: Path, load: Callable[[Path], T | list[DefinitionError]]) -> T | list[DefinitionError]:
+    try:
+        return load(path)
+    except Exception as error:  # the last line of defence: one bad file never stops the others
+        return [DefinitionError(path, 0, "", f"cannot load this file ({type(error).__name__}: {error})")]
+
+
+# ---- org.yaml ---------------------------------------------------------------------------------
+
+
+def _read_org(path: Path) -> tuple[OrgChart | None, list[DefinitionError]]:
+    result = _safely(path, _load_org_file)
+    return (result, []) if isinstance(result, OrgChart) else (None, result)
+
+
+def _load_org_file(path: Path) -> OrgChart | list[DefinitionError]:
+    if not path.exists():
+        return OrgChart()
+    document = _parse(path)
+    if document is None:
+        return OrgChart()
+    if isinstance(document, DefinitionError):
+        return [document]
+    if not isinstance(document.data, dict):
+        return [_not_a_mapping(path, document, "people: and groups:")]
+    try:
+        return OrgChart.model_validate(document.data)
+    except ValidationError as error:
+        return _validation_errors(path, document, error, _ORG_MODELS)
+
+
+# ---- workflow files ---------------------------------------------------------------------------
+
+
+def _load_workflow(
+    path: Path, groups: Mapping[str, Any] | None, origins: Mapping[str, Path]
+) -> WorkflowDefinition | list[DefinitionError]:
+    document = _parse(path)
+    if document is None:
+        return [DefinitionError(path, 1, "", "the file is empty; a workflow needs name, title and steps")]
+    if isinstance(document, DefinitionError):
+        return [document]
+    if not isinstance(document.data, dict):
+        return [_not_a_mapping(path, document, "name:, title:, form:, steps:")]
+    context = {"groups": groups} if groups is not None else {}
+    try:
+        definition = WorkflowDefinition.model_validate(document.data, context=context)
+    except ValidationError as error:
+        return _validation_errors(path, document, error, _WORKFLOW_MODELS)
+    problem = _naming_problem(path, definition.name, origins)
+    if problem:
+        spot = _child(document.root, "name") or document.root
+        return [DefinitionError(path, spot.line, "name", problem)]
+    return definition
+
+
+def _naming_problem(path: Path, name: str, origins: Mapping[str, Path]) -> str | None:
+    if name != path.stem:
+        fix = f"rename the file to {name}{path.suffix} or write name: {path.stem}"
+        return f"{name!r} must match the file name; {fix}"
+    if name in origins:
+        return f"workflow {name!r} is already defined in {_display(origins[name])}"
+    return None
+
+
+def _not_a_mapping(path: Path, document: _Document, keys: str) -> DefinitionError:
+    kind = "a list" if isinstance(document.data, list) else "a single value"
+    message = f"the file must be a mapping of keys ({keys} ...), not {kind}"
+    return DefinitionError(path, document.root.line, "", message)
+
+
+# ---- reading YAML -----------------------------------------------------------------------------
+
+
+def _parse(path: Path) -> _Document | DefinitionError | None:
+    """Read and parse one file; None when it holds no document at all."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return DefinitionError(path, 0, "", f"cannot read the file: {error.strerror or error}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return DefinitionError(path, raw[: error.start].count(b"\n") + 1, "", "the file is not UTF-8 text")
+    try:
+        return _compose(path, text)
+    except yaml.MarkedYAMLError as error:
+        return _yaml_error(path, error)
+    except ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        return DefinitionError(path, line, "", f"invalid YAML: character {error.character!r} is not allowed")
+    except yaml.YAMLError as error:
+        return DefinitionError(path, 1, "", f"invalid YAML: {error}")
+
+
+def _compose(path: Path, text: str) -> _Document | DefinitionError | None:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        duplicate = _duplicate_key(node)
+        if duplicate is not None:
+            message = f"{duplicate.value!r} appears twice in the same block; keep one"
+            return DefinitionError(path, duplicate.start_mark.line + 1, "", message)
+        try:
+            data = loader.construct_document(node)
+        except ValueError as error:  # e.g. a date like 2024-02-30
+            line = _bad_timestamp_line(loader, node)
+            return DefinitionError(path, line, "", f"invalid YAML: cannot read a value ({error})")
+    finally:
+        loader.dispose()
+    return _Document(data, _Spot((), node, node.start_mark.line + 1))
+
+
+def _bad_timestamp_line(loader: yaml.SafeLoader, root: yaml.Node) -> int:
+    for node in _nodes(root):
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                loader.construct_yaml_timestamp(node)
+            except ValueError:
+                return node.start_mark.line + 1
+    return 0
+
+
+def _yaml_error(path: Path, error: yaml.MarkedYAMLError) -> DefinitionError:
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    what = "; ".join(part for part in (error.context, error.problem) if part)
+    return DefinitionError(path, line, "", f"invalid YAML: {what or 'cannot parse'}")
+
+
+def _duplicate_key(root: yaml.Node) -> yaml.ScalarNode | None:
+    """The second occurrence of a key repeated in one mapping (YAML would silently keep the last)."""
+    for node in _nodes(root):
+        if isinstance(node, yaml.MappingNode):
+            keys = [key for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.value != "<<"]
+            seen: set[str] = set()
+            for key in keys:
+                if key.value in seen:
+                    return key
+                seen.add(key.value)
+    return None
+
+
+def _nodes(root: yaml.Node) -> Iterator[yaml.Node]:
+    """Every node once (aliases may share nodes or even form cycles)."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in reversed(node.value) for part in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+
+
+# ---- walking the node tree --------------------------------------------------------------------
+
+
+def _child(spot: _Spot, key: str | int) -> _Spot | None:
+    node = spot.node
+    if isinstance(node, yaml.MappingNode):
+        found = None
+        for key_node, value_node in node.value:  # the last one wins, as when loading
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key):
+                found = _Spot((*spot.path, key_node.value), value_node, key_node.start_mark.line + 1)
+        return found
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+        item = node.value[key]
+        return _Spot((*spot.path, key), item, item.start_mark.line + 1)
+    return None
+
+
+def _children(spot: _Spot) -> list[_Spot]:
+    if isinstance(spot.node, yaml.SequenceNode):
+        return [spot_ for index in range(len(spot.node.value)) if (spot_ := _child(spot, index))]
+    if isinstance(spot.node, yaml.MappingNode):
+        keys = [key.value for key, _ in spot.node.value if isinstance(key, yaml.ScalarNode)]
+        return [spot_ for key in dict.fromkeys(keys) if (spot_ := _child(spot, key))]
+    return []
+
+
+def _scalar(spot: _Spot | None) -> str | None:
+    return spot.node.value if spot is not None and isinstance(spot.node, yaml.ScalarNode) else None
+
+
+def _locate(root: _Spot, loc: Loc) -> tuple[_Spot, Loc]:
+    """Follow a pydantic loc through the file; return the deepest spot found and the parts not found."""
+    spot = root
+    for index, part in enumerate(loc):
+        if part == "[key]" or (part in _STAGE_TAGS and index > 0 and isinstance(loc[index - 1], int)):
+            continue  # dict-key marker or Stage discriminator tag: not in the YAML
+        found = _child(spot, part)
+        if found is None:
+            rest = loc[index:]
+            return spot, tuple(p for p in rest if p != "[key]" and p not in _STAGE_TAGS)
+        spot = found
+    return spot, ()
+
+
+def _search(spot: _Spot, wanted: Callable[[str], bool]) -> _Spot | None:
+    """The first key or scalar below `spot` (depth first, in file order) whose text is wanted."""
+    stack, seen = [spot], {id(spot.node)}
+    while stack:
+        current = stack.pop()
+        children = _children(current)
+        for child in children:
+            key = child.path[-1]
+            value = _scalar(child)
+            if (isinstance(key, str) and wanted(key)) or (value is not None and wanted(value)):
+                return child
+        fresh = [child for child in children if id(child.node) not in seen]
+        seen.update(id(child.node) for child in fresh)
+        stack.extend(reversed(fresh))
+    return None
+
+
+def _steps(root: _Spot) -> list[_Spot]:
+    """Every step mapping, parallel groups flattened, in file order."""
+    stages = _child(root, "steps")
+    found: list[_Spot] = []
+    for stage in _children(stages) if stages else []:
+        inner = _child(stage, "parallel")
+        found.extend(_children(inner) if inner and isinstance(inner.node, yaml.SequenceNode) else [stage])
+    return found
+
+
+def _second_with_id(spots: list[_Spot], wanted: str | None = None) -> _Spot | None:
+    """The `id:` of the second entry sharing an id (the first repeated one, or `wanted`)."""
+    seen: set[str] = set()
+    for spot in spots:
+        ident = _scalar(_child(spot, "id"))
+        if ident is not None and ident in seen and wanted in (None, ident):
+            return _child(spot, "id")
+        seen.add(ident or "")
+    return None
+
+
+# ---- turning pydantic errors into file:line errors -------------------------------------------
+
+
+def _validation_errors(
+    path: Path, document: _Document, error: ValidationError, models: tuple[type[BaseModel], ...]
+) -> list[DefinitionError]:
+    keys = frozenset(name for model in models for name in model.model_fields)
+    details = _without_noise(error.errors(include_url=False, include_context=False, include_input=False))
+    return [_to_error(path, document.root, detail, keys) for detail in details]
+
+
+def _without_noise(details: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop `too_short` errors that only echo a failed item below them."""
+    locs = [tuple(detail["loc"]) for detail in details]
+
+    def echoes(loc: Loc) -> bool:
+        return any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
+
+    return [d for d in details if not (d["type"] == "too_short" and echoes(tuple(d["loc"])))]
+
+
+def _to_error(path: Path, root: _Spot, detail: ErrorDetails, keys: frozenset[str]) -> DefinitionError:
+    message = _message(detail, keys)
+    loc = tuple(detail["loc"])
+    if not loc:
+        spot, message = _model_spot(root, message)
+        return DefinitionError(path, spot.line, _render(spot.path), message)
+    spot, rest = _locate(root, loc)
+    if not rest and detail["type"] == "value_error":  # a validator's own message: narrow it down
+        spot = _focus(spot, message)
+    return DefinitionError(path, spot.line, _render(spot.path + rest), message)
+
+
+def _message(detail: ErrorDetails, keys: frozenset[str]) -> str:
+    kind, loc = detail["type"], detail["loc"]
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), sorted(keys), n=1, cutoff=0.75) if loc else []
+        return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
+    return detail["msg"].removeprefix("Value error, ")
+
+
+def _model_spot(root: _Spot, message: str) -> tuple[_Spot, str]:
+    """Where a whole-workflow error (empty loc) belongs, judged by its message; the message without prefix."""
+    if match := re.match(r"step ([a-z0-9_]+): (.*)", message, re.DOTALL):
+        step = next((s for s in _steps(root) if _scalar(_child(s, "id")) == match[1]), None)
+        return (_focus_or_id(step, match[2]) if step else root), match[2]
+    if match := re.match(r"start: (.*)", message, re.DOTALL):
+        start = _child(root, "start")
+        return (_focus(start, match[1]) if start else root), match[1]
+    return _whole_workflow_spot(root, message) or _focus(root, message), message
+
+
+def _focus_or_id(step: _Spot, message: str) -> _Spot:
+    focused = _focus(step, message)
+    return focused if focused is not step else (_child(step, "id") or step)
+
+
+def _whole_workflow_spot(root: _Spot, message: str) -> _Spot | None:
+    if match := re.match(r"step ids must be unique; repeated: ([a-z0-9_]+)", message):
+        return _second_with_id(_steps(root), match[1])
+    if message.startswith("form field ids must be unique"):
+        form = _child(root, "form")
+        return _second_with_id(_children(form)) if form else None
+    if message.startswith("start.on_team_join"):
+        start = _child(root, "start")
+        return (_child(start, "on_team_join") or start) if start else None
+    if match := re.match(r"defaults may set .*; not ([^,]+)", message):
+        defaults = _child(root, "defaults")
+        return (_child(defaults, match[1]) or defaults) if defaults else None
+    return None
+
+
+def _focus(spot: _Spot, message: str) -> _Spot:
+    """Narrow an error on a block down to the key or value its message is about."""
+    clause = message.split(";")[0]
+    if _CONDITION.search(clause) and (when := _child(spot, "when")):
+        return when
+    exact, contained = _fragments(clause)
+    if exact or contained:
+        found = _search(spot, lambda text: text.strip() in exact or any(c in text for c in contained))
+        if found:
+            return found
+    for word in _WORD.findall(clause):
+        if child := _child(spot, word):
+            return child
+    return spot
+
+
+def _fragments(message: str) -> tuple[set[str], set[str]]:
+    """Texts an error message names: values to find exactly, and placeholders to find inside text."""
+    exact = {a or b for a, b in _QUOTED.findall(message)}
+    exact |= {f"group:{name}" for name in exact}
+    if match := _LEADING_REF.match(message):
+        exact.add(match[1])
+    contained = {"{" + name + "}" for name in _PLACEHOLDER.findall(message)}
+    return exact, contained
+
+
+def _render(path: Loc) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
