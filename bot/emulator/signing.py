@@ -11,7 +11,7 @@ SIGNATURE_VERSION = "v0"
 
 
 def sign_request(signing_secret: str, timestamp: int, body: str) -> str:
-    """Return Slack's signature for ``body`` sent at ``timestamp``: ``v0=`` + hex HMAC-SHA256 of the basestring."""
+    """Return Slack's signature of ``body`` sent at ``timestamp``: ``v0=`` + hex HMAC-SHA256."""
     basestring = f"{SIGNATURE_VERSION}:{timestamp}:{body}".encode()
     digest = hmac.new(signing_secret.encode(), basestring, hashlib.sha256).hexdigest()
     return f"{SIGNATURE_VERSION}={digest}"

@@ -193,7 +193,7 @@ class Step(_Frozen):
 
     id: Annotated[str, Field(pattern=_ID, max_length=40)]
     type: StepKind = StepKind.TASK
-    title: Annotated[str, Field(min_length=1, max_length=150)] = ""
+    title: Annotated[str, Field(max_length=150)] = ""
     description: Annotated[str | None, Field(max_length=2000)] = None
     assignee: tuple[str, ...] = ()
     to: tuple[str, ...] = ()

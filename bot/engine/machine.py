@@ -57,8 +57,7 @@ def start(
     """Start an instance: validate the form, record the request and open the first stage."""
     if command.trigger != "team_join" and not can_start(definition, directory, command.requester):
         return _refuse(
-            f"You are not among the people who may start *{definition.title}*. "
-            "Ask the process owner if you need it.",
+            f"You are not among the people who may start *{definition.title}*. Ask the process owner if you need it.",
             now,
             command.requester,
             action="start",
@@ -93,6 +92,10 @@ def decide(
     definition: WorkflowDefinition, directory: Directory, instance: Instance, command: Command, now: datetime
 ) -> Transition | Refusal:
     """Apply a person's command to a running instance, enforcing who may do what."""
+    if isinstance(command, ActOnTask):
+        task = instance.task(command.task_id)
+        if task is not None and not task.status.is_open:
+            return _already_closed(task, command.actor, now)
     if instance.status.is_finished:
         return _refuse(
             f"{instance.title} is already {instance.status.value}; nothing more can be done on it.",
@@ -111,13 +114,7 @@ def _act(
     if task is None:
         return _refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
     if not task.status.is_open:
-        who = f" by <@{task.acted_by}>" if task.acted_by else ""
-        return _refuse(
-            f"This task was already {_PAST_TENSE[task.status]}{who}; nothing changed.",
-            now,
-            command.actor,
-            task_id=task.id,
-        )
+        return _already_closed(task, command.actor, now)
     if command.actor not in task.assignees and not directory.is_admin(command.actor):
         holders = ", ".join(f"<@{user}>" for user in task.assignees)
         return _refuse(f"Only {holders} can act on this task.", now, command.actor, task_id=task.id)
@@ -128,11 +125,7 @@ def _act(
         expected = "approved or rejected" if is_approval else "marked done"
         return _refuse(f"This task can only be {expected}.", now, command.actor, task_id=task.id)
     step = definition.step(task.step_id)
-    if (
-        command.decision == Decision.APPROVE
-        and command.actor == instance.requester
-        and not step.allow_self_approval
-    ):
+    if command.decision == Decision.APPROVE and command.actor == instance.requester and not step.allow_self_approval:
         return _refuse(
             "You raised this request, so you cannot approve it yourself (separation of duties).",
             now,
@@ -267,9 +260,7 @@ class _Builder:
 
     def _assignees_for(self, step: Step) -> tuple[str, ...]:
         exclude = frozenset(
-            {self.instance.requester}
-            if step.type is StepKind.APPROVAL and not step.allow_self_approval
-            else ()
+            {self.instance.requester} if step.type is StepKind.APPROVAL and not step.allow_self_approval else ()
         )
         people = resolve_first(
             step.assignee_refs,
@@ -346,6 +337,13 @@ def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[
             shown = str(value)
         values[f"form.{field.id}"] = shown
     return values
+
+
+def _already_closed(task: Task, actor: str, now: datetime) -> Refusal:
+    who = f" by <@{task.acted_by}>" if task.acted_by else ""
+    return _refuse(
+        f"This task was already {_PAST_TENSE[task.status]}{who}; nothing changed.", now, actor, task_id=task.id
+    )
 
 
 def _actor(command: Command) -> str:

@@ -283,11 +283,14 @@ def _action_context(body: Body) -> tuple[str, str, str | None]:
 
 async def _tell(client: AsyncWebClient, channel_id: Any, user_id: str, text: str) -> None:
     """An ephemeral note to one person: where they clicked, or their DM with Baton."""
-    try:
-        if isinstance(channel_id, str) and channel_id:
+    if isinstance(channel_id, str) and channel_id:
+        try:
             await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-        else:
-            await client.chat_postMessage(channel=user_id, text=text)
+            return
+        except SlackApiError as error:  # e.g. not a member of that conversation: say it in their DM instead
+            log.info("ephemeral to user=%s failed (%s); sending a DM", user_id, error.response.get("error"))
+    try:
+        await client.chat_postMessage(channel=user_id, text=text)
     except SlackApiError as error:
         log.warning("could not tell user=%s: %s", user_id, error.response.get("error"))
 

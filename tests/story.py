@@ -1,0 +1,88 @@
+"""Helpers for end-to-end stories: find what Baton sent someone, and answer it the way a person would."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
+from bot.emulator.payloads import date_value, number_value, plain_text_value, static_select_value, user_value
+
+
+def text_of(message: Message) -> str:
+    """Everything a person reads in a message: fallback text and every block's text."""
+    return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)
+
+
+async def task_message(
+    slack: SlackEmulator, user: str, action_id: str, *, containing: str = "", timeout: float = 5.0
+) -> Message:
+    """Wait for the DM to `user` that offers the button `action_id` (and mentions `containing`)."""
+
+    def find() -> Message | None:
+        for message in reversed(slack.dm_messages(user)):
+            if find_action(message.blocks, action_id) and containing in text_of(message):
+                return message
+        return None
+
+    return await slack.wait_for(find, timeout, what=f"a DM to {user} with {action_id} {containing!r}")
+
+
+async def dm_containing(slack: SlackEmulator, user: str, text: str, *, timeout: float = 5.0) -> Message:
+    """Wait for a DM to `user` whose content contains `text`."""
+
+    def find() -> Message | None:
+        return next((m for m in reversed(slack.dm_messages(user)) if text in text_of(m)), None)
+
+    return await slack.wait_for(find, timeout, what=f"a DM to {user} containing {text!r}")
+
+
+async def updated(slack: SlackEmulator, message: Message, containing: str, *, timeout: float = 5.0) -> Message:
+    """Wait until `message` was edited in place and now contains `containing`."""
+
+    def find() -> Message | None:
+        current = slack.message(message.channel, message.ts)
+        return current if current is not None and current.updates and containing in text_of(current) else None
+
+    return await slack.wait_for(find, timeout, what=f"message {message.ts} updated with {containing!r}")
+
+
+async def told(slack: SlackEmulator, user: str, containing: str, *, timeout: float = 5.0) -> str:
+    """Wait until `user` was told something privately: an ephemeral, or a DM where no ephemeral can go."""
+
+    def find() -> str | None:
+        notes = [e.text for e in slack.ephemerals(user)] + [m.text for m in slack.dm_messages(user)]
+        return next((text for text in notes if containing in text), None)
+
+    return await slack.wait_for(find, timeout, what=f"a private note to {user} containing {containing!r}")
+
+
+def field_values(**fields: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """View state for a start form, from python values: str, int/float, ('date', s), ('user', u), ('select', v)."""
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, raw in fields.items():
+        if isinstance(raw, tuple):
+            kind, value = raw
+            element = {
+                "date": lambda v: date_value(v),
+                "user": lambda v: user_value(v),
+                "select": lambda v: static_select_value(v, v),
+            }[kind](value)
+        elif isinstance(raw, int | float):
+            element = number_value(raw)
+        else:
+            element = plain_text_value(raw)
+        values[f"field:{name}"] = {"value": element}
+    return values
+
+
+async def start_with_form(
+    driver: SlackDriver, slack: SlackEmulator, user: str, workflow: str, **fields: Any
+) -> dict[str, Any]:
+    """Run `/workflow start <workflow>`, wait for the modal, submit it; return the submitted view."""
+    response = await driver.send_command(user, f"start {workflow}")
+    assert response.status == 200, response.body
+    view = await slack.wait_for(lambda: (slack.open_views(user) or [None])[-1], what=f"{workflow} form for {user}")
+    submitted = await driver.submit_view(user, view, field_values(**fields))
+    assert submitted.status == 200, submitted.body
+    return view
