@@ -64,6 +64,7 @@ def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
     app.view(CALLBACK_DONE_NOTE)(listeners.done_note_submitted)
     app.event("team_join")(listeners.team_join)
     app.event("app_home_opened")(listeners.app_home_opened)
+    app.event("app_mention")(listeners.app_mention)
     app.event("message")(listeners.ignore)
 
 
@@ -240,6 +241,18 @@ class _Listeners:
         for result in await self._service.start_for_new_member(user_id):
             if isinstance(result, Started):
                 log.info("started %s for new member %s", result.instance.title, user_id)
+
+    async def app_mention(self, ack: AsyncAck, event: Body, client: AsyncWebClient) -> None:
+        """Someone @-mentioned Baton: answer in the thread with what it can do."""
+        await ack()
+        channel = event.get("channel")
+        if not isinstance(channel, str):
+            return
+        thread = event.get("thread_ts") or event.get("ts")
+        try:
+            await client.chat_postMessage(channel=channel, thread_ts=thread, text=help_text())
+        except SlackApiError as error:
+            log.warning("could not answer a mention in %s: %s", channel, error.response.get("error"))
 
     async def app_home_opened(
         self, ack: AsyncAck, event: Body, client: AsyncWebClient, context: AsyncBoltContext

@@ -13,7 +13,9 @@ from bot.engine import (
     Task,
     TaskStatus,
     WorkflowDefinition,
+    template_values,
 )
+from bot.engine.expressions import render_template
 from bot.store import AuditEntry
 
 from .blocks import Block, actions, button, clip, context, divider, fit_blocks, header, section
@@ -96,7 +98,11 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
         header(task.title),
         section(
             f"*{instance.title}* requested by <@{instance.requester}>"
-            + (f"\n{step.description}" if step.description else ""),
+            + (
+                f"\n{render_template(step.description, template_values(definition, instance))}"
+                if step.description
+                else ""
+            ),
             fields=form_summary(definition, instance),
         ),
     ]
