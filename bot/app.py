@@ -89,6 +89,10 @@ class Baton:
     async def _kick_outbox(self) -> None:
         self.sender.kick()
 
+    async def tick(self) -> None:
+        """Do all time-driven work that is due now (the sandbox calls this after moving its clock)."""
+        await self._kick_outbox()
+
     def web_app(self) -> web.Application:
         """The HTTP surface: Slack's request URL and a health check."""
         application = web.Application(client_max_size=MAX_BODY_BYTES)
