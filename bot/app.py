@@ -62,6 +62,10 @@ class Baton:
         self.bolt = self._build_bolt()
         self.scheduler = Scheduler()
         self.scheduler.every(_OUTBOX_SAFETY_SWEEP_SECONDS, self._kick_outbox, name="outbox-sweep")
+        self.scheduler.every(settings.scheduler_interval_seconds, self._fire_timers, name="timer-sweep")
+        caught_up = await self.service.fire_due_timers()  # what fell due while Baton was down goes out once, now
+        if caught_up:
+            log.info("caught up on %s reminders, escalations and deadlines that fell due while stopped", caught_up)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         self.scheduler.start()
         log.info(
@@ -89,8 +93,12 @@ class Baton:
     async def _kick_outbox(self) -> None:
         self.sender.kick()
 
+    async def _fire_timers(self) -> None:
+        await self.service.fire_due_timers()
+
     async def tick(self) -> None:
         """Do all time-driven work that is due now (the sandbox calls this after moving its clock)."""
+        await self._fire_timers()
         await self._kick_outbox()
 
     def web_app(self) -> web.Application:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -14,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.engine import Event
+from bot.slack.messages import PERMALINK_PLACEHOLDER
 from bot.store import MessageRef, PendingMessage, Store
 
 __all__ = ["OutboxSender", "PERMANENT_ERRORS"]
@@ -128,6 +131,9 @@ class OutboxSender:
                 if resolved is None:
                     return 0
                 method, args = resolved
+            permalink_of = args.pop("_permalink_of", None)
+            if isinstance(permalink_of, str):
+                args = await self._fill_permalink(args, permalink_of)
             try:
                 response = await self._client.api_call(method, json=args)
             except SlackApiError as error:
@@ -142,6 +148,25 @@ class OutboxSender:
             async with self._store.transaction() as work:
                 await work.mark_sent(pending.id, self._clock.now(), ref)
             return 1
+
+    async def _fill_permalink(self, args: dict[str, Any], message_key: str) -> dict[str, Any]:
+        """Put the link to an earlier message into this one; without it, say where to look instead."""
+        async with self._store.transaction() as work:
+            ref = await work.message_ref(message_key)
+        link = None
+        if ref is not None:
+            try:
+                answer = await self._client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
+                link = answer.get("permalink")
+            except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
+                log.info("no permalink for %s: %r", message_key, error)
+        body = json.dumps(args)
+        if isinstance(link, str):
+            body = body.replace(PERMALINK_PLACEHOLDER, link.replace('"', "%22"))
+        else:
+            body = body.replace(f"<{PERMALINK_PLACEHOLDER}|Open the original request>", "the original request above")
+        result: dict[str, Any] = json.loads(body)
+        return result
 
     async def _locate(self, pending: PendingMessage) -> tuple[str, dict[str, object]] | None:
         """Find the message an update refers to; post it fresh if the original never arrived."""

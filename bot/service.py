@@ -10,11 +10,16 @@ from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.engine import (
     ActOnTask,
+    AddTimers,
     CancelInstance,
+    CancelTimers,
+    FireTimer,
     FormValue,
     Instance,
     OrgDirectory,
+    ReassignTask,
     Refusal,
+    SnoozeTask,
     StartWorkflow,
     Task,
     Transition,
@@ -239,4 +244,69 @@ class WorkflowService:
         instance = transition.instance
         await work.save_instance(instance)
         await work.append_events(instance.id, transition.events)
+        for effect in transition.effects:
+            if isinstance(effect, CancelTimers):
+                await work.cancel_timers(
+                    effect.task_id, recipient=effect.recipient, reminders_only=effect.reminders_only
+                )
+            elif isinstance(effect, AddTimers):
+                await work.add_timers(instance.id, effect.timers)
         await work.enqueue(outbox_messages(definition, instance, transition.effects), self._clock.now())
+
+    async def fire_due_timers(self, *, batch: int = 500) -> int:
+        """Fire every reminder, escalation and deadline that is due; each is claimed once, in a transaction."""
+        fired = 0
+        while True:
+            count = await self._fire_batch(batch)
+            fired += count
+            if count < batch:
+                break
+        if fired:
+            self._on_commit()
+        return fired
+
+    async def _fire_batch(self, batch: int) -> int:
+        now = self._clock.now()
+        async with self._store.transaction() as work:
+            due = await work.claim_due_timers(now, limit=batch)
+            current: dict[int, Instance] = {}
+            for timer in due:
+                try:
+                    async with work.savepoint():
+                        instance = current.get(timer.instance_id) or await work.instance(timer.instance_id)
+                        if instance is None:
+                            continue
+                        definition = await self._definition_of(work, instance)
+                        command = FireTimer(timer.task_id, timer.kind, timer.due_at, timer.recipient, timer.level)
+                        outcome = decide(definition, self._directory, instance, command, now)
+                        if isinstance(outcome, Refusal):
+                            continue
+                        await self._record(work, definition, outcome)
+                        current[instance.id] = outcome.instance
+                except Exception:
+                    log.exception("timer %s (%s of task %s) failed; marked failed", timer.id, timer.kind, timer.task_id)
+                    await work.mark_timer_failed(timer.id)
+        return len(due)
+
+    async def snooze(self, task_id: str, actor: str, option: str) -> Instance | Refused:
+        """Quiet a task's reminders for its holder until the chosen time (never past the final deadline)."""
+        return await self._apply(task_id, SnoozeTask(task_id, actor, option))
+
+    async def reassign(self, task_id: str, actor: str, to: str, note: str | None = None) -> Instance | Refused:
+        """Hand a task to someone else; the previous holders are told."""
+        return await self._apply(task_id, ReassignTask(task_id, actor, to, note))
+
+    async def _apply(self, task_id: str, command: SnoozeTask | ReassignTask) -> Instance | Refused:
+        now = self._clock.now()
+        async with self._store.transaction() as work:
+            instance = await work.instance_of_task(task_id)
+            if instance is None:
+                return Refused("That task does not exist.")
+            definition = await self._definition_of(work, instance)
+            outcome = decide(definition, self._directory, instance, command, now)
+            if isinstance(outcome, Refusal):
+                await work.append_events(instance.id, [outcome.event])
+                return Refused(outcome.reason)
+            await self._record(work, definition, outcome)
+        self._on_commit()
+        return outcome.instance

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
     baton_admins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: str = "INFO"
+    scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
 
     @field_validator("slack_api_url")
     @classmethod

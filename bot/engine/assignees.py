@@ -6,8 +6,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from .expressions import FormValue
+from .worktime import WorkingCalendar
 
 __all__ = ["AssigneeRef", "Directory", "resolve_first", "resolve"]
 
@@ -30,6 +32,11 @@ class Directory(Protocol):
 
     def is_admin(self, user_id: str) -> bool: ...
 
+    def zone_of(self, user_id: str) -> ZoneInfo: ...
+
+    @property
+    def calendar(self) -> WorkingCalendar: ...
+
     @property
     def admins(self) -> tuple[str, ...]: ...
 
@@ -43,11 +50,13 @@ class AssigneeRef:
     name: str = ""
 
     @classmethod
-    def parse(cls, text: str, *, allow_channel: bool = False) -> AssigneeRef:
+    def parse(cls, text: str, *, allow_channel: bool = False, allow_assignee: bool = False) -> AssigneeRef:
         """Parse a reference; raise ValueError with the accepted forms."""
         text = text.strip()
         if text == "requester":
             return cls("requester")
+        if allow_assignee and text == "assignee.manager":
+            return cls("assignee_manager")
         if text == "requester.manager":
             return cls("requester_manager")
         if match := _FORM.match(text):
@@ -63,12 +72,15 @@ class AssigneeRef:
         accepted = "requester, requester.manager, form.<field>, form.<field>.manager, group:<name>, @<handle>, U…"
         if allow_channel:
             accepted += ", #channel, C…"
+        if allow_assignee:
+            accepted += ", assignee.manager"
         raise ValueError(f"{text!r} does not name anyone; use one of: {accepted}")
 
     def __str__(self) -> str:
         return {
             "requester": "requester",
             "requester_manager": "requester.manager",
+            "assignee_manager": "assignee.manager",
             "form": f"form.{self.name}",
             "form_manager": f"form.{self.name}.manager",
             "group": f"group:{self.name}",
@@ -77,11 +89,18 @@ class AssigneeRef:
 
 
 def resolve(
-    ref: AssigneeRef, *, requester: str, form: Mapping[str, FormValue], directory: Directory
+    ref: AssigneeRef,
+    *,
+    requester: str,
+    form: Mapping[str, FormValue],
+    directory: Directory,
+    assignees: tuple[str, ...] = (),
 ) -> tuple[str, ...]:
     """Return the user IDs (or, for a channel ref, the channel) this reference names now; empty if none."""
     if ref.kind == "requester":
         return (requester,)
+    if ref.kind == "assignee_manager":
+        return tuple(dict.fromkeys(m for a in assignees if (m := directory.manager_of(a))))
     if ref.kind == "requester_manager":
         return _one(directory.manager_of(requester))
     if ref.kind in ("form", "form_manager"):
@@ -107,8 +126,9 @@ def resolve_first(
     """Resolve a fallback chain: the first reference that names someone not excluded wins."""
     for ref in refs:
         people = tuple(
-            dict.fromkeys(p for p in resolve(ref, requester=requester, form=form, directory=directory)
-                          if p not in exclude)
+            dict.fromkeys(
+                p for p in resolve(ref, requester=requester, form=form, directory=directory) if p not in exclude
+            )
         )
         if people:
             return people

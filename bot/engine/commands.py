@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from .expressions import FormValue
 
-__all__ = ["ActOnTask", "CancelInstance", "Command", "Decision", "StartWorkflow"]
+__all__ = [
+    "ActOnTask",
+    "CancelInstance",
+    "Command",
+    "Decision",
+    "FireTimer",
+    "ReassignTask",
+    "SnoozeTask",
+    "StartWorkflow",
+]
 
 
 @dataclass(frozen=True)
@@ -40,4 +50,38 @@ class CancelInstance:
     reason: str | None = None
 
 
-Command = ActOnTask | CancelInstance
+@dataclass(frozen=True)
+class FireTimer:
+    """A reminder, escalation or deadline fell due (`due_at` is when it was planned for)."""
+
+    task_id: str
+    kind: str  # a TimerKind value
+    due_at: datetime
+    recipient: str | None = None
+    level: int = 0
+
+    @property
+    def actor(self) -> str:
+        return "scheduler"
+
+
+@dataclass(frozen=True)
+class SnoozeTask:
+    """Quiet the reminders of a task for a while: `option` is 1h, tomorrow or next_week."""
+
+    task_id: str
+    actor: str
+    option: str
+
+
+@dataclass(frozen=True)
+class ReassignTask:
+    """Hand a task to someone else (an escalation receiver, an admin, or the assignee handing over)."""
+
+    task_id: str
+    actor: str
+    to: str
+    note: str | None = None
+
+
+Command = ActOnTask | CancelInstance | FireTimer | SnoozeTask | ReassignTask

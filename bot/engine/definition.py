@@ -11,9 +11,11 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     Tag,
     ValidationInfo,
     field_validator,
@@ -21,8 +23,8 @@ from pydantic import (
 )
 
 from .assignees import AssigneeRef
-from .durations import Duration
 from .expressions import Condition, FormValue, template_references
+from .worktime import TimeSpan, parse_span
 
 __all__ = [
     "EscalationPolicy",
@@ -158,20 +160,34 @@ class TimeoutAction(StrEnum):
     CANCEL = "cancel"
 
 
+def _coerce_span(value: Any) -> Any:
+    if isinstance(value, TimeSpan | dict):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("a duration is text such as 30s, 4h, 2d or 2 business days")
+    if isinstance(value, int):
+        raise ValueError(f"{value} has no unit; write e.g. {value}s, {value}m, {value}h or {value}d")
+    return parse_span(value)
+
+
+Span = Annotated[TimeSpan, BeforeValidator(_coerce_span), PlainSerializer(str, return_type=str)]
+"""A duration in a workflow file: wall-clock (`30s`, `4h`, `2d`) or business time (`2 business days`)."""
+
+
 class ReminderPolicy(_Frozen):
     """When to nudge the assignee: before the due time, at it, and how often while overdue."""
 
-    before: Duration | None = None
+    before: Span | None = None
     at_due: bool = True
-    repeat: Duration | None = None
+    repeat: Span | None = None
 
 
 class EscalationPolicy(_Frozen):
     """Who hears about a task that stays overdue, and after how long; `to` is a ladder, climbed in order."""
 
-    after: Duration
-    to: tuple[str, ...] = ("requester.manager",)
-    repeat: Duration | None = None
+    after: Span
+    to: tuple[str, ...] = ("assignee.manager",)
+    repeat: Span | None = None
 
     @field_validator("to", mode="before")
     @classmethod
@@ -184,7 +200,7 @@ class EscalationPolicy(_Frozen):
         if not value:
             raise ValueError("name at least one person or role to escalate to")
         for ref in value:
-            AssigneeRef.parse(ref)
+            AssigneeRef.parse(ref, allow_assignee=True)
         return value
 
 
@@ -199,11 +215,13 @@ class Step(_Frozen):
     to: tuple[str, ...] = ()
     text: Annotated[str | None, Field(max_length=2000)] = None
     when: str | None = None
-    due: Duration | None = None
+    due: Span | None = None
     remind: ReminderPolicy | None = None
     escalate: EscalationPolicy | None = None
+    timeout: Span | None = None
     on_timeout: TimeoutAction | None = None
     allow_self_approval: bool = False
+    escalation_may_act: bool = False
 
     @field_validator("assignee", "to", mode="before")
     @classmethod
@@ -234,8 +252,12 @@ class Step(_Frozen):
             Condition.parse(self.when)
         if self.on_timeout is TimeoutAction.APPROVE and self.type is not StepKind.APPROVAL:
             raise ValueError("on_timeout: approve only applies to approval steps")
-        if (self.on_timeout or self.remind or self.escalate) and self.due is None:
-            raise ValueError("remind, escalate and on_timeout need a `due` duration")
+        if (self.on_timeout or self.remind or self.escalate or self.timeout) and self.due is None:
+            raise ValueError("remind, escalate, timeout and on_timeout need a `due` duration")
+        if self.timeout is not None and self.on_timeout is None:
+            raise ValueError("timeout needs on_timeout: reassign, reject, approve or cancel")
+        if self.on_timeout is TimeoutAction.REASSIGN and self.escalate is None:
+            raise ValueError("on_timeout: reassign hands the task to the escalation ladder; add `escalate`")
         return self
 
     @property
@@ -252,7 +274,9 @@ class Step(_Frozen):
 
     def people_refs(self) -> tuple[AssigneeRef, ...]:
         """Every reference to people in this step (assignees, targets, escalation ladder)."""
-        escalation = tuple(AssigneeRef.parse(ref) for ref in self.escalate.to) if self.escalate else ()
+        escalation = (
+            tuple(AssigneeRef.parse(ref, allow_assignee=True) for ref in self.escalate.to) if self.escalate else ()
+        )
         return self.assignee_refs + self.target_refs + escalation
 
 
@@ -263,9 +287,11 @@ class ParallelGroup(_Frozen):
 
 
 def _stage_kind(value: Any) -> str:
-    return "parallel" if isinstance(value, dict | ParallelGroup) and (
-        isinstance(value, ParallelGroup) or "parallel" in value
-    ) else "step"
+    return (
+        "parallel"
+        if isinstance(value, dict | ParallelGroup) and (isinstance(value, ParallelGroup) or "parallel" in value)
+        else "step"
+    )
 
 
 Stage = Annotated[
@@ -313,10 +339,10 @@ class WorkflowDefinition(_Frozen):
         if not isinstance(data, dict) or not isinstance(data.get("defaults"), dict):
             return data
         defaults = data["defaults"]
-        unknown = set(defaults) - {"due", "remind", "escalate", "on_timeout"}
+        unknown = set(defaults) - {"due", "remind", "escalate", "timeout", "on_timeout"}
         if unknown:
             names = ", ".join(sorted(map(str, unknown)))
-            raise ValueError(f"defaults may set due, remind, escalate, on_timeout; not {names}")
+            raise ValueError(f"defaults may set due, remind, escalate, timeout, on_timeout; not {names}")
         steps = data.get("steps")
         if not isinstance(steps, list):
             return data
@@ -387,9 +413,7 @@ class WorkflowDefinition(_Frozen):
     def all_steps(self) -> tuple[Step, ...]:
         """Every step, in order, parallel groups flattened."""
         return tuple(
-            step
-            for stage in self.steps
-            for step in (stage.parallel if isinstance(stage, ParallelGroup) else (stage,))
+            step for stage in self.steps for step in (stage.parallel if isinstance(stage, ParallelGroup) else (stage,))
         )
 
     def stage_steps(self, index: int) -> tuple[Step, ...]:
@@ -431,5 +455,3 @@ class WorkflowDefinition(_Frozen):
             except ValueError as error:
                 errors[field.id] = str(error)
         return clean, errors
-
-

@@ -21,14 +21,14 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError("empty duration")
     words = _WORDS.match(text.lower())
     if words:
+        if int(words.group(1)) <= 0:
+            raise ValueError("a duration must be longer than zero")
         return timedelta(seconds=int(words.group(1)) * _UNIT_SECONDS[words.group(2)[0]])
     compact = _COMPACT.match(text.lower())
     if not compact or not any(compact.groups()):
         raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 15m, 4h, 2d, 1w or 1h30m")
     seconds = sum(
-        int(amount) * _UNIT_SECONDS[unit]
-        for amount, unit in zip(compact.groups(), "wdhms", strict=True)
-        if amount
+        int(amount) * _UNIT_SECONDS[unit] for amount, unit in zip(compact.groups(), "wdhms", strict=True) if amount
     )
     if seconds <= 0:
         raise ValueError("a duration must be longer than zero")

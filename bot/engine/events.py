@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .instance import Instance, Task
+from .timers import Timer
 
 __all__ = [
+    "AddTimers",
+    "CancelTimers",
+    "EscalateTask",
+    "RemindAssignee",
+    "TaskHandedOver",
     "Effect",
     "Event",
     "InstanceFinished",
@@ -66,7 +72,63 @@ class NotifyTargets:
     text: str
 
 
-Effect = TaskOpened | TaskClosed | RequestReceived | InstanceFinished | NotifyTargets
+@dataclass(frozen=True)
+class AddTimers:
+    """Plan these timers (reminders, escalations, deadlines)."""
+
+    timers: tuple[Timer, ...]
+
+
+@dataclass(frozen=True)
+class CancelTimers:
+    """Drop a task's pending timers: all of them, or only the reminders of one recipient."""
+
+    task_id: str
+    recipient: str | None = None
+    reminders_only: bool = False
+
+
+@dataclass(frozen=True)
+class RemindAssignee:
+    """Nudge one assignee about an open task, with its buttons and a snooze menu."""
+
+    task: Task
+    person: str
+    overdue_by: timedelta | None
+
+
+@dataclass(frozen=True)
+class EscalateTask:
+    """Tell someone higher up that a task is stuck, and let them reassign it."""
+
+    task: Task
+    people: tuple[str, ...]
+    overdue_by: timedelta
+    may_act: bool
+
+
+@dataclass(frozen=True)
+class TaskHandedOver:
+    """A task moved to new people: the previous holders' messages say so; the new ones get the task."""
+
+    task: Task
+    previous: tuple[str, ...]
+    by: str | None
+    note: str | None
+
+
+Effect = (
+    TaskOpened
+    | TaskClosed
+    | RequestReceived
+    | InstanceFinished
+    | NotifyTargets
+    | AddTimers
+    | CancelTimers
+    | RemindAssignee
+    | EscalateTask
+    | TaskHandedOver
+)
 
 
 @dataclass(frozen=True)

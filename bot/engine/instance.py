@@ -54,6 +54,12 @@ class Task(BaseModel):
     acted_by: str | None = None
     acted_at: datetime | None = None
     comment: str | None = None
+    reminders_sent: int = 0
+    escalated_to: tuple[str, ...] = ()
+    escalation_level: int = 0
+    snoozed_until: datetime | None = None
+    deadline_at: datetime | None = None
+    previous_assignees: tuple[str, ...] = ()
 
 
 class Instance(BaseModel):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import time
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["OrgChart", "Person", "OrgDirectory"]
+from .worktime import WorkingCalendar, zone
+
+__all__ = ["OrgChart", "OrgDirectory", "OrgSettings", "Person"]
 
 _USER_ID = r"^[UW][A-Z0-9]{2,}$"
 
@@ -23,15 +27,25 @@ class Person(BaseModel):
     title: str | None = None
 
 
-class OrgChart(BaseModel):
-    """People by Slack user ID, with their manager, and groups of people by name."""
+class OrgSettings(BaseModel):
+    """Workspace-wide switches."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    daily_digest: bool = False
+    digest_time: time = time(9, 0)
+
+
+class OrgChart(BaseModel):
+    """People by Slack user ID, with their manager, groups of people by name, the working calendar."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    calendar: WorkingCalendar = WorkingCalendar()
+    settings: OrgSettings = OrgSettings()
+
     people: dict[Annotated[str, Field(pattern=_USER_ID)], Person] = Field(default_factory=dict)
-    groups: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], tuple[str, ...]] = Field(
-        default_factory=dict
-    )
+    groups: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], tuple[str, ...]] = Field(default_factory=dict)
 
     @field_validator("groups")
     @classmethod
@@ -85,6 +99,15 @@ class OrgDirectory:
     def is_admin(self, user_id: str) -> bool:
         return user_id in self._admins
 
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self._chart.calendar
+
+    def zone_of(self, user_id: str) -> ZoneInfo:
+        """A person's time zone: org.yaml, else the calendar's zone, else UTC."""
+        person = self._chart.people.get(user_id)
+        return zone(person.tz if person else None, self._chart.calendar.timezone or "UTC")
+
     def name_of(self, user_id: str) -> str | None:
         person = self._chart.people.get(user_id)
         return person.name if person else None
@@ -94,5 +117,3 @@ class OrgDirectory:
 
     def with_usergroups(self, usergroups: Mapping[str, tuple[str, ...]]) -> OrgDirectory:
         return OrgDirectory(self._chart, admins=self._admins, usergroups={**self._usergroups, **usergroups})
-
-

@@ -22,11 +22,14 @@ from .messages import (
     ACTION_APPROVE,
     ACTION_COMPLETE,
     ACTION_COMPLETE_WITH_NOTE,
+    ACTION_REASSIGN,
     ACTION_REJECT,
+    ACTION_SNOOZE,
     help_text,
     requests_blocks,
     status_blocks,
     task_list_blocks,
+    when,
     workflow_list_blocks,
 )
 from .views import (
@@ -59,6 +62,8 @@ def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
     app.action(ACTION_COMPLETE)(listeners.complete)
     app.action(ACTION_REJECT)(listeners.ask_reject_reason)
     app.action(ACTION_COMPLETE_WITH_NOTE)(listeners.ask_done_note)
+    app.action(ACTION_SNOOZE)(listeners.snooze)
+    app.action(ACTION_REASSIGN)(listeners.reassign)
     app.view(CALLBACK_START_FORM)(listeners.start_form_submitted)
     app.view(CALLBACK_REJECT_REASON)(listeners.reject_reason_submitted)
     app.view(CALLBACK_DONE_NOTE)(listeners.done_note_submitted)
@@ -167,6 +172,28 @@ class _Listeners:
     async def ask_done_note(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
         await self._ask_comment(body, client, Decision.COMPLETE, done_note_view)
+
+    async def snooze(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        task_id, user_id, channel_id = _selection_context(body, "task:")
+        option = _selected(body, "selected_option")
+        result = await self._service.snooze(task_id, user_id, option)
+        if isinstance(result, Refused):
+            await _tell(client, channel_id, user_id, result.reason)
+            return
+        task = result.task(task_id)
+        until = task.snoozed_until if task else None
+        await _tell(client, channel_id, user_id, f":zzz: Snoozed until {when(until)}." if until else "Snoozed.")
+
+    async def reassign(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        task_id, user_id, channel_id = _selection_context(body, "reassign:")
+        to = _selected(body, "selected_user")
+        result = await self._service.reassign(task_id, user_id, to)
+        if isinstance(result, Refused):
+            await _tell(client, channel_id, user_id, result.reason)
+        else:
+            await _tell(client, channel_id, user_id, f":arrow_right: Reassigned to <@{to}>; they have been told.")
 
     async def _ask_comment(
         self, body: Body, client: AsyncWebClient, decision: str, view: Callable[[str, str], dict[str, Any]]
@@ -292,6 +319,22 @@ def _action_context(body: Body) -> tuple[str, str, str | None]:
     user_id = str((body.get("user") or {}).get("id", ""))
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     return task_id, user_id, channel if isinstance(channel, str) else None
+
+
+def _selection_context(body: Body, block_prefix: str) -> tuple[str, str, str | None]:
+    """For a select inside a message: the task (from the block id), who chose, and where."""
+    _value, user_id, channel = _action_context(body)
+    actions = body.get("actions") or [{}]
+    block_id = str(actions[0].get("block_id", "")) if isinstance(actions[0], dict) else ""
+    return block_id.removeprefix(block_prefix)[:200], user_id, channel
+
+
+def _selected(body: Body, key: str) -> str:
+    actions = body.get("actions") or [{}]
+    chosen = actions[0].get(key) if isinstance(actions[0], dict) else None
+    if isinstance(chosen, dict):
+        chosen = chosen.get("value")
+    return str(chosen or "")[:100]
 
 
 async def _tell(client: AsyncWebClient, channel_id: Any, user_id: str, text: str) -> None:

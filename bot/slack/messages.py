@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.engine import (
     FieldType,
@@ -21,6 +21,14 @@ from bot.store import AuditEntry
 from .blocks import Block, actions, button, clip, context, divider, fit_blocks, header, section
 
 __all__ = [
+    "ACTION_REASSIGN",
+    "ACTION_SNOOZE",
+    "PERMALINK_PLACEHOLDER",
+    "escalation_blocks",
+    "handed_over_blocks",
+    "how_long",
+    "reminder_blocks",
+    "snooze_menu",
     "ACTION_APPROVE",
     "ACTION_COMPLETE",
     "ACTION_COMPLETE_WITH_NOTE",
@@ -277,3 +285,94 @@ def help_text() -> str:
         "• `/workflow cancel <number> [reason]` — cancel a request you made\n"
         "• `/workflow help` — this message"
     )
+
+
+ACTION_SNOOZE = "task_snooze"
+ACTION_REASSIGN = "task_reassign"
+PERMALINK_PLACEHOLDER = "{{permalink}}"
+_SNOOZE_CHOICES = (("1h", "1 hour"), ("tomorrow", "Tomorrow morning"), ("next_week", "Next week"))
+
+
+def how_long(span: timedelta) -> str:
+    """A duration as people say it: `2 days 3 hours`, `45 minutes`."""
+    minutes = max(0, int(span.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [
+        f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute")) if n
+    ]
+    return " ".join(parts[:2]) or "less than a minute"
+
+
+def snooze_menu(task: Task) -> Block:
+    return {
+        "type": "static_select",
+        "action_id": ACTION_SNOOZE,
+        "placeholder": {"type": "plain_text", "text": "Snooze"},
+        "options": [
+            {"text": {"type": "plain_text", "text": label}, "value": value} for value, label in _SNOOZE_CHOICES
+        ],
+    }
+
+
+def reminder_blocks(
+    definition: WorkflowDefinition, instance: Instance, task: Task, overdue_by: timedelta | None
+) -> list[Block]:
+    """A nudge about an open task: when it is due, its buttons, a snooze menu and a link to the request."""
+    if overdue_by is not None and overdue_by > timedelta(0):
+        lead = f":alarm_clock: *Overdue by {how_long(overdue_by)}*: {task.title}"
+    elif task.due_at is not None:
+        lead = f":bell: *Reminder*: {task.title} is due {when(task.due_at)}"
+    else:
+        lead = f":bell: *Reminder*: {task.title}"
+    buttons = task_buttons(task)
+    buttons = {**buttons, "elements": [*buttons["elements"], snooze_menu(task)]}
+    return fit_blocks(
+        [
+            section(lead, fields=form_summary(definition, instance)),
+            context(
+                f"{instance.title} from <@{instance.requester}> · <{PERMALINK_PLACEHOLDER}|Open the original request>"
+            ),
+            buttons,
+        ]
+    )
+
+
+def escalation_blocks(
+    definition: WorkflowDefinition, instance: Instance, task: Task, overdue_by: timedelta, *, may_act: bool
+) -> list[Block]:
+    """Tell someone higher up what is stuck, for how long, who holds it; let them reassign (or act)."""
+    holders = ", ".join(f"<@{user}>" for user in task.assignees)
+    blocks: list[Block] = [
+        header(f"Stuck: {task.title}"),
+        section(
+            f":rotating_light: *{instance.title}* from <@{instance.requester}> has waited "
+            f"*{how_long(overdue_by)}* past its due time with {holders}.",
+            fields=form_summary(definition, instance),
+        ),
+        actions(
+            {
+                "type": "users_select",
+                "action_id": ACTION_REASSIGN,
+                "placeholder": {"type": "plain_text", "text": "Reassign to…"},
+            },
+            block_id=f"reassign:{task.id}",
+        ),
+    ]
+    if may_act:
+        blocks.append(task_buttons(task))
+    blocks.append(context(f"Task `{task.id}` · you can also pick yourself to take it over."))
+    return fit_blocks(blocks)
+
+
+def handed_over_blocks(
+    definition: WorkflowDefinition, instance: Instance, task: Task, *, by: str | None, note: str | None
+) -> list[Block]:
+    """The previous holder's copy of a task after it moved to someone else."""
+    blocks = _task_header_blocks(definition, instance, task)
+    new = ", ".join(f"<@{user}>" for user in task.assignees)
+    line = f":arrow_right: *Reassigned* to {new}" + (f" by <@{by}>" if by else " automatically at the deadline")
+    if note:
+        line += f"\n> {clip(note, 2500)}"
+    blocks.append(section(line))
+    return fit_blocks(blocks)

@@ -5,19 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.engine import (
+    AddTimers,
+    CancelTimers,
     Effect,
+    EscalateTask,
     Instance,
     InstanceFinished,
     NotifyTargets,
+    RemindAssignee,
     RequestReceived,
     TaskClosed,
+    TaskHandedOver,
     TaskOpened,
     WorkflowDefinition,
 )
 from bot.store import OutboxMessage
 
 from .blocks import clip, section
-from .messages import closed_task_blocks, finished_blocks, open_task_blocks, receipt_blocks
+from .messages import (
+    closed_task_blocks,
+    escalation_blocks,
+    finished_blocks,
+    handed_over_blocks,
+    open_task_blocks,
+    receipt_blocks,
+    reminder_blocks,
+)
 
 __all__ = ["outbox_messages", "task_message_key"]
 
@@ -91,4 +104,46 @@ def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) 
     if isinstance(effect, NotifyTargets):
         blocks = [section(effect.text)]
         return [_post(target, effect.text, blocks, instance) for target in (*effect.people, *effect.channels)]
+    if isinstance(effect, RemindAssignee):
+        task, person = effect.task, effect.person
+        message = _post(
+            person, f"Reminder: {task.title}", reminder_blocks(definition, instance, task, effect.overdue_by), instance
+        )
+        return [_with_permalink(message, task_message_key(task.id, person))]
+    if isinstance(effect, EscalateTask):
+        task = effect.task
+        blocks = escalation_blocks(definition, instance, task, effect.overdue_by, may_act=effect.may_act)
+        return [_post(person, f"Stuck: {task.title}", blocks, instance) for person in effect.people]
+    if isinstance(effect, TaskHandedOver):
+        return _hand_over(definition, instance, effect)
+    if isinstance(effect, AddTimers | CancelTimers):
+        return []  # timers are stored by the service, not sent
     raise TypeError(f"unknown effect {effect!r}")
+
+
+def _with_permalink(message: OutboxMessage, of_key: str) -> OutboxMessage:
+    """Ask the sender to fill in the link to another message (known only once that one was sent)."""
+    return OutboxMessage(
+        message.conversation, message.method, {**message.args, "_permalink_of": of_key}, None, message.instance_id
+    )
+
+
+def _hand_over(definition: WorkflowDefinition, instance: Instance, effect: TaskHandedOver) -> list[OutboxMessage]:
+    task = effect.task
+    old_view = handed_over_blocks(definition, instance, task, by=effect.by, note=effect.note)
+    new_people = ", ".join(f"<@{user}>" for user in task.assignees)
+    messages = [
+        OutboxMessage(
+            conversation=user,
+            method="chat.update",
+            args={"text": clip(f"{task.title}: reassigned to {new_people}", _FALLBACK_LIMIT), "blocks": old_view},
+            message_key=task_message_key(task.id, user),
+            instance_id=instance.id,
+        )
+        for user in effect.previous
+        if user not in task.assignees
+    ]
+    blocks = open_task_blocks(definition, instance, task)
+    text = f"Task handed to you: {task.title} ({instance.title})"
+    messages += [_post(user, text, blocks, instance, task_message_key(task.id, user)) for user in task.assignees]
+    return messages

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
+from bot.engine.timers import Timer
 
-from .records import AuditEntry, MessageRef, OutboxMessage, PendingMessage
+from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
 
 __all__ = ["Store", "UnitOfWork"]
 
@@ -56,6 +57,24 @@ class UnitOfWork(Protocol):
     async def mark_failed(self, outbox_id: int, error: str) -> None: ...
 
     async def outbox_depth(self) -> int: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]: ...
+
+    async def mark_timer_failed(self, timer_id: int) -> None: ...
+
+    async def add_timers(self, instance_id: int, timers: Sequence[Timer]) -> None: ...
+
+    async def cancel_timers(
+        self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False
+    ) -> None: ...
+
+    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]: ...
+
+    async def pending_timers(self, task_id: str) -> list[DueTimer]: ...
+
+    async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool: ...
+
+    async def open_tasks_all(self, *, limit: int = 100_000) -> list[Task]: ...
 
 
 class Store(Protocol):

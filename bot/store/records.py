@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AuditEntry", "MessageRef", "OutboxMessage", "PendingMessage"]
+__all__ = ["AuditEntry", "DueTimer", "MessageRef", "OutboxMessage", "PendingMessage"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,16 @@ class AuditEntry:
     actor: str | None
     task_id: str | None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """A stored timer that has fallen due and was claimed for firing."""
+
+    id: int
+    instance_id: int
+    task_id: str
+    kind: str
+    due_at: datetime
+    recipient: str | None
+    level: int

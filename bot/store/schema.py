@@ -78,6 +78,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             seen_at REAL NOT NULL
         )""",
     ),
+    (
+        """CREATE TABLE timers (
+            id INTEGER PRIMARY KEY,
+            task_id TEXT NOT NULL REFERENCES tasks(id),
+            instance_id INTEGER NOT NULL REFERENCES instances(id),
+            kind TEXT NOT NULL,
+            due_at REAL NOT NULL,
+            recipient TEXT,
+            level INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            fired_at REAL
+        )""",
+        "CREATE INDEX timers_due ON timers (status, due_at)",
+        "CREATE INDEX timers_by_task ON timers (task_id, status)",
+        """CREATE TABLE digests (
+            user_id TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            sent_at REAL NOT NULL,
+            PRIMARY KEY (user_id, local_date)
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,8 +14,9 @@ from typing import Any
 import aiosqlite
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
+from bot.engine.timers import Timer
 
-from .records import AuditEntry, MessageRef, OutboxMessage, PendingMessage
+from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SQLiteStore", "StoreError"]
@@ -323,3 +324,80 @@ class SQLiteUnitOfWork:
     async def outbox_depth(self) -> int:
         row = await self._one("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
         return int(row[0])
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested unit: undo just this part on error, keep the rest of the transaction."""
+        await self._db.execute("SAVEPOINT unit")
+        try:
+            yield
+        except BaseException:
+            await self._db.execute("ROLLBACK TO SAVEPOINT unit")
+            await self._db.execute("RELEASE SAVEPOINT unit")
+            raise
+        await self._db.execute("RELEASE SAVEPOINT unit")
+
+    async def mark_timer_failed(self, timer_id: int) -> None:
+        await self._db.execute("UPDATE timers SET status = 'failed' WHERE id = ?", (timer_id,))
+
+    async def add_timers(self, instance_id: int, timers: Sequence[Timer]) -> None:
+        await self._db.executemany(
+            "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+            [(t.task_id, instance_id, t.kind.value, _ts(t.at), t.recipient, t.level) for t in timers],
+        )
+
+    async def cancel_timers(self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False) -> None:
+        sql = "UPDATE timers SET status = 'cancelled' WHERE task_id = ? AND status = 'pending'"
+        params: list[Any] = [task_id]
+        if recipient is not None:
+            sql += " AND recipient = ?"
+            params.append(recipient)
+        if reminders_only:
+            sql += " AND kind IN ('remind_before', 'remind_due', 'remind_overdue')"
+        await self._db.execute(sql, params)
+
+    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
+        rows = await self._all(
+            "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
+            "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+            (_ts(now), limit),
+        )
+        claimed = []
+        for row in rows:
+            cursor = await self._db.execute(
+                "UPDATE timers SET status = 'fired', fired_at = ? WHERE id = ? AND status = 'pending'",
+                (_ts(now), row[0]),
+            )
+            if cursor.rowcount == 1:
+                claimed.append(DueTimer(row[0], row[1], row[2], row[3], _dt(row[4]), row[5], row[6]))
+        return claimed
+
+    async def pending_timers(self, task_id: str) -> list[DueTimer]:
+        rows = await self._all(
+            "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
+            "WHERE task_id = ? AND status = 'pending' ORDER BY due_at, id",
+            (task_id,),
+        )
+        return [DueTimer(r[0], r[1], r[2], r[3], _dt(r[4]), r[5], r[6]) for r in rows]
+
+    async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool:
+        cursor = await self._db.execute(
+            "INSERT INTO digests (user_id, local_date, sent_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id, local_date) DO NOTHING",
+            (user_id, local_date, _ts(now)),
+        )
+        return cursor.rowcount == 1
+
+    async def open_tasks_all(self, *, limit: int = 100_000) -> list[Task]:
+        rows = await self._all(
+            """SELECT i.state, t.id FROM tasks t JOIN instances i ON i.id = t.instance_id
+               WHERE t.status = 'open' ORDER BY COALESCE(t.due_at, 1e18), t.created_at LIMIT ?""",
+            (limit,),
+        )
+        tasks = []
+        for state, task_id in rows:
+            task = Instance.model_validate_json(state).task(task_id)
+            if task is not None:
+                tasks.append(task)
+        return tasks
