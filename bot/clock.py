@@ -22,8 +22,8 @@ class SystemClock:
 class OffsetClock:
     """Wall-clock time shifted forward by an adjustable offset (for the sandbox's time travel)."""
 
-    def __init__(self) -> None:
-        self.offset = timedelta()
+    def __init__(self, *, start: datetime | None = None) -> None:
+        self.offset = start - datetime.now(UTC) if start is not None else timedelta()
 
     def advance(self, by: timedelta) -> None:
         self.offset += by

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.app import Baton
+from bot.clock import Clock, SystemClock
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.settings import Settings
 
@@ -59,8 +60,13 @@ def workflows_dir() -> Path:
 
 
 @pytest.fixture
-async def baton(tmp_path: Path, slack: SlackEmulator, workflows_dir: Path) -> AsyncIterator[Baton]:
-    app = Baton(baton_settings(tmp_path, slack, workflows_dir=workflows_dir))
+def clock() -> Clock:
+    return SystemClock()
+
+
+@pytest.fixture
+async def baton(tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, clock: Clock) -> AsyncIterator[Baton]:
+    app = Baton(baton_settings(tmp_path, slack, workflows_dir=workflows_dir), clock=clock)
     await app.start()
     try:
         yield app

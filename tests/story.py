@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
-from bot.emulator.payloads import date_value, number_value, plain_text_value, static_select_value, user_value
+from bot.emulator.payloads import (
+    action_from_element,
+    date_value,
+    number_value,
+    plain_text_value,
+    static_select_value,
+    user_value,
+)
+
+WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 
 
 def text_of(message: Message) -> str:
@@ -86,3 +97,23 @@ async def start_with_form(
     submitted = await driver.submit_view(user, view, field_values(**fields))
     assert submitted.status == 200, submitted.body
     return view
+
+
+async def choose_in(driver: SlackDriver, message: Message, user: str, action_id: str, value: str) -> None:
+    """Pick `value` in the select menu `action_id` of a message, as `user`."""
+    found = find_action(message.blocks, action_id)
+    assert found is not None, f"no {action_id} in {text_of(message)}"
+    block_id, element = found
+    action = action_from_element(element, block_id=block_id, value=value)
+    response = await driver.click(
+        user, action_id=action_id, message=message, block_id=block_id, action=action, action_type=action["type"]
+    )
+    assert response.status == 200, response.body
+
+
+def copy_workflows(target: Path, **extra_files: str) -> Path:
+    """The shipped workflows plus extra files (name without .yaml -> YAML text)."""
+    shutil.copytree(WORKFLOWS, target)
+    for name, text in extra_files.items():
+        (target / f"{name}.yaml").write_text(text)
+    return target

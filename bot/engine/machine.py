@@ -418,6 +418,8 @@ def _remind(builder: _Builder, step: Step, task: Task, command: FireTimer, kind:
         _later(builder, command, polite)
         return
     due_at = task.due_at or builder.now
+    if kind is TimerKind.REMIND_BEFORE and builder.now >= due_at:
+        return  # already due: the due-time reminder says it better
     overdue_by = builder.now - due_at if builder.now > due_at else None
     builder.replace_task(task.model_copy(update={"reminders_sent": task.reminders_sent + 1}))
     builder.effects.append(RemindAssignee(task, person, overdue_by))

@@ -1,0 +1,171 @@
+"""Reminders, escalations, snoozes and deadlines end to end: the real scheduler path on an adjustable clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import Baton
+from bot.clock import OffsetClock
+from bot.emulator import SlackDriver, SlackEmulator
+from bot.service import FormInvalid, Refused
+
+from .conftest import baton_settings
+from .story import choose_in, copy_workflows, dm_containing, start_with_form, task_message, text_of, told, updated
+
+ALICE, BOB, MARIA, DIRK = "U0ALICE", "U0BOB", "U0MARIA", "U0DIRK"
+# Wednesday 2 December 2026, 10:00 in Berlin, where Maria (the approver) and Dirk (her manager) work.
+BERLIN_MORNING = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+
+QUICK_CHECK = """
+name: quick-check
+title: Quick check
+form:
+  - {id: item, label: Item}
+steps:
+  - id: check
+    type: approval
+    title: Check {form.item}
+    assignee: requester.manager
+    due: 30s
+    remind: {before: 10s, repeat: 30s}
+    escalate: {after: 30s, to: [assignee.manager]}
+"""
+
+DEADLINE = """
+name: deadline
+title: Deadline
+form:
+  - {id: item, label: Item}
+steps:
+  - id: check
+    type: approval
+    title: Check {form.item}
+    assignee: requester.manager
+    due: 30s
+    on_timeout: reject
+"""
+
+
+@pytest.fixture
+def workflows_dir(tmp_path: Path) -> Path:
+    return copy_workflows(tmp_path / "workflows", **{"quick-check": QUICK_CHECK, "deadline": DEADLINE})
+
+
+@pytest.fixture
+def clock() -> OffsetClock:
+    return OffsetClock(start=BERLIN_MORNING)
+
+
+async def later(baton: Baton, clock: OffsetClock, seconds: float) -> None:
+    """Let time pass and run the scheduler's sweep, as its interval job would."""
+    clock.advance(timedelta(seconds=seconds))
+    await baton.tick()
+
+
+async def kinds(baton: Baton, instance_id: int = 1) -> list[str]:
+    async with baton.store.transaction() as work:
+        return [entry.kind for entry in await work.audit_trail(instance_id)]
+
+
+def reminders_to(slack: SlackEmulator, user: str) -> list[str]:
+    return [m.text for m in slack.dm_messages(user) if m.text.startswith("Reminder")]
+
+
+async def test_reminders_then_an_escalation_whose_receiver_reassigns_and_the_new_assignee_finishes(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    await start_with_form(driver, slack, ALICE, "quick-check", item="the invoice")
+    original = await task_message(slack, MARIA, "task_approve")
+    await later(baton, clock, 21)  # 10 s before due
+    before = await dm_containing(slack, MARIA, "is due")
+    assert "task_snooze" in text_of(before) and "task_approve" in text_of(before)
+    assert "/archives/" in text_of(before)  # the link to the original request, filled in at send time
+    await later(baton, clock, 10)  # due
+    await slack.wait_for(lambda: len(reminders_to(slack, MARIA)) == 2)
+    await later(baton, clock, 30)  # overdue: the repeat, and the escalation to Maria's manager
+    await dm_containing(slack, MARIA, "Overdue by")
+    stuck = await dm_containing(slack, DIRK, "Stuck")
+    assert f"<@{MARIA}>" in text_of(stuck) and "task_reassign" in text_of(stuck)
+    await choose_in(driver, stuck, DIRK, "task_reassign", BOB)
+    await told(slack, DIRK, "Reassigned to")
+    handed = await task_message(slack, BOB, "task_approve")
+    await updated(slack, original, "Reassigned")
+    await driver.click_button_in(handed, BOB, "task_approve")
+    await dm_containing(slack, ALICE, "was *completed*")
+    log = await kinds(baton)
+    assert log.count("reminder_sent") == 3
+    assert log.count("escalated") == 1 and "task_reassigned" in log
+
+
+async def test_snooze_delays_the_next_reminder(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    await start_with_form(driver, slack, ALICE, "quick-check", item="a contract")
+    await task_message(slack, MARIA, "task_approve")
+    await later(baton, clock, 31)
+    reminder = await dm_containing(slack, MARIA, "Reminder")
+    await choose_in(driver, reminder, MARIA, "task_snooze", "1h")
+    await told(slack, MARIA, "Snoozed until")
+    count = len(reminders_to(slack, MARIA))
+    await later(baton, clock, 65)  # the 30 s repeat would have fired twice by now
+    assert len(reminders_to(slack, MARIA)) == count
+    await later(baton, clock, 3600)
+    await slack.wait_for(lambda: len(reminders_to(slack, MARIA)) == count + 1)
+    assert "task_snoozed" in await kinds(baton)
+
+
+async def test_a_deadline_with_on_timeout_reject_ends_the_request(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    await start_with_form(driver, slack, ALICE, "deadline", item="a purchase order")
+    approval = await task_message(slack, MARIA, "task_approve")
+    await later(baton, clock, 31)
+    outcome = await dm_containing(slack, ALICE, "was *rejected*")
+    assert "No decision before the deadline" in text_of(outcome)
+    await updated(slack, approval, "Rejected")
+    assert "task_timed_out" in await kinds(baton)
+
+
+async def test_reminders_wait_for_the_receivers_working_hours(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    clock.advance(timedelta(hours=-8))  # 02:00 in Berlin
+    await start_with_form(driver, slack, ALICE, "quick-check", item="a night request")
+    await task_message(slack, MARIA, "task_approve")
+    await later(baton, clock, 31)  # due at 02:00: not a time to ping Maria
+    assert reminders_to(slack, MARIA) == []
+    await later(baton, clock, 7 * 3600)  # 09:00 in Berlin
+    await slack.wait_for(lambda: reminders_to(slack, MARIA))
+    async with baton.store.transaction() as work:
+        sent = [e for e in await work.audit_trail(1) if e.kind == "reminder_sent"]
+    assert sent and sent[0].at.astimezone(UTC).hour == 8  # 09:00 Berlin is 08:00 UTC
+
+
+async def test_reminders_due_while_baton_was_stopped_go_out_once_at_start(
+    tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, clock: OffsetClock
+) -> None:
+    settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir)
+    first = Baton(settings, clock=clock)
+    await first.start()
+    started = await first.service.start("quick-check", ALICE, {"item": "the lease"})
+    await slack.wait_for(lambda: slack.dm_messages(MARIA))
+    await first.stop()
+    clock.advance(timedelta(minutes=10))  # the due reminder, 19 repeats and the escalation fell due meanwhile
+    second = Baton(settings, clock=clock)
+    await second.start()
+    try:
+        await slack.wait_for(lambda: slack.dm_messages(DIRK))
+        await slack.wait_for(lambda: reminders_to(slack, MARIA))
+        assert not isinstance(started, Refused | FormInvalid)
+        log = await kinds(second, started.instance.id)
+        assert log.count("escalated") == 1
+        # One reminder for all that was missed (the stale remind-before is dropped), not one per missed tick.
+        assert log.count("reminder_sent") == 1, log
+        async with second.store.transaction() as work:
+            late = [e for e in await work.audit_trail(1) if e.kind == "reminder_sent"]
+        assert late[0].data["late_by_seconds"] >= 500  # the lateness is on record
+    finally:
+        await second.stop()
