@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
+_DIGEST_SWEEP_SECONDS = 300.0
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Baton:
         self.scheduler = Scheduler()
         self.scheduler.every(_OUTBOX_SAFETY_SWEEP_SECONDS, self._kick_outbox, name="outbox-sweep")
         self.scheduler.every(settings.scheduler_interval_seconds, self._fire_timers, name="timer-sweep")
+        self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
         caught_up = await self.service.fire_due_timers()  # what fell due while Baton was down goes out once, now
         if caught_up:
             log.info("caught up on %s reminders, escalations and deadlines that fell due while stopped", caught_up)
@@ -96,9 +98,13 @@ class Baton:
     async def _fire_timers(self) -> None:
         await self.service.fire_due_timers()
 
+    async def _send_digests(self) -> None:
+        await self.service.send_digests()
+
     async def tick(self) -> None:
         """Do all time-driven work that is due now (the sandbox calls this after moving its clock)."""
         await self._fire_timers()
+        await self._send_digests()
         await self._kick_outbox()
 
     def web_app(self) -> web.Application:

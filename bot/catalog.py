@@ -28,15 +28,27 @@ from bot.engine.definition import (
 from bot.engine.org import OrgChart, Person
 
 __all__ = [
-    "ORG_FILE", "Catalog", "CatalogError", "DefinitionError", "format_report", "load_catalog", "load_org",
+    "ORG_FILE",
+    "Catalog",
+    "CatalogError",
+    "DefinitionError",
+    "format_report",
+    "load_catalog",
+    "load_org",
 ]
 
 ORG_FILE = "org.yaml"
 _SUFFIXES = (".yaml", ".yml")
 _STAGE_TAGS = frozenset({"step", "parallel"})
 _WORKFLOW_MODELS: tuple[type[BaseModel], ...] = (
-    WorkflowDefinition, Step, ParallelGroup, StartPolicy,
-    FormField, SelectOption, ReminderPolicy, EscalationPolicy,
+    WorkflowDefinition,
+    Step,
+    ParallelGroup,
+    StartPolicy,
+    FormField,
+    SelectOption,
+    ReminderPolicy,
+    EscalationPolicy,
 )
 _ORG_MODELS: tuple[type[BaseModel], ...] = (OrgChart, Person)
 _CONDITION = re.compile(r"condition|allowed as values")

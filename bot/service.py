@@ -28,7 +28,8 @@ from bot.engine import (
     decide,
     start,
 )
-from bot.slack.outgoing import outbox_messages
+from bot.engine.digest import plan_digests
+from bot.slack.outgoing import digest_message, outbox_messages
 from bot.store import AuditEntry, Store, UnitOfWork
 
 __all__ = ["Acted", "FormInvalid", "Refused", "Started", "StatusView", "WorkflowService"]
@@ -287,6 +288,27 @@ class WorkflowService:
                     log.exception("timer %s (%s of task %s) failed; marked failed", timer.id, timer.kind, timer.task_id)
                     await work.mark_timer_failed(timer.id)
         return len(due)
+
+    async def send_digests(self) -> int:
+        """Send each person's morning digest once per local day (when the workspace has digests on)."""
+        settings = self._catalog.org.settings
+        if not settings.daily_digest:
+            return 0
+        now = self._clock.now()
+        async with self._store.transaction() as work:
+            plans = plan_digests(await work.open_assignments(), self._directory, settings, now)
+            sent = 0
+            for plan in plans:
+                if not await work.first_digest(plan.user_id, plan.local_date, now):
+                    continue
+                ids = {a.instance_id for a in (*plan.own, *plan.team_overdue)}
+                instances = {i: inst for i in ids if (inst := await work.instance(i)) is not None}
+                await work.enqueue([digest_message(plan, instances, now)], now)
+                sent += 1
+        if sent:
+            self._on_commit()
+            log.info("daily digests sent: %s", sent)
+        return sent
 
     async def snooze(self, task_id: str, actor: str, option: str) -> Instance | Refused:
         """Quiet a task's reminders for its holder until the chosen time (never past the final deadline)."""

@@ -169,3 +169,24 @@ async def test_reminders_due_while_baton_was_stopped_go_out_once_at_start(
         assert late[0].data["late_by_seconds"] >= 500  # the lateness is on record
     finally:
         await second.stop()
+
+
+async def test_the_morning_digest_lists_open_tasks_once_a_day_and_tells_managers_about_overdue_ones(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    await start_with_form(driver, slack, ALICE, "quick-check", item="first")
+    await start_with_form(driver, slack, BOB, "quick-check", item="second")
+    await task_message(slack, MARIA, "task_approve", containing="second")
+    clock.advance(timedelta(hours=-1, minutes=-30))  # 08:30 in Berlin: too early for a digest
+    await baton.tick()
+    assert not [m for m in slack.dm_messages(MARIA) if m.text.startswith("Good morning")]
+    clock.advance(timedelta(hours=1, minutes=31))  # 10:01: the tasks are overdue now
+    await baton.tick()
+    digest = await dm_containing(slack, MARIA, "Good morning")
+    assert "Check first" in text_of(digest) and "Check second" in text_of(digest)
+    assert text_of(digest).index("Check first") < text_of(digest).index("Check second")  # oldest first
+    manager = await dm_containing(slack, DIRK, "Overdue in your team")
+    assert f"<@{MARIA}>" in text_of(manager)
+    await baton.tick()
+    await later(baton, clock, 3600)
+    assert len([m for m in slack.dm_messages(MARIA) if m.text.startswith("Good morning")]) == 1

@@ -308,9 +308,7 @@ class SlackDriver:
             headers["X-Slack-Retry-Reason"] = retry_reason
         return await self._send("event", envelope, json.dumps(envelope), JSON, headers=headers)
 
-    async def send_message(
-        self, user_id: str, channel_id: str, text: str, *, thread_ts: str | None = None
-    ) -> Response:
+    async def send_message(self, user_id: str, channel_id: str, text: str, *, thread_ts: str | None = None) -> Response:
         """A person types ``text`` in a conversation: stored in the emulator, then sent as a message event."""
         ts: str | None = None
         if self.emulator is not None:

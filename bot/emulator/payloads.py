@@ -116,8 +116,7 @@ def slash_command(
         "text": text,
         "api_app_id": api_app_id,
         "is_enterprise_install": "false",
-        "response_url": response_url
-        or f"https://hooks.slack.com/commands/{team_id}/1/{secrets.token_hex(12)}",
+        "response_url": response_url or f"https://hooks.slack.com/commands/{team_id}/1/{secrets.token_hex(12)}",
         "trigger_id": trigger_id,
     }
 

@@ -72,9 +72,7 @@ _JSON_ARGS: Final = frozenset(
 )
 
 # Requests per minute for each rate-limit tier (Slack's documented minimums; t5 stands for "special").
-_TIER_PER_MINUTE: Final[Mapping[str, int]] = MappingProxyType(
-    {"t1": 1, "t2": 20, "t3": 50, "t4": 100, "t5": 60}
-)
+_TIER_PER_MINUTE: Final[Mapping[str, int]] = MappingProxyType({"t1": 1, "t2": 20, "t3": 50, "t4": 100, "t5": 60})
 
 # Which error code answers a missing required argument, in order of preference (first one the method lists).
 _MISSING_ARG_ERRORS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
@@ -645,11 +643,7 @@ def _check_element(element: Any, pointer: str, errors: list[str], action_ids: se
             errors.append(f"must be one of ['primary', 'danger'] [json-pointer:{pointer}/style]")
     if kind in _OPTION_LIMITS and "options" in element:
         _check_options(element["options"], f"{pointer}/options", _OPTION_LIMITS[kind], errors)
-    if (
-        kind in ("static_select", "multi_static_select")
-        and "options" not in element
-        and "option_groups" not in element
-    ):
+    if kind in ("static_select", "multi_static_select") and "options" not in element and "option_groups" not in element:
         errors.append(f"must provide either options or option_groups [json-pointer:{pointer}]")
     placeholder = element.get("placeholder")
     if placeholder is not None:
@@ -768,9 +762,7 @@ def validate_view(view: Any, *, allowed_types: Iterable[str] = ("modal", "home")
             if view.get(key) is not None:
                 _check_text(view[key], f"/view/{key}", 24, errors, plain_only=True)
         blocks = view.get("blocks", [])
-        has_input = isinstance(blocks, list) and any(
-            isinstance(b, dict) and b.get("type") == "input" for b in blocks
-        )
+        has_input = isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
         if has_input and view.get("submit") is None:
             errors.append("must provide submit if blocks contain an input block [json-pointer:/view/submit]")
     if "blocks" not in view:
@@ -1221,11 +1213,7 @@ class SlackEmulator:
                     queue.pop(0)
             return injected.fault
         chaos = self._chaos
-        if (
-            chaos is not None
-            and (chaos.methods is None or method in chaos.methods)
-            and chaos.rng.random() < chaos.rate
-        ):
+        if chaos is not None and (chaos.methods is None or method in chaos.methods) and chaos.rng.random() < chaos.rate:
             return chaos.rng.choice(chaos.faults)
         return None
 
@@ -1354,9 +1342,7 @@ class SlackEmulator:
         snapshot = {
             "team": {"id": self.team_id, "name": self.team_name, "domain": self.team_domain},
             "users": [u.to_slack() for u in self._users.values()],
-            "channels": [
-                c.to_slack(self.team_id) | {"members": list(c.members)} for c in self._channels.values()
-            ],
+            "channels": [c.to_slack(self.team_id) | {"members": list(c.members)} for c in self._channels.values()],
             "messages": {cid: [m.to_slack() for m in msgs.values()] for cid, msgs in self._messages.items()},
             "ephemerals": {
                 uid: [e.to_slack(self.bot_id, self.app_id) | {"channel": e.channel} for e in items]
@@ -1369,9 +1355,7 @@ class SlackEmulator:
         }
         return copy.deepcopy(snapshot)
 
-    async def wait_for(
-        self, predicate: Callable[[], T | None], timeout: float = 5.0, *, what: str | None = None
-    ) -> T:
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0, *, what: str | None = None) -> T:
         """Poll ``predicate`` every 20 ms until it returns something truthy, and return that."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -1383,8 +1367,7 @@ class SlackEmulator:
                 recent = "\n  ".join(call.summary() for call in self.calls[-15:]) or "(none)"
                 label = what or getattr(predicate, "__name__", "condition")
                 raise TimeoutError(
-                    f"{label} not met within {timeout:.2f}s; {len(self.calls)} calls so far, "
-                    f"most recent:\n  {recent}"
+                    f"{label} not met within {timeout:.2f}s; {len(self.calls)} calls so far, most recent:\n  {recent}"
                 )
             await asyncio.sleep(0.02)
 
@@ -1408,9 +1391,7 @@ class SlackEmulator:
         for vid in removed:
             self._forget_view(vid)
 
-    def apply_view_submission_response(
-        self, user_id: str, view_id: str, response: Mapping[str, Any] | None
-    ) -> str:
+    def apply_view_submission_response(self, user_id: str, view_id: str, response: Mapping[str, Any] | None) -> str:
         """Apply the app's answer to a ``view_submission`` as Slack would; returns what happened."""
         action = response.get("response_action") if response else None
         stack = self._view_stacks.get(user_id, [])
@@ -1674,9 +1655,7 @@ class SlackEmulator:
                 items = self._ephemerals.get(context.user_id, [])
                 for i, item in enumerate(items):
                     if item.message_ts == ts:
-                        items[i] = replace(
-                            item, text=text, blocks=self._fill_ids(blocks), updates=item.updates + 1
-                        )
+                        items[i] = replace(item, text=text, blocks=self._fill_ids(blocks), updates=item.updates + 1)
                 return "replace_original"
             message = self._messages.get(channel_id or "", {}).get(ts)
             if message is not None:
@@ -1688,9 +1667,7 @@ class SlackEmulator:
         if payload.get("response_type") == "in_channel":
             self._store_new_message(channel_id, self.bot_user_id, text, blocks, thread_ts=thread_ts, bot=True)
             return "in_channel"
-        self._add_ephemeral(
-            channel_id, context.user_id, text, blocks, thread_ts=thread_ts, via="response_url"
-        )
+        self._add_ephemeral(channel_id, context.user_id, text, blocks, thread_ts=thread_ts, via="response_url")
         return "ephemeral"
 
     # --- internals
@@ -2170,9 +2147,7 @@ class SlackEmulator:
         self._check_external_id(spec)
         trigger.used = True
         view_id = self._new_id("V")
-        view = self._build_view(
-            spec, view_id=view_id, root_view_id=stack[0], previous_view_id=stack[-1], values={}
-        )
+        view = self._build_view(spec, view_id=view_id, root_view_id=stack[0], previous_view_id=stack[-1], values={})
         self._views[view_id] = view
         self._view_owner[view_id] = user_id
         stack.append(view_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.engine import (
@@ -15,6 +15,7 @@ from bot.engine import (
     WorkflowDefinition,
     template_values,
 )
+from bot.engine.digest import Assignment, DigestPlan
 from bot.engine.expressions import render_template
 from bot.store import AuditEntry
 
@@ -24,6 +25,7 @@ __all__ = [
     "ACTION_REASSIGN",
     "ACTION_SNOOZE",
     "PERMALINK_PLACEHOLDER",
+    "digest_blocks",
     "escalation_blocks",
     "handed_over_blocks",
     "how_long",
@@ -376,3 +378,31 @@ def handed_over_blocks(
         line += f"\n> {clip(note, 2500)}"
     blocks.append(section(line))
     return fit_blocks(blocks)
+
+
+def digest_blocks(plan: DigestPlan, instances: Mapping[int, Instance], now: datetime) -> list[Block]:
+    """The morning digest: my open tasks, oldest first; for managers, their team's overdue items."""
+    blocks: list[Block] = [header(f"Your open tasks ({len(plan.own)})")] if plan.own else []
+    for item in plan.own[:20]:
+        blocks.append(section(_digest_line(item, instances, now)))
+    if plan.team_overdue:
+        blocks.append(divider())
+        blocks.append(header(f"Overdue in your team ({len(plan.team_overdue)})"))
+        for item in plan.team_overdue[:20]:
+            blocks.append(section(f"<@{item.user_id}>: " + _digest_line(item, instances, now)))
+    blocks.append(context("Sent once each working morning. `/workflow tasks` shows your tasks with their buttons."))
+    return fit_blocks(blocks)
+
+
+def _digest_line(item: Assignment, instances: Mapping[int, Instance], now: datetime) -> str:
+    instance = instances.get(item.instance_id)
+    task = instance.task(item.task_id) if instance else None
+    title = task.title if task else item.task_id
+    where = instance.title if instance else f"request #{item.instance_id}"
+    if item.due_at is not None and item.due_at < now:
+        due = f" · :alarm_clock: overdue by {how_long(now - item.due_at)}"
+    elif item.due_at is not None:
+        due = f" · due {when(item.due_at)}"
+    else:
+        due = ""
+    return f"*{title}* — {where}, waiting {how_long(now - item.created_at)}{due}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from bot.engine import (
     AddTimers,
@@ -19,11 +20,13 @@ from bot.engine import (
     TaskOpened,
     WorkflowDefinition,
 )
+from bot.engine.digest import DigestPlan
 from bot.store import OutboxMessage
 
 from .blocks import clip, section
 from .messages import (
     closed_task_blocks,
+    digest_blocks,
     escalation_blocks,
     finished_blocks,
     handed_over_blocks,
@@ -32,7 +35,7 @@ from .messages import (
     reminder_blocks,
 )
 
-__all__ = ["outbox_messages", "task_message_key"]
+__all__ = ["digest_message", "outbox_messages", "task_message_key"]
 
 _FALLBACK_LIMIT = 3000
 
@@ -147,3 +150,14 @@ def _hand_over(definition: WorkflowDefinition, instance: Instance, effect: TaskH
     text = f"Task handed to you: {task.title} ({instance.title})"
     messages += [_post(user, text, blocks, instance, task_message_key(task.id, user)) for user in task.assignees]
     return messages
+
+
+def digest_message(plan: DigestPlan, instances: dict[int, Instance], now: datetime) -> OutboxMessage:
+    """One person's morning digest as a DM."""
+    count = len(plan.own)
+    text = f"Good morning: you have {count} open task{'s' if count != 1 else ''}"
+    return OutboxMessage(
+        conversation=plan.user_id,
+        method="chat.postMessage",
+        args={"channel": plan.user_id, "text": text, "blocks": digest_blocks(plan, instances, now)},
+    )

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
+from bot.engine.digest import Assignment
 from bot.engine.timers import Timer
 
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
@@ -74,7 +75,7 @@ class UnitOfWork(Protocol):
 
     async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool: ...
 
-    async def open_tasks_all(self, *, limit: int = 100_000) -> list[Task]: ...
+    async def open_assignments(self) -> list[Assignment]: ...
 
 
 class Store(Protocol):

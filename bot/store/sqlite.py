@@ -14,6 +14,7 @@ from typing import Any
 import aiosqlite
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
+from bot.engine.digest import Assignment
 from bot.engine.timers import Timer
 
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
@@ -389,15 +390,9 @@ class SQLiteUnitOfWork:
         )
         return cursor.rowcount == 1
 
-    async def open_tasks_all(self, *, limit: int = 100_000) -> list[Task]:
+    async def open_assignments(self) -> list[Assignment]:
         rows = await self._all(
-            """SELECT i.state, t.id FROM tasks t JOIN instances i ON i.id = t.instance_id
-               WHERE t.status = 'open' ORDER BY COALESCE(t.due_at, 1e18), t.created_at LIMIT ?""",
-            (limit,),
+            """SELECT a.user_id, t.id, t.instance_id, t.created_at, t.due_at
+               FROM tasks t JOIN task_assignees a ON a.task_id = t.id WHERE t.status = 'open'"""
         )
-        tasks = []
-        for state, task_id in rows:
-            task = Instance.model_validate_json(state).task(task_id)
-            if task is not None:
-                tasks.append(task)
-        return tasks
+        return [Assignment(r[0], r[1], r[2], _dt(r[3]), _dt(r[4]) if r[4] is not None else None) for r in rows]

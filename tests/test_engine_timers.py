@@ -1,0 +1,206 @@
+"""The pure engine's time rules: timer planning, reminders, escalation ladders, deadlines, snooze, reassign."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.engine import (
+    AddTimers,
+    CancelTimers,
+    EscalateTask,
+    FireTimer,
+    Instance,
+    InstanceStatus,
+    OrgChart,
+    OrgDirectory,
+    ReassignTask,
+    Refusal,
+    RemindAssignee,
+    SnoozeTask,
+    StartWorkflow,
+    TaskHandedOver,
+    TaskStatus,
+    Timer,
+    TimerKind,
+    Transition,
+    WorkflowDefinition,
+    decide,
+    start,
+)
+from bot.engine.timers import next_repeat
+
+# Wednesday 2 December 2026, 10:00 in Berlin.
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+ORG = OrgChart.model_validate(
+    {
+        "people": {
+            "U0ALICE": {"name": "Alice", "manager": "U0MARIA", "tz": "Europe/Berlin"},
+            "U0MARIA": {"name": "Maria", "manager": "U0DIRK", "tz": "Europe/Berlin"},
+            "U0DIRK": {"name": "Dirk", "manager": "U0CEO", "tz": "Europe/Berlin"},
+            "U0CEO": {"name": "Cleo", "tz": "Asia/Tokyo"},
+        },
+        "groups": {},
+    }
+)
+DIRECTORY = OrgDirectory(ORG, admins=("U0ADMIN",))
+
+
+def definition(**step: Any) -> WorkflowDefinition:
+    base = {"id": "check", "type": "approval", "title": "Check", "assignee": "requester.manager", "due": "1h"}
+    return WorkflowDefinition.model_validate({"name": "w", "title": "W", "steps": [{**base, **step}]})
+
+
+def begin(defn: WorkflowDefinition) -> Transition:
+    outcome = start(defn, DIRECTORY, StartWorkflow(1, "U0ALICE", {}), NOW)
+    assert isinstance(outcome, Transition)
+    return outcome
+
+
+def timers_of(transition: Transition) -> list[Timer]:
+    return [timer for effect in transition.effects if isinstance(effect, AddTimers) for timer in effect.timers]
+
+
+def fire(defn: WorkflowDefinition, instance: Instance, timer: Timer, at: datetime) -> Transition | Refusal:
+    command = FireTimer(timer.task_id, timer.kind.value, timer.at, timer.recipient, timer.level)
+    return decide(defn, DIRECTORY, instance, command, at)
+
+
+@pytest.mark.parametrize(
+    ("scheduled_minutes", "now_minutes", "expected_minutes"),
+    [(0, 0, 30), (0, 29, 30), (0, 30, 60), (0, 95, 120), (0, 600, 630)],
+)
+def test_next_repeat_skips_missed_ticks(scheduled_minutes: int, now_minutes: int, expected_minutes: int) -> None:
+    at = next_repeat(
+        NOW + timedelta(minutes=scheduled_minutes), timedelta(minutes=30), NOW + timedelta(minutes=now_minutes)
+    )
+    assert at == NOW + timedelta(minutes=expected_minutes)
+
+
+def test_a_task_with_policies_plans_its_timers() -> None:
+    defn = definition(
+        remind={"before": "15m", "repeat": "1h"}, escalate={"after": "2h"}, timeout="1d", on_timeout="reject"
+    )
+    timers = timers_of(begin(defn))
+    due = NOW + timedelta(hours=1)
+    assert [(t.kind, t.at, t.recipient) for t in timers] == [
+        (TimerKind.REMIND_BEFORE, due - timedelta(minutes=15), "U0MARIA"),
+        (TimerKind.REMIND_DUE, due, "U0MARIA"),
+        (TimerKind.ESCALATE, due + timedelta(hours=2), None),
+        (TimerKind.TIMEOUT, NOW + timedelta(days=1), None),
+    ]
+
+
+def test_business_days_count_working_days_in_the_assignees_zone() -> None:
+    # Friday 4 December 2026, 16:00 Berlin + 2 business days = Tuesday 8 December, 16:00 Berlin.
+    friday = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+    outcome = start(definition(due="2 business days"), DIRECTORY, StartWorkflow(1, "U0ALICE", {}), friday)
+    assert isinstance(outcome, Transition)
+    assert outcome.instance.tasks[0].due_at == datetime(2026, 12, 8, 15, 0, tzinfo=UTC)
+
+
+def test_a_reminder_at_night_waits_for_the_morning_and_then_repeats() -> None:
+    defn = definition(remind={"repeat": "1h"})
+    instance = begin(defn).instance
+    due_timer = next(t for t in timers_of(begin(defn)) if t.kind is TimerKind.REMIND_DUE)
+    night = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)  # 23:00 Berlin
+    deferred = fire(defn, instance, due_timer, night)
+    assert isinstance(deferred, Transition) and not deferred.events
+    (later,) = timers_of(deferred)
+    assert later.at == datetime(2026, 12, 3, 8, 0, tzinfo=UTC)  # 09:00 Berlin next day
+    sent = fire(defn, instance, later, later.at)
+    assert isinstance(sent, Transition)
+    assert any(isinstance(e, RemindAssignee) and e.overdue_by for e in sent.effects)
+    assert [t.kind for t in timers_of(sent)] == [TimerKind.REMIND_OVERDUE]
+    assert sent.instance.tasks[0].reminders_sent == 1
+
+
+def test_the_escalation_ladder_climbs_and_skips_rungs_that_name_nobody_new() -> None:
+    defn = definition(
+        escalate={"after": "1h", "to": ["assignee.manager", "requester.manager", "U0CEO"], "repeat": "1h"}
+    )
+    instance = begin(defn).instance
+    first = fire(
+        defn, instance, Timer("1.check", TimerKind.ESCALATE, NOW + timedelta(hours=2)), NOW + timedelta(hours=2)
+    )
+    assert isinstance(first, Transition)
+    escalation = next(e for e in first.effects if isinstance(e, EscalateTask))
+    assert escalation.people == ("U0DIRK",) and escalation.overdue_by == timedelta(hours=1)
+    (climb,) = timers_of(first)
+    assert climb.level == 1
+    # requester.manager is Maria, who already holds the task: the ladder goes on to the CEO (in Tokyo, 18:00
+    # there: outside her hours, so it waits for her morning).
+    second = fire(defn, first.instance, climb, climb.at)
+    assert isinstance(second, Transition) and not any(isinstance(e, EscalateTask) for e in second.effects)
+    (tokyo_morning,) = timers_of(second)
+    assert tokyo_morning.at == datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("action", "instance_status", "task_status"),
+    [
+        ("reject", InstanceStatus.REJECTED, TaskStatus.REJECTED),
+        ("approve", InstanceStatus.COMPLETED, TaskStatus.APPROVED),
+        ("cancel", InstanceStatus.CANCELLED, TaskStatus.CANCELLED),
+    ],
+)
+def test_timeout_actions(action: str, instance_status: InstanceStatus, task_status: TaskStatus) -> None:
+    defn = definition(on_timeout=action)
+    instance = begin(defn).instance
+    outcome = fire(
+        defn, instance, Timer("1.check", TimerKind.TIMEOUT, NOW + timedelta(hours=1)), NOW + timedelta(hours=1)
+    )
+    assert isinstance(outcome, Transition)
+    assert outcome.instance.status is instance_status
+    assert outcome.instance.tasks[0].status is task_status
+    assert CancelTimers("1.check") in outcome.effects
+
+
+def test_timeout_reassign_hands_the_task_up_the_ladder_with_a_fresh_due_time() -> None:
+    defn = definition(escalate={"after": "1h"}, on_timeout="reassign")
+    instance = begin(defn).instance
+    at = NOW + timedelta(hours=1)
+    outcome = fire(defn, instance, Timer("1.check", TimerKind.TIMEOUT, at), at)
+    assert isinstance(outcome, Transition)
+    task = outcome.instance.tasks[0]
+    assert task.assignees == ("U0DIRK",) and task.previous_assignees == ("U0MARIA",)
+    assert task.due_at == at + timedelta(hours=1)
+    handed = next(e for e in outcome.effects if isinstance(e, TaskHandedOver))
+    assert handed.previous == ("U0MARIA",) and handed.by is None
+
+
+@pytest.mark.parametrize(
+    ("actor", "to", "refusal"),
+    [
+        ("U0BOB", "U0DIRK", "Only the people holding this task"),
+        ("U0MARIA", "U0ALICE", "cannot approve their own request"),
+        ("U0MARIA", "U0MARIA", "already holds this task"),
+        ("U0MARIA", "not-a-user", "Pick a person"),
+    ],
+)
+def test_reassign_refusals(actor: str, to: str, refusal: str) -> None:
+    defn = definition()
+    outcome = decide(defn, DIRECTORY, begin(defn).instance, ReassignTask("1.check", actor, to), NOW)
+    assert isinstance(outcome, Refusal) and refusal in outcome.reason
+
+
+def test_snooze_is_for_the_holder_and_never_past_the_deadline() -> None:
+    defn = definition(remind={"repeat": "1h"}, timeout="3h", on_timeout="reject")
+    instance = begin(defn).instance
+    stranger = decide(defn, DIRECTORY, instance, SnoozeTask("1.check", "U0DIRK", "1h"), NOW)
+    assert isinstance(stranger, Refusal)
+    outcome = decide(defn, DIRECTORY, instance, SnoozeTask("1.check", "U0MARIA", "tomorrow"), NOW)
+    assert isinstance(outcome, Transition)
+    assert outcome.instance.tasks[0].snoozed_until == NOW + timedelta(hours=3)  # bounded by the deadline
+    assert CancelTimers("1.check", recipient="U0MARIA", reminders_only=True) in outcome.effects
+
+
+def test_timers_of_a_closed_task_do_nothing() -> None:
+    defn = definition(remind={"repeat": "1h"})
+    instance = begin(defn).instance
+    cancelled = decide(defn, DIRECTORY, instance, ReassignTask("1.check", "U0ADMIN", "U0DIRK"), NOW)
+    assert isinstance(cancelled, Transition)
+    stale = fire(defn, cancelled.instance, Timer("1.check", TimerKind.REMIND_DUE, NOW, "U0MARIA"), NOW)
+    assert isinstance(stale, Transition) and not stale.effects  # Maria no longer holds it
