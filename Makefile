@@ -1,10 +1,11 @@
-# Baton: two commands. `make run` starts Baton, `make test` runs every check.
+# Baton: two commands. `make run` starts Baton (or, without Slack credentials, the local sandbox),
+# `make test` runs every check.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest check bench clean
+.PHONY: run sandbox test lint typecheck pytest check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/python -m bot run
+
+sandbox: $(STAMP)
+	$(BIN)/python -m bot sandbox
 
 test: $(STAMP)
 	$(BIN)/ruff check bot tests bench
@@ -29,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ack.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache test-artifacts

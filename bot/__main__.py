@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | socket | check | run`."""
+"""Command line: `python -m bot serve | socket | check | run | sandbox`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.app import Baton
 from bot.catalog import format_report, load_catalog
+from bot.sandbox import Sandbox
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError
 
@@ -19,15 +20,10 @@ __all__ = ["main"]
 
 log = logging.getLogger("bot")
 
-_LOCAL_HELP = """\
-Baton needs Slack credentials to talk to a real workspace; missing: {missing}.
-
-To connect a workspace:
-  1. Create the app from manifest.yml at https://api.slack.com/apps (see README.md, "Install in Slack").
-  2. Put SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET in .env (copy .env.example).
-  3. Run `make run` again.
-
-Meanwhile, check your workflow files with `python -m bot check`."""
+_SANDBOX_NOTICE = (
+    "baton: no Slack credentials ({missing} not set), so starting the local sandbox at http://127.0.0.1:{port}/ "
+    '(to connect a real Slack workspace, see README.md, "Install in Slack").'
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("serve", help="serve Slack's HTTP requests on /slack/events")
     commands.add_parser("socket", help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN)")
     commands.add_parser("check", help="validate every workflow file and report")
-    commands.add_parser("run", help="serve when Slack credentials are set; otherwise explain what is missing")
+    commands.add_parser("run", help="serve when Slack credentials are set; otherwise start the local sandbox")
+    commands.add_parser("sandbox", help="try Baton in a browser against a local fake Slack (no credentials needed)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -48,9 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(settings)
     if args.command == "socket":
         return _run(_socket(settings))
+    if args.command == "sandbox":
+        return _run(_sandbox(settings))
     if args.command == "run" and not settings.has_slack_credentials:
-        print(_LOCAL_HELP.format(missing=", ".join(settings.missing_for_http())), file=sys.stderr)
-        return _check(settings) or 0
+        print(_SANDBOX_NOTICE.format(missing=", ".join(settings.missing_for_http()), port=settings.port), flush=True)
+        return _run(_sandbox(settings))
     missing = settings.missing_for_http()
     if missing:
         print(f"baton: missing setting(s) {', '.join(missing)}; see .env.example", file=sys.stderr)
@@ -96,6 +95,23 @@ async def _serve(settings: Settings) -> None:
         log.info("stopping")
     finally:
         await baton.stop()
+
+
+async def _sandbox(settings: Settings) -> None:
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its every-5-seconds lines drown the URL
+    sandbox = Sandbox(settings)
+    try:
+        await sandbox.start("127.0.0.1", settings.port)
+    except OSError as error:
+        raise SystemExit(
+            f"baton: cannot listen on 127.0.0.1:{settings.port} ({error.strerror or error}); set PORT to a free port"
+        ) from None
+    try:
+        print(f"\n    Baton sandbox: open {sandbox.url} in your browser (Ctrl-C stops it)\n", flush=True)
+        await _until_signalled()
+        log.info("stopping")
+    finally:
+        await sandbox.stop()
 
 
 async def _socket(settings: Settings) -> None:

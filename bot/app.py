@@ -25,7 +25,7 @@ __all__ = ["Baton", "MAX_BODY_BYTES"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 512 * 1024  # Slack requests are far smaller; anything bigger is refused with 413
 _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
 
@@ -56,7 +56,7 @@ class Baton:
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         self.client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
-        self.sender = OutboxSender(self.store, self.client, self.clock)
+        self.sender = OutboxSender(self.store, self.client, self.clock, admins=settings.baton_admins)
         self.service = WorkflowService(
             self.store, catalog, admins=settings.baton_admins, clock=self.clock, on_commit=self.sender.kick
         )
@@ -115,7 +115,12 @@ class Baton:
         return application
 
     async def _slack_events(self, request: web.Request) -> web.Response:
-        bolt_response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, TypeError, AttributeError, KeyError) as error:  # not a Slack-shaped payload
+            log.warning("request refused: malformed body from %s (%s)", request.remote, type(error).__name__)
+            return web.Response(status=400, text="malformed request")
+        bolt_response = await self.bolt.async_dispatch(bolt_request)
         if bolt_response.status == 401:
             log.warning("request refused: bad or stale Slack signature from %s", request.remote)
         return await to_aiohttp_response(bolt_response)

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.engine import Event
 from bot.slack.messages import PERMALINK_PLACEHOLDER
-from bot.store import MessageRef, PendingMessage, Store
+from bot.store import MessageRef, OutboxMessage, PendingMessage, Store
 
 __all__ = ["OutboxSender", "PERMANENT_ERRORS"]
 
@@ -77,7 +77,9 @@ class OutboxSender:
         concurrency: int = 4,
         batch_size: int = 50,
         idle_wait: float = 1.0,
+        admins: tuple[str, ...] = (),
     ) -> None:
+        self._admins = admins
         self._store = store
         self._client = client
         self._clock = clock
@@ -113,8 +115,17 @@ class OutboxSender:
         """Send every message that is due now; return how many calls were made."""
         async with self._store.transaction() as work:
             due = await work.due_outbox(self._clock.now(), limit=self._batch_size)
-        results = await asyncio.gather(*(self._deliver(pending) for pending in due))
+        results = await asyncio.gather(*(self._deliver_safely(pending) for pending in due))
         return sum(results)
+
+    async def _deliver_safely(self, pending: PendingMessage) -> int:
+        """One message's failure, whatever it is, delays that message only."""
+        try:
+            return await self._deliver(pending)
+        except Exception as error:
+            log.exception("sending outbox=%s failed unexpectedly", pending.id)
+            await self._retry(pending, self._backoff(pending.attempts), f"unexpected: {error!r}")
+            return 1
 
     async def _deliver(self, pending: PendingMessage) -> int:
         message = pending.message
@@ -184,8 +195,9 @@ class OutboxSender:
 
     async def _handle_slack_error(self, pending: PendingMessage, error: SlackApiError) -> None:
         response = error.response
-        code = str(response.get("error", "unknown_error"))
         status = response.status_code
+        data = response.data
+        code = str(data.get("error", "unknown_error")) if isinstance(data, dict) else f"http_{status}"
         if status == 429 or code == "ratelimited":
             retry_after = _retry_after(response.headers)
             await self._retry(pending, retry_after, f"rate limited for {retry_after:.0f}s")
@@ -214,6 +226,18 @@ class OutboxSender:
         async with self._store.transaction() as work:
             await work.mark_retry(pending.id, next_at, reason, count=count)
 
+    def _admin_alerts(self, failed: OutboxMessage, code: str) -> list[OutboxMessage]:
+        """Tell the admins a message could not be delivered (alerts carry no instance, so they never cascade)."""
+        text = (
+            f":warning: Baton could not deliver a message about request #{failed.instance_id} to "
+            f"`{failed.conversation}`: Slack answered `{code}`. The request goes on; check that person or channel."
+        )
+        return [
+            OutboxMessage(conversation=admin, method="chat.postMessage", args={"channel": admin, "text": text})
+            for admin in self._admins
+            if admin != failed.conversation
+        ]
+
     async def _fail(self, pending: PendingMessage, code: str) -> None:
         message = pending.message
         log.error(
@@ -227,6 +251,7 @@ class OutboxSender:
         async with self._store.transaction() as work:
             await work.mark_failed(pending.id, code)
             if message.instance_id is not None:
+                await work.enqueue(self._admin_alerts(message, code), self._clock.now())
                 event = Event(
                     "delivery_failed",
                     self._clock.now(),
@@ -236,11 +261,14 @@ class OutboxSender:
 
 
 def _retry_after(headers: object) -> float:
-    value = None
-    if isinstance(headers, dict):
-        value = headers.get("Retry-After") or headers.get("retry-after")
-        if isinstance(value, list):
-            value = value[0] if value else None
+    """Seconds from a Retry-After header (any mapping, any case, str or list values); 30 when absent."""
+    value: object = None
+    items = getattr(headers, "items", None)
+    if callable(items):
+        for key, found in items():
+            if str(key).lower() == "retry-after":
+                value = found[0] if isinstance(found, list) and found else found
+                break
     try:
         return max(1.0, float(str(value)))
     except (TypeError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -71,6 +72,10 @@ def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
     app.event("app_home_opened")(listeners.app_home_opened)
     app.event("app_mention")(listeners.app_mention)
     app.event("message")(listeners.ignore)
+    # Last: anything Baton does not (or no longer) know gets a polite answer instead of an error in Slack.
+    app.action(re.compile(".*"))(listeners.unknown_action)
+    app.view(re.compile(".*"))(listeners.unknown_view)
+    app.shortcut(re.compile(".*"))(listeners.unknown_action)
 
 
 class _Listeners:
@@ -88,6 +93,25 @@ class _Listeners:
 
     async def ignore(self, ack: AsyncAck) -> None:
         await ack()
+
+    async def unknown_action(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        _task, user_id, channel_id = _action_context(body)
+        actions = body.get("actions") or [{}]
+        action_id = actions[0].get("action_id") if isinstance(actions[0], dict) else body.get("callback_id")
+        log.info("unknown action %r from user=%s", str(action_id)[:80], user_id)
+        if user_id:
+            await _tell(
+                client,
+                channel_id,
+                user_id,
+                "That button belongs to an older version of Baton and does "
+                "nothing now. `/workflow tasks` shows your current tasks.",
+            )
+
+    async def unknown_view(self, ack: AsyncAck, view: Body) -> None:
+        log.info("unknown view submission callback_id=%r", str(view.get("callback_id"))[:80])
+        await ack(response_action="update", view=_notice_view("Baton", "This form is out of date. Please start again."))
 
     # ---- /workflow ----------------------------------------------------------------------------------
 

@@ -46,8 +46,8 @@ class SQLiteStore:
 
     async def open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(self._path, isolation_level=None)
         try:
-            connection = await aiosqlite.connect(self._path, isolation_level=None)
             await connection.execute("PRAGMA busy_timeout = 5000")
             await connection.execute("PRAGMA journal_mode = WAL")
             await connection.execute("PRAGMA synchronous = NORMAL")
@@ -55,14 +55,21 @@ class SQLiteStore:
             await self._check_integrity(connection)
             self._connection = connection
             await self._migrate()
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot open the database {self._path}: {error}") from error
+        except BaseException as error:
+            self._connection = None
+            await connection.close()  # its thread would otherwise keep the process alive
+            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+                raise StoreError(
+                    f"the database {self._path} is locked by another program; stop it and retry"
+                ) from error
+            if isinstance(error, sqlite3.DatabaseError):
+                raise StoreError(f"cannot open the database {self._path}: {error}") from error
+            raise
 
     async def _check_integrity(self, connection: aiosqlite.Connection) -> None:
         async with connection.execute("PRAGMA quick_check") as cursor:
             row = await cursor.fetchone()
         if row is None or row[0] != "ok":
-            await connection.close()
             raise StoreError(
                 f"the database {self._path} is damaged ({row[0] if row else 'no answer'}); "
                 "restore it from a backup or move it away to start empty"
