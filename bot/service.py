@@ -107,6 +107,14 @@ class WorkflowService:
             if can_start(definition, self._directory, user_id)
         ]
 
+    def start_refusal(self, definition: WorkflowDefinition, user_id: str) -> str | None:
+        """Why this person may not start this workflow, or None when they may."""
+        if can_start(definition, self._directory, user_id):
+            return None
+        return (
+            f"You are not among the people who may start *{definition.title}*. Ask the process owner if you need it."
+        )
+
     async def start(
         self,
         name: str,

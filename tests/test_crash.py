@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.emulator import SlackDriver, SlackEmulator, find_action
 
@@ -29,12 +30,7 @@ steps:
     due: 3s
     remind: {at_due: true}
 """
-ALWAYS_OPEN = """
-calendar:
-  days: [mon, tue, wed, thu, fri, sat, sun]
-  start: "00:00"
-  end: "23:59:59"
-"""
+ALWAYS_OPEN = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59:59"}
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +39,9 @@ pytestmark = pytest.mark.slow
 async def process(tmp_path: Path, slack: SlackEmulator) -> AsyncIterator[BatonProcess]:
     workflows = copy_workflows(tmp_path / "workflows", prompt=PROMPT)
     org = workflows / "org.yaml"
-    org.write_text(org.read_text() + ALWAYS_OPEN)  # reminders may go out at any hour in this test
+    chart = yaml.safe_load(org.read_text())
+    chart["calendar"] = ALWAYS_OPEN  # reminders may go out at any hour in this test
+    org.write_text(yaml.safe_dump(chart))
     baton = BatonProcess(slack, tmp_path / "baton.db", workflows, tmp_path / "baton.log")
     try:
         yield baton

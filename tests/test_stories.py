@@ -195,3 +195,13 @@ async def test_url_verification_is_answered_and_forged_or_stale_requests_are_ref
     assert stale.status == 401
     unsigned = await driver.post_raw(body, "application/x-www-form-urlencoded", sign=False)
     assert unsigned.status == 401
+
+
+async def test_only_the_people_a_workflow_names_may_start_it(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    answer = await driver.send_command(ALICE, "start onboarding")  # onboarding is for HR and admins
+    assert "not among the people who may start" in answer.body
+    assert slack.open_views(ALICE) == []
+    async with baton.store.transaction() as work:
+        assert await work.instance(1) is None

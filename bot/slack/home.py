@@ -30,5 +30,5 @@ def home_view(
     blocks.extend(requests_blocks(requests[:10]))
     blocks.append(divider())
     names = ", ".join(f"`{d.name}`" for d in startable) or "none"
-    blocks.append(context(f"You can start: {names} — `/workflow start <name>`"))
+    blocks.append(context(f"You can start: {names} — `/workflow start &lt;name&gt;`"))
     return {"type": "home", "blocks": fit_blocks(blocks, 100)}

@@ -145,6 +145,10 @@ class _Listeners:
             await ack(text=f"There is no workflow called `{_code(name)}`. See `/workflow list`.")
             return
         origin = channel_id if isinstance(channel_id, str) and channel_id.startswith(("C", "G")) else None
+        refusal = self._service.start_refusal(definition, user_id)
+        if refusal is not None:  # say no before anyone fills in a form
+            await ack(text=refusal)
+            return
         if definition.form:
             await ack()
             await self._open_view(

@@ -105,7 +105,7 @@ def form_summary(definition: WorkflowDefinition, instance: Instance) -> list[str
 def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
     step = definition.step(task.step_id)
     blocks: list[Block] = [
-        header(task.title),
+        section(f"*{task.title}*"),  # a section, not a header: titles may mention people
         section(
             f"*{instance.title}* requested by <@{instance.requester}>"
             + (
@@ -273,7 +273,7 @@ def requests_blocks(instances: Sequence[Instance]) -> list[Block]:
         if waiting:
             line += f", waiting for {holders}"
         blocks.append(section(line))
-    blocks.append(context("Details: `/workflow status <number>`"))
+    blocks.append(context("Details: `/workflow status &lt;number&gt;`"))
     return fit_blocks(blocks)
 
 
@@ -281,10 +281,10 @@ def help_text() -> str:
     return (
         "*Baton* runs your team's workflows.\n"
         "• `/workflow list` — what you can start\n"
-        "• `/workflow start <name>` — start one (opens its form)\n"
+        "• `/workflow start &lt;name&gt;` — start one (opens its form)\n"
         "• `/workflow tasks` — your open tasks, with buttons\n"
-        "• `/workflow status` — your requests; `/workflow status <number>` — one request and its history\n"
-        "• `/workflow cancel <number> [reason]` — cancel a request you made\n"
+        "• `/workflow status` — your requests; `/workflow status &lt;number&gt;` — one request and its history\n"
+        "• `/workflow cancel &lt;number&gt; [reason]` — cancel a request you made\n"
         "• `/workflow help` — this message"
     )
 
@@ -346,7 +346,7 @@ def escalation_blocks(
     """Tell someone higher up what is stuck, for how long, who holds it; let them reassign (or act)."""
     holders = ", ".join(f"<@{user}>" for user in task.assignees)
     blocks: list[Block] = [
-        header(f"Stuck: {task.title}"),
+        section(f"*Stuck: {task.title}*"),
         section(
             f":rotating_light: *{instance.title}* from <@{instance.requester}> has waited "
             f"*{how_long(overdue_by)}* past its due time with {holders}.",

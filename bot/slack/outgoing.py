@@ -155,7 +155,11 @@ def _hand_over(definition: WorkflowDefinition, instance: Instance, effect: TaskH
 def digest_message(plan: DigestPlan, instances: dict[int, Instance], now: datetime) -> OutboxMessage:
     """One person's morning digest as a DM."""
     count = len(plan.own)
-    text = f"Good morning: you have {count} open task{'s' if count != 1 else ''}"
+    if count:
+        text = f"Good morning: you have {count} open task{'s' if count != 1 else ''}"
+    else:
+        overdue = len(plan.team_overdue)
+        text = f"Good morning: {overdue} overdue item{'s' if overdue != 1 else ''} in your team"
     return OutboxMessage(
         conversation=plan.user_id,
         method="chat.postMessage",
