@@ -99,6 +99,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (user_id, local_date)
         )""",
     ),
+    (
+        """CREATE TABLE delegations (
+            user_id TEXT PRIMARY KEY,
+            delegate TEXT NOT NULL,
+            starts_at REAL NOT NULL,
+            ends_at REAL NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX delegations_by_end ON delegations (ends_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -348,6 +348,30 @@ class SQLiteUnitOfWork:
     async def mark_timer_failed(self, timer_id: int) -> None:
         await self._db.execute("UPDATE timers SET status = 'failed' WHERE id = ?", (timer_id,))
 
+    async def active_delegations(self, now: datetime) -> dict[str, str]:
+        rows = await self._all(
+            "SELECT user_id, delegate FROM delegations WHERE starts_at <= ? AND ends_at > ?", (_ts(now), _ts(now))
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def set_delegation(self, user_id: str, delegate: str, starts_at: datetime, ends_at: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO delegations (user_id, delegate, starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET delegate = excluded.delegate, starts_at = excluded.starts_at, "
+            "ends_at = excluded.ends_at, created_at = excluded.created_at",
+            (user_id, delegate, _ts(starts_at), _ts(ends_at), _ts(starts_at)),
+        )
+
+    async def end_delegation(self, user_id: str, now: datetime) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE delegations SET ends_at = ? WHERE user_id = ? AND ends_at > ?", (_ts(now), user_id, _ts(now))
+        )
+        return cursor.rowcount == 1
+
+    async def message_key_at(self, channel: str, ts: str) -> str | None:
+        row = await self._one("SELECT message_key FROM slack_messages WHERE channel = ? AND ts = ?", (channel, ts))
+        return str(row[0]) if row else None
+
     async def add_timers(self, instance_id: int, timers: Sequence[Timer]) -> None:
         await self._db.executemany(
             "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
