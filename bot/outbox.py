@@ -89,6 +89,7 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._stopping = False
         self._pace = _ConversationPace(per_second=1.0, burst=5)
+        self._paused_until: dict[str, float] = {}
 
     def kick(self) -> None:
         """Wake the sender now: something was just queued."""
@@ -130,6 +131,10 @@ class OutboxSender:
     async def _deliver(self, pending: PendingMessage) -> int:
         message = pending.message
         loop_now = asyncio.get_running_loop().time()
+        paused = self._paused_until.get(message.method, 0.0) - loop_now
+        if paused > 0:  # Slack rate-limited this method: wait it out before calling again
+            await self._retry(pending, paused, f"{message.method} rate limited", count=False)
+            return 0
         delay = self._pace.wait_for(message.conversation, loop_now)
         if delay > 0:
             await self._retry(pending, delay, "paced: one message per second per conversation", count=False)
@@ -142,6 +147,9 @@ class OutboxSender:
                 if resolved is None:
                     return 0
                 method, args = resolved
+            thread_of = args.pop("_thread_of", None)
+            if isinstance(thread_of, str):
+                args = await self._fill_thread(args, thread_of)
             permalink_of = args.pop("_permalink_of", None)
             if isinstance(permalink_of, str):
                 args = await self._fill_permalink(args, permalink_of)
@@ -159,6 +167,14 @@ class OutboxSender:
             async with self._store.transaction() as work:
                 await work.mark_sent(pending.id, self._clock.now(), ref)
             return 1
+
+    async def _fill_thread(self, args: dict[str, Any], message_key: str) -> dict[str, Any]:
+        """Reply in the thread of an earlier message; without it (never sent), post on its own."""
+        async with self._store.transaction() as work:
+            ref = await work.message_ref(message_key)
+        if ref is None:
+            return args
+        return {**args, "channel": ref.channel, "thread_ts": ref.ts}
 
     async def _fill_permalink(self, args: dict[str, Any], message_key: str) -> dict[str, Any]:
         """Put the link to an earlier message into this one; without it, say where to look instead."""
@@ -200,6 +216,10 @@ class OutboxSender:
         code = str(data.get("error", "unknown_error")) if isinstance(data, dict) else f"http_{status}"
         if status == 429 or code == "ratelimited":
             retry_after = _retry_after(response.headers)
+            resume = asyncio.get_running_loop().time() + retry_after
+            self._paused_until[pending.message.method] = max(
+                self._paused_until.get(pending.message.method, 0.0), resume
+            )
             await self._retry(pending, retry_after, f"rate limited for {retry_after:.0f}s")
         elif status >= 500:
             await self._retry(pending, self._backoff(pending.attempts), f"slack http {status}")

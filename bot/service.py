@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.catalog import Catalog
 from bot.clock import Clock
@@ -13,12 +14,14 @@ from bot.engine import (
     AddTimers,
     CancelInstance,
     CancelTimers,
+    CommentOn,
     FireTimer,
     FormValue,
     Instance,
     OrgDirectory,
     ReassignTask,
     Refusal,
+    ResubmitForm,
     SnoozeTask,
     StartWorkflow,
     Task,
@@ -97,6 +100,10 @@ class WorkflowService:
         self._catalog = catalog
         self._directory = OrgDirectory(catalog.org, admins=self._admins)
 
+    def now(self) -> datetime:
+        """The time as Baton sees it (the sandbox can move it)."""
+        return self._clock.now()
+
     def definition(self, name: str) -> WorkflowDefinition | None:
         return self._catalog.workflows.get(name)
 
@@ -111,9 +118,7 @@ class WorkflowService:
         """Why this person may not start this workflow, or None when they may."""
         if can_start(definition, self._directory, user_id):
             return None
-        return (
-            f"You are not among the people who may start *{definition.title}*. Ask the process owner if you need it."
-        )
+        return f"You are not among the people who may start *{definition.title}*. Ask the process owner if you need it."
 
     async def start(
         self,
@@ -138,7 +143,7 @@ class WorkflowService:
                 return Refused("This request was already received; nothing was started twice.")
             instance_id = await work.next_instance_id()
             command = StartWorkflow(instance_id, requester, form, origin_channel, trigger)
-            outcome = start(definition, self._directory, command, now)
+            outcome = start(definition, await self._directory_in(work, now), command, now)
             if isinstance(outcome, Refusal):
                 log.info("start refused: workflow=%s user=%s reason=%s", name, requester, outcome.reason)
                 return Refused(outcome.reason)
@@ -156,7 +161,8 @@ class WorkflowService:
             if instance is None:
                 return Refused("That task does not exist.")
             definition = await self._definition_of(work, instance)
-            outcome = decide(definition, self._directory, instance, ActOnTask(task_id, actor, decision, comment), now)
+            directory = await self._directory_in(work, now)
+            outcome = decide(definition, directory, instance, ActOnTask(task_id, actor, decision, comment), now)
             if isinstance(outcome, Refusal):
                 await work.append_events(instance.id, [outcome.event])
                 return Refused(outcome.reason)
@@ -189,7 +195,9 @@ class WorkflowService:
             if instance is None:
                 return Refused(f"There is no request #{instance_id}.")
             definition = await self._definition_of(work, instance)
-            outcome = decide(definition, self._directory, instance, CancelInstance(actor, reason), now)
+            outcome = decide(
+                definition, await self._directory_in(work, now), instance, CancelInstance(actor, reason), now
+            )
             if isinstance(outcome, Refusal):
                 await work.append_events(instance.id, [outcome.event])
                 return Refused(outcome.reason)
@@ -278,6 +286,7 @@ class WorkflowService:
         now = self._clock.now()
         async with self._store.transaction() as work:
             due = await work.claim_due_timers(now, limit=batch)
+            directory = await self._directory_in(work, now) if due else self._directory
             current: dict[int, Instance] = {}
             for timer in due:
                 try:
@@ -287,7 +296,7 @@ class WorkflowService:
                             continue
                         definition = await self._definition_of(work, instance)
                         command = FireTimer(timer.task_id, timer.kind, timer.due_at, timer.recipient, timer.level)
-                        outcome = decide(definition, self._directory, instance, command, now)
+                        outcome = decide(definition, directory, instance, command, now)
                         if isinstance(outcome, Refusal):
                             continue
                         await self._record(work, definition, outcome)
@@ -326,14 +335,83 @@ class WorkflowService:
         """Hand a task to someone else; the previous holders are told."""
         return await self._apply(task_id, ReassignTask(task_id, actor, to, note))
 
-    async def _apply(self, task_id: str, command: SnoozeTask | ReassignTask) -> Instance | Refused:
+    async def resubmit(self, task_id: str, actor: str, form: dict[str, FormValue]) -> Instance | Refused | FormInvalid:
+        """The requester answers a change request with the edited form; the reviewers decide again."""
+        async with self._store.transaction() as work:
+            instance = await work.instance_of_task(task_id)
+            definition = await self._definition_of(work, instance) if instance else None
+        if definition is not None:
+            _clean, errors = definition.validate_form(form)
+            if errors:
+                return FormInvalid(errors)
+        return await self._apply(task_id, ResubmitForm(task_id, actor, form))
+
+    async def comment(self, task_id: str, actor: str, text: str) -> Instance | Refused:
+        """Add a comment to the request a task belongs to; everyone involved sees it in their thread."""
+        return await self._apply(task_id, CommentOn(actor, text))
+
+    async def delegate(self, user_id: str, delegate: str, until: datetime) -> Refused | None:
+        """Send `user_id`'s new tasks to `delegate` until the end of that time."""
+        now = self._clock.now()
+        if delegate == user_id:
+            return Refused("You cannot delegate to yourself.")
+        if until <= now:
+            return Refused("Pick an end date in the future.")
+        async with self._store.transaction() as work:
+            chain = await work.active_delegations(now)
+            if chain.get(delegate) is not None:
+                return Refused(f"<@{delegate}> is away too (delegating to <@{chain[delegate]}>); pick someone else.")
+            await work.set_delegation(user_id, delegate, now, until)
+        log.info("delegation set: user=%s delegate=%s until=%s", user_id, delegate, until.isoformat())
+        return None
+
+    async def end_delegation(self, user_id: str) -> bool:
+        """End a delegation now; True if one was running."""
+        async with self._store.transaction() as work:
+            return await work.end_delegation(user_id, self._clock.now())
+
+    async def delegation_of(self, user_id: str) -> str | None:
+        async with self._store.transaction() as work:
+            return (await work.active_delegations(self._clock.now())).get(user_id)
+
+    async def task_at(self, channel: str, ts: str) -> tuple[Instance, Task] | None:
+        """The task a Slack message (by channel and ts) is about, if it is one of Baton's task messages."""
+        async with self._store.transaction() as work:
+            key = await work.message_key_at(channel, ts)
+            if key is None or not key.startswith("task:"):
+                return None
+            task_id = key.split(":")[1]
+            instance = await work.instance_of_task(task_id)
+        task = instance.task(task_id) if instance else None
+        return (instance, task) if instance is not None and task is not None else None
+
+    async def task_by_id(self, task_id: str) -> tuple[Instance, Task] | None:
+        """A task and its request, as stored now."""
+        async with self._store.transaction() as work:
+            instance = await work.instance_of_task(task_id)
+        task = instance.task(task_id) if instance else None
+        return (instance, task) if instance is not None and task is not None else None
+
+    async def definition_of(self, instance: Instance) -> WorkflowDefinition:
+        """The workflow version an instance runs on."""
+        async with self._store.transaction() as work:
+            return await self._definition_of(work, instance)
+
+    async def _directory_in(self, work: UnitOfWork, now: datetime) -> OrgDirectory:
+        """The directory with the delegations in force now (they live in the store, shared by all processes)."""
+        delegations = await work.active_delegations(now)
+        return self._directory.with_delegations(delegations) if delegations else self._directory
+
+    async def _apply(
+        self, task_id: str, command: SnoozeTask | ReassignTask | ResubmitForm | CommentOn
+    ) -> Instance | Refused:
         now = self._clock.now()
         async with self._store.transaction() as work:
             instance = await work.instance_of_task(task_id)
             if instance is None:
                 return Refused("That task does not exist.")
             definition = await self._definition_of(work, instance)
-            outcome = decide(definition, self._directory, instance, command, now)
+            outcome = decide(definition, await self._directory_in(work, now), instance, command, now)
             if isinstance(outcome, Refusal):
                 await work.append_events(instance.id, [outcome.event])
                 return Refused(outcome.reason)

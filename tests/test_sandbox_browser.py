@@ -92,7 +92,7 @@ async def test_an_expense_over_1000_is_approved_by_manager_and_finance_by_clicki
     await modal.locator(".submit").click()
     await expect(modal).to_have_count(0)
     await page.click('[data-pane="dm"]')
-    await expect(messages).to_contain_text("has started")
+    await expect(messages).to_contain_text("under way")
 
     # Maria, her manager, approves from the DM; her copy is updated in place.
     await act_as(page, MARIA)

@@ -1,11 +1,23 @@
 """The pure workflow engine: definitions, instances, commands, timers and the state machine. No I/O."""
 
 from .assignees import AssigneeRef, Directory
-from .commands import ActOnTask, CancelInstance, Command, Decision, FireTimer, ReassignTask, SnoozeTask, StartWorkflow
-from .definition import FieldType, FormField, ParallelGroup, Step, StepKind, WorkflowDefinition
+from .commands import (
+    ActOnTask,
+    CancelInstance,
+    Command,
+    CommentOn,
+    Decision,
+    FireTimer,
+    ReassignTask,
+    ResubmitForm,
+    SnoozeTask,
+    StartWorkflow,
+)
+from .definition import ApprovalRule, FieldType, FormField, ParallelGroup, Step, StepKind, WorkflowDefinition
 from .events import (
     AddTimers,
     CancelTimers,
+    CommentAdded,
     Effect,
     EscalateTask,
     Event,
@@ -17,10 +29,12 @@ from .events import (
     TaskClosed,
     TaskHandedOver,
     TaskOpened,
+    TaskProgress,
+    TellPeople,
     Transition,
 )
 from .expressions import FormValue
-from .instance import Instance, InstanceStatus, Task, TaskStatus
+from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus, Vote
 from .machine import SNOOZE_OPTIONS, can_start, decide, snooze_until, start, template_values
 from .org import OrgChart, OrgDirectory, OrgSettings, Person
 from .timers import Timer, TimerKind
@@ -28,6 +42,14 @@ from .worktime import WorkingCalendar
 
 __all__ = [
     "SNOOZE_OPTIONS",
+    "ApprovalRule",
+    "CommentAdded",
+    "CommentOn",
+    "FieldChange",
+    "ResubmitForm",
+    "TaskProgress",
+    "TellPeople",
+    "Vote",
     "ActOnTask",
     "AddTimers",
     "AssigneeRef",

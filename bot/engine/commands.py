@@ -11,9 +11,11 @@ __all__ = [
     "ActOnTask",
     "CancelInstance",
     "Command",
+    "CommentOn",
     "Decision",
     "FireTimer",
     "ReassignTask",
+    "ResubmitForm",
     "SnoozeTask",
     "StartWorkflow",
 ]
@@ -32,6 +34,7 @@ class Decision:
     COMPLETE = "complete"
     APPROVE = "approve"
     REJECT = "reject"
+    REQUEST_CHANGES = "request_changes"
 
 
 @dataclass(frozen=True)
@@ -84,4 +87,21 @@ class ReassignTask:
     note: str | None = None
 
 
-Command = ActOnTask | CancelInstance | FireTimer | SnoozeTask | ReassignTask
+@dataclass(frozen=True)
+class ResubmitForm:
+    """The requester answers a change request with an edited form."""
+
+    task_id: str
+    actor: str
+    form: dict[str, FormValue]
+
+
+@dataclass(frozen=True)
+class CommentOn:
+    """Anyone involved adds a comment to a request."""
+
+    actor: str
+    text: str
+
+
+Command = ActOnTask | CancelInstance | FireTimer | SnoozeTask | ReassignTask | ResubmitForm | CommentOn

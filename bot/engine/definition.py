@@ -24,9 +24,11 @@ from pydantic import (
 
 from .assignees import AssigneeRef
 from .expressions import Condition, FormValue, template_references
+from .integrations import ReportSchedule, WebhookSpec
 from .worktime import TimeSpan, parse_span
 
 __all__ = [
+    "ApprovalRule",
     "EscalationPolicy",
     "FieldType",
     "FormField",
@@ -151,6 +153,13 @@ class StepKind(StrEnum):
     TASK = "task"
     APPROVAL = "approval"
     NOTIFY = "notify"
+    REVISION = "revision"  # not written in files: the requester's task when a reviewer asks for changes
+
+
+class ApprovalRule(StrEnum):
+    ANY = "any"  # the first decision decides
+    ALL = "all"  # everyone must approve
+    QUORUM = "quorum"  # `quorum` approvals decide
 
 
 class TimeoutAction(StrEnum):
@@ -222,14 +231,31 @@ class Step(_Frozen):
     on_timeout: TimeoutAction | None = None
     allow_self_approval: bool = False
     escalation_may_act: bool = False
+    rule: ApprovalRule = ApprovalRule.ANY
+    quorum: Annotated[int | None, Field(ge=1, le=100)] = None
+    rejections_to_reject: Annotated[int, Field(ge=1, le=100)] = 1
+    allow_changes: bool = True
 
     @field_validator("assignee", "to", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
 
+    @field_validator("type", mode="before")
+    @classmethod
+    def _written_kinds(cls, value: Any) -> Any:
+        if value not in ("task", "approval", "notify") and not isinstance(value, StepKind):
+            raise ValueError("Input should be 'task', 'approval' or 'notify'")
+        return value
+
     @model_validator(mode="after")
     def _fits_its_kind(self) -> Step:
+        if self.type is not StepKind.APPROVAL and (
+            self.rule is not ApprovalRule.ANY or self.quorum is not None or self.rejections_to_reject != 1
+        ):
+            raise ValueError("rule, quorum and rejections_to_reject apply to approval steps")
+        if (self.rule is ApprovalRule.QUORUM) != (self.quorum is not None):
+            raise ValueError("rule: quorum needs `quorum: N`, and `quorum` needs rule: quorum")
         if self.type is StepKind.NOTIFY:
             if not self.to:
                 raise ValueError("a notify step needs `to` (people, groups or #channels)")
@@ -331,6 +357,8 @@ class WorkflowDefinition(_Frozen):
     form: tuple[FormField, ...] = ()
     steps: Annotated[tuple[Stage, ...], Field(min_length=1)]
     defaults: Annotated[dict[str, Any], Field(default_factory=dict)]
+    report: ReportSchedule | None = None
+    webhooks: tuple[WebhookSpec, ...] = ()
 
     @model_validator(mode="before")
     @classmethod

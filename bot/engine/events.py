@@ -11,6 +11,9 @@ from .timers import Timer
 
 __all__ = [
     "AddTimers",
+    "CommentAdded",
+    "TaskProgress",
+    "TellPeople",
     "CancelTimers",
     "EscalateTask",
     "RemindAssignee",
@@ -117,6 +120,30 @@ class TaskHandedOver:
     note: str | None
 
 
+@dataclass(frozen=True)
+class TaskProgress:
+    """A task several people decide got a vote: everyone's copy shows who decided so far."""
+
+    task: Task
+
+
+@dataclass(frozen=True)
+class CommentAdded:
+    """Share a comment with everyone involved in the request, in its threads."""
+
+    author: str
+    text: str
+    people: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TellPeople:
+    """A short note to some people (e.g. that their task went to their delegate)."""
+
+    people: tuple[str, ...]
+    text: str
+
+
 Effect = (
     TaskOpened
     | TaskClosed
@@ -128,6 +155,9 @@ Effect = (
     | RemindAssignee
     | EscalateTask
     | TaskHandedOver
+    | TaskProgress
+    | CommentAdded
+    | TellPeople
 )
 
 

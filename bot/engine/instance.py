@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from .definition import StepKind
 from .expressions import FormValue
 
-__all__ = ["Instance", "InstanceStatus", "Task", "TaskStatus"]
+__all__ = ["FieldChange", "Instance", "InstanceStatus", "Task", "TaskStatus", "Vote"]
 
 
 class InstanceStatus(StrEnum):
@@ -31,10 +31,32 @@ class TaskStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    CHANGES_REQUESTED = "changes_requested"
 
     @property
     def is_open(self) -> bool:
         return self is TaskStatus.OPEN
+
+
+class Vote(BaseModel):
+    """One person's decision on a task that several people decide together."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str
+    decision: str  # approve | reject
+    at: datetime
+    comment: str | None = None
+
+
+class FieldChange(BaseModel):
+    """A form value the requester changed when resubmitting."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    field: str
+    old: FormValue
+    new: FormValue
 
 
 class Task(BaseModel):
@@ -60,6 +82,10 @@ class Task(BaseModel):
     snoozed_until: datetime | None = None
     deadline_at: datetime | None = None
     previous_assignees: tuple[str, ...] = ()
+    votes: tuple[Vote, ...] = ()
+    round: int = 1
+    changes: tuple[FieldChange, ...] = ()
+    delegated_from: dict[str, str] = {}
 
 
 class Instance(BaseModel):
@@ -82,10 +108,15 @@ class Instance(BaseModel):
     finished_by: str | None = None
     outcome_reason: str | None = None
     origin_channel: str | None = None
+    round: int = 1
 
     def task(self, task_id: str) -> Task | None:
         """Look a task of this instance up by id."""
         return next((task for task in self.tasks if task.id == task_id), None)
+
+    def latest_task(self, step_id: str) -> Task | None:
+        """The most recent task of a step (a step runs again after changes are requested)."""
+        return next((task for task in reversed(self.tasks) if task.step_id == step_id), None)
 
     def open_tasks(self) -> tuple[Task, ...]:
         return tuple(task for task in self.tasks if task.status.is_open)

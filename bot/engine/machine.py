@@ -6,11 +6,23 @@ import re
 from datetime import datetime, time, timedelta
 
 from .assignees import AssigneeRef, Directory, resolve, resolve_first
-from .commands import ActOnTask, CancelInstance, Command, Decision, FireTimer, ReassignTask, SnoozeTask, StartWorkflow
-from .definition import FieldType, Step, StepKind, TimeoutAction, WorkflowDefinition
+from .commands import (
+    ActOnTask,
+    CancelInstance,
+    Command,
+    CommentOn,
+    Decision,
+    FireTimer,
+    ReassignTask,
+    ResubmitForm,
+    SnoozeTask,
+    StartWorkflow,
+)
+from .definition import ApprovalRule, FieldType, Step, StepKind, TimeoutAction, WorkflowDefinition
 from .events import (
     AddTimers,
     CancelTimers,
+    CommentAdded,
     Effect,
     EscalateTask,
     Event,
@@ -22,10 +34,12 @@ from .events import (
     TaskClosed,
     TaskHandedOver,
     TaskOpened,
+    TaskProgress,
+    TellPeople,
     Transition,
 )
 from .expressions import render_template
-from .instance import Instance, InstanceStatus, Task, TaskStatus
+from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus, Vote
 from .timers import Timer, TimerKind, deadline_at, first_timers, next_repeat, polite_moment, task_due_at
 from .worktime import next_working_moment
 
@@ -35,17 +49,20 @@ _DECISION_STATUS = {
     Decision.COMPLETE: TaskStatus.DONE,
     Decision.APPROVE: TaskStatus.APPROVED,
     Decision.REJECT: TaskStatus.REJECTED,
+    Decision.REQUEST_CHANGES: TaskStatus.CHANGES_REQUESTED,
 }
 _DECISION_EVENT = {
     Decision.COMPLETE: "task_completed",
     Decision.APPROVE: "task_approved",
     Decision.REJECT: "task_rejected",
+    Decision.REQUEST_CHANGES: "changes_requested",
 }
 _PAST_TENSE = {
     TaskStatus.DONE: "marked done",
     TaskStatus.APPROVED: "approved",
     TaskStatus.REJECTED: "rejected",
     TaskStatus.CANCELLED: "cancelled",
+    TaskStatus.CHANGES_REQUESTED: "sent back for changes",
 }
 
 
@@ -100,7 +117,7 @@ def decide(
     definition: WorkflowDefinition, directory: Directory, instance: Instance, command: Command, now: datetime
 ) -> Transition | Refusal:
     """Apply a person's command to a running instance, enforcing who may do what."""
-    if isinstance(command, ActOnTask | SnoozeTask | ReassignTask | FireTimer):
+    if isinstance(command, ActOnTask | SnoozeTask | ReassignTask | FireTimer | ResubmitForm):
         task = instance.task(command.task_id)
         if task is not None and not task.status.is_open:
             return _already_closed(task, command.actor, now)
@@ -118,6 +135,10 @@ def decide(
         return _snooze(definition, directory, instance, command, now)
     if isinstance(command, ReassignTask):
         return _reassign(definition, directory, instance, command, now)
+    if isinstance(command, ResubmitForm):
+        return _resubmit(definition, directory, instance, command, now)
+    if isinstance(command, CommentOn):
+        return _comment(definition, directory, instance, command, now)
     return _act(definition, directory, instance, command, now)
 
 
@@ -129,6 +150,8 @@ def _act(
         return _refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
     if not task.status.is_open:
         return _already_closed(task, command.actor, now)
+    if task.kind is StepKind.REVISION:
+        return _refuse("Use “Edit and resubmit” to answer the change request.", now, command.actor, task_id=task.id)
     step = definition.step(task.step_id)
     escalated_here = step.escalation_may_act and command.actor in task.escalated_to
     if command.actor not in task.assignees and not directory.is_admin(command.actor) and not escalated_here:
@@ -140,6 +163,14 @@ def _act(
     if is_approval == (command.decision == Decision.COMPLETE):
         expected = "approved or rejected" if is_approval else "marked done"
         return _refuse(f"This task can only be {expected}.", now, command.actor, task_id=task.id)
+    if command.decision == Decision.REQUEST_CHANGES and not step.allow_changes:
+        return _refuse(
+            "This step does not take change requests: approve or reject.", now, command.actor, task_id=task.id
+        )
+    earlier = next((vote for vote in task.votes if vote.user == command.actor), None)
+    if earlier is not None:
+        verb = "approved" if earlier.decision == Decision.APPROVE else "rejected"
+        return _refuse(f"You already {verb} this; the others are still deciding.", now, command.actor, task_id=task.id)
     if command.decision == Decision.APPROVE and command.actor == instance.requester and not step.allow_self_approval:
         return _refuse(
             "You raised this request, so you cannot approve it yourself (separation of duties).",
@@ -150,6 +181,12 @@ def _act(
     comment = (command.comment or "").strip() or None
     if command.decision == Decision.REJECT and not comment:
         return _refuse("Please give a reason when you reject.", now, command.actor, task_id=task.id)
+    if command.decision == Decision.REQUEST_CHANGES and not comment:
+        return _refuse("Please say what should change.", now, command.actor, task_id=task.id)
+    if is_approval and command.decision in (Decision.APPROVE, Decision.REJECT):
+        outcome = _vote(step, task, Vote(user=command.actor, decision=command.decision, at=now, comment=comment))
+        if outcome is None:
+            return _record_vote(definition, directory, instance, task, command, comment, now)
     closed = task.model_copy(
         update={
             "status": _DECISION_STATUS[command.decision],
@@ -165,12 +202,72 @@ def _act(
         task_id=task.id,
         data={"step": task.step_id, "comment": comment, "on_behalf": command.actor not in task.assignees},
     )
+    if task.votes or is_approval:
+        closed = closed.model_copy(
+            update={
+                "votes": (*task.votes, Vote(user=command.actor, decision=command.decision, at=now, comment=comment))
+            }
+        )
     builder = _Builder(definition, directory, instance, now, [event], [])
     builder.close_task(closed)
     if command.decision == Decision.REJECT:
         builder.finish(InstanceStatus.REJECTED, by=command.actor, reason=comment)
+    elif command.decision == Decision.REQUEST_CHANGES:
+        builder.send_back(closed, by=command.actor, comment=comment or "")
     elif builder.stage_is_done():
         builder.enter_stage(instance.stage_index + 1)
+    return builder.transition()
+
+
+def _needed_approvals(step: Step, task: Task) -> int:
+    if step.rule is ApprovalRule.ALL:
+        return len(task.assignees)
+    if step.rule is ApprovalRule.QUORUM and step.quorum is not None:
+        return min(step.quorum, len(task.assignees))
+    return 1
+
+
+def _vote(step: Step, task: Task, vote: Vote) -> str | None:
+    """Whether this vote decides the task: "approve", "reject", or None while others still decide."""
+    votes = (*task.votes, vote)
+    approvals = sum(1 for v in votes if v.decision == Decision.APPROVE)
+    rejections = sum(1 for v in votes if v.decision == Decision.REJECT)
+    needed = _needed_approvals(step, task)
+    if rejections >= step.rejections_to_reject:
+        return Decision.REJECT
+    if approvals >= needed:
+        return Decision.APPROVE
+    undecided = len(task.assignees) - len({v.user for v in votes if v.user in task.assignees})
+    if approvals + undecided < needed:
+        return Decision.REJECT  # not enough people left to approve
+    return None
+
+
+def _record_vote(
+    definition: WorkflowDefinition,
+    directory: Directory,
+    instance: Instance,
+    task: Task,
+    command: ActOnTask,
+    comment: str | None,
+    now: datetime,
+) -> Transition:
+    """A vote that does not decide yet: record it and show everyone who has decided so far."""
+    voted = task.model_copy(
+        update={"votes": (*task.votes, Vote(user=command.actor, decision=command.decision, at=now, comment=comment))}
+    )
+    builder = _Builder(definition, directory, instance, now, [], [])
+    builder.replace_task(voted)
+    builder.effects.append(TaskProgress(voted))
+    builder.events.append(
+        Event(
+            "vote_recorded",
+            now,
+            actor=command.actor,
+            task_id=task.id,
+            data={"step": task.step_id, "decision": command.decision, "comment": comment},
+        )
+    )
     return builder.transition()
 
 
@@ -212,6 +309,8 @@ class _Builder:
         self.now = now
         self.events = events
         self.effects = effects
+        self.changes: tuple[FieldChange, ...] = ()
+        self.delegated_from: dict[str, str] = {}
 
     def transition(self) -> Transition:
         return Transition(
@@ -262,8 +361,10 @@ class _Builder:
                 "and no admin is configured.",
             )
             return
+        assignees = self._delegate(step, assignees)
+        round_suffix = f".r{self.instance.round}" if self.instance.round > 1 else ""
         task = Task(
-            id=f"{self.instance.id}.{step.id}",
+            id=f"{self.instance.id}.{step.id}{round_suffix}",
             instance_id=self.instance.id,
             step_id=step.id,
             kind=step.type,
@@ -272,7 +373,14 @@ class _Builder:
             created_at=self.now,
             due_at=task_due_at(step, assignees, self.directory, self.now),
         )
-        task = task.model_copy(update={"deadline_at": deadline_at(step, task, self.directory)})
+        task = task.model_copy(
+            update={
+                "deadline_at": deadline_at(step, task, self.directory),
+                "round": self.instance.round,
+                "changes": self.changes,
+                "delegated_from": self.delegated_from,
+            }
+        )
         self.instance = self.instance.model_copy(update={"tasks": (*self.instance.tasks, task)})
         self.events.append(
             Event("task_assigned", self.now, task_id=task.id, data={"step": step.id, "assignees": list(assignees)})
@@ -281,6 +389,56 @@ class _Builder:
         timers = first_timers(step, task, self.directory, self.now)
         if timers:
             self.effects.append(AddTimers(timers))
+
+    def _delegate(self, step: Step, assignees: tuple[str, ...]) -> tuple[str, ...]:
+        """Send each absent person's task to their delegate (never to the requester for an approval)."""
+        self.delegated_from = {}
+        result: list[str] = []
+        for person in assignees:
+            delegate = self.directory.delegate_of(person)
+            own_request = step.type is StepKind.APPROVAL and delegate == self.instance.requester
+            if delegate and delegate != person and not own_request:
+                self.delegated_from[delegate] = person
+                result.append(delegate)
+                self.events.append(
+                    Event("task_delegated", self.now, data={"step": step.id, "from": person, "to": delegate})
+                )
+                title = render_template(step.title, template_values(self.definition, self.instance))
+                note = f"While you are away, “{title}” ({self.instance.title}) went to your delegate <@{delegate}>."
+                self.effects.append(TellPeople((person,), note))
+            else:
+                result.append(person)
+        return tuple(dict.fromkeys(result))
+
+    def send_back(self, closed: Task, *, by: str, comment: str) -> None:
+        """A reviewer asked for changes: close the stage's other tasks and give the requester a revision task."""
+        for task in self.instance.open_tasks():
+            cancelled = task.model_copy(update={"status": TaskStatus.CANCELLED, "acted_at": self.now})
+            self.close_task(cancelled)
+        revision = Task(
+            id=f"{self.instance.id}.revise.r{self.instance.round}",
+            instance_id=self.instance.id,
+            step_id="revise",
+            kind=StepKind.REVISION,
+            title=f"Update your request: {comment}"[:150],
+            assignees=(self.instance.requester,),
+            created_at=self.now,
+            comment=comment,
+            acted_by=None,
+            round=self.instance.round,
+            previous_assignees=(by,),
+        )
+        self.instance = self.instance.model_copy(update={"tasks": (*self.instance.tasks, revision)})
+        self.events.append(
+            Event(
+                "revision_requested",
+                self.now,
+                actor=by,
+                task_id=revision.id,
+                data={"comment": comment, "round": self.instance.round},
+            )
+        )
+        self.effects.append(TaskOpened(revision))
 
     def _assignees_for(self, step: Step) -> tuple[str, ...]:
         exclude = frozenset(
@@ -561,6 +719,8 @@ def _reassign(
     task = instance.task(command.task_id)
     if task is None:
         return _refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
+    if task.kind is StepKind.REVISION:
+        return _refuse("A change request stays with the requester.", now, command.actor, task_id=task.id)
     allowed = command.actor in task.escalated_to or command.actor in task.assignees or directory.is_admin(command.actor)
     if not allowed:
         return _refuse(
@@ -633,3 +793,54 @@ def snooze_until(option: str, person: str, directory: Directory, now: datetime) 
         return None
     midnight = datetime.combine(start, time(0, 0), tzinfo=zone)
     return next_working_moment(midnight, directory.calendar, zone)
+
+
+def _resubmit(
+    definition: WorkflowDefinition, directory: Directory, instance: Instance, command: ResubmitForm, now: datetime
+) -> Transition | Refusal:
+    """The requester edited the form: record what changed and run the stage again with the same reviewers."""
+    task = instance.task(command.task_id)
+    if task is None or task.kind is not StepKind.REVISION:
+        return _refuse("There is no change request to answer.", now, command.actor, task_id=command.task_id)
+    if command.actor != instance.requester:
+        return _refuse(f"Only <@{instance.requester}> can edit this request.", now, command.actor, task_id=task.id)
+    form, errors = definition.validate_form(command.form)
+    if errors:
+        details = "; ".join(f"{field}: {message}" for field, message in errors.items())
+        return _refuse(f"The form has problems: {details}", now, command.actor, task_id=task.id)
+    changes = tuple(
+        FieldChange(field=field.id, old=instance.form.get(field.id), new=form.get(field.id))
+        for field in definition.form
+        if instance.form.get(field.id) != form.get(field.id)
+    )
+    builder = _Builder(definition, directory, instance, now, [], [])
+    builder.close_task(task.model_copy(update={"status": TaskStatus.DONE, "acted_by": command.actor, "acted_at": now}))
+    builder.instance = builder.instance.model_copy(update={"form": form, "round": instance.round + 1})
+    builder.changes = changes
+    builder.events.append(
+        Event(
+            "form_resubmitted",
+            now,
+            actor=command.actor,
+            task_id=task.id,
+            data={"round": instance.round + 1, "changes": [c.model_dump(mode="json") for c in changes]},
+        )
+    )
+    builder.enter_stage(instance.stage_index)
+    return builder.transition()
+
+
+def _comment(
+    definition: WorkflowDefinition, directory: Directory, instance: Instance, command: CommentOn, now: datetime
+) -> Transition | Refusal:
+    """Anyone involved (or an admin) may comment; everyone involved sees it."""
+    text = command.text.strip()[:3000]
+    if not text:
+        return _refuse("Write something to comment.", now, command.actor)
+    if not instance.involves(command.actor) and not directory.is_admin(command.actor):
+        return _refuse(f"Only the people involved in {instance.title} can comment on it.", now, command.actor)
+    people = tuple(dict.fromkeys((instance.requester, *(a for t in instance.open_tasks() for a in t.assignees))))
+    builder = _Builder(definition, directory, instance, now, [], [])
+    builder.events.append(Event("comment_added", now, actor=command.actor, data={"comment": text}))
+    builder.effects.append(CommentAdded(command.actor, text, people))
+    return builder.transition()

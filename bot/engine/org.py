@@ -73,10 +73,12 @@ class OrgDirectory:
         *,
         admins: tuple[str, ...] = (),
         usergroups: Mapping[str, tuple[str, ...]] | None = None,
+        delegations: Mapping[str, str] | None = None,
     ) -> None:
         self._chart = chart
         self._admins = admins
         self._usergroups = dict(usergroups or {})
+        self._delegations = dict(delegations or {})
 
     @property
     def chart(self) -> OrgChart:
@@ -115,5 +117,18 @@ class OrgDirectory:
     def reports_of(self, manager_id: str) -> tuple[str, ...]:
         return tuple(uid for uid, person in self._chart.people.items() if person.manager == manager_id)
 
+    def delegate_of(self, user_id: str) -> str | None:
+        """Who covers for this person right now (an out-of-office delegation), if anyone."""
+        return self._delegations.get(user_id)
+
     def with_usergroups(self, usergroups: Mapping[str, tuple[str, ...]]) -> OrgDirectory:
-        return OrgDirectory(self._chart, admins=self._admins, usergroups={**self._usergroups, **usergroups})
+        return OrgDirectory(
+            self._chart,
+            admins=self._admins,
+            usergroups={**self._usergroups, **usergroups},
+            delegations=self._delegations,
+        )
+
+    def with_delegations(self, delegations: Mapping[str, str]) -> OrgDirectory:
+        """The same directory, with the delegations in force now."""
+        return OrgDirectory(self._chart, admins=self._admins, usergroups=self._usergroups, delegations=delegations)

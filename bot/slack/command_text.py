@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 __all__ = ["ParsedCommand", "parse_command_text", "parse_instance_id"]
 
-_VERBS = {"help", "list", "start", "status", "tasks", "cancel"}
+_VERBS = {"help", "list", "start", "status", "tasks", "cancel", "delegate"}
 _ALIASES = {"ls": "list", "new": "start", "todo": "tasks", "mine": "status", "?": "help"}
 _MAX_TEXT = 4000
 
 
 @dataclass(frozen=True)
 class ParsedCommand:
-    """`verb` is one of help, list, start, status, tasks, cancel; `problem` explains unusable input."""
+    """`verb` is one of help, list, start, status, tasks, cancel, delegate; `problem` explains unusable input."""
 
     verb: str
     argument: str = ""

@@ -17,6 +17,7 @@ from bot.engine import Decision
 from bot.service import FormInvalid, Refused, Started, WorkflowService
 
 from .blocks import plain, section
+from .collaboration import delegate_command, open_view, register_collaboration, tell
 from .command_text import parse_command_text, parse_instance_id
 from .home import home_view
 from .messages import (
@@ -71,7 +72,7 @@ def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
     app.event("team_join")(listeners.team_join)
     app.event("app_home_opened")(listeners.app_home_opened)
     app.event("app_mention")(listeners.app_mention)
-    app.event("message")(listeners.ignore)
+    register_collaboration(app, service)  # includes the message listener (decisions typed in a thread)
     # Last: anything Baton does not (or no longer) know gets a polite answer instead of an error in Slack.
     app.action(re.compile(".*"))(listeners.unknown_action)
     app.view(re.compile(".*"))(listeners.unknown_view)
@@ -101,7 +102,7 @@ class _Listeners:
         action_id = actions[0].get("action_id") if isinstance(actions[0], dict) else body.get("callback_id")
         log.info("unknown action %r from user=%s", str(action_id)[:80], user_id)
         if user_id:
-            await _tell(
+            await tell(
                 client,
                 channel_id,
                 user_id,
@@ -130,6 +131,10 @@ class _Listeners:
             await self._status_command(ack, parsed.argument, user_id)
         elif parsed.verb == "cancel":
             await self._cancel_command(ack, parsed.argument, parsed.rest, user_id)
+        elif parsed.verb == "delegate":
+            await ack(
+                text=await delegate_command(self._service, user_id, parsed.argument, parsed.rest, self._service.now())
+            )
         else:
             prefix = f"{parsed.problem}\n\n" if parsed.problem else ""
             await ack(text=prefix + help_text())
@@ -207,11 +212,11 @@ class _Listeners:
         option = _selected(body, "selected_option")
         result = await self._service.snooze(task_id, user_id, option)
         if isinstance(result, Refused):
-            await _tell(client, channel_id, user_id, result.reason)
+            await tell(client, channel_id, user_id, result.reason)
             return
         task = result.task(task_id)
         until = task.snoozed_until if task else None
-        await _tell(client, channel_id, user_id, f":zzz: Snoozed until {when(until)}." if until else "Snoozed.")
+        await tell(client, channel_id, user_id, f":zzz: Snoozed until {when(until)}." if until else "Snoozed.")
 
     async def reassign(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
@@ -219,9 +224,9 @@ class _Listeners:
         to = _selected(body, "selected_user")
         result = await self._service.reassign(task_id, user_id, to)
         if isinstance(result, Refused):
-            await _tell(client, channel_id, user_id, result.reason)
+            await tell(client, channel_id, user_id, result.reason)
         else:
-            await _tell(client, channel_id, user_id, f":arrow_right: Reassigned to <@{to}>; they have been told.")
+            await tell(client, channel_id, user_id, f":arrow_right: Reassigned to <@{to}>; they have been told.")
 
     async def _ask_comment(
         self, body: Body, client: AsyncWebClient, decision: str, view: Callable[[str, str], dict[str, Any]]
@@ -229,7 +234,7 @@ class _Listeners:
         task_id, user_id, channel_id = _action_context(body)
         check = await self._service.check_act(task_id, user_id, decision)
         if isinstance(check, Refused):
-            await _tell(client, channel_id, user_id, check.reason)
+            await tell(client, channel_id, user_id, check.reason)
             return
         await self._open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel_id)
 
@@ -237,7 +242,7 @@ class _Listeners:
         task_id, user_id, channel_id = _action_context(body)
         result = await self._service.act(task_id, user_id, decision, comment)
         if isinstance(result, Refused):
-            await _tell(client, channel_id, user_id, result.reason)
+            await tell(client, channel_id, user_id, result.reason)
 
     # ---- modals -------------------------------------------------------------------------------------
 
@@ -327,17 +332,7 @@ class _Listeners:
     async def _open_view(
         self, client: AsyncWebClient, trigger_id: Any, view: dict[str, Any], user_id: str, channel_id: Any
     ) -> None:
-        if not isinstance(trigger_id, str):
-            await _tell(client, channel_id, user_id, "Slack did not send what is needed to open the form.")
-            return
-        try:
-            await client.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as error:
-            code = error.response.get("error")
-            log.warning("views.open failed: user=%s error=%s", user_id, code)
-            await _tell(
-                client, channel_id, user_id, f"The form could not be opened (Slack said `{code}`). Please try again."
-            )
+        await open_view(client, trigger_id, view, user_id, channel_id)
 
 
 def _action_context(body: Body) -> tuple[str, str, str | None]:
@@ -363,20 +358,6 @@ def _selected(body: Body, key: str) -> str:
     if isinstance(chosen, dict):
         chosen = chosen.get("value")
     return str(chosen or "")[:100]
-
-
-async def _tell(client: AsyncWebClient, channel_id: Any, user_id: str, text: str) -> None:
-    """An ephemeral note to one person: where they clicked, or their DM with Baton."""
-    if isinstance(channel_id, str) and channel_id:
-        try:
-            await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-            return
-        except SlackApiError as error:  # e.g. not a member of that conversation: say it in their DM instead
-            log.info("ephemeral to user=%s failed (%s); sending a DM", user_id, error.response.get("error"))
-    try:
-        await client.chat_postMessage(channel=user_id, text=text)
-    except SlackApiError as error:
-        log.warning("could not tell user=%s: %s", user_id, error.response.get("error"))
 
 
 def _start_answer(result: Started | Refused | FormInvalid) -> str:

@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.engine import (
+    ApprovalRule,
     FieldType,
     Instance,
     InstanceStatus,
     StepKind,
     Task,
     TaskStatus,
+    Vote,
     WorkflowDefinition,
     template_values,
 )
@@ -19,14 +21,20 @@ from bot.engine.digest import Assignment, DigestPlan
 from bot.engine.expressions import render_template
 from bot.store import AuditEntry
 
-from .blocks import Block, actions, button, clip, context, divider, fit_blocks, header, section
+from .blocks import Block, actions, button, clip, context, divider, fit_blocks, header, plain, section
+from .views import CALLBACK_RESUBMIT, start_form_view
 
 __all__ = [
+    "ACTION_EDIT_REQUEST",
+    "ACTION_MORE",
+    "ACTION_WITHDRAW",
     "ACTION_REASSIGN",
     "ACTION_SNOOZE",
     "PERMALINK_PLACEHOLDER",
     "digest_blocks",
+    "decision_note",
     "escalation_blocks",
+    "revision_view",
     "handed_over_blocks",
     "how_long",
     "reminder_blocks",
@@ -55,6 +63,9 @@ ACTION_APPROVE = "task_approve"
 ACTION_REJECT = "task_reject"
 ACTION_COMPLETE = "task_complete"
 ACTION_COMPLETE_WITH_NOTE = "task_complete_with_note"
+ACTION_MORE = "task_more"
+ACTION_EDIT_REQUEST = "request_edit"
+ACTION_WITHDRAW = "request_withdraw"
 TASK_ACTIONS = (ACTION_APPROVE, ACTION_REJECT, ACTION_COMPLETE, ACTION_COMPLETE_WITH_NOTE)
 
 _STATUS_ICON = {
@@ -70,12 +81,14 @@ _TASK_ICON = {
     TaskStatus.APPROVED: ":white_check_mark:",
     TaskStatus.REJECTED: ":x:",
     TaskStatus.CANCELLED: ":no_entry_sign:",
+    TaskStatus.CHANGES_REQUESTED: ":leftwards_arrow_with_hook:",
 }
 _TASK_OUTCOME = {
     TaskStatus.DONE: "Done",
     TaskStatus.APPROVED: "Approved",
     TaskStatus.REJECTED: "Rejected",
     TaskStatus.CANCELLED: "Cancelled",
+    TaskStatus.CHANGES_REQUESTED: "Changes requested",
 }
 
 
@@ -103,54 +116,114 @@ def form_summary(definition: WorkflowDefinition, instance: Instance) -> list[str
 
 
 def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
-    step = definition.step(task.step_id)
+    description = ""
+    if task.kind is StepKind.REVISION:
+        description = f"<@{task.previous_assignees[0]}> asked for changes." if task.previous_assignees else ""
+    else:
+        step = definition.step(task.step_id)
+        if step.description:
+            description = render_template(step.description, template_values(definition, instance))
     blocks: list[Block] = [
         section(f"*{task.title}*"),  # a section, not a header: titles may mention people
         section(
-            f"*{instance.title}* requested by <@{instance.requester}>"
-            + (
-                f"\n{render_template(step.description, template_values(definition, instance))}"
-                if step.description
-                else ""
-            ),
+            f"*{instance.title}* requested by <@{instance.requester}>" + (f"\n{description}" if description else ""),
             fields=form_summary(definition, instance),
         ),
     ]
+    if task.changes:
+        labels = {field.id: field.label for field in definition.form}
+        lines = [f"• *{labels.get(c.field, c.field)}*: ~{_shown(c.old)}~ → {_shown(c.new)}" for c in task.changes]
+        blocks.append(section(f":pencil2: *Changed in round {task.round}*\n" + "\n".join(lines)))
+    if task.votes:
+        blocks.append(context(" · ".join(_vote_line(vote) for vote in task.votes)))
     details = [f"Task `{task.id}`"]
     if task.due_at:
         details.append(f"due {when(task.due_at)}")
     if len(task.assignees) > 1:
-        details.append("assigned to " + ", ".join(f"<@{u}>" for u in task.assignees) + " (any one of you)")
+        details.append("assigned to " + ", ".join(f"<@{u}>" for u in task.assignees) + _rule_note(definition, task))
+    for delegate, absent in task.delegated_from.items():
+        details.append(f"<@{delegate}> covers for <@{absent}>")
     blocks.append(context(" · ".join(details)))
     return blocks
 
 
-def open_task_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
-    """The DM an assignee gets: what is asked, the request's details, and the buttons."""
+def _shown(value: object) -> str:
+    return "—" if value is None else clip(str(value), 300)
+
+
+def _vote_line(vote: Vote) -> str:
+    icon = ":white_check_mark:" if vote.decision == "approve" else ":x:"
+    return f"{icon} <@{vote.user}> {vote.decision}d" + (f": {clip(vote.comment, 200)}" if vote.comment else "")
+
+
+def _rule_note(definition: WorkflowDefinition, task: Task) -> str:
+    if task.kind is not StepKind.APPROVAL:
+        return " (any one of you)"
+    step = definition.step(task.step_id)
+    if step.rule is ApprovalRule.ALL:
+        return " (all of you must approve)"
+    if step.rule is ApprovalRule.QUORUM:
+        return f" ({min(step.quorum or 1, len(task.assignees))} approvals needed)"
+    return " (any one of you)"
+
+
+def open_task_blocks(
+    definition: WorkflowDefinition, instance: Instance, task: Task, *, viewer: str | None = None
+) -> list[Block]:
+    """The DM an assignee gets: what is asked, the request's details, and the buttons (until they voted)."""
     blocks = _task_header_blocks(definition, instance, task)
-    blocks.append(task_buttons(task))
+    voted = next((vote for vote in task.votes if vote.user == viewer), None)
+    if voted is not None:
+        blocks.append(section(f"You {voted.decision}d this; waiting for the others."))
+    else:
+        blocks.append(task_buttons(task, allow_changes=_allows_changes(definition, task)))
     return fit_blocks(blocks)
 
 
-def task_buttons(task: Task) -> Block:
+def _allows_changes(definition: WorkflowDefinition, task: Task) -> bool:
+    return task.kind is StepKind.APPROVAL and definition.step(task.step_id).allow_changes
+
+
+def task_buttons(task: Task, *, allow_changes: bool = False) -> Block:
+    if task.kind is StepKind.REVISION:
+        return actions(
+            button("Edit and resubmit…", action_id=ACTION_EDIT_REQUEST, value=task.id, style="primary"),
+            button("Withdraw the request", action_id=ACTION_WITHDRAW, value=task.id, style="danger"),
+            block_id=f"task:{task.id}",
+        )
+    more = [("hand_over", "Hand over…"), ("comment", "Comment…")]
     if task.kind is StepKind.APPROVAL:
+        if allow_changes:
+            more.insert(0, ("request_changes", "Request changes…"))
         return actions(
             button("Approve", action_id=ACTION_APPROVE, value=task.id, style="primary"),
             button("Reject…", action_id=ACTION_REJECT, value=task.id, style="danger"),
+            _overflow(more),
             block_id=f"task:{task.id}",
         )
     return actions(
         button("Mark done", action_id=ACTION_COMPLETE, value=task.id, style="primary"),
         button("Done, with a note…", action_id=ACTION_COMPLETE_WITH_NOTE, value=task.id),
+        _overflow(more),
         block_id=f"task:{task.id}",
     )
+
+
+def _overflow(choices: list[tuple[str, str]]) -> Block:
+    return {
+        "type": "overflow",
+        "action_id": ACTION_MORE,
+        "options": [{"text": {"type": "plain_text", "text": label}, "value": value} for value, label in choices],
+    }
 
 
 def closed_task_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
     """The same DM after the task is closed: the outcome in place of the buttons."""
     blocks = _task_header_blocks(definition, instance, task)
     outcome = _TASK_OUTCOME.get(task.status, task.status.value)
-    if task.status is TaskStatus.CANCELLED:
+    if task.status is TaskStatus.CANCELLED and not instance.status.is_finished:
+        line = f"{_TASK_ICON[task.status]} *Not needed for now*: the request went back for changes."
+    elif task.status is TaskStatus.CANCELLED:
         line = f"{_TASK_ICON[task.status]} *No longer needed*: {instance.title} is {instance.status.value}."
     else:
         by = f" by <@{task.acted_by}>" if task.acted_by else ""
@@ -162,17 +235,46 @@ def closed_task_blocks(definition: WorkflowDefinition, instance: Instance, task:
     return fit_blocks(blocks)
 
 
-def receipt_blocks(definition: WorkflowDefinition, instance: Instance) -> list[Block]:
-    """The requester's confirmation that their request is under way."""
+def receipt_blocks(definition: WorkflowDefinition, instance: Instance, *, in_channel: bool = False) -> list[Block]:
+    """The requester's message (or the channel post) about a request, kept up to date in place."""
+    work = [t for t in instance.tasks if t.kind is not StepKind.REVISION and t.status is not TaskStatus.CANCELLED]
+    done = sum(1 for t in work if not t.status.is_open)
+    waiting = [t for t in instance.open_tasks()]
+    if instance.status.is_finished:
+        by = f" by <@{instance.finished_by}>" if instance.finished_by else ""
+        whose = f"<@{instance.requester}>'s request" if in_channel else "Your request"
+        headline = f"{_STATUS_ICON[instance.status]} {whose} *{instance.title}* was *{instance.status.value}*{by}."
+        if instance.outcome_reason:
+            headline += f"\n> {clip(instance.outcome_reason, 1000)}"
+    else:
+        whose = f"<@{instance.requester}> started" if in_channel else "Your request"
+        headline = f":inbox_tray: {whose} *{instance.title}*" + ("." if in_channel else " is under way.")
+    lines = [headline]
+    if work or waiting:
+        lines.append(f"*Progress*: {done} of {len(work)} task{'s' if len(work) != 1 else ''} done")
+    for task in waiting:
+        holders = ", ".join(f"<@{u}>" for u in task.assignees)
+        lines.append(f":hourglass_flowing_sand: {task.title} — with {holders}")
     return fit_blocks(
         [
-            section(
-                f":inbox_tray: Your request *{instance.title}* has started.",
-                fields=form_summary(definition, instance),
-            ),
+            section("\n".join(lines), fields=form_summary(definition, instance)),
             context(f"Follow it with `/workflow status {instance.id}`; cancel with `/workflow cancel {instance.id}`."),
         ]
     )
+
+
+def decision_note(task: Task) -> str:
+    """One line for the request's thread: who decided what."""
+    outcome = _TASK_OUTCOME.get(task.status, task.status.value).lower()
+    who = f"<@{task.acted_by}>" if task.acted_by else "Baton"
+    text = f"{_TASK_ICON.get(task.status, '')} {who}: *{task.title}* — {outcome}"
+    return text + (f"\n> {clip(task.comment, 1000)}" if task.comment else "")
+
+
+def revision_view(definition: WorkflowDefinition, instance: Instance, task_id: str) -> dict[str, object]:
+    """The start form again, filled with the current values, to resubmit after a change request."""
+    view = start_form_view(definition, origin_channel=None, initial=instance.form)
+    return {**view, "callback_id": CALLBACK_RESUBMIT, "private_metadata": task_id, "submit": plain("Resubmit", 24)}
 
 
 def finished_blocks(definition: WorkflowDefinition, instance: Instance) -> list[Block]:
@@ -285,6 +387,8 @@ def help_text() -> str:
         "• `/workflow tasks` — your open tasks, with buttons\n"
         "• `/workflow status` — your requests; `/workflow status &lt;number&gt;` — one request and its history\n"
         "• `/workflow cancel &lt;number&gt; [reason]` — cancel a request you made\n"
+        "• `/workflow delegate @someone until 2026-12-24` — send your new tasks to a colleague while away; "
+        "`/workflow delegate off` to end it\n"
         "• `/workflow help` — this message"
     )
 

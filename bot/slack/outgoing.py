@@ -8,6 +8,7 @@ from datetime import datetime
 from bot.engine import (
     AddTimers,
     CancelTimers,
+    CommentAdded,
     Effect,
     EscalateTask,
     Instance,
@@ -15,9 +16,12 @@ from bot.engine import (
     NotifyTargets,
     RemindAssignee,
     RequestReceived,
+    StepKind,
     TaskClosed,
     TaskHandedOver,
     TaskOpened,
+    TaskProgress,
+    TellPeople,
     WorkflowDefinition,
 )
 from bot.engine.digest import DigestPlan
@@ -26,6 +30,7 @@ from bot.store import OutboxMessage
 from .blocks import clip, section
 from .messages import (
     closed_task_blocks,
+    decision_note,
     digest_blocks,
     escalation_blocks,
     finished_blocks,
@@ -44,14 +49,53 @@ def task_message_key(task_id: str, user_id: str) -> str:
     return f"task:{task_id}:{user_id}"
 
 
+_VISIBLE_CHANGES = (TaskOpened, TaskClosed, TaskHandedOver, TaskProgress, InstanceFinished)
+
+
 def outbox_messages(
     definition: WorkflowDefinition, instance: Instance, effects: Iterable[Effect]
 ) -> list[OutboxMessage]:
     """Render every effect of a transition into the messages that carry it out."""
+    effects = list(effects)
     messages: list[OutboxMessage] = []
     for effect in effects:
         messages.extend(_render(definition, instance, effect))
+    starting = any(isinstance(effect, RequestReceived) for effect in effects)
+    if not starting and any(isinstance(effect, _VISIBLE_CHANGES) for effect in effects):
+        messages.extend(_progress(definition, instance, effects))
     return messages
+
+
+def _progress(definition: WorkflowDefinition, instance: Instance, effects: list[Effect]) -> list[OutboxMessage]:
+    """Keep the requester's message (and the channel post) current; thread a line for each decision."""
+    updates = [_update(instance.requester, f"request:{instance.id}", receipt_blocks(definition, instance), instance)]
+    if instance.origin_channel:
+        blocks = receipt_blocks(definition, instance, in_channel=True)
+        updates.append(_update(instance.origin_channel, f"channel:{instance.id}", blocks, instance))
+    for effect in effects:
+        decided = isinstance(effect, TaskClosed) and effect.task.acted_by is not None
+        if decided and isinstance(effect, TaskClosed) and effect.task.kind is not StepKind.REVISION:
+            note = decision_note(effect.task)
+            reply = _post(instance.requester, note, [section(note)], instance)
+            updates.append(_in_thread(reply, f"request:{instance.id}"))
+    return updates
+
+
+def _update(conversation: str, key: str, blocks: list[dict[str, object]], instance: Instance) -> OutboxMessage:
+    return OutboxMessage(
+        conversation=conversation,
+        method="chat.update",
+        args={"text": clip(f"{instance.title}: {instance.status.value}", _FALLBACK_LIMIT), "blocks": blocks},
+        message_key=key,
+        instance_id=instance.id,
+    )
+
+
+def _in_thread(message: OutboxMessage, of_key: str) -> OutboxMessage:
+    """Post as a reply in the thread of another message (found once that one was sent)."""
+    return OutboxMessage(
+        message.conversation, message.method, {**message.args, "_thread_of": of_key}, None, message.instance_id
+    )
 
 
 def _post(
@@ -73,9 +117,42 @@ def _post(
 def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) -> list[OutboxMessage]:
     if isinstance(effect, TaskOpened):
         task = effect.task
-        blocks = open_task_blocks(definition, instance, task)
         text = f"New task for you: {task.title} ({instance.title})"
-        return [_post(user, text, blocks, instance, task_message_key(task.id, user)) for user in task.assignees]
+        return [
+            _post(
+                user,
+                text,
+                open_task_blocks(definition, instance, task, viewer=user),
+                instance,
+                task_message_key(task.id, user),
+            )
+            for user in task.assignees
+        ]
+    if isinstance(effect, TaskProgress):
+        task = effect.task
+        return [
+            OutboxMessage(
+                conversation=user,
+                method="chat.update",
+                args={
+                    "text": clip(f"{task.title}: {len(task.votes)} decided", _FALLBACK_LIMIT),
+                    "blocks": open_task_blocks(definition, instance, task, viewer=user),
+                },
+                message_key=task_message_key(task.id, user),
+                instance_id=instance.id,
+            )
+            for user in task.assignees
+        ]
+    if isinstance(effect, CommentAdded):
+        note = f":speech_balloon: <@{effect.author}> commented on {instance.title}:\n> {clip(effect.text, 2800)}"
+        replies = []
+        for person in effect.people:
+            held = next((t for t in instance.open_tasks() if person in t.assignees), None)
+            key = task_message_key(held.id, person) if held else f"request:{instance.id}"
+            replies.append(_in_thread(_post(person, note, [section(note)], instance), key))
+        return replies
+    if isinstance(effect, TellPeople):
+        return [_post(person, effect.text, [section(effect.text)], instance) for person in effect.people]
     if isinstance(effect, TaskClosed):
         task = effect.task
         blocks = closed_task_blocks(definition, instance, task)
@@ -92,15 +169,13 @@ def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) 
         ]
     if isinstance(effect, RequestReceived):
         text = f"Your request {instance.title} has started."
-        return [
-            _post(
-                instance.requester,
-                text,
-                receipt_blocks(definition, instance),
-                instance,
-                f"request:{instance.id}",
-            )
+        posts = [
+            _post(instance.requester, text, receipt_blocks(definition, instance), instance, f"request:{instance.id}")
         ]
+        if instance.origin_channel:
+            blocks = receipt_blocks(definition, instance, in_channel=True)
+            posts.append(_post(instance.origin_channel, instance.title, blocks, instance, f"channel:{instance.id}"))
+        return posts
     if isinstance(effect, InstanceFinished):
         text = f"{instance.title} was {instance.status.value}."
         return [_post(instance.requester, text, finished_blocks(definition, instance), instance)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.engine import FieldType, FormField, FormValue, WorkflowDefinition
@@ -10,6 +11,16 @@ from bot.engine import FieldType, FormField, FormValue, WorkflowDefinition
 from .blocks import Block, clip, context, fit_blocks, plain, section
 
 __all__ = [
+    "CALLBACK_CHANGES",
+    "CALLBACK_COMMENT",
+    "CALLBACK_HAND_OVER",
+    "CALLBACK_PICK_WORKFLOW",
+    "CALLBACK_RESUBMIT",
+    "changes_view",
+    "comment_view",
+    "hand_over_view",
+    "pick_workflow_view",
+    "submitted_user",
     "CALLBACK_DONE_NOTE",
     "CALLBACK_REJECT_REASON",
     "CALLBACK_START_FORM",
@@ -24,6 +35,11 @@ __all__ = [
 CALLBACK_START_FORM = "start_form"
 CALLBACK_REJECT_REASON = "reject_reason"
 CALLBACK_DONE_NOTE = "done_note"
+CALLBACK_RESUBMIT = "resubmit_form"
+CALLBACK_CHANGES = "changes_reason"
+CALLBACK_HAND_OVER = "hand_over"
+CALLBACK_COMMENT = "add_comment"
+CALLBACK_PICK_WORKFLOW = "pick_workflow"
 _VALUE = "value"
 COMMENT_LIMIT = 2000
 
@@ -32,12 +48,14 @@ def field_block_id(field_id: str) -> str:
     return f"field:{field_id}"
 
 
-def start_form_view(definition: WorkflowDefinition, *, origin_channel: str | None) -> dict[str, Any]:
-    """The modal that collects a workflow's start form."""
+def start_form_view(
+    definition: WorkflowDefinition, *, origin_channel: str | None, initial: Mapping[str, FormValue] | None = None
+) -> dict[str, Any]:
+    """The modal that collects a workflow's start form (prefilled with `initial` values, if any)."""
     blocks: list[Block] = []
     if definition.description:
         blocks.append(section(definition.description))
-    blocks.extend(_input(field) for field in definition.form)
+    blocks.extend(_input(field, (initial or {}).get(field.id)) for field in definition.form)
     return {
         "type": "modal",
         "callback_id": CALLBACK_START_FORM,
@@ -49,7 +67,7 @@ def start_form_view(definition: WorkflowDefinition, *, origin_channel: str | Non
     }
 
 
-def _input(field: FormField) -> Block:
+def _input(field: FormField, initial: FormValue = None) -> Block:
     element: dict[str, Any]
     if field.type is FieldType.TEXT:
         element = {"type": "plain_text_input", "multiline": field.multiline}
@@ -73,6 +91,8 @@ def _input(field: FormField) -> Block:
             "options": [{"text": plain(o.label, 75), "value": o.value} for o in field.options[:100]],
         }
     element["action_id"] = _VALUE
+    if initial is not None:
+        _prefill(field, element, initial)
     block: Block = {
         "type": "input",
         "block_id": field_block_id(field.id),
@@ -83,6 +103,19 @@ def _input(field: FormField) -> Block:
     if field.help:
         block["hint"] = plain(field.help, 2000)
     return block
+
+
+def _prefill(field: FormField, element: dict[str, Any], value: FormValue) -> None:
+    if field.type is FieldType.DATE:
+        element["initial_date"] = str(value)
+    elif field.type is FieldType.USER:
+        element["initial_user"] = str(value)
+    elif field.type is FieldType.SELECT:
+        option = next((o for o in field.options if o.value == value), None)
+        if option is not None:
+            element["initial_option"] = {"text": plain(option.label, 75), "value": option.value}
+    else:
+        element["initial_value"] = clip(str(value), 3000)
 
 
 def submitted_form(definition: WorkflowDefinition, state_values: Any) -> dict[str, FormValue]:
@@ -165,3 +198,73 @@ def submitted_text(state_values: Any) -> str | None:
     block = state_values.get("comment")
     value = _element_value(block.get(_VALUE) if isinstance(block, dict) else None)
     return value if isinstance(value, str) else None
+
+
+def changes_view(task_id: str, task_title: str) -> dict[str, Any]:
+    """Ask what should change before sending a request back to its requester."""
+    return _text_modal(
+        CALLBACK_CHANGES,
+        task_id,
+        "Request changes",
+        f"Send *{clip(task_title, 300)}* back to the requester. They edit the form and resubmit; you decide again.",
+        "What should change?",
+        required=True,
+    )
+
+
+def comment_view(task_id: str, task_title: str) -> dict[str, Any]:
+    """Write a comment everyone involved in the request will see."""
+    return _text_modal(
+        CALLBACK_COMMENT, task_id, "Comment", f"Comment on *{clip(task_title, 300)}*.", "Comment", required=True
+    )
+
+
+def hand_over_view(task_id: str, task_title: str) -> dict[str, Any]:
+    """Hand one task to a colleague, with a note."""
+    view = _text_modal(
+        CALLBACK_HAND_OVER,
+        task_id,
+        "Hand over",
+        f"Hand *{clip(task_title, 300)}* to a colleague.",
+        "Note",
+        required=False,
+    )
+    person = {
+        "type": "input",
+        "block_id": "person",
+        "label": plain("To whom?", 2000),
+        "element": {"type": "users_select", "action_id": _VALUE, "placeholder": plain("Pick a person", 150)},
+    }
+    blocks = list(view["blocks"])
+    return {**view, "blocks": [blocks[0], person, *blocks[1:]]}
+
+
+def submitted_user(state_values: Any, block_id: str = "person") -> str | None:
+    if not isinstance(state_values, dict):
+        return None
+    block = state_values.get(block_id)
+    value = _element_value(block.get(_VALUE) if isinstance(block, dict) else None)
+    return value if isinstance(value, str) else None
+
+
+def pick_workflow_view(definitions: Sequence[WorkflowDefinition], *, prefill: str | None = None) -> dict[str, Any]:
+    """The global shortcut's first step: which workflow to start."""
+    options = [{"text": plain(d.title, 75), "value": d.name} for d in definitions[:100]]
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_PICK_WORKFLOW,
+        "private_metadata": json.dumps({"prefill": prefill}) if prefill else "",
+        "title": plain("Start a workflow", 24),
+        "submit": plain("Next", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "workflow",
+                "label": plain("Workflow", 2000),
+                "element": {"type": "static_select", "action_id": _VALUE, "options": options},
+            }
+        ]
+        if options
+        else [section("There are no workflows you can start.")],
+    }

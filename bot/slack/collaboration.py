@@ -1,0 +1,344 @@
+"""Listeners for how teams decide together: more actions on a task, change requests, hand-overs, comments,
+delegation, decisions typed in a thread, and shortcuts."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.engine import Decision, StepKind
+from bot.service import FormInvalid, Refused, WorkflowService
+
+from .blocks import actions, button, section
+from .messages import (
+    ACTION_APPROVE,
+    ACTION_COMPLETE,
+    ACTION_EDIT_REQUEST,
+    ACTION_MORE,
+    ACTION_REJECT,
+    ACTION_WITHDRAW,
+    revision_view,
+)
+from .views import (
+    CALLBACK_CHANGES,
+    CALLBACK_COMMENT,
+    CALLBACK_HAND_OVER,
+    CALLBACK_PICK_WORKFLOW,
+    CALLBACK_RESUBMIT,
+    changes_view,
+    comment_view,
+    field_block_id,
+    hand_over_view,
+    pick_workflow_view,
+    start_form_view,
+    submitted_form,
+    submitted_text,
+    submitted_user,
+)
+
+__all__ = ["SHORTCUT_REQUEST_APPROVAL", "SHORTCUT_START", "register_collaboration", "parse_delegation"]
+
+log = logging.getLogger(__name__)
+
+SHORTCUT_START = "start_workflow"
+SHORTCUT_REQUEST_APPROVAL = "request_approval"
+APPROVAL_WORKFLOW = "approval"
+Body = dict[str, Any]
+
+_SAYS_APPROVE = re.compile(r"\b(approved?|lgtm|looks good( to me)?|ship it|go ahead)\b|(^|\s)(\+1|👍)(\s|$)", re.I)
+_SAYS_REJECT = re.compile(r"\b(reject(ed)?|denied|decline[sd]?|not approved)\b", re.I)
+_SAYS_DONE = re.compile(r"\b(done|finished|completed)\b", re.I)
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def register_collaboration(app: AsyncApp, service: WorkflowService) -> None:
+    """Attach the collaboration listeners (before the catch-alls in register_listeners)."""
+    listeners = _Collaboration(service)
+    app.action(ACTION_MORE)(listeners.more)
+    app.action(ACTION_EDIT_REQUEST)(listeners.edit_request)
+    app.action(ACTION_WITHDRAW)(listeners.withdraw)
+    app.view(CALLBACK_CHANGES)(listeners.changes_submitted)
+    app.view(CALLBACK_HAND_OVER)(listeners.hand_over_submitted)
+    app.view(CALLBACK_COMMENT)(listeners.comment_submitted)
+    app.view(CALLBACK_RESUBMIT)(listeners.resubmitted)
+    app.view(CALLBACK_PICK_WORKFLOW)(listeners.workflow_picked)
+    app.shortcut(SHORTCUT_START)(listeners.start_shortcut)
+    app.shortcut(SHORTCUT_REQUEST_APPROVAL)(listeners.request_approval_shortcut)
+    app.event("message")(listeners.thread_reply)
+
+
+def parse_delegation(argument: str, rest: str, today: date) -> tuple[str | None, date | None, str | None]:
+    """Read `@someone until 2026-12-24` (or `for 5 days`); return (user, last day, problem)."""
+    match = _MENTION.match(argument.strip())
+    if match is None:
+        return None, None, "Name the person as a mention, e.g. `/workflow delegate @maria until 2026-12-24`."
+    words = rest.split()
+    if len(words) == 2 and words[0].lower() == "until":
+        try:
+            last = date.fromisoformat(words[1])
+        except ValueError:
+            return None, None, f"`{words[1][:20]}` is not a date; write it as 2026-12-24."
+    elif len(words) == 3 and words[0].lower() == "for" and words[1].isdigit() and words[2].startswith("day"):
+        last = today + timedelta(days=int(words[1]) - 1)
+    else:
+        return None, None, "Say until when, e.g. `until 2026-12-24` or `for 5 days`."
+    if last < today:
+        return None, None, "That date has passed."
+    if last > today + timedelta(days=366):
+        return None, None, "Delegate for at most a year."
+    return match.group(1), last, None
+
+
+class _Collaboration:
+    def __init__(self, service: WorkflowService) -> None:
+        self._service = service
+
+    # ---- the "more" menu on a task ------------------------------------------------------------------
+
+    async def more(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        choice = str((action.get("selected_option") or {}).get("value", ""))
+        task_id = str(action.get("block_id", "")).removeprefix("task:")[:200]
+        user_id = str((body.get("user") or {}).get("id", ""))
+        channel = (body.get("channel") or {}).get("id")
+        decision = Decision.REQUEST_CHANGES if choice == "request_changes" else None
+        check = await self._service.check_act(task_id, user_id, decision) if decision else await self._title(task_id)
+        if isinstance(check, Refused):
+            await tell(client, channel, user_id, check.reason)
+            return
+        view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}.get(choice)
+        if view is None:
+            return
+        await open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel)
+
+    async def _title(self, task_id: str) -> str | Refused:
+        found = await self._service.task_by_id(task_id)
+        return found[1].title if found else Refused("That task does not exist.")
+
+    async def changes_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        task_id, user_id, comment = _modal_context(body, view)
+        if not (comment or "").strip():
+            await ack(response_action="errors", errors={"comment": "Say what should change."})
+            return
+        result = await self._service.act(task_id, user_id, Decision.REQUEST_CHANGES, comment)
+        await _close_or_error(ack, result)
+
+    async def hand_over_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        task_id, user_id, note = _modal_context(body, view)
+        to = submitted_user(view.get("state", {}).get("values")) or ""
+        result = await self._service.reassign(task_id, user_id, to, note)
+        if isinstance(result, Refused):
+            await ack(response_action="errors", errors={"person": result.reason[:150]})
+        else:
+            await ack()
+
+    async def comment_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        task_id, user_id, text = _modal_context(body, view)
+        result = await self._service.comment(task_id, user_id, text or "")
+        await _close_or_error(ack, result)
+
+    # ---- change requests: the requester's side ------------------------------------------------------
+
+    async def edit_request(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
+        user_id = str((body.get("user") or {}).get("id", ""))
+        channel = (body.get("channel") or {}).get("id")
+        found = await self._service.task_by_id(task_id)
+        if found is None or not found[1].status.is_open or found[1].kind is not StepKind.REVISION:
+            await tell(client, channel, user_id, "There is no open change request here any more.")
+            return
+        instance, _task = found
+        if user_id != instance.requester:
+            await tell(client, channel, user_id, f"Only <@{instance.requester}> can edit this request.")
+            return
+        definition = await self._service.definition_of(instance)
+        await open_view(client, body.get("trigger_id"), revision_view(definition, instance, task_id), user_id, channel)
+
+    async def resubmitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        task_id = str(view.get("private_metadata", ""))[:200]
+        user_id = str((body.get("user") or {}).get("id", ""))
+        found = await self._service.task_by_id(task_id)
+        if found is None:
+            await ack(response_action="errors", errors={})
+            return
+        definition = await self._service.definition_of(found[0])
+        form = submitted_form(definition, view.get("state", {}).get("values"))
+        result = await self._service.resubmit(task_id, user_id, form)
+        if isinstance(result, FormInvalid):
+            await ack(response_action="errors", errors={field_block_id(k): v for k, v in result.errors.items()})
+        elif isinstance(result, Refused):
+            first = field_block_id(definition.form[0].id) if definition.form else "comment"
+            await ack(response_action="errors", errors={first: result.reason[:150]})
+        else:
+            await ack()
+
+    async def withdraw(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
+        user_id = str((body.get("user") or {}).get("id", ""))
+        channel = (body.get("channel") or {}).get("id")
+        found = await self._service.task_by_id(task_id)
+        if found is None:
+            await tell(client, channel, user_id, "That request does not exist.")
+            return
+        result = await self._service.cancel(found[0].id, user_id, "Withdrawn after a change request.")
+        if isinstance(result, Refused):
+            await tell(client, channel, user_id, result.reason)
+
+    # ---- decisions typed in a thread ----------------------------------------------------------------
+
+    async def thread_reply(self, ack: AsyncAck, event: Body, client: AsyncWebClient) -> None:
+        """Someone wrote "lgtm" under a task message: offer to record it — never record free text by itself."""
+        await ack()
+        thread, channel, user_id = event.get("thread_ts"), event.get("channel"), event.get("user")
+        text = str(event.get("text") or "")
+        if (
+            event.get("subtype")
+            or event.get("bot_id")
+            or not (thread and channel and user_id)
+            or thread == event.get("ts")
+        ):
+            return
+        found = await self._service.task_at(str(channel), str(thread))
+        if found is None:
+            return
+        instance, task = found
+        if not task.status.is_open or user_id not in task.assignees:
+            return
+        if task.kind is StepKind.APPROVAL and _SAYS_REJECT.search(text):
+            label, action_id = "Reject…", ACTION_REJECT
+        elif task.kind is StepKind.APPROVAL and _SAYS_APPROVE.search(text):
+            label, action_id = "Approve", ACTION_APPROVE
+        elif task.kind is StepKind.TASK and _SAYS_DONE.search(text):
+            label, action_id = "Mark done", ACTION_COMPLETE
+        else:
+            return
+        question = f"Record this as *{label.rstrip('…')}* on “{task.title}” ({instance.title})?"
+        blocks = [section(question), actions(button(label, action_id=action_id, value=task.id, style="primary"))]
+        try:
+            await client.chat_postEphemeral(
+                channel=str(channel), user=str(user_id), text=question, blocks=blocks, thread_ts=str(thread)
+            )
+        except SlackApiError as error:
+            log.info("could not offer to record a typed decision: %s", error.response.get("error"))
+
+    # ---- shortcuts ----------------------------------------------------------------------------------
+
+    async def start_shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        await ack()
+        user_id = str((body.get("user") or {}).get("id", ""))
+        view = pick_workflow_view(self._service.startable_by(user_id))
+        await open_view(client, body.get("trigger_id"), view, user_id, None)
+
+    async def request_approval_shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """From a message: a general approval request, prefilled with the message and its link."""
+        await ack()
+        user_id = str((body.get("user") or {}).get("id", ""))
+        trigger = body.get("trigger_id")
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id")
+        definition = self._service.definition(APPROVAL_WORKFLOW)
+        if definition is None or self._service.start_refusal(definition, user_id):
+            await open_view(client, trigger, pick_workflow_view(self._service.startable_by(user_id)), user_id, channel)
+            return
+        link = await _permalink(client, channel, message.get("ts"))
+        prefill = {"subject": str(message.get("text") or "")[:2900], "link": link}
+        view = start_form_view(definition, origin_channel=None, initial={k: v for k, v in prefill.items() if v})
+        await open_view(client, trigger, view, user_id, channel)
+
+    async def workflow_picked(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        values = view.get("state", {}).get("values", {})
+        chosen = ((values.get("workflow") or {}).get("value") or {}).get("selected_option") or {}
+        definition = self._service.definition(str(chosen.get("value", "")))
+        if definition is None:
+            await ack(response_action="errors", errors={"workflow": "Pick a workflow."})
+            return
+        user_id = str((body.get("user") or {}).get("id", ""))
+        refusal = self._service.start_refusal(definition, user_id)
+        if refusal:
+            await ack(response_action="errors", errors={"workflow": refusal[:150]})
+            return
+        await ack(response_action="update", view=start_form_view(definition, origin_channel=None))
+
+
+async def delegate_command(service: WorkflowService, user_id: str, argument: str, rest: str, now: datetime) -> str:
+    """`/workflow delegate @someone until 2026-12-24`, `/workflow delegate off`, `/workflow delegate`."""
+    if not argument:
+        current = await service.delegation_of(user_id)
+        return f"Your new tasks go to <@{current}>." if current else "You are not delegating. " + _DELEGATE_HELP
+    if argument.lower() in ("off", "end", "stop", "none"):
+        ended = await service.end_delegation(user_id)
+        return "Delegation ended: new tasks come to you again." if ended else "You were not delegating."
+    delegate, last_day, problem = parse_delegation(argument, rest, now.date())
+    if problem or delegate is None or last_day is None:
+        return problem or _DELEGATE_HELP
+    until = datetime.combine(last_day + timedelta(days=1), time(0, 0), tzinfo=UTC)
+    result = await service.delegate(user_id, delegate, until)
+    if isinstance(result, Refused):
+        return result.reason
+    return (
+        f":palm_tree: Until the end of {last_day.isoformat()}, your new tasks go to <@{delegate}>. "
+        "End it early with `/workflow delegate off`."
+    )
+
+
+_DELEGATE_HELP = "Delegate while you are away: `/workflow delegate @someone until 2026-12-24`."
+
+
+def _modal_context(body: Body, view: Body) -> tuple[str, str, str | None]:
+    task_id = str(view.get("private_metadata", ""))[:200]
+    user_id = str((body.get("user") or {}).get("id", ""))
+    return task_id, user_id, submitted_text(view.get("state", {}).get("values"))
+
+
+async def _close_or_error(ack: AsyncAck, result: object) -> None:
+    if isinstance(result, Refused):
+        await ack(response_action="errors", errors={"comment": result.reason[:150]})
+    else:
+        await ack()
+
+
+async def _permalink(client: AsyncWebClient, channel: Any, ts: Any) -> str | None:
+    if not isinstance(channel, str) or not isinstance(ts, str):
+        return None
+    try:
+        answer = await client.chat_getPermalink(channel=channel, message_ts=ts)
+    except SlackApiError:
+        return None
+    link = answer.get("permalink")
+    return link if isinstance(link, str) else None
+
+
+async def tell(client: AsyncWebClient, channel_id: Any, user_id: str, text: str) -> None:
+    """An ephemeral note to one person where they acted, or a DM where that is not possible."""
+    if isinstance(channel_id, str) and channel_id:
+        try:
+            await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+            return
+        except SlackApiError as error:
+            log.info("ephemeral to user=%s failed (%s); sending a DM", user_id, error.response.get("error"))
+    try:
+        await client.chat_postMessage(channel=user_id, text=text)
+    except SlackApiError as error:
+        log.warning("could not tell user=%s: %s", user_id, error.response.get("error"))
+
+
+async def open_view(client: AsyncWebClient, trigger_id: Any, view: dict[str, Any], user_id: str, channel: Any) -> None:
+    """Open a modal right away (trigger ids live 3 seconds); say so if Slack refuses."""
+    if not isinstance(trigger_id, str):
+        await tell(client, channel, user_id, "Slack did not send what is needed to open the form.")
+        return
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as error:
+        code = error.response.get("error")
+        log.warning("views.open failed: user=%s error=%s", user_id, code)
+        await tell(client, channel, user_id, f"The form could not be opened (Slack said `{code}`). Please try again.")
