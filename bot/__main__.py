@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | socket | check | run | sandbox`."""
+"""Command line: `python -m bot serve | socket | check | run | sandbox | migrate | migrate-data`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from typing import Any
 
 from bot.app import Baton
 from bot.catalog import format_report, load_catalog
+from bot.export import add_export_arguments, export_command
+from bot.logs import configure_logging
+from bot.migrate import migrate, migrate_data
 from bot.sandbox import Sandbox
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError
@@ -34,15 +37,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("check", help="validate every workflow file and report")
     commands.add_parser("run", help="serve when Slack credentials are set; otherwise start the local sandbox")
     commands.add_parser("sandbox", help="try Baton in a browser against a local fake Slack (no credentials needed)")
+    commands.add_parser("migrate", help="bring the schema of the DATABASE_URL database up to date")
+    copy = commands.add_parser("migrate-data", help="copy every row of a SQLite database into an empty PostgreSQL one")
+    copy.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///path/to/baton.db")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://user@host/database")
+    add_export_arguments(commands.add_parser("export", help="write the requests and the event log as CSV files"))
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as error:
         print(f"baton: {error}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     if args.command == "check":
         return _check(settings)
+    if args.command == "export":
+        return export_command(settings.database_url, workflow=args.workflow, since=args.since, out=args.out)
+    if args.command == "migrate":
+        return _run(_migrate(settings.database_url))
+    if args.command == "migrate-data":
+        return _run(_migrate_data(args.source, args.target))
     if args.command == "socket":
         return _run(_socket(settings))
     if args.command == "sandbox":
@@ -57,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(_serve(settings))
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def _configure_logging(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format, settings.secrets)
 
 
 def _check(settings: Settings) -> int:
@@ -76,6 +90,16 @@ def _run(main_coroutine: Coroutine[Any, Any, None]) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+async def _migrate(url: str) -> None:
+    print(await migrate(url), flush=True)
+
+
+async def _migrate_data(source: str, target: str) -> None:
+    copied = await migrate_data(source, target, report=lambda line: print(line, flush=True))
+    rows = sum(table.rows for table in copied)
+    print(f"copied {rows} rows in {len(copied)} tables; counts and checksums match", flush=True)
 
 
 async def _until_signalled() -> None:

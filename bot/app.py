@@ -5,21 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
+from bot.metrics import CONTENT_TYPE, BatonMetrics, request_type, scheduler_health
 from bot.outbox import OutboxSender
+from bot.profiles import SlackProfiles
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings
+from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
-from bot.store import SQLiteStore, Store
+from bot.slack.reports import ReportDesk, register_report_listeners
+from bot.store import Store, store_for
+from bot.store.postgres import redacted
 
 __all__ = ["Baton", "MAX_BODY_BYTES"]
 
@@ -28,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024  # Slack requests are far smaller; anything bigger is refused with 413
 _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
+_REPORT_SWEEP_SECONDS = 60.0
 
 
 @dataclass
@@ -43,6 +52,9 @@ class Baton:
     sender: OutboxSender = field(init=False)
     scheduler: Scheduler = field(init=False)
     bolt: AsyncApp = field(init=False)
+    reports: ReportDesk = field(init=False)
+    metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
+    profiles: SlackProfiles = field(init=False)
     _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
     _runner: web.AppRunner | None = field(init=False, default=None)
 
@@ -52,16 +64,37 @@ class Baton:
         catalog = self.catalog or load_catalog(settings.workflows_dir)
         for error in catalog.errors:
             log.error("workflow file problem: %s", error)
-        self.store = SQLiteStore(settings.sqlite_path)
+        self.store = store_for(
+            settings.database_url,
+            auto_migrate=settings.auto_migrate,
+            pool_size=settings.database_pool_size,
+            outbox_lease_seconds=settings.outbox_lease_seconds,
+        )
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         self.client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
-        self.sender = OutboxSender(self.store, self.client, self.clock, admins=settings.baton_admins)
-        self.service = WorkflowService(
-            self.store, catalog, admins=settings.baton_admins, clock=self.clock, on_commit=self.sender.kick
+        self.sender = OutboxSender(
+            self.store,
+            self.client,
+            self.clock,
+            admins=settings.baton_admins,
+            renderers={"home": self._render_home},
+            on_call=self.metrics.slack_call,
         )
+        self.profiles = SlackProfiles(self.client)
+        self.service = WorkflowService(
+            self.store,
+            catalog,
+            admins=settings.baton_admins,
+            clock=self.clock,
+            on_commit=self.sender.kick,
+            zones=self.profiles.zone,
+            on_new_people=self.profiles.learn,
+        )
+        self.reports = ReportDesk(self.service, self.store, self.clock)
         self.bolt = self._build_bolt()
         self.scheduler = Scheduler()
+        self.scheduler.every(_REPORT_SWEEP_SECONDS, self._send_weekly_reports, name="weekly-reports")
         self.scheduler.every(_OUTBOX_SAFETY_SWEEP_SECONDS, self._kick_outbox, name="outbox-sweep")
         self.scheduler.every(settings.scheduler_interval_seconds, self._fire_timers, name="timer-sweep")
         self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
@@ -74,7 +107,7 @@ class Baton:
             "baton started: workflows=%s slack_api=%s database=%s",
             ",".join(catalog.names()),
             settings.slack_api_url,
-            settings.database_url,
+            redacted(settings.database_url),
         )
 
     def _build_bolt(self) -> AsyncApp:
@@ -84,6 +117,7 @@ class Baton:
             signing_secret=secret.get_secret_value() if secret else None,
             process_before_response=False,
         )
+        register_report_listeners(app, self.reports)  # first: it takes only `/workflow report|export`
         register_listeners(app, self.service)
 
         @app.error
@@ -91,6 +125,9 @@ class Baton:
             log.exception("listener failed: %s", error, exc_info=error)
 
         return app
+
+    async def _render_home(self, user_id: str) -> dict[str, Any]:
+        return home_view(await self.service.home(user_id))
 
     async def _kick_outbox(self) -> None:
         self.sender.kick()
@@ -101,10 +138,14 @@ class Baton:
     async def _send_digests(self) -> None:
         await self.service.send_digests()
 
+    async def _send_weekly_reports(self) -> None:
+        await self.reports.send_weekly_reports(self.client)
+
     async def tick(self) -> None:
         """Do all time-driven work that is due now (the sandbox calls this after moving its clock)."""
         await self._fire_timers()
         await self._send_digests()
+        await self._send_weekly_reports()
         await self._kick_outbox()
 
     def web_app(self) -> web.Application:
@@ -112,6 +153,9 @@ class Baton:
         application = web.Application(client_max_size=MAX_BODY_BYTES)
         application.router.add_post("/slack/events", self._slack_events)
         application.router.add_get("/healthz", self._health)
+        application.router.add_get("/metrics", self._metrics)
+        api = StartApi(self.service, self.settings.api_token, observe=self.metrics.observe_request)
+        application.router.add_post("/api/workflows/{name}/start", api.start)
         return application
 
     async def _slack_events(self, request: web.Request) -> web.Response:
@@ -119,8 +163,12 @@ class Baton:
             bolt_request = await to_bolt_request(request)
         except (ValueError, TypeError, AttributeError, KeyError) as error:  # not a Slack-shaped payload
             log.warning("request refused: malformed body from %s (%s)", request.remote, type(error).__name__)
+            self.metrics.observe_request("malformed", 400)
             return web.Response(status=400, text="malformed request")
-        bolt_response = await self.bolt.async_dispatch(bolt_request)
+        started = time.perf_counter()
+        bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns at the ack; work may go on
+        kind = request_type(bolt_request.body)
+        self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
         if bolt_response.status == 401:
             log.warning("request refused: bad or stale Slack signature from %s", request.remote)
         return await to_aiohttp_response(bolt_response)
@@ -132,10 +180,22 @@ class Baton:
         except Exception as error:  # health must answer, whatever is broken
             return web.json_response({"ok": False, "store": str(error)}, status=503)
         running = self._sender_task is not None and not self._sender_task.done()
+        scheduler = scheduler_health(self.scheduler.runs, running=self.scheduler.running, sweep="timer-sweep")
+        ok = running and self.scheduler.running
         return web.json_response(
-            {"ok": running, "store": "ok", "outbox_pending": depth, "sender": "running" if running else "stopped"},
-            status=200 if running else 503,
+            {
+                "ok": ok,
+                "store": "ok",
+                "outbox_pending": depth,
+                "sender": "running" if running else "stopped",
+                "scheduler": scheduler,
+            },
+            status=200 if ok else 503,
         )
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        body = await self.metrics.scrape(self.store, self.scheduler.runs, self.clock.now())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def serve(self, host: str, port: int) -> int:
         """Listen for Slack on host:port; return the bound port (useful with port 0)."""
@@ -152,6 +212,7 @@ class Baton:
         if self._runner is not None:
             await self._runner.cleanup()
         self.scheduler.shutdown()
+        await self.profiles.wait()
         self.sender.stop()
         if self._sender_task is not None:
             with contextlib.suppress(asyncio.CancelledError):

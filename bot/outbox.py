@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.clock import Clock
 from bot.engine import Event
 from bot.slack.messages import PERMALINK_PLACEHOLDER
 from bot.store import MessageRef, OutboxMessage, PendingMessage, Store
+from bot.webhooks import WEBHOOK_METHOD, post_webhook
 
 __all__ = ["OutboxSender", "PERMANENT_ERRORS"]
 
@@ -78,8 +80,12 @@ class OutboxSender:
         batch_size: int = 50,
         idle_wait: float = 1.0,
         admins: tuple[str, ...] = (),
+        renderers: Mapping[str, Callable[[str], Awaitable[dict[str, Any]]]] | None = None,
+        on_call: Callable[[str, bool, str | None], None] | None = None,
     ) -> None:
+        self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each call and how it went
         self._admins = admins
+        self._renderers = dict(renderers or {})
         self._store = store
         self._client = client
         self._clock = clock
@@ -140,6 +146,8 @@ class OutboxSender:
             await self._retry(pending, delay, "paced: one message per second per conversation", count=False)
             return 0
         async with self._concurrency:
+            if message.method == WEBHOOK_METHOD:
+                return await self._deliver_webhook(pending)
             args = dict(message.args)
             method = message.method
             if method == "chat.update":
@@ -147,6 +155,9 @@ class OutboxSender:
                 if resolved is None:
                     return 0
                 method, args = resolved
+            render = args.pop("_render", None)
+            if isinstance(render, str) and render in self._renderers:  # e.g. App Home: built from state at send time
+                args["view"] = await self._renderers[render](str(args.get("user_id", "")))
             thread_of = args.pop("_thread_of", None)
             if isinstance(thread_of, str):
                 args = await self._fill_thread(args, thread_of)
@@ -156,17 +167,34 @@ class OutboxSender:
             try:
                 response = await self._client.api_call(method, json=args)
             except SlackApiError as error:
+                data = error.response.data  # a dict from Slack, or text from a proxy in front of it
+                self._on_call(method, False, str(data.get("error")) if isinstance(data, dict) else "http_error")
                 await self._handle_slack_error(pending, error)
                 return 1
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                self._on_call(method, False, "network")
                 await self._retry(pending, self._backoff(pending.attempts), f"network: {error!r}")
                 return 1
+            self._on_call(method, True, None)
             ref = None
             if method == "chat.postMessage" and isinstance(response.get("ts"), str):
                 ref = MessageRef(str(response.get("channel") or args.get("channel")), str(response["ts"]))
             async with self._store.transaction() as work:
                 await work.mark_sent(pending.id, self._clock.now(), ref)
             return 1
+
+    async def _deliver_webhook(self, pending: PendingMessage) -> int:
+        """POST a queued webhook (bot/webhooks.py signs it), retried and failed like a Slack call."""
+        outcome = await post_webhook(pending.message.args, self._clock.now())
+        self._on_call(WEBHOOK_METHOD, outcome.ok, outcome.error)
+        if outcome.ok:
+            async with self._store.transaction() as work:
+                await work.mark_sent(pending.id, self._clock.now(), None)
+        elif outcome.permanent:
+            await self._fail(pending, outcome.error or "refused")
+        else:
+            await self._retry(pending, self._backoff(pending.attempts), f"webhook: {outcome.error}")
+        return 1
 
     async def _fill_thread(self, args: dict[str, Any], message_key: str) -> dict[str, Any]:
         """Reply in the thread of an earlier message; without it (never sent), post on its own."""

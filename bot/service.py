@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +25,8 @@ from bot.engine import (
     SnoozeTask,
     StartWorkflow,
     Task,
+    TaskHandedOver,
+    TaskOpened,
     Transition,
     WorkflowDefinition,
     can_start,
@@ -34,8 +36,9 @@ from bot.engine import (
 from bot.engine.digest import plan_digests
 from bot.slack.outgoing import digest_message, outbox_messages
 from bot.store import AuditEntry, Store, UnitOfWork
+from bot.webhooks import webhook_messages
 
-__all__ = ["Acted", "FormInvalid", "Refused", "Started", "StatusView", "WorkflowService"]
+__all__ = ["Acted", "FormInvalid", "HomeData", "Refused", "Started", "StatusView", "WorkflowService"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,17 @@ class Acted:
 
 
 @dataclass(frozen=True)
+class HomeData:
+    """What one person's App Home shows."""
+
+    tasks: list[tuple[WorkflowDefinition, Instance, Task]]
+    requests: list[Instance]
+    startable: list[WorkflowDefinition]
+    team: list[tuple[str, Instance, Task]]  # (holder, request, task) for a manager's direct reports
+    now: datetime
+
+
+@dataclass(frozen=True)
 class StatusView:
     definition: WorkflowDefinition
     instance: Instance
@@ -79,13 +93,17 @@ class WorkflowService:
         admins: tuple[str, ...],
         clock: Clock,
         on_commit: Callable[[], None] = lambda: None,
+        zones: Callable[[str], str | None] | None = None,
+        on_new_people: Callable[[Iterable[str]], None] = lambda _people: None,
     ) -> None:
         self._store = store
         self._admins = admins
         self._clock = clock
         self._on_commit = on_commit
+        self._zones = zones
+        self._on_new_people = on_new_people
         self._catalog = catalog
-        self._directory = OrgDirectory(catalog.org, admins=admins)
+        self._directory = OrgDirectory(catalog.org, admins=admins, zones=zones)
 
     @property
     def catalog(self) -> Catalog:
@@ -98,7 +116,7 @@ class WorkflowService:
     def use_catalog(self, catalog: Catalog) -> None:
         """Switch to newly loaded workflow files; running instances keep the version they started on."""
         self._catalog = catalog
-        self._directory = OrgDirectory(catalog.org, admins=self._admins)
+        self._directory = OrgDirectory(catalog.org, admins=self._admins, zones=self._zones)
 
     def now(self) -> datetime:
         """The time as Baton sees it (the sandbox can move it)."""
@@ -150,7 +168,13 @@ class WorkflowService:
             await work.save_definition(definition, now)
             await self._record(work, definition, outcome)
         self._on_commit()
-        log.info("workflow started: workflow=%s instance=%s requester=%s", name, instance_id, requester)
+        log.info(
+            "workflow started: workflow=%s instance=%s requester=%s",
+            name,
+            instance_id,
+            requester,
+            extra={"workflow": name, "instance": instance_id, "user": requester},
+        )
         return Started(outcome.instance)
 
     async def act(self, task_id: str, actor: str, decision: str, comment: str | None = None) -> Acted | Refused:
@@ -170,7 +194,14 @@ class WorkflowService:
         self._on_commit()
         task = outcome.instance.task(task_id)
         assert task is not None
-        log.info("task %s: task=%s actor=%s instance=%s", decision, task_id, actor, instance.id)
+        log.info(
+            "task %s: task=%s actor=%s instance=%s",
+            decision,
+            task_id,
+            actor,
+            instance.id,
+            extra={"workflow": instance.workflow, "instance": instance.id, "step": task.step_id, "task": task_id},
+        )
         return Acted(outcome.instance, task)
 
     async def check_act(self, task_id: str, actor: str, decision: str) -> Refused | str:
@@ -203,7 +234,12 @@ class WorkflowService:
                 return Refused(outcome.reason)
             await self._record(work, definition, outcome)
         self._on_commit()
-        log.info("instance cancelled: instance=%s actor=%s", instance_id, actor)
+        log.info(
+            "instance cancelled: instance=%s actor=%s",
+            instance_id,
+            actor,
+            extra={"workflow": outcome.instance.workflow, "instance": instance_id, "user": actor},
+        )
         return outcome.instance
 
     async def status(self, instance_id: int, viewer: str) -> StatusView | Refused:
@@ -229,6 +265,20 @@ class WorkflowService:
                 if instance is not None:
                     result.append((await self._definition_of(work, instance), instance, task))
         return result
+
+    async def home(self, user_id: str) -> HomeData:
+        """Everything a person's App Home shows, read in one transaction."""
+        tasks = await self.open_tasks(user_id)
+        reports = self._directory.reports_of(user_id)
+        async with self._store.transaction() as work:
+            requests = await work.instances_requested_by(user_id, limit=10)
+            team: list[tuple[str, Instance, Task]] = []
+            for report in reports:
+                for task in await work.open_tasks_of(report, limit=20):
+                    instance = await work.instance(task.instance_id)
+                    if instance is not None:
+                        team.append((report, instance, task))
+        return HomeData(tasks, requests, self.startable_by(user_id), team, self._clock.now())
 
     async def requests(self, user_id: str) -> list[Instance]:
         """A person's recent requests, newest first."""
@@ -261,6 +311,15 @@ class WorkflowService:
         instance = transition.instance
         await work.save_instance(instance)
         await work.append_events(instance.id, transition.events)
+        newcomers = [
+            person
+            for effect in transition.effects
+            if isinstance(effect, TaskOpened | TaskHandedOver)
+            for person in effect.task.assignees
+            if not self._directory.knows_zone_of(person)
+        ]
+        if newcomers:
+            self._on_new_people(newcomers)  # their Slack time zones, for polite reminders from now on
         for effect in transition.effects:
             if isinstance(effect, CancelTimers):
                 await work.cancel_timers(
@@ -269,6 +328,7 @@ class WorkflowService:
             elif isinstance(effect, AddTimers):
                 await work.add_timers(instance.id, effect.timers)
         await work.enqueue(outbox_messages(definition, instance, transition.effects), self._clock.now())
+        await work.enqueue(webhook_messages(definition, instance, transition.events), self._clock.now())
 
     async def fire_due_timers(self, *, batch: int = 500) -> int:
         """Fire every reminder, escalation and deadline that is due; each is claimed once, in a transaction."""

@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
     baton_admins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object per line, with workflow/instance/step ids)
+    api_token: SecretStr | None = None  # bearer token of the integration API; without it the API answers 404
     scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    auto_migrate: bool | None = None  # None: yes for SQLite (one process), no for PostgreSQL (run `migrate`)
+    outbox_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
 
     @field_validator("slack_api_url")
     @classmethod
@@ -42,8 +47,8 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("only sqlite:///path/to/file.db is supported so far")
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host:5432/database")
         return value
 
     @field_validator("baton_admins", mode="before")
@@ -67,6 +72,19 @@ class Settings(BaseSettings):
         if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("use text or json")
+        return value.lower()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret setting's value, for the log redactor."""
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.api_token)
+        return tuple(value.get_secret_value() for value in values if value is not None)
 
     @property
     def sqlite_path(self) -> Path:

@@ -11,7 +11,10 @@ import yaml
 from bot.app import Baton
 from bot.clock import Clock, SystemClock
 from bot.emulator import SlackDriver, SlackEmulator
+from bot.migrate import migrate
 from bot.settings import Settings
+
+from .databases import fresh_postgres
 
 PROJECT = Path(__file__).resolve().parents[1]
 WORKFLOWS = PROJECT / "workflows"
@@ -42,13 +45,15 @@ async def slack() -> AsyncIterator[SlackEmulator]:
         await emulator.stop()
 
 
-def baton_settings(tmp_path: Path, slack: SlackEmulator, *, workflows_dir: Path = WORKFLOWS) -> Settings:
+def baton_settings(
+    tmp_path: Path, slack: SlackEmulator, *, workflows_dir: Path = WORKFLOWS, database_url: str | None = None
+) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         slack_bot_token=BOT_TOKEN,  # type: ignore[arg-type]
         slack_signing_secret=SIGNING_SECRET,  # type: ignore[arg-type]
         slack_api_url=slack.api_url,
-        database_url=f"sqlite:///{tmp_path / 'baton.db'}",
+        database_url=database_url or f"sqlite:///{tmp_path / 'baton.db'}",
         workflows_dir=workflows_dir,
         baton_admins=(ADMIN,),
     )
@@ -64,9 +69,22 @@ def clock() -> Clock:
     return SystemClock()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Where Baton keeps its state: a SQLite file, or a fresh, migrated PostgreSQL database (skipped without one)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'baton.db'}"
+        return
+    async with fresh_postgres() as url:
+        await migrate(url)
+        yield url
+
+
 @pytest.fixture
-async def baton(tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, clock: Clock) -> AsyncIterator[Baton]:
-    app = Baton(baton_settings(tmp_path, slack, workflows_dir=workflows_dir), clock=clock)
+async def baton(
+    tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, clock: Clock, database_url: str
+) -> AsyncIterator[Baton]:
+    app = Baton(baton_settings(tmp_path, slack, workflows_dir=workflows_dir, database_url=database_url), clock=clock)
     await app.start()
     try:
         yield app

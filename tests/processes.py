@@ -26,9 +26,11 @@ def free_port() -> int:
 
 
 class BatonProcess:
-    """One `python -m bot serve` child process against the emulator and a given database."""
+    """One `python -m bot serve` child process against the emulator and a given database (a file or a URL)."""
 
-    def __init__(self, slack: SlackEmulator, database: Path, workflows: Path, log: Path) -> None:
+    def __init__(
+        self, slack: SlackEmulator, database: Path | str, workflows: Path, log: Path, **settings: str
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/slack/events"
         self._env = {
@@ -36,12 +38,13 @@ class BatonProcess:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack.api_url,
-            "DATABASE_URL": f"sqlite:///{database}",
+            "DATABASE_URL": database if isinstance(database, str) else f"sqlite:///{database}",
             "WORKFLOWS_DIR": str(workflows),
             "BATON_ADMINS": ADMIN,
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "SCHEDULER_INTERVAL_SECONDS": "0.2",
+            **{name.upper(): value for name, value in settings.items()},
         }
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None
@@ -63,6 +66,10 @@ class BatonProcess:
                 if self._process.poll() is not None or asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError(f"Baton did not start; log:\n{self._log.read_text()[-3000:]}")
                 await asyncio.sleep(0.1)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, exactly like a crash or an OOM kill."""

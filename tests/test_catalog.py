@@ -18,7 +18,8 @@ from bot.engine.definition import ParallelGroup, StepKind
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SHIPPED = (
-    "access-request", "content-review", "expense-approval", "onboarding", "project-task", "support-ticket",
+    "access-request", "approval", "content-review", "expense-approval", "onboarding", "project-task",
+    "support-ticket",
 )
 
 GOOD = """\
@@ -801,9 +802,9 @@ def test_format_report_of_the_shipped_workflows(shipped: Catalog) -> None:
     report = format_report(shipped)
     lines = report.splitlines()
     assert len(lines) == len(SHIPPED) + 1
-    assert "expense-approval" in lines[2] and "Expense approval" in lines[2]
-    assert "3 steps, 4 form fields" in lines[2]
-    assert lines[-1] == "6 workflows loaded, 0 errors"
+    assert "expense-approval" in lines[3] and "Expense approval" in lines[3]
+    assert "3 steps, 4 form fields" in lines[3]
+    assert lines[-1] == "7 workflows loaded, 0 errors"
 
 
 def test_format_report_lists_errors(tmp_path: Path) -> None:

@@ -49,9 +49,25 @@ steps:
 """
 
 
+QUICK_TASK = """
+name: quick-task
+title: Quick task
+form:
+  - {id: who, label: Who, type: user}
+steps:
+  - id: job
+    title: Do it
+    assignee: form.who
+    due: 30s
+    remind: {at_due: true}
+"""
+
+
 @pytest.fixture
 def workflows_dir(tmp_path: Path) -> Path:
-    return copy_workflows(tmp_path / "workflows", **{"quick-check": QUICK_CHECK, "deadline": DEADLINE})
+    return copy_workflows(
+        tmp_path / "workflows", **{"quick-check": QUICK_CHECK, "deadline": DEADLINE, "quick-task": QUICK_TASK}
+    )
 
 
 @pytest.fixture
@@ -145,9 +161,9 @@ async def test_reminders_wait_for_the_receivers_working_hours(
 
 
 async def test_reminders_due_while_baton_was_stopped_go_out_once_at_start(
-    tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, clock: OffsetClock
+    tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, clock: OffsetClock, database_url: str
 ) -> None:
-    settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir)
+    settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir, database_url=database_url)
     first = Baton(settings, clock=clock)
     await first.start()
     started = await first.service.start("quick-check", ALICE, {"item": "the lease"})
@@ -190,3 +206,19 @@ async def test_the_morning_digest_lists_open_tasks_once_a_day_and_tells_managers
     await baton.tick()
     await later(baton, clock, 3600)
     assert len([m for m in slack.dm_messages(MARIA) if m.text.startswith("Good morning")]) == 1
+
+
+async def test_someone_missing_from_org_yaml_is_reminded_in_their_slack_time_zone(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    guest = "U0GUEST"
+    slack.add_user(guest, name="guest", real_name="Guest in Tokyo", tz="Asia/Tokyo")  # 18:00 there now
+    await start_with_form(driver, slack, ALICE, "quick-task", who=("user", guest))
+    await task_message(slack, guest, "task_complete")
+    await slack.wait_for(lambda: slack.calls_to("users.info"))  # Baton looked the newcomer up in Slack
+    await baton.profiles.wait()
+    await later(baton, clock, 31)
+    assert reminders_to(slack, guest) == []  # evening in Tokyo: it waits
+    clock.advance(timedelta(hours=15))  # 09:00 next morning in Tokyo
+    await baton.tick()
+    await slack.wait_for(lambda: reminders_to(slack, guest))

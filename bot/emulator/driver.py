@@ -334,6 +334,31 @@ class SlackDriver:
         payload = payloads.url_verification(challenge, token=self.verification_token)
         return await self._send("url_verification", payload, json.dumps(payload), JSON)
 
+    async def shortcut(self, user_id: str, callback_id: str) -> Response:
+        """The user picks a global shortcut of the app."""
+        payload = payloads.global_shortcut(
+            user_id=user_id, callback_id=callback_id, trigger_id=self.mint_trigger_id(user_id), team_id=self.team_id
+        )
+        return await self.send_interaction(payload)
+
+    async def message_shortcut(self, user_id: str, callback_id: str, message: Message) -> Response:
+        """The user picks a message shortcut on ``message``."""
+        response_url = (
+            self.emulator.issue_response_url(user_id=user_id, channel_id=message.channel)
+            if self.emulator is not None
+            else NO_RESPONSE_URL
+        )
+        payload = payloads.message_shortcut(
+            user_id=user_id,
+            callback_id=callback_id,
+            trigger_id=self.mint_trigger_id(user_id),
+            channel_id=message.channel,
+            message=message.to_slack(),
+            response_url=response_url,
+            team_id=self.team_id,
+        )
+        return await self.send_interaction(payload)
+
     async def send_interaction(self, payload: Mapping[str, Any]) -> Response:
         """POST an interactivity payload the way Slack does: form-encoded ``payload=<json>``."""
         body = urlencode({"payload": json.dumps(payload)})

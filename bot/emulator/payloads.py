@@ -587,3 +587,60 @@ def radio_value(value: str | None, text: str | None = None) -> dict[str, Any]:
     if value is None:
         return {"type": "radio_buttons", "selected_option": None}
     return {"type": "radio_buttons", "selected_option": _option(value, text if text is not None else value)}
+
+
+def global_shortcut(
+    *,
+    user_id: str,
+    callback_id: str,
+    trigger_id: str,
+    team_id: str = DEFAULT_TEAM_ID,
+    team_domain: str = DEFAULT_TEAM_DOMAIN,
+    api_app_id: str = DEFAULT_API_APP_ID,
+    token: str = DEFAULT_VERIFICATION_TOKEN,
+) -> dict[str, Any]:
+    """A global shortcut (the lightning menu): ``type: shortcut``."""
+    return {
+        "type": "shortcut",
+        "token": token,
+        "action_ts": _now_ts(),
+        "team": {"id": team_id, "domain": team_domain},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": team_id},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "api_app_id": api_app_id,
+    }
+
+
+def message_shortcut(
+    *,
+    user_id: str,
+    callback_id: str,
+    trigger_id: str,
+    channel_id: str,
+    message: Mapping[str, Any],
+    response_url: str,
+    team_id: str = DEFAULT_TEAM_ID,
+    team_domain: str = DEFAULT_TEAM_DOMAIN,
+    api_app_id: str = DEFAULT_API_APP_ID,
+    token: str = DEFAULT_VERIFICATION_TOKEN,
+) -> dict[str, Any]:
+    """A message shortcut (a message's ⋮ menu): ``type: message_action`` with the message it was used on."""
+    return {
+        "type": "message_action",
+        "token": token,
+        "action_ts": _now_ts(),
+        "team": {"id": team_id, "domain": team_domain},
+        "user": {"id": user_id, "name": user_id.lower(), "team_id": team_id},
+        "channel": {"id": channel_id, "name": channel_id.lower()},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "message_ts": message.get("ts"),
+        "message": dict(message),
+        "response_url": response_url,
+        "api_app_id": api_app_id,
+    }

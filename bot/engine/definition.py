@@ -331,6 +331,7 @@ class StartPolicy(_Frozen):
 
     allowed: tuple[str, ...] = ("everyone",)
     on_team_join: Annotated[str | None, Field(pattern=_ID)] = None
+    announce_in_channel: bool = False  # post a progress card in the channel the request was started from
 
     @field_validator("allowed", mode="before")
     @classmethod

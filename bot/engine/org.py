@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import time
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -74,7 +74,9 @@ class OrgDirectory:
         admins: tuple[str, ...] = (),
         usergroups: Mapping[str, tuple[str, ...]] | None = None,
         delegations: Mapping[str, str] | None = None,
+        zones: Callable[[str], str | None] | None = None,
     ) -> None:
+        self._zones = zones or (lambda _user: None)
         self._chart = chart
         self._admins = admins
         self._usergroups = dict(usergroups or {})
@@ -108,7 +110,12 @@ class OrgDirectory:
     def zone_of(self, user_id: str) -> ZoneInfo:
         """A person's time zone: org.yaml, else the calendar's zone, else UTC."""
         person = self._chart.people.get(user_id)
-        return zone(person.tz if person else None, self._chart.calendar.timezone or "UTC")
+        known = person.tz if person and person.tz else self._zones(user_id)
+        return zone(known, self._chart.calendar.timezone or "UTC")
+
+    def knows_zone_of(self, user_id: str) -> bool:
+        person = self._chart.people.get(user_id)
+        return bool(person and person.tz) or self._zones(user_id) is not None
 
     def name_of(self, user_id: str) -> str | None:
         person = self._chart.people.get(user_id)
@@ -127,8 +134,11 @@ class OrgDirectory:
             admins=self._admins,
             usergroups={**self._usergroups, **usergroups},
             delegations=self._delegations,
+            zones=self._zones,
         )
 
     def with_delegations(self, delegations: Mapping[str, str]) -> OrgDirectory:
         """The same directory, with the delegations in force now."""
-        return OrgDirectory(self._chart, admins=self._admins, usergroups=self._usergroups, delegations=delegations)
+        return OrgDirectory(
+            self._chart, admins=self._admins, usergroups=self._usergroups, delegations=delegations, zones=self._zones
+        )

@@ -1,34 +1,57 @@
-"""The App Home tab: what I owe, what I wait for, and what I can start."""
+"""The App Home tab: what I owe (overdue first), what I wait for, my team's open work, and what I can start."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from bot.engine import Instance, Task, WorkflowDefinition
+from bot.engine import Task
+from bot.service import HomeData
 
 from .blocks import Block, context, divider, fit_blocks, header, section
-from .messages import requests_blocks, task_buttons, when
+from .messages import how_long, requests_blocks, task_buttons, when
 
 __all__ = ["home_view"]
 
 
-def home_view(
-    tasks: Sequence[tuple[WorkflowDefinition, Instance, Task]],
-    requests: Sequence[Instance],
-    startable: Sequence[WorkflowDefinition],
-) -> dict[str, Any]:
+def home_view(home: HomeData) -> dict[str, Any]:
     """The Home tab for one person."""
+    now = home.now
+    tasks = sorted(home.tasks, key=lambda item: _urgency(item[2], now))
     blocks: list[Block] = [header(f"Your open tasks ({len(tasks)})")]
     if not tasks:
         blocks.append(section(":tada: Nothing waiting for you."))
-    for _definition, instance, task in tasks[:20]:
-        due = f" · due {when(task.due_at)}" if task.due_at else ""
-        blocks.append(section(f"*{task.title}*\n{instance.title} from <@{instance.requester}>{due}"))
-        blocks.append(task_buttons(task))
+    for definition, instance, task in tasks[:15]:
+        blocks.append(section(f"*{task.title}*\n{instance.title} from <@{instance.requester}>{_due(task, now)}"))
+        allow_changes = task.kind.value == "approval" and definition.step(task.step_id).allow_changes
+        blocks.append(task_buttons(task, allow_changes=allow_changes))
+    if len(tasks) > 15:
+        blocks.append(context(f"…and {len(tasks) - 15} more: `/workflow tasks`"))
     blocks.append(divider())
-    blocks.extend(requests_blocks(requests[:10]))
+    blocks.extend(requests_blocks(home.requests[:10]))
+    if home.team:
+        team = sorted(home.team, key=lambda item: _urgency(item[2], now))
+        overdue = sum(1 for _holder, _instance, task in team if task.due_at and task.due_at < now)
+        blocks.append(divider())
+        blocks.append(header(f"Your team: {len(team)} open, {overdue} overdue"))
+        for holder, instance, task in team[:15]:
+            blocks.append(section(f"<@{holder}>: *{task.title}* — {instance.title}{_due(task, now)}"))
     blocks.append(divider())
-    names = ", ".join(f"`{d.name}`" for d in startable) or "none"
+    names = ", ".join(f"`{d.name}`" for d in home.startable) or "none"
     blocks.append(context(f"You can start: {names} — `/workflow start &lt;name&gt;`"))
     return {"type": "home", "blocks": fit_blocks(blocks, 100)}
+
+
+def _urgency(task: Task, now: datetime) -> tuple[int, float]:
+    """Overdue first (most overdue on top), then by due time, then undated."""
+    if task.due_at is None:
+        return (2, task.created_at.timestamp())
+    return (0 if task.due_at < now else 1, task.due_at.timestamp())
+
+
+def _due(task: Task, now: datetime) -> str:
+    if task.due_at is None:
+        return ""
+    if task.due_at < now:
+        return f" · :alarm_clock: overdue by {how_long(now - task.due_at)}"
+    return f" · due {when(task.due_at)}"

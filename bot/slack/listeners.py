@@ -149,7 +149,8 @@ class _Listeners:
         if definition is None:
             await ack(text=f"There is no workflow called `{_code(name)}`. See `/workflow list`.")
             return
-        origin = channel_id if isinstance(channel_id, str) and channel_id.startswith(("C", "G")) else None
+        public = isinstance(channel_id, str) and channel_id.startswith(("C", "G"))
+        origin = channel_id if public and definition.start.announce_in_channel else None
         refusal = self._service.start_refusal(definition, user_id)
         if refusal is not None:  # say no before anyone fills in a form
             await ack(text=refusal)
@@ -321,9 +322,7 @@ class _Listeners:
         if event.get("tab") not in (None, "home"):
             return
         user_id = str(event.get("user", ""))
-        tasks = await self._service.open_tasks(user_id)
-        requests = await self._service.requests(user_id)
-        view = home_view(tasks, requests, self._service.startable_by(user_id))
+        view = home_view(await self._service.home(user_id))  # one Slack call after the ack: the publish
         try:
             await client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

@@ -40,7 +40,7 @@ from .messages import (
     reminder_blocks,
 )
 
-__all__ = ["digest_message", "outbox_messages", "task_message_key"]
+__all__ = ["digest_message", "home_refreshes", "outbox_messages", "task_message_key"]
 
 _FALLBACK_LIMIT = 3000
 
@@ -63,7 +63,30 @@ def outbox_messages(
     starting = any(isinstance(effect, RequestReceived) for effect in effects)
     if not starting and any(isinstance(effect, _VISIBLE_CHANGES) for effect in effects):
         messages.extend(_progress(definition, instance, effects))
+    messages.extend(home_refreshes(_people_affected(instance, effects)))
     return messages
+
+
+def home_refreshes(people: Iterable[str]) -> list[OutboxMessage]:
+    """Re-publish these people's App Home, rendered from the state at send time (one row per person)."""
+    return [
+        OutboxMessage(
+            conversation=f"home:{person}", method="views.publish", args={"user_id": person, "_render": "home"}
+        )
+        for person in dict.fromkeys(people)
+    ]
+
+
+def _people_affected(instance: Instance, effects: list[Effect]) -> list[str]:
+    people: list[str] = []
+    for effect in effects:
+        if isinstance(effect, TaskOpened | TaskClosed | TaskProgress):
+            people.extend(effect.task.assignees)
+        elif isinstance(effect, TaskHandedOver):
+            people.extend((*effect.task.assignees, *effect.previous))
+        elif isinstance(effect, RequestReceived | InstanceFinished):
+            people.append(instance.requester)
+    return people
 
 
 def _progress(definition: WorkflowDefinition, instance: Instance, effects: list[Effect]) -> list[OutboxMessage]:

@@ -9,9 +9,11 @@ from typing import Protocol
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
+from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
 
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
+from .reporting import EventExport, InstanceExport, OpsSnapshot
 
 __all__ = ["Store", "UnitOfWork"]
 
@@ -84,6 +86,22 @@ class UnitOfWork(Protocol):
     async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool: ...
 
     async def open_assignments(self) -> list[Assignment]: ...
+
+    # Reports, exports and metrics (the portable SQL is in reporting.py).
+
+    async def kpi_rows(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> KpiRows: ...
+
+    async def export_instances(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[InstanceExport]: ...
+
+    async def export_events(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[EventExport]: ...
+
+    async def ops_snapshot(self) -> OpsSnapshot: ...
 
 
 class Store(Protocol):

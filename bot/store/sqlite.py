@@ -15,16 +15,15 @@ import aiosqlite
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
+from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
 
+from . import reporting
+from .errors import StoreError
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from .schema import migration_statements, migrations_to_apply
 
 __all__ = ["SQLiteStore", "StoreError"]
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used; the message says why and what to do."""
 
 
 def _ts(value: datetime) -> float:
@@ -38,8 +37,9 @@ def _dt(value: float) -> datetime:
 class SQLiteStore:
     """All of Baton's state in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, auto_migrate: bool = True) -> None:
         self._path = path
+        self._auto_migrate = auto_migrate  # one process owns the file, so migrating at start is safe
         self._connection: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._definitions: dict[str, WorkflowDefinition] = {}
@@ -81,15 +81,10 @@ class SQLiteStore:
         async with connection.execute("SELECT MAX(version) FROM schema_version") as cursor:
             row = await cursor.fetchone()
         current = int(row[0]) if row and row[0] is not None else 0
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database {self._path} has schema version {current}, newer than this Baton "
-                f"({SCHEMA_VERSION}); upgrade Baton or use another DATABASE_URL"
-            )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
+        for version in migrations_to_apply(current, database=str(self._path), apply=self._auto_migrate):
             await connection.execute("BEGIN IMMEDIATE")
             try:
-                for statement in MIGRATIONS[version - 1]:
+                for statement in migration_statements(version, "sqlite"):
                     await connection.execute(statement)
                 await connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
                 await connection.execute("COMMIT")
@@ -427,3 +422,21 @@ class SQLiteUnitOfWork:
                FROM tasks t JOIN task_assignees a ON a.task_id = t.id WHERE t.status = 'open'"""
         )
         return [Assignment(r[0], r[1], r[2], _dt(r[3]), _dt(r[4]) if r[4] is not None else None) for r in rows]
+
+    async def kpi_rows(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> KpiRows:
+        return await reporting.kpi_rows(self._all, since, until, workflows=workflows)
+
+    async def export_instances(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[reporting.InstanceExport]:
+        return await reporting.export_instances(self._all, since, until, workflows=workflows)
+
+    async def export_events(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[reporting.EventExport]:
+        return await reporting.export_events(self._all, since, until, workflows=workflows)
+
+    async def ops_snapshot(self) -> reporting.OpsSnapshot:
+        return await reporting.ops_snapshot(self._all)

@@ -1,0 +1,272 @@
+"""How long does a KPI report take on a year of history: 50 workflows, about a million events?
+
+Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db PATH]`
+
+1. Create a SQLite store with the real `SQLiteStore` (its schema, migrations and pragmas), then write a year
+   of generated history straight into it with `executemany` in one transaction: per request an `instances`
+   row, two tasks (a manager's approval due in 24 h, then a group task due in 48 h, two assignees) with their
+   `task_assignees`, and the events the engine writes (`instance_started`, `task_assigned`, `task_approved` /
+   `task_rejected`, `task_completed`, `instance_*`), plus some `reminder_sent`, `escalated`, `task_timed_out`
+   and `delivery_failed`. Outcomes: about 78% completed, 8% rejected, 8% cancelled, the rest still running.
+2. Time `build_report` (the store's `kpi_rows`, a month per transaction, then the pure `compute_kpis`) for
+   one workflow over 30 days and 12 weeks and a year, and for every workflow over the year; each several times,
+   with the longest single transaction (how long a report keeps others from writing). Show the
+   `EXPLAIN QUERY PLAN` of the instance query, which must use the `events_by_kind` index.
+
+Timings are printed, never asserted. The report's own figures are checked against counts made while
+generating (started and completed), and the script exits 1 if they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.engine import OrgChart, OrgDirectory, Person
+from bot.engine.kpis import KpiReport, Period, parse_period
+from bot.kpi import build_report
+from bot.store import SQLiteStore, UnitOfWork
+
+NOW = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
+YEAR = timedelta(days=365)
+HOUR = 3600.0
+EVENTS_PER_REQUEST = 5.93  # on average, with the mix below
+
+
+class History:
+    """Rows to insert, and what the generator knows the report must find."""
+
+    def __init__(self) -> None:
+        self.instances: list[tuple[Any, ...]] = []
+        self.tasks: list[tuple[Any, ...]] = []
+        self.assignees: list[tuple[str, str]] = []
+        self.events: list[tuple[Any, ...]] = []
+        self.started: dict[str, int] = {}
+        self.completed: dict[str, int] = {}
+
+
+def generate(workflows: int, target_events: int, seed: int = 6) -> History:
+    rng = random.Random(seed)
+    history = History()
+    requests = int(target_events / EVENTS_PER_REQUEST)
+    start_of_year = (NOW - YEAR).timestamp()
+    for number in range(1, requests + 1):
+        workflow = f"workflow-{number % workflows:02d}"
+        created = start_of_year + rng.random() * YEAR.total_seconds()
+        requester = f"U{rng.randrange(1000):04d}"
+        manager = f"UM{int(requester[1:]) // 8:03d}"
+        history.started[workflow] = history.started.get(workflow, 0) + (created >= (NOW - YEAR).timestamp())
+        events: list[tuple[Any, ...]] = [(number, "instance_started", created, requester, None, "{}")]
+        first = f"{number}.approve"
+        approve_at = created + rng.expovariate(1 / (18 * HOUR))
+        roll = rng.random()
+        status, finished_at = "running", None
+        if approve_at > NOW.timestamp():  # the manager has not decided yet
+            history.tasks.append((first, number, "manager_ok", "open", created, created + 24 * HOUR, None, None))
+            events.append((number, "task_assigned", created, None, first, "{}"))
+        elif roll < 0.08:  # cancelled while the manager still had it
+            cancel_at = min(created + rng.random() * 10 * HOUR, NOW.timestamp())
+            history.tasks.append((first, number, "manager_ok", "cancelled", created, created + 24 * HOUR, None, None))
+            events += [
+                (number, "task_assigned", created, None, first, "{}"),
+                (number, "task_cancelled", cancel_at, requester, first, "{}"),
+                (number, "instance_cancelled", cancel_at, requester, None, "{}"),
+            ]
+            status, finished_at = "cancelled", cancel_at
+        elif roll < 0.16:  # rejected by the manager
+            history.tasks.append(
+                (first, number, "manager_ok", "rejected", created, created + 24 * HOUR, manager, approve_at)
+            )
+            events += [
+                (number, "task_assigned", created, None, first, "{}"),
+                (number, "task_rejected", approve_at, manager, first, "{}"),
+                (number, "instance_rejected", approve_at, manager, None, "{}"),
+            ]
+            status, finished_at = "rejected", approve_at
+        else:
+            second = f"{number}.order"
+            done_at = approve_at + rng.expovariate(1 / (30 * HOUR))
+            still_running = roll > 0.95 or done_at > NOW.timestamp()
+            history.tasks.append(
+                (first, number, "manager_ok", "approved", created, created + 24 * HOUR, manager, approve_at)
+            )
+            history.tasks.append(
+                (second, number, "order", "open" if still_running else "done", approve_at, approve_at + 48 * HOUR,
+                 None if still_running else "U9FIN", None if still_running else done_at)
+            )  # fmt: skip
+            history.assignees += [(second, "U9FIN"), (second, "U9FIM")]
+            events += [
+                (number, "task_assigned", created, None, first, "{}"),
+                (number, "task_approved", approve_at, manager, first, "{}"),
+                (number, "task_assigned", approve_at, None, second, "{}"),
+            ]
+            if not still_running:
+                events += [
+                    (number, "task_completed", done_at, "U9FIN", second, "{}"),
+                    (number, "instance_completed", done_at, "U9FIN", None, "{}"),
+                ]
+                status, finished_at = "completed", done_at
+                history.completed[workflow] = history.completed.get(workflow, 0) + 1
+            if done_at - approve_at > 48 * HOUR:
+                events.append((number, "reminder_sent", approve_at + 48 * HOUR, None, second, "{}"))
+                events.append((number, "escalated", approve_at + 60 * HOUR, None, second, "{}"))
+        history.assignees.append((first, manager))
+        if rng.random() < 0.01:
+            events.append((number, "delivery_failed", created + 1, None, None, '{"error": "channel_not_found"}'))
+        if rng.random() < 0.005:
+            events.append((number, "task_timed_out", created + 24 * HOUR, None, first, "{}"))
+        events = [event for event in events if event[2] <= NOW.timestamp()]  # nothing from the future
+        updated = max(e[2] for e in events)
+        history.instances.append(
+            (number, workflow, f"v-{workflow}", requester, status, "{}", created, updated, finished_at)
+        )
+        history.events += events
+    return history
+
+
+async def create_store(path: Path) -> None:
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+
+
+def fill(path: Path, history: History, workflows: int) -> None:
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO definitions (version, name, body, stored_at) VALUES (?, ?, '{}', 0)",
+            [(f"v-workflow-{n:02d}", f"workflow-{n:02d}") for n in range(workflows)],
+        )
+        db.executemany(
+            "INSERT INTO instances (id, workflow, definition_version, requester, status, state, created_at, "
+            "updated_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            history.instances,
+        )
+        db.executemany(
+            "INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            history.tasks,
+        )
+        db.executemany("INSERT INTO task_assignees (task_id, user_id) VALUES (?, ?)", history.assignees)
+        history.events.sort(key=lambda e: e[2])
+        db.executemany(
+            "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+            history.events,
+        )
+        db.execute("ANALYZE")
+
+
+def explain(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "EXPLAIN QUERY PLAN SELECT i.id FROM instances i WHERE i.id IN (SELECT e.instance_id FROM events e "
+            "WHERE e.kind IN ('instance_started', 'instance_completed') AND e.at >= ? AND e.at < ?) "
+            "AND i.workflow IN (?)",
+            ((NOW - timedelta(days=30)).timestamp(), NOW.timestamp(), "workflow-01"),
+        ).fetchall()
+    return [str(row[-1]) for row in rows]
+
+
+class TimedStore:
+    """The store, timing each transaction: how long a report holds the database."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self.longest = 0.0
+
+    async def open(self) -> None:
+        await self._store.open()
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        began = time.perf_counter()
+        async with self._store.transaction() as work:
+            yield work
+        self.longest = max(self.longest, time.perf_counter() - began)
+
+
+async def timed(store: TimedStore, period: Period, workflows: list[str] | None, runs: int) -> tuple[float, KpiReport]:
+    people = {f"U{n:04d}": Person(name=f"Person {n}", manager=f"UM{n // 8:03d}") for n in range(1000)}
+    directory = OrgDirectory(OrgChart(people=people))  # 125 teams of 8
+    seconds = []
+    report = None
+    for _ in range(runs):
+        began = time.perf_counter()
+        report = await build_report(store, period, now=NOW, workflows=workflows, directory=directory)
+        seconds.append(time.perf_counter() - began)
+    assert report is not None
+    return statistics.median(seconds), report
+
+
+async def measure(path: Path, history: History) -> int:
+    store = TimedStore(SQLiteStore(path))
+    await store.open()
+    problems = 0
+    try:
+        cases = [
+            ("one workflow, 30 days", parse_period("30d", NOW), ["workflow-01"], 5),
+            ("one workflow, 12 weeks", parse_period("12w", NOW), ["workflow-01"], 5),
+            ("one workflow, whole year", parse_period("52w", NOW), ["workflow-01"], 3),
+            ("all workflows, whole year", Period(NOW - YEAR, NOW, "the year"), None, 1),
+        ]
+        for label, period, workflows, runs in cases:
+            store.longest = 0.0
+            seconds, report = await timed(store, period, workflows, runs)
+            total = report.total
+            print(
+                f"  {label:<28} {seconds * 1000:8.1f} ms, longest transaction {store.longest * 1000:5.0f} ms "
+                f"(median of {runs}; started {total.started}, "
+                f"completed {total.completed}, tasks {total.tasks}, cycle median "
+                f"{(total.cycle_time.median or 0) / HOUR:.1f} h, p90 {(total.cycle_time.p90 or 0) / HOUR:.1f} h)"
+            )
+            if workflows is None and (
+                total.started != sum(history.started.values()) or total.completed != sum(history.completed.values())
+            ):
+                print("  MISMATCH: the year's report does not count what was generated", file=sys.stderr)
+                problems += 1
+    finally:
+        await store.close()
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--workflows", type=int, default=50)
+    parser.add_argument("--db", type=Path, help="where to write the database (default: a temporary file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        path = args.db or Path(scratch) / "report-bench.db"
+        path.unlink(missing_ok=True)
+        began = time.perf_counter()
+        history = generate(args.workflows, args.events)
+        asyncio.run(create_store(path))
+        fill(path, history, args.workflows)
+        print(
+            f"generated {len(history.instances):,} requests, {len(history.tasks):,} tasks and "
+            f"{len(history.events):,} events for {args.workflows} workflows over one year in "
+            f"{time.perf_counter() - began:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)"
+        )
+        print("instance query plan: " + " | ".join(explain(path)))
+        print("report timings (kpi_rows a month per transaction, then compute_kpis):")
+        problems = asyncio.run(measure(path, history))
+        print(json.dumps({"events": len(history.events), "problems": problems}))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Portable read-only queries for reports, exports and metrics, shared by every store.
+
+Each function takes the store's `fetch(sql, params)` and the placeholder style of its driver (`?` for
+SQLite, `$1` for asyncpg), so one set of SQL serves both. Times are epoch seconds (REAL / DOUBLE PRECISION).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from bot.engine import Instance
+from bot.engine.kpis import (
+    CLOSING_TASK_EVENTS,
+    COUNTED_EVENTS,
+    FINISHING_EVENTS,
+    EventCount,
+    InstanceRow,
+    KpiRows,
+    TaskRow,
+)
+
+__all__ = [
+    "EventExport",
+    "Fetch",
+    "InstanceExport",
+    "OpsSnapshot",
+    "Placeholders",
+    "export_events",
+    "export_instances",
+    "kpi_rows",
+    "ops_snapshot",
+]
+
+Fetch = Callable[[str, Sequence[Any]], Awaitable[Sequence[Sequence[Any]]]]
+Placeholders = Literal["qmark", "numbered"]
+
+# ISO weeks start on Monday; the epoch (1970-01-01) was a Thursday, so weeks counted from Monday 1969-12-29.
+_WEEK_ZERO = date(1969, 12, 29)
+_WEEK_SQL = "((CAST({column} AS BIGINT) + 259200) / 604800)"
+
+
+@dataclass(frozen=True)
+class InstanceExport:
+    """One request as exported: its row and the parts of its state a person reads."""
+
+    id: int
+    workflow: str
+    definition_version: str
+    title: str
+    requester: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    finished_by: str | None
+    outcome_reason: str | None
+    form: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventExport:
+    """One line of the event log as exported."""
+
+    id: int
+    instance_id: int
+    workflow: str
+    kind: str
+    at: datetime
+    actor: str | None
+    task_id: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpsSnapshot:
+    """What an operator watches: the outbox backlog and open work."""
+
+    outbox_pending: int
+    oldest_pending_at: datetime | None
+    open_tasks: dict[str, int] = field(default_factory=dict)
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _maybe_dt(value: float | None) -> datetime | None:
+    return _dt(value) if value is not None else None
+
+
+class _Query:
+    """SQL text and its parameters, built in order, with the driver's placeholders."""
+
+    def __init__(self, style: Placeholders) -> None:
+        self._style = style
+        self.params: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.params.append(value)
+        return "?" if self._style == "qmark" else f"${len(self.params)}"
+
+    def many(self, values: Sequence[Any]) -> str:
+        return ", ".join(self(value) for value in values)
+
+
+def _workflow_filter(q: _Query, column: str, workflows: Sequence[str] | None) -> str:
+    if workflows is None:
+        return ""
+    if not workflows:
+        return " AND 1 = 0"
+    return f" AND {column} IN ({q.many(workflows)})"
+
+
+async def kpi_rows(
+    fetch: Fetch,
+    since: datetime,
+    until: datetime,
+    *,
+    workflows: Sequence[str] | None = None,
+    placeholders: Placeholders = "qmark",
+) -> KpiRows:
+    """The instances, tasks and counted events of [since, until), found through the events (kind, at) index."""
+    return KpiRows(
+        instances=tuple(await _instance_rows(fetch, since, until, workflows, placeholders)),
+        tasks=tuple(await _task_rows(fetch, since, until, workflows, placeholders)),
+        counts=tuple(await _event_counts(fetch, since, until, workflows, placeholders)),
+    )
+
+
+async def _instance_rows(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None, style: Placeholders
+) -> list[InstanceRow]:
+    q = _Query(style)
+    sql = (
+        "SELECT i.id, i.workflow, i.requester, i.status, i.created_at, i.finished_at FROM instances i "
+        "WHERE i.id IN (SELECT e.instance_id FROM events e "
+        f"WHERE e.kind IN ({q.many(FINISHING_EVENTS)}) AND e.at >= {q(since.timestamp())} "
+        f"AND e.at < {q(until.timestamp())})"
+    )
+    sql += _workflow_filter(q, "i.workflow", workflows)
+    rows = await fetch(sql, q.params)
+    return [InstanceRow(int(r[0]), r[1], r[2], r[3], _dt(r[4]), _maybe_dt(r[5])) for r in rows]
+
+
+async def _task_rows(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None, style: Placeholders
+) -> list[TaskRow]:
+    columns = (
+        "SELECT t.id, t.instance_id, i.workflow, t.step_id, t.status, t.created_at, t.acted_at, t.due_at, a.user_id "
+        "FROM tasks t JOIN instances i ON i.id = t.instance_id LEFT JOIN task_assignees a ON a.task_id = t.id "
+    )
+    q = _Query(style)
+    closed = (
+        columns + "WHERE t.id IN (SELECT e.task_id FROM events e "
+        f"WHERE e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) AND e.at >= {q(since.timestamp())} "
+        f"AND e.at < {q(until.timestamp())}) AND t.status <> 'open' AND t.status <> 'cancelled'"
+    )
+    closed += _workflow_filter(q, "i.workflow", workflows)
+    still_open = columns + f"WHERE t.status = 'open' AND t.created_at < {q(until.timestamp())}"
+    still_open += _workflow_filter(q, "i.workflow", workflows)
+    rows = await fetch(f"{closed} UNION ALL {still_open}", q.params)
+    first: dict[str, Sequence[Any]] = {}
+    assignees: dict[str, list[str]] = {}
+    for r in rows:  # one row per (task, assignee): gather each task's people, then build it once
+        if r[0] not in first:
+            first[r[0]] = r
+            assignees[r[0]] = []
+        if r[8] is not None and r[8] not in assignees[r[0]]:
+            assignees[r[0]].append(r[8])
+    return [
+        TaskRow(
+            task_id=r[0],
+            instance_id=int(r[1]),
+            workflow=r[2],
+            step_id=r[3],
+            status=r[4],
+            created_at=_dt(r[5]),
+            closed_at=_maybe_dt(r[6]),
+            due_at=_maybe_dt(r[7]),
+            assignees=tuple(assignees[task_id]),
+        )
+        for task_id, r in first.items()
+    ]
+
+
+async def _event_counts(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None, style: Placeholders
+) -> list[EventCount]:
+    q = _Query(style)
+    week = _WEEK_SQL.format(column="e.at")
+    sql = (
+        f"SELECT i.workflow, t.step_id, e.kind, {week}, COUNT(*) FROM events e "
+        "JOIN instances i ON i.id = e.instance_id LEFT JOIN tasks t ON t.id = e.task_id "
+        f"WHERE e.kind IN ({q.many(COUNTED_EVENTS)}) AND e.at >= {q(since.timestamp())} "
+        f"AND e.at < {q(until.timestamp())}"
+    )
+    sql += _workflow_filter(q, "i.workflow", workflows)
+    sql += f" GROUP BY i.workflow, t.step_id, e.kind, {week}"
+    rows = await fetch(sql, q.params)
+    return [EventCount(r[0], r[1], r[2], _WEEK_ZERO + timedelta(weeks=int(r[3])), int(r[4])) for r in rows]
+
+
+async def export_instances(
+    fetch: Fetch,
+    since: datetime,
+    until: datetime,
+    *,
+    workflows: Sequence[str] | None = None,
+    placeholders: Placeholders = "qmark",
+) -> list[InstanceExport]:
+    """Requests created in [since, until), oldest first."""
+    q = _Query(style=placeholders)
+    sql = (
+        "SELECT id, workflow, definition_version, requester, status, created_at, updated_at, finished_at, state "
+        f"FROM instances WHERE created_at >= {q(since.timestamp())} AND created_at < {q(until.timestamp())}"
+    )
+    sql += _workflow_filter(q, "workflow", workflows) + " ORDER BY id"
+    exported = []
+    for r in await fetch(sql, q.params):
+        state = Instance.model_validate_json(r[8])
+        exported.append(
+            InstanceExport(
+                id=int(r[0]),
+                workflow=r[1],
+                definition_version=r[2],
+                title=state.title,
+                requester=r[3],
+                status=r[4],
+                created_at=_dt(r[5]),
+                updated_at=_dt(r[6]),
+                finished_at=_maybe_dt(r[7]),
+                finished_by=state.finished_by,
+                outcome_reason=state.outcome_reason,
+                form=dict(state.form),
+            )
+        )
+    return exported
+
+
+async def export_events(
+    fetch: Fetch,
+    since: datetime,
+    until: datetime,
+    *,
+    workflows: Sequence[str] | None = None,
+    placeholders: Placeholders = "qmark",
+) -> list[EventExport]:
+    """Event log lines of [since, until), in the order they were written."""
+    q = _Query(style=placeholders)
+    sql = (
+        "SELECT e.id, e.instance_id, i.workflow, e.kind, e.at, e.actor, e.task_id, e.data "
+        "FROM events e JOIN instances i ON i.id = e.instance_id "
+        f"WHERE e.at >= {q(since.timestamp())} AND e.at < {q(until.timestamp())}"
+    )
+    sql += _workflow_filter(q, "i.workflow", workflows) + " ORDER BY e.id"
+    return [
+        EventExport(int(r[0]), int(r[1]), r[2], r[3], _dt(r[4]), r[5], r[6], json.loads(r[7]))
+        for r in await fetch(sql, q.params)
+    ]
+
+
+async def ops_snapshot(fetch: Fetch) -> OpsSnapshot:
+    """The outbox backlog (how many, since when) and open tasks per workflow."""
+    backlog = await fetch("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'", ())
+    open_tasks = await fetch(
+        "SELECT i.workflow, COUNT(*) FROM tasks t JOIN instances i ON i.id = t.instance_id "
+        "WHERE t.status = 'open' GROUP BY i.workflow",
+        (),
+    )
+    count, oldest = backlog[0] if backlog else (0, None)
+    return OpsSnapshot(int(count or 0), _maybe_dt(oldest), {str(r[0]): int(r[1]) for r in open_tasks})

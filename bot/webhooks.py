@@ -1,0 +1,159 @@
+"""Outgoing webhooks: signed JSON about a request's progress, queued as outbox rows and POSTed by the sender.
+
+Each delivery carries `X-Baton-Timestamp` (Unix seconds) and `X-Baton-Signature: sha256=<hex>`, the
+HMAC-SHA256 of `<timestamp>.<body>` keyed with the secret in the environment variable the workflow file
+names (`secret_env`). The secret is read when sending, so it is never stored in the database. Receivers
+should check the signature, refuse old timestamps, and use `X-Baton-Delivery` to drop repeated deliveries
+(delivery is at least once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from bot.engine import Event, Instance, WorkflowDefinition
+from bot.engine.integrations import WebhookEvent
+from bot.store import OutboxMessage
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "WEBHOOK_METHOD",
+    "WebhookOutcome",
+    "post_webhook",
+    "sign",
+    "webhook_messages",
+]
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_METHOD = "webhook"
+SIGNATURE_HEADER = "X-Baton-Signature"
+TIMESTAMP_HEADER = "X-Baton-Timestamp"
+DELIVERY_HEADER = "X-Baton-Delivery"
+_TIMEOUT = aiohttp.ClientTimeout(total=10)
+_STEP_EVENTS = {"task_completed", "task_approved", "task_rejected", "changes_requested"}
+_FINISH_EVENTS = {"instance_completed", "instance_rejected", "instance_cancelled", "instance_failed"}
+_RETRYABLE_STATUS = {408, 409, 425, 429}
+
+
+def _webhook_event(kind: str) -> WebhookEvent | None:
+    if kind == "instance_started":
+        return WebhookEvent.STARTED
+    if kind in _STEP_EVENTS:
+        return WebhookEvent.STEP_DONE
+    if kind in _FINISH_EVENTS:
+        return WebhookEvent.FINISHED
+    return None
+
+
+def _payload(event_name: WebhookEvent, event: Event, instance: Instance, delivery: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "delivery": delivery,
+        "event": event_name.value,
+        "at": event.at.isoformat(),
+        "workflow": instance.workflow,
+        "instance": {
+            "id": instance.id,
+            "title": instance.title,
+            "status": instance.status.value,
+            "requester": instance.requester,
+            "created_at": instance.created_at.isoformat(),
+            "form": instance.form,
+        },
+    }
+    if event_name is WebhookEvent.STEP_DONE:
+        task = instance.task(event.task_id) if event.task_id else None
+        payload["step"] = {
+            "id": task.step_id if task else None,
+            "task_id": event.task_id,
+            "title": task.title if task else None,
+            "outcome": event.kind.removeprefix("task_"),
+            "by": event.actor,
+        }
+    if event_name is WebhookEvent.FINISHED:
+        payload["outcome"] = instance.status.value
+        payload["by"] = event.actor
+    return payload
+
+
+def webhook_messages(
+    definition: WorkflowDefinition, instance: Instance, events: Iterable[Event]
+) -> list[OutboxMessage]:
+    """The webhook deliveries a transition's events call for, as outbox rows (one conversation per URL)."""
+    if not definition.webhooks:
+        return []
+    messages = []
+    for event in events:
+        name = _webhook_event(event.kind)
+        if name is None:
+            continue
+        for hook in definition.webhooks:
+            if name not in hook.events:
+                continue
+            delivery = str(uuid.uuid4())
+            body = json.dumps(_payload(name, event, instance, delivery), separators=(",", ":"), default=str)
+            messages.append(
+                OutboxMessage(
+                    conversation=hook.url,
+                    method=WEBHOOK_METHOD,
+                    args={"url": hook.url, "body": body, "secret_env": hook.secret_env, "delivery": delivery},
+                    instance_id=instance.id,
+                )
+            )
+    return messages
+
+
+def sign(secret: str, timestamp: str, body: str) -> str:
+    """`sha256=<hex>`: the HMAC-SHA256 of `<timestamp>.<body>`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """How one POST went: delivered, worth retrying, or refused for good (`permanent`)."""
+
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+
+
+async def post_webhook(args: dict[str, Any], now: datetime) -> WebhookOutcome:
+    """POST one queued delivery, signed now; 2xx is delivered, 4xx (but 408/409/425/429) fails for good."""
+    url, body, secret_name = str(args.get("url", "")), str(args.get("body", "")), str(args.get("secret_env", ""))
+    secret = os.environ.get(secret_name)
+    if not secret:
+        log.error("webhook secret %s is not set; delivery to %s waits for it", secret_name, url)
+        return WebhookOutcome(False, "secret_not_set")
+    timestamp = str(int(now.timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Baton-Webhooks/1",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+        DELIVERY_HEADER: str(args.get("delivery", "")),
+    }
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=_TIMEOUT) as session,
+            session.post(url, data=body.encode(), headers=headers, allow_redirects=False) as response,
+        ):
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        return WebhookOutcome(False, f"network: {type(error).__name__}")
+    if 200 <= status < 300:
+        return WebhookOutcome(True)
+    permanent = 400 <= status < 500 and status not in _RETRYABLE_STATUS
+    return WebhookOutcome(False, f"http_{status}", permanent=permanent)

@@ -1,0 +1,46 @@
+"""Fresh databases for tests: a SQLite file in tmp_path, or a uniquely named PostgreSQL database dropped after."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+# The server the PostgreSQL tests use: any database on it that the user may CREATE DATABASE from.
+POSTGRES = os.environ.get("BATON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server and user, another database."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+_unreachable: list[str] = []  # why the server could not be reached, so later tests skip without waiting again
+
+
+async def admin_connection() -> asyncpg.Connection:
+    """A connection to the test server, or skip the test saying why there is none."""
+    if not _unreachable:
+        try:
+            return await asyncpg.connect(POSTGRES, timeout=5)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            _unreachable.append(f"no PostgreSQL at {POSTGRES} ({error}); start it or set BATON_TEST_POSTGRES")
+    pytest.skip(_unreachable[0])
+
+
+@asynccontextmanager
+async def fresh_postgres() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test; dropped afterwards, whoever is still connected."""
+    admin = await admin_connection()
+    name = f"baton_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(POSTGRES, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

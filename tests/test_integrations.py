@@ -1,0 +1,290 @@
+"""The integration API, signed outgoing webhooks with retries, and logs that never carry a secret."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.api import StartApi
+from bot.app import Baton
+from bot.emulator import SlackDriver, SlackEmulator
+from bot.logs import log_handler
+from bot.service import Started
+
+from .conftest import BOT_TOKEN, SIGNING_SECRET, baton_settings
+from .story import copy_workflows, dm_containing, start_with_form, task_message
+
+ALICE, MARIA = "U0ALICE", "U0MARIA"
+API_TOKEN = "api-token-for-tests-7d41c9"
+HOOK_SECRET = "hook-secret-for-tests-2b8e55"
+HOOK_SECRET_ENV = "BATON_TEST_HOOK_SECRET"
+
+
+@dataclass
+class HookServer:
+    """A local receiver of Baton's webhooks: it fails the first delivery with a 500, and `/gone` answers 410."""
+
+    url: str = ""
+    received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    failed_first: bool = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((request.path, dict(request.headers), await request.read()))
+        if request.path == "/gone":
+            return web.Response(status=410)
+        if not self.failed_first:
+            self.failed_first = True
+            return web.Response(status=500, text="try again")
+        return web.Response(status=204)
+
+    def deliveries(self, path: str = "/hook") -> list[tuple[dict[str, str], dict[str, Any]]]:
+        return [(headers, json.loads(body)) for p, headers, body in self.received if p == path]
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[HookServer]:
+    server = HookServer()
+    application = web.Application()
+    application.router.add_post("/hook", server.handle)
+    application.router.add_post("/gone", server.handle)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def workflows_dir(tmp_path: Path, hooks: HookServer) -> Path:
+    purchase = f"""
+name: purchase
+title: Purchase
+owners: [U0FIONA]
+form:
+  - {{id: item, label: Item}}
+  - {{id: cost, label: Cost, type: number, min: 1}}
+webhooks:
+  - {{url: "{hooks.url}/hook", events: [started, step_done, finished], secret_env: {HOOK_SECRET_ENV}}}
+  - {{url: "{hooks.url}/gone", events: finished, secret_env: {HOOK_SECRET_ENV}}}
+steps:
+  - {{id: manager_ok, type: approval, title: "Approve {{form.item}}", assignee: requester.manager}}
+  - {{id: order, type: task, title: "Order {{form.item}}", assignee: requester}}
+"""
+    return copy_workflows(tmp_path / "workflows", purchase=purchase)
+
+
+@pytest.fixture
+async def baton(
+    tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Baton]:
+    monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
+    settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir, database_url=database_url)
+    app = Baton(settings.model_copy(update={"api_token": SecretStr(API_TOKEN)}))
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+def api_url(baton: Baton, workflow: str) -> str:
+    assert baton._runner is not None
+    return f"http://127.0.0.1:{baton._runner.addresses[0][1]}/api/workflows/{workflow}/start"
+
+
+async def post(url: str, body: Any, *, token: str | None = API_TOKEN, **headers: str) -> tuple[int, dict[str, Any]]:
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = body if isinstance(body, str) else json.dumps(body)
+    async with aiohttp.ClientSession() as session, session.post(url, data=data, headers=headers) as response:
+        return response.status, await response.json()
+
+
+EXPENSE = {"requester": ALICE, "form": {"amount": 250, "currency": "EUR", "reason": "Conference taxi"}}
+
+
+# ---- the start API ---------------------------------------------------------------------------------
+
+
+async def test_a_good_token_and_form_start_the_workflow_and_the_approver_gets_the_task(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    status, body = await post(api_url(baton, "expense-approval"), EXPENSE)
+    assert status == 201, body
+    assert body == {"instance": 1, "title": "Expense approval #1", "status": "running"}
+    approval = await task_message(slack, MARIA, "task_approve", containing="250")
+    assert "Conference taxi" in json.dumps(approval.blocks)
+    await dm_containing(slack, ALICE, "has started")
+
+
+async def test_a_bad_or_missing_token_is_refused_with_401(driver: SlackDriver, baton: Baton) -> None:
+    url = api_url(baton, "expense-approval")
+    assert (await post(url, EXPENSE, token="wrong-token"))[0] == 401
+    assert (await post(url, EXPENSE, token=None))[0] == 401
+    assert (await post(url, EXPENSE, token=None, Authorization=f"Basic {API_TOKEN}"))[0] == 401
+    async with baton.store.transaction() as work:
+        assert await work.instance(1) is None
+
+
+async def test_a_bad_payload_is_refused_with_422_and_an_error_per_field(driver: SlackDriver, baton: Baton) -> None:
+    url = api_url(baton, "expense-approval")
+    bad = {"requester": "alice", "form": {"amount": "lots", "currency": "XXX", "colour": "red"}}
+    status, body = await post(url, bad)
+    assert status == 422
+    assert set(body["errors"]) == {"requester", "form.amount", "form.currency", "form.reason", "form.colour"}
+    assert "number" in body["errors"]["form.amount"]
+    assert (await post(url, "not json"))[1]["errors"] == {"body": "not valid JSON"}
+    assert (await post(url, [1, 2]))[0] == 422
+    assert (await post(url, {**EXPENSE, "form": {"amount": {"nested": 1}}}))[1]["errors"]["form.amount"]
+    assert (await post(api_url(baton, "no-such-workflow"), EXPENSE))[0] == 404
+    async with baton.store.transaction() as work:
+        assert await work.instance(1) is None
+
+
+async def test_an_idempotency_key_starts_a_request_once(driver: SlackDriver, baton: Baton) -> None:
+    url = api_url(baton, "expense-approval")
+    assert (await post(url, EXPENSE, **{"Idempotency-Key": "ticket-42"}))[0] == 201
+    assert (await post(url, EXPENSE, **{"Idempotency-Key": "ticket-42"}))[0] == 409
+    assert (await post(url, EXPENSE, **{"Idempotency-Key": "ticket-43"}))[0] == 201
+
+
+async def test_without_an_api_token_the_endpoint_is_not_there(baton: Baton) -> None:
+    application = web.Application()
+    application.router.add_post("/api/workflows/{name}/start", StartApi(baton.service, None).start)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/workflows/expense-approval/start"
+        status, body = await post(url, EXPENSE)
+        assert status == 404 and "API_TOKEN" in body["error"]
+    finally:
+        await runner.cleanup()
+
+
+# ---- outgoing webhooks ----------------------------------------------------------------------------
+
+
+def verify(headers: dict[str, str], body: dict[str, Any], raw: bytes) -> None:
+    timestamp = headers["X-Baton-Timestamp"]
+    assert abs(time.time() - int(timestamp)) < 60
+    expected = hmac.new(HOOK_SECRET.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    assert headers["X-Baton-Signature"] == f"sha256={expected}"
+    assert headers["X-Baton-Delivery"] == body["delivery"]
+
+
+async def test_webhooks_arrive_signed_in_order_and_a_failed_attempt_is_retried(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, hooks: HookServer
+) -> None:
+    started = await baton.service.start("purchase", ALICE, {"item": "chairs", "cost": 120})
+    assert isinstance(started, Started)
+    approval = await task_message(slack, MARIA, "task_approve")
+    await driver.click_button_in(approval, MARIA, "task_approve")
+    order = await task_message(slack, ALICE, "task_complete")
+    await driver.click_button_in(order, ALICE, "task_complete")
+    await dm_containing(slack, ALICE, "was *completed*")
+    received = await slack.wait_for(lambda: hooks.deliveries() if len(hooks.deliveries()) >= 5 else None, 10)
+    raw_bodies = [raw for path, _headers, raw in hooks.received if path == "/hook"]
+    for (headers, body), raw in zip(received, raw_bodies, strict=True):
+        verify(headers, body, raw)
+    first, retried = received[0][1], received[1][1]
+    assert first == retried and first["event"] == "started"  # the 500 was retried with the same delivery
+    assert [body["event"] for _h, body in received[1:]] == ["started", "step_done", "step_done", "finished"]
+    approved = received[2][1]
+    assert approved["step"] == {
+        "id": "manager_ok", "task_id": approved["step"]["task_id"], "title": "Approve chairs",
+        "outcome": "approved", "by": MARIA,
+    }  # fmt: skip
+    assert approved["instance"]["form"] == {"item": "chairs", "cost": 120}
+    assert received[-1][1]["outcome"] == "completed"
+
+
+async def test_a_webhook_refused_for_good_is_recorded_in_the_history(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, hooks: HookServer
+) -> None:
+    started = await baton.service.start("purchase", ALICE, {"item": "desk", "cost": 300})
+    assert isinstance(started, Started)
+    await baton.service.cancel(started.instance.id, ALICE, "not needed")
+
+    async def failure_recorded() -> list[dict[str, Any]]:
+        async with baton.store.transaction() as work:
+            trail = await work.audit_trail(started.instance.id)
+        return [entry.data for entry in trail if entry.kind == "delivery_failed"]
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (failures := await failure_recorded()):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert failures == [{"method": "webhook", "conversation": f"{hooks.url}/gone", "error": "http_410"}]
+    assert len(hooks.deliveries("/gone")) == 1  # a 410 is not retried
+
+
+# ---- logs -----------------------------------------------------------------------------------------
+
+
+async def test_json_logs_carry_context_and_never_a_secret(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, hooks: HookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = io.StringIO()
+    handler = log_handler("json", baton.settings.secrets, stream=stream)
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    try:
+        lamp = {"requester": ALICE, "form": {"item": "lamp", "cost": 9}}
+        assert (await post(api_url(baton, "purchase"), lamp))[0] == 201
+        assert (await post(api_url(baton, "purchase"), {"requester": ALICE}, token="not-the-token"))[0] == 401
+        await start_with_form(driver, slack, ALICE, "expense-approval", amount=30, currency=("select", "EUR"),
+                              reason="Lunch with a client")
+        approval = await task_message(slack, MARIA, "task_approve", containing="30")
+        await driver.click_button_in(approval, MARIA, "task_approve")
+        await slack.wait_for(lambda: hooks.deliveries() or None, 10)
+        await dm_containing(slack, ALICE, "was *completed*")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    written = stream.getvalue()
+    for secret in (SIGNING_SECRET, BOT_TOKEN, API_TOKEN, HOOK_SECRET):
+        assert secret not in written, secret
+        assert secret not in caplog.text, secret  # not even before redaction: Baton never logs them
+    lines = [json.loads(line) for line in written.splitlines()]
+    started = [line for line in lines if line["message"].startswith("started through the api")]
+    assert started and started[0]["workflow"] == "purchase" and started[0]["instance"] == 1
+    acted = next(line for line in lines if line["message"].startswith("task approve"))
+    assert (acted["workflow"], acted["step"]) == ("expense-approval", "manager_approval")
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+
+
+def test_the_redactor_blanks_out_secrets_and_token_shaped_text() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("tests.redaction")
+    handler = log_handler("text", ["sekrit-value-123"], stream=stream)
+    logger.addHandler(handler)
+    try:
+        logger.warning("oops %s %s %s", "sekrit-value-123", "xoxb-1234-5678-abcdef", "Authorization: Bearer a.b.cdef")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "sekrit" not in text and "xoxb-1234" not in text and "a.b.cdef" not in text
+    assert text.count("[redacted]") == 3

@@ -1,0 +1,400 @@
+"""The store's promises on SQLite and PostgreSQL, and what lets several processes share one PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+import yaml
+
+from bot.catalog import load_catalog
+from bot.clock import OffsetClock
+from bot.migrate import migrate, migrate_data, schema_version, tables
+from bot.service import Acted, Started, WorkflowService
+from bot.store import OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
+from bot.store.schema import SCHEMA_VERSION, migration_statements
+
+from .conftest import ADMIN
+from .databases import fresh_postgres
+from .story import copy_workflows
+
+PROJECT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # a Wednesday morning
+ALICE, BOB, MARIA = "U0ALICE", "U0BOB", "U0MARIA"
+TIMED = """
+name: timed
+title: Timed
+form:
+  - {id: item, label: Item}
+steps:
+  - id: check
+    type: approval
+    title: Check {form.item}
+    assignee: requester.manager
+    due: 1m
+    remind: {at_due: true}
+    escalate: {after: 1m, to: [assignee.manager]}
+"""
+ALWAYS_OPEN = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59:59"}
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = store_for(database_url)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database at the current schema."""
+    async with fresh_postgres() as url:
+        await migrate(url)
+        yield url
+
+
+@pytest.fixture
+async def two_processes(postgres_url: str) -> AsyncIterator[tuple[PostgreSQLStore, PostgreSQLStore]]:
+    """Two stores on one database, as two Baton processes would open them, with a 30-second outbox lease."""
+    first = PostgreSQLStore(postgres_url, owner="first", outbox_lease=timedelta(seconds=30))
+    second = PostgreSQLStore(postgres_url, owner="second", outbox_lease=timedelta(seconds=30))
+    await first.open()
+    await second.open()
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+def service(store: Store, tmp_path: Path) -> WorkflowService:
+    workflows = copy_workflows(tmp_path / "workflows", timed=TIMED)
+    org = workflows / "org.yaml"
+    org.write_text(yaml.safe_dump(yaml.safe_load(org.read_text()) | {"calendar": ALWAYS_OPEN}))
+    return WorkflowService(store, load_catalog(workflows), admins=(ADMIN,), clock=OffsetClock(start=NOW))
+
+
+async def start_timed(work_service: WorkflowService, count: int) -> list[int]:
+    ids = []
+    for number in range(count):
+        outcome = await work_service.start("timed", (ALICE, BOB)[number % 2], {"item": f"item {number}"})
+        assert isinstance(outcome, Started), outcome
+        ids.append(outcome.instance.id)
+    return ids
+
+
+# ---- on both databases ------------------------------------------------------------------------------------
+
+
+async def test_a_fresh_database_is_at_the_current_schema_and_request_numbers_start_at_one(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    assert await schema_version(database_url) == SCHEMA_VERSION
+    assert await start_timed(service(store, tmp_path), 3) == [1, 2, 3]
+
+
+async def test_state_events_outbox_and_timers_are_saved_together(store: Store, tmp_path: Path) -> None:
+    (instance_id,) = await start_timed(service(store, tmp_path), 1)
+    async with store.transaction() as work:
+        instance = await work.instance(instance_id)
+        assert instance is not None and instance.tasks[0].assignees == (MARIA,)
+        assert [entry.kind for entry in await work.audit_trail(instance_id)][0] == "instance_started"
+        assert await work.outbox_depth() >= 2  # the requester's receipt and Maria's task
+        assert {t.kind for t in await work.pending_timers(instance.tasks[0].id)} == {"remind_due", "escalate"}
+        assert [task.id for task in await work.open_tasks_of(MARIA)] == [instance.tasks[0].id]
+
+
+async def test_a_failed_unit_of_work_leaves_nothing_behind(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as work:
+            await work.enqueue([OutboxMessage("U1", "chat.postMessage", {"channel": "U1", "text": "x"})], NOW)
+            raise RuntimeError("boom")
+    async with store.transaction() as work:
+        assert await work.outbox_depth() == 0
+
+
+async def test_a_request_key_is_seen_first_only_once(store: Store) -> None:
+    async with store.transaction() as work:
+        assert await work.first_sighting("event:Ev1", NOW)
+        assert not await work.first_sighting("event:Ev1", NOW)
+
+
+async def test_the_outbox_offers_only_the_head_of_each_conversation(store: Store) -> None:
+    messages = [OutboxMessage(c, "chat.postMessage", {"channel": c, "text": str(n)}) for n in range(3) for c in "AB"]
+    async with store.transaction() as work:
+        await work.enqueue(messages, NOW)
+        heads = await work.due_outbox(NOW, limit=10)
+    assert [(p.message.conversation, p.message.args["text"]) for p in heads] == [("A", "0"), ("B", "0")]
+    async with store.transaction() as work:
+        await work.mark_sent(heads[0].id, NOW, None)
+        await work.mark_retry(heads[1].id, NOW + timedelta(seconds=5), "paced", count=False)
+    async with store.transaction() as work:
+        later = await work.due_outbox(NOW, limit=10)
+    assert [(p.message.conversation, p.message.args["text"]) for p in later] == [("A", "1")]  # B waits 5 s
+
+
+async def test_each_due_timer_is_claimed_once(store: Store, tmp_path: Path) -> None:
+    await start_timed(service(store, tmp_path), 4)
+    async with store.transaction() as work:
+        first = await work.claim_due_timers(NOW + timedelta(hours=1), limit=100)
+    async with store.transaction() as work:
+        again = await work.claim_due_timers(NOW + timedelta(hours=1), limit=100)
+    assert len(first) == 8 and again == []
+
+
+async def test_start_up_refuses_a_schema_newer_than_the_code(store: Store, database_url: str) -> None:
+    await store.close()
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION + 1,))
+    else:
+        connection = await asyncpg.connect(database_url)
+        await connection.execute("INSERT INTO schema_version (version) VALUES ($1)", SCHEMA_VERSION + 1)
+        await connection.close()
+    with pytest.raises(StoreError, match="newer than this Baton"):
+        await store_for(database_url, auto_migrate=True).open()
+
+
+async def test_start_up_on_an_older_schema_needs_migrate_and_says_so(tmp_path: Path) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'old.db'}"
+    with pytest.raises(StoreError, match="run `python -m bot migrate`"):
+        await store_for(sqlite_url, auto_migrate=False).open()
+    old = SQLiteStore(tmp_path / "old.db", auto_migrate=True)
+    await old.open()  # SQLite's one-process default: migrate at start
+    await old.close()
+    assert await schema_version(sqlite_url) == SCHEMA_VERSION
+
+
+# ---- PostgreSQL: several processes, one database -------------------------------------------------------------
+
+
+async def test_postgresql_is_not_migrated_at_start_unless_asked(tmp_path: Path) -> None:
+    async with fresh_postgres() as url:
+        with pytest.raises(StoreError, match="has no schema yet.*python -m bot migrate"):
+            await store_for(url).open()
+        connection = await asyncpg.connect(url)
+        await connection.execute("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+        for version in range(1, SCHEMA_VERSION):  # one migration behind
+            for statement in migration_statements(version, "postgresql"):
+                await connection.execute(statement)
+            await connection.execute("INSERT INTO schema_version VALUES ($1)", version)
+        await connection.close()
+        with pytest.raises(StoreError, match=f"version {SCHEMA_VERSION - 1}, older than this Baton"):
+            await store_for(url).open()
+        assert await migrate(url) == f"{url}: migrated the schema from version {SCHEMA_VERSION - 1} to {SCHEMA_VERSION}"
+        assert "nothing to do" in await migrate(url)
+        await store_for(url).open()  # now it starts without AUTO_MIGRATE
+
+
+async def test_the_migrate_command_and_a_refused_start_up_speak_plainly() -> None:
+    async with fresh_postgres() as url:
+        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s",
+               "SLACK_API_URL": "http://127.0.0.1:9/api/"}
+        refused = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=PROJECT, env=env, capture_output=True,
+                                 text=True, timeout=60)
+        assert refused.returncode == 3 and "python -m bot migrate" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        done = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=PROJECT, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert f"from version 0 to {SCHEMA_VERSION}" in done.stdout
+
+
+async def test_two_processes_draining_one_outbox_send_each_message_once_in_order_per_conversation(
+    two_processes: tuple[PostgreSQLStore, PostgreSQLStore],
+) -> None:
+    conversations = [f"U{n}" for n in range(8)]
+    messages = [OutboxMessage(c, "chat.postMessage", {"channel": c, "n": n}) for n in range(12) for c in conversations]
+    async with two_processes[0].transaction() as work:
+        await work.enqueue(messages, NOW)
+    claimed: Counter[int] = Counter()
+    sent: dict[str, list[int]] = defaultdict(list)
+
+    async def sender(store: PostgreSQLStore) -> None:
+        while True:
+            async with store.transaction() as work:
+                due = await work.due_outbox(NOW, limit=5)
+                depth = await work.outbox_depth()
+            if not due and depth == 0:
+                return
+            for pending in due:
+                claimed[pending.id] += 1
+                await asyncio.sleep(random.uniform(0, 0.002))  # the Slack call
+                sent[pending.message.conversation].append(pending.message.args["n"])
+                async with store.transaction() as work:
+                    await work.mark_sent(pending.id, NOW, None)
+
+    await asyncio.gather(*(sender(store) for store in two_processes for _ in range(2)))
+    assert len(claimed) == len(messages) and set(claimed.values()) == {1}  # no message claimed twice
+    assert all(sent[c] == list(range(12)) for c in conversations)  # each conversation in order
+
+
+async def test_the_claims_of_a_process_that_died_are_taken_over_when_their_lease_runs_out(
+    two_processes: tuple[PostgreSQLStore, PostgreSQLStore], postgres_url: str
+) -> None:
+    first, second = two_processes
+    async with first.transaction() as work:
+        await work.enqueue([OutboxMessage(c, "chat.postMessage", {"channel": c}) for c in ("U1", "U2")], NOW)
+        taken = await work.due_outbox(NOW, limit=10)  # ...and then the first process dies before sending
+    async with second.transaction() as work:
+        assert await work.due_outbox(NOW + timedelta(seconds=29), limit=10) == []  # still leased
+        after = await work.due_outbox(NOW + timedelta(seconds=31), limit=10)
+    assert [p.id for p in after] == [p.id for p in taken]
+    connection = await asyncpg.connect(postgres_url)
+    assert [tuple(row) for row in await connection.fetch("SELECT DISTINCT locked_by FROM outbox")] == [("second",)]
+    await connection.close()
+
+
+async def test_closing_a_store_hands_its_outbox_claims_back_at_once(postgres_url: str) -> None:
+    leaving = PostgreSQLStore(postgres_url, owner="leaving")
+    staying = PostgreSQLStore(postgres_url, owner="staying")
+    await leaving.open()
+    await staying.open()
+    try:
+        async with leaving.transaction() as work:
+            await work.enqueue([OutboxMessage("U1", "chat.postMessage", {"channel": "U1"})], NOW)
+            assert len(await work.due_outbox(NOW, limit=10)) == 1
+        await leaving.close()
+        async with staying.transaction() as work:
+            assert len(await work.due_outbox(NOW, limit=10)) == 1
+    finally:
+        await staying.close()
+
+
+async def test_two_sweeps_at_once_split_the_due_timers_between_them(postgres_url: str, tmp_path: Path) -> None:
+    store = store_for(postgres_url)
+    await store.open()
+    try:
+        await start_timed(service(store, tmp_path), 10)  # 20 timers: a reminder and an escalation each
+        later = NOW + timedelta(hours=1)
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def slow_sweep() -> list[int]:
+            async with store.transaction() as work:
+                claimed = await work.claim_due_timers(later, limit=6)
+                holding.set()
+                await release.wait()
+            return [t.id for t in claimed]
+
+        slow = asyncio.create_task(slow_sweep())
+        await holding.wait()
+        async with store.transaction() as work:  # does not wait for the slow sweep: it skips what that one holds
+            fast = [t.id for t in await asyncio.wait_for(work.claim_due_timers(later, limit=100), 5)]
+        release.set()
+        first = await slow
+        assert len(first) == 6 and not set(first) & set(fast)
+        # The fast sweep also left alone the other timers of the instances the slow one held; they come next.
+        async with store.transaction() as work:
+            rest = [t.id for t in await work.claim_due_timers(later, limit=100)]
+        assert sorted(first + fast + rest) == list(range(1, 21))
+    finally:
+        await store.close()
+
+
+async def test_a_second_decision_on_the_same_request_waits_for_the_first(postgres_url: str, tmp_path: Path) -> None:
+    store = store_for(postgres_url)
+    await store.open()
+    try:
+        (instance_id,) = await start_timed(service(store, tmp_path), 1)
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def first_decision() -> None:
+            async with store.transaction() as work:
+                assert await work.instance(instance_id) is not None
+                holding.set()
+                await release.wait()
+
+        async def second_decision() -> None:
+            async with store.transaction() as work:
+                assert await work.instance_of_task(f"{instance_id}.check") is not None
+
+        first = asyncio.create_task(first_decision())
+        await holding.wait()
+        second = asyncio.create_task(second_decision())
+        done, _ = await asyncio.wait({second}, timeout=0.3)
+        assert not done  # it waits for the first transaction's lock
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+    finally:
+        await store.close()
+
+
+async def test_the_same_slack_request_on_two_processes_is_seen_first_once(
+    two_processes: tuple[PostgreSQLStore, PostgreSQLStore],
+) -> None:
+    async def sighting(store: PostgreSQLStore, key: str) -> bool:
+        async with store.transaction() as work:
+            return await work.first_sighting(key, NOW)
+
+    for number in range(20):
+        answers = await asyncio.gather(*(sighting(store, f"event:Ev{number}") for store in two_processes))
+        assert sorted(answers) == [False, True]
+
+
+# ---- migrate-data -------------------------------------------------------------------------------------------
+
+
+async def test_migrate_data_copies_every_row_verifies_it_and_refuses_a_non_empty_target(tmp_path: Path) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'baton.db'}"
+    source = store_for(sqlite_url)
+    await source.open()
+    work_service = service(source, tmp_path)
+    ids = await start_timed(work_service, 5)
+    await work_service.act(f"{ids[0]}.check", MARIA, "approve")
+    await work_service.fire_due_timers()
+    async with source.transaction() as work:
+        await work.first_sighting("event:Ev1", NOW)
+        await work.first_digest(MARIA, "2026-12-02", NOW)
+        await work.set_delegation(MARIA, BOB, NOW, NOW + timedelta(days=3))
+    await source.close()
+    async with fresh_postgres() as url:
+        lines: list[str] = []
+        copied = await migrate_data(sqlite_url, url, report=lines.append)
+        assert [table.name for table in copied] == tables() and len(lines) == len(tables())
+        counts = {table.name: table.rows for table in copied}
+        assert counts["instances"] == 5 and counts["timers"] >= 10 and counts["delegations"] == 1
+        with pytest.raises(StoreError, match="not empty"):
+            await migrate_data(sqlite_url, url)
+        target = store_for(url)
+        await target.open()
+        try:
+            moved = service(target, tmp_path / "after")
+            assert await start_timed(moved, 1) == [6]  # request numbers go on after the copied ones
+            assert isinstance(await moved.act(f"{ids[1]}.check", MARIA, "approve"), Acted)
+            async with target.transaction() as work:
+                assert not await work.first_sighting("event:Ev1", NOW)
+                trail = [entry.kind for entry in await work.audit_trail(ids[0])]
+            assert "task_approved" in trail
+        finally:
+            await target.close()
+
+
+async def test_migrate_data_from_the_command_line(tmp_path: Path) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'baton.db'}"
+    source = store_for(sqlite_url)
+    await source.open()
+    await start_timed(service(source, tmp_path), 2)
+    await source.close()
+    async with fresh_postgres() as url:
+        command = [sys.executable, "-m", "bot", "migrate-data", "--from", sqlite_url, "--to", url]
+        env = {"PATH": "/usr/bin:/bin"}
+        copied = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+        assert copied.returncode == 0, copied.stderr
+        assert "instances: 2 rows copied" in copied.stdout and "checksums match" in copied.stdout
+        refused = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 3 and "already holds data" in refused.stderr
