@@ -28,6 +28,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
+from bot.usergroups import SlackUsergroups
 
 __all__ = ["Baton", "MAX_BODY_BYTES"]
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024  # Slack requests are far smaller; anything bigger is refused with 413
 _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
+_USERGROUP_REFRESH_SECONDS = 600.0
 _REPORT_SWEEP_SECONDS = 60.0
 
 
@@ -55,6 +57,7 @@ class Baton:
     reports: ReportDesk = field(init=False)
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
     profiles: SlackProfiles = field(init=False)
+    usergroups: SlackUsergroups = field(init=False)
     _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
     _runner: web.AppRunner | None = field(init=False, default=None)
 
@@ -80,8 +83,11 @@ class Baton:
             admins=settings.baton_admins,
             renderers={"home": self._render_home},
             on_call=self.metrics.slack_call,
+            tier_pacing=settings.slack_tier_pacing,
         )
         self.profiles = SlackProfiles(self.client)
+        self.usergroups = SlackUsergroups(self.client)
+        await self.usergroups.refresh()
         self.service = WorkflowService(
             self.store,
             catalog,
@@ -90,6 +96,7 @@ class Baton:
             on_commit=self.sender.kick,
             zones=self.profiles.zone,
             on_new_people=self.profiles.learn,
+            usergroups=self.usergroups,
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
         self.bolt = self._build_bolt()
@@ -98,6 +105,7 @@ class Baton:
         self.scheduler.every(_OUTBOX_SAFETY_SWEEP_SECONDS, self._kick_outbox, name="outbox-sweep")
         self.scheduler.every(settings.scheduler_interval_seconds, self._fire_timers, name="timer-sweep")
         self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
+        self.scheduler.every(_USERGROUP_REFRESH_SECONDS, self.usergroups.refresh, name="usergroups")
         caught_up = await self.service.fire_due_timers()  # what fell due while Baton was down goes out once, now
         if caught_up:
             log.info("caught up on %s reminders, escalations and deadlines that fell due while stopped", caught_up)

@@ -21,7 +21,7 @@ from bot.slack.messages import PERMALINK_PLACEHOLDER
 from bot.store import MessageRef, OutboxMessage, PendingMessage, Store
 from bot.webhooks import WEBHOOK_METHOD, post_webhook
 
-__all__ = ["OutboxSender", "PERMANENT_ERRORS"]
+__all__ = ["METHOD_TIERS", "OutboxSender", "PERMANENT_ERRORS"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,32 @@ class _ConversationPace:
         return (1.0 - tokens) / self._per_second
 
 
+# Slack's rate-limit tiers (calls per minute per workspace) for the methods the sender calls; chat.postMessage
+# is "special": about one message per second per conversation, which _ConversationPace handles.
+_TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
+METHOD_TIERS = {"chat.update": 3, "chat.getPermalink": 4, "views.publish": 4, "chat.postEphemeral": 4}
+
+
+class _MethodPace:
+    """A token bucket per method, sized to the method's tier (a minute's worth may burst)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[float, float]] = {}
+
+    def wait_for(self, method: str, now: float) -> float:
+        tier = METHOD_TIERS.get(method)
+        if tier is None:
+            return 0.0
+        per_minute = float(_TIER_PER_MINUTE[tier])
+        tokens, updated = self._tokens.get(method, (per_minute, now))
+        tokens = min(per_minute, tokens + (now - updated) * per_minute / 60.0)
+        if tokens >= 1.0:
+            self._tokens[method] = (tokens - 1.0, now)
+            return 0.0
+        self._tokens[method] = (tokens, now)
+        return (1.0 - tokens) * 60.0 / per_minute
+
+
 class OutboxSender:
     """Drain pending messages: heads of each conversation first, several conversations at once."""
 
@@ -81,6 +107,7 @@ class OutboxSender:
         idle_wait: float = 1.0,
         admins: tuple[str, ...] = (),
         renderers: Mapping[str, Callable[[str], Awaitable[dict[str, Any]]]] | None = None,
+        tier_pacing: bool = True,
         on_call: Callable[[str, bool, str | None], None] | None = None,
     ) -> None:
         self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each call and how it went
@@ -96,6 +123,7 @@ class OutboxSender:
         self._stopping = False
         self._pace = _ConversationPace(per_second=1.0, burst=5)
         self._paused_until: dict[str, float] = {}
+        self._method_pace = _MethodPace() if tier_pacing else None
 
     def kick(self) -> None:
         """Wake the sender now: something was just queued."""
@@ -140,6 +168,10 @@ class OutboxSender:
         paused = self._paused_until.get(message.method, 0.0) - loop_now
         if paused > 0:  # Slack rate-limited this method: wait it out before calling again
             await self._retry(pending, paused, f"{message.method} rate limited", count=False)
+            return 0
+        delay = self._method_pace.wait_for(message.method, loop_now) if self._method_pace else 0.0
+        if delay > 0:
+            await self._retry(pending, delay, f"paced: {message.method} rate-limit tier", count=False)
             return 0
         delay = self._pace.wait_for(message.conversation, loop_now)
         if delay > 0:

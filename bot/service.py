@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.catalog import Catalog
@@ -34,6 +34,8 @@ from bot.engine import (
     start,
 )
 from bot.engine.digest import plan_digests
+from bot.engine.kpis import DEFAULT_PERIOD, KpiReport, parse_period
+from bot.kpi import build_report
 from bot.slack.outgoing import digest_message, outbox_messages
 from bot.store import AuditEntry, Store, UnitOfWork
 from bot.webhooks import webhook_messages
@@ -73,6 +75,8 @@ class HomeData:
     startable: list[WorkflowDefinition]
     team: list[tuple[str, Instance, Task]]  # (holder, request, task) for a manager's direct reports
     now: datetime
+    owned: dict[str, str] = field(default_factory=dict)  # workflows this person owns: name -> title
+    owner_report: KpiReport | None = None  # the last 30 days of those workflows
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,9 @@ class WorkflowService:
         on_commit: Callable[[], None] = lambda: None,
         zones: Callable[[str], str | None] | None = None,
         on_new_people: Callable[[Iterable[str]], None] = lambda _people: None,
+        usergroups: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
+        self._usergroups = usergroups
         self._store = store
         self._admins = admins
         self._clock = clock
@@ -103,7 +109,7 @@ class WorkflowService:
         self._zones = zones
         self._on_new_people = on_new_people
         self._catalog = catalog
-        self._directory = OrgDirectory(catalog.org, admins=admins, zones=zones)
+        self._directory = OrgDirectory(catalog.org, admins=admins, zones=zones, usergroups=usergroups)
 
     @property
     def catalog(self) -> Catalog:
@@ -116,7 +122,9 @@ class WorkflowService:
     def use_catalog(self, catalog: Catalog) -> None:
         """Switch to newly loaded workflow files; running instances keep the version they started on."""
         self._catalog = catalog
-        self._directory = OrgDirectory(catalog.org, admins=self._admins, zones=self._zones)
+        self._directory = OrgDirectory(
+            catalog.org, admins=self._admins, zones=self._zones, usergroups=self._usergroups
+        )
 
     def now(self) -> datetime:
         """The time as Baton sees it (the sandbox can move it)."""
@@ -278,7 +286,16 @@ class WorkflowService:
                     instance = await work.instance(task.instance_id)
                     if instance is not None:
                         team.append((report, instance, task))
-        return HomeData(tasks, requests, self.startable_by(user_id), team, self._clock.now())
+        now = self._clock.now()
+        workflows = self._catalog.workflows
+        owned = {name: definition.title for name, definition in workflows.items() if user_id in definition.owners}
+        owner_report: KpiReport | None = None
+        if owned:  # a process owner sees the figures of their workflows
+            period = parse_period(DEFAULT_PERIOD, now)
+            owner_report = await build_report(
+                self._store, period, now=now, workflows=sorted(owned), directory=self._directory
+            )
+        return HomeData(tasks, requests, self.startable_by(user_id), team, now, owned, owner_report)
 
     async def requests(self, user_id: str) -> list[Instance]:
         """A person's recent requests, newest first."""

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
 from bot.emulator.payloads import (
     action_from_element,
@@ -117,3 +119,18 @@ def copy_workflows(target: Path, **extra_files: str) -> Path:
     for name, text in extra_files.items():
         (target / f"{name}.yaml").write_text(text)
     return target
+
+
+def big_org(directory: Path, teams: int, team_size: int) -> list[tuple[str, str]]:
+    """Write an org.yaml with `teams` managers of `team_size` people each; return (employee, manager) pairs."""
+    people: dict[str, dict[str, str]] = {}
+    pairs = []
+    for team in range(teams):
+        manager = f"U0M{team:04d}"
+        people[manager] = {"name": f"Manager {team}", "tz": "UTC"}
+        for member in range(team_size):
+            employee = f"U0E{team:04d}{member:02d}"
+            people[employee] = {"name": f"Employee {team}-{member}", "manager": manager, "tz": "UTC"}
+            pairs.append((employee, manager))
+    (directory / "org.yaml").write_text(yaml.safe_dump({"people": people, "groups": {"finance": ["U0FIONA"]}}))
+    return pairs

@@ -219,3 +219,20 @@ async def choose(driver: SlackDriver, message: object, user: str, action_id: str
     from .story import choose_in
 
     await choose_in(driver, message, user, action_id, value)  # type: ignore[arg-type]
+
+
+async def test_a_process_owners_home_shows_the_figures_of_their_workflows(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    await start_with_form(driver, slack, ALICE, "expense-approval", amount=12, currency=("select", "EUR"),
+                          reason="Stamps")
+    approval = await task_message(slack, MARIA, "task_approve")
+    await driver.click_button_in(approval, MARIA, "task_approve")
+    await dm_containing(slack, ALICE, "was *completed*")
+    await driver.open_home(FIONA)  # Fiona owns expense-approval
+    home = await slack.wait_for(lambda: (v := slack.home_view(FIONA)) and "Your workflows" in str(v) and v)
+    text = str(home)
+    assert "Expense approval" in text and "completed *1*" in text
+    await driver.open_home(BOB)  # Bob owns nothing: no figures
+    bob = await slack.wait_for(lambda: slack.home_view(BOB))
+    assert "Your workflows" not in str(bob)

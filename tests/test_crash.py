@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
@@ -14,7 +17,7 @@ from bot.emulator import SlackDriver, SlackEmulator, find_action
 
 from .conftest import SIGNING_SECRET
 from .processes import BatonProcess
-from .story import copy_workflows, field_values
+from .story import big_org, copy_workflows, dm_containing, field_values, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
 PROMPT = """
@@ -80,3 +83,68 @@ async def test_reminders_pending_at_a_sigkill_go_out_exactly_once_after_restart(
     await slack.wait_for(lambda: len(reminders(slack)) == count, 15, what="a reminder for every task")
     await asyncio.sleep(1.0)  # several scheduler passes later: still exactly one each
     assert set(reminders(slack).values()) == {1}
+
+
+async def test_a_sigkill_in_the_middle_of_a_burst_of_clicks_loses_no_decision_and_doubles_none(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    workflows = copy_workflows(tmp_path / "workflows")
+    pairs = big_org(workflows, teams=24, team_size=1)  # one approver each: no DM queue is paced for long
+    for employee, manager in pairs:
+        slack.add_user(employee, name=employee.lower())
+        slack.add_user(manager, name=manager.lower())
+    database = tmp_path / "baton.db"
+    process = BatonProcess(slack, database, workflows, tmp_path / "baton.log")
+    await process.start()
+    try:
+        async with SlackDriver(process.url, SIGNING_SECRET, slack) as driver:
+            for number, (employee, _manager) in enumerate(pairs):
+                await driver.send_command(employee, "start expense-approval")
+                view = await slack.wait_for(lambda e=employee: (slack.open_views(e) or [None])[-1])
+                values = field_values(amount=10 + number, currency=("select", "EUR"), reason=f"Item {number}")
+                assert (await driver.submit_view(employee, view, values)).status == 200
+            approvals = {
+                manager: await task_message(slack, manager, "task_approve", timeout=20) for _e, manager in pairs
+            }
+
+            async def click(manager: str) -> None:
+                # If the process dies under this click, Slack shows an error and the person clicks again.
+                with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+                    await driver.click_button_in(approvals[manager], manager, "task_approve")
+
+            burst = [asyncio.create_task(click(manager)) for _e, manager in pairs]
+            while _decisions(database) == 0:  # kill as soon as the first decisions commit: the rest are in flight
+                await asyncio.sleep(0.002)
+            process.kill()
+            await asyncio.gather(*burst)
+            assert _decisions(database) < len(pairs)  # the kill really cut the burst short
+            await process.start()
+            for employee, manager in pairs:  # whoever got no answer clicks again, as people do
+                if not _decided(database, employee):
+                    await click(manager)
+            for employee, _manager in pairs:
+                await dm_containing(slack, employee, "was *completed*", timeout=30)
+        with sqlite3.connect(database) as db:
+            decisions = db.execute(
+                "SELECT instance_id, COUNT(*) FROM events WHERE kind = 'task_approved' GROUP BY instance_id"
+            ).fetchall()
+            failed = db.execute("SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0]
+        assert sorted(count for _instance, count in decisions) == [1] * len(pairs)  # exactly one each
+        assert failed == 0
+    finally:
+        process.stop()
+
+
+def _decided(database: Path, requester: str) -> bool:
+    with sqlite3.connect(database) as db:
+        row = db.execute(
+            "SELECT COUNT(*) FROM events e JOIN instances i ON i.id = e.instance_id "
+            "WHERE i.requester = ? AND e.kind = 'task_approved'",
+            (requester,),
+        ).fetchone()
+    return bool(row[0])
+
+
+def _decisions(database: Path) -> int:
+    with sqlite3.connect(database) as db:
+        return int(db.execute("SELECT COUNT(*) FROM events WHERE kind = 'task_approved'").fetchone()[0])

@@ -1,4 +1,5 @@
-"""The sandbox page in a real browser: a whole expense approval by clicking, as three people, then time and Home."""
+"""The sandbox page in a real browser: a whole expense approval by clicking, as three people, then time and Home;
+and a stuck expense that time travel turns into a reminder for the approver and an escalation above her."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ if not CHROMIUM.exists():
     pytest.skip("chromium not installed at /usr/bin/chromium: apt-get install chromium", allow_module_level=True)
 pytest.importorskip("playwright.async_api", reason="playwright not installed: pip install -e '.[test]'")
 
-from playwright.async_api import Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Locator, Page, async_playwright, expect  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "test-artifacts"
@@ -26,7 +27,8 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]
-ALICE, MARIA, FIONA = "U0ALICE", "U0MARIA", "U0FIONA"
+ALICE, MARIA, FIONA, DIRK = "U0ALICE", "U0MARIA", "U0FIONA", "U0DIRK"
+HOLIDAY_MORNINGS = 3  # org.yaml's longest run of weekday holidays is 2 (Thu-Fri Dec 24-25, Dec 31-Jan 1 2026)
 
 
 @pytest.fixture
@@ -65,6 +67,27 @@ async def page(sandbox: Sandbox) -> AsyncIterator[Page]:
 async def act_as(page: Page, user_id: str) -> None:
     await page.select_option("#person", user_id)
     await page.click('[data-pane="dm"]')
+
+
+async def travel(page: Page, by: str) -> None:
+    """Click a time-travel button and wait until the sandbox has moved its clock and run Baton's tick."""
+    button = page.locator(f'[data-advance="{by}"]')
+    await button.click()
+    await expect(button).to_be_enabled()  # disabled while the request (clock, then tick) is under way
+
+
+async def wait_through_holidays(page: Page, target: Locator) -> None:
+    """Wait for `target`; if it does not come, the working morning was an org.yaml holiday: try the next one.
+
+    Only around Christmas does this click anything; the messages go out after the tick, through the outbox.
+    """
+    for _ in range(HOLIDAY_MORNINGS):
+        try:
+            await expect(target).to_be_visible(timeout=2_000)
+            return
+        except AssertionError:
+            await travel(page, "morning")
+    await expect(target).to_be_visible()
 
 
 async def test_an_expense_over_1000_is_approved_by_manager_and_finance_by_clicking_in_the_page(page: Page) -> None:
@@ -128,3 +151,65 @@ async def test_an_expense_over_1000_is_approved_by_manager_and_finance_by_clicki
     await expect(messages).to_contain_text("Your open tasks")
     await expect(messages).to_contain_text("Expense approval #1")
     await page.screenshot(path=ARTIFACTS / "sandbox-4-home.png")
+
+
+async def test_an_expense_nobody_approves_brings_a_reminder_and_then_an_escalation_as_time_moves_on(page: Page) -> None:
+    messages = page.locator("#messages")
+    await expect(page.locator("#person")).to_have_value(ALICE)
+
+    # Alice asks for 80 EUR: at most 1000, so only Maria, her manager, has to approve.
+    await page.click('[data-channel="C0GENERAL"]')
+    await page.fill("#composer-input", "/workflow start expense-approval")
+    await page.press("#composer-input", "Enter")
+    modal = page.locator(".modal")
+    await expect(modal).to_contain_text("Expense approval")
+    await modal.locator('[data-input="field:amount"]').fill("80")
+    await modal.locator('[data-input="field:currency"]').select_option("EUR")
+    await modal.locator('[data-input="field:reason"]').fill("Train to the customer")
+    await modal.locator(".submit").click()
+    await expect(modal).to_have_count(0)
+    await page.click('[data-pane="dm"]')
+    await expect(messages).to_contain_text("under way")
+
+    # Maria has the task, and leaves it.
+    await act_as(page, MARIA)
+    task = messages.locator(".msg", has_text="Approve 80 EUR")
+    await expect(task.locator('[data-action-id="task_approve"]')).to_be_visible()
+
+    # workflows/expense-approval.yaml, step manager_approval: `due: 2d`, `remind: {before: 4h, repeat: 1d}`
+    # (at_due is on by default), `escalate: {after: 1d, to: requester.manager}`. So Maria is reminded at
+    # start + 2 d and daily after it, and the escalation is due at start + 3 d: three times "+1 day" reaches
+    # both. requester.manager is Maria herself, the holder, so that rung is skipped and the admins are told:
+    # org.yaml's `admins` group, Dirk, who is also Maria's manager.
+    for _ in range(3):
+        await travel(page, "day")
+    await expect(page.locator("#offset")).to_contain_text("+3 d")
+
+    # Both wait for the recipient's working hours (org.yaml `calendar`: Mon-Fri 09:00-17:00; Maria and Dirk
+    # are in Europe/Berlin). The sandbox clock starts at the real time, so start + 3 d may be at night or on
+    # a weekend: "Next working morning", acting as Maria, moves to 09:00 of the next weekday in her zone, when
+    # both have gone out whatever the real date (on a working afternoon they went out at start + 3 d).
+    await travel(page, "morning")
+    await expect(page.locator("#clock")).to_contain_text("09:00")
+
+    # Maria's reminder: overdue, with the task's own buttons and the Snooze menu. (Depending on the weekday
+    # she may have had more than one by now, a day apart; the newest is checked.)
+    snooze = page.locator("select", has_text="Snooze")  # the page shows a select's placeholder as its 1st option
+    reminder = messages.locator(".msg").filter(has=snooze).last
+    await wait_through_holidays(page, reminder)
+    await expect(reminder).to_contain_text("Overdue by")
+    await expect(reminder).to_contain_text("Approve 80 EUR")
+    await expect(reminder.locator('[data-action-id="task_approve"]')).to_be_visible()
+    options = reminder.locator("select", has_text="Snooze").locator("option")
+    await expect(options).to_have_text(["Snooze", "1 hour", "Tomorrow morning", "Next week"])
+    await page.screenshot(path=ARTIFACTS / "sandbox-5-reminder.png")
+
+    # Dirk, above her, hears what is stuck and with whom, and may reassign it.
+    await act_as(page, DIRK)
+    escalation = messages.locator(".msg", has_text="Stuck: Approve 80 EUR")
+    await wait_through_holidays(page, escalation)
+    await expect(escalation).to_have_count(1)
+    await expect(escalation).to_contain_text("past its due time with @Maria Manager")
+    await expect(escalation.locator("select", has_text="Reassign to")).to_be_visible()
+    await escalation.scroll_into_view_if_needed()  # Dirk's morning digest comes after it
+    await page.screenshot(path=ARTIFACTS / "sandbox-6-escalation.png")

@@ -980,6 +980,7 @@ class SlackEmulator:
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "usergroups.users.list": self._usergroups_users_list,
+            "usergroups.list": self._usergroups_list,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -2120,6 +2121,25 @@ class SlackEmulator:
         if group is None:
             raise SlackApiFailure("no_such_subteam")
         return {"ok": True, "users": list(group.users)}
+
+    def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's usergroups.list (not in the reference files): every group, with members when asked."""
+        include_users = _flag(args.get("include_users"))
+        groups = []
+        for group in self._usergroups.values():
+            entry: dict[str, Any] = {
+                "id": group.id,
+                "team_id": self.team_id,
+                "is_usergroup": True,
+                "name": group.name or group.handle,
+                "handle": group.handle,
+                "date_delete": 0,
+                "user_count": len(group.users),
+            }
+            if include_users:
+                entry["users"] = list(group.users)
+            groups.append(entry)
+        return {"ok": True, "usergroups": groups}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         spec = self._view_arg(args, ("modal",))

@@ -79,7 +79,7 @@ class OrgDirectory:
         self._zones = zones or (lambda _user: None)
         self._chart = chart
         self._admins = admins
-        self._usergroups = dict(usergroups or {})
+        self._usergroups: Mapping[str, tuple[str, ...]] = usergroups if usergroups is not None else {}
         self._delegations = dict(delegations or {})
 
     @property

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.engine import Task
+from bot.reports import report_blocks
 from bot.service import HomeData
 
 from .blocks import Block, context, divider, fit_blocks, header, section
@@ -36,6 +37,11 @@ def home_view(home: HomeData) -> dict[str, Any]:
         blocks.append(header(f"Your team: {len(team)} open, {overdue} overdue"))
         for holder, instance, task in team[:15]:
             blocks.append(section(f"<@{holder}>: *{task.title}* — {instance.title}{_due(task, now)}"))
+    if home.owner_report is not None:
+        blocks.append(divider())
+        blocks.append(header("Your workflows, last 30 days"))
+        blocks.extend(report_blocks(home.owner_report, home.owned)[:8])
+        blocks.append(context("More: `/workflow report &lt;workflow&gt; 12w` (with a chart), `/workflow export`"))
     blocks.append(divider())
     names = ", ".join(f"`{d.name}`" for d in home.startable) or "none"
     blocks.append(context(f"You can start: {names} — `/workflow start &lt;name&gt;`"))
