@@ -1,0 +1,275 @@
+"""The transition under construction: state changes, events and effects of one command, plus refusals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .assignees import Directory, resolve, resolve_first
+from .definition import FieldType, Step, StepKind, WorkflowDefinition
+from .events import (
+    AddTimers,
+    CancelTimers,
+    Effect,
+    Event,
+    InstanceFinished,
+    NotifyTargets,
+    Refusal,
+    TaskClosed,
+    TaskOpened,
+    TellPeople,
+    Transition,
+)
+from .expressions import render_template
+from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
+from .timers import deadline_at, first_timers, task_due_at
+
+__all__ = ["PAST_TENSE", "TransitionBuilder", "already_closed", "refuse", "template_values"]
+
+PAST_TENSE = {
+    TaskStatus.DONE: "marked done",
+    TaskStatus.APPROVED: "approved",
+    TaskStatus.REJECTED: "rejected",
+    TaskStatus.CANCELLED: "cancelled",
+    TaskStatus.CHANGES_REQUESTED: "sent back for changes",
+}
+
+
+class TransitionBuilder:
+    """Accumulates one transition's state changes, events and effects."""
+
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        directory: Directory,
+        instance: Instance,
+        now: datetime,
+        events: list[Event],
+        effects: list[Effect],
+    ) -> None:
+        self.definition = definition
+        self.directory = directory
+        self.instance = instance
+        self.now = now
+        self.events = events
+        self.effects = effects
+        self.changes: tuple[FieldChange, ...] = ()
+        self.delegated_from: dict[str, str] = {}
+
+    def transition(self) -> Transition:
+        return Transition(
+            self.instance.model_copy(update={"updated_at": self.now}), tuple(self.events), tuple(self.effects)
+        )
+
+    def replace_task(self, task: Task) -> None:
+        tasks = tuple(task if existing.id == task.id else existing for existing in self.instance.tasks)
+        self.instance = self.instance.model_copy(update={"tasks": tasks})
+
+    def close_task(self, closed: Task) -> None:
+        """Replace a task by its closed self, update its messages and drop its timers."""
+        self.replace_task(closed)
+        self.effects.append(TaskClosed(closed))
+        self.effects.append(CancelTimers(closed.id))
+
+    def stage_is_done(self) -> bool:
+        step_ids = {step.id for step in self.definition.stage_steps(self.instance.stage_index)}
+        return not any(task.status.is_open and task.step_id in step_ids for task in self.instance.tasks)
+
+    def enter_stage(self, index: int) -> None:
+        """Open the stage at index; stages with nothing to wait for are passed through at once."""
+        while index < len(self.definition.steps):
+            self.instance = self.instance.model_copy(update={"stage_index": index})
+            for step in self.definition.stage_steps(index):
+                self._enter_step(step)
+                if self.instance.status.is_finished:
+                    return
+            if not self.stage_is_done():
+                return
+            index += 1
+        self.finish(InstanceStatus.COMPLETED, by=None, reason=None)
+
+    def _enter_step(self, step: Step) -> None:
+        condition = step.condition
+        if condition and not condition.evaluate(self.instance.form):
+            self.events.append(Event("step_skipped", self.now, data={"step": step.id, "when": step.when}))
+            return
+        if step.type is StepKind.NOTIFY:
+            self._notify(step)
+            return
+        assignees = self._assignees_for(step)
+        if not assignees:
+            self.finish(
+                InstanceStatus.FAILED,
+                by=None,
+                reason=f"Nobody could be found for step “{step.title}” ({', '.join(step.assignee)}) "
+                "and no admin is configured.",
+            )
+            return
+        assignees = self._delegate(step, assignees)
+        round_suffix = f".r{self.instance.round}" if self.instance.round > 1 else ""
+        task = Task(
+            id=f"{self.instance.id}.{step.id}{round_suffix}",
+            instance_id=self.instance.id,
+            step_id=step.id,
+            kind=step.type,
+            title=render_template(step.title, template_values(self.definition, self.instance)),
+            assignees=assignees,
+            created_at=self.now,
+            due_at=task_due_at(step, assignees, self.directory, self.now),
+        )
+        task = task.model_copy(
+            update={
+                "deadline_at": deadline_at(step, task, self.directory),
+                "round": self.instance.round,
+                "changes": self.changes,
+                "delegated_from": self.delegated_from,
+            }
+        )
+        self.instance = self.instance.model_copy(update={"tasks": (*self.instance.tasks, task)})
+        self.events.append(
+            Event("task_assigned", self.now, task_id=task.id, data={"step": step.id, "assignees": list(assignees)})
+        )
+        self.effects.append(TaskOpened(task))
+        timers = first_timers(step, task, self.directory, self.now)
+        if timers:
+            self.effects.append(AddTimers(timers))
+
+    def _delegate(self, step: Step, assignees: tuple[str, ...]) -> tuple[str, ...]:
+        """Send each absent person's task to their delegate (never to the requester for an approval)."""
+        self.delegated_from = {}
+        result: list[str] = []
+        for person in assignees:
+            delegate = self.directory.delegate_of(person)
+            own_request = step.type is StepKind.APPROVAL and delegate == self.instance.requester
+            if delegate and delegate != person and not own_request:
+                self.delegated_from[delegate] = person
+                result.append(delegate)
+                self.events.append(
+                    Event("task_delegated", self.now, data={"step": step.id, "from": person, "to": delegate})
+                )
+                title = render_template(step.title, template_values(self.definition, self.instance))
+                note = f"While you are away, “{title}” ({self.instance.title}) went to your delegate <@{delegate}>."
+                self.effects.append(TellPeople((person,), note))
+            else:
+                result.append(person)
+        return tuple(dict.fromkeys(result))
+
+    def send_back(self, closed: Task, *, by: str, comment: str) -> None:
+        """A reviewer asked for changes: close the stage's other tasks and give the requester a revision task."""
+        for task in self.instance.open_tasks():
+            cancelled = task.model_copy(update={"status": TaskStatus.CANCELLED, "acted_at": self.now})
+            self.close_task(cancelled)
+        revision = Task(
+            id=f"{self.instance.id}.revise.r{self.instance.round}",
+            instance_id=self.instance.id,
+            step_id="revise",
+            kind=StepKind.REVISION,
+            title=f"Update your request: {comment}"[:150],
+            assignees=(self.instance.requester,),
+            created_at=self.now,
+            comment=comment,
+            acted_by=None,
+            round=self.instance.round,
+            previous_assignees=(by,),
+        )
+        self.instance = self.instance.model_copy(update={"tasks": (*self.instance.tasks, revision)})
+        self.events.append(
+            Event(
+                "revision_requested",
+                self.now,
+                actor=by,
+                task_id=revision.id,
+                data={"comment": comment, "round": self.instance.round},
+            )
+        )
+        self.effects.append(TaskOpened(revision))
+
+    def _assignees_for(self, step: Step) -> tuple[str, ...]:
+        exclude = frozenset(
+            {self.instance.requester} if step.type is StepKind.APPROVAL and not step.allow_self_approval else ()
+        )
+        people = resolve_first(
+            step.assignee_refs,
+            requester=self.instance.requester,
+            form=self.instance.form,
+            directory=self.directory,
+            exclude=exclude,
+        )
+        if people:
+            return people
+        admins = tuple(admin for admin in self.directory.admins if admin not in exclude)
+        self.events.append(
+            Event(
+                "assignee_fallback",
+                self.now,
+                data={"step": step.id, "wanted": list(step.assignee), "assigned_to_admins": list(admins)},
+            )
+        )
+        return admins
+
+    def _notify(self, step: Step) -> None:
+        people: list[str] = []
+        channels: list[str] = []
+        for ref in step.target_refs:
+            if ref.kind == "channel":
+                channels.append(ref.name)
+                continue
+            people.extend(
+                resolve(ref, requester=self.instance.requester, form=self.instance.form, directory=self.directory)
+            )
+        text = render_template(step.text or "", template_values(self.definition, self.instance))
+        people_unique = tuple(dict.fromkeys(people))
+        self.events.append(
+            Event(
+                "notified",
+                self.now,
+                data={"step": step.id, "people": list(people_unique), "channels": channels},
+            )
+        )
+        self.effects.append(NotifyTargets(step.id, people_unique, tuple(channels), text))
+
+    def finish(self, status: InstanceStatus, *, by: str | None, reason: str | None) -> None:
+        for task in self.instance.open_tasks():
+            cancelled = task.model_copy(update={"status": TaskStatus.CANCELLED, "acted_at": self.now})
+            self.close_task(cancelled)
+            self.events.append(Event("task_cancelled", self.now, actor=by, task_id=task.id))
+        self.instance = self.instance.model_copy(
+            update={"status": status, "finished_at": self.now, "finished_by": by, "outcome_reason": reason}
+        )
+        self.events.append(
+            Event(f"instance_{status.value}", self.now, actor=by, data={"reason": reason} if reason else {})
+        )
+        self.effects.append(InstanceFinished())
+
+
+def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[str, str]:
+    """Values for `{...}` placeholders: form fields (people as mentions), requester, workflow, instance."""
+    values = {
+        "requester": f"<@{instance.requester}>",
+        "workflow": definition.title,
+        "instance": f"#{instance.id}",
+        "title": instance.title,
+    }
+    for field in definition.form:
+        value = instance.form.get(field.id)
+        if value is None:
+            shown = "—"
+        elif field.type is FieldType.USER:
+            shown = f"<@{value}>"
+        elif field.type is FieldType.SELECT:
+            shown = next((o.label for o in field.options if o.value == value), str(value))
+        else:
+            shown = str(value)
+        values[f"form.{field.id}"] = shown
+    return values
+
+
+def already_closed(task: Task, actor: str, now: datetime) -> Refusal:
+    who = f" by <@{task.acted_by}>" if task.acted_by else ""
+    return refuse(
+        f"This task was already {PAST_TENSE[task.status]}{who}; nothing changed.", now, actor, task_id=task.id
+    )
+
+
+def refuse(reason: str, now: datetime, actor: str, *, task_id: str | None = None, action: str | None = None) -> Refusal:
+    data = {"reason": reason, **({"action": action} if action else {})}
+    return Refusal(reason, Event("action_refused", now, actor=actor, task_id=task_id, data=data))

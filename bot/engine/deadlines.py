@@ -1,0 +1,277 @@
+"""Time-driven commands: a timer falls due (remind, escalate, deadline), snoozes and reassignments."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+
+from .assignees import AssigneeRef, Directory, resolve
+from .builder import TransitionBuilder, refuse
+from .commands import FireTimer, ReassignTask, SnoozeTask
+from .definition import Step, StepKind, TimeoutAction, WorkflowDefinition
+from .events import AddTimers, CancelTimers, EscalateTask, Event, Refusal, RemindAssignee, TaskHandedOver, Transition
+from .instance import Instance, InstanceStatus, Task, TaskStatus
+from .timers import Timer, TimerKind, deadline_at, first_timers, next_repeat, polite_moment, task_due_at
+from .worktime import next_working_moment
+
+__all__ = ["SNOOZE_OPTIONS", "fire", "hand_over", "reassign", "snooze", "snooze_until"]
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+SNOOZE_OPTIONS = {"1h": "1 hour", "tomorrow": "tomorrow morning", "next_week": "next week"}
+
+
+def fire(
+    definition: WorkflowDefinition, directory: Directory, instance: Instance, command: FireTimer, now: datetime
+) -> Transition | Refusal:
+    """A timer fell due: remind, escalate or apply the deadline, at a polite hour for whoever hears of it."""
+    task = instance.task(command.task_id)
+    if task is None or not task.status.is_open:
+        return refuse("The task is closed; nothing to do.", now, "scheduler", task_id=command.task_id)
+    step = definition.step(task.step_id)
+    kind = TimerKind(command.kind)
+    builder = TransitionBuilder(definition, directory, instance, now, [], [])
+    late_by = max(timedelta(0), now - command.due_at)
+    if kind.is_reminder:
+        _remind(builder, step, task, command, kind, late_by)
+    elif kind is TimerKind.ESCALATE:
+        _escalate(builder, step, task, command, late_by)
+    else:
+        _time_out(builder, step, task, late_by)
+    return builder.transition()
+
+
+def _later(builder: TransitionBuilder, command: FireTimer, at: datetime) -> None:
+    kind = TimerKind(command.kind)
+    builder.effects.append(AddTimers((Timer(command.task_id, kind, at, command.recipient, command.level),)))
+
+
+def _remind(
+    builder: TransitionBuilder, step: Step, task: Task, command: FireTimer, kind: TimerKind, late_by: timedelta
+) -> None:
+    person = command.recipient
+    if person is None or person not in task.assignees:
+        return  # the task moved to someone else since this reminder was planned
+    polite = polite_moment(person, builder.directory, builder.now)
+    if polite > builder.now:
+        _later(builder, command, polite)
+        return
+    due_at = task.due_at or builder.now
+    if kind is TimerKind.REMIND_BEFORE and builder.now >= due_at:
+        return  # already due: the due-time reminder says it better
+    overdue_by = builder.now - due_at if builder.now > due_at else None
+    builder.replace_task(task.model_copy(update={"reminders_sent": task.reminders_sent + 1}))
+    builder.effects.append(RemindAssignee(task, person, overdue_by))
+    builder.events.append(
+        Event(
+            "reminder_sent",
+            builder.now,
+            task_id=task.id,
+            data={"kind": kind.value, "to": person, "late_by_seconds": int(late_by.total_seconds())},
+        )
+    )
+    repeat = step.remind.repeat if step.remind else None
+    if repeat is not None and kind is not TimerKind.REMIND_BEFORE:
+        following = next_repeat(max(command.due_at, due_at), repeat.amount, builder.now)
+        if task.deadline_at is None or following < task.deadline_at:
+            builder.effects.append(AddTimers((Timer(task.id, TimerKind.REMIND_OVERDUE, following, person),)))
+
+
+def _ladder_people(builder: TransitionBuilder, step: Step, task: Task, start_level: int) -> tuple[int, tuple[str, ...]]:
+    """The first rung from `start_level` up that names someone other than the current holders."""
+    ladder = step.escalate.to if step.escalate else ()
+    for level in range(start_level, len(ladder)):
+        people = resolve(
+            AssigneeRef.parse(ladder[level], allow_assignee=True),
+            requester=builder.instance.requester,
+            form=builder.instance.form,
+            directory=builder.directory,
+            assignees=task.assignees,
+        )
+        others = tuple(p for p in people if p not in task.assignees)
+        if others:
+            return level, others
+    return len(ladder), tuple(a for a in builder.directory.admins if a not in task.assignees)
+
+
+def _escalate(builder: TransitionBuilder, step: Step, task: Task, command: FireTimer, late_by: timedelta) -> None:
+    level, people = _ladder_people(builder, step, task, command.level)
+    if not people:
+        builder.events.append(Event("escalation_unresolved", builder.now, task_id=task.id, data={"level": level}))
+        return
+    polite = min(polite_moment(person, builder.directory, builder.now) for person in people)
+    if polite > builder.now:
+        _later(builder, command, polite)
+        return
+    overdue_by = builder.now - (task.due_at or builder.now)
+    escalated = task.model_copy(
+        update={
+            "escalated_to": tuple(dict.fromkeys((*task.escalated_to, *people))),
+            "escalation_level": level + 1,
+        }
+    )
+    builder.replace_task(escalated)
+    builder.effects.append(EscalateTask(escalated, people, overdue_by, step.escalation_may_act))
+    builder.events.append(
+        Event(
+            "escalated",
+            builder.now,
+            task_id=task.id,
+            data={"level": level, "to": list(people), "late_by_seconds": int(late_by.total_seconds())},
+        )
+    )
+    escalate = step.escalate
+    if escalate is not None and escalate.repeat is not None and level + 1 < len(escalate.to):
+        following = next_repeat(command.due_at, escalate.repeat.amount, builder.now)
+        builder.effects.append(AddTimers((Timer(task.id, TimerKind.ESCALATE, following, level=level + 1),)))
+
+
+def _time_out(builder: TransitionBuilder, step: Step, task: Task, late_by: timedelta) -> None:
+    action = step.on_timeout
+    builder.events.append(
+        Event(
+            "task_timed_out",
+            builder.now,
+            task_id=task.id,
+            data={"action": action.value if action else None, "late_by_seconds": int(late_by.total_seconds())},
+        )
+    )
+    if action is TimeoutAction.REASSIGN:
+        _level, people = _ladder_people(builder, step, task, task.escalation_level if task.escalated_to else 0)
+        if people:
+            hand_over(builder, step, task, people, by=None, note="No one acted before the deadline.")
+        return
+    if action is TimeoutAction.CANCEL:
+        builder.finish(InstanceStatus.CANCELLED, by=None, reason=f"“{task.title}” passed its deadline.")
+        return
+    approve = action is TimeoutAction.APPROVE
+    comment = "Approved automatically at the deadline." if approve else "No decision before the deadline."
+    closed = task.model_copy(
+        update={
+            "status": TaskStatus.APPROVED if approve else TaskStatus.REJECTED,
+            "acted_at": builder.now,
+            "comment": comment,
+        }
+    )
+    builder.close_task(closed)
+    if not approve:
+        builder.finish(InstanceStatus.REJECTED, by=None, reason=comment)
+    elif builder.stage_is_done():
+        builder.enter_stage(builder.instance.stage_index + 1)
+
+
+def hand_over(
+    builder: TransitionBuilder, step: Step, task: Task, people: tuple[str, ...], *, by: str | None, note: str | None
+) -> None:
+    """Move a task to new people with a fresh due time; their reminders start over."""
+    now = builder.now
+    moved = task.model_copy(
+        update={
+            "assignees": people,
+            "previous_assignees": task.assignees,
+            "due_at": task_due_at(step, people, builder.directory, now),
+            "reminders_sent": 0,
+            "snoozed_until": None,
+        }
+    )
+    moved = moved.model_copy(
+        update={"deadline_at": deadline_at(step, moved.model_copy(update={"created_at": now}), builder.directory)}
+    )
+    builder.replace_task(moved)
+    builder.effects.append(CancelTimers(task.id))
+    builder.effects.append(TaskHandedOver(moved, task.assignees, by, note))
+    timers = first_timers(step, moved, builder.directory, now)
+    if timers:
+        builder.effects.append(AddTimers(timers))
+    builder.events.append(
+        Event(
+            "task_reassigned",
+            now,
+            actor=by,
+            task_id=task.id,
+            data={"from": list(task.assignees), "to": list(people), "note": note},
+        )
+    )
+
+
+def reassign(
+    definition: WorkflowDefinition, directory: Directory, instance: Instance, command: ReassignTask, now: datetime
+) -> Transition | Refusal:
+    task = instance.task(command.task_id)
+    if task is None:
+        return refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
+    if task.kind is StepKind.REVISION:
+        return refuse("A change request stays with the requester.", now, command.actor, task_id=task.id)
+    allowed = command.actor in task.escalated_to or command.actor in task.assignees or directory.is_admin(command.actor)
+    if not allowed:
+        return refuse(
+            "Only the people holding this task, those it was escalated to, or an admin can reassign it.",
+            now,
+            command.actor,
+            task_id=task.id,
+        )
+    if not _USER_ID.match(command.to):
+        return refuse("Pick a person to hand the task to.", now, command.actor, task_id=task.id)
+    step = definition.step(task.step_id)
+    if task.kind is StepKind.APPROVAL and command.to == instance.requester and not step.allow_self_approval:
+        return refuse(
+            "The requester cannot approve their own request; pick someone else.", now, command.actor, task_id=task.id
+        )
+    if task.assignees == (command.to,):
+        return refuse(f"<@{command.to}> already holds this task.", now, command.actor, task_id=task.id)
+    builder = TransitionBuilder(definition, directory, instance, now, [], [])
+    note = (command.note or "").strip()[:2000] or None
+    hand_over(builder, step, task, (command.to,), by=command.actor, note=note)
+    return builder.transition()
+
+
+def snooze(
+    definition: WorkflowDefinition, directory: Directory, instance: Instance, command: SnoozeTask, now: datetime
+) -> Transition | Refusal:
+    task = instance.task(command.task_id)
+    if task is None:
+        return refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
+    if command.actor not in task.assignees:
+        return refuse("Only the people holding this task can snooze its reminders.", now, command.actor)
+    until = snooze_until(command.option, command.actor, directory, now)
+    if until is None:
+        return refuse("Pick 1 hour, tomorrow morning or next week.", now, command.actor, task_id=task.id)
+    if task.deadline_at is not None:
+        until = min(until, task.deadline_at)
+    if until <= now:
+        return refuse("The final deadline is too close to snooze this task.", now, command.actor, task_id=task.id)
+    due = task.due_at or now
+    kind = TimerKind.REMIND_DUE if until < due else TimerKind.REMIND_OVERDUE
+    builder = TransitionBuilder(definition, directory, instance, now, [], [])
+    builder.replace_task(task.model_copy(update={"snoozed_until": until}))
+    builder.effects.append(CancelTimers(task.id, recipient=command.actor, reminders_only=True))
+    builder.effects.append(
+        AddTimers((Timer(task.id, kind, max(until, due) if kind is TimerKind.REMIND_DUE else until, command.actor),))
+    )
+    builder.events.append(
+        Event(
+            "task_snoozed",
+            now,
+            actor=command.actor,
+            task_id=task.id,
+            data={"option": command.option, "until": until.isoformat()},
+        )
+    )
+    return builder.transition()
+
+
+def snooze_until(option: str, person: str, directory: Directory, now: datetime) -> datetime | None:
+    """When a snooze option ends for this person: in an hour, their next working morning, or next week's."""
+    if option == "1h":
+        return now + timedelta(hours=1)
+    zone = directory.zone_of(person)
+    today = now.astimezone(zone).date()
+    if option == "tomorrow":
+        start = today + timedelta(days=1)
+    elif option == "next_week":
+        start = today + timedelta(days=7 - today.weekday())
+    else:
+        return None
+    midnight = datetime.combine(start, time(0, 0), tzinfo=zone)
+    return next_working_moment(midnight, directory.calendar, zone)
