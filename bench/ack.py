@@ -438,11 +438,17 @@ async def measure(args: argparse.Namespace, pool: ProcessPoolExecutor, tally: Lo
         bare_runner: web.AppRunner | None = None
         unsubscribe: Callable[[], None] | None = None
         try:
-            baton = Baton(baton_settings(Path(directory), emulator))
+            settings = baton_settings(Path(directory), emulator)
+            if not args.shipped_pacing:
+                settings = settings.model_copy(update={"slack_tier_pacing": False})
+            baton = Baton(settings)
             await baton.start()
             if not args.shipped_pacing:
                 baton.sender._pace = _ConversationPace(per_second=1e9, burst=10**9)
-                notes.append("Baton's outbox pacing (1 msg/s per conversation, burst 5) was relaxed for this run")
+                notes.append(
+                    "Baton's outbox pacing (1 msg/s per conversation, burst 5; Slack's method tiers) was relaxed "
+                    "for this run"
+                )
             port = await baton.serve("127.0.0.1", 0)
             baton_url = f"http://127.0.0.1:{port}/slack/events"
             n = args.workflows
