@@ -232,11 +232,14 @@
   }
 
   function selectFor(element, onPick, selected) {
-    const placeholder = element.placeholder ? element.placeholder.text : "Choose…";
-    return el("select", { onchange: (event) => onPick(event.target.value) },
+    // Slack shows an overflow menu as "⋯"; selects show their placeholder.
+    const placeholder = element.placeholder ? element.placeholder.text : element.type === "overflow" ? "⋯" : "Choose…";
+    const select = el("select", { class: element.type === "overflow" ? "overflow" : "", "data-action-id": element.action_id,
+      onchange: (event) => onPick(event.target.value) },
       el("option", { value: "" }, placeholder),
       optionsOf(element).map((option) =>
         el("option", { value: option.value, selected: option.value === selected }, option.text.text)));
+    return select;
   }
 
   function renderElement(element, blockId, where) {
