@@ -36,7 +36,7 @@ from bot.engine import (
 from bot.engine.digest import plan_digests
 from bot.engine.kpis import DEFAULT_PERIOD, KpiReport, parse_period
 from bot.kpi import build_report
-from bot.slack.outgoing import digest_message, outbox_messages
+from bot.slack.outgoing import digest_message, home_refreshes, outbox_messages, people_affected
 from bot.store import AuditEntry, Store, UnitOfWork
 from bot.webhooks import webhook_messages
 
@@ -346,6 +346,10 @@ class WorkflowService:
                 await work.add_timers(instance.id, effect.timers)
         await work.enqueue(outbox_messages(definition, instance, transition.effects), self._clock.now())
         await work.enqueue(webhook_messages(definition, instance, transition.events), self._clock.now())
+        affected = set(people_affected(instance, transition.effects))
+        managers = {m for person in affected if (m := self._directory.manager_of(person))} - affected
+        if managers:  # their Home shows the team's open work
+            await work.enqueue(home_refreshes(sorted(managers)), self._clock.now())
 
     async def fire_due_timers(self, *, batch: int = 500) -> int:
         """Fire every reminder, escalation and deadline that is due; each is claimed once, in a transaction."""

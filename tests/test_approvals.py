@@ -197,6 +197,11 @@ async def test_app_home_for_an_employee_and_for_a_manager(
     await driver.click_button_in(approval, MARIA, "task_approve")
     await slack.wait_for(lambda: "completed" in str(slack.home_view(ALICE)))  # refreshed after the decision
     assert len(slack.calls_to("views.publish")) > publishes
+    review = await task_message(slack, BOB, "task_approve")
+    await driver.click_button_in(review, BOB, "task_approve")  # Bob's team item is done: Maria's Home follows
+    await slack.wait_for(
+        lambda: "Review the draft" not in str(slack.home_view(MARIA)), what="Maria's Home without Bob's review"
+    )
 
 
 async def test_shortcuts_open_the_right_modal(driver: SlackDriver, slack: SlackEmulator, baton: Baton) -> None:

@@ -40,7 +40,7 @@ from .messages import (
     reminder_blocks,
 )
 
-__all__ = ["digest_message", "home_refreshes", "outbox_messages", "task_message_key"]
+__all__ = ["digest_message", "home_refreshes", "outbox_messages", "people_affected", "task_message_key"]
 
 _FALLBACK_LIMIT = 3000
 
@@ -63,7 +63,7 @@ def outbox_messages(
     starting = any(isinstance(effect, RequestReceived) for effect in effects)
     if not starting and any(isinstance(effect, _VISIBLE_CHANGES) for effect in effects):
         messages.extend(_progress(definition, instance, effects))
-    messages.extend(home_refreshes(_people_affected(instance, effects)))
+    messages.extend(home_refreshes(people_affected(instance, effects)))
     return messages
 
 
@@ -77,7 +77,8 @@ def home_refreshes(people: Iterable[str]) -> list[OutboxMessage]:
     ]
 
 
-def _people_affected(instance: Instance, effects: list[Effect]) -> list[str]:
+def people_affected(instance: Instance, effects: Iterable[Effect]) -> list[str]:
+    """Whose App Home shows something these effects change: the holders of the tasks and the requester."""
     people: list[str] = []
     for effect in effects:
         if isinstance(effect, TaskOpened | TaskClosed | TaskProgress):
