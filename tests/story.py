@@ -134,3 +134,25 @@ def big_org(directory: Path, teams: int, team_size: int) -> list[tuple[str, str]
             pairs.append((employee, manager))
     (directory / "org.yaml").write_text(yaml.safe_dump({"people": people, "groups": {"finance": ["U0FIONA"]}}))
     return pairs
+
+
+ALWAYS_OPEN = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59:59"}
+"""A calendar open at every hour: for tests whose reminders must not wait for working hours."""
+
+
+def manager_approval(name: str, *, due: str, escalate_after: str | None = None) -> str:
+    """A one-step workflow: the requester's manager approves an item, reminded at the due time."""
+    escalate = f"\n    escalate: {{after: {escalate_after}, to: [assignee.manager]}}" if escalate_after else ""
+    return f"""
+name: {name}
+title: {name.capitalize()}
+form:
+  - {{id: item, label: Item}}
+steps:
+  - id: check
+    type: approval
+    title: Check {{form.item}}
+    assignee: requester.manager
+    due: {due}
+    remind: {{at_due: true}}{escalate}
+"""

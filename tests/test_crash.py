@@ -17,23 +17,10 @@ from bot.emulator import SlackDriver, SlackEmulator, find_action
 
 from .conftest import SIGNING_SECRET
 from .processes import BatonProcess
-from .story import big_org, copy_workflows, dm_containing, field_values, task_message
+from .story import ALWAYS_OPEN, big_org, copy_workflows, dm_containing, field_values, manager_approval, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
-PROMPT = """
-name: prompt
-title: Prompt
-form:
-  - {id: item, label: Item}
-steps:
-  - id: check
-    type: approval
-    title: Check {form.item}
-    assignee: requester.manager
-    due: 3s
-    remind: {at_due: true}
-"""
-ALWAYS_OPEN = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59:59"}
+PROMPT = manager_approval("prompt", due="3s")
 
 pytestmark = pytest.mark.slow
 

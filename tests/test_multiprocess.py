@@ -22,24 +22,19 @@ from bot.migrate import migrate
 from .conftest import SIGNING_SECRET, baton_settings
 from .databases import fresh_postgres
 from .processes import BatonProcess
-from .story import dm_containing, field_values, start_with_form, task_message, text_of, told
+from .story import (
+    ALWAYS_OPEN,
+    dm_containing,
+    field_values,
+    manager_approval,
+    start_with_form,
+    task_message,
+    text_of,
+    told,
+)
 
 ALICE, MARIA, HANNA, NEWBIE = "U0ALICE", "U0MARIA", "U0HANNA", "U0NEWBIE"
-SWIFT = """
-name: swift
-title: Swift
-form:
-  - {id: item, label: Item}
-steps:
-  - id: check
-    type: approval
-    title: Check {form.item}
-    assignee: requester.manager
-    due: 2s
-    remind: {at_due: true}
-    escalate: {after: 2s, to: [assignee.manager]}
-"""
-ALWAYS_OPEN = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59:59"}
+SWIFT = manager_approval("swift", due="2s", escalate_after="2s")
 
 
 @pytest.fixture

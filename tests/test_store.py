@@ -24,26 +24,12 @@ from bot.store.schema import SCHEMA_VERSION, migration_statements
 
 from .conftest import ADMIN
 from .databases import fresh_postgres
-from .story import copy_workflows
+from .story import ALWAYS_OPEN, copy_workflows, manager_approval
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # a Wednesday morning
 ALICE, BOB, MARIA = "U0ALICE", "U0BOB", "U0MARIA"
-TIMED = """
-name: timed
-title: Timed
-form:
-  - {id: item, label: Item}
-steps:
-  - id: check
-    type: approval
-    title: Check {form.item}
-    assignee: requester.manager
-    due: 1m
-    remind: {at_due: true}
-    escalate: {after: 1m, to: [assignee.manager]}
-"""
-ALWAYS_OPEN = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59:59"}
+TIMED = manager_approval("timed", due="1m", escalate_after="1m")
 
 
 @pytest.fixture
