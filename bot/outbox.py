@@ -147,11 +147,14 @@ class OutboxSender:
                 self._wake.clear()
 
     async def drain_once(self) -> int:
-        """Send every message that is due now; return how many calls were made."""
+        """Handle one batch of due messages (sent, or rescheduled when paced); return how many were handled.
+
+        A paced message gets a later attempt time, so the next batch holds other conversations' messages:
+        the sender goes on at once while anything is due, and rests only when nothing is."""
         async with self._store.transaction() as work:
             due = await work.due_outbox(self._clock.now(), limit=self._batch_size)
-        results = await asyncio.gather(*(self._deliver_safely(pending) for pending in due))
-        return sum(results)
+        await asyncio.gather(*(self._deliver_safely(pending) for pending in due))
+        return len(due)
 
     async def _deliver_safely(self, pending: PendingMessage) -> int:
         """One message's failure, whatever it is, delays that message only."""
