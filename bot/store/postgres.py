@@ -20,7 +20,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +34,7 @@ from bot.engine.timers import Timer
 from . import reporting
 from .errors import StoreError
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
+from .rows import epoch, event_row, instance_row, moment, outbox_row, task_row, timer_row
 from .schema import migration_statements, migrations_to_apply
 
 __all__ = ["PostgreSQLStore", "PostgreSQLUnitOfWork", "process_identity", "redacted"]
@@ -42,14 +43,6 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 _MIGRATION_LOCK = 0x6261746F6E  # "baton": one migrating process at a time
 _REMINDER_KINDS = ("remind_before", "remind_due", "remind_overdue")
-
-
-def _ts(value: datetime) -> float:
-    return value.timestamp()
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 def _count(status: str) -> int:
@@ -184,7 +177,7 @@ class PostgreSQLUnitOfWork:
             version,
             definition.name,
             definition.model_dump_json(),
-            _ts(now),
+            epoch(now),
         )
 
     async def definition(self, version: str) -> WorkflowDefinition | None:
@@ -218,15 +211,7 @@ class PostgreSQLUnitOfWork:
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state,
                    updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
-            instance.id,
-            instance.workflow,
-            instance.definition_version,
-            instance.requester,
-            instance.status.value,
-            instance.model_dump_json(),
-            _ts(instance.created_at),
-            _ts(instance.updated_at),
-            _ts(instance.finished_at) if instance.finished_at else None,
+            *instance_row(instance),
         )
         for task in instance.tasks:
             await self._save_task(task)
@@ -238,14 +223,7 @@ class PostgreSQLUnitOfWork:
                ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
                    acted_by = excluded.acted_by, acted_at = excluded.acted_at
                WHERE tasks.status <> excluded.status OR tasks.due_at IS DISTINCT FROM excluded.due_at""",
-            task.id,
-            task.instance_id,
-            task.step_id,
-            task.status.value,
-            _ts(task.created_at),
-            _ts(task.due_at) if task.due_at else None,
-            task.acted_by,
-            _ts(task.acted_at) if task.acted_at else None,
+            *task_row(task),
         )
         if _count(status):
             await self._db.execute("DELETE FROM task_assignees WHERE task_id = $1", task.id)
@@ -257,7 +235,7 @@ class PostgreSQLUnitOfWork:
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
         await self._db.executemany(
             "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
-            [(instance_id, e.kind, _ts(e.at), e.actor, e.task_id, json.dumps(e.data, default=str)) for e in events],
+            [event_row(instance_id, e) for e in events],
         )
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
@@ -265,10 +243,7 @@ class PostgreSQLUnitOfWork:
             """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
                                    next_attempt_at, created_at)
                VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)""",
-            [
-                (m.conversation, m.method, json.dumps(m.args), m.message_key, m.instance_id, _ts(now), _ts(now))
-                for m in messages
-            ],
+            [outbox_row(m, now) for m in messages],
         )
 
     async def first_sighting(self, request_key: str, now: datetime) -> bool:
@@ -277,7 +252,7 @@ class PostgreSQLUnitOfWork:
             "INSERT INTO seen_requests (request_key, seen_at) VALUES ($1, $2) "
             "ON CONFLICT (request_key) DO NOTHING RETURNING 1",
             request_key,
-            _ts(now),
+            epoch(now),
         )
         return inserted is not None
 
@@ -310,7 +285,7 @@ class PostgreSQLUnitOfWork:
             "SELECT id, instance_id, kind, at, actor, task_id, data FROM events WHERE instance_id = $1 ORDER BY id",
             instance_id,
         )
-        return [AuditEntry(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
+        return [AuditEntry(r[0], r[1], r[2], moment(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
 
     async def due_outbox(self, now: datetime, *, limit: int) -> list[PendingMessage]:
         """Claim the due head of each conversation for this process until the lease runs out."""
@@ -330,10 +305,10 @@ class PostgreSQLUnitOfWork:
                UPDATE outbox SET locked_by = $3, locked_until = $4 FROM due WHERE outbox.id = due.id
                RETURNING outbox.id, outbox.conversation, outbox.method, outbox.args, outbox.message_key,
                          outbox.instance_id, outbox.attempts, outbox.created_at""",
-            _ts(now),
+            epoch(now),
             limit,
             self._owner,
-            _ts(now + self._lease),
+            epoch(now + self._lease),
         )
         return sorted(
             (
@@ -341,7 +316,7 @@ class PostgreSQLUnitOfWork:
                     id=r[0],
                     message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
                     attempts=r[6],
-                    created_at=_dt(r[7]),
+                    created_at=moment(r[7]),
                 )
                 for r in rows
             ),
@@ -365,7 +340,7 @@ class PostgreSQLUnitOfWork:
         message_key = await self._db.fetchval(
             "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, locked_by = NULL, "
             "locked_until = NULL WHERE id = $2 RETURNING message_key",
-            _ts(now),
+            epoch(now),
             outbox_id,
         )
         if ref is not None and message_key:
@@ -382,7 +357,7 @@ class PostgreSQLUnitOfWork:
             "UPDATE outbox SET attempts = attempts + $1, next_attempt_at = $2, last_error = $3, locked_by = NULL, "
             "locked_until = NULL WHERE id = $4",
             1 if count else 0,
-            _ts(next_attempt_at),
+            epoch(next_attempt_at),
             error[:500],
             outbox_id,
         )
@@ -409,7 +384,7 @@ class PostgreSQLUnitOfWork:
 
     async def active_delegations(self, now: datetime) -> dict[str, str]:
         rows = await self._db.fetch(
-            "SELECT user_id, delegate FROM delegations WHERE starts_at <= $1 AND ends_at > $1", _ts(now)
+            "SELECT user_id, delegate FROM delegations WHERE starts_at <= $1 AND ends_at > $1", epoch(now)
         )
         return {row[0]: row[1] for row in rows}
 
@@ -420,13 +395,13 @@ class PostgreSQLUnitOfWork:
             "ends_at = excluded.ends_at, created_at = excluded.created_at",
             user_id,
             delegate,
-            _ts(starts_at),
-            _ts(ends_at),
+            epoch(starts_at),
+            epoch(ends_at),
         )
 
     async def end_delegation(self, user_id: str, now: datetime) -> bool:
         status = await self._db.execute(
-            "UPDATE delegations SET ends_at = $1 WHERE user_id = $2 AND ends_at > $1", _ts(now), user_id
+            "UPDATE delegations SET ends_at = $1 WHERE user_id = $2 AND ends_at > $1", epoch(now), user_id
         )
         return _count(status) == 1
 
@@ -440,7 +415,7 @@ class PostgreSQLUnitOfWork:
         await self._db.executemany(
             "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
             "VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
-            [(t.task_id, instance_id, t.kind.value, _ts(t.at), t.recipient, t.level) for t in timers],
+            [timer_row(instance_id, t) for t in timers],
         )
 
     async def cancel_timers(self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False) -> None:
@@ -469,10 +444,10 @@ class PostgreSQLUnitOfWork:
                FROM due WHERE timers.id = due.id AND timers.status = 'pending'
                RETURNING timers.id, timers.instance_id, timers.task_id, timers.kind, timers.due_at,
                          timers.recipient, timers.level""",
-            _ts(now),
+            epoch(now),
             limit,
         )
-        timers = [DueTimer(r[0], r[1], r[2], r[3], _dt(r[4]), r[5], r[6]) for r in rows]
+        timers = [DueTimer(r[0], r[1], r[2], r[3], moment(r[4]), r[5], r[6]) for r in rows]
         return sorted(timers, key=lambda timer: (timer.due_at, timer.id))
 
     async def pending_timers(self, task_id: str) -> list[DueTimer]:
@@ -481,7 +456,7 @@ class PostgreSQLUnitOfWork:
             "WHERE task_id = $1 AND status = 'pending' ORDER BY due_at, id",
             task_id,
         )
-        return [DueTimer(r[0], r[1], r[2], r[3], _dt(r[4]), r[5], r[6]) for r in rows]
+        return [DueTimer(r[0], r[1], r[2], r[3], moment(r[4]), r[5], r[6]) for r in rows]
 
     async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool:
         inserted = await self._db.fetchval(
@@ -489,7 +464,7 @@ class PostgreSQLUnitOfWork:
             "ON CONFLICT (user_id, local_date) DO NOTHING RETURNING 1",
             user_id,
             local_date,
-            _ts(now),
+            epoch(now),
         )
         return inserted is not None
 
@@ -498,7 +473,7 @@ class PostgreSQLUnitOfWork:
             """SELECT a.user_id, t.id, t.instance_id, t.created_at, t.due_at
                FROM tasks t JOIN task_assignees a ON a.task_id = t.id WHERE t.status = 'open'"""
         )
-        return [Assignment(r[0], r[1], r[2], _dt(r[3]), _dt(r[4]) if r[4] is not None else None) for r in rows]
+        return [Assignment(r[0], r[1], r[2], moment(r[3]), moment(r[4]) if r[4] is not None else None) for r in rows]
 
     async def kpi_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
         return await reporting.kpi_rows(self._fetch, since, until, workflows=workflows, placeholders="numbered")
@@ -506,9 +481,7 @@ class PostgreSQLUnitOfWork:
     async def export_instances(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
     ) -> list[reporting.InstanceExport]:
-        return await reporting.export_instances(
-            self._fetch, since, until, workflows=workflows, placeholders="numbered"
-        )
+        return await reporting.export_instances(self._fetch, since, until, workflows=workflows, placeholders="numbered")
 
     async def export_events(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from bot.engine import Instance
@@ -22,6 +22,8 @@ from bot.engine.kpis import (
     KpiRows,
     TaskRow,
 )
+
+from .rows import moment
 
 __all__ = [
     "EventExport",
@@ -84,12 +86,8 @@ class OpsSnapshot:
     open_tasks: dict[str, int] = field(default_factory=dict)
 
 
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
 def _maybe_dt(value: float | None) -> datetime | None:
-    return _dt(value) if value is not None else None
+    return moment(value) if value is not None else None
 
 
 class _Query:
@@ -143,7 +141,7 @@ async def _instance_rows(
     )
     sql += _workflow_filter(q, "i.workflow", workflows)
     rows = await fetch(sql, q.params)
-    return [InstanceRow(int(r[0]), r[1], r[2], r[3], _dt(r[4]), _maybe_dt(r[5])) for r in rows]
+    return [InstanceRow(int(r[0]), r[1], r[2], r[3], moment(r[4]), _maybe_dt(r[5])) for r in rows]
 
 
 async def _task_rows(
@@ -178,7 +176,7 @@ async def _task_rows(
             workflow=r[2],
             step_id=r[3],
             status=r[4],
-            created_at=_dt(r[5]),
+            created_at=moment(r[5]),
             closed_at=_maybe_dt(r[6]),
             due_at=_maybe_dt(r[7]),
             assignees=tuple(assignees[task_id]),
@@ -230,8 +228,8 @@ async def export_instances(
                 title=state.title,
                 requester=r[3],
                 status=r[4],
-                created_at=_dt(r[5]),
-                updated_at=_dt(r[6]),
+                created_at=moment(r[5]),
+                updated_at=moment(r[6]),
                 finished_at=_maybe_dt(r[7]),
                 finished_by=state.finished_by,
                 outcome_reason=state.outcome_reason,
@@ -258,7 +256,7 @@ async def export_events(
     )
     sql += _workflow_filter(q, "i.workflow", workflows) + " ORDER BY e.id"
     return [
-        EventExport(int(r[0]), int(r[1]), r[2], r[3], _dt(r[4]), r[5], r[6], json.loads(r[7]))
+        EventExport(int(r[0]), int(r[1]), r[2], r[3], moment(r[4]), r[5], r[6], json.loads(r[7]))
         for r in await fetch(sql, q.params)
     ]
 

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,10 @@ from bot.engine.timers import Timer
 from . import reporting
 from .errors import StoreError
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
+from .rows import epoch, event_row, instance_row, moment, outbox_row, task_row, timer_row
 from .schema import migration_statements, migrations_to_apply
 
 __all__ = ["SQLiteStore", "StoreError"]
-
-
-def _ts(value: datetime) -> float:
-    return value.timestamp()
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 class SQLiteStore:
@@ -143,7 +136,7 @@ class SQLiteUnitOfWork:
         await self._db.execute(
             "INSERT INTO definitions (version, name, body, stored_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (version) DO NOTHING",
-            (version, definition.name, definition.model_dump_json(), _ts(now)),
+            (version, definition.name, definition.model_dump_json(), epoch(now)),
         )
 
     async def definition(self, version: str) -> WorkflowDefinition | None:
@@ -174,17 +167,7 @@ class SQLiteUnitOfWork:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state,
                    updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
-            (
-                instance.id,
-                instance.workflow,
-                instance.definition_version,
-                instance.requester,
-                instance.status.value,
-                instance.model_dump_json(),
-                _ts(instance.created_at),
-                _ts(instance.updated_at),
-                _ts(instance.finished_at) if instance.finished_at else None,
-            ),
+            instance_row(instance),
         )
         for task in instance.tasks:
             await self._save_task(task)
@@ -196,16 +179,7 @@ class SQLiteUnitOfWork:
                ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
                    acted_by = excluded.acted_by, acted_at = excluded.acted_at
                WHERE tasks.status <> excluded.status OR tasks.due_at IS NOT excluded.due_at""",
-            (
-                task.id,
-                task.instance_id,
-                task.step_id,
-                task.status.value,
-                _ts(task.created_at),
-                _ts(task.due_at) if task.due_at else None,
-                task.acted_by,
-                _ts(task.acted_at) if task.acted_at else None,
-            ),
+            task_row(task),
         )
         if cursor.rowcount:
             await self._db.execute("DELETE FROM task_assignees WHERE task_id = ?", (task.id,))
@@ -217,7 +191,7 @@ class SQLiteUnitOfWork:
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
         await self._db.executemany(
             "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES (?, ?, ?, ?, ?, ?)",
-            [(instance_id, e.kind, _ts(e.at), e.actor, e.task_id, json.dumps(e.data, default=str)) for e in events],
+            [event_row(instance_id, e) for e in events],
         )
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
@@ -225,16 +199,13 @@ class SQLiteUnitOfWork:
             """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
                                    next_attempt_at, created_at)
                VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)""",
-            [
-                (m.conversation, m.method, json.dumps(m.args), m.message_key, m.instance_id, _ts(now), _ts(now))
-                for m in messages
-            ],
+            [outbox_row(m, now) for m in messages],
         )
 
     async def first_sighting(self, request_key: str, now: datetime) -> bool:
         cursor = await self._db.execute(
             "INSERT INTO seen_requests (request_key, seen_at) VALUES (?, ?) ON CONFLICT (request_key) DO NOTHING",
-            (request_key, _ts(now)),
+            (request_key, epoch(now)),
         )
         return cursor.rowcount == 1
 
@@ -265,7 +236,7 @@ class SQLiteUnitOfWork:
             "SELECT id, instance_id, kind, at, actor, task_id, data FROM events WHERE instance_id = ? ORDER BY id",
             (instance_id,),
         )
-        return [AuditEntry(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
+        return [AuditEntry(r[0], r[1], r[2], moment(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
 
     async def due_outbox(self, now: datetime, *, limit: int) -> list[PendingMessage]:
         rows = await self._all(
@@ -275,14 +246,14 @@ class SQLiteUnitOfWork:
                      GROUP BY conversation) h ON h.head = o.id
                WHERE o.next_attempt_at <= ?
                ORDER BY o.id LIMIT ?""",
-            (_ts(now), limit),
+            (epoch(now), limit),
         )
         return [
             PendingMessage(
                 id=r[0],
                 message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
                 attempts=r[6],
-                created_at=_dt(r[7]),
+                created_at=moment(r[7]),
             )
             for r in rows
         ]
@@ -303,7 +274,7 @@ class SQLiteUnitOfWork:
         row = await self._one("SELECT message_key FROM outbox WHERE id = ?", (outbox_id,))
         await self._db.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
-            (_ts(now), outbox_id),
+            (epoch(now), outbox_id),
         )
         if ref is not None and row is not None and row[0]:
             await self._db.execute(
@@ -315,7 +286,7 @@ class SQLiteUnitOfWork:
     async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str, *, count: bool = True) -> None:
         await self._db.execute(
             "UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
-            (1 if count else 0, _ts(next_attempt_at), error[:500], outbox_id),
+            (1 if count else 0, epoch(next_attempt_at), error[:500], outbox_id),
         )
 
     async def mark_failed(self, outbox_id: int, error: str) -> None:
@@ -345,7 +316,7 @@ class SQLiteUnitOfWork:
 
     async def active_delegations(self, now: datetime) -> dict[str, str]:
         rows = await self._all(
-            "SELECT user_id, delegate FROM delegations WHERE starts_at <= ? AND ends_at > ?", (_ts(now), _ts(now))
+            "SELECT user_id, delegate FROM delegations WHERE starts_at <= ? AND ends_at > ?", (epoch(now), epoch(now))
         )
         return {row[0]: row[1] for row in rows}
 
@@ -354,12 +325,12 @@ class SQLiteUnitOfWork:
             "INSERT INTO delegations (user_id, delegate, starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET delegate = excluded.delegate, starts_at = excluded.starts_at, "
             "ends_at = excluded.ends_at, created_at = excluded.created_at",
-            (user_id, delegate, _ts(starts_at), _ts(ends_at), _ts(starts_at)),
+            (user_id, delegate, epoch(starts_at), epoch(ends_at), epoch(starts_at)),
         )
 
     async def end_delegation(self, user_id: str, now: datetime) -> bool:
         cursor = await self._db.execute(
-            "UPDATE delegations SET ends_at = ? WHERE user_id = ? AND ends_at > ?", (_ts(now), user_id, _ts(now))
+            "UPDATE delegations SET ends_at = ? WHERE user_id = ? AND ends_at > ?", (epoch(now), user_id, epoch(now))
         )
         return cursor.rowcount == 1
 
@@ -371,7 +342,7 @@ class SQLiteUnitOfWork:
         await self._db.executemany(
             "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
             "VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-            [(t.task_id, instance_id, t.kind.value, _ts(t.at), t.recipient, t.level) for t in timers],
+            [timer_row(instance_id, t) for t in timers],
         )
 
     async def cancel_timers(self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False) -> None:
@@ -388,16 +359,16 @@ class SQLiteUnitOfWork:
         rows = await self._all(
             "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
             "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-            (_ts(now), limit),
+            (epoch(now), limit),
         )
         claimed = []
         for row in rows:
             cursor = await self._db.execute(
                 "UPDATE timers SET status = 'fired', fired_at = ? WHERE id = ? AND status = 'pending'",
-                (_ts(now), row[0]),
+                (epoch(now), row[0]),
             )
             if cursor.rowcount == 1:
-                claimed.append(DueTimer(row[0], row[1], row[2], row[3], _dt(row[4]), row[5], row[6]))
+                claimed.append(DueTimer(row[0], row[1], row[2], row[3], moment(row[4]), row[5], row[6]))
         return claimed
 
     async def pending_timers(self, task_id: str) -> list[DueTimer]:
@@ -406,13 +377,13 @@ class SQLiteUnitOfWork:
             "WHERE task_id = ? AND status = 'pending' ORDER BY due_at, id",
             (task_id,),
         )
-        return [DueTimer(r[0], r[1], r[2], r[3], _dt(r[4]), r[5], r[6]) for r in rows]
+        return [DueTimer(r[0], r[1], r[2], r[3], moment(r[4]), r[5], r[6]) for r in rows]
 
     async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool:
         cursor = await self._db.execute(
             "INSERT INTO digests (user_id, local_date, sent_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id, local_date) DO NOTHING",
-            (user_id, local_date, _ts(now)),
+            (user_id, local_date, epoch(now)),
         )
         return cursor.rowcount == 1
 
@@ -421,11 +392,9 @@ class SQLiteUnitOfWork:
             """SELECT a.user_id, t.id, t.instance_id, t.created_at, t.due_at
                FROM tasks t JOIN task_assignees a ON a.task_id = t.id WHERE t.status = 'open'"""
         )
-        return [Assignment(r[0], r[1], r[2], _dt(r[3]), _dt(r[4]) if r[4] is not None else None) for r in rows]
+        return [Assignment(r[0], r[1], r[2], moment(r[3]), moment(r[4]) if r[4] is not None else None) for r in rows]
 
-    async def kpi_rows(
-        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
-    ) -> KpiRows:
+    async def kpi_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
         return await reporting.kpi_rows(self._all, since, until, workflows=workflows)
 
     async def export_instances(
