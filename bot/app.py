@@ -84,6 +84,7 @@ class Baton:
             renderers={"home": self._render_home},
             on_call=self.metrics.slack_call,
             tier_pacing=settings.slack_tier_pacing,
+            max_backoff=settings.slack_retry_max_seconds,
         )
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)

@@ -108,6 +108,7 @@ class OutboxSender:
         admins: tuple[str, ...] = (),
         renderers: Mapping[str, Callable[[str], Awaitable[dict[str, Any]]]] | None = None,
         tier_pacing: bool = True,
+        max_backoff: float = _MAX_BACKOFF,
         on_call: Callable[[str, bool, str | None], None] | None = None,
     ) -> None:
         self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each call and how it went
@@ -124,6 +125,7 @@ class OutboxSender:
         self._pace = _ConversationPace(per_second=1.0, burst=5)
         self._paused_until: dict[str, float] = {}
         self._method_pace = _MethodPace() if tier_pacing else None
+        self._max_backoff = max_backoff
 
     def kick(self) -> None:
         """Wake the sender now: something was just queued."""
@@ -168,8 +170,8 @@ class OutboxSender:
     async def _deliver(self, pending: PendingMessage) -> int:
         message = pending.message
         loop_now = asyncio.get_running_loop().time()
-        paused = self._paused_until.get(message.method, 0.0) - loop_now
-        if paused > 0:  # Slack rate-limited this method: wait it out before calling again
+        paused = self._paused_until.get(_limit_scope(message), 0.0) - loop_now
+        if paused > 0:  # Slack rate-limited this method (or this conversation): wait it out before calling again
             await self._retry(pending, paused, f"{message.method} rate limited", count=False)
             return 0
         delay = self._method_pace.wait_for(message.method, loop_now) if self._method_pace else 0.0
@@ -280,9 +282,8 @@ class OutboxSender:
         if status == 429 or code == "ratelimited":
             retry_after = _retry_after(response.headers)
             resume = asyncio.get_running_loop().time() + retry_after
-            self._paused_until[pending.message.method] = max(
-                self._paused_until.get(pending.message.method, 0.0), resume
-            )
+            scope = _limit_scope(pending.message)
+            self._paused_until[scope] = max(self._paused_until.get(scope, 0.0), resume)
             await self._retry(pending, retry_after, f"rate limited for {retry_after:.0f}s")
         elif status >= 500:
             await self._retry(pending, self._backoff(pending.attempts), f"slack http {status}")
@@ -292,7 +293,7 @@ class OutboxSender:
             await self._retry(pending, self._backoff(pending.attempts), f"slack error {code}")
 
     def _backoff(self, attempts: int) -> float:
-        base: float = min(_MAX_BACKOFF, 0.5 * 2.0 ** min(attempts, 12))
+        base: float = min(self._max_backoff, 0.5 * 2.0 ** min(attempts, 12))
         return base * random.uniform(0.5, 1.0)
 
     async def _retry(self, pending: PendingMessage, delay: float, reason: str, *, count: bool = True) -> None:
@@ -341,6 +342,15 @@ class OutboxSender:
                     data={"method": message.method, "conversation": message.conversation, "error": code},
                 )
                 await work.append_events(message.instance_id, [event])
+
+
+def _limit_scope(message: OutboxMessage) -> str:
+    """What a 429 for this message holds back. Slack limits most methods per workspace, so the whole method waits;
+    chat.postMessage's special tier is about one message per second per channel, so only that conversation does
+    (a workspace-wide limit then shows up as 429s in each conversation, and each waits its Retry-After)."""
+    if message.method == "chat.postMessage":
+        return f"{message.method} {message.conversation}"
+    return message.method
 
 
 def _retry_after(headers: object) -> float:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None  # bearer token of the integration API; without it the API answers 404
     scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     slack_tier_pacing: bool = True  # keep each Web API method within its Slack rate-limit tier
+    slack_retry_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # cap of the backoff between retries
     auto_migrate: bool | None = None  # None: yes for SQLite (one process), no for PostgreSQL (run `migrate`)
     outbox_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10

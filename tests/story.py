@@ -98,6 +98,7 @@ async def start_with_form(
     view = await slack.wait_for(lambda: (slack.open_views(user) or [None])[-1], what=f"{workflow} form for {user}")
     submitted = await driver.submit_view(user, view, field_values(**fields))
     assert submitted.status == 200, submitted.body
+    assert "errors" not in submitted.body, submitted.body  # the form was accepted
     return view
 
 

@@ -47,7 +47,11 @@ async def test_two_hundred_workflows_finish_while_slack_fails_thirty_percent_of_
                 slack.add_user(user, name=user.lower())
     # 200 requests in a minute are far beyond Slack's tier for chat.update (50 a minute): this test is about
     # faults, not pacing, so the tier pacing is off here (the 1-per-second-per-conversation pacing stays on).
-    settings = baton_settings(tmp_path, slack, workflows_dir=workflows).model_copy(update={"slack_tier_pacing": False})
+    # At 30% failures some message fails seven times running; with the production cap (300 s) its backoff alone
+    # would outlast the test, so retries here wait at most 4 s (test_backoff_* covers the doubling and the cap).
+    settings = baton_settings(tmp_path, slack, workflows_dir=workflows).model_copy(
+        update={"slack_tier_pacing": False, "slack_retry_max_seconds": 4.0}
+    )
     baton = Baton(settings)
     await baton.start()
     port = await baton.serve("127.0.0.1", 0)
@@ -109,6 +113,72 @@ async def test_a_rate_limit_is_waited_out_and_the_message_still_arrives(
     for refused in limited:  # each refused message is tried again only after Retry-After
         again = next(c for c in calls if c.at > refused.at and c.args["channel"] == refused.args["channel"])
         assert again.at - refused.at >= 0.99 and again.ok
+
+
+async def test_a_rate_limited_post_holds_back_its_conversation_only(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    # chat.postMessage is limited per channel: Slack's 429 in one DM must not stop Baton posting into others.
+    slack.inject("chat.postMessage", RateLimited(retry_after=4), times=1)
+    await start_with_form(driver, slack, ALICE, "expense-approval", amount=5, currency=("select", "EUR"),
+                          reason="Parking ticket")
+    refused = await slack.wait_for(
+        lambda: next((c for c in slack.calls_to("chat.postMessage") if c.status == 429), None), 10, what="a 429"
+    )
+    await start_with_form(driver, slack, "U0FRANK", "expense-approval", amount=7, currency=("select", "EUR"),
+                          reason="Bus tickets")  # Frank's manager is Fiona: two conversations nobody limited
+    await task_message(slack, "U0FIONA", "task_approve", timeout=10)
+    await dm_containing(slack, "U0FRANK", "under way", timeout=10)
+    others = [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] in ("U0FIONA", "U0FRANK")]
+    assert others and all(c.ok and c.at - refused.at < 3.5 for c in others)  # not held back by the 429
+    again = await slack.wait_for(
+        lambda: next((c for c in slack.calls_to("chat.postMessage")
+                      if c.at > refused.at and c.args["channel"] == refused.args["channel"]), None),
+        15,
+        what="the limited conversation's retry",
+    )
+    assert again.at - refused.at >= 3.99 and again.ok  # the limited conversation waited out Retry-After
+
+
+async def _gaps_between_tries(tmp_path: Path, slack: SlackEmulator, *, failures: int, cap: float) -> list[float]:
+    """Seconds between the first `failures` + 1 tries of one message while Slack answers every post with a 500."""
+    settings = baton_settings(tmp_path, slack).model_copy(update={"slack_retry_max_seconds": cap})
+    baton = Baton(settings)
+    await baton.start()
+    port = await baton.serve("127.0.0.1", 0)
+
+    def tries_by_channel() -> dict[str, list[float]]:
+        tries: dict[str, list[float]] = {}
+        for call in slack.calls_to("chat.postMessage"):
+            tries.setdefault(str(call.args["channel"]), []).append(call.at)
+        return tries
+
+    try:
+        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
+            slack.inject("chat.postMessage", HttpError(500), times=None)  # an outage of chat.postMessage
+            await start_with_form(driver, slack, ALICE, "expense-approval", amount=5, currency=("select", "EUR"),
+                                  reason="Taxi fare")
+            await slack.wait_for(lambda: max(map(len, tries_by_channel().values()), default=0) > failures, 60,
+                                 what=f"{failures + 1} tries of one message")
+            slack.clear_faults()  # Slack is back: the message goes out on its next try
+            await task_message(slack, MARIA, "task_approve", timeout=30)
+    finally:
+        await baton.stop()
+    times = max(tries_by_channel().values(), key=len)[: failures + 1]
+    return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+
+
+async def test_backoff_doubles_between_tries_of_a_failing_call(tmp_path: Path, slack: SlackEmulator) -> None:
+    gaps = await _gaps_between_tries(tmp_path, slack, failures=3, cap=300.0)
+    # 0.5 s × 2^attempt, jittered down to half at most: at least 0.25 s, 0.5 s, 1 s
+    assert gaps[0] >= 0.24 and gaps[1] >= 0.49 and gaps[2] >= 0.99, gaps
+
+
+async def test_backoff_is_capped_by_slack_retry_max_seconds(tmp_path: Path, slack: SlackEmulator) -> None:
+    gaps = await _gaps_between_tries(tmp_path, slack, failures=6, cap=0.5)
+    # Uncapped, the six waits would add up to at least 15.75 s; capped at 0.5 s (plus the sender's 1 s idle poll)
+    # each stays below 2 s.
+    assert all(0.24 <= gap < 2.0 for gap in gaps), gaps
 
 
 async def test_a_permanent_error_is_recorded_and_shown_to_admins_and_the_workflow_goes_on(
