@@ -94,7 +94,14 @@ class _MethodPace:
 
 
 class OutboxSender:
-    """Drain pending messages: heads of each conversation first, several conversations at once."""
+    """Drain pending messages with a few workers: heads of each conversation first, several conversations at once.
+
+    One loop claims due heads in batches (one query per batch) and queues them; `concurrency` workers send them.
+    A slow or failing call holds up its own worker only, never the rest of the batch. The next batch is claimed
+    once the queue runs dry, passing over the heads still in flight, so each conversation stays in order. On
+    PostgreSQL a claim is a lease: a queued message that has waited half the lease is handed back unsent rather
+    than risk another process sending it too.
+    """
 
     def __init__(
         self,
@@ -102,7 +109,7 @@ class OutboxSender:
         client: AsyncWebClient,
         clock: Clock,
         *,
-        concurrency: int = 4,
+        concurrency: int = 8,
         batch_size: int = 50,
         idle_wait: float = 1.0,
         admins: tuple[str, ...] = (),
@@ -117,7 +124,7 @@ class OutboxSender:
         self._store = store
         self._client = client
         self._clock = clock
-        self._concurrency = asyncio.Semaphore(concurrency)
+        self._workers = concurrency
         self._batch_size = batch_size
         self._idle_wait = idle_wait
         self._wake = asyncio.Event()
@@ -126,6 +133,10 @@ class OutboxSender:
         self._paused_until: dict[str, float] = {}
         self._method_pace = _MethodPace() if tier_pacing else None
         self._max_backoff = max_backoff
+        lease = store.outbox_lease
+        self._claim_valid_for = lease.total_seconds() / 2 if lease is not None else None
+        self._queue: asyncio.Queue[tuple[PendingMessage, float] | None] = asyncio.Queue()
+        self._held: set[int] = set()  # claimed here: queued or being sent
 
     def kick(self) -> None:
         """Wake the sender now: something was just queued."""
@@ -136,27 +147,60 @@ class OutboxSender:
         self._wake.set()
 
     async def run(self) -> None:
-        """Send until stopped; a failure of one round is logged and the next round goes on."""
-        while not self._stopping:
-            try:
-                sent = await self.drain_once()
-            except Exception:
-                log.exception("outbox round failed; retrying shortly")
-                sent = 0
-            if sent == 0 and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait)
-                self._wake.clear()
+        """Send until stopped; a failed claim is logged and tried again shortly. On stop, calls in flight finish
+        and queued messages stay pending (their claims are handed back when the store closes)."""
+        workers = [asyncio.create_task(self._work(), name=f"outbox-worker-{n}") for n in range(self._workers)]
+        try:
+            while not self._stopping:
+                claimed = 0
+                if self._queue.empty():
+                    try:
+                        claimed = await self._claim()
+                    except Exception:
+                        log.exception("claiming outbox messages failed; retrying shortly")
+                if claimed == 0 or not self._queue.empty():
+                    with contextlib.suppress(TimeoutError):  # a kick, a worker done, the queue dry, or idle
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait)
+                    self._wake.clear()
+        finally:
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is not None:
+                    self._held.discard(item[0].id)
+            for _ in workers:
+                self._queue.put_nowait(None)
+            await asyncio.gather(*workers, return_exceptions=True)
 
-    async def drain_once(self) -> int:
-        """Handle one batch of due messages (sent, or rescheduled when paced); return how many were handled.
-
-        A paced message gets a later attempt time, so the next batch holds other conversations' messages:
-        the sender goes on at once while anything is due, and rests only when nothing is."""
+    async def _claim(self) -> int:
         async with self._store.transaction() as work:
-            due = await work.due_outbox(self._clock.now(), limit=self._batch_size)
-        await asyncio.gather(*(self._deliver_safely(pending) for pending in due))
+            due = await work.due_outbox(self._clock.now(), limit=self._batch_size, exclude=self._held)
+        claimed_at = asyncio.get_running_loop().time()
+        for pending in due:
+            self._held.add(pending.id)
+            self._queue.put_nowait((pending, claimed_at))
         return len(due)
+
+    async def _work(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            pending, claimed_at = item
+            if self._queue.empty():
+                self._wake.set()  # time to claim the next batch
+            try:
+                if self._stopping:
+                    continue
+                waited = asyncio.get_running_loop().time() - claimed_at
+                if self._claim_valid_for is not None and waited > self._claim_valid_for:
+                    await self._retry(pending, 0.0, f"claim held {waited:.0f}s unsent; handed back", count=False)
+                else:
+                    await self._deliver_safely(pending)
+            except Exception:  # the store is gone: the message stays pending and is claimed again later
+                log.exception("outbox=%s could not be recorded; it stays pending", pending.id)
+            finally:
+                self._held.discard(pending.id)
+                self._wake.set()  # the conversation's next message may be due now
 
     async def _deliver_safely(self, pending: PendingMessage) -> int:
         """One message's failure, whatever it is, delays that message only."""
@@ -182,43 +226,42 @@ class OutboxSender:
         if delay > 0:
             await self._retry(pending, delay, "paced: one message per second per conversation", count=False)
             return 0
-        async with self._concurrency:
-            if message.method == WEBHOOK_METHOD:
-                return await self._deliver_webhook(pending)
-            args = dict(message.args)
-            method = message.method
-            if method == "chat.update":
-                resolved = await self._locate(pending)
-                if resolved is None:
-                    return 0
-                method, args = resolved
-            render = args.pop("_render", None)
-            if isinstance(render, str) and render in self._renderers:  # e.g. App Home: built from state at send time
-                args["view"] = await self._renderers[render](str(args.get("user_id", "")))
-            thread_of = args.pop("_thread_of", None)
-            if isinstance(thread_of, str):
-                args = await self._fill_thread(args, thread_of)
-            permalink_of = args.pop("_permalink_of", None)
-            if isinstance(permalink_of, str):
-                args = await self._fill_permalink(args, permalink_of)
-            try:
-                response = await self._client.api_call(method, json=args)
-            except SlackApiError as error:
-                data = error.response.data  # a dict from Slack, or text from a proxy in front of it
-                self._on_call(method, False, str(data.get("error")) if isinstance(data, dict) else "http_error")
-                await self._handle_slack_error(pending, error)
-                return 1
-            except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                self._on_call(method, False, "network")
-                await self._retry(pending, self._backoff(pending.attempts), f"network: {error!r}")
-                return 1
-            self._on_call(method, True, None)
-            ref = None
-            if method == "chat.postMessage" and isinstance(response.get("ts"), str):
-                ref = MessageRef(str(response.get("channel") or args.get("channel")), str(response["ts"]))
-            async with self._store.transaction() as work:
-                await work.mark_sent(pending.id, self._clock.now(), ref)
+        if message.method == WEBHOOK_METHOD:
+            return await self._deliver_webhook(pending)
+        args = dict(message.args)
+        method = message.method
+        if method == "chat.update":
+            resolved = await self._locate(pending)
+            if resolved is None:
+                return 0
+            method, args = resolved
+        render = args.pop("_render", None)
+        if isinstance(render, str) and render in self._renderers:  # e.g. App Home: built from state at send time
+            args["view"] = await self._renderers[render](str(args.get("user_id", "")))
+        thread_of = args.pop("_thread_of", None)
+        if isinstance(thread_of, str):
+            args = await self._fill_thread(args, thread_of)
+        permalink_of = args.pop("_permalink_of", None)
+        if isinstance(permalink_of, str):
+            args = await self._fill_permalink(args, permalink_of)
+        try:
+            response = await self._client.api_call(method, json=args)
+        except SlackApiError as error:
+            data = error.response.data  # a dict from Slack, or text from a proxy in front of it
+            self._on_call(method, False, str(data.get("error")) if isinstance(data, dict) else "http_error")
+            await self._handle_slack_error(pending, error)
             return 1
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            self._on_call(method, False, "network")
+            await self._retry(pending, self._backoff(pending.attempts), f"network: {error!r}")
+            return 1
+        self._on_call(method, True, None)
+        ref = None
+        if method == "chat.postMessage" and isinstance(response.get("ts"), str):
+            ref = MessageRef(str(response.get("channel") or args.get("channel")), str(response["ts"]))
+        async with self._store.transaction() as work:
+            await work.mark_sent(pending.id, self._clock.now(), ref)
+        return 1
 
     async def _deliver_webhook(self, pending: PendingMessage) -> int:
         """POST a queued webhook (bot/webhooks.py signs it), retried and failed like a Slack call."""

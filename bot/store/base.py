@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
@@ -45,7 +45,9 @@ class UnitOfWork(Protocol):
 
     async def audit_trail(self, instance_id: int) -> list[AuditEntry]: ...
 
-    async def due_outbox(self, now: datetime, *, limit: int) -> list[PendingMessage]: ...
+    async def due_outbox(
+        self, now: datetime, *, limit: int, exclude: Collection[int] = ()
+    ) -> list[PendingMessage]: ...
 
     async def message_ref(self, message_key: str) -> MessageRef | None: ...
 
@@ -106,6 +108,11 @@ class UnitOfWork(Protocol):
 
 class Store(Protocol):
     """A database that Baton keeps all its state in."""
+
+    @property
+    def outbox_lease(self) -> timedelta | None:
+        """How long a claim on an outbox message holds other processes off (None: one process, no claims)."""
+        ...
 
     async def open(self) -> None: ...
 

@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +86,10 @@ class PostgreSQLStore:
         self._pool: asyncpg.Pool | None = None
         self._definitions: dict[str, WorkflowDefinition] = {}  # immutable by content hash: safe to share
         self.applied: tuple[int, ...] = ()
+
+    @property
+    def outbox_lease(self) -> timedelta | None:
+        return self._outbox_lease
 
     async def open(self) -> None:
         try:
@@ -287,8 +291,11 @@ class PostgreSQLUnitOfWork:
         )
         return [AuditEntry(r[0], r[1], r[2], moment(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
 
-    async def due_outbox(self, now: datetime, *, limit: int) -> list[PendingMessage]:
-        """Claim the due head of each conversation for this process until the lease runs out."""
+    async def due_outbox(
+        self, now: datetime, *, limit: int, exclude: Collection[int] = ()
+    ) -> list[PendingMessage]:
+        """Claim the due head of each conversation for this process until the lease runs out (`exclude`:
+        heads this process holds already, which their lease keeps out anyway)."""
         # The lease test sits on the locked row itself, so READ COMMITTED re-checks it after waiting for a
         # claim that another process just committed; SKIP LOCKED passes over one still being made.
         rows = await self._db.fetch(
@@ -298,7 +305,7 @@ class PostgreSQLUnitOfWork:
                ), due AS (
                    SELECT o.id FROM outbox o JOIN heads h ON h.id = o.id
                    WHERE o.status = 'pending' AND o.next_attempt_at <= $1
-                     AND (o.locked_until IS NULL OR o.locked_until <= $1)
+                     AND (o.locked_until IS NULL OR o.locked_until <= $1) AND o.id <> ALL($5::bigint[])
                    ORDER BY o.id LIMIT $2
                    FOR UPDATE OF o SKIP LOCKED
                )
@@ -309,6 +316,7 @@ class PostgreSQLUnitOfWork:
             limit,
             self._owner,
             epoch(now + self._lease),
+            list(exclude),
         )
         return sorted(
             (

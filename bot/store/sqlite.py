@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,10 @@ class SQLiteStore:
         self._connection: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._definitions: dict[str, WorkflowDefinition] = {}
+
+    @property
+    def outbox_lease(self) -> timedelta | None:
+        return None  # one process owns the file: the sender's own bookkeeping keeps a message from going twice
 
     async def open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,15 +242,20 @@ class SQLiteUnitOfWork:
         )
         return [AuditEntry(r[0], r[1], r[2], moment(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
 
-    async def due_outbox(self, now: datetime, *, limit: int) -> list[PendingMessage]:
+    async def due_outbox(
+        self, now: datetime, *, limit: int, exclude: Collection[int] = ()
+    ) -> list[PendingMessage]:
+        """The due head of each conversation, oldest first, but for `exclude` (heads this process is sending)."""
+        skipped = tuple(exclude)
         rows = await self._all(
             """SELECT o.id, o.conversation, o.method, o.args, o.message_key, o.instance_id, o.attempts, o.created_at
                FROM outbox o
                JOIN (SELECT conversation, MIN(id) AS head FROM outbox WHERE status = 'pending'
                      GROUP BY conversation) h ON h.head = o.id
-               WHERE o.next_attempt_at <= ?
-               ORDER BY o.id LIMIT ?""",
-            (epoch(now), limit),
+               WHERE o.next_attempt_at <= ?"""
+            + (f" AND o.id NOT IN ({', '.join('?' * len(skipped))})" if skipped else "")
+            + " ORDER BY o.id LIMIT ?",
+            (epoch(now), *skipped, limit),
         )
         return [
             PendingMessage(
