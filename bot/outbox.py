@@ -237,6 +237,8 @@ class OutboxSender:
             method, args = resolved
         render = args.pop("_render", None)
         if isinstance(render, str) and render in self._renderers:  # e.g. App Home: built from state at send time
+            async with self._store.transaction() as work:  # so this one publish covers the refreshes queued since
+                await work.supersede_pending(message.conversation, message.method, pending.id, self._clock.now())
             args["view"] = await self._renderers[render](str(args.get("user_id", "")))
         thread_of = args.pop("_thread_of", None)
         if isinstance(thread_of, str):

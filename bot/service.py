@@ -274,6 +274,12 @@ class WorkflowService:
                     result.append((await self._definition_of(work, instance), instance, task))
         return result
 
+    async def open_home(self, user_id: str) -> HomeData:
+        """A person opened Baton's Home tab: what it shows now; from now on it follows their work's changes."""
+        async with self._store.transaction() as work:
+            await work.note_home_opened(user_id, self._clock.now())
+        return await self.home(user_id)
+
     async def home(self, user_id: str) -> HomeData:
         """Everything a person's App Home shows, read in one transaction."""
         tasks = await self.open_tasks(user_id)
@@ -347,9 +353,10 @@ class WorkflowService:
         await work.enqueue(outbox_messages(definition, instance, transition.effects), self._clock.now())
         await work.enqueue(webhook_messages(definition, instance, transition.events), self._clock.now())
         affected = set(people_affected(instance, transition.effects))
-        managers = {m for person in affected if (m := self._directory.manager_of(person))} - affected
-        if managers:  # their Home shows the team's open work
-            await work.enqueue(home_refreshes(sorted(managers)), self._clock.now())
+        managers = {m for person in affected if (m := self._directory.manager_of(person))}  # Home shows their team
+        viewers = await work.home_viewers(affected | managers)  # the others' tabs are built when they open them
+        if viewers:
+            await work.enqueue(home_refreshes(sorted(viewers)), self._clock.now())
 
     async def fire_due_timers(self, *, batch: int = 500) -> int:
         """Fire every reminder, escalation and deadline that is due; each is claimed once, in a transaction."""

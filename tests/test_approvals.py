@@ -11,7 +11,7 @@ import yaml
 
 from bot.app import Baton
 from bot.clock import OffsetClock
-from bot.emulator import SlackDriver, SlackEmulator, find_action
+from bot.emulator import RateLimited, SlackDriver, SlackEmulator, find_action
 
 from .story import (
     copy_workflows,
@@ -202,6 +202,37 @@ async def test_app_home_for_an_employee_and_for_a_manager(
     await slack.wait_for(
         lambda: "Review the draft" not in str(slack.home_view(MARIA)), what="Maria's Home without Bob's review"
     )
+
+
+def publishes_to(slack: SlackEmulator, user: str) -> int:
+    return sum(1 for call in slack.calls_to("views.publish") if call.ok and call.args.get("user_id") == user)
+
+
+async def test_a_home_tab_is_kept_current_only_once_opened_and_a_burst_of_changes_is_one_publish(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    await start_with_form(driver, slack, ALICE, "expense-approval", amount=12, currency=("select", "EUR"),
+                          reason="Printer paper")
+    await task_message(slack, MARIA, "task_approve")
+    await dm_containing(slack, ALICE, "under way")
+    assert publishes_to(slack, MARIA) == publishes_to(slack, ALICE) == 0  # nobody has opened Baton's Home yet
+    await driver.open_home(MARIA)
+    await slack.wait_for(lambda: "Printer paper" in str(slack.home_view(MARIA)), what="Maria's Home")
+    assert publishes_to(slack, MARIA) == 1  # opening it: one publish
+    # Slack holds views.publish back for 3 s; meanwhile three more requests reach Maria. Each queues a refresh
+    # of her tab, and the one publish after the wait shows all three.
+    slack.inject("views.publish", RateLimited(retry_after=3), times=1)
+    for reason in ("Toner cartridges", "Desk lamp bulbs", "Whiteboard pens"):
+        await start_with_form(driver, slack, ALICE, "expense-approval", amount=9, currency=("select", "EUR"),
+                              reason=reason)
+        await task_message(slack, MARIA, "task_approve", containing=reason)
+    home = await slack.wait_for(
+        lambda: (view := slack.home_view(MARIA)) and "Whiteboard pens" in str(view) and view, 10, what="the refresh"
+    )
+    assert "Toner cartridges" in str(home) and "Desk lamp bulbs" in str(home)
+    await asyncio.sleep(1.5)  # anything still queued would go out now
+    assert publishes_to(slack, MARIA) == 2, [c.summary() for c in slack.calls_to("views.publish")]
+    assert publishes_to(slack, ALICE) == 0  # Alice never opened her Home tab
 
 
 async def test_shortcuts_open_the_right_modal(driver: SlackDriver, slack: SlackEmulator, baton: Baton) -> None:

@@ -322,7 +322,7 @@ class _Listeners:
         if event.get("tab") not in (None, "home"):
             return
         user_id = str(event.get("user", ""))
-        view = home_view(await self._service.home(user_id))  # one Slack call after the ack: the publish
+        view = home_view(await self._service.open_home(user_id))  # one Slack call after the ack: the publish
         try:
             await client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

@@ -63,8 +63,7 @@ def outbox_messages(
     starting = any(isinstance(effect, RequestReceived) for effect in effects)
     if not starting and any(isinstance(effect, _VISIBLE_CHANGES) for effect in effects):
         messages.extend(_progress(definition, instance, effects))
-    messages.extend(home_refreshes(people_affected(instance, effects)))
-    return messages
+    return messages  # Home tabs: the service refreshes those of people_affected() who have opened theirs
 
 
 def home_refreshes(people: Iterable[str]) -> list[OutboxMessage]:

@@ -250,6 +250,31 @@ class PostgreSQLUnitOfWork:
             [outbox_row(m, now) for m in messages],
         )
 
+    async def supersede_pending(self, conversation: str, method: str, after_id: int, now: datetime) -> int:
+        status = await self._db.execute(
+            "UPDATE outbox SET status = 'superseded', sent_at = $1, locked_by = NULL, locked_until = NULL "
+            "WHERE status = 'pending' AND conversation = $2 AND method = $3 AND id > $4",
+            epoch(now),
+            conversation,
+            method,
+            after_id,
+        )
+        return int(status.split()[-1])
+
+    async def note_home_opened(self, user_id: str, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO home_viewers (user_id, opened_at) VALUES ($1, $2) "
+            "ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at",
+            user_id,
+            epoch(now),
+        )
+
+    async def home_viewers(self, user_ids: Collection[str]) -> set[str]:
+        rows = await self._db.fetch(
+            "SELECT user_id FROM home_viewers WHERE user_id = ANY($1::text[])", list(dict.fromkeys(user_ids))
+        )
+        return {row[0] for row in rows}
+
     async def first_sighting(self, request_key: str, now: datetime) -> bool:
         # A second process inserting the same key waits for the first to commit, then inserts nothing.
         inserted = await self._db.fetchval(

@@ -127,6 +127,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE outbox ADD COLUMN locked_by TEXT",
         "ALTER TABLE outbox ADD COLUMN locked_until REAL",
     ),
+    (
+        # Who has opened Baton's Home tab. Only their tabs are re-published when their work changes (views.publish
+        # is a tier-4 method shared by the whole workspace); anyone else's is built fresh when they open it.
+        """CREATE TABLE home_viewers (
+            user_id TEXT PRIMARY KEY,
+            opened_at REAL NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -206,6 +206,30 @@ class SQLiteUnitOfWork:
             [outbox_row(m, now) for m in messages],
         )
 
+    async def supersede_pending(self, conversation: str, method: str, after_id: int, now: datetime) -> int:
+        cursor = await self._db.execute(
+            "UPDATE outbox SET status = 'superseded', sent_at = ? "
+            "WHERE status = 'pending' AND conversation = ? AND method = ? AND id > ?",
+            (epoch(now), conversation, method, after_id),
+        )
+        return cursor.rowcount
+
+    async def note_home_opened(self, user_id: str, now: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO home_viewers (user_id, opened_at) VALUES (?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at",
+            (user_id, epoch(now)),
+        )
+
+    async def home_viewers(self, user_ids: Collection[str]) -> set[str]:
+        wanted = tuple(dict.fromkeys(user_ids))
+        if not wanted:
+            return set()
+        rows = await self._all(
+            f"SELECT user_id FROM home_viewers WHERE user_id IN ({', '.join('?' * len(wanted))})", wanted
+        )
+        return {row[0] for row in rows}
+
     async def first_sighting(self, request_key: str, now: datetime) -> bool:
         cursor = await self._db.execute(
             "INSERT INTO seen_requests (request_key, seen_at) VALUES (?, ?) ON CONFLICT (request_key) DO NOTHING",
