@@ -194,6 +194,7 @@ def copy_rows(
             rows["events"].append(
                 (
                     i,
+                    seed.instance.workflow,
                     event.kind,
                     ts(created),
                     event.actor,
@@ -211,7 +212,8 @@ INSERTS = {
     "tasks": "INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "assignees": "INSERT INTO task_assignees (task_id, user_id) VALUES (?, ?)",
-    "events": "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+    "events": "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
     "timers": "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)",
 }

@@ -161,6 +161,15 @@ async def test_a_thread_reply_that_reads_like_a_decision_is_recorded_only_after_
     await start_with_form(driver, slack, ALICE, "expense-approval", amount=42, currency=("select", "EUR"),
                           reason="Whiteboard markers")
     approval = await task_message(slack, MARIA, "task_approve")
+
+    async def recorded() -> bool:  # Baton notes a message's ts just after Slack answers; a person replies later
+        async with baton.store.transaction() as work:
+            return await work.message_key_at(approval.channel, approval.ts) is not None
+
+    for _ in range(100):
+        if await recorded():
+            break
+        await asyncio.sleep(0.05)
     await driver.send_message(MARIA, approval.channel, "lgtm, thanks!", thread_ts=approval.ts)
     question = await slack.wait_for(
         lambda: next((e for e in slack.ephemerals(MARIA) if "Record this as" in e.text), None)

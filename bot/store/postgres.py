@@ -238,7 +238,8 @@ class PostgreSQLUnitOfWork:
 
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
         await self._db.executemany(
-            "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
+            "VALUES ($1, (SELECT workflow FROM instances WHERE id = $1), $2, $3, $4, $5, $6)",
             [event_row(instance_id, e) for e in events],
         )
 

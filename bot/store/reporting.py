@@ -137,7 +137,7 @@ async def _instance_rows(
         "SELECT i.id, i.workflow, i.requester, i.status, i.created_at, i.finished_at FROM instances i "
         "WHERE i.id IN (SELECT e.instance_id FROM events e "
         f"WHERE e.kind IN ({q.many(FINISHING_EVENTS)}) AND e.at >= {q(since.timestamp())} "
-        f"AND e.at < {q(until.timestamp())})"
+        f"AND e.at < {q(until.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)})"
     )
     sql += _workflow_filter(q, "i.workflow", workflows)
     rows = await fetch(sql, q.params)
@@ -155,7 +155,8 @@ async def _task_rows(
     closed = (
         columns + "WHERE t.id IN (SELECT e.task_id FROM events e "
         f"WHERE e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) AND e.at >= {q(since.timestamp())} "
-        f"AND e.at < {q(until.timestamp())}) AND t.status <> 'open' AND t.status <> 'cancelled'"
+        f"AND e.at < {q(until.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)}) "
+        "AND t.status <> 'open' AND t.status <> 'cancelled'"
     )
     closed += _workflow_filter(q, "i.workflow", workflows)
     still_open = columns + f"WHERE t.status = 'open' AND t.created_at < {q(until.timestamp())}"
@@ -196,7 +197,7 @@ async def _event_counts(
         f"WHERE e.kind IN ({q.many(COUNTED_EVENTS)}) AND e.at >= {q(since.timestamp())} "
         f"AND e.at < {q(until.timestamp())}"
     )
-    sql += _workflow_filter(q, "i.workflow", workflows)
+    sql += _workflow_filter(q, "e.workflow", workflows)
     sql += f" GROUP BY i.workflow, t.step_id, e.kind, {week}"
     rows = await fetch(sql, q.params)
     return [EventCount(r[0], r[1], r[2], _WEEK_ZERO + timedelta(weeks=int(r[3])), int(r[4])) for r in rows]
@@ -254,7 +255,7 @@ async def export_events(
         "FROM events e JOIN instances i ON i.id = e.instance_id "
         f"WHERE e.at >= {q(since.timestamp())} AND e.at < {q(until.timestamp())}"
     )
-    sql += _workflow_filter(q, "i.workflow", workflows) + " ORDER BY e.id"
+    sql += _workflow_filter(q, "e.workflow", workflows) + " ORDER BY e.id"
     return [
         EventExport(int(r[0]), int(r[1]), r[2], r[3], moment(r[4]), r[5], r[6], json.loads(r[7]))
         for r in await fetch(sql, q.params)

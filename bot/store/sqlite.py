@@ -194,8 +194,9 @@ class SQLiteUnitOfWork:
 
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
         await self._db.executemany(
-            "INSERT INTO events (instance_id, kind, at, actor, task_id, data) VALUES (?, ?, ?, ?, ?, ?)",
-            [event_row(instance_id, e) for e in events],
+            "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
+            "VALUES (?, (SELECT workflow FROM instances WHERE id = ?), ?, ?, ?, ?, ?)",
+            [(instance_id, *event_row(instance_id, e)) for e in events],
         )
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
