@@ -102,6 +102,15 @@ async def start_with_form(
     return view
 
 
+async def start_expense(
+    driver: SlackDriver, slack: SlackEmulator, user: str, amount: int | str, reason: str, currency: str = "EUR"
+) -> dict[str, Any]:
+    """`user` asks for an expense approval through the form: the most common start in these tests."""
+    return await start_with_form(
+        driver, slack, user, "expense-approval", amount=amount, currency=("select", currency), reason=reason
+    )
+
+
 async def choose_in(driver: SlackDriver, message: Message, user: str, action_id: str, value: str) -> None:
     """Pick `value` in the select menu `action_id` of a message, as `user`."""
     found = find_action(message.blocks, action_id)

@@ -17,6 +17,7 @@ from .story import (
     copy_workflows,
     dm_containing,
     field_values,
+    start_expense,
     start_with_form,
     task_message,
     text_of,
@@ -110,8 +111,7 @@ async def test_one_rejection_rejects_under_a_quorum_rule(
 async def test_changes_requested_then_an_edited_amount_moves_the_expense_over_the_finance_threshold(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=500, currency=("select", "EUR"),
-                          reason="Flights to the offsite")
+    await start_expense(driver, slack, ALICE, 500, "Flights to the offsite")
     first = await task_message(slack, MARIA, "task_approve")
     await choose(driver, first, MARIA, "task_more", "request_changes")
     modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
@@ -138,18 +138,15 @@ async def test_a_delegation_window_sends_new_tasks_to_the_delegate_until_it_ends
 ) -> None:
     answer = await driver.send_command(MARIA, f"delegate <@{BOB}|bob> until 2026-12-24")
     assert "your new tasks go to" in answer.body
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=80, currency=("select", "EUR"),
-                          reason="Client lunch")
+    await start_expense(driver, slack, ALICE, 80, "Client lunch")
     covered = await task_message(slack, BOB, "task_approve")
     assert f"covers for <@{MARIA}>" in text_of(covered)
     await dm_containing(slack, MARIA, "went to your delegate")
     # Bob's own request is not his to approve, even while he covers for Maria: it stays with her.
-    await start_with_form(driver, slack, BOB, "expense-approval", amount=30, currency=("select", "EUR"),
-                          reason="Train to the client")
+    await start_expense(driver, slack, BOB, 30, "Train to the client")
     await task_message(slack, MARIA, "task_approve", containing="Train to the client")
     assert "Delegation ended" in (await driver.send_command(MARIA, "delegate off")).body
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=20, currency=("select", "EUR"),
-                          reason="Taxi after the delegation")
+    await start_expense(driver, slack, ALICE, 20, "Taxi after the delegation")
     await task_message(slack, MARIA, "task_approve", containing="Taxi after the delegation")
     kinds = await trail(baton, 1)
     assert "task_delegated" in kinds
@@ -158,8 +155,7 @@ async def test_a_delegation_window_sends_new_tasks_to_the_delegate_until_it_ends
 async def test_a_thread_reply_that_reads_like_a_decision_is_recorded_only_after_the_confirm_click(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=42, currency=("select", "EUR"),
-                          reason="Whiteboard markers")
+    await start_expense(driver, slack, ALICE, 42, "Whiteboard markers")
     approval = await task_message(slack, MARIA, "task_approve")
 
     async def recorded() -> bool:  # Baton notes a message's ts just after Slack answers; a person replies later
@@ -188,8 +184,7 @@ async def test_a_thread_reply_that_reads_like_a_decision_is_recorded_only_after_
 async def test_app_home_for_an_employee_and_for_a_manager(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=64, currency=("select", "EUR"),
-                          reason="Team books")
+    await start_expense(driver, slack, ALICE, 64, "Team books")
     await start_with_form(driver, slack, ALICE, "content-review", draft_url="https://example.com/draft",
                           reviewer=("user", BOB))
     await task_message(slack, BOB, "task_approve")
@@ -220,8 +215,7 @@ def publishes_to(slack: SlackEmulator, user: str) -> int:
 async def test_a_home_tab_is_kept_current_only_once_opened_and_a_burst_of_changes_is_one_publish(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=12, currency=("select", "EUR"),
-                          reason="Printer paper")
+    await start_expense(driver, slack, ALICE, 12, "Printer paper")
     await task_message(slack, MARIA, "task_approve")
     await dm_containing(slack, ALICE, "under way")
     assert publishes_to(slack, MARIA) == publishes_to(slack, ALICE) == 0  # nobody has opened Baton's Home yet
@@ -232,8 +226,7 @@ async def test_a_home_tab_is_kept_current_only_once_opened_and_a_burst_of_change
     # of her tab, and the one publish after the wait shows all three.
     slack.inject("views.publish", RateLimited(retry_after=3), times=1)
     for reason in ("Toner cartridges", "Desk lamp bulbs", "Whiteboard pens"):
-        await start_with_form(driver, slack, ALICE, "expense-approval", amount=9, currency=("select", "EUR"),
-                              reason=reason)
+        await start_expense(driver, slack, ALICE, 9, reason)
         await task_message(slack, MARIA, "task_approve", containing=reason)
     home = await slack.wait_for(
         lambda: (view := slack.home_view(MARIA)) and "Whiteboard pens" in str(view) and view, 10, what="the refresh"
@@ -269,8 +262,7 @@ async def choose(driver: SlackDriver, message: object, user: str, action_id: str
 async def test_a_process_owners_home_shows_the_figures_of_their_workflows(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=12, currency=("select", "EUR"),
-                          reason="Stamps")
+    await start_expense(driver, slack, ALICE, 12, "Stamps")
     approval = await task_message(slack, MARIA, "task_approve")
     await driver.click_button_in(approval, MARIA, "task_approve")
     await dm_containing(slack, ALICE, "was *completed*")

@@ -10,7 +10,7 @@ import pytest
 from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
 
-from .story import start_with_form, task_message
+from .story import start_expense, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
 
@@ -32,6 +32,5 @@ async def test_a_broken_workflow_file_is_reported_with_file_and_line_and_the_oth
     errors = [str(error) for error in baton.service.catalog.errors]
     assert len(errors) == 1 and "broken.yaml:6" in errors[0], errors
     assert "no workflow called `broken`" in (await driver.send_command(ALICE, "start broken")).body
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=10, currency=("select", "EUR"),
-                          reason="Stamps and envelopes")
+    await start_expense(driver, slack, ALICE, 10, "Stamps and envelopes")
     await task_message(slack, MARIA, "task_approve")

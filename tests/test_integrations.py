@@ -26,7 +26,7 @@ from bot.logs import log_handler
 from bot.service import Started
 
 from .conftest import BOT_TOKEN, SIGNING_SECRET, baton_settings
-from .story import copy_workflows, dm_containing, start_with_form, task_message
+from .story import copy_workflows, dm_containing, start_expense, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
 API_TOKEN = "api-token-for-tests-7d41c9"
@@ -255,8 +255,7 @@ async def test_json_logs_carry_context_and_never_a_secret(
         lamp = {"requester": ALICE, "form": {"item": "lamp", "cost": 9}}
         assert (await post(api_url(baton, "purchase"), lamp))[0] == 201
         assert (await post(api_url(baton, "purchase"), {"requester": ALICE}, token="not-the-token"))[0] == 401
-        await start_with_form(driver, slack, ALICE, "expense-approval", amount=30, currency=("select", "EUR"),
-                              reason="Lunch with a client")
+        await start_expense(driver, slack, ALICE, 30, "Lunch with a client")
         approval = await task_message(slack, MARIA, "task_approve", containing="30")
         await driver.click_button_in(approval, MARIA, "task_approve")
         await slack.wait_for(lambda: hooks.deliveries() or None, 10)

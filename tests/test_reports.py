@@ -23,7 +23,7 @@ from bot.store import SQLiteStore
 from bot.store.reporting import InstanceExport
 
 from .conftest import ADMIN
-from .story import copy_workflows, dm_containing, start_with_form, task_message, text_of, updated
+from .story import copy_workflows, dm_containing, start_expense, task_message, text_of, updated
 
 ALICE, MARIA, FIONA = "U0ALICE", "U0MARIA", "U0FIONA"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -206,8 +206,7 @@ async def scrape(baton: Baton) -> dict[str, dict[tuple[tuple[str, str], ...], fl
 
 async def test_metrics_count_what_happened(driver: SlackDriver, slack: SlackEmulator, baton: Baton) -> None:
     slack.inject("chat.postMessage", SlackError("internal_error"), times=1)  # one failed call, then retried
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=75, currency=("select", "EUR"),
-                          reason="Train to the office")
+    await start_expense(driver, slack, ALICE, 75, "Train to the office")
     approval = await task_message(slack, MARIA, "task_approve")
     await driver.click_button_in(approval, MARIA, "task_approve")
     await updated(slack, approval, "Approved")

@@ -13,7 +13,7 @@ from bot.emulator import SlackDriver, SlackEmulator, sign_request
 from bot.emulator.payloads import block_actions, event_callback, slash_command, team_join_event
 
 from .conftest import SIGNING_SECRET
-from .story import start_with_form, task_message
+from .story import start_expense, task_message
 
 ALICE, BOB, MARIA = "U0ALICE", "U0BOB", "U0MARIA"
 
@@ -30,8 +30,7 @@ def forged_headers(body: str, *, age: int = 0, secret: str = "not-the-secret") -
 async def test_approve_cancel_start_and_events_need_a_valid_fresh_signature(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, how: str, age: int, secret: str
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=5, currency=("select", "EUR"),
-                          reason="Parking")
+    await start_expense(driver, slack, ALICE, 5, "Parking")
     approval = await task_message(slack, MARIA, "task_approve")
     requests = [
         # Maria's approval, replayed

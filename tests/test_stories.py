@@ -9,7 +9,7 @@ from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.payloads import team_join_event, url_verification
 
-from .story import dm_containing, start_with_form, task_message, text_of, told, updated
+from .story import dm_containing, start_expense, start_with_form, task_message, text_of, told, updated
 
 ALICE, BOB, MARIA, FIONA, FRANK = "U0ALICE", "U0BOB", "U0MARIA", "U0FIONA", "U0FRANK"
 HANNA, IVAN, NEWBIE = "U0HANNA", "U0IVAN", "U0NEWBIE"
@@ -48,8 +48,7 @@ async def test_onboarding_runs_from_start_to_finished_with_parallel_tasks(
 async def test_expense_under_the_threshold_needs_only_the_manager(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=1000, currency=("select", "EUR"),
-                          reason="Team dinner in Berlin")
+    await start_expense(driver, slack, ALICE, 1000, "Team dinner in Berlin")
     await dm_containing(slack, ALICE, "has started")
     approval = await task_message(slack, MARIA, "task_approve", containing="1000")
     await driver.click_button_in(approval, MARIA, "task_approve")
@@ -89,8 +88,7 @@ async def test_expense_over_the_threshold_goes_to_finance_who_rejects_with_a_rea
 async def test_someone_who_is_not_the_assignee_is_refused_and_nothing_changes(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=50, currency=("select", "EUR"),
-                          reason="Taxi to client")
+    await start_expense(driver, slack, ALICE, 50, "Taxi to client")
     approval = await task_message(slack, MARIA, "task_approve")
     # Bob replays Maria's button (same task id in the value) as himself.
     response = await driver.click_button_in(approval, BOB, "task_approve")
@@ -106,8 +104,7 @@ async def test_someone_who_is_not_the_assignee_is_refused_and_nothing_changes(
 
 
 async def test_a_double_click_records_one_decision(driver: SlackDriver, slack: SlackEmulator, baton: Baton) -> None:
-    await start_with_form(driver, slack, ALICE, "expense-approval", amount=20, currency=("select", "EUR"),
-                          reason="Coffee beans")
+    await start_expense(driver, slack, ALICE, 20, "Coffee beans")
     approval = await task_message(slack, MARIA, "task_approve")
     first, second = await asyncio.gather(
         driver.click_button_in(approval, MARIA, "task_approve"),

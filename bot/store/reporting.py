@@ -159,8 +159,16 @@ async def _task_rows(
         "AND t.status <> 'open' AND t.status <> 'cancelled'"
     )
     closed += _workflow_filter(q, "i.workflow", workflows)
-    still_open = columns + f"WHERE t.status = 'open' AND t.created_at < {q(until.timestamp())}"
-    still_open += _workflow_filter(q, "i.workflow", workflows)
+    if workflows is None:
+        still_open = columns + f"WHERE t.status = 'open' AND t.created_at < {q(until.timestamp())}"
+    else:  # from those workflows' requests (instances_by_workflow) to their open tasks (tasks_by_instance)
+        still_open = (
+            "SELECT t.id, t.instance_id, i.workflow, t.step_id, t.status, t.created_at, t.acted_at, t.due_at, "
+            "a.user_id FROM instances i JOIN tasks t ON t.instance_id = i.id "
+            "LEFT JOIN task_assignees a ON a.task_id = t.id "
+            f"WHERE t.status = 'open' AND t.created_at < {q(until.timestamp())}"
+            + _workflow_filter(q, "i.workflow", workflows)
+        )
     rows = await fetch(f"{closed} UNION ALL {still_open}", q.params)
     first: dict[str, Sequence[Any]] = {}
     assignees: dict[str, list[str]] = {}

@@ -139,8 +139,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Each event carries its request's workflow, so that a report on some workflows reads their events only
         # (through the index) rather than every workflow's events of the period.
         "ALTER TABLE events ADD COLUMN workflow TEXT",
-        "UPDATE events SET workflow = (SELECT i.workflow FROM instances i WHERE i.id = events.instance_id)",
+        # The one write to existing events: filling the column just added. Events stay append-only otherwise.
+        "UPDATE events SET workflow = (SELECT i.workflow FROM instances i WHERE i.id = events.instance_id) "
+        "WHERE workflow IS NULL",
         "CREATE INDEX events_by_workflow ON events (workflow, kind, at)",
+        # ...and finds those workflows' open tasks through their requests, not among every open task.
+        "CREATE INDEX tasks_by_instance ON tasks (instance_id, status)",
     ),
 )
 
