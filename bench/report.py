@@ -195,9 +195,9 @@ class TimedStore:
         await self._store.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[UnitOfWork]:
         began = time.perf_counter()
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=read_only) as work:
             yield work
         self.longest = max(self.longest, time.perf_counter() - began)
 

@@ -184,7 +184,7 @@ class Baton:
 
     async def _health(self, _request: web.Request) -> web.Response:
         try:
-            async with self.store.transaction() as work:
+            async with self.store.transaction(read_only=True) as work:
                 depth = await work.outbox_depth()
         except Exception as error:  # health must answer, whatever is broken
             return web.json_response({"ok": False, "store": str(error)}, status=503)

@@ -114,7 +114,7 @@ def read_csv(text: str) -> list[dict[str, str]]:
 async def load_export(
     store: Store, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
 ) -> AuditExport:
-    async with store.transaction() as work:
+    async with store.transaction(read_only=True) as work:
         instances = await work.export_instances(since, until, workflows=workflows)
         events = await work.export_events(since, until, workflows=workflows)
     return AuditExport(instances, events)

@@ -92,7 +92,7 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
     start = period.start
     while start < period.end:
         end = min(period.end, start + _CHUNK)
-        async with store.transaction() as work:
+        async with store.transaction(read_only=True) as work:
             rows = await work.kpi_rows(start, end, workflows=workflows)
         instances.update((row.instance_id, row) for row in rows.instances)
         tasks.update((row.task_id, row) for row in rows.tasks)

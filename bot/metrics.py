@@ -124,7 +124,7 @@ class BatonMetrics:
     async def scrape(self, store: Store, runs: Mapping[str, JobRun], now: datetime) -> bytes:
         """Read the store's backlog and open work, then render every metric."""
         try:
-            async with store.transaction() as work:
+            async with store.transaction(read_only=True) as work:
                 snapshot: OpsSnapshot | None = await work.ops_snapshot()
         except Exception:  # metrics must answer, whatever is broken; the error counter says so
             log.exception("metrics could not read the store")

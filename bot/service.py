@@ -214,7 +214,7 @@ class WorkflowService:
 
     async def check_act(self, task_id: str, actor: str, decision: str) -> Refused | str:
         """Would `actor` be allowed this decision now? Return the refusal, or the task's title to ask about."""
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             instance = await work.instance_of_task(task_id)
             if instance is None:
                 return Refused("That task does not exist.")
@@ -252,7 +252,7 @@ class WorkflowService:
 
     async def status(self, instance_id: int, viewer: str) -> StatusView | Refused:
         """One instance as `viewer` may see it: its requester, assignees, owners and admins see everything."""
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             instance = await work.instance(instance_id)
             if instance is None:
                 return Refused(f"There is no request #{instance_id}.")
@@ -265,7 +265,7 @@ class WorkflowService:
 
     async def open_tasks(self, user_id: str) -> list[tuple[WorkflowDefinition, Instance, Task]]:
         """A person's open tasks, soonest due first."""
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             tasks = await work.open_tasks_of(user_id)
             result = []
             for task in tasks:
@@ -284,7 +284,7 @@ class WorkflowService:
         """Everything a person's App Home shows, read in one transaction."""
         tasks = await self.open_tasks(user_id)
         reports = self._directory.reports_of(user_id)
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             requests = await work.instances_requested_by(user_id, limit=10)
             team: list[tuple[str, Instance, Task]] = []
             for report in reports:
@@ -305,7 +305,7 @@ class WorkflowService:
 
     async def requests(self, user_id: str) -> list[Instance]:
         """A person's recent requests, newest first."""
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             return await work.instances_requested_by(user_id)
 
     async def first_sighting(self, request_key: str) -> bool:
@@ -459,12 +459,12 @@ class WorkflowService:
             return await work.end_delegation(user_id, self._clock.now())
 
     async def delegation_of(self, user_id: str) -> str | None:
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             return (await work.active_delegations(self._clock.now())).get(user_id)
 
     async def task_at(self, channel: str, ts: str) -> tuple[Instance, Task] | None:
         """The task a Slack message (by channel and ts) is about, if it is one of Baton's task messages."""
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             key = await work.message_key_at(channel, ts)
             if key is None or not key.startswith("task:"):
                 return None
@@ -475,14 +475,14 @@ class WorkflowService:
 
     async def task_by_id(self, task_id: str) -> tuple[Instance, Task] | None:
         """A task and its request, as stored now."""
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             instance = await work.instance_of_task(task_id)
         task = instance.task(task_id) if instance else None
         return (instance, task) if instance is not None and task is not None else None
 
     async def definition_of(self, instance: Instance) -> WorkflowDefinition:
         """The workflow version an instance runs on."""
-        async with self._store.transaction() as work:
+        async with self._store.transaction(read_only=True) as work:
             return await self._definition_of(work, instance)
 
     async def _directory_in(self, work: UnitOfWork, now: datetime) -> OrgDirectory:

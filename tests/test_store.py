@@ -166,6 +166,30 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
         await reopened.close()
 
 
+async def test_a_read_only_unit_of_work_writes_nothing_and_waits_for_no_decision(
+    store: Store, tmp_path: Path
+) -> None:
+    (instance_id,) = await start_timed(service(store, tmp_path), 1)
+    async with store.transaction() as work:
+        depth = await work.outbox_depth()
+    with pytest.raises((sqlite3.OperationalError, asyncpg.PostgresError)):  # read-only means it
+        async with store.transaction(read_only=True) as work:
+            await work.enqueue([OutboxMessage("U1", "chat.postMessage", {"channel": "U1", "text": "x"})], NOW)
+    async with store.transaction() as work:
+        assert await work.outbox_depth() == depth
+    if store.outbox_lease is None:
+        return  # SQLite runs one unit of work at a time; the rest is about PostgreSQL's row locks
+    async with store.transaction() as deciding:
+        assert await deciding.instance(instance_id) is not None  # held until this decision commits
+
+        async def screen() -> int | None:
+            async with store.transaction(read_only=True) as work:
+                seen = await work.instance(instance_id)
+                return seen.id if seen else None
+
+        assert await asyncio.wait_for(screen(), 3) == instance_id  # a status screen does not wait for it
+
+
 async def test_each_due_timer_is_claimed_once(store: Store, tmp_path: Path) -> None:
     await start_timed(service(store, tmp_path), 4)
     async with store.transaction() as work:

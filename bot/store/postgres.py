@@ -142,10 +142,14 @@ class PostgreSQLStore:
         return self._pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgreSQLUnitOfWork]:
-        """One unit of work on a pooled connection: commit on success, roll back on any error."""
-        async with self._require().acquire() as connection, connection.transaction():
-            yield PostgreSQLUnitOfWork(connection, self._definitions, owner=self.owner, lease=self._outbox_lease)
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[PostgreSQLUnitOfWork]:
+        """One unit of work on a pooled connection: commit on success, roll back on any error. A read-only one
+        (READ ONLY on the server) loads instances without locking them, so a screen never waits for a decision
+        or holds one up."""
+        async with self._require().acquire() as connection, connection.transaction(readonly=read_only):
+            yield PostgreSQLUnitOfWork(
+                connection, self._definitions, owner=self.owner, lease=self._outbox_lease, locking=not read_only
+            )
 
 
 class PostgreSQLUnitOfWork:
@@ -158,7 +162,9 @@ class PostgreSQLUnitOfWork:
         *,
         owner: str,
         lease: timedelta,
+        locking: bool = True,
     ) -> None:
+        self._lock_clause = " FOR NO KEY UPDATE" if locking else ""
         self._db = connection
         self._definitions = definitions
         self._owner = owner
@@ -197,13 +203,13 @@ class PostgreSQLUnitOfWork:
 
     async def instance(self, instance_id: int) -> Instance | None:
         # Locked until commit: whoever loads an instance may decide on it, and only one process at a time may.
-        state = await self._db.fetchval("SELECT state FROM instances WHERE id = $1 FOR NO KEY UPDATE", instance_id)
+        state = await self._db.fetchval(f"SELECT state FROM instances WHERE id = $1{self._lock_clause}", instance_id)
         return Instance.model_validate_json(state) if state is not None else None
 
     async def instance_of_task(self, task_id: str) -> Instance | None:
         state = await self._db.fetchval(
-            "SELECT i.state FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE t.id = $1 "
-            "FOR NO KEY UPDATE OF i",
+            "SELECT i.state FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE t.id = $1"
+            + (f"{self._lock_clause} OF i" if self._lock_clause else ""),
             task_id,
         )
         return Instance.model_validate_json(state) if state is not None else None

@@ -100,18 +100,25 @@ class SQLiteStore:
         return self._connection
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SQLiteUnitOfWork]:
-        """Run one unit of work alone: BEGIN IMMEDIATE, commit on success, roll back on any error."""
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[SQLiteUnitOfWork]:
+        """Run one unit of work alone: BEGIN IMMEDIATE (a plain BEGIN under `query_only` when it only reads, so
+        other processes reading the file, such as `export`, are not held off), commit or roll back."""
         async with self._lock:
             connection = self._require()
-            await connection.execute("BEGIN IMMEDIATE")
+            if read_only:
+                await connection.execute("PRAGMA query_only = ON")
             try:
-                yield SQLiteUnitOfWork(connection, self._definitions)
-            except BaseException:
-                await connection.execute("ROLLBACK")
-                raise
-            else:
-                await connection.execute("COMMIT")
+                await connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+                try:
+                    yield SQLiteUnitOfWork(connection, self._definitions)
+                except BaseException:
+                    await connection.execute("ROLLBACK")
+                    raise
+                else:
+                    await connection.execute("COMMIT")
+            finally:
+                if read_only:
+                    await connection.execute("PRAGMA query_only = OFF")
 
 
 class SQLiteUnitOfWork:
