@@ -47,6 +47,15 @@ PERMANENT_ERRORS = frozenset(
 )
 _MAX_BACKOFF = 300.0
 
+# What an admin can do about a permanent error, in the alert Baton sends them.
+_FIXES = {
+    "not_in_channel": "invite Baton there with `/invite @baton` (it may post only where it is a member)",
+    "channel_not_found": "check the channel in the workflow file, or invite Baton if it is private",
+    "is_archived": "the channel is archived: unarchive it or point the workflow elsewhere",
+    "account_inactive": "that account is deactivated: reassign their work or update `org.yaml`",
+    "user_not_found": "that user does not exist in this workspace: check `org.yaml` or the workflow file",
+}
+
 
 class _ConversationPace:
     """About one message per second per conversation, with short bursts allowed (Slack's guidance)."""
@@ -357,9 +366,10 @@ class OutboxSender:
 
     def _admin_alerts(self, failed: OutboxMessage, code: str) -> list[OutboxMessage]:
         """Tell the admins a message could not be delivered (alerts carry no instance, so they never cascade)."""
+        hint = _FIXES.get(code, "check that person or channel")
         text = (
             f":warning: Baton could not deliver a message about request #{failed.instance_id} to "
-            f"`{failed.conversation}`: Slack answered `{code}`. The request goes on; check that person or channel."
+            f"`{failed.conversation}`: Slack answered `{code}`. The request goes on; {hint}."
         )
         return [
             OutboxMessage(conversation=admin, method="chat.postMessage", args={"channel": admin, "text": text})

@@ -300,6 +300,9 @@ async def test_ephemeral_delete_and_lookups(emulator: SlackEmulator, client: Asy
     emulator.add_channel("C0SECRET", "secret", ["U1"])
     error = await slack_error(client.chat_postEphemeral(channel="C0SECRET", user="U2", text="x"))
     assert error.response["error"] == "user_not_in_channel"
+    emulator.add_channel("C0UNINVITED", "uninvited", bot_is_member=False)  # nobody ran /invite @baton there
+    error = await slack_error(client.chat_postMessage(channel="#uninvited", text="x"))
+    assert error.response["error"] == "not_in_channel" and emulator.messages("C0UNINVITED") == []
 
     posted = await client.chat_postMessage(channel="C0GENERAL", text="oops")
     await client.chat_delete(channel="C0GENERAL", ts=posted["ts"])

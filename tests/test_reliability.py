@@ -28,7 +28,9 @@ from .story import (
     dm_containing,
     field_values,
     start_expense,
+    start_with_form,
     task_message,
+    text_of,
     told,
     updated,
 )
@@ -198,6 +200,40 @@ async def test_a_permanent_error_is_recorded_and_shown_to_admins_and_the_workflo
     await driver.click_button_in(approval, MARIA, "task_approve")
     await dm_containing(slack, ALICE, "was *completed*")
     assert "delivery_failed" in await trail(baton, 1)
+
+
+async def test_a_channel_baton_was_not_invited_to_is_reported_and_the_workflow_goes_on(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    # A notify step names a channel nobody ran `/invite @baton` in: Slack answers not_in_channel, no retry can
+    # cure that, so the admins are told which channel, the request's history says so, and the request finishes.
+    slack.add_channel("C0ANNOUNCE", "announcements", bot_is_member=False)
+    workflows = copy_workflows(tmp_path / "workflows", **{"announce": """
+name: announce
+title: Announcement
+form:
+  - {id: news, label: News}
+steps:
+  - id: tell
+    type: notify
+    to: "#announcements"
+    text: "{form.news}"
+"""})
+    baton = Baton(baton_settings(tmp_path, slack, workflows_dir=workflows))
+    await baton.start()
+    port = await baton.serve("127.0.0.1", 0)
+    try:
+        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
+            await start_with_form(driver, slack, ALICE, "announce", news="The canteen opens at noon")
+            alert = await dm_containing(slack, ADMIN, "could not deliver")
+            assert "not_in_channel" in text_of(alert) and "/invite @baton" in text_of(alert)
+            await dm_containing(slack, ALICE, "was *completed*")
+            assert "delivery_failed" in await trail(baton, 1)
+            refused = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "#announcements"]
+            assert [c.error for c in refused] == ["not_in_channel"]  # given up at once, not retried
+            assert not slack.messages("C0ANNOUNCE")
+    finally:
+        await baton.stop()
 
 
 # ---- inbound: unknown, oversized, malformed, hostile ----------------------------------------------------------

@@ -304,6 +304,7 @@ class Channel:
     is_archived: bool = False
     user: str | None = None
     created: int = 0
+    bot_is_member: bool = True  # the app was invited (`/invite @baton`); without it, posting is `not_in_channel`
 
     def to_slack(self, team_id: str) -> dict[str, Any]:
         if self.is_im:
@@ -1099,15 +1100,23 @@ class SlackEmulator:
         return user
 
     def add_channel(
-        self, channel_id: str, name: str, members: Iterable[str] = (), *, is_private: bool = False
+        self,
+        channel_id: str,
+        name: str,
+        members: Iterable[str] = (),
+        *,
+        is_private: bool = False,
+        bot_is_member: bool = True,
     ) -> Channel:
-        """Add (or replace) a channel. When ``members`` is non-empty, ephemerals require membership."""
+        """Add (or replace) a channel. When ``members`` is non-empty, ephemerals require membership. A bot with
+        only `chat:write` posts only where it is a member: elsewhere chat.postMessage answers ``not_in_channel``."""
         channel = Channel(
             id=channel_id,
             name=name.lstrip("#"),
             members=tuple(members),
             is_private=is_private,
             created=int(self._clock()),
+            bot_is_member=bot_is_member,
         )
         self._channels[channel_id] = channel
         self._messages.setdefault(channel_id, {})
@@ -1962,6 +1971,8 @@ class SlackEmulator:
         channel = self._resolve_channel(args.get("channel"), open_dm=True)
         if channel.is_archived:
             raise SlackApiFailure("is_archived")
+        if not (channel.is_im or channel.is_mpim or channel.bot_is_member):
+            raise SlackApiFailure("not_in_channel")
         text, blocks, attachments = self._content(args, require=True)
         metadata = args.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
