@@ -68,7 +68,7 @@ from bot.emulator.payloads import (
     static_select_value,
     url_verification,
 )
-from bot.outbox import _ConversationPace
+from bot.pacing import Limit
 from bot.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -444,7 +444,7 @@ async def measure(args: argparse.Namespace, pool: ProcessPoolExecutor, tally: Lo
             baton = Baton(settings)
             await baton.start()
             if not args.shipped_pacing:
-                baton.sender._pace = _ConversationPace(per_second=1e9, burst=10**9)
+                baton.sender.conversation_limit = Limit(per_second=1e9, burst=1e9)
                 notes.append(
                     "Baton's outbox pacing (1 msg/s per conversation, burst 5; Slack's method tiers) was relaxed "
                     "for this run"

@@ -17,11 +17,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.engine import Event
+from bot.pacing import CONVERSATION_LIMIT, Limit, MemoryPacer, method_limit
 from bot.slack.messages import PERMALINK_PLACEHOLDER
 from bot.store import MessageRef, OutboxMessage, PendingMessage, Store
 from bot.webhooks import WEBHOOK_METHOD, post_webhook
 
-__all__ = ["METHOD_TIERS", "OutboxSender", "PERMANENT_ERRORS"]
+__all__ = ["OutboxSender", "PERMANENT_ERRORS"]
 
 log = logging.getLogger(__name__)
 
@@ -55,51 +56,6 @@ _FIXES = {
     "account_inactive": "that account is deactivated: reassign their work or update `org.yaml`",
     "user_not_found": "that user does not exist in this workspace: check `org.yaml` or the workflow file",
 }
-
-
-class _ConversationPace:
-    """About one message per second per conversation, with short bursts allowed (Slack's guidance)."""
-
-    def __init__(self, *, per_second: float, burst: int) -> None:
-        self._per_second = per_second
-        self._burst = burst
-        self._tokens: dict[str, tuple[float, float]] = {}
-
-    def wait_for(self, conversation: str, now: float) -> float:
-        """Seconds until this conversation may receive another message (0 to send now)."""
-        tokens, updated = self._tokens.get(conversation, (float(self._burst), now))
-        tokens = min(float(self._burst), tokens + (now - updated) * self._per_second)
-        if tokens >= 1.0:
-            self._tokens[conversation] = (tokens - 1.0, now)
-            return 0.0
-        self._tokens[conversation] = (tokens, now)
-        return (1.0 - tokens) / self._per_second
-
-
-# Slack's rate-limit tiers (calls per minute per workspace) for the methods the sender calls; chat.postMessage
-# is "special": about one message per second per conversation, which _ConversationPace handles.
-_TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
-METHOD_TIERS = {"chat.update": 3, "chat.getPermalink": 4, "views.publish": 4, "chat.postEphemeral": 4}
-
-
-class _MethodPace:
-    """A token bucket per method, sized to the method's tier (a minute's worth may burst)."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, tuple[float, float]] = {}
-
-    def wait_for(self, method: str, now: float) -> float:
-        tier = METHOD_TIERS.get(method)
-        if tier is None:
-            return 0.0
-        per_minute = float(_TIER_PER_MINUTE[tier])
-        tokens, updated = self._tokens.get(method, (per_minute, now))
-        tokens = min(per_minute, tokens + (now - updated) * per_minute / 60.0)
-        if tokens >= 1.0:
-            self._tokens[method] = (tokens - 1.0, now)
-            return 0.0
-        self._tokens[method] = (tokens, now)
-        return (1.0 - tokens) * 60.0 / per_minute
 
 
 class OutboxSender:
@@ -138,9 +94,11 @@ class OutboxSender:
         self._idle_wait = idle_wait
         self._wake = asyncio.Event()
         self._stopping = False
-        self._pace = _ConversationPace(per_second=1.0, burst=5)
+        self.conversation_limit: Limit = CONVERSATION_LIMIT  # Slack's guidance; bench/ack.py lifts it
+        self._tier_pacing = tier_pacing
+        self._memory_pacer = MemoryPacer()
+        self._shared_pacing = store.outbox_lease is not None  # processes sharing a database share their buckets
         self._paused_until: dict[str, float] = {}
-        self._method_pace = _MethodPace() if tier_pacing else None
         self._max_backoff = max_backoff
         lease = store.outbox_lease
         self._claim_valid_for = lease.total_seconds() / 2 if lease is not None else None
@@ -227,13 +185,9 @@ class OutboxSender:
         if paused > 0:  # Slack rate-limited this method (or this conversation): wait it out before calling again
             await self._retry(pending, paused, f"{message.method} rate limited", count=False)
             return 0
-        delay = self._method_pace.wait_for(message.method, loop_now) if self._method_pace else 0.0
+        delay, reason = await self._pace(message, loop_now)
         if delay > 0:
-            await self._retry(pending, delay, f"paced: {message.method} rate-limit tier", count=False)
-            return 0
-        delay = self._pace.wait_for(message.conversation, loop_now)
-        if delay > 0:
-            await self._retry(pending, delay, "paced: one message per second per conversation", count=False)
+            await self._retry(pending, delay, reason, count=False)
             return 0
         if message.method == WEBHOOK_METHOD:
             return await self._deliver_webhook(pending)
@@ -273,6 +227,26 @@ class OutboxSender:
         async with self._store.transaction() as work:
             await work.mark_sent(pending.id, self._clock.now(), ref)
         return 1
+
+    async def _pace(self, message: OutboxMessage, loop_now: float) -> tuple[float, str]:
+        """Take a token from the method's tier bucket and the conversation's; return the wait (0.0: send now)."""
+        buckets: list[tuple[str, Limit, str]] = []
+        tier = method_limit(message.method) if self._tier_pacing else None
+        if tier is not None:
+            buckets.append((f"method {message.method}", tier, f"paced: {message.method} rate-limit tier"))
+        buckets.append(
+            (f"conversation {message.conversation}", self.conversation_limit, "paced: one message a second here")
+        )
+        if not self._shared_pacing:
+            for key, limit, reason in buckets:
+                if (wait := self._memory_pacer.take(key, loop_now, limit)) > 0:
+                    return wait, reason
+            return 0.0, ""
+        async with self._store.transaction() as work:  # always method, then conversation: no lock-order deadlock
+            for key, limit, reason in buckets:
+                if (wait := await work.take_send_token(key, self._clock.now(), limit)) > 0:
+                    return wait, reason
+        return 0.0, ""
 
     async def _deliver_webhook(self, pending: PendingMessage) -> int:
         """POST a queued webhook (bot/webhooks.py signs it), retried and failed like a Slack call."""

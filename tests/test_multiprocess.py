@@ -28,6 +28,7 @@ from .story import (
     dm_containing,
     field_values,
     manager_approval,
+    start_expense,
     start_with_form,
     task_message,
     text_of,
@@ -105,6 +106,29 @@ async def test_a_retried_event_landing_on_another_process_starts_onboarding_once
     await task_message(slack, HANNA, "task_complete")
     await asyncio.sleep(0.3)
     assert await kinds(postgres_url, 1) and await kinds(postgres_url, 2) == []
+
+
+async def test_two_processes_share_one_pace_into_a_conversation(
+    two_batons: tuple[SlackDriver, SlackDriver], slack: SlackEmulator
+) -> None:
+    # Twelve requests for Maria's approval, started through both processes at once: together they may post into
+    # her DM a burst of five and then about one a second, as one process would, not a burst from each.
+    first, second = two_batons
+
+    async def requests_of(person: str, driver: SlackDriver) -> None:
+        for number in range(4):
+            await start_expense(driver, slack, person, 10 + number, f"Taxi ride {person[3:]} {number}")
+
+    await asyncio.gather(requests_of(ALICE, first), requests_of("U0BOB", second), requests_of(NEWBIE, first))
+    await slack.wait_for(
+        lambda: len([m for m in slack.dm_messages(MARIA) if find_action(m.blocks, "task_approve")]) == 12,
+        30,
+        what="Maria's twelve tasks",
+    )
+    posts = sorted(c.at for c in slack.calls_to("chat.postMessage") if c.ok and c.args.get("channel") == MARIA)
+    assert len(posts) == 12
+    gaps = [posts[i + 5] - posts[i] for i in range(len(posts) - 5)]
+    assert min(gaps) >= 0.9, gaps  # six posts need a second at least (burst five, one a second)
 
 
 # ---- three real processes, one killed ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import yaml
 from bot.catalog import load_catalog
 from bot.clock import OffsetClock
 from bot.migrate import migrate, migrate_data, schema_version, tables
+from bot.pacing import CONVERSATION_LIMIT
 from bot.service import Acted, Started, WorkflowService
 from bot.store import OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
 from bot.store.schema import SCHEMA_VERSION, migration_statements
@@ -140,6 +141,8 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await start_timed(service(store, tmp_path), 2)
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
+        "DROP TABLE send_pace",  # migration 7
+        "DELETE FROM schema_version WHERE version = 7",
         "DROP INDEX events_by_workflow",
         "DROP INDEX tasks_by_instance",
         "ALTER TABLE events DROP COLUMN workflow",
@@ -188,6 +191,17 @@ async def test_a_read_only_unit_of_work_writes_nothing_and_waits_for_no_decision
                 return seen.id if seen else None
 
         assert await asyncio.wait_for(screen(), 3) == instance_id  # a status screen does not wait for it
+
+
+async def test_send_buckets_in_the_store_pace_every_process_that_shares_them(store: Store) -> None:
+    later = NOW + timedelta(seconds=1)
+    async with store.transaction() as work:
+        waits = [await work.take_send_token("conversation D1", NOW, CONVERSATION_LIMIT) for _ in range(6)]
+    assert waits[:5] == [0.0] * 5 and waits[5] == pytest.approx(1.0)
+    async with store.transaction() as work:  # the bucket outlives the unit of work, as another process sees it
+        assert await work.take_send_token("conversation D1", NOW, CONVERSATION_LIMIT) == pytest.approx(1.0)
+        assert await work.take_send_token("conversation D2", NOW, CONVERSATION_LIMIT) == 0.0
+        assert await work.take_send_token("conversation D1", later, CONVERSATION_LIMIT) == 0.0
 
 
 async def test_each_due_timer_is_claimed_once(store: Store, tmp_path: Path) -> None:

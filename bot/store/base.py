@@ -11,6 +11,7 @@ from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
 from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
+from bot.pacing import Limit
 
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
 from .reporting import EventExport, InstanceExport, OpsSnapshot
@@ -66,6 +67,10 @@ class UnitOfWork(Protocol):
     async def supersede_pending(self, conversation: str, method: str, after_id: int, now: datetime) -> int:
         """Settle the pending `method` rows of `conversation` queued after `after_id`, because the message being
         sent now is rendered from the current state and so covers them; return how many."""
+        ...
+
+    async def take_send_token(self, key: str, now: datetime, limit: Limit) -> float:
+        """Take a token from the shared bucket `key` (bot/pacing.py); return 0.0, or the seconds to wait."""
         ...
 
     async def note_home_opened(self, user_id: str, now: datetime) -> None: ...

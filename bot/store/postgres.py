@@ -30,6 +30,7 @@ from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
 from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
+from bot.pacing import Bucket, Limit, take_token
 
 from . import reporting
 from .errors import StoreError
@@ -267,6 +268,24 @@ class PostgreSQLUnitOfWork:
             after_id,
         )
         return int(status.split()[-1])
+
+    async def take_send_token(self, key: str, now: datetime, limit: Limit) -> float:
+        # The row lock makes the read-refill-take-write of one bucket atomic across processes.
+        await self._db.execute(
+            "INSERT INTO send_pace (pace_key, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            key,
+            limit.burst,
+            epoch(now),
+        )
+        row = await self._db.fetchrow("SELECT tokens, updated_at FROM send_pace WHERE pace_key = $1 FOR UPDATE", key)
+        bucket, wait = take_token(Bucket(row[0], row[1]) if row else None, epoch(now), limit)
+        await self._db.execute(
+            "UPDATE send_pace SET tokens = $1, updated_at = $2 WHERE pace_key = $3",
+            bucket.tokens,
+            bucket.updated_at,
+            key,
+        )
+        return wait
 
     async def note_home_opened(self, user_id: str, now: datetime) -> None:
         await self._db.execute(

@@ -146,6 +146,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # ...and finds those workflows' open tasks through their requests, not among every open task.
         "CREATE INDEX tasks_by_instance ON tasks (instance_id, status)",
     ),
+    (
+        # Slack's rate limits as token buckets that every process sending from this database shares
+        # (`conversation <id>`: about one message a second; `method <name>`: its tier).
+        """CREATE TABLE send_pace (
+            pace_key TEXT PRIMARY KEY,
+            tokens REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

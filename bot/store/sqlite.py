@@ -17,6 +17,7 @@ from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
 from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
+from bot.pacing import Bucket, Limit, take_token
 
 from . import reporting
 from .errors import StoreError
@@ -221,6 +222,16 @@ class SQLiteUnitOfWork:
             (epoch(now), conversation, method, after_id),
         )
         return cursor.rowcount
+
+    async def take_send_token(self, key: str, now: datetime, limit: Limit) -> float:
+        row = await self._one("SELECT tokens, updated_at FROM send_pace WHERE pace_key = ?", (key,))
+        bucket, wait = take_token(Bucket(row[0], row[1]) if row else None, epoch(now), limit)
+        await self._db.execute(
+            "INSERT INTO send_pace (pace_key, tokens, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (pace_key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+            (key, bucket.tokens, bucket.updated_at),
+        )
+        return wait
 
     async def note_home_opened(self, user_id: str, now: datetime) -> None:
         await self._db.execute(
