@@ -47,22 +47,29 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlencode
+from typing import Any
 
-import aiohttp
 import yaml
 from aiohttp import web
+from load import (  # bench/load.py: what this script shares with bench/scale.py
+    APPROVE,
+    JSON,
+    SIGNING_SECRET,
+    BenchError,
+    approve_click,
+    fire,
+    ratio,
+    ready,
+    signed,
+    wait_until,
+)
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import MAX_BODY_BYTES, Baton
-from bot.emulator import Message, RecordedCall, SlackDriver, SlackEmulator, find_action, signature_headers
-from bot.emulator.driver import SLACK_USER_AGENT
+from bot.emulator import Message, RecordedCall, SlackDriver, SlackEmulator, find_action
 from bot.emulator.payloads import (
-    DEFAULT_VERIFICATION_TOKEN,
-    block_actions,
     number_value,
     plain_text_value,
     static_select_value,
@@ -73,86 +80,14 @@ from bot.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 WORKFLOWS = PROJECT / "workflows"
-SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench-token"
 ADMIN = "U0ADMIN"
 REQUESTERS = ("U0ALICE", "U0BOB")  # both report to U0MARIA in org.yaml
 MANAGER = "U0MARIA"
-APPROVE = "task_approve"
 WORKFLOW = "expense-approval"
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
-REQUEST_TIMEOUT = 10.0
 
-T = TypeVar("T")
-# A request ready to send: body bytes and headers (signature included). Plain tuples cross processes easily.
-Shot = tuple[bytes, dict[str, str]]
 
 log = logging.getLogger("bench.ack")
-
-
-class BenchError(RuntimeError):
-    """Something the benchmark needed did not happen; the message says what was seen."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# Load generator (runs in a spawned child process)
-
-
-def _ready() -> int:
-    return os.getpid()
-
-
-def fire(url: str, shots: list[Shot], warmups: list[Shot], concurrency: int, time_limit: float) -> dict[str, Any]:
-    """Send `warmups` (untimed), then every shot with `concurrency` requests in flight; return the timings."""
-    return asyncio.run(_fire(url, shots, warmups, concurrency, time_limit))
-
-
-async def _fire(
-    url: str, shots: list[Shot], warmups: list[Shot], concurrency: int, time_limit: float
-) -> dict[str, Any]:
-    latencies = [math.nan] * len(shots)
-    statuses = [0] * len(shots)
-    errors: list[str] = []
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def send(shot: Shot) -> int:
-            body, headers = shot
-            async with session.post(url, data=body, headers=headers) as reply:
-                await reply.read()
-                return reply.status
-
-        # Warm-up: open the pool's connections (and let the app do one-time work) before the clock starts.
-        for outcome in await asyncio.gather(*(send(shot) for shot in warmups), return_exceptions=True):
-            if not isinstance(outcome, int) or outcome != 200:
-                errors.append(f"warm-up request: {outcome!r}")
-
-        pending = iter(range(len(shots)))
-
-        async def worker() -> None:
-            for index in pending:  # one shared iterator: each index is taken by exactly one worker
-                started = time.perf_counter()
-                try:
-                    statuses[index] = await send(shots[index])
-                except Exception as error:  # report, never hide
-                    statuses[index] = -1
-                    errors.append(f"request #{index}: {error!r}")
-                latencies[index] = time.perf_counter() - started
-
-        started_wall, started_mono, started = time.time(), time.monotonic(), time.perf_counter()
-        async with asyncio.timeout(time_limit):
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {
-        "latencies": latencies,
-        "statuses": statuses,
-        "errors": errors,
-        "elapsed": elapsed,
-        "started_wall": started_wall,
-        "started_mono": started_mono,
-    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -236,17 +171,6 @@ class LogTally(logging.Handler):
 # Helpers
 
 
-async def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, poll: float = 0.005) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(poll)
-
-
 def seed_people(emulator: SlackEmulator) -> None:
     """The people of org.yaml, as tests/conftest.py seeds them."""
     org = yaml.safe_load((WORKFLOWS / "org.yaml").read_text()) or {}
@@ -324,44 +248,6 @@ async def wait_for_quiet_outbox(baton: Baton, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def signed(body: str, content_type: str, timestamp: int) -> Shot:
-    headers = {"Content-Type": content_type, "User-Agent": SLACK_USER_AGENT}
-    headers.update(signature_headers(SIGNING_SECRET, timestamp, body))
-    return body.encode(), headers
-
-
-def approve_clicks(emulator: SlackEmulator, messages: Sequence[Message], timestamp: int) -> list[Shot]:
-    """One signed `block_actions` request per approval DM: U0MARIA clicks its Approve button."""
-    manager = emulator.user(MANAGER)
-    shots: list[Shot] = []
-    for message in messages:
-        found = find_action(message.blocks, APPROVE)
-        if found is None:
-            raise BenchError(f"message {message.ts} has no {APPROVE} button")
-        block_id, element = found
-        payload = block_actions(
-            user_id=MANAGER,
-            action_id=APPROVE,
-            value=element.get("value"),
-            trigger_id=emulator.issue_trigger_id(MANAGER),
-            block_id=block_id,
-            channel_id=message.channel,
-            message_ts=message.ts,
-            message=message.to_slack(),
-            response_url=emulator.issue_response_url(
-                user_id=MANAGER, channel_id=message.channel, message_ts=message.ts
-            ),
-            user_name=manager.name if manager is not None else None,
-            channel_name="directmessage",
-            team_id=emulator.team_id,
-            team_domain=emulator.team_domain,
-            api_app_id=emulator.app_id,
-            token=DEFAULT_VERIFICATION_TOKEN,
-        )
-        shots.append(signed(urlencode({"payload": json.dumps(payload)}), FORM, timestamp))
-    return shots
-
-
 def instance_ids(messages: Sequence[Message]) -> list[int]:
     """The request number behind each approval button (its value is `<instance>.<step>`)."""
     ids: list[int] = []
@@ -429,7 +315,7 @@ async def measure(args: argparse.Namespace, pool: ProcessPoolExecutor, tally: Lo
     def remaining() -> float:
         return max(1.0, deadline - time.monotonic())
 
-    await loop.run_in_executor(pool, _ready)  # spawn the load process now, not on the clock
+    await loop.run_in_executor(pool, ready)  # spawn the load process now, not on the clock
     with tempfile.TemporaryDirectory(prefix="baton-bench-") as directory:
         emulator = SlackEmulator(bot_token=BOT_TOKEN)
         seed_people(emulator)
@@ -477,9 +363,10 @@ async def measure(args: argparse.Namespace, pool: ProcessPoolExecutor, tally: Lo
 
             # --- build and sign every click before any timing
             timestamp = int(time.time())
-            shots = approve_clicks(emulator, messages, timestamp)
+            shots = [approve_click(emulator, MANAGER, message, baton_url, timestamp) for message in messages]
             warmups = [
-                signed(json.dumps(url_verification(f"warm-{i}")), JSON, timestamp) for i in range(args.concurrency)
+                signed(baton_url, json.dumps(url_verification(f"warm-{i}")), JSON, timestamp)
+                for i in range(args.concurrency)
             ]
             c = args.concurrency
 
@@ -488,7 +375,9 @@ async def measure(args: argparse.Namespace, pool: ProcessPoolExecutor, tally: Lo
             bare_url = f"http://127.0.0.1:{bare_port}/slack/events"
             # One extra warm-up click: the bare app's first request does its one-time auth.test
             # (Baton did its own during the setup above).
-            raw = await loop.run_in_executor(pool, fire, bare_url, shots, [*warmups, shots[0]], c, remaining())
+            to_bare = [(bare_url, body, headers) for _url, body, headers in [*shots, *warmups]]
+            bare_shots, bare_warmups = to_bare[: len(shots)], to_bare[len(shots) :]
+            raw = await loop.run_in_executor(pool, fire, bare_shots, [*bare_warmups, bare_shots[0]], c, remaining())
             bare = Run.of("bare Bolt", c, raw)
             await bare_runner.cleanup()
             bare_runner = None
@@ -504,7 +393,7 @@ async def measure(args: argparse.Namespace, pool: ProcessPoolExecutor, tally: Lo
 
             unsubscribe = emulator.on_call(on_call)
             logged_before = tally.count
-            raw = await loop.run_in_executor(pool, fire, baton_url, shots, warmups, c, remaining())
+            raw = await loop.run_in_executor(pool, fire, shots, warmups, c, remaining())
             baton_run = Run.of("Baton", c, raw)
 
             # --- end to end: every decision recorded and every approval DM edited in Slack
@@ -533,10 +422,6 @@ async def measure(args: argparse.Namespace, pool: ProcessPoolExecutor, tally: Lo
             if baton is not None:
                 await baton.stop()
             await emulator.stop()
-
-
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b and not math.isnan(a) and not math.isnan(b) else "n/a"
 
 
 def report(outcome: Outcome, tally: LogTally) -> None:

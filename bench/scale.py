@@ -34,33 +34,38 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import yaml
+from load import (  # bench/load.py: what this script shares with bench/ack.py
+    APPROVE,
+    JSON,
+    SIGNING_SECRET,
+    BenchError,
+    Shot,
+    approve_click,
+    fire,
+    ratio,
+    ready,
+    signed,
+    wait_until,
+)
 
-from bot.emulator import Message, SlackDriver, SlackEmulator, find_action, signature_headers
-from bot.emulator.driver import SLACK_USER_AGENT
+from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
 from bot.emulator.payloads import (
-    DEFAULT_VERIFICATION_TOKEN,
-    block_actions,
     plain_text_value,
     url_verification,
 )
 
 PROJECT = Path(__file__).resolve().parents[1]
-SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench-token"
 ADMIN = "U0ADMIN"
-APPROVE = "task_approve"
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
 POSTGRES = os.environ.get("BATON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEAM_SIZE = 5
 WORKFLOW = """
@@ -75,61 +80,6 @@ steps:
     assignee: requester.manager
 """
 
-T = TypeVar("T")
-Shot = tuple[str, bytes, dict[str, str]]  # where to send it, the body, the headers (signature included)
-
-
-class BenchError(RuntimeError):
-    """Something the benchmark needed did not happen; the message says what was seen."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# Load generator (runs in a spawned child process)
-
-
-def _ready() -> int:
-    return os.getpid()
-
-
-def fire(shots: list[Shot], warmups: list[Shot], concurrency: int, time_limit: float) -> dict[str, Any]:
-    """Send `warmups` (untimed), then every shot with `concurrency` requests in flight; return the timings."""
-    return asyncio.run(_fire(shots, warmups, concurrency, time_limit))
-
-
-async def _fire(shots: list[Shot], warmups: list[Shot], concurrency: int, time_limit: float) -> dict[str, Any]:
-    latencies = [math.nan] * len(shots)
-    statuses = [0] * len(shots)
-    errors: list[str] = []
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
-
-        async def send(shot: Shot) -> int:
-            url, body, headers = shot
-            async with session.post(url, data=body, headers=headers) as reply:
-                await reply.read()
-                return reply.status
-
-        for outcome in await asyncio.gather(*(send(shot) for shot in warmups), return_exceptions=True):
-            if outcome != 200:
-                errors.append(f"warm-up request: {outcome!r}")
-        pending = iter(range(len(shots)))
-
-        async def worker() -> None:
-            for index in pending:
-                started = time.perf_counter()
-                try:
-                    statuses[index] = await send(shots[index])
-                except Exception as error:  # report, never hide
-                    statuses[index] = -1
-                    errors.append(f"request #{index}: {error!r}")
-                latencies[index] = time.perf_counter() - started
-
-        started_wall, started = time.time(), time.perf_counter()
-        async with asyncio.timeout(time_limit):
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "statuses": statuses, "errors": errors, "elapsed": elapsed,
-            "started_wall": started_wall}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -148,6 +98,7 @@ class Result:
     errors: list[str]
     elapsed: float
     started_wall: float
+    started_mono: float = math.nan
     decided_after: float = math.nan  # seconds from the first click to the last decision in the event log
     decided: int = 0
     setup_seconds: float = math.nan
@@ -178,17 +129,6 @@ class Result:
 
 # --------------------------------------------------------------------------------------------------------
 # Helpers
-
-
-async def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, poll: float = 0.02) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(poll)
 
 
 def free_port() -> int:
@@ -305,46 +245,19 @@ def approval_dms(emulator: SlackEmulator, managers: set[str]) -> list[tuple[str,
 def clicks(emulator: SlackEmulator, messages: Sequence[tuple[str, Message]], urls: Sequence[str]) -> list[Shot]:
     """One signed Approve click per approval DM, by the manager it went to, round-robin over the processes."""
     timestamp = int(time.time())
-    shots: list[Shot] = []
-    for index, (manager, message) in enumerate(messages):
-        found = find_action(message.blocks, APPROVE)
-        if found is None:
-            raise BenchError(f"message {message.ts} has no {APPROVE} button")
-        block_id, element = found
-        payload = block_actions(
-            user_id=manager,
-            action_id=APPROVE,
-            value=element.get("value"),
-            trigger_id=emulator.issue_trigger_id(manager),
-            block_id=block_id,
-            channel_id=message.channel,
-            message_ts=message.ts,
-            message=message.to_slack(),
-            response_url=emulator.issue_response_url(user_id=manager, channel_id=message.channel,
-                                                     message_ts=message.ts),
-            channel_name="directmessage",
-            team_id=emulator.team_id,
-            team_domain=emulator.team_domain,
-            api_app_id=emulator.app_id,
-            token=DEFAULT_VERIFICATION_TOKEN,
-        )
-        body = urlencode({"payload": json.dumps(payload)})
-        headers = {"Content-Type": FORM, "User-Agent": SLACK_USER_AGENT}
-        headers.update(signature_headers(SIGNING_SECRET, timestamp, body))
-        shots.append((urls[index % len(urls)], body.encode(), headers))
-    return shots
+    return [
+        approve_click(emulator, manager, message, urls[index % len(urls)], timestamp)
+        for index, (manager, message) in enumerate(messages)
+    ]
 
 
 def warmups(urls: Sequence[str], per_url: int) -> list[Shot]:
     timestamp = int(time.time())
-    shots: list[Shot] = []
-    for url in urls:
-        for number in range(per_url):
-            body = json.dumps(url_verification(f"warm-{number}"))
-            headers = {"Content-Type": JSON, "User-Agent": SLACK_USER_AGENT}
-            headers.update(signature_headers(SIGNING_SECRET, timestamp, body))
-            shots.append((url, body.encode(), headers))
-    return shots
+    return [
+        signed(url, json.dumps(url_verification(f"warm-{number}")), JSON, timestamp)
+        for url in urls
+        for number in range(per_url)
+    ]
 
 
 async def decision_times(database_url: str) -> list[float]:
@@ -441,10 +354,6 @@ async def measure(
             await drop_postgres_database(database_url)
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b and not math.isnan(a) and not math.isnan(b) else "n/a"
-
-
 def report(results: list[Result]) -> None:
     cpus = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
@@ -493,7 +402,7 @@ async def main_async(args: argparse.Namespace) -> int:
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool, tempfile.TemporaryDirectory(
         prefix="baton-scale-"
     ) as scratch:
-        await asyncio.get_running_loop().run_in_executor(pool, _ready)
+        await asyncio.get_running_loop().run_in_executor(pool, ready)
         results = []
         try:
             for name, processes, database in configurations:
