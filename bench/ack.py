@@ -37,7 +37,6 @@ import math
 import multiprocessing
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -58,6 +57,8 @@ from load import (  # bench/load.py: what this script shares with bench/scale.py
     BenchError,
     approve_click,
     fire,
+    max_ms,
+    percentile_ms,
     ratio,
     ready,
     signed,
@@ -120,17 +121,11 @@ class Run:
         return self.requests / self.elapsed if self.elapsed > 0 else math.nan
 
     def percentile_ms(self, q: int) -> float:
-        values = [v for v in self.latencies if not math.isnan(v)]
-        if not values:
-            return math.nan
-        if len(values) == 1:
-            return values[0] * 1000
-        return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
+        return percentile_ms(self.latencies, q)
 
     @property
     def max_ms(self) -> float:
-        values = [v for v in self.latencies if not math.isnan(v)]
-        return max(values) * 1000 if values else math.nan
+        return max_ms(self.latencies)
 
     @property
     def not_200(self) -> dict[int, int]:

@@ -7,8 +7,9 @@ import asyncio
 import json
 import math
 import os
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -142,6 +143,19 @@ async def wait_until(predicate: Callable[[], T | None], timeout: float, what: st
         if time.monotonic() >= deadline:
             raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
         await asyncio.sleep(poll)
+
+
+def percentile_ms(latencies: Sequence[float], q: int) -> float:
+    """The q-th percentile of the measured latencies (seconds; NaN: not measured), in milliseconds."""
+    values = [v for v in latencies if not math.isnan(v)]
+    if len(values) < 2:
+        return values[0] * 1000 if values else math.nan
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
+
+
+def max_ms(latencies: Sequence[float]) -> float:
+    values = [v for v in latencies if not math.isnan(v)]
+    return max(values) * 1000 if values else math.nan
 
 
 def ratio(a: float, b: float) -> str:

@@ -28,7 +28,6 @@ import os
 import platform
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,8 @@ from load import (  # bench/load.py: what this script shares with bench/ack.py
     Shot,
     approve_click,
     fire,
+    max_ms,
+    percentile_ms,
     ratio,
     ready,
     signed,
@@ -108,15 +109,11 @@ class Result:
         return len(self.statuses) / self.elapsed if self.elapsed > 0 else math.nan
 
     def percentile_ms(self, q: int) -> float:
-        values = [v for v in self.latencies if not math.isnan(v)]
-        if len(values) < 2:
-            return values[0] * 1000 if values else math.nan
-        return statistics.quantiles(values, n=100, method="inclusive")[q - 1] * 1000
+        return percentile_ms(self.latencies, q)
 
     @property
     def max_ms(self) -> float:
-        values = [v for v in self.latencies if not math.isnan(v)]
-        return max(values) * 1000 if values else math.nan
+        return max_ms(self.latencies)
 
     @property
     def not_200(self) -> int:
