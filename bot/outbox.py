@@ -44,9 +44,20 @@ PERMANENT_ERRORS = frozenset(
         "user_not_in_channel",
         "too_many_attachments",
         "invalid_attachments",
+        "cannot_dm_bot",
+        "missing_scope",
+        "not_allowed_token_type",
     }
 )
 _MAX_BACKOFF = 300.0
+
+# Slack's own trouble, retried like a 5xx for as long as it lasts: an outage delays messages, never drops them.
+TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+# Baton's token is refused: every message would fail alike, so they wait (loudly logged) until it is fixed.
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
+# Any other error Slack answers, or a failure inside Baton while sending, is tried this many times, then the
+# message is given up like a permanent error (history line, admins told), so it cannot hold up its conversation.
+GIVE_UP_AFTER_ATTEMPTS = 8
 
 # What an admin can do about a permanent error, in the alert Baton sends them.
 _FIXES = {
@@ -55,6 +66,7 @@ _FIXES = {
     "is_archived": "the channel is archived: unarchive it or point the workflow elsewhere",
     "account_inactive": "that account is deactivated: reassign their work or update `org.yaml`",
     "user_not_found": "that user does not exist in this workspace: check `org.yaml` or the workflow file",
+    "missing_scope": "Baton's Slack app lacks a scope: reinstall it from `manifest.yml`",
 }
 
 
@@ -175,7 +187,10 @@ class OutboxSender:
             return await self._deliver(pending)
         except Exception as error:
             log.exception("sending outbox=%s failed unexpectedly", pending.id)
-            await self._retry(pending, self._backoff(pending.attempts), f"unexpected: {error!r}")
+            if pending.attempts + 1 >= GIVE_UP_AFTER_ATTEMPTS:
+                await self._fail(pending, "baton_error")
+            else:
+                await self._retry(pending, self._backoff(pending.attempts), f"unexpected: {error!r}")
             return 1
 
     async def _deliver(self, pending: PendingMessage) -> int:
@@ -313,9 +328,12 @@ class OutboxSender:
             scope = _limit_scope(pending.message)
             self._paused_until[scope] = max(self._paused_until.get(scope, 0.0), resume)
             await self._retry(pending, retry_after, f"rate limited for {retry_after:.0f}s")
-        elif status >= 500:
-            await self._retry(pending, self._backoff(pending.attempts), f"slack http {status}")
-        elif code in PERMANENT_ERRORS:
+        elif status >= 500 or code in TRANSIENT_ERRORS:
+            await self._retry(pending, self._backoff(pending.attempts), f"slack http {status} {code}")
+        elif code in AUTH_ERRORS:
+            log.error("Slack refuses Baton's token (%s): check SLACK_BOT_TOKEN; messages wait until it works", code)
+            await self._retry(pending, self._backoff(pending.attempts), f"slack error {code}")
+        elif code in PERMANENT_ERRORS or pending.attempts + 1 >= GIVE_UP_AFTER_ATTEMPTS:
             await self._fail(pending, code)
         else:
             await self._retry(pending, self._backoff(pending.attempts), f"slack error {code}")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot.engine import (
+    ActOnTask,
     AddTimers,
     CancelTimers,
     EscalateTask,
@@ -57,6 +58,12 @@ def begin(defn: WorkflowDefinition) -> Transition:
     outcome = start(defn, DIRECTORY, StartWorkflow(1, "U0ALICE", {}), NOW)
     assert isinstance(outcome, Transition)
     return outcome
+
+
+def begin_with(defn: WorkflowDefinition, directory: OrgDirectory) -> Instance:
+    outcome = start(defn, directory, StartWorkflow(1, "U0ALICE", {}), NOW)
+    assert isinstance(outcome, Transition)
+    return outcome.instance
 
 
 def timers_of(transition: Transition) -> list[Timer]:
@@ -176,7 +183,8 @@ def test_timeout_reassign_hands_the_task_up_the_ladder_with_a_fresh_due_time() -
     [
         ("U0BOB", "U0DIRK", "Only the people holding this task"),
         ("U0MARIA", "U0ALICE", "cannot approve their own request"),
-        ("U0MARIA", "U0MARIA", "already holds this task"),
+        ("U0MARIA", "U0MARIA", "to yourself"),
+        ("U0DIRK", "U0DIRK", "Only the people holding this task"),
         ("U0MARIA", "not-a-user", "Pick a person"),
     ],
 )
@@ -184,6 +192,43 @@ def test_reassign_refusals(actor: str, to: str, refusal: str) -> None:
     defn = definition()
     outcome = decide(defn, DIRECTORY, begin(defn).instance, ReassignTask("1.check", actor, to), NOW)
     assert isinstance(outcome, Refusal) and refusal in outcome.reason
+
+
+BOARD = OrgDirectory(
+    OrgChart.model_validate({"people": ORG.model_dump()["people"], "groups": {"board": ["U0B1", "U0B2", "U0B3"]}}),
+    admins=("U0ADMIN",),
+)
+
+
+def test_one_of_several_deciders_hands_on_only_their_own_seat() -> None:
+    defn = definition(assignee="group:board", rule="all")
+    instance = begin_with(defn, BOARD)
+    outcome = decide(defn, BOARD, instance, ReassignTask("1.check", "U0B1", "U0DIRK"), NOW)
+    assert isinstance(outcome, Transition)
+    assert outcome.instance.tasks[0].assignees == ("U0DIRK", "U0B2", "U0B3")  # still three approvals needed
+    for actor, to, refusal in [
+        ("U0B1", "U0B1", "to yourself"),  # no way to shrink the board to one
+        ("U0B1", "U0B2", "already holds this task"),
+    ]:
+        refused = decide(defn, BOARD, instance, ReassignTask("1.check", actor, to), NOW)
+        assert isinstance(refused, Refusal) and refusal in refused.reason
+    voted = decide(defn, BOARD, instance, ActOnTask("1.check", "U0B2", "approve"), NOW)
+    assert isinstance(voted, Transition)
+    refused = decide(defn, BOARD, voted.instance, ReassignTask("1.check", "U0B2", "U0DIRK"), NOW)
+    assert isinstance(refused, Refusal) and "decided on this task already" in refused.reason
+
+
+def test_someone_the_task_was_escalated_to_cannot_take_it_over_where_the_step_forbids_acting() -> None:
+    defn = definition(escalation_may_act=False)
+    started = begin(defn).instance
+    task = started.tasks[0].model_copy(update={"escalated_to": ("U0DIRK",)})
+    instance = started.model_copy(update={"tasks": (task,)})
+    approve = decide(defn, DIRECTORY, instance, ActOnTask("1.check", "U0DIRK", "approve"), NOW)
+    assert isinstance(approve, Refusal)
+    to_self = decide(defn, DIRECTORY, instance, ReassignTask("1.check", "U0DIRK", "U0DIRK"), NOW)
+    assert isinstance(to_self, Refusal) and "to yourself" in to_self.reason
+    elsewhere = decide(defn, DIRECTORY, instance, ReassignTask("1.check", "U0DIRK", "U0CEO"), NOW)
+    assert isinstance(elsewhere, Transition) and elsewhere.instance.tasks[0].assignees == ("U0CEO",)
 
 
 def test_snooze_is_for_the_holder_and_never_past_the_deadline() -> None:

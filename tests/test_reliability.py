@@ -193,13 +193,38 @@ async def test_backoff_is_capped_by_slack_retry_max_seconds(tmp_path: Path, slac
 async def test_a_permanent_error_is_recorded_and_shown_to_admins_and_the_workflow_goes_on(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    slack.inject("chat.postMessage", SlackError("account_inactive"), times=1)  # Alice's receipt cannot go out
+    slack.inject("chat.postMessage", SlackError("account_inactive"), times=1, channel=ALICE)  # her receipt fails
     await start_expense(driver, slack, ALICE, 5, "Train ticket")
     await dm_containing(slack, ADMIN, "could not deliver")
     approval = await task_message(slack, MARIA, "task_approve")
     await driver.click_button_in(approval, MARIA, "task_approve")
     await dm_containing(slack, ALICE, "was *completed*")
     assert "delivery_failed" in await trail(baton, 1)
+
+
+async def test_an_error_slack_never_documented_is_given_up_after_eight_tries_and_the_dm_goes_on(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    # An error code Baton does not know (not transient, not an auth failure) must not hold up a person's DM for
+    # ever: after eight tries the message is given up like a permanent error, and the next one goes out.
+    settings = baton_settings(tmp_path, slack).model_copy(update={"slack_retry_max_seconds": 0.3})
+    baton = Baton(settings)
+    await baton.start()
+    port = await baton.serve("127.0.0.1", 0)
+    try:
+        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
+            slack.inject("chat.postMessage", SlackError("brand_new_error"), times=8, channel=ALICE)
+            await start_expense(driver, slack, ALICE, 5, "Museum tickets")
+            alert = await dm_containing(slack, ADMIN, "could not deliver", timeout=30)
+            assert "brand_new_error" in text_of(alert)
+            tries = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == ALICE]
+            assert [c.error for c in tries] == ["brand_new_error"] * 8
+            approval = await task_message(slack, MARIA, "task_approve")
+            await driver.click_button_in(approval, MARIA, "task_approve")
+            await dm_containing(slack, ALICE, "was *completed*", timeout=15)  # her DM is not blocked behind it
+            assert "delivery_failed" in await trail(baton, 1)
+    finally:
+        await baton.stop()
 
 
 async def test_a_channel_baton_was_not_invited_to_is_reported_and_the_workflow_goes_on(

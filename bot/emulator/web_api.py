@@ -872,6 +872,7 @@ class _ResponseUrl:
 class _Injected:
     fault: Fault
     remaining: int | None
+    channel: str | None = None
 
 
 @dataclass
@@ -1172,11 +1173,14 @@ class SlackEmulator:
 
     # --- faults
 
-    def inject(self, method_or_star: str, fault: Fault, times: int | None = 1) -> None:
-        """Answer the next ``times`` calls of a method (``"*"``: any) with ``fault`` (``None``: always)."""
+    def inject(
+        self, method_or_star: str, fault: Fault, times: int | None = 1, *, channel: str | None = None
+    ) -> None:
+        """Answer the next ``times`` calls of a method (``"*"``: any) with ``fault`` (``None``: always); with
+        ``channel``, only calls whose ``channel`` argument is that (a user ID for a DM opened by user ID)."""
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 (or None for every call)")
-        self._faults.setdefault(method_or_star, []).append(_Injected(fault=fault, remaining=times))
+        self._faults.setdefault(method_or_star, []).append(_Injected(fault=fault, remaining=times, channel=channel))
 
     def clear_faults(self) -> None:
         """Remove injected faults, chaos mode and rate limiting."""
@@ -1211,16 +1215,17 @@ class SlackEmulator:
         """
         self._rate_limits = _RateLimits(window=window, per_minute=dict(per_minute or {}))
 
-    def _next_fault(self, method: str) -> Fault | None:
+    def _next_fault(self, method: str, args: Mapping[str, Any] | None = None) -> Fault | None:
         for key in (method, "*"):
             queue = self._faults.get(key)
-            if not queue:
+            matching = [i for i in queue or () if i.channel is None or (args or {}).get("channel") == i.channel]
+            if not matching:
                 continue
-            injected = queue[0]
+            injected = matching[0]
             if injected.remaining is not None:
                 injected.remaining -= 1
                 if injected.remaining <= 0:
-                    queue.pop(0)
+                    self._faults[key].remove(injected)
             return injected.fault
         chaos = self._chaos
         if chaos is not None and (chaos.methods is None or method in chaos.methods) and chaos.rng.random() < chaos.rate:
@@ -1500,7 +1505,7 @@ class SlackEmulator:
             body = {}  # this method does not read JSON bodies: the arguments are simply not seen
         args = self._normalise({**query, **body})
 
-        fault = self._next_fault(method)
+        fault = self._next_fault(method, args)
         delay: Delay | None = None
         if isinstance(fault, Delay):
             delay, fault = fault, None

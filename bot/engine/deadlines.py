@@ -218,11 +218,20 @@ def reassign(
         return refuse(
             "The requester cannot approve their own request; pick someone else.", now, command.actor, task_id=task.id
         )
-    if task.assignees == (command.to,):
+    if command.to == command.actor:  # to act on it, the step must let you: handing it to yourself is no way round
+        return refuse("You cannot hand a task to yourself.", now, command.actor, task_id=task.id)
+    if command.to in task.assignees:
         return refuse(f"<@{command.to}> already holds this task.", now, command.actor, task_id=task.id)
+    people: tuple[str, ...] = (command.to,)
+    if command.actor in task.assignees and len(task.assignees) > 1:
+        # One of several deciders hands on their own seat only, so a rule (all, quorum) keeps its head count.
+        if any(vote.user == command.actor for vote in task.votes):
+            return refuse("You have decided on this task already; your decision stands.", now, command.actor,
+                          task_id=task.id)
+        people = tuple(command.to if person == command.actor else person for person in task.assignees)
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     note = (command.note or "").strip()[:2000] or None
-    hand_over(builder, step, task, (command.to,), by=command.actor, note=note)
+    hand_over(builder, step, task, people, by=command.actor, note=note)
     return builder.transition()
 
 
