@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -112,4 +113,6 @@ async def build_report(
 ) -> KpiReport:
     """Read the period's rows from the store and compute every figure (outside any transaction)."""
     rows = await load_rows(store, period, workflows=workflows)
-    return compute_kpis(rows, period, now=now, teams=teams_of(directory))
+    # Computing a year of figures over every workflow takes seconds of pure Python: off the event loop, so
+    # clicks and commands still get their ack meanwhile.
+    return await asyncio.to_thread(compute_kpis, rows, period, now=now, teams=teams_of(directory))

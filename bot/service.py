@@ -313,6 +313,11 @@ class WorkflowService:
         async with self._store.transaction() as work:
             return await work.first_sighting(request_key, self._clock.now())
 
+    async def forget_sighting(self, request_key: str) -> None:
+        """The work a first sighting claimed failed: let the next attempt claim it again."""
+        async with self._store.transaction() as work:
+            await work.forget_sighting(request_key)
+
     async def start_for_new_member(self, user_id: str) -> list[Started | Refused | FormInvalid]:
         """Start every workflow that asks to run when someone joins the workspace."""
         results: list[Started | Refused | FormInvalid] = []

@@ -127,6 +127,8 @@ async def test_changes_requested_then_an_edited_amount_moves_the_expense_over_th
     assert (await driver.submit_view(ALICE, form, edited)).status == 200
     again = await task_message(slack, MARIA, "task_approve", containing="Changed in round 2")
     assert "~500~ → 5000" in text_of(again)
+    status = (await driver.send_command(ALICE, "status 1")).body
+    assert f"waiting for <@{MARIA}>" in status  # the round now under way, not the one sent back
     await driver.click_button_in(again, MARIA, "task_approve")
     await task_message(slack, FIONA, "task_approve")  # 5000 is over the threshold: finance decides too
     kinds = await trail(baton)

@@ -229,6 +229,9 @@ def test_someone_the_task_was_escalated_to_cannot_take_it_over_where_the_step_fo
     assert isinstance(to_self, Refusal) and "to yourself" in to_self.reason
     elsewhere = decide(defn, DIRECTORY, instance, ReassignTask("1.check", "U0DIRK", "U0CEO"), NOW)
     assert isinstance(elsewhere, Transition) and elsewhere.instance.tasks[0].assignees == ("U0CEO",)
+    # Those it was escalated to and those it was handed on from still see the request (status, comments).
+    assert instance.involves("U0DIRK") and elsewhere.instance.involves("U0MARIA")
+    assert not instance.involves("U0CEO")
 
 
 def test_snooze_is_for_the_holder_and_never_past_the_deadline() -> None:

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import Baton
-from bot.emulator import SlackDriver, SlackEmulator
+from bot.emulator import HttpError, SlackDriver, SlackEmulator
 from bot.emulator.web_api import SlackError
 from bot.export import EVENT_COLUMNS, INSTANCE_COLUMNS, export_command, instances_csv, read_csv
 from bot.service import Started
@@ -175,6 +175,16 @@ async def test_the_weekly_report_goes_to_the_workflows_channel_once(
     posted = [m for m in slack.messages("C0FINANCE") if "Report: Purchase" in text_of(m)]
     assert len(posted) == 1 and "Started *1*" in text_of(posted[0])
     assert [f.channels for f in slack.files] == [("C0FINANCE",)]
+
+
+async def test_a_weekly_report_slack_refused_is_sent_at_the_next_sweep(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    slack.inject("chat.postMessage", HttpError(503), times=1, channel="#finance")
+    assert await baton.reports.send_weekly_reports(baton.client) == 0  # Slack failed: nothing sent, nothing lost
+    assert await baton.reports.send_weekly_reports(baton.client) == 1  # the next sweep sends it
+    assert await baton.reports.send_weekly_reports(baton.client) == 0  # and only once
+    assert len([m for m in slack.messages("C0FINANCE") if "Report: Purchase" in text_of(m)]) == 1
 
 
 async def drained(baton: Baton, timeout: float = 10.0) -> None:

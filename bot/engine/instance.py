@@ -122,5 +122,9 @@ class Instance(BaseModel):
         return tuple(task for task in self.tasks if task.status.is_open)
 
     def involves(self, user_id: str) -> bool:
-        """True for the requester and for anyone a task of this instance was assigned to."""
-        return user_id == self.requester or any(user_id in task.assignees for task in self.tasks)
+        """True for the requester and for anyone a task of this instance was assigned to, handed on from, or
+        escalated to."""
+        return user_id == self.requester or any(
+            user_id in task.assignees or user_id in task.previous_assignees or user_id in task.escalated_to
+            for task in self.tasks
+        )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ParsedCommand", "parse_command_text", "parse_instance_id"]
+__all__ = ["VERBS", "ParsedCommand", "parse_command_text", "parse_instance_id"]
 
-_VERBS = {"help", "list", "start", "status", "tasks", "cancel", "delegate"}
+VERBS = frozenset({"help", "list", "start", "status", "tasks", "cancel", "delegate"})
 _ALIASES = {"ls": "list", "new": "start", "todo": "tasks", "mine": "status", "?": "help"}
 _MAX_TEXT = 4000
 
@@ -29,7 +29,7 @@ def parse_command_text(text: str | None) -> ParsedCommand:
         return ParsedCommand("help")
     head, _, tail = text.partition(" ")
     verb = _ALIASES.get(head.lower(), head.lower())
-    if verb not in _VERBS:
+    if verb not in VERBS:
         shown = head if len(head) <= 40 else head[:39] + "…"
         return ParsedCommand("help", problem=f"I don't know `{_safe(shown)}`.")
     argument, _, rest = tail.strip().partition(" ")

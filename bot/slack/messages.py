@@ -21,7 +21,19 @@ from bot.engine.digest import Assignment, DigestPlan
 from bot.engine.expressions import render_template
 from bot.store import AuditEntry
 
-from .blocks import Block, actions, button, clip, context, divider, fit_blocks, header, plain, section
+from .blocks import (
+    MESSAGE_BLOCKS_LIMIT,
+    Block,
+    actions,
+    button,
+    clip,
+    context,
+    divider,
+    fit_blocks,
+    header,
+    plain,
+    section,
+)
 from .views import CALLBACK_RESUBMIT, start_form_view
 
 __all__ = [
@@ -303,7 +315,7 @@ def status_blocks(
     for step in definition.all_steps():
         if step.type is StepKind.NOTIFY:
             continue
-        task = next((t for t in instance.tasks if t.step_id == step.id), None)
+        task = instance.latest_task(step.id)  # after changes were requested, the round now under way
         if task is None:
             blocks.append(context(f":white_circle: {step.title} — not reached"))
         elif task.status is TaskStatus.OPEN:
@@ -315,7 +327,12 @@ def status_blocks(
             blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — {task.status.value}{by}"))
     if trail:
         blocks.append(divider())
-        blocks.extend(audit_blocks(trail))
+        history = audit_blocks(trail)
+        room = MESSAGE_BLOCKS_LIMIT - len(blocks)
+        if len(history) > room:  # a very long history: keep its newest lines, which matter most
+            shown = history[len(history) - room + 1 :]
+            history = [context(f"…{len(history) - len(shown)} earlier part(s) of the history not shown."), *shown]
+        blocks.extend(history)
     return fit_blocks(blocks)
 
 

@@ -133,14 +133,17 @@ class ReportDesk:
             due = last_report_due(schedule, now, tz)
             if (now - due).total_seconds() > _LATE_REPORT:
                 continue
-            if not await self._service.first_sighting(f"weekly-report:{name}:{due.isoformat()}"):
-                continue  # recorded before sending: at most once, even across restarts
+            key = f"weekly-report:{name}:{due.isoformat()}"
+            if not await self._service.first_sighting(key):
+                continue  # claimed before sending, so several processes send it once
             try:
                 await self.send_report(client, schedule.channel, [name], parse_period(schedule.period, now))
                 sent += 1
             except _SEND_ERRORS as error:
+                await self._service.forget_sighting(key)  # the next sweep tries again (for up to a day)
                 log.error(
-                    "weekly report of %s to %s failed: %r", name, schedule.channel, error, extra={"workflow": name}
+                    "weekly report of %s to %s failed, will retry: %r", name, schedule.channel, error,
+                    extra={"workflow": name},
                 )
         return sent
 

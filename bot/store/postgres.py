@@ -311,6 +311,9 @@ class PostgreSQLUnitOfWork:
         )
         return inserted is not None
 
+    async def forget_sighting(self, request_key: str) -> None:
+        await self._db.execute("DELETE FROM seen_requests WHERE request_key = $1", request_key)
+
     async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]:
         rows = await self._db.fetch(
             """SELECT i.state, t.id FROM task_assignees a

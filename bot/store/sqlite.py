@@ -256,6 +256,9 @@ class SQLiteUnitOfWork:
         )
         return cursor.rowcount == 1
 
+    async def forget_sighting(self, request_key: str) -> None:
+        await self._db.execute("DELETE FROM seen_requests WHERE request_key = ?", (request_key,))
+
     async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]:
         rows = await self._all(
             """SELECT i.state, t.id FROM task_assignees a
