@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,9 @@ class Baton:
         )
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        self.client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
+        self.client = AsyncWebClient(
+            token=token, base_url=settings.slack_api_url, timeout=int(math.ceil(settings.slack_api_timeout_seconds))
+        )
         self.sender = OutboxSender(
             self.store,
             self.client,

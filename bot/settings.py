@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     slack_tier_pacing: bool = True  # keep each Web API method within its Slack rate-limit tier
     slack_retry_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # cap of the backoff between retries
+    slack_api_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0  # a Slack call slower than this is retried
     auto_migrate: bool | None = None  # None: yes for SQLite (one process), no for PostgreSQL (run `migrate`)
     outbox_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10

@@ -14,7 +14,17 @@ from hypothesis import strategies as st
 
 from bot.app import Baton
 from bot.catalog import load_catalog
-from bot.emulator import Drop, HttpError, RateLimited, SlackDriver, SlackEmulator, SlackError, validate_blocks
+from bot.emulator import (
+    Delay,
+    Drop,
+    HttpError,
+    RateLimited,
+    SlackDriver,
+    SlackEmulator,
+    SlackError,
+    find_action,
+    validate_blocks,
+)
 from bot.engine import Instance, InstanceStatus, Task, TaskStatus
 from bot.slack.command_text import VERBS, parse_command_text
 from bot.slack.messages import open_task_blocks, status_blocks
@@ -223,6 +233,41 @@ async def test_an_error_slack_never_documented_is_given_up_after_eight_tries_and
             await driver.click_button_in(approval, MARIA, "task_approve")
             await dm_containing(slack, ALICE, "was *completed*", timeout=15)  # her DM is not blocked behind it
             assert "delivery_failed" in await trail(baton, 1)
+    finally:
+        await baton.stop()
+
+
+async def test_a_slack_call_slower_than_the_timeout_is_tried_again_and_the_decision_stays_single(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    # Slack answers Maria's task DM only after Baton's client gave up (1 s): Slack did post it, Baton cannot know,
+    # so it posts again. Delivery is at least once; the request and its decision are still exactly once.
+    settings = baton_settings(tmp_path, slack).model_copy(update={"slack_api_timeout_seconds": 1.0})
+    baton = Baton(settings)
+    await baton.start()
+    port = await baton.serve("127.0.0.1", 0)
+    try:
+        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
+            slack.inject("chat.postMessage", Delay(2.0), times=1, channel=MARIA)
+            await start_expense(driver, slack, ALICE, 5, "Late-night taxi")
+            posts = await slack.wait_for(
+                lambda: (found := [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == MARIA])
+                and len(found) >= 2 and found,
+                15,
+                what="the task DM tried again after the timeout",
+            )
+            assert all(c.ok for c in posts) and [isinstance(c.fault, Delay) for c in posts].count(True) == 1
+            approvals = await slack.wait_for(
+                lambda: len(found := [m for m in slack.dm_messages(MARIA) if find_action(m.blocks, "task_approve")])
+                == 2 and found,
+                10,
+                what="both copies of the task DM",
+            )
+            for copy in approvals:  # Maria clicks Approve on each copy: one decision, one refusal
+                await driver.click_button_in(copy, MARIA, "task_approve")
+            await dm_containing(slack, ALICE, "was *completed*")
+            kinds = await trail(baton, 1)
+            assert kinds.count("task_approved") == 1 and kinds.count("instance_completed") == 1
     finally:
         await baton.stop()
 
