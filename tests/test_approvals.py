@@ -13,6 +13,7 @@ from bot.app import Baton
 from bot.clock import OffsetClock
 from bot.emulator import RateLimited, SlackDriver, SlackEmulator, find_action
 
+from .conftest import ADMIN
 from .story import (
     copy_workflows,
     dm_containing,
@@ -21,6 +22,7 @@ from .story import (
     start_with_form,
     task_message,
     text_of,
+    told,
     updated,
 )
 
@@ -106,6 +108,27 @@ async def test_one_rejection_rejects_under_a_quorum_rule(
     await driver.submit_view(MARIA, modal, {"comment": {"value": {"type": "plain_text_input", "value": "No budget"}}})
     outcome = await dm_containing(slack, ALICE, "was *rejected*")
     assert "No budget" in text_of(outcome)
+
+
+async def test_a_requester_never_approves_their_own_request_not_as_a_board_member_nor_as_an_admin(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    # Maria sits on the board: her own proposal goes to the other two members only.
+    await start_with_form(driver, slack, MARIA, "board-decision", topic="A bigger budget for my team")
+    dirk_copy = await task_message(slack, DIRK, "task_approve", containing="bigger budget")
+    await task_message(slack, HANNA, "task_approve", containing="bigger budget")
+    assert not [m for m in slack.dm_messages(MARIA) if "bigger budget" in text_of(m) and find_action(m.blocks,
+                                                                                                     "task_approve")]
+    await driver.click_button_in(dirk_copy, MARIA, "task_approve")  # forged from Dirk's copy: not hers to act on
+    await told(slack, MARIA, f"Only <@{DIRK}>, <@{HANNA}> can act")
+    # An admin may act for anyone, but not on a request the admin raised.
+    await start_with_form(driver, slack, ADMIN, "board-decision", topic="New office chairs")
+    chairs = await task_message(slack, HANNA, "task_approve", containing="office chairs")
+    await driver.click_button_in(chairs, ADMIN, "task_approve")
+    await told(slack, ADMIN, "raised this request")
+    for instance_id in (1, 2):
+        kinds = await trail(baton, instance_id)
+        assert "task_approved" not in kinds and "vote_recorded" not in kinds and "action_refused" in kinds
 
 
 async def test_changes_requested_then_an_edited_amount_moves_the_expense_over_the_finance_threshold(

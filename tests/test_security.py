@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
 
 from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator, sign_request
-from bot.emulator.payloads import block_actions, event_callback, slash_command, team_join_event
+from bot.emulator.payloads import (
+    app_home_opened_event,
+    block_actions,
+    event_callback,
+    global_shortcut,
+    message_event,
+    plain_text_value,
+    slash_command,
+    team_join_event,
+    view_submission,
+)
 
 from .conftest import SIGNING_SECRET
-from .story import start_expense, task_message
+from .story import field_values, start_expense, task_message
 
 ALICE, BOB, MARIA = "U0ALICE", "U0BOB", "U0MARIA"
 
@@ -27,31 +38,57 @@ def forged_headers(body: str, *, age: int = 0, secret: str = "not-the-secret") -
     ("how", "age", "secret"),
     [("forged", 0, "not-the-secret"), ("stale", 6 * 60, SIGNING_SECRET)],
 )
-async def test_approve_cancel_start_and_events_need_a_valid_fresh_signature(
+async def test_every_kind_of_request_needs_a_valid_fresh_signature(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, how: str, age: int, secret: str
 ) -> None:
     await start_expense(driver, slack, ALICE, 5, "Parking")
     approval = await task_message(slack, MARIA, "task_approve")
+    def interaction(payload: dict[str, object]) -> str:
+        return urlencode({"payload": json.dumps(payload)})
+
+    def command(user: str, text: str) -> str:
+        return urlencode(slash_command(command="/workflow", text=text, user_id=user, channel_id="C0GENERAL",
+                                       trigger_id="t"))
+
+    reject_form = {"type": "modal", "id": "V0FORGED", "callback_id": "reject_reason", "private_metadata":
+                   "1.manager_approval", "blocks": []}
+    start_form = {"type": "modal", "id": "V0FORGED2", "callback_id": "start_form",
+                  "private_metadata": json.dumps({"workflow": "expense-approval", "channel": None}), "blocks": []}
+    form_values = field_values(amount=9, currency=("select", "EUR"), reason="Forged expense")
     requests = [
-        # Maria's approval, replayed
-        "payload=" + json.dumps(block_actions(user_id=MARIA, action_id="task_approve", value="1.manager_approval",
-                                              trigger_id="t", channel_id=approval.channel)),
-        # Alice's cancel and a new start, forged
-        urlencode(slash_command(command="/workflow", text="cancel 1", user_id=ALICE, channel_id="C0GENERAL",
-                                trigger_id="t")),
-        urlencode(slash_command(command="/workflow", text="start expense-approval", user_id=BOB,
-                                channel_id="C0GENERAL", trigger_id="t")),
+        # Maria's approval, replayed; her Reject reason modal and a Snooze choice, forged
+        interaction(block_actions(user_id=MARIA, action_id="task_approve", value="1.manager_approval",
+                                  trigger_id="t", channel_id=approval.channel)),
+        interaction(view_submission(user_id=MARIA, view=reject_form, trigger_id="t",
+                                    values={"reason": {"reason": plain_text_value("forged reason")}})),
+        interaction(block_actions(user_id=MARIA, action_id="task_more", value="snooze:1h", trigger_id="t",
+                                  channel_id=approval.channel)),
+        # a start form submitted as Bob, a shortcut, Alice's cancel, a new start and a delegation, forged
+        interaction(view_submission(user_id=BOB, view=start_form, trigger_id="t", values=form_values)),
+        interaction(global_shortcut(user_id=BOB, callback_id="start_workflow", trigger_id="t")),
+        command(ALICE, "cancel 1"),
+        command(BOB, "start expense-approval"),
+        command(MARIA, f"delegate <@{BOB}|bob> until 2026-12-24"),
     ]
     for body in requests:
         response = await driver.post_raw(body, "application/x-www-form-urlencoded",
                                          headers=forged_headers(body, age=age, secret=secret), sign=False)
-        assert response.status == 401, (how, body[:60])
-    event = json.dumps(event_callback(team_join_event({"id": "U0NEWBIE", "name": "new"}), event_id="Ev0FORGED"))
-    response = await driver.post_raw(event, "application/json", headers=forged_headers(event, age=age, secret=secret),
-                                     sign=False)
-    assert response.status == 401
+        assert response.status == 401, (how, body[:80])
+    events = [
+        team_join_event({"id": "U0NEWBIE", "name": "new"}),
+        app_home_opened_event(MARIA),
+        message_event(user_id=MARIA, channel_id=approval.channel, text="lgtm", thread_ts=approval.ts),
+    ]
+    for number, inner in enumerate(events):
+        event = json.dumps(event_callback(inner, event_id=f"Ev0FORGED{number}"))
+        response = await driver.post_raw(event, "application/json",
+                                         headers=forged_headers(event, age=age, secret=secret), sign=False)
+        assert response.status == 401, (how, inner.get("type"))
     async with baton.store.transaction() as work:
         instance = await work.instance(1)
         assert instance is not None and instance.tasks[0].status.value == "open"
         assert await work.instance(2) is None
     assert slack.calls_to("views.open")[-1:] and len(slack.calls_to("views.open")) == 1  # only Alice's own form
+    assert not slack.calls_to("views.publish") and not slack.ephemerals(MARIA)  # no Home, no "Record this?"
+    async with baton.store.transaction() as work:
+        assert await work.active_delegations(datetime.now(UTC)) == {}
