@@ -33,6 +33,7 @@ from bot.engine import (
     decide,
     start,
 )
+from bot.engine.builder import refuse
 from bot.engine.digest import plan_digests
 from bot.engine.kpis import DEFAULT_PERIOD, KpiReport, parse_period
 from bot.kpi import build_report
@@ -214,14 +215,18 @@ class WorkflowService:
 
     async def check_act(self, task_id: str, actor: str, decision: str) -> Refused | str:
         """Would `actor` be allowed this decision now? Return the refusal, or the task's title to ask about."""
+        now = self._clock.now()
         async with self._store.transaction(read_only=True) as work:
             instance = await work.instance_of_task(task_id)
             if instance is None:
                 return Refused("That task does not exist.")
             definition = await self._definition_of(work, instance)
+            directory = await self._directory_in(work, now)  # a delegate may act for the person they cover
         probe = ActOnTask(task_id, actor, decision, "(checking)")
-        outcome = decide(definition, self._directory, instance, probe, self._clock.now())
+        outcome = decide(definition, directory, instance, probe, now)
         if isinstance(outcome, Refusal):
+            async with self._store.transaction() as work:  # every refusal is in the request's history
+                await work.append_events(instance.id, [outcome.event])
             return Refused(outcome.reason)
         task = instance.task(task_id)
         return task.title if task else task_id
@@ -258,9 +263,17 @@ class WorkflowService:
                 return Refused(f"There is no request #{instance_id}.")
             definition = await self._definition_of(work, instance)
             allowed = instance.involves(viewer) or self._directory.is_admin(viewer) or viewer in definition.owners
-            if not allowed:
-                return Refused(f"Only the people involved in request #{instance_id} can see it.")
-            trail = await work.audit_trail(instance_id)
+            trail = await work.audit_trail(instance_id) if allowed else []
+        if not allowed:
+            refusal = refuse(
+                f"Only the people involved in request #{instance_id} can see it.",
+                self._clock.now(),
+                viewer,
+                action="status",
+            )
+            async with self._store.transaction() as work:  # who looked where they may not, in the history
+                await work.append_events(instance_id, [refusal.event])
+            return Refused(refusal.reason)
         return StatusView(definition, instance, trail)
 
     async def open_tasks(self, user_id: str) -> list[tuple[WorkflowDefinition, Instance, Task]]:

@@ -8,11 +8,17 @@ import time
 from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.payloads import team_join_event, url_verification
+from bot.store import AuditEntry
 
 from .story import dm_containing, start_expense, start_with_form, task_message, text_of, told, updated
 
 ALICE, BOB, MARIA, FIONA, FRANK = "U0ALICE", "U0BOB", "U0MARIA", "U0FIONA", "U0FRANK"
 HANNA, IVAN, NEWBIE = "U0HANNA", "U0IVAN", "U0NEWBIE"
+
+
+async def trail_of(baton: Baton, instance_id: int) -> list[AuditEntry]:
+    async with baton.store.transaction() as work:
+        return await work.audit_trail(instance_id)
 
 
 async def events_of(baton: Baton, instance_id: int) -> list[str]:
@@ -149,6 +155,10 @@ async def test_slash_commands_answer_status_tasks_list_help_and_cancel(
     status = (await driver.send_command(ALICE, "status 1")).body
     assert "waiting for <@U0MARIA>" in status and "task assigned" in status
     assert "Only the people involved" in (await driver.send_command(FRANK, "status 1")).body
+    await driver.click_button_in(approval, "U0BOB", "task_reject")  # opens the reason modal only for Maria
+    await told(slack, "U0BOB", "Only")
+    refused = [e for e in await trail_of(baton, 1) if e.kind == "action_refused"]
+    assert {e.actor for e in refused} >= {FRANK, "U0BOB"}  # every refusal is in the request's history
     assert "is not a request number" in (await driver.send_command(ALICE, "status abc")).body
     assert "Only <@U0ALICE>" in (await driver.send_command(BOB, "cancel 1")).body
     assert "is cancelled" in (await driver.send_command(ALICE, "cancel #1 bought them myself")).body
