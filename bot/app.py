@@ -7,12 +7,13 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api import StartApi
@@ -24,6 +25,7 @@ from bot.profiles import SlackProfiles
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings
+from bot.slack.client import CountingWebClient
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
 from bot.slack.reports import ReportDesk, register_report_listeners
@@ -76,8 +78,11 @@ class Baton:
         )
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        self.client = AsyncWebClient(
-            token=token, base_url=settings.slack_api_url, timeout=int(math.ceil(settings.slack_api_timeout_seconds))
+        self.client = CountingWebClient(
+            token=token,
+            base_url=settings.slack_api_url,
+            timeout=int(math.ceil(settings.slack_api_timeout_seconds)),
+            on_call=self.metrics.slack_call,
         )
         self.sender = OutboxSender(
             self.store,
@@ -129,6 +134,14 @@ class Baton:
             signing_secret=secret.get_secret_value() if secret else None,
             process_before_response=False,
         )
+        metrics = self.metrics
+
+        @app.middleware
+        async def _count_slack_calls(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+            """Bolt gives each request a plain client of its own: swap in one that reports its calls to /metrics."""
+            context["client"] = CountingWebClient.like(context.client, on_call=metrics.slack_call)
+            await next()
+
         register_report_listeners(app, self.reports)  # first: it takes only `/workflow report|export`
         register_listeners(app, self.service)
 

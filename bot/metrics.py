@@ -90,7 +90,7 @@ class BatonMetrics:
         self.scrape_errors = Counter("baton_metrics_store_errors", "Scrapes that could not read the store", registry=r)
 
     def slack_call(self, method: str, ok: bool, error: str | None) -> None:
-        """The outbox's hook: one call to Slack (or one webhook POST) and how it went."""
+        """One call to Slack (from the client) or one webhook POST (from the outbox), and how it went."""
         if method == "webhook":
             self.webhooks.labels("delivered" if ok else (error or "failed")[:40]).inc()
             return

@@ -95,7 +95,8 @@ class OutboxSender:
         max_backoff: float = _MAX_BACKOFF,
         on_call: Callable[[str, bool, str | None], None] | None = None,
     ) -> None:
-        self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each call and how it went
+        self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each webhook POST (the client
+        # counts Slack calls)
         self._admins = admins
         self._renderers = dict(renderers or {})
         self._store = store
@@ -227,15 +228,11 @@ class OutboxSender:
         try:
             response = await self._client.api_call(method, json=args)
         except SlackApiError as error:
-            data = error.response.data  # a dict from Slack, or text from a proxy in front of it
-            self._on_call(method, False, str(data.get("error")) if isinstance(data, dict) else "http_error")
             await self._handle_slack_error(pending, error)
             return 1
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            self._on_call(method, False, "network")
             await self._retry(pending, self._backoff(pending.attempts), f"network: {error!r}")
             return 1
-        self._on_call(method, True, None)
         ref = None
         if method == "chat.postMessage" and isinstance(response.get("ts"), str):
             ref = MessageRef(str(response.get("channel") or args.get("channel")), str(response["ts"]))
