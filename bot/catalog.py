@@ -476,6 +476,12 @@ def _message(detail: ErrorDetails, keys: frozenset[str]) -> str:
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), sorted(keys), n=1, cutoff=0.75) if loc else []
         return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
+    if kind == "string_pattern_mismatch" and any(part == "owners" for part in loc):
+        return "must be a Slack user ID such as U0123ABCD (owners are people, not groups)"
+    if kind in ("tuple_type", "list_type"):
+        return "must be a list, one `- item` per line"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "must be a mapping of keys to values (such as `{before: 4h, repeat: 1d}`), not a single value"
     return detail["msg"].removeprefix("Value error, ")
 
 

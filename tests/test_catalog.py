@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import textwrap
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -775,6 +776,30 @@ def test_load_org_reports_lines(tmp_path: Path) -> None:
         load_org(path)
     assert [(e.line, e.field) for e in raised.value.errors] == [(5, "groups.team[1]")]
     assert str(raised.value).startswith(f"{path}:5: groups.team[1]: group team: 'bob'")
+
+
+def test_org_time_zones_are_checked_and_an_unquoted_digest_time_is_read_as_a_clock(tmp_path: Path) -> None:
+    path = tmp_path / "org.yaml"
+    path.write_text("people:\n  U0A:\n    name: A\n    tz: Europe/Berln\n")
+    with pytest.raises(CatalogError) as raised:
+        load_org(path)
+    assert [(e.line, e.field) for e in raised.value.errors] == [(4, "people.U0A.tz")]
+    assert "unknown time zone 'Europe/Berln'" in str(raised.value)
+    path.write_text("settings:\n  daily_digest: true\n  digest_time: 10:00\n")  # YAML 1.1 reads 600
+    assert load_org(path).settings.digest_time == time(10, 0)
+
+
+def test_plain_words_for_the_usual_shape_mistakes(tmp_path: Path) -> None:
+    files = {
+        "owners.yaml": GOOD.replace("title: Good", "title: Good\nowners: [group:finance]"),
+        "remind.yaml": GOOD.replace("name: good", "name: remind").replace(
+            "assignee: requester", "assignee: requester\n    remind: 4h"),
+        "form.yaml": GOOD.replace("name: good", "name: form").replace("title: Good", "title: Good\nform: {id: a}"),
+    }
+    messages = {error.file.name: error.message for error in load_catalog(_directory(tmp_path, files)).errors}
+    assert "Slack user ID" in messages["owners.yaml"] and "not groups" in messages["owners.yaml"]
+    assert messages["remind.yaml"].startswith("must be a mapping of keys to values")
+    assert messages["form.yaml"] == "must be a list, one `- item` per line"
 
 
 def test_broken_org_does_not_bury_the_workflows(tmp_path: Path) -> None:

@@ -178,6 +178,64 @@ def test_timeout_reassign_hands_the_task_up_the_ladder_with_a_fresh_due_time() -
     assert handed.previous == ("U0MARIA",) and handed.by is None
 
 
+def test_each_deadline_passed_climbs_one_rung_up_to_the_admins_and_stops_there() -> None:
+    defn = definition(escalate={"after": "1h", "to": ["U0DIRK", "U0CEO"]}, on_timeout="reassign")
+    instance = begin(defn).instance
+    holders = []
+    for hour in range(1, 5):
+        at = NOW + timedelta(hours=hour)
+        outcome = fire(defn, instance, Timer("1.check", TimerKind.TIMEOUT, at), at)
+        assert isinstance(outcome, Transition)
+        instance = outcome.instance
+        holders.append(instance.tasks[0].assignees)
+    # Dirk, then Cleo, then the admins; the admins keep it (no bouncing back down the ladder)
+    assert holders == [("U0DIRK",), ("U0CEO",), ("U0ADMIN",), ("U0ADMIN",)]
+
+
+def test_an_escalation_reaches_each_person_in_their_own_working_hours() -> None:
+    people = ORG.model_dump()["people"] | {
+        "U0LON": {"name": "Lena in London", "tz": "Europe/London"},
+        "U0NYC": {"name": "Ned in New York", "tz": "America/New_York"},
+    }
+    directory = OrgDirectory(OrgChart.model_validate({"people": people, "groups": {"finance": ["U0LON", "U0NYC"]}}))
+    defn = definition(escalate={"after": "1h", "to": "group:finance"})
+    instance = begin_with(defn, directory)
+    # 09:00 UTC on a Wednesday: 09:00 in London, 04:00 in New York
+    now_ = fire_with(defn, directory, instance, Timer("1.check", TimerKind.ESCALATE, NOW), NOW)
+    told = [e.people for e in now_.effects if isinstance(e, EscalateTask)]
+    held = [t for t in timers_of(now_) if t.kind is TimerKind.ESCALATE]
+    assert told == [("U0LON",)]
+    assert [(t.recipient, t.at) for t in held] == [("U0NYC", NOW + timedelta(hours=5))]  # 09:00 in New York
+    later = fire_with(defn, directory, now_.instance, held[0], held[0].at)
+    assert [e.people for e in later.effects if isinstance(e, EscalateTask)] == [("U0NYC",)]
+    assert later.instance.tasks[0].escalated_to == ("U0LON", "U0NYC")
+    again = fire_with(defn, directory, later.instance, held[0], held[0].at)  # a timer fired twice tells no one
+    assert not [e for e in again.effects if isinstance(e, EscalateTask)]
+
+
+def fire_with(
+    defn: WorkflowDefinition, directory: OrgDirectory, instance: Instance, timer: Timer, at: datetime
+) -> Transition:
+    command = FireTimer(timer.task_id, timer.kind.value, timer.at, timer.recipient, timer.level)
+    outcome = decide(defn, directory, instance, command, at)
+    assert isinstance(outcome, Transition)
+    return outcome
+
+
+def test_a_member_who_has_voted_gets_no_more_reminders_while_the_others_decide() -> None:
+    defn = definition(assignee="group:board", rule="all", remind={"repeat": "1h"})
+    instance = begin_with(defn, BOARD)
+    voted = decide(defn, BOARD, instance, ActOnTask("1.check", "U0B1", "approve"), NOW)
+    assert isinstance(voted, Transition)
+    assert CancelTimers("1.check", recipient="U0B1", reminders_only=True) in voted.effects
+    at = NOW + timedelta(hours=1)
+    for person, reminded in (("U0B1", False), ("U0B2", True)):
+        command = FireTimer("1.check", TimerKind.REMIND_DUE.value, at, person, 0)
+        outcome = decide(defn, BOARD, voted.instance, command, at)
+        assert isinstance(outcome, Transition)
+        assert any(isinstance(e, RemindAssignee) for e in outcome.effects) is reminded, person
+
+
 @pytest.mark.parametrize(
     ("actor", "to", "refusal"),
     [

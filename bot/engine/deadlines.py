@@ -53,6 +53,8 @@ def _remind(
     person = command.recipient
     if person is None or person not in task.assignees:
         return  # the task moved to someone else since this reminder was planned
+    if any(vote.user == person for vote in task.votes):
+        return  # they have decided; the others are still deciding
     polite = polite_moment(person, builder.directory, builder.now)
     if polite > builder.now:
         _later(builder, command, polite)
@@ -96,19 +98,47 @@ def _ladder_people(builder: TransitionBuilder, step: Step, task: Task, start_lev
 
 
 def _escalate(builder: TransitionBuilder, step: Step, task: Task, command: FireTimer, late_by: timedelta) -> None:
+    if command.recipient is not None:  # one person's share of an escalation, held for their working hours
+        person = command.recipient
+        if person in task.assignees or person in task.escalated_to:
+            return  # they hold the task now, or have heard already
+        polite = polite_moment(person, builder.directory, builder.now)
+        if polite > builder.now:
+            _later(builder, command, polite)
+            return
+        _tell_escalation(builder, step, task, (person,), command.level, late_by)
+        return
     level, people = _ladder_people(builder, step, task, command.level)
     if not people:
         builder.events.append(Event("escalation_unresolved", builder.now, task_id=task.id, data={"level": level}))
         return
-    polite = min(polite_moment(person, builder.directory, builder.now) for person in people)
-    if polite > builder.now:
-        _later(builder, command, polite)
+    moments = {person: polite_moment(person, builder.directory, builder.now) for person in people}
+    ready = tuple(person for person in people if moments[person] <= builder.now)
+    if not ready:
+        _later(builder, command, min(moments.values()))
         return
+    # Those in their working hours hear now; each of the others when their own working day starts.
+    held = tuple(
+        Timer(task.id, TimerKind.ESCALATE, moments[person], person, level) for person in people if person not in ready
+    )
+    if held:
+        builder.effects.append(AddTimers(held))
+    _tell_escalation(builder, step, task, ready, level, late_by)
+    escalate = step.escalate
+    if escalate is not None and escalate.repeat is not None and level + 1 < len(escalate.to):
+        following = next_repeat(command.due_at, escalate.repeat.amount, builder.now)
+        builder.effects.append(AddTimers((Timer(task.id, TimerKind.ESCALATE, following, level=level + 1),)))
+
+
+def _tell_escalation(
+    builder: TransitionBuilder, step: Step, task: Task, people: tuple[str, ...], level: int, late_by: timedelta
+) -> None:
+    task = builder.instance.task(task.id) or task  # this transition may have changed it already
     overdue_by = builder.now - (task.due_at or builder.now)
     escalated = task.model_copy(
         update={
             "escalated_to": tuple(dict.fromkeys((*task.escalated_to, *people))),
-            "escalation_level": level + 1,
+            "escalation_level": max(task.escalation_level, level + 1),
         }
     )
     builder.replace_task(escalated)
@@ -121,10 +151,6 @@ def _escalate(builder: TransitionBuilder, step: Step, task: Task, command: FireT
             data={"level": level, "to": list(people), "late_by_seconds": int(late_by.total_seconds())},
         )
     )
-    escalate = step.escalate
-    if escalate is not None and escalate.repeat is not None and level + 1 < len(escalate.to):
-        following = next_repeat(command.due_at, escalate.repeat.amount, builder.now)
-        builder.effects.append(AddTimers((Timer(task.id, TimerKind.ESCALATE, following, level=level + 1),)))
 
 
 def _time_out(builder: TransitionBuilder, step: Step, task: Task, late_by: timedelta) -> None:
@@ -138,9 +164,10 @@ def _time_out(builder: TransitionBuilder, step: Step, task: Task, late_by: timed
         )
     )
     if action is TimeoutAction.REASSIGN:
-        _level, people = _ladder_people(builder, step, task, task.escalation_level if task.escalated_to else 0)
+        # Each deadline passed climbs one rung: the holders so far, then the next rung, up to the admins.
+        level, people = _ladder_people(builder, step, task, task.escalation_level)
         if people:
-            hand_over(builder, step, task, people, by=None, note="No one acted before the deadline.")
+            hand_over(builder, step, task, people, by=None, note="No one acted before the deadline.", rung=level + 1)
         return
     if action is TimeoutAction.CANCEL:
         builder.finish(InstanceStatus.CANCELLED, by=None, reason=f"“{task.title}” passed its deadline.")
@@ -162,9 +189,17 @@ def _time_out(builder: TransitionBuilder, step: Step, task: Task, late_by: timed
 
 
 def hand_over(
-    builder: TransitionBuilder, step: Step, task: Task, people: tuple[str, ...], *, by: str | None, note: str | None
+    builder: TransitionBuilder,
+    step: Step,
+    task: Task,
+    people: tuple[str, ...],
+    *,
+    by: str | None,
+    note: str | None,
+    rung: int | None = None,
 ) -> None:
-    """Move a task to new people with a fresh due time; their reminders start over."""
+    """Move a task to new people with a fresh due time; their reminders start over. `rung`: the escalation
+    ladder's level the task has now reached (a deadline passed), so the next deadline climbs further."""
     now = builder.now
     moved = task.model_copy(
         update={
@@ -173,6 +208,7 @@ def hand_over(
             "due_at": task_due_at(step, people, builder.directory, now),
             "reminders_sent": 0,
             "snoozed_until": None,
+            **({"escalation_level": rung} if rung is not None else {}),
         }
     )
     moved = moved.model_copy(

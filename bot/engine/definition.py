@@ -353,7 +353,7 @@ class WorkflowDefinition(_Frozen):
     name: Annotated[str, Field(pattern=_WORKFLOW_NAME, max_length=40)]
     title: Annotated[str, Field(min_length=1, max_length=24)]
     description: Annotated[str, Field(max_length=500)] = ""
-    owners: tuple[str, ...] = ()
+    owners: tuple[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")], ...] = ()  # Slack user IDs
     start: StartPolicy = StartPolicy()
     form: tuple[FormField, ...] = ()
     steps: Annotated[tuple[Stage, ...], Field(min_length=1)]

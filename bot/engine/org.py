@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .worktime import WorkingCalendar, zone
+from .worktime import ClockTime, WorkingCalendar, known_zone, zone
 
 __all__ = ["OrgChart", "OrgDirectory", "OrgSettings", "Person"]
 
@@ -26,6 +26,13 @@ class Person(BaseModel):
     tz: str | None = None
     title: str | None = None
 
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        if name is not None and not known_zone(name):
+            raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin or UTC")
+        return name
+
 
 class OrgSettings(BaseModel):
     """Workspace-wide switches."""
@@ -33,7 +40,14 @@ class OrgSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     daily_digest: bool = False
-    digest_time: time = time(9, 0)
+    digest_time: ClockTime = time(9, 0)  # in each person's own time zone
+
+    @field_validator("digest_time")
+    @classmethod
+    def _local_clock(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError('digest_time is a local time of day without a zone; write it as quoted text like "09:00"')
+        return value
 
 
 class OrgChart(BaseModel):

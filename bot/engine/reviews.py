@@ -8,7 +8,7 @@ from .assignees import Directory
 from .builder import TransitionBuilder, refuse
 from .commands import ActOnTask, CommentOn, Decision, ResubmitForm
 from .definition import ApprovalRule, Step, StepKind, WorkflowDefinition
-from .events import CommentAdded, Event, Refusal, TaskProgress, Transition
+from .events import CancelTimers, CommentAdded, Event, Refusal, TaskProgress, Transition
 from .instance import FieldChange, Instance, Task, TaskStatus, Vote
 
 __all__ = ["comment", "deciding_vote", "record_vote", "resubmit"]
@@ -54,6 +54,8 @@ def record_vote(
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     builder.replace_task(voted)
     builder.effects.append(TaskProgress(voted))
+    # The voter has done their part: no more reminders for them while the others decide.
+    builder.effects.append(CancelTimers(task.id, recipient=command.actor, reminders_only=True))
     builder.events.append(
         Event(
             "vote_recorded",

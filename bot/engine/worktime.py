@@ -21,6 +21,7 @@ __all__ = [
     "add_business_hours",
     "deliver_at",
     "is_working_time",
+    "known_zone",
     "next_working_moment",
     "parse_span",
     "span_after",
@@ -127,6 +128,11 @@ class WorkingCalendar(BaseModel):
     def zone_for(self, name: str | None) -> ZoneInfo:
         """A person's zone, falling back to the calendar's zone, then UTC."""
         return zone(name, self.timezone or "UTC")
+
+
+def known_zone(name: str) -> bool:
+    """Whether `name` is a time zone this machine knows (an IANA name such as Europe/Berlin)."""
+    return _load_zone(name) is not None
 
 
 def _load_zone(name: str) -> ZoneInfo | None:
