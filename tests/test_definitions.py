@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from bot.engine.definition import FormField
+from bot.engine.definition import FormField, WorkflowDefinition
 from bot.engine.durations import Duration, format_duration, parse_duration
 from bot.engine.expressions import Condition, FormValue
 
@@ -201,6 +201,9 @@ CONDITIONS: list[tuple[str, dict[str, FormValue], bool]] = [
     ("-form.amount < 0", {"amount": "x"}, False),
     ("form.a in form.b", {"a": 1, "b": 2}, False),
     ("form.a in form.b", {"a": "ab", "b": "cabd"}, True),
+    # a comparison that cannot hold (a number against text) is false on its own; the other branch still counts
+    ("form.amount > '1000' or form.cat == 'software'", {"amount": 5000, "cat": "software"}, True),
+    ("form.amount > '1000' and form.cat == 'software'", {"amount": 5000, "cat": "software"}, False),
 ]
 
 
@@ -257,3 +260,13 @@ def test_validate_value_only_raises_value_error(raw: str) -> None:
             field.validate_value(raw)
         except ValueError as error:
             assert str(error)
+
+
+@pytest.mark.parametrize("slip", ["{Requester}", "{FORM.amount}", "{ form.amount }", "{form.amount.manager}"])
+def test_a_misspelt_placeholder_is_an_error_at_load_not_text_in_slack(slip: str) -> None:
+    base = {"name": "w", "title": "W", "form": [{"id": "amount", "label": "Amount", "type": "number"}]}
+    step = {"id": "a", "type": "task", "title": f"Pay {slip}", "assignee": "requester"}
+    with pytest.raises(ValidationError) as raised:
+        WorkflowDefinition.model_validate({**base, "steps": [step]})
+    assert "placeholder" in str(raised.value) or "form field" in str(raised.value)
+    assert WorkflowDefinition.model_validate({**base, "steps": [{**step, "title": "Pay {form.amount}"}]})

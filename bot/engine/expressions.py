@@ -100,7 +100,11 @@ def _evaluate(node: ast.expr, form: Mapping[str, FormValue]) -> Any:
             right = _evaluate(right_node, form)
             if (left is None or right is None) and not isinstance(op, ast.Eq | ast.NotEq):
                 return False
-            if not _COMPARATORS[type(op)](left, right):
+            try:
+                holds = _COMPARATORS[type(op)](left, right)
+            except TypeError:  # e.g. a number against text: this comparison is false, the rest still counts
+                return False
+            if not holds:
                 return False
             left = right
         return True
@@ -116,11 +120,21 @@ def _evaluate(node: ast.expr, form: Mapping[str, FormValue]) -> Any:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\}")
+# What a writer may have meant as a placeholder: any dotted name in braces, whatever its case or spacing
+# (`{Requester}`, `{ form.amount }`, `{form.new_hire.manager}`), so that a slip is an error at load, not text
+# that reaches Slack as written.
+_PLACEHOLDER_LIKE = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}")
 
 
 def template_references(template: str) -> set[str]:
-    """Return the placeholders a template uses, e.g. {"form.amount", "requester"}."""
-    return set(_PLACEHOLDER.findall(template))
+    """Return the placeholders a template uses (or seems to), e.g. {"form.amount", "requester"}."""
+    exact = set(_PLACEHOLDER.findall(template))
+    loose = {
+        match.group(0)[1:-1]
+        for match in _PLACEHOLDER_LIKE.finditer(template)
+        if not (match.group(0) == "{" + match.group(1) + "}" and match.group(1) in exact)
+    }
+    return exact | loose
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:
