@@ -270,3 +270,14 @@ def test_a_misspelt_placeholder_is_an_error_at_load_not_text_in_slack(slip: str)
         WorkflowDefinition.model_validate({**base, "steps": [step]})
     assert "placeholder" in str(raised.value) or "form field" in str(raised.value)
     assert WorkflowDefinition.model_validate({**base, "steps": [{**step, "title": "Pay {form.amount}"}]})
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{"remind": {"before": "1 business day"}}, {"remind": {"repeat": "2 business hours"}},
+     {"escalate": {"after": "1d", "repeat": "1 business day"}}],
+)
+def test_reminder_offsets_and_cadences_are_plain_durations(policy: dict[str, object]) -> None:
+    step = {"id": "a", "type": "task", "title": "A", "assignee": "requester", "due": "2 business days", **policy}
+    with pytest.raises(ValidationError, match="use a plain duration here"):
+        WorkflowDefinition.model_validate({"name": "w", "title": "W", "steps": [step]})

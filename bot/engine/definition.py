@@ -183,12 +183,27 @@ Span = Annotated[TimeSpan, BeforeValidator(_coerce_span), PlainSerializer(str, r
 """A duration in a workflow file: wall-clock (`30s`, `4h`, `2d`) or business time (`2 business days`)."""
 
 
+def _wall_clock_only(span: TimeSpan | None) -> TimeSpan | None:
+    """Reminder offsets and repeat cadences are plain durations: delivery already waits for working hours."""
+    if span is not None and span.business:
+        raise ValueError(
+            "use a plain duration here (such as 4h or 1d), not business time: reminders and escalations already "
+            "wait for the recipient's working hours"
+        )
+    return span
+
+
 class ReminderPolicy(_Frozen):
     """When to nudge the assignee: before the due time, at it, and how often while overdue."""
 
     before: Span | None = None
     at_due: bool = True
     repeat: Span | None = None
+
+    @field_validator("before", "repeat")
+    @classmethod
+    def _wall_clock(cls, span: TimeSpan | None) -> TimeSpan | None:
+        return _wall_clock_only(span)
 
 
 class EscalationPolicy(_Frozen):
@@ -197,6 +212,11 @@ class EscalationPolicy(_Frozen):
     after: Span
     to: tuple[str, ...] = ("assignee.manager",)
     repeat: Span | None = None
+
+    @field_validator("repeat")
+    @classmethod
+    def _wall_clock(cls, span: TimeSpan | None) -> TimeSpan | None:
+        return _wall_clock_only(span)
 
     @field_validator("to", mode="before")
     @classmethod
