@@ -54,7 +54,7 @@ _ORG_MODELS: tuple[type[BaseModel], ...] = (OrgChart, Person)
 _CONDITION = re.compile(r"condition|allowed as values")
 _LEADING_REF = re.compile(r"^(\S+) (?:refers|must be|\()")
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")  # as named in a message, whatever its case or spacing
 _WORD = re.compile(r"[a-z_]+")
 
 Loc = tuple[str | int, ...]
@@ -444,7 +444,14 @@ def _validation_errors(
 ) -> list[DefinitionError]:
     keys = frozenset(name for model in models for name in model.model_fields)
     details = _without_noise(error.errors(include_url=False, include_context=False, include_input=False))
-    return [_to_error(path, document.root, detail, keys) for detail in details]
+    errors = []
+    for detail in details:
+        if not detail["loc"] and "\n" in detail["msg"]:  # a whole-workflow check found several problems
+            for line in detail["msg"].removeprefix("Value error, ").splitlines():
+                errors.append(_to_error(path, document.root, {**detail, "msg": line}, keys))
+        else:
+            errors.append(_to_error(path, document.root, detail, keys))
+    return errors
 
 
 def _without_noise(details: list[ErrorDetails]) -> list[ErrorDetails]:

@@ -789,6 +789,30 @@ def test_org_time_zones_are_checked_and_an_unquoted_digest_time_is_read_as_a_clo
     assert load_org(path).settings.digest_time == time(10, 0)
 
 
+def test_every_reference_mistake_in_a_file_is_reported_at_its_line(tmp_path: Path) -> None:
+    many = """\
+        name: many
+        title: Many
+        form:
+          - {id: amount, label: Amount, type: number}
+        steps:
+          - id: a
+            type: approval
+            title: "Pay {form.amout} to {requestor}"
+            assignee: group:financ
+            when: form.amont > 5
+          - id: b
+            type: task
+            title: "B {Requester}"
+            assignee: requester.manager
+        """
+    errors = load_catalog(_directory(tmp_path, {"many.yaml": many})).errors
+    assert sorted((e.line, e.field) for e in errors) == [
+        (8, "steps[0].title"), (8, "steps[0].title"), (9, "steps[0].assignee"), (10, "steps[0].when"),
+        (13, "steps[1].title"),
+    ]
+
+
 def test_plain_words_for_the_usual_shape_mistakes(tmp_path: Path) -> None:
     files = {
         "owners.yaml": GOOD.replace("title: Good", "title: Good\nowners: [group:finance]"),

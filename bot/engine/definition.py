@@ -420,21 +420,32 @@ class WorkflowDefinition(_Frozen):
         if duplicates:
             raise ValueError(f"step ids must be unique; repeated: {', '.join(duplicates)}")
         groups = (info.context or {}).get("groups") if info and info.context else None
+        problems: list[str] = []  # every one of them, one per line: `check` reports them all at once
+
+        def check_ref(where: str, ref: AssigneeRef) -> None:
+            try:
+                self._check_ref(where, ref, fields, groups)
+            except ValueError as error:
+                problems.append(str(error))
+
         for step in self.all_steps():
+            where = f"step {step.id}"
             for ref in step.people_refs():
-                self._check_ref(f"step {step.id}", ref, fields, groups)
+                check_ref(where, ref)
             condition = step.condition
             for name in condition.references if condition else ():
                 if name not in fields:
-                    raise ValueError(f"step {step.id}: condition uses form.{name}, which the form does not have")
+                    problems.append(f"{where}: condition uses form.{name}, which the form does not have")
             for text in (step.title, step.description or "", step.text or ""):
-                self._check_template(f"step {step.id}", text, fields)
+                problems.extend(self._template_problems(where, text, fields))
         for allowed in self.start.allowed:
             if allowed != "everyone":
-                self._check_ref("start", AssigneeRef.parse(allowed), fields, groups)
+                check_ref("start", AssigneeRef.parse(allowed))
         field_name = self.start.on_team_join
         if field_name and (field_name not in fields or fields[field_name].type is not FieldType.USER):
-            raise ValueError(f"start.on_team_join must name a user field of the form; {field_name!r} is not one")
+            problems.append(f"start.on_team_join must name a user field of the form; {field_name!r} is not one")
+        if problems:
+            raise ValueError("\n".join(dict.fromkeys(problems)))
         return self
 
     @staticmethod
@@ -450,14 +461,16 @@ class WorkflowDefinition(_Frozen):
             raise ValueError(f"{where}: group {ref.name!r} is not in org.yaml (groups: {known})")
 
     @staticmethod
-    def _check_template(where: str, text: str, fields: dict[str, FormField]) -> None:
-        for name in template_references(text):
+    def _template_problems(where: str, text: str, fields: dict[str, FormField]) -> list[str]:
+        problems = []
+        for name in sorted(template_references(text)):
             if name.startswith("form."):
                 if name[5:] not in fields:
-                    raise ValueError(f"{where}: {{{name}}} refers to a form field the form does not have")
+                    problems.append(f"{where}: {{{name}}} refers to a form field the form does not have")
             elif name not in _TEMPLATE_NAMES:
                 allowed = ", ".join("{" + n + "}" for n in sorted(_TEMPLATE_NAMES))
-                raise ValueError(f"{where}: unknown placeholder {{{name}}}; use {{form.<field>}} or {allowed}")
+                problems.append(f"{where}: unknown placeholder {{{name}}}; use {{form.<field>}} or {allowed}")
+        return problems
 
     def all_steps(self) -> tuple[Step, ...]:
         """Every step, in order, parallel groups flattened."""
