@@ -497,6 +497,12 @@ def _model_spot(root: _Spot, message: str) -> tuple[_Spot, str]:
     if match := re.match(r"step ([a-z0-9_]+): (.*)", message, re.DOTALL):
         step = next((s for s in _steps(root) if _scalar(_child(s, "id")) == match[1]), None)
         return (_focus_or_id(step, match[2]) if step else root), match[2]
+    if match := re.match(r"defaults\.([a-z_]+)(?:\.([a-z_]+))?: (.*)", message, re.DOTALL):
+        spot = _child(root, "defaults") or root
+        for key in (match[1], match[2]):
+            if key and (child := _child(spot, key)):
+                spot = child
+        return spot, match[3]
     if match := re.match(r"start: (.*)", message, re.DOTALL):
         start = _child(root, "start")
         return (_focus(start, match[1]) if start else root), match[1]

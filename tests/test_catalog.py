@@ -813,6 +813,13 @@ def test_every_reference_mistake_in_a_file_is_reported_at_its_line(tmp_path: Pat
     ]
 
 
+def test_mistakes_in_defaults_are_reported_at_defaults(tmp_path: Path) -> None:
+    text = GOOD.replace("steps:", "defaults:\n  due: 2\n  remind: {before: 3}\nsteps:")
+    errors = load_catalog(_directory(tmp_path, {"good.yaml": text})).errors
+    assert [(e.line, e.field) for e in errors] == [(4, "defaults.due"), (5, "defaults.remind.before")]
+    assert errors[0].message == "2 has no unit; write e.g. 2s, 2m, 2h or 2d"
+
+
 def test_plain_words_for_the_usual_shape_mistakes(tmp_path: Path) -> None:
     files = {
         "owners.yaml": GOOD.replace("title: Good", "title: Good\nowners: [group:finance]"),

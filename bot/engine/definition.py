@@ -17,6 +17,8 @@ from pydantic import (
     Field,
     PlainSerializer,
     Tag,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -392,6 +394,16 @@ class WorkflowDefinition(_Frozen):
         if unknown:
             names = ", ".join(sorted(map(str, unknown)))
             raise ValueError(f"defaults may set due, remind, escalate, timeout, on_timeout; not {names}")
+        problems = []  # checked here, so a mistake is reported at defaults, not again at every step
+        for key, value in defaults.items():
+            try:
+                TypeAdapter(Step.model_fields[key].rebuild_annotation()).validate_python(value)
+            except ValidationError as error:
+                first = error.errors(include_url=False)[0]
+                where = ".".join(str(part) for part in (key, *first["loc"]))
+                problems.append(f"defaults.{where}: {first['msg'].removeprefix('Value error, ')}")
+        if problems:
+            raise ValueError("\n".join(problems))
         steps = data.get("steps")
         if not isinstance(steps, list):
             return data
