@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,22 @@ def baton_settings(
         workflows_dir=workflows_dir,
         baton_admins=(ADMIN,),
     )
+
+
+@asynccontextmanager
+async def running_baton(
+    tmp_path: Path, slack: SlackEmulator, *, workflows_dir: Path = WORKFLOWS, **overrides: object
+) -> AsyncIterator[tuple[Baton, SlackDriver]]:
+    """A Baton on SQLite with some settings changed (e.g. slack_retry_max_seconds), serving, and a driver for it."""
+    settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir).model_copy(update=overrides)
+    baton = Baton(settings)
+    await baton.start()
+    try:
+        port = await baton.serve("127.0.0.1", 0)
+        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
+            yield baton, driver
+    finally:
+        await baton.stop()
 
 
 @pytest.fixture

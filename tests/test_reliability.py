@@ -31,7 +31,7 @@ from bot.slack.messages import open_task_blocks, status_blocks
 from bot.store import AuditEntry, SQLiteStore, StoreError
 from bot.store.schema import MIGRATIONS
 
-from .conftest import ADMIN, SIGNING_SECRET, baton_settings
+from .conftest import ADMIN, SIGNING_SECRET, baton_settings, running_baton
 from .story import (
     big_org,
     copy_workflows,
@@ -162,10 +162,6 @@ async def test_a_rate_limited_post_holds_back_its_conversation_only(
 
 async def _gaps_between_tries(tmp_path: Path, slack: SlackEmulator, *, failures: int, cap: float) -> list[float]:
     """Seconds between the first `failures` + 1 tries of one message while Slack answers every post with a 500."""
-    settings = baton_settings(tmp_path, slack).model_copy(update={"slack_retry_max_seconds": cap})
-    baton = Baton(settings)
-    await baton.start()
-    port = await baton.serve("127.0.0.1", 0)
 
     def tries_by_channel() -> dict[str, list[float]]:
         tries: dict[str, list[float]] = {}
@@ -173,16 +169,13 @@ async def _gaps_between_tries(tmp_path: Path, slack: SlackEmulator, *, failures:
             tries.setdefault(str(call.args["channel"]), []).append(call.at)
         return tries
 
-    try:
-        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
-            slack.inject("chat.postMessage", HttpError(500), times=None)  # an outage of chat.postMessage
-            await start_expense(driver, slack, ALICE, 5, "Taxi fare")
-            await slack.wait_for(lambda: max(map(len, tries_by_channel().values()), default=0) > failures, 60,
-                                 what=f"{failures + 1} tries of one message")
-            slack.clear_faults()  # Slack is back: the message goes out on its next try
-            await task_message(slack, MARIA, "task_approve", timeout=30)
-    finally:
-        await baton.stop()
+    async with running_baton(tmp_path, slack, slack_retry_max_seconds=cap) as (_baton, driver):
+        slack.inject("chat.postMessage", HttpError(500), times=None)  # an outage of chat.postMessage
+        await start_expense(driver, slack, ALICE, 5, "Taxi fare")
+        await slack.wait_for(lambda: max(map(len, tries_by_channel().values()), default=0) > failures, 60,
+                             what=f"{failures + 1} tries of one message")
+        slack.clear_faults()  # Slack is back: the message goes out on its next try
+        await task_message(slack, MARIA, "task_approve", timeout=30)
     times = max(tries_by_channel().values(), key=len)[: failures + 1]
     return [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
 
@@ -217,24 +210,17 @@ async def test_an_error_slack_never_documented_is_given_up_after_eight_tries_and
 ) -> None:
     # An error code Baton does not know (not transient, not an auth failure) must not hold up a person's DM for
     # ever: after eight tries the message is given up like a permanent error, and the next one goes out.
-    settings = baton_settings(tmp_path, slack).model_copy(update={"slack_retry_max_seconds": 0.3})
-    baton = Baton(settings)
-    await baton.start()
-    port = await baton.serve("127.0.0.1", 0)
-    try:
-        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
-            slack.inject("chat.postMessage", SlackError("brand_new_error"), times=8, channel=ALICE)
-            await start_expense(driver, slack, ALICE, 5, "Museum tickets")
-            alert = await dm_containing(slack, ADMIN, "could not deliver", timeout=30)
-            assert "brand_new_error" in text_of(alert)
-            tries = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == ALICE]
-            assert [c.error for c in tries] == ["brand_new_error"] * 8
-            approval = await task_message(slack, MARIA, "task_approve")
-            await driver.click_button_in(approval, MARIA, "task_approve")
-            await dm_containing(slack, ALICE, "was *completed*", timeout=15)  # her DM is not blocked behind it
-            assert "delivery_failed" in await trail(baton, 1)
-    finally:
-        await baton.stop()
+    async with running_baton(tmp_path, slack, slack_retry_max_seconds=0.3) as (baton, driver):
+        slack.inject("chat.postMessage", SlackError("brand_new_error"), times=8, channel=ALICE)
+        await start_expense(driver, slack, ALICE, 5, "Museum tickets")
+        alert = await dm_containing(slack, ADMIN, "could not deliver", timeout=30)
+        assert "brand_new_error" in text_of(alert)
+        tries = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == ALICE]
+        assert [c.error for c in tries] == ["brand_new_error"] * 8
+        approval = await task_message(slack, MARIA, "task_approve")
+        await driver.click_button_in(approval, MARIA, "task_approve")
+        await dm_containing(slack, ALICE, "was *completed*", timeout=15)  # her DM is not blocked behind it
+        assert "delivery_failed" in await trail(baton, 1)
 
 
 async def test_a_slack_call_slower_than_the_timeout_is_tried_again_and_the_decision_stays_single(
@@ -242,34 +228,27 @@ async def test_a_slack_call_slower_than_the_timeout_is_tried_again_and_the_decis
 ) -> None:
     # Slack answers Maria's task DM only after Baton's client gave up (1 s): Slack did post it, Baton cannot know,
     # so it posts again. Delivery is at least once; the request and its decision are still exactly once.
-    settings = baton_settings(tmp_path, slack).model_copy(update={"slack_api_timeout_seconds": 1.0})
-    baton = Baton(settings)
-    await baton.start()
-    port = await baton.serve("127.0.0.1", 0)
-    try:
-        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
-            slack.inject("chat.postMessage", Delay(2.0), times=1, channel=MARIA)
-            await start_expense(driver, slack, ALICE, 5, "Late-night taxi")
-            posts = await slack.wait_for(
-                lambda: (found := [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == MARIA])
-                and len(found) >= 2 and found,
-                15,
-                what="the task DM tried again after the timeout",
-            )
-            assert all(c.ok for c in posts) and [isinstance(c.fault, Delay) for c in posts].count(True) == 1
-            approvals = await slack.wait_for(
-                lambda: len(found := [m for m in slack.dm_messages(MARIA) if find_action(m.blocks, "task_approve")])
-                == 2 and found,
-                10,
-                what="both copies of the task DM",
-            )
-            for copy in approvals:  # Maria clicks Approve on each copy: one decision, one refusal
-                await driver.click_button_in(copy, MARIA, "task_approve")
-            await dm_containing(slack, ALICE, "was *completed*")
-            kinds = await trail(baton, 1)
-            assert kinds.count("task_approved") == 1 and kinds.count("instance_completed") == 1
-    finally:
-        await baton.stop()
+    async with running_baton(tmp_path, slack, slack_api_timeout_seconds=1.0) as (baton, driver):
+        slack.inject("chat.postMessage", Delay(2.0), times=1, channel=MARIA)
+        await start_expense(driver, slack, ALICE, 5, "Late-night taxi")
+        posts = await slack.wait_for(
+            lambda: (found := [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == MARIA])
+            and len(found) >= 2 and found,
+            15,
+            what="the task DM tried again after the timeout",
+        )
+        assert all(c.ok for c in posts) and [isinstance(c.fault, Delay) for c in posts].count(True) == 1
+        approvals = await slack.wait_for(
+            lambda: len(found := [m for m in slack.dm_messages(MARIA) if find_action(m.blocks, "task_approve")])
+            == 2 and found,
+            10,
+            what="both copies of the task DM",
+        )
+        for copy in approvals:  # Maria clicks Approve on each copy: one decision, one refusal
+            await driver.click_button_in(copy, MARIA, "task_approve")
+        await dm_containing(slack, ALICE, "was *completed*")
+        kinds = await trail(baton, 1)
+        assert kinds.count("task_approved") == 1 and kinds.count("instance_completed") == 1
 
 
 async def test_a_channel_baton_was_not_invited_to_is_reported_and_the_workflow_goes_on(
@@ -289,21 +268,15 @@ steps:
     to: "#announcements"
     text: "{form.news}"
 """})
-    baton = Baton(baton_settings(tmp_path, slack, workflows_dir=workflows))
-    await baton.start()
-    port = await baton.serve("127.0.0.1", 0)
-    try:
-        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
-            await start_with_form(driver, slack, ALICE, "announce", news="The canteen opens at noon")
-            alert = await dm_containing(slack, ADMIN, "could not deliver")
-            assert "not_in_channel" in text_of(alert) and "/invite @baton" in text_of(alert)
-            await dm_containing(slack, ALICE, "was *completed*")
-            assert "delivery_failed" in await trail(baton, 1)
-            refused = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "#announcements"]
-            assert [c.error for c in refused] == ["not_in_channel"]  # given up at once, not retried
-            assert not slack.messages("C0ANNOUNCE")
-    finally:
-        await baton.stop()
+    async with running_baton(tmp_path, slack, workflows_dir=workflows) as (baton, driver):
+        await start_with_form(driver, slack, ALICE, "announce", news="The canteen opens at noon")
+        alert = await dm_containing(slack, ADMIN, "could not deliver")
+        assert "not_in_channel" in text_of(alert) and "/invite @baton" in text_of(alert)
+        await dm_containing(slack, ALICE, "was *completed*")
+        assert "delivery_failed" in await trail(baton, 1)
+        refused = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == "#announcements"]
+        assert [c.error for c in refused] == ["not_in_channel"]  # given up at once, not retried
+        assert not slack.messages("C0ANNOUNCE")
 
 
 # ---- inbound: unknown, oversized, malformed, hostile ----------------------------------------------------------
