@@ -92,3 +92,19 @@ async def test_every_kind_of_request_needs_a_valid_fresh_signature(
     assert not slack.calls_to("views.publish") and not slack.ephemerals(MARIA)  # no Home, no "Record this?"
     async with baton.store.transaction() as work:
         assert await work.active_delegations(datetime.now(UTC)) == {}
+
+
+async def test_text_people_type_is_shown_as_written_never_as_markup(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    # A support ticket reported in #general gets a progress card there: a typed `<!channel>` must not ping the
+    # channel, and a typed `<https://…|label>` must not become a disguised link.
+    hostile = "<!channel> *ACME* <https://evil.example|click here> & co"
+    assert (await driver.send_command(ALICE, "start support-ticket", channel_id="C0GENERAL")).status == 200
+    form = await slack.wait_for(lambda: (slack.open_views(ALICE) or [None])[-1])
+    values = field_values(customer=hostile, summary="The export is empty", severity=("select", "high"))
+    assert "errors" not in (await driver.submit_view(ALICE, form, values)).body
+    card = await slack.wait_for(lambda: next(iter(slack.messages("C0GENERAL")), None), what="the channel card")
+    posted = json.dumps([card.text, card.blocks])
+    assert "<!channel>" not in posted and "<https://evil.example|" not in posted
+    assert "&lt;!channel&gt;" in posted and "&amp; co" in posted

@@ -19,7 +19,7 @@ from .events import (
     TellPeople,
     Transition,
 )
-from .expressions import render_template
+from .expressions import escape_text, render_template
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
 from .timers import deadline_at, first_timers, task_due_at
 
@@ -258,7 +258,7 @@ def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[
         elif field.type is FieldType.SELECT:
             shown = next((o.label for o in field.options if o.value == value), str(value))
         else:
-            shown = str(value)
+            shown = escape_text(str(value))  # typed by a person: shown as written, never as markup
         values[f"form.{field.id}"] = shown
     return values
 

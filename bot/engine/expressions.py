@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Condition", "FormValue", "render_template", "template_references"]
+__all__ = ["Condition", "FormValue", "escape_text", "render_template", "template_references"]
 
 FormValue = str | int | float | bool | None
 
@@ -135,6 +135,12 @@ def template_references(template: str) -> set[str]:
         if not (match.group(0) == "{" + match.group(1) + "}" and match.group(1) in exact)
     }
     return exact | loose
+
+
+def escape_text(text: str) -> str:
+    """Text people typed, made safe inside message markup: `&`, `<` and `>` become entities, so a typed
+    `<!channel>` or `<https://evil|click>` shows as written instead of pinging a channel or hiding a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:

@@ -18,7 +18,7 @@ from bot.engine import (
     template_values,
 )
 from bot.engine.digest import Assignment, DigestPlan
-from bot.engine.expressions import render_template
+from bot.engine.expressions import escape_text, render_template
 from bot.store import AuditEntry
 
 from .blocks import (
@@ -122,7 +122,7 @@ def form_summary(definition: WorkflowDefinition, instance: Instance) -> list[str
         elif field.type is FieldType.SELECT:
             shown = next((o.label for o in field.options if o.value == value), str(value))
         else:
-            shown = str(value)
+            shown = escape_text(str(value))  # typed by a person: shown as written, never as markup
         fields.append(f"*{field.label}*\n{clip(shown, 1500)}")
     return fields
 
@@ -160,12 +160,16 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
 
 
 def _shown(value: object) -> str:
-    return "—" if value is None else clip(str(value), 300)
+    return "—" if value is None else clip(escape_text(str(value)), 300)
+
+
+_DECIDED = {"approve": "approved", "reject": "rejected", "request_changes": "asked for changes"}
 
 
 def _vote_line(vote: Vote) -> str:
     icon = ":white_check_mark:" if vote.decision == "approve" else ":x:"
-    return f"{icon} <@{vote.user}> {vote.decision}d" + (f": {clip(vote.comment, 200)}" if vote.comment else "")
+    said = f": {clip(escape_text(vote.comment), 200)}" if vote.comment else ""
+    return f"{icon} <@{vote.user}> {_DECIDED.get(vote.decision, vote.decision)}{said}"
 
 
 def _rule_note(definition: WorkflowDefinition, task: Task) -> str:
@@ -186,7 +190,7 @@ def open_task_blocks(
     blocks = _task_header_blocks(definition, instance, task)
     voted = next((vote for vote in task.votes if vote.user == viewer), None)
     if voted is not None:
-        blocks.append(section(f"You {voted.decision}d this; waiting for the others."))
+        blocks.append(section(f"You {_DECIDED.get(voted.decision, voted.decision)} this; waiting for the others."))
     else:
         blocks.append(task_buttons(task, allow_changes=_allows_changes(definition, task)))
     return fit_blocks(blocks)
@@ -242,7 +246,7 @@ def closed_task_blocks(definition: WorkflowDefinition, instance: Instance, task:
         at = f" {when(task.acted_at)}" if task.acted_at else ""
         line = f"{_TASK_ICON[task.status]} *{outcome}*{by}{at}"
     if task.comment:
-        line += f"\n> {clip(task.comment, 2500)}"
+        line += f"\n> {clip(escape_text(task.comment), 2500)}"
     blocks.append(section(line))
     return fit_blocks(blocks)
 
@@ -257,7 +261,7 @@ def receipt_blocks(definition: WorkflowDefinition, instance: Instance, *, in_cha
         whose = f"<@{instance.requester}>'s request" if in_channel else "Your request"
         headline = f"{_STATUS_ICON[instance.status]} {whose} *{instance.title}* was *{instance.status.value}*{by}."
         if instance.outcome_reason:
-            headline += f"\n> {clip(instance.outcome_reason, 1000)}"
+            headline += f"\n> {clip(escape_text(instance.outcome_reason), 1000)}"
     else:
         whose = f"<@{instance.requester}> started" if in_channel else "Your request"
         headline = f":inbox_tray: {whose} *{instance.title}*" + ("." if in_channel else " is under way.")
@@ -280,7 +284,7 @@ def decision_note(task: Task) -> str:
     outcome = _TASK_OUTCOME.get(task.status, task.status.value).lower()
     who = f"<@{task.acted_by}>" if task.acted_by else "Baton"
     text = f"{_TASK_ICON.get(task.status, '')} {who}: *{task.title}* — {outcome}"
-    return text + (f"\n> {clip(task.comment, 1000)}" if task.comment else "")
+    return text + (f"\n> {clip(escape_text(task.comment), 1000)}" if task.comment else "")
 
 
 def revision_view(definition: WorkflowDefinition, instance: Instance, task_id: str) -> dict[str, object]:
@@ -295,7 +299,7 @@ def finished_blocks(definition: WorkflowDefinition, instance: Instance) -> list[
     by = f" by <@{instance.finished_by}>" if instance.finished_by else ""
     text = f"{icon} *{instance.title}* was *{instance.status.value}*{by}."
     if instance.outcome_reason:
-        text += f"\n> {clip(instance.outcome_reason, 2500)}"
+        text += f"\n> {clip(escape_text(instance.outcome_reason), 2500)}"
     return [section(text), context(f"Full history: `/workflow status {instance.id}`")]
 
 
@@ -341,7 +345,7 @@ def audit_blocks(trail: Sequence[AuditEntry]) -> list[Block]:
     lines = []
     for entry in trail:
         who = f"<@{entry.actor}> " if entry.actor else ""
-        detail = entry.data.get("comment") or entry.data.get("reason") or entry.data.get("step") or ""
+        detail = escape_text(str(entry.data.get("comment") or entry.data.get("reason") or entry.data.get("step") or ""))
         lines.append(f"{when(entry.at)} · {who}{entry.kind.replace('_', ' ')}" + (f" · {detail}" if detail else ""))
     chunks: list[Block] = []
     text = "*History*"
@@ -486,7 +490,10 @@ def escalation_blocks(
     ]
     if may_act:
         blocks.append(task_buttons(task))
-    blocks.append(context(f"Task `{task.id}` · you can also pick yourself to take it over."))
+    if may_act:
+        blocks.append(context(f"Task `{task.id}` · you can act on it with the buttons above, or hand it on."))
+    else:
+        blocks.append(context(f"Task `{task.id}` · pick who should take it over."))
     return fit_blocks(blocks)
 
 
@@ -498,7 +505,7 @@ def handed_over_blocks(
     new = ", ".join(f"<@{user}>" for user in task.assignees)
     line = f":arrow_right: *Reassigned* to {new}" + (f" by <@{by}>" if by else " automatically at the deadline")
     if note:
-        line += f"\n> {clip(note, 2500)}"
+        line += f"\n> {clip(escape_text(note), 2500)}"
     blocks.append(section(line))
     return fit_blocks(blocks)
 

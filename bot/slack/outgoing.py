@@ -25,6 +25,7 @@ from bot.engine import (
     WorkflowDefinition,
 )
 from bot.engine.digest import DigestPlan
+from bot.engine.expressions import escape_text
 from bot.store import OutboxMessage
 
 from .blocks import clip, section
@@ -167,7 +168,8 @@ def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) 
             for user in task.assignees
         ]
     if isinstance(effect, CommentAdded):
-        note = f":speech_balloon: <@{effect.author}> commented on {instance.title}:\n> {clip(effect.text, 2800)}"
+        said = clip(escape_text(effect.text), 2800)
+        note = f":speech_balloon: <@{effect.author}> commented on {instance.title}:\n> {said}"
         replies = []
         for person in effect.people:
             held = next((t for t in instance.open_tasks() if person in t.assignees), None)
