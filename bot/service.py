@@ -277,11 +277,13 @@ class WorkflowService:
         return StatusView(definition, instance, trail)
 
     async def open_tasks(self, user_id: str) -> list[tuple[WorkflowDefinition, Instance, Task]]:
-        """A person's open tasks, soonest due first."""
+        """A person's open tasks, soonest due first; not those they have voted on while others still decide."""
         async with self._store.transaction(read_only=True) as work:
             tasks = await work.open_tasks_of(user_id)
             result = []
             for task in tasks:
+                if any(vote.user == user_id for vote in task.votes):
+                    continue
                 instance = await work.instance(task.instance_id)
                 if instance is not None:
                     result.append((await self._definition_of(work, instance), instance, task))

@@ -77,6 +77,9 @@ async def test_quorum_two_of_three_with_a_simultaneous_third_click(
     assert "task_approve" in text_of(maria_now)
     dirk_now = await updated(slack, copies[DIRK], "waiting for the others")
     assert "task_approve" not in text_of(dirk_now)
+    # His task list no longer offers it; Maria's still does.
+    assert "the office move" not in (await driver.send_command(DIRK, "tasks")).body
+    assert "the office move" in (await driver.send_command(MARIA, "tasks")).body
     await told_or_refused_twice(driver, slack, maria_now, copies[HANNA])
     hanna_now = await updated(slack, copies[HANNA], "Approved")
     assert "task_approve" not in text_of(hanna_now)  # the rule is met: the buttons are replaced by the outcome
