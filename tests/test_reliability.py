@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from bot.app import Baton
 from bot.catalog import load_catalog
@@ -25,7 +26,7 @@ from bot.emulator import (
     find_action,
     validate_blocks,
 )
-from bot.engine import Instance, InstanceStatus, Task, TaskStatus
+from bot.engine import Instance, InstanceStatus, Task, TaskStatus, WorkflowDefinition
 from bot.slack.command_text import VERBS, parse_command_text
 from bot.slack.messages import open_task_blocks, status_blocks
 from bot.store import AuditEntry, SQLiteStore, StoreError
@@ -347,6 +348,26 @@ def test_messages_respect_block_kit_limits_for_any_input(value: str, title: str)
                         tasks=(task,), created_at=now, updated_at=now)
     assert validate_blocks(open_task_blocks(definition, instance, task)) == []
     assert validate_blocks(status_blocks(definition, instance, None)) == []
+
+
+def test_a_long_form_shows_every_field_and_a_select_stays_within_slack_limits() -> None:
+    from datetime import UTC, datetime
+
+    steps = [{"id": "a", "type": "task", "title": "A", "assignee": "requester"}]
+    definition = WorkflowDefinition.model_validate(
+        {"name": "w", "title": "W", "form": [{"id": f"f{i}", "label": f"Field {i}"} for i in range(23)], "steps": steps}
+    )
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    instance = Instance(id=1, workflow="w", definition_version=definition.version, title="W #1", requester="U0ALICE",
+                        form={f"f{i}": f"value {i}" for i in range(23)}, tasks=(), created_at=now, updated_at=now)
+    blocks = status_blocks(definition, instance, None)
+    assert validate_blocks(blocks) == [] and all(f"value {i}" in str(blocks) for i in range(23))
+    options = [{"value": f"o{i}", "label": f"Option {i}"} for i in range(101)]
+    with pytest.raises(ValidationError, match="at most 100 options"):
+        WorkflowDefinition.model_validate(
+            {"name": "w", "title": "W", "form": [{"id": "s", "label": "S", "type": "select", "options": options}],
+             "steps": steps}
+        )
 
 
 def test_a_very_long_history_shows_its_newest_lines() -> None:

@@ -86,6 +86,8 @@ class FormField(_Frozen):
     def _fits_its_type(self) -> FormField:
         if self.type is FieldType.SELECT and not self.options:
             raise ValueError("a select field needs options")
+        if len(self.options) > 100:
+            raise ValueError(f"a select field offers at most 100 options (Slack's limit), not {len(self.options)}")
         if self.type is not FieldType.SELECT and self.options:
             raise ValueError(f"options only apply to select fields, not {self.type.value}")
         if self.type is not FieldType.NUMBER and (self.min is not None or self.max is not None):

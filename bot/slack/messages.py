@@ -124,6 +124,9 @@ def form_summary(definition: WorkflowDefinition, instance: Instance) -> list[str
         else:
             shown = escape_text(str(value))  # typed by a person: shown as written, never as markup
         fields.append(f"*{field.label}*\n{clip(shown, 1500)}")
+    if len(fields) > 10:  # a section shows at most 10 fields: pack them so that none is dropped
+        per = -(-len(fields) // 10)
+        fields = [clip("\n".join(fields[i : i + per]), 2000) for i in range(0, len(fields), per)]
     return fields
 
 
