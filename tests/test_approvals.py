@@ -209,6 +209,23 @@ async def test_a_thread_reply_that_reads_like_a_decision_is_recorded_only_after_
     assert len(slack.ephemerals(MARIA)) == before
 
 
+async def test_a_reply_that_says_the_opposite_of_a_decision_gets_no_question(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    await start_expense(driver, slack, ALICE, 42, "Conference ticket")
+    approval = await task_message(slack, MARIA, "task_approve")
+    for _ in range(100):  # as a person would, reply once Baton has recorded the message
+        async with baton.store.transaction() as work:
+            if await work.message_key_at(approval.channel, approval.ts):
+                break
+        await asyncio.sleep(0.05)
+    await driver.send_message(MARIA, approval.channel, "I can't approve this yet, sorry", thread_ts=approval.ts)
+    await asyncio.sleep(0.3)
+    assert not slack.ephemerals(MARIA)  # no "Record this as Approve?" for a "can't approve"
+    await driver.send_message(MARIA, approval.channel, "ok now it looks good", thread_ts=approval.ts)
+    await slack.wait_for(lambda: any("Record this as" in e.text for e in slack.ephemerals(MARIA)))
+
+
 async def test_app_home_for_an_employee_and_for_a_manager(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
 ) -> None:
@@ -273,12 +290,15 @@ async def test_shortcuts_open_the_right_modal(driver: SlackDriver, slack: SlackE
     answer = await driver.submit_view(ALICE, picker, choice)
     assert answer.json()["response_action"] == "update"
     assert answer.json()["view"]["callback_id"] == "start_form"
-    posted = slack.add_message("C0GENERAL", BOB, "Can we buy a second coffee machine for the 3rd floor?")
+    posted = slack.add_message(
+        "C0GENERAL", BOB, f"<@{MARIA}|maria>, can we buy a second coffee machine &amp; mugs for the 3rd floor?"
+    )
     assert (await driver.message_shortcut(ALICE, "request_approval", posted)).status == 200
     form = await slack.wait_for(
         lambda: next((v for v in slack.open_views(ALICE) if "second coffee machine" in str(v)), None)
     )
     assert "/archives/" in str(form)  # the message's link is filled in
+    assert "@maria, can we buy a second coffee machine & mugs" in str(form)  # as a person reads it, not encoded
 
 
 async def choose(driver: SlackDriver, message: object, user: str, action_id: str, value: str) -> None:

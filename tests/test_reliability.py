@@ -370,6 +370,18 @@ def test_a_long_form_shows_every_field_and_a_select_stays_within_slack_limits() 
         )
 
 
+def test_a_whole_number_field_sends_whole_number_bounds() -> None:
+    from bot.slack.views import start_form_view
+
+    definition = WorkflowDefinition.model_validate({
+        "name": "w", "title": "W",
+        "form": [{"id": "n", "label": "Nights", "type": "number", "min": 1, "max": 14, "decimals": 0}],
+        "steps": [{"id": "a", "type": "task", "title": "A", "assignee": "requester"}],
+    })
+    element = next(b["element"] for b in start_form_view(definition, origin_channel=None)["blocks"] if "element" in b)
+    assert (element["min_value"], element["max_value"], element["is_decimal_allowed"]) == ("1", "14", False)
+
+
 def test_a_very_long_history_shows_its_newest_lines() -> None:
     from datetime import UTC, datetime, timedelta
 

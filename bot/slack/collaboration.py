@@ -54,6 +54,9 @@ Body = dict[str, Any]
 _SAYS_APPROVE = re.compile(r"\b(approved?|lgtm|looks good( to me)?|ship it|go ahead)\b|(^|\s)(\+1|👍)(\s|$)", re.I)
 _SAYS_REJECT = re.compile(r"\b(reject(ed)?|denied|decline[sd]?|not approved)\b", re.I)
 _SAYS_DONE = re.compile(r"\b(done|finished|completed)\b", re.I)
+# "not done yet", "I can't approve this", "haven't finished": words of a decision, but saying the opposite
+_SAYS_NOT = re.compile(r"\b(not|no|never|yet|cannot|can't|won't|don't|isn't|haven't|hasn't|wasn't)\b|n't\b", re.I)
+_SLACK_TOKEN = re.compile(r"<([@#!])?([^>|]+)(?:\|([^>]*))?>")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
@@ -215,6 +218,8 @@ class _Collaboration:
             return
         if task.kind is StepKind.APPROVAL and _SAYS_REJECT.search(text):
             label, action_id = "Reject…", ACTION_REJECT
+        elif _SAYS_NOT.search(text):
+            return  # "not done yet", "I can't approve this": never offer the opposite of what was said
         elif task.kind is StepKind.APPROVAL and _SAYS_APPROVE.search(text):
             label, action_id = "Approve", ACTION_APPROVE
         elif task.kind is StepKind.TASK and _SAYS_DONE.search(text):
@@ -250,7 +255,7 @@ class _Collaboration:
             await open_view(client, trigger, pick_workflow_view(self._service.startable_by(user_id)), user_id, channel)
             return
         link = await _permalink(client, channel, message.get("ts"))
-        prefill = {"subject": str(message.get("text") or "")[:2900], "link": link}
+        prefill = {"subject": readable(str(message.get("text") or ""))[:2900], "link": link}
         view = start_form_view(definition, origin_channel=None, initial={k: v for k, v in prefill.items() if v})
         await open_view(client, trigger, view, user_id, channel)
 
@@ -342,3 +347,21 @@ async def open_view(client: AsyncWebClient, trigger_id: Any, view: dict[str, Any
         code = error.response.get("error")
         log.warning("views.open failed: user=%s error=%s", user_id, code)
         await tell(client, channel, user_id, f"The form could not be opened (Slack said `{code}`). Please try again.")
+
+
+def readable(text: str) -> str:
+    """A Slack message's text as a person reads it: `<@U1|ana>` → @ana, `<#C1|general>` → #general,
+    `<https://x|label>` → label (https://x), and `&amp;`, `&lt;`, `&gt;` decoded; for a plain-text input."""
+
+    def token(match: re.Match[str]) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "@":
+            return f"@{label or target}"
+        if sigil == "#":
+            return f"#{label or target}"
+        if sigil == "!":
+            return f"@{(label or target).split('^')[0]}"
+        return f"{label} ({target})" if label and label != target else target
+
+    decoded = _SLACK_TOKEN.sub(token, text)
+    return decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -332,9 +332,13 @@ def status_blocks(
         else:
             by = f" by <@{task.acted_by}>" if task.acted_by else ""
             blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — {task.status.value}{by}"))
+    refused = sum(1 for entry in trail or () if entry.kind == "action_refused")
+    trail = [entry for entry in trail or () if entry.kind != "action_refused"]  # in the log and the export
     if trail:
         blocks.append(divider())
         history = audit_blocks(trail)
+        if refused:
+            history.insert(0, context(f"{refused} refused attempt(s) are in the audit export, not shown here."))
         room = MESSAGE_BLOCKS_LIMIT - len(blocks)
         if len(history) > room:  # a very long history: keep its newest lines, which matter most
             shown = history[len(history) - room + 1 :]

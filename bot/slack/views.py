@@ -77,9 +77,9 @@ def _input(field: FormField, initial: FormValue = None) -> Block:
     elif field.type is FieldType.NUMBER:
         element = {"type": "number_input", "is_decimal_allowed": field.decimals > 0}
         if field.min is not None:
-            element["min_value"] = str(field.min)
+            element["min_value"] = _number_text(field.min, field.decimals)
         if field.max is not None:
-            element["max_value"] = str(field.max)
+            element["max_value"] = _number_text(field.max, field.decimals)
     elif field.type is FieldType.DATE:
         element = {"type": "datepicker"}
     elif field.type is FieldType.USER:
@@ -268,3 +268,8 @@ def pick_workflow_view(definitions: Sequence[WorkflowDefinition], *, prefill: st
         if options
         else [section("There are no workflows you can start.")],
     }
+
+
+def _number_text(value: float, decimals: int) -> str:
+    """A bound as Slack's number_input takes it: `10`, not `10.0`, where no decimals are allowed."""
+    return str(int(value)) if decimals == 0 and float(value).is_integer() else str(value)
