@@ -76,6 +76,9 @@ class ReportDesk:
         except _SEND_ERRORS as error:
             log.warning("%s for user=%s failed: %r", what, user_id, error, extra={"user": user_id})
             await _note(client, user_id, f"The {what} could not be delivered ({type(error).__name__}). Try again.")
+        except Exception:  # whatever broke, the person who asked is not left with "Preparing…" for ever
+            log.exception("%s for user=%s failed", what, user_id, extra={"user": user_id})
+            await _note(client, user_id, f"The {what} could not be made; the admins can find why in Baton's log.")
 
     async def send_report(self, client: AsyncWebClient, conversation: str, workflows: list[str], period: Period) -> str:
         """Post the summary and its chart to a conversation (a person or a channel); return the channel ID."""
