@@ -151,7 +151,7 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
         blocks.append(section(f":pencil2: *Changed in round {task.round}*\n" + "\n".join(lines)))
     if task.votes:
         blocks.append(context(" · ".join(_vote_line(vote) for vote in task.votes)))
-    details = [f"Task `{task.id}`"]
+    details = [f"Request #{task.instance_id} (`/workflow status {task.instance_id}`)"]
     if task.due_at:
         details.append(f"due {when(task.due_at)}")
     if len(task.assignees) > 1:
@@ -498,9 +498,9 @@ def escalation_blocks(
     if may_act:
         blocks.append(task_buttons(task))
     if may_act:
-        blocks.append(context(f"Task `{task.id}` · you can act on it with the buttons above, or hand it on."))
+        blocks.append(context(f"Request #{task.instance_id} · act on it with the buttons above, or hand it on."))
     else:
-        blocks.append(context(f"Task `{task.id}` · pick who should take it over."))
+        blocks.append(context(f"Request #{task.instance_id} · pick who should take it over."))
     return fit_blocks(blocks)
 
 

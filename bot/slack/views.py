@@ -167,7 +167,7 @@ def _text_modal(
                     "max_length": COMMENT_LIMIT,
                 },
             },
-            context(f"Task `{task_id}`"),
+            context(f"Request #{task_id.split('.')[0]}"),
         ],
     }
 
