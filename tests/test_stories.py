@@ -154,6 +154,7 @@ async def test_slash_commands_answer_status_tasks_list_help_and_cancel(
     assert "task_approve" in tasks and "Expense approval #1" in tasks
     status = (await driver.send_command(ALICE, "status 1")).body
     assert "waiting for <@U0MARIA>" in status and "task assigned" in status
+    assert r"task assigned \u00b7 Approve 99 USD for" in status  # the history names steps by their tasks' titles
     assert "Only the people involved" in (await driver.send_command(FRANK, "status 1")).body
     await driver.click_button_in(approval, "U0BOB", "task_reject")  # opens the reason modal only for Maria
     await told(slack, "U0BOB", "Only")

@@ -336,7 +336,7 @@ def status_blocks(
     trail = [entry for entry in trail or () if entry.kind != "action_refused"]  # in the log and the export
     if trail:
         blocks.append(divider())
-        history = audit_blocks(trail)
+        history = audit_blocks(trail, {task.step_id: task.title for task in instance.tasks})  # as rendered
         if refused:
             history.insert(0, context(f"{refused} refused attempt(s) are in the audit export, not shown here."))
         room = MESSAGE_BLOCKS_LIMIT - len(blocks)
@@ -347,12 +347,16 @@ def status_blocks(
     return fit_blocks(blocks)
 
 
-def audit_blocks(trail: Sequence[AuditEntry]) -> list[Block]:
-    """The event log as compact lines, newest last."""
+def audit_blocks(trail: Sequence[AuditEntry], step_titles: Mapping[str, str] | None = None) -> list[Block]:
+    """The event log as compact lines, newest last; steps named by their titles where known."""
     lines = []
+    titles = step_titles or {}
     for entry in trail:
         who = f"<@{entry.actor}> " if entry.actor else ""
-        detail = escape_text(str(entry.data.get("comment") or entry.data.get("reason") or entry.data.get("step") or ""))
+        said = entry.data.get("comment") or entry.data.get("reason")
+        step = entry.data.get("step")
+        # what a person wrote is escaped; a task title is Baton's own rendered text (values already escaped)
+        detail = escape_text(str(said)) if said else clip(titles.get(str(step), str(step or "")), 200)
         lines.append(f"{when(entry.at)} · {who}{entry.kind.replace('_', ' ')}" + (f" · {detail}" if detail else ""))
     chunks: list[Block] = []
     text = "*History*"
