@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from bot.emulator import (
     find_action,
     validate_blocks,
 )
+from bot.emulator.payloads import view_submission
 from bot.engine import Instance, InstanceStatus, Task, TaskStatus, WorkflowDefinition
 from bot.slack.command_text import VERBS, parse_command_text
 from bot.slack.messages import open_task_blocks, status_blocks
@@ -399,6 +401,26 @@ def test_a_very_long_history_shows_its_newest_lines() -> None:
 
 
 # ---- workflows edited while instances run ---------------------------------------------------------------------
+
+
+async def test_a_form_that_changed_while_open_comes_back_current_with_what_was_typed(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    # Alice opened the expense form before `reason` was added to it (here: her modal lacks that block). Errors
+    # for a block her modal does not have would be refused by Slack; Baton shows the current form instead.
+    await driver.send_command(ALICE, "start expense-approval")
+    opened = await slack.wait_for(lambda: (slack.open_views(ALICE) or [None])[-1])
+    old_form = {**opened, "blocks": [b for b in opened["blocks"] if b.get("block_id") != "field:reason"]}
+    values = field_values(amount=15, currency=("select", "EUR"))
+    answer = await driver.send_interaction(view_submission(user_id=ALICE, view=old_form, values=values, trigger_id="t"))
+    reply = answer.json()
+    assert reply["response_action"] == "update", reply
+    blocks = reply["view"]["blocks"]
+    assert "changed while you had it open" in str(blocks[0])
+    assert "field:reason" in {b.get("block_id") for b in blocks}
+    assert '"initial_value": "15"' in json.dumps(blocks)  # what she typed is kept
+    async with baton.store.transaction() as work:
+        assert await work.instance(1) is None  # nothing started
 
 
 async def test_a_running_instance_keeps_the_workflow_version_it_started_with(

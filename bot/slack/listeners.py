@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine import Decision
 from bot.service import FormInvalid, Refused, Started, WorkflowService
 
-from .blocks import plain, section
+from .blocks import context, plain, section
 from .collaboration import delegate_command, open_view, register_collaboration, tell
 from .command_text import parse_command_text, parse_instance_id
 from .home import home_view
@@ -263,10 +263,17 @@ class _Listeners:
             definition.name, user_id, form, origin_channel=channel, request_key=f"view:{view.get('id')}"
         )
         if isinstance(result, FormInvalid):
-            await ack(
-                response_action="errors",
-                errors={field_block_id(field): message for field, message in result.errors.items()},
-            )
+            errors = {field_block_id(field): message for field, message in result.errors.items()}
+            shown = {block.get("block_id") for block in view.get("blocks") or () if isinstance(block, dict)}
+            if set(errors) <= shown:
+                await ack(response_action="errors", errors=errors)
+                return
+            # The workflow's form changed while this modal was open: Slack would refuse errors for fields the
+            # modal does not have, so show the current form, keeping what was typed, and say why.
+            fresh = start_form_view(definition, origin_channel=channel, initial=form)
+            notice = ":warning: This form changed while you had it open; check it and submit again."
+            fresh["blocks"].insert(0, context(notice))
+            await ack(response_action="update", view=fresh)
         elif isinstance(result, Refused):
             await ack(response_action="update", view=_notice_view(definition.title, result.reason))
         else:
