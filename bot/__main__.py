@@ -81,14 +81,21 @@ def _check(settings: Settings) -> int:
     return 1 if catalog.errors else 0
 
 
-def _run(main_coroutine: Coroutine[Any, Any, None]) -> int:
+def _run(main_coroutine: Coroutine[Any, Any, None | bool]) -> int:
+    """Run a command; exit 0 when it ended well, 1 when a stop had to cut work short, 3 for a store problem."""
     try:
-        asyncio.run(main_coroutine)
+        ended_well = asyncio.run(main_coroutine)
     except StoreError as error:
         print(f"baton: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         pass
+    else:
+        if ended_well is False:
+            print(
+                "baton: stopped, but some work was cut short (see the log); nothing committed was lost", file=sys.stderr
+            )
+            return 1
     return 0
 
 
@@ -110,15 +117,18 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings) -> bool:
+    """Serve until SIGTERM or SIGINT, then stop gracefully; True if the stop finished everything in time."""
     baton = Baton(settings)
     await baton.start()
     try:
         await baton.serve(settings.host, settings.port)
         await _until_signalled()
-        log.info("stopping")
+        log.info("stopping: no new requests; finishing those in flight")
     finally:
-        await baton.stop()
+        clean = await baton.stop()
+    log.info("stopped%s", "" if clean else " (some work was cut short)")
+    return clean
 
 
 async def _sandbox(settings: Settings) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import gc
 import logging
 import math
 import time
@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api import StartApi
@@ -26,6 +28,9 @@ from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings
 from bot.slack.client import CountingWebClient
+from bot.slack.collaboration import tell
+from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
+from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
 from bot.slack.reports import ReportDesk, register_report_listeners
@@ -42,6 +47,7 @@ _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
 _USERGROUP_REFRESH_SECONDS = 600.0
 _REPORT_SWEEP_SECONDS = 60.0
+DRAIN_SECONDS = 10.0  # on SIGTERM: how long requests in flight, follow-ups and the sender get to finish
 
 
 @dataclass
@@ -61,8 +67,11 @@ class Baton:
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
     profiles: SlackProfiles = field(init=False)
     usergroups: SlackUsergroups = field(init=False)
+    followups: FollowUps = field(default_factory=FollowUps)
     _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
     _runner: web.AppRunner | None = field(init=False, default=None)
+    _http: aiohttp.ClientSession | None = field(init=False, default=None)
+    draining: bool = field(init=False, default=False)
 
     async def start(self) -> None:
         """Open the store and start sending; raise StoreError for an unusable database."""
@@ -78,10 +87,14 @@ class Baton:
         )
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        # One HTTP session (and its keep-alive connections) for every Web API call: the outbox's and each
+        # request's own client, which Bolt builds with this client's session.
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.slack_api_timeout_seconds))
         self.client = CountingWebClient(
             token=token,
             base_url=settings.slack_api_url,
             timeout=int(math.ceil(settings.slack_api_timeout_seconds)),
+            session=self._http,
             on_call=self.metrics.slack_call,
         )
         self.sender = OutboxSender(
@@ -120,6 +133,8 @@ class Baton:
             log.info("caught up on %s reminders, escalations and deadlines that fell due while stopped", caught_up)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
         self.scheduler.start()
+        gc.collect()
+        gc.freeze()  # start-up's long-lived objects leave the collector's view: shorter full collections
         log.info(
             "baton started: workflows=%s slack_api=%s database=%s",
             ",".join(catalog.names()),
@@ -132,7 +147,9 @@ class Baton:
         app = AsyncApp(
             client=self.client,
             signing_secret=secret.get_secret_value() if secret else None,
-            process_before_response=False,
+            # Slack's answer goes out when a listener returns, after what it changed is committed (an answer is
+            # a promise); the Slack-only work that follows goes to self.followups.
+            process_before_response=True,
         )
         metrics = self.metrics
 
@@ -142,12 +159,19 @@ class Baton:
             context["client"] = CountingWebClient.like(context.client, on_call=metrics.slack_call)
             await next()
 
-        register_report_listeners(app, self.reports)  # first: it takes only `/workflow report|export`
-        register_listeners(app, self.service)
+        register_report_listeners(app, self.reports, self.followups)  # first: it takes only report|export
+        register_listeners(app, self.service, self.followups)
+        followups = self.followups
 
         @app.error
-        async def _log_error(error: Exception) -> None:
-            log.exception("listener failed: %s", error, exc_info=error)
+        async def _failed(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> BoltResponse:
+            """Whatever failed, the person sees that it did (and an event is delivered again)."""
+            log.error("listener failed: %s", error, exc_info=error)
+            target = failure_note_target(body)
+            if target is not None:
+                user_id, channel_id = target
+                followups.later(tell(client, channel_id, user_id, FAILURE_NOTE), what="failure note")
+            return failure_answer(body)
 
         return app
 
@@ -175,13 +199,22 @@ class Baton:
 
     def web_app(self) -> web.Application:
         """The HTTP surface: Slack's request URL and a health check."""
-        application = web.Application(client_max_size=MAX_BODY_BYTES)
+        application = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._refuse_while_draining])
         application.router.add_post("/slack/events", self._slack_events)
         application.router.add_get("/healthz", self._health)
         application.router.add_get("/metrics", self._metrics)
         api = StartApi(self.service, self.settings.api_token, observe=self.metrics.observe_request)
         application.router.add_post("/api/workflows/{name}/start", api.start)
         return application
+
+    @web.middleware
+    async def _refuse_while_draining(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Once stopping, a request that slipped in is refused (Slack retries it elsewhere), never half-done."""
+        if self.draining and request.path != "/healthz":
+            return web.Response(status=503, text="Baton is stopping", headers={"Connection": "close"})
+        return await handler(request)
 
     async def _slack_events(self, request: web.Request) -> web.Response:
         try:
@@ -191,7 +224,7 @@ class Baton:
             self.metrics.observe_request("malformed", 400)
             return web.Response(status=400, text="malformed request")
         started = time.perf_counter()
-        bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns at the ack; work may go on
+        bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
         kind = request_type(bolt_request.body)
         self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
         if bolt_response.status == 401:
@@ -224,7 +257,7 @@ class Baton:
 
     async def serve(self, host: str, port: int) -> int:
         """Listen for Slack on host:port; return the bound port (useful with port 0)."""
-        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=DRAIN_SECONDS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -232,16 +265,28 @@ class Baton:
         log.info("listening on http://%s:%s/slack/events", host, bound)
         return int(bound)
 
-    async def stop(self) -> None:
-        """Stop taking requests, stop sending, close the store."""
+    async def stop(self) -> bool:
+        """Stop gracefully: stop taking requests, let those in flight finish (each is committed before it is
+        answered), let follow-ups, sweeps and the sender finish their calls, then close the store. True when
+        everything finished within its time; False when something had to be cut short (nothing committed is
+        lost either way: unsent messages stay in the outbox, handed back for the next start)."""
+        self.draining = True
+        clean = True
         if self._runner is not None:
-            await self._runner.cleanup()
-        self.scheduler.shutdown()
+            started = time.monotonic()
+            await self._runner.cleanup()  # closes the port, waits up to DRAIN_SECONDS for requests in flight
+            clean = time.monotonic() - started < DRAIN_SECONDS
+        clean = await self.followups.drain(timeout=DRAIN_SECONDS / 2) and clean
+        clean = await self.scheduler.stop(timeout=DRAIN_SECONDS / 2) and clean
         await self.profiles.wait()
         self.sender.stop()
         if self._sender_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._sender_task, timeout=5)
+            try:
+                await asyncio.wait_for(self._sender_task, timeout=DRAIN_SECONDS / 2)
+            except (TimeoutError, asyncio.CancelledError):
+                clean = False
+                log.warning("stopping: the outbox sender did not finish in time; its claims are handed back")
         await self.store.close()
-        if self.client.session is not None:
-            await self.client.session.close()
+        if self._http is not None:
+            await self._http.close()
+        return clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Scheduler:
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self.runs: dict[str, JobRun] = {}  # each sweep's last start, for /metrics and /healthz
+        self._under_way: set[asyncio.Task[None]] = set()  # sweeps running now, which a stop lets finish
         self._scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
 
     def _submitted(self, event: Any) -> None:
@@ -45,10 +47,16 @@ class Scheduler:
         """Run `job` every `seconds`; a run still going when the next is due is skipped, not doubled."""
 
         async def guarded() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._under_way.add(task)
             try:
                 await job()
             except Exception:
                 log.exception("scheduled job %s failed; it runs again at its next time", name)
+            finally:
+                if task is not None:
+                    self._under_way.discard(task)
 
         self._scheduler.add_job(
             guarded, "interval", seconds=seconds, id=name, name=name, max_instances=1, coalesce=True
@@ -60,3 +68,17 @@ class Scheduler:
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+
+    async def stop(self, *, timeout: float) -> bool:
+        """Start no more sweeps and let those under way finish (each is its own transactions) for up to
+        `timeout` seconds; True if none had to be cancelled."""
+        self.shutdown()
+        if not self._under_way:
+            return True
+        _done, unfinished = await asyncio.wait(set(self._under_way), timeout=timeout)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            log.warning("stopping: %s sweeps cut short (their transactions rolled back)", len(unfinished))
+        return not unfinished

@@ -323,6 +323,11 @@ class WorkflowService:
         async with self._store.transaction(read_only=True) as work:
             return await work.instances_requested_by(user_id)
 
+    async def seen(self, request_key: str) -> bool:
+        """Whether a Slack request (an event_id) was already handled and answered."""
+        async with self._store.transaction(read_only=True) as work:
+            return await work.seen(request_key)
+
     async def first_sighting(self, request_key: str) -> bool:
         """True the first time a Slack request (an event_id) is seen; false for Slack's retries."""
         async with self._store.transaction() as work:

@@ -229,14 +229,16 @@ async def test_three_processes_run_300_workflows_once_each_while_one_is_killed(
             while started < 150:
                 await asyncio.sleep(0.05)
             slack.inject("chat.postMessage", Delay(0.4), times=30)  # calls in flight at the moment of death
-            await asyncio.sleep(0.2)
+            connection = await asyncpg.connect(postgres_url)
+            claimed = "SELECT conversation, args FROM outbox WHERE status = 'pending' AND locked_by LIKE $1"
+            mine = f"%:{processes[victim].pid}:%"
+            for _ in range(500):  # kill the victim while it holds claims, so that the takeover is exercised
+                if await connection.fetchval(f"SELECT EXISTS ({claimed})", mine):
+                    break
+                await asyncio.sleep(0.01)
             fleet.alive.remove(victim)
             processes[victim].kill()
-            connection = await asyncpg.connect(postgres_url)
-            rows = await connection.fetch(
-                "SELECT conversation, args FROM outbox WHERE status = 'pending' AND locked_by LIKE $1",
-                f"%:{processes[victim].pid}:%",
-            )
+            rows = await connection.fetch(claimed, mine)
             await connection.close()
             in_flight.extend((row[0], str(json.loads(row[1]).get("text"))) for row in rows)
 

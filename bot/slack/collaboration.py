@@ -16,6 +16,7 @@ from bot.engine import Decision, StepKind
 from bot.service import FormInvalid, Refused, WorkflowService
 
 from .blocks import actions, button, section
+from .followups import FollowUps
 from .messages import (
     ACTION_APPROVE,
     ACTION_COMPLETE,
@@ -60,9 +61,9 @@ _SLACK_TOKEN = re.compile(r"<([@#!])?([^>|]+)(?:\|([^>]*))?>")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-def register_collaboration(app: AsyncApp, service: WorkflowService) -> None:
+def register_collaboration(app: AsyncApp, service: WorkflowService, followups: FollowUps) -> None:
     """Attach the collaboration listeners (before the catch-alls in register_listeners)."""
-    listeners = _Collaboration(service)
+    listeners = _Collaboration(service, followups)
     app.action(ACTION_MORE)(listeners.more)
     app.action(ACTION_EDIT_REQUEST)(listeners.edit_request)
     app.action(ACTION_WITHDRAW)(listeners.withdraw)
@@ -99,13 +100,19 @@ def parse_delegation(argument: str, rest: str, today: date) -> tuple[str | None,
 
 
 class _Collaboration:
-    def __init__(self, service: WorkflowService) -> None:
+    def __init__(self, service: WorkflowService, followups: FollowUps) -> None:
         self._service = service
+        self._later = followups.later
+
+    def _tell(self, client: AsyncWebClient, channel: Any, user_id: str, text: str) -> None:
+        self._later(tell(client, channel, user_id, text), what="note to a person")
+
+    def _open(self, client: AsyncWebClient, trigger: Any, view: dict[str, Any], user_id: str, channel: Any) -> None:
+        self._later(open_view(client, trigger, view, user_id, channel), what="views.open")
 
     # ---- the "more" menu on a task ------------------------------------------------------------------
 
     async def more(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
         action = (body.get("actions") or [{}])[0]
         choice = str((action.get("selected_option") or {}).get("value", ""))
         task_id = str(action.get("block_id", "")).removeprefix("task:")[:200]
@@ -113,13 +120,13 @@ class _Collaboration:
         channel = (body.get("channel") or {}).get("id")
         decision = Decision.REQUEST_CHANGES if choice == "request_changes" else None
         check = await self._service.check_act(task_id, user_id, decision) if decision else await self._title(task_id)
+        await ack()
         if isinstance(check, Refused):
-            await tell(client, channel, user_id, check.reason)
+            self._tell(client, channel, user_id, check.reason)
             return
         view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}.get(choice)
-        if view is None:
-            return
-        await open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel)
+        if view is not None:
+            self._open(client, body.get("trigger_id"), view(task_id, check), user_id, channel)
 
     async def _title(self, task_id: str) -> str | Refused:
         found = await self._service.task_by_id(task_id)
@@ -150,20 +157,20 @@ class _Collaboration:
     # ---- change requests: the requester's side ------------------------------------------------------
 
     async def edit_request(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
+        await ack()  # reads only: nothing to commit
         task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
         user_id = str((body.get("user") or {}).get("id", ""))
         channel = (body.get("channel") or {}).get("id")
         found = await self._service.task_by_id(task_id)
         if found is None or not found[1].status.is_open or found[1].kind is not StepKind.REVISION:
-            await tell(client, channel, user_id, "There is no open change request here any more.")
+            self._tell(client, channel, user_id, "There is no open change request here any more.")
             return
         instance, _task = found
         if user_id != instance.requester:
-            await tell(client, channel, user_id, f"Only <@{instance.requester}> can edit this request.")
+            self._tell(client, channel, user_id, f"Only <@{instance.requester}> can edit this request.")
             return
         definition = await self._service.definition_of(instance)
-        await open_view(client, body.get("trigger_id"), revision_view(definition, instance, task_id), user_id, channel)
+        self._open(client, body.get("trigger_id"), revision_view(definition, instance, task_id), user_id, channel)
 
     async def resubmitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         task_id = str(view.get("private_metadata", ""))[:200]
@@ -184,23 +191,26 @@ class _Collaboration:
             await ack()
 
     async def withdraw(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
         task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
         user_id = str((body.get("user") or {}).get("id", ""))
         channel = (body.get("channel") or {}).get("id")
         found = await self._service.task_by_id(task_id)
+        reason = "Withdrawn after a change request."
+        result = await self._service.cancel(found[0].id, user_id, reason) if found else None
+        await ack()  # the withdrawal is committed
         if found is None:
-            await tell(client, channel, user_id, "That request does not exist.")
-            return
-        result = await self._service.cancel(found[0].id, user_id, "Withdrawn after a change request.")
-        if isinstance(result, Refused):
-            await tell(client, channel, user_id, result.reason)
+            self._tell(client, channel, user_id, "That request does not exist.")
+        elif isinstance(result, Refused):
+            self._tell(client, channel, user_id, result.reason)
 
     # ---- decisions typed in a thread ----------------------------------------------------------------
 
     async def thread_reply(self, ack: AsyncAck, event: Body, client: AsyncWebClient) -> None:
         """Someone wrote "lgtm" under a task message: offer to record it — never record free text by itself."""
-        await ack()
+        await ack()  # nothing is recorded here: the offer is a Slack-only follow-up
+        self._later(self._offer_typed_decision(event, client), what="offer to record a typed decision")
+
+    async def _offer_typed_decision(self, event: Body, client: AsyncWebClient) -> None:
         thread, channel, user_id = event.get("thread_ts"), event.get("channel"), event.get("user")
         text = str(event.get("text") or "")
         if (
@@ -228,12 +238,7 @@ class _Collaboration:
             return
         question = f"Record this as *{label.rstrip('…')}* on “{task.title}” ({instance.title})?"
         blocks = [section(question), actions(button(label, action_id=action_id, value=task.id, style="primary"))]
-        try:
-            await client.chat_postEphemeral(
-                channel=str(channel), user=str(user_id), text=question, blocks=blocks, thread_ts=str(thread)
-            )
-        except SlackApiError as error:
-            log.info("could not offer to record a typed decision: %s", error.response.get("error"))
+        await _offer(client, str(channel), str(user_id), question, blocks, str(thread))
 
     # ---- shortcuts ----------------------------------------------------------------------------------
 
@@ -241,11 +246,14 @@ class _Collaboration:
         await ack()
         user_id = str((body.get("user") or {}).get("id", ""))
         view = pick_workflow_view(self._service.startable_by(user_id))
-        await open_view(client, body.get("trigger_id"), view, user_id, None)
+        self._open(client, body.get("trigger_id"), view, user_id, None)
 
     async def request_approval_shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         """From a message: a general approval request, prefilled with the message and its link."""
         await ack()
+        self._later(self._open_approval_request(body, client), what="approval request form")
+
+    async def _open_approval_request(self, body: Body, client: AsyncWebClient) -> None:
         user_id = str((body.get("user") or {}).get("id", ""))
         trigger = body.get("trigger_id")
         message = body.get("message") or {}
@@ -309,6 +317,15 @@ async def _close_or_error(ack: AsyncAck, result: object) -> None:
         await ack(response_action="errors", errors={"comment": result.reason[:150]})
     else:
         await ack()
+
+
+async def _offer(
+    client: AsyncWebClient, channel: str, user_id: str, question: str, blocks: list[dict[str, Any]], thread: str
+) -> None:
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user_id, text=question, blocks=blocks, thread_ts=thread)
+    except SlackApiError as error:
+        log.info("could not offer to record a typed decision: %s", error.response.get("error"))
 
 
 async def _permalink(client: AsyncWebClient, channel: Any, ts: Any) -> str | None:

@@ -19,6 +19,7 @@ from bot.service import FormInvalid, Refused, Started, WorkflowService
 from .blocks import context, plain, section
 from .collaboration import delegate_command, open_view, register_collaboration, tell
 from .command_text import parse_command_text, parse_instance_id
+from .followups import FollowUps
 from .home import home_view
 from .messages import (
     ACTION_APPROVE,
@@ -55,9 +56,12 @@ SLASH_COMMAND = "/workflow"
 Body = dict[str, Any]
 
 
-def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
-    """Attach every listener Baton has to the Bolt app, in one place."""
-    listeners = _Listeners(service)
+def register_listeners(app: AsyncApp, service: WorkflowService, followups: FollowUps) -> None:
+    """Attach every listener Baton has to the Bolt app, in one place.
+
+    Bolt runs with process_before_response: Slack's answer goes out when a listener returns, so everything a
+    listener commits is committed before the 200; talking back to Slack afterwards goes to `followups`."""
+    listeners = _Listeners(service, followups)
     app.use(listeners.deduplicate_events)
     app.command(SLASH_COMMAND)(listeners.slash_command)
     app.action(ACTION_APPROVE)(listeners.approve)
@@ -72,7 +76,7 @@ def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
     app.event("team_join")(listeners.team_join)
     app.event("app_home_opened")(listeners.app_home_opened)
     app.event("app_mention")(listeners.app_mention)
-    register_collaboration(app, service)  # includes the message listener (decisions typed in a thread)
+    register_collaboration(app, service, followups)  # includes the message listener (decisions typed in a thread)
     # Last: anything Baton does not (or no longer) know gets a polite answer instead of an error in Slack.
     app.action(re.compile(".*"))(listeners.unknown_action)
     app.view(re.compile(".*"))(listeners.unknown_view)
@@ -80,17 +84,27 @@ def register_listeners(app: AsyncApp, service: WorkflowService) -> None:
 
 
 class _Listeners:
-    def __init__(self, service: WorkflowService) -> None:
+    def __init__(self, service: WorkflowService, followups: FollowUps) -> None:
         self._service = service
+        self._later = followups.later
 
     async def deduplicate_events(self, body: Body, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
-        """Slack retries events it thinks were lost; Bolt does not deduplicate them in HTTP mode."""
+        """Slack retries events it thinks were lost; Bolt does not deduplicate them in HTTP mode.
+
+        An event counts as seen only once its work is committed (and so answered): one that died half-way is
+        retried by Slack and done then. Two deliveries racing each other both run; event work is idempotent
+        (a start on team_join has its own request key), so that only costs a duplicate courtesy message."""
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        is_event = isinstance(event_id, str) and body.get("type") == "event_callback"
-        if is_event and not await self._service.first_sighting(f"event:{event_id}"):
-            log.info("duplicate event ignored: event_id=%s", event_id)
+        if not (isinstance(event_id, str) and body.get("type") == "event_callback"):
+            return await next()
+        key = f"event:{event_id[:100]}"
+        if await self._service.seen(key):
+            log.info("duplicate event ignored: event_id=%s", event_id[:100])
             return BoltResponse(status=200, body="")
-        return await next()
+        response = await next()
+        if response is not None and response.status == 200:
+            await self._service.first_sighting(key)
+        return response
 
     async def ignore(self, ack: AsyncAck) -> None:
         await ack()
@@ -102,13 +116,11 @@ class _Listeners:
         action_id = actions[0].get("action_id") if isinstance(actions[0], dict) else body.get("callback_id")
         log.info("unknown action %r from user=%s", str(action_id)[:80], user_id)
         if user_id:
-            await tell(
-                client,
-                channel_id,
-                user_id,
+            note = (
                 "That button belongs to an older version of Baton and does "
-                "nothing now. `/workflow tasks` shows your current tasks.",
+                "nothing now. `/workflow tasks` shows your current tasks."
             )
+            self._later(tell(client, channel_id, user_id, note), what="unknown action note")
 
     async def unknown_view(self, ack: AsyncAck, view: Body) -> None:
         log.info("unknown view submission callback_id=%r", str(view.get("callback_id"))[:80])
@@ -157,9 +169,8 @@ class _Listeners:
             return
         if definition.form:
             await ack()
-            await self._open_view(
-                client, command.get("trigger_id"), start_form_view(definition, origin_channel=origin), user_id, origin
-            )
+            view = start_form_view(definition, origin_channel=origin)
+            self._open_view(client, command.get("trigger_id"), view, user_id, origin)
             return
         result = await self._service.start(definition.name, user_id, {}, origin_channel=origin)
         await ack(text=_start_answer(result))
@@ -192,58 +203,64 @@ class _Listeners:
     # ---- task buttons -------------------------------------------------------------------------------
 
     async def approve(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
-        await self._act(body, client, Decision.APPROVE, None)
+        await self._act(ack, body, client, Decision.APPROVE)
 
     async def complete(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
-        await self._act(body, client, Decision.COMPLETE, None)
+        await self._act(ack, body, client, Decision.COMPLETE)
 
     async def ask_reject_reason(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
-        await self._ask_comment(body, client, Decision.REJECT, reject_reason_view)
+        await self._ask_comment(ack, body, client, Decision.REJECT, reject_reason_view)
 
     async def ask_done_note(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
-        await self._ask_comment(body, client, Decision.COMPLETE, done_note_view)
+        await self._ask_comment(ack, body, client, Decision.COMPLETE, done_note_view)
 
     async def snooze(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
         task_id, user_id, channel_id = _selection_context(body, "task:")
         option = _selected(body, "selected_option")
         result = await self._service.snooze(task_id, user_id, option)
+        await ack()
         if isinstance(result, Refused):
-            await tell(client, channel_id, user_id, result.reason)
-            return
-        task = result.task(task_id)
-        until = task.snoozed_until if task else None
-        await tell(client, channel_id, user_id, f":zzz: Snoozed until {when(until)}." if until else "Snoozed.")
+            note = result.reason
+        else:
+            task = result.task(task_id)
+            until = task.snoozed_until if task else None
+            note = f":zzz: Snoozed until {when(until)}." if until else "Snoozed."
+        self._later(tell(client, channel_id, user_id, note), what="snooze note")
 
     async def reassign(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        await ack()
         task_id, user_id, channel_id = _selection_context(body, "reassign:")
         to = _selected(body, "selected_user")
         result = await self._service.reassign(task_id, user_id, to)
-        if isinstance(result, Refused):
-            await tell(client, channel_id, user_id, result.reason)
-        else:
-            await tell(client, channel_id, user_id, f":arrow_right: Reassigned to <@{to}>; they have been told.")
+        await ack()
+        note = (
+            result.reason
+            if isinstance(result, Refused)
+            else f":arrow_right: Reassigned to <@{to}>; they have been told."
+        )
+        self._later(tell(client, channel_id, user_id, note), what="reassign note")
 
     async def _ask_comment(
-        self, body: Body, client: AsyncWebClient, decision: str, view: Callable[[str, str], dict[str, Any]]
+        self,
+        ack: AsyncAck,
+        body: Body,
+        client: AsyncWebClient,
+        decision: str,
+        view: Callable[[str, str], dict[str, Any]],
     ) -> None:
         task_id, user_id, channel_id = _action_context(body)
-        check = await self._service.check_act(task_id, user_id, decision)
+        check = await self._service.check_act(task_id, user_id, decision)  # a refusal is in the history first
+        await ack()
         if isinstance(check, Refused):
-            await tell(client, channel_id, user_id, check.reason)
+            self._later(tell(client, channel_id, user_id, check.reason), what="refusal note")
             return
-        await self._open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel_id)
+        self._open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel_id)
 
-    async def _act(self, body: Body, client: AsyncWebClient, decision: str, comment: str | None) -> None:
+    async def _act(self, ack: AsyncAck, body: Body, client: AsyncWebClient, decision: str) -> None:
         task_id, user_id, channel_id = _action_context(body)
-        result = await self._service.act(task_id, user_id, decision, comment)
+        result = await self._service.act(task_id, user_id, decision)  # committed before Slack hears back
+        await ack()
         if isinstance(result, Refused):
-            await tell(client, channel_id, user_id, result.reason)
+            self._later(tell(client, channel_id, user_id, result.reason), what="refusal note")
 
     # ---- modals -------------------------------------------------------------------------------------
 
@@ -301,26 +318,21 @@ class _Listeners:
     # ---- events -------------------------------------------------------------------------------------
 
     async def team_join(self, ack: AsyncAck, event: Body) -> None:
-        await ack()
         user = event.get("user")
         user_id = user.get("id") if isinstance(user, dict) else user
-        if not isinstance(user_id, str) or (isinstance(user, dict) and (user.get("is_bot") or user.get("deleted"))):
-            return
-        for result in await self._service.start_for_new_member(user_id):
-            if isinstance(result, Started):
-                log.info("started %s for new member %s", result.instance.title, user_id)
+        if isinstance(user_id, str) and not (isinstance(user, dict) and (user.get("is_bot") or user.get("deleted"))):
+            for result in await self._service.start_for_new_member(user_id):  # committed before the 200
+                if isinstance(result, Started):
+                    log.info("started %s for new member %s", result.instance.title, user_id)
+        await ack()
 
     async def app_mention(self, ack: AsyncAck, event: Body, client: AsyncWebClient) -> None:
         """Someone @-mentioned Baton: answer in the thread with what it can do."""
         await ack()
         channel = event.get("channel")
-        if not isinstance(channel, str):
-            return
-        thread = event.get("thread_ts") or event.get("ts")
-        try:
-            await client.chat_postMessage(channel=channel, thread_ts=thread, text=help_text())
-        except SlackApiError as error:
-            log.warning("could not answer a mention in %s: %s", channel, error.response.get("error"))
+        if isinstance(channel, str):
+            thread = event.get("thread_ts") or event.get("ts")
+            self._later(_answer_mention(client, channel, thread), what="mention answer")
 
     async def app_home_opened(
         self, ack: AsyncAck, event: Body, client: AsyncWebClient, context: AsyncBoltContext
@@ -329,16 +341,27 @@ class _Listeners:
         if event.get("tab") not in (None, "home"):
             return
         user_id = str(event.get("user", ""))
-        view = home_view(await self._service.open_home(user_id))  # one Slack call after the ack: the publish
-        try:
-            await client.views_publish(user_id=user_id, view=view)
-        except SlackApiError as error:
-            log.warning("views.publish failed: user=%s error=%s", user_id, error.response.get("error"))
+        view = home_view(await self._service.open_home(user_id))
+        self._later(_publish_home(client, user_id, view), what="home publish")  # one Slack call after the ack
 
-    async def _open_view(
+    def _open_view(
         self, client: AsyncWebClient, trigger_id: Any, view: dict[str, Any], user_id: str, channel_id: Any
     ) -> None:
-        await open_view(client, trigger_id, view, user_id, channel_id)
+        self._later(open_view(client, trigger_id, view, user_id, channel_id), what="views.open")
+
+
+async def _answer_mention(client: AsyncWebClient, channel: str, thread: Any) -> None:
+    try:
+        await client.chat_postMessage(channel=channel, thread_ts=thread, text=help_text())
+    except SlackApiError as error:
+        log.warning("could not answer a mention in %s: %s", channel, error.response.get("error"))
+
+
+async def _publish_home(client: AsyncWebClient, user_id: str, view: dict[str, Any]) -> None:
+    try:
+        await client.views_publish(user_id=user_id, view=view)
+    except SlackApiError as error:
+        log.warning("views.publish failed: user=%s error=%s", user_id, error.response.get("error"))
 
 
 def _action_context(body: Body) -> tuple[str, str, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,8 @@ from bot.reports import chart_png, report_blocks, report_text
 from bot.service import WorkflowService
 from bot.store import Store
 
+from .followups import FollowUps
+
 __all__ = ["REPORT_VERBS", "ReportDesk", "register_report_listeners"]
 
 log = logging.getLogger(__name__)
@@ -32,9 +35,16 @@ _LATE_REPORT = 24 * 3600  # a weekly report more than a day late (Baton was down
 _SEND_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, OSError)
 
 
-def register_report_listeners(app: AsyncApp, desk: ReportDesk) -> None:
-    """Answer `/workflow report|export …`; registered before the general `/workflow` listener, which gets the rest."""
-    app.command(_SLASH_COMMAND, matchers=[_is_report_command])(desk.slash_command)
+def register_report_listeners(app: AsyncApp, desk: ReportDesk, followups: FollowUps) -> None:
+    """Answer `/workflow report|export …`; registered before the general `/workflow` listener, which gets the rest.
+    The report itself is made and sent after the answer, as a follow-up."""
+
+    async def slash_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        work = await desk.slash_command(ack, command, client)
+        if work is not None:
+            followups.later(work, what="report or export")
+
+    app.command(_SLASH_COMMAND, matchers=[_is_report_command])(slash_command)
 
 
 async def _is_report_command(command: dict[str, Any]) -> bool:
@@ -52,27 +62,36 @@ class ReportDesk:
 
     # ---- /workflow report|export [workflow] [period] -------------------------------------------------
 
-    async def slash_command(self, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+    async def slash_command(
+        self, ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient
+    ) -> Coroutine[Any, Any, None] | None:
+        """Answer the command; return the work that makes and sends what was asked for, if anything."""
         words = str(command.get("text") or "").split()
         verb, arguments = words[0].lower(), words[1:4]
         user_id = str(command.get("user_id", ""))
         request = parse_report_request(arguments, self._clock.now())
         if request.problem is not None or request.period is None:
             await ack(text=f"{request.problem} Usage: `/workflow {verb} [workflow] [period]`.")
-            return
+            return None
         workflows = visible_workflows(
             user_id, self._service.directory, self._service.catalog.workflows, only=request.workflow
         )
         if isinstance(workflows, str):
             await ack(text=workflows)
-            return
+            return None
         what = "report" if verb == "report" else "export"
         await ack(text=f":hourglass_flowing_sand: Preparing the {what} ({request.period.label}); it comes to your DM.")
+        return self._prepare(client, verb, user_id, workflows, request.period)
+
+    async def _prepare(
+        self, client: AsyncWebClient, verb: str, user_id: str, workflows: list[str], period: Period
+    ) -> None:
+        what = "report" if verb == "report" else "export"
         try:
             if verb == "report":
-                await self.send_report(client, user_id, workflows, request.period)
+                await self.send_report(client, user_id, workflows, period)
             else:
-                await self.send_export(client, user_id, workflows, request.period)
+                await self.send_export(client, user_id, workflows, period)
         except _SEND_ERRORS as error:
             log.warning("%s for user=%s failed: %r", what, user_id, error, extra={"user": user_id})
             await _note(client, user_id, f"The {what} could not be delivered ({type(error).__name__}). Try again.")

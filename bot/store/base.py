@@ -38,6 +38,10 @@ class UnitOfWork(Protocol):
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None: ...
 
+    async def seen(self, request_key: str) -> bool:
+        """Whether a Slack request (an event_id, a view id) has been recorded as handled."""
+        ...
+
     async def first_sighting(self, request_key: str, now: datetime) -> bool: ...
 
     async def forget_sighting(self, request_key: str) -> None:

@@ -301,6 +301,9 @@ class PostgreSQLUnitOfWork:
         )
         return {row[0] for row in rows}
 
+    async def seen(self, request_key: str) -> bool:
+        return await self._db.fetchval("SELECT 1 FROM seen_requests WHERE request_key = $1", request_key) is not None
+
     async def first_sighting(self, request_key: str, now: datetime) -> bool:
         # A second process inserting the same key waits for the first to commit, then inserts nothing.
         inserted = await self._db.fetchval(

@@ -249,6 +249,9 @@ class SQLiteUnitOfWork:
         )
         return {row[0] for row in rows}
 
+    async def seen(self, request_key: str) -> bool:
+        return await self._one("SELECT 1 FROM seen_requests WHERE request_key = ?", (request_key,)) is not None
+
     async def first_sighting(self, request_key: str, now: datetime) -> bool:
         cursor = await self._db.execute(
             "INSERT INTO seen_requests (request_key, seen_at) VALUES (?, ?) ON CONFLICT (request_key) DO NOTHING",
