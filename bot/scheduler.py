@@ -72,12 +72,12 @@ class Scheduler:
     async def stop(self, *, timeout: float) -> bool:
         """Start no more sweeps and let those under way finish (each is its own transactions) for up to
         `timeout` seconds; True if none had to be cancelled."""
-        self.shutdown()
-        if not self._under_way:
-            return True
-        _done, unfinished = await asyncio.wait(set(self._under_way), timeout=timeout)
-        for task in unfinished:
-            task.cancel()
+        if self._scheduler.running:
+            self._scheduler.pause()  # no new runs; shutting down now would cancel the runs under way mid-commit
+        unfinished: set[asyncio.Task[None]] = set()
+        if self._under_way:
+            _done, unfinished = await asyncio.wait(set(self._under_way), timeout=timeout)
+        self.shutdown()  # cancels what is still running: its transaction rolls back
         if unfinished:
             await asyncio.gather(*unfinished, return_exceptions=True)
             log.warning("stopping: %s sweeps cut short (their transactions rolled back)", len(unfinished))

@@ -71,11 +71,25 @@ class BatonProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def kill(self) -> None:
+    def kill(self) -> int | None:
         """SIGKILL: no shutdown code runs, exactly like a crash or an OOM kill."""
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGKILL)
-            self._process.wait(timeout=10)
+            return self._process.wait(timeout=10)
+        return None
+
+    async def terminate(self, *, timeout: float = 30.0) -> int | None:
+        """SIGTERM, as a deploy or `kubectl delete pod` sends it; wait for the exit and return its status.
+        The wait does not block the event loop: the emulator in this process must answer Baton's last calls."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        self._process.terminate()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (status := self._process.poll()) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"Baton did not exit within {timeout:.0f}s of SIGTERM")
+            await asyncio.sleep(0.05)
+        return status
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
