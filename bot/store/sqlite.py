@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -26,6 +26,8 @@ from .rows import epoch, event_row, instance_row, moment, outbox_row, task_row, 
 from .schema import migration_statements, migrations_to_apply
 
 __all__ = ["SQLiteStore", "StoreError"]
+
+T = TypeVar("T")
 
 
 class SQLiteStore:
@@ -103,39 +105,104 @@ class SQLiteStore:
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[SQLiteUnitOfWork]:
         """Run one unit of work alone: BEGIN IMMEDIATE (a plain BEGIN under `query_only` when it only reads, so
-        other processes reading the file, such as `export`, are not held off), commit or roll back."""
+        other processes reading the file, such as `export`, are not held off), commit or roll back.
+
+        The unit's writes wait in a queue and go to the database thread together with its next read or with
+        the COMMIT, so a decision costs a few trips to that thread instead of one or more per statement."""
         async with self._lock:
-            connection = self._require()
-            if read_only:
-                await connection.execute("PRAGMA query_only = ON")
+            work = SQLiteUnitOfWork(self._require(), self._definitions, read_only=read_only)
             try:
-                await connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
-                try:
-                    yield SQLiteUnitOfWork(connection, self._definitions)
-                except BaseException:
-                    await connection.execute("ROLLBACK")
-                    raise
-                else:
-                    await connection.execute("COMMIT")
-            finally:
-                if read_only:
-                    await connection.execute("PRAGMA query_only = OFF")
+                yield work
+            except BaseException:
+                await work.finish(commit=False)
+                raise
+            await work.finish(commit=True)
+
+
+Step = Callable[[sqlite3.Connection], object]
+
+
+async def _in_thread(connection: aiosqlite.Connection, work: Callable[[], T]) -> T:
+    """Run `work` on the connection's own thread: aiosqlite's one choke point, which each of its public
+    methods goes through once per call (aiosqlite/core.py `_execute`)."""
+    result: T = await connection._execute(work)  # type: ignore[no-untyped-call]
+    return result
 
 
 class SQLiteUnitOfWork:
     """The store's operations, inside one open transaction."""
 
-    def __init__(self, connection: aiosqlite.Connection, definitions: dict[str, WorkflowDefinition]) -> None:
+    def __init__(
+        self, connection: aiosqlite.Connection, definitions: dict[str, WorkflowDefinition], *, read_only: bool
+    ) -> None:
         self._db = connection
         self._definitions = definitions
+        self._read_only = read_only
+        opening = ("PRAGMA query_only = ON", "BEGIN") if read_only else ("BEGIN IMMEDIATE",)
+        self._queued: list[Step] = [_statement(sql) for sql in opening]
+        self._opening = len(opening)
+        self._started = False  # whether the opening statements have reached the database
+
+    def _raw(self) -> sqlite3.Connection:
+        return self._db._conn  # only ever called on the connection's own thread
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Queue a write whose result nobody needs: it goes out with the next read or the commit."""
+        self._queued.append(_statement(sql, params))
+
+    def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._queued.append(lambda raw: raw.executemany(sql, rows))
+
+    async def _run(self, last: Callable[[sqlite3.Connection], T]) -> T:
+        """One trip: the queued writes, then `last`, whose result comes back."""
+        queued, self._queued = self._queued, []
+        self._started = True
+
+        def trip() -> T:
+            raw = self._raw()
+            for step in queued:
+                step(raw)
+            return last(raw)
+
+        return await _in_thread(self._db, trip)
+
+    async def _flush(self) -> None:
+        await self._run(lambda _raw: None)
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._db.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        return await self._run(lambda raw: raw.execute(sql, params).fetchone())
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await self._run(lambda raw: raw.execute(sql, params).fetchall())
+
+    async def _changed(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a write now and say how many rows it changed."""
+        return await self._run(lambda raw: raw.execute(sql, params).rowcount)
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit (with the writes still queued) or roll back, in one trip; leave the connection clean."""
+        untouched = not self._started and (not commit or len(self._queued) == self._opening)
+        if untouched:  # nothing reached the database and nothing is to: nothing to commit or undo
+            self._queued.clear()
+            return
+        queued, self._queued = (self._queued, []) if commit else ([], [])
+        read_only = self._read_only
+
+        def trip() -> None:
+            raw = self._raw()
+            try:
+                if commit:
+                    for step in queued:
+                        step(raw)
+                    raw.execute("COMMIT")
+            finally:
+                if raw.in_transaction:  # rolling back, or the commit (or a queued write) failed
+                    raw.execute("ROLLBACK")
+                if read_only:
+                    raw.execute("PRAGMA query_only = OFF")
+
+        await _in_thread(self._db, trip)
 
     async def next_instance_id(self) -> int:
         row = await self._one("SELECT COALESCE(MAX(id), 0) + 1 FROM instances")
@@ -145,7 +212,7 @@ class SQLiteUnitOfWork:
         version = definition.version
         if version in self._definitions:
             return
-        await self._db.execute(
+        self._write(
             "INSERT INTO definitions (version, name, body, stored_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (version) DO NOTHING",
             (version, definition.name, definition.model_dump_json(), epoch(now)),
@@ -173,7 +240,7 @@ class SQLiteUnitOfWork:
         return Instance.model_validate_json(row[0]) if row else None
 
     async def save_instance(self, instance: Instance) -> None:
-        await self._db.execute(
+        self._write(
             """INSERT INTO instances
                    (id, workflow, definition_version, requester, status, state, created_at, updated_at, finished_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -181,34 +248,18 @@ class SQLiteUnitOfWork:
                    updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
             instance_row(instance),
         )
-        for task in instance.tasks:
-            await self._save_task(task)
-
-    async def _save_task(self, task: Task) -> None:
-        cursor = await self._db.execute(
-            """INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
-                   acted_by = excluded.acted_by, acted_at = excluded.acted_at
-               WHERE tasks.status <> excluded.status OR tasks.due_at IS NOT excluded.due_at""",
-            task_row(task),
-        )
-        if cursor.rowcount:
-            await self._db.execute("DELETE FROM task_assignees WHERE task_id = ?", (task.id,))
-            await self._db.executemany(
-                "INSERT INTO task_assignees (task_id, user_id) VALUES (?, ?)",
-                [(task.id, user) for user in task.assignees],
-            )
+        tasks = [(task_row(task), task.id, task.assignees) for task in instance.tasks]
+        self._queued.append(lambda raw: _save_tasks(raw, tasks))
 
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
-        await self._db.executemany(
+        self._write_many(
             "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
             "VALUES (?, (SELECT workflow FROM instances WHERE id = ?), ?, ?, ?, ?, ?)",
             [(instance_id, *event_row(instance_id, e)) for e in events],
         )
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
-        await self._db.executemany(
+        self._write_many(
             """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
                                    next_attempt_at, created_at)
                VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)""",
@@ -216,17 +267,16 @@ class SQLiteUnitOfWork:
         )
 
     async def supersede_pending(self, conversation: str, method: str, after_id: int, now: datetime) -> int:
-        cursor = await self._db.execute(
+        return await self._changed(
             "UPDATE outbox SET status = 'superseded', sent_at = ? "
             "WHERE status = 'pending' AND conversation = ? AND method = ? AND id > ?",
             (epoch(now), conversation, method, after_id),
         )
-        return cursor.rowcount
 
     async def take_send_token(self, key: str, now: datetime, limit: Limit) -> float:
         row = await self._one("SELECT tokens, updated_at FROM send_pace WHERE pace_key = ?", (key,))
         bucket, wait = take_token(Bucket(row[0], row[1]) if row else None, epoch(now), limit)
-        await self._db.execute(
+        self._write(
             "INSERT INTO send_pace (pace_key, tokens, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (pace_key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
             (key, bucket.tokens, bucket.updated_at),
@@ -234,7 +284,7 @@ class SQLiteUnitOfWork:
         return wait
 
     async def note_home_opened(self, user_id: str, now: datetime) -> None:
-        await self._db.execute(
+        self._write(
             "INSERT INTO home_viewers (user_id, opened_at) VALUES (?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at",
             (user_id, epoch(now)),
@@ -253,14 +303,14 @@ class SQLiteUnitOfWork:
         return await self._one("SELECT 1 FROM seen_requests WHERE request_key = ?", (request_key,)) is not None
 
     async def first_sighting(self, request_key: str, now: datetime) -> bool:
-        cursor = await self._db.execute(
+        inserted = await self._changed(
             "INSERT INTO seen_requests (request_key, seen_at) VALUES (?, ?) ON CONFLICT (request_key) DO NOTHING",
             (request_key, epoch(now)),
         )
-        return cursor.rowcount == 1
+        return inserted == 1
 
     async def forget_sighting(self, request_key: str) -> None:
-        await self._db.execute("DELETE FROM seen_requests WHERE request_key = ?", (request_key,))
+        self._write("DELETE FROM seen_requests WHERE request_key = ?", (request_key,))
 
     async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]:
         rows = await self._all(
@@ -329,26 +379,26 @@ class SQLiteUnitOfWork:
         return row is not None
 
     async def mark_sent(self, outbox_id: int, now: datetime, ref: MessageRef | None) -> None:
-        row = await self._one("SELECT message_key FROM outbox WHERE id = ?", (outbox_id,))
-        await self._db.execute(
+        self._write(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
             (epoch(now), outbox_id),
         )
-        if ref is not None and row is not None and row[0]:
-            await self._db.execute(
-                "INSERT INTO slack_messages (message_key, channel, ts) VALUES (?, ?, ?) "
+        if ref is not None:
+            self._write(
+                "INSERT INTO slack_messages (message_key, channel, ts) "
+                "SELECT message_key, ?, ? FROM outbox WHERE id = ? AND message_key IS NOT NULL AND message_key <> '' "
                 "ON CONFLICT (message_key) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
-                (row[0], ref.channel, ref.ts),
+                (ref.channel, ref.ts, outbox_id),
             )
 
     async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str, *, count: bool = True) -> None:
-        await self._db.execute(
+        self._write(
             "UPDATE outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
             (1 if count else 0, epoch(next_attempt_at), error[:500], outbox_id),
         )
 
     async def mark_failed(self, outbox_id: int, error: str) -> None:
-        await self._db.execute(
+        self._write(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
             (error[:500], outbox_id),
         )
@@ -360,17 +410,21 @@ class SQLiteUnitOfWork:
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested unit: undo just this part on error, keep the rest of the transaction."""
-        await self._db.execute("SAVEPOINT unit")
+        self._write("SAVEPOINT unit")
+        await self._flush()
         try:
             yield
+            self._write("RELEASE SAVEPOINT unit")
+            await self._flush()  # this part's queued writes fail here, inside the savepoint, if they fail
         except BaseException:
-            await self._db.execute("ROLLBACK TO SAVEPOINT unit")
-            await self._db.execute("RELEASE SAVEPOINT unit")
+            self._queued.clear()
+            self._write("ROLLBACK TO SAVEPOINT unit")
+            self._write("RELEASE SAVEPOINT unit")
+            await self._flush()
             raise
-        await self._db.execute("RELEASE SAVEPOINT unit")
 
     async def mark_timer_failed(self, timer_id: int) -> None:
-        await self._db.execute("UPDATE timers SET status = 'failed' WHERE id = ?", (timer_id,))
+        self._write("UPDATE timers SET status = 'failed' WHERE id = ?", (timer_id,))
 
     async def active_delegations(self, now: datetime) -> dict[str, str]:
         rows = await self._all(
@@ -379,7 +433,7 @@ class SQLiteUnitOfWork:
         return {row[0]: row[1] for row in rows}
 
     async def set_delegation(self, user_id: str, delegate: str, starts_at: datetime, ends_at: datetime) -> None:
-        await self._db.execute(
+        self._write(
             "INSERT INTO delegations (user_id, delegate, starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET delegate = excluded.delegate, starts_at = excluded.starts_at, "
             "ends_at = excluded.ends_at, created_at = excluded.created_at",
@@ -387,17 +441,17 @@ class SQLiteUnitOfWork:
         )
 
     async def end_delegation(self, user_id: str, now: datetime) -> bool:
-        cursor = await self._db.execute(
+        ended = await self._changed(
             "UPDATE delegations SET ends_at = ? WHERE user_id = ? AND ends_at > ?", (epoch(now), user_id, epoch(now))
         )
-        return cursor.rowcount == 1
+        return ended == 1
 
     async def message_key_at(self, channel: str, ts: str) -> str | None:
         row = await self._one("SELECT message_key FROM slack_messages WHERE channel = ? AND ts = ?", (channel, ts))
         return str(row[0]) if row else None
 
     async def add_timers(self, instance_id: int, timers: Sequence[Timer]) -> None:
-        await self._db.executemany(
+        self._write_many(
             "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
             "VALUES (?, ?, ?, ?, ?, ?, 'pending')",
             [timer_row(instance_id, t) for t in timers],
@@ -411,23 +465,26 @@ class SQLiteUnitOfWork:
             params.append(recipient)
         if reminders_only:
             sql += " AND kind IN ('remind_before', 'remind_due', 'remind_overdue')"
-        await self._db.execute(sql, params)
+        self._write(sql, params)
 
     async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
-        rows = await self._all(
-            "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
-            "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-            (epoch(now), limit),
-        )
-        claimed = []
-        for row in rows:
-            cursor = await self._db.execute(
-                "UPDATE timers SET status = 'fired', fired_at = ? WHERE id = ? AND status = 'pending'",
-                (epoch(now), row[0]),
-            )
-            if cursor.rowcount == 1:
-                claimed.append(DueTimer(row[0], row[1], row[2], row[3], moment(row[4]), row[5], row[6]))
-        return claimed
+        def claim(raw: sqlite3.Connection) -> list[DueTimer]:
+            rows = raw.execute(
+                "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
+                "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+                (epoch(now), limit),
+            ).fetchall()
+            claimed = []
+            for row in rows:
+                cursor = raw.execute(
+                    "UPDATE timers SET status = 'fired', fired_at = ? WHERE id = ? AND status = 'pending'",
+                    (epoch(now), row[0]),
+                )
+                if cursor.rowcount == 1:
+                    claimed.append(DueTimer(row[0], row[1], row[2], row[3], moment(row[4]), row[5], row[6]))
+            return claimed
+
+        return await self._run(claim)
 
     async def pending_timers(self, task_id: str) -> list[DueTimer]:
         rows = await self._all(
@@ -438,12 +495,12 @@ class SQLiteUnitOfWork:
         return [DueTimer(r[0], r[1], r[2], r[3], moment(r[4]), r[5], r[6]) for r in rows]
 
     async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool:
-        cursor = await self._db.execute(
+        inserted = await self._changed(
             "INSERT INTO digests (user_id, local_date, sent_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id, local_date) DO NOTHING",
             (user_id, local_date, epoch(now)),
         )
-        return cursor.rowcount == 1
+        return inserted == 1
 
     async def open_assignments(self) -> list[Assignment]:
         rows = await self._all(
@@ -467,3 +524,25 @@ class SQLiteUnitOfWork:
 
     async def ops_snapshot(self) -> reporting.OpsSnapshot:
         return await reporting.ops_snapshot(self._all)
+
+
+def _statement(sql: str, params: Sequence[Any] = ()) -> Step:
+    return lambda raw: raw.execute(sql, params)
+
+
+def _save_tasks(raw: sqlite3.Connection, tasks: Sequence[tuple[tuple[Any, ...], str, Sequence[str]]]) -> None:
+    """Upsert tasks; rewrite the assignees of those whose status or due time changed."""
+    for row, task_id, assignees in tasks:
+        changed = raw.execute(
+            """INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
+                   acted_by = excluded.acted_by, acted_at = excluded.acted_at
+               WHERE tasks.status <> excluded.status OR tasks.due_at IS NOT excluded.due_at""",
+            row,
+        ).rowcount
+        if changed:
+            raw.execute("DELETE FROM task_assignees WHERE task_id = ?", (task_id,))
+            raw.executemany(
+                "INSERT INTO task_assignees (task_id, user_id) VALUES (?, ?)", [(task_id, user) for user in assignees]
+            )
