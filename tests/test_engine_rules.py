@@ -3,6 +3,7 @@ people decide than the rule needs, lets the requester approve, or lets someone d
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from bot.engine import (
     StartWorkflow,
     StepKind,
     Task,
+    TaskClosed,
     TaskStatus,
     Timer,
     TimerKind,
@@ -40,6 +42,7 @@ from bot.engine import (
     decide,
     start,
 )
+from bot.slack.outgoing import outbox_messages
 
 # Wednesday 2 December 2026, 09:00 UTC: working hours for everyone below.
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -261,6 +264,7 @@ class ApprovalRulesHold(RuleBasedStateMachine):
         self.timers: list[Timer] = []
         self.fired: list[Timer] = []
         self.qualified_votes: set[tuple[str, str]] = set()
+        self.task_dms: set[str] = set()  # message keys of the task DMs sent so far
 
     @initialize(setup=setups)
     def begin(self, setup: Setup) -> None:
@@ -282,6 +286,7 @@ class ApprovalRulesHold(RuleBasedStateMachine):
         self.timers = []
         self._follow(outcome)
         self._check_new_state(self.instance.model_copy(update={"tasks": ()}), outcome)
+        self._check_messages(outcome)
 
     # -- commands ------------------------------------------------------------------------------------------------
 
@@ -366,6 +371,7 @@ class ApprovalRulesHold(RuleBasedStateMachine):
         self.instance = outcome.instance
         self._follow(outcome)
         self._check_new_state(before, outcome)
+        self._check_messages(outcome)
 
     def _check_decider(self, before: Instance, command: ActOnTask) -> None:
         task = before.task(command.task_id)
@@ -396,6 +402,26 @@ class ApprovalRulesHold(RuleBasedStateMachine):
         for effect in outcome.effects:
             if isinstance(effect, EscalateTask) and effect.task.kind is StepKind.APPROVAL:
                 assert REQUESTER not in effect.people, effect
+
+    def _check_messages(self, outcome: Transition) -> None:
+        """One task DM per person per task; updates go to DMs that exist; a closed task leaves no live buttons."""
+        messages = outbox_messages(self.definition, outcome.instance, outcome.effects)
+        for message in messages:
+            key = message.message_key or ""
+            if not key.startswith("task:"):
+                continue
+            if message.method == "chat.postMessage":
+                assert key not in self.task_dms, f"a second DM {key}: {message.args['text']}"
+                self.task_dms.add(key)
+            else:
+                assert key in self.task_dms, f"an update of {key}, never sent, would arrive as a new DM"
+        closed = {effect.task.id for effect in outcome.effects if isinstance(effect, TaskClosed)}
+        for task_id in closed:
+            prefix = f"task:{task_id}:"
+            last = {m.message_key: m for m in messages if m.message_key and m.message_key.startswith(prefix)}
+            for key in (k for k in self.task_dms if k.startswith(prefix)):
+                assert key in last, f"{key} is not told that the task closed"
+                assert '"actions"' not in json.dumps(last[key].args["blocks"]), f"{key} keeps its buttons"
 
     def _follow(self, outcome: Transition) -> None:
         """Keep the timers the way the service stores them: cancellations first, then the new ones."""

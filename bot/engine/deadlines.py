@@ -232,6 +232,9 @@ def hand_over(
         update={
             "assignees": people,
             "previous_assignees": task.assignees,
+            "former_assignees": tuple(
+                dict.fromkeys((*task.former_assignees, *(person for person in task.assignees if person not in people)))
+            ),
             "due_at": task_due_at(step, people, builder.directory, now),
             "reminders_sent": 0,
             "snoozed_until": None,
