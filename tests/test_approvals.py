@@ -11,7 +11,8 @@ import yaml
 
 from bot.app import Baton
 from bot.clock import OffsetClock
-from bot.emulator import RateLimited, SlackDriver, SlackEmulator, find_action
+from bot.emulator import Message, RateLimited, SlackDriver, SlackEmulator, find_action
+from bot.emulator.payloads import user_value
 
 from .conftest import ADMIN
 from .story import (
@@ -86,6 +87,36 @@ async def test_quorum_two_of_three_with_a_simultaneous_third_click(
     kinds = await trail(baton)
     assert kinds.count("vote_recorded") == 1 and kinds.count("task_approved") == 1
     assert kinds.count("instance_completed") == 1 and kinds.count("action_refused") == 1
+
+
+async def test_handing_over_one_seat_sends_no_second_dm_and_every_copy_ends_in_the_outcome(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    await start_with_form(driver, slack, ALICE, "board-decision", topic="the canteen menu")
+    board = (DIRK, MARIA, HANNA)
+    copies = {person: await task_message(slack, person, "task_approve") for person in board}
+    await choose(driver, copies[MARIA], MARIA, "task_more", "hand_over")
+    modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
+    assert (await driver.submit_view(MARIA, modal, {"person": {"value": user_value(BOB)}})).status == 200
+    copies[BOB] = await task_message(slack, BOB, "task_approve", containing="Task handed to you")
+    await updated(slack, copies[MARIA], "Reassigned")
+    for person in (DIRK, HANNA):  # they keep their seat and their one copy, which now names Bob
+        await updated(slack, copies[person], f"<@{BOB}>")
+    await driver.click_button_in(copies[DIRK], DIRK, "task_approve")
+    await updated(slack, copies[BOB], f"<@{DIRK}> approved")
+    await driver.click_button_in(copies[BOB], BOB, "task_approve")
+    await dm_containing(slack, ALICE, "was *completed*")
+
+    def task_dms(person: str) -> list[Message]:
+        return [m for m in slack.dm_messages(person) if "the canteen menu" in text_of(m) and m.thread_ts is None]
+
+    def all_show_the_outcome() -> bool:
+        return all(
+            "Approved" in text_of(m) and "task_approve" not in text_of(m) for p in copies for m in task_dms(p)
+        )
+
+    await slack.wait_for(all_show_the_outcome, what="every copy of the task showing its outcome, without buttons")
+    assert {person: len(task_dms(person)) for person in copies} == {person: 1 for person in copies}
 
 
 async def told_or_refused_twice(driver: SlackDriver, slack: SlackEmulator, maria: object, hanna: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .assignees import Directory, resolve, resolve_first
-from .definition import FieldType, Step, StepKind, WorkflowDefinition
+from .definition import ApprovalRule, FieldType, Step, StepKind, WorkflowDefinition
 from .events import (
     AddTimers,
     CancelTimers,
@@ -134,13 +134,19 @@ class TransitionBuilder:
             self.effects.append(AddTimers(timers))
 
     def _delegate(self, step: Step, assignees: tuple[str, ...]) -> tuple[str, ...]:
-        """Send each absent person's task to their delegate (never to the requester for an approval)."""
+        """Send each absent person's task to their delegate (never to the requester for an approval). Where several
+        decide together (rule all or quorum), a delegate who already has a seat takes no second one: the absent
+        person keeps theirs, so the rule needs as many people as it names."""
         self.delegated_from = {}
         result: list[str] = []
+        seated = set(assignees) if step.type is StepKind.APPROVAL and step.rule is not ApprovalRule.ANY else None
         for person in assignees:
             delegate = self.directory.delegate_of(person)
             own_request = step.type is StepKind.APPROVAL and delegate == self.instance.requester
-            if delegate and delegate != person and not own_request:
+            merges_seats = seated is not None and delegate in seated
+            if delegate and delegate != person and not own_request and not merges_seats:
+                if seated is not None:
+                    seated.add(delegate)
                 self.delegated_from[delegate] = person
                 result.append(delegate)
                 self.events.append(

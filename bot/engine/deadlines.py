@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from .assignees import AssigneeRef, Directory, resolve
 from .builder import TransitionBuilder, refuse
 from .commands import FireTimer, ReassignTask, SnoozeTask
-from .definition import Step, StepKind, TimeoutAction, WorkflowDefinition
+from .definition import ApprovalRule, Step, StepKind, TimeoutAction, WorkflowDefinition
 from .events import AddTimers, CancelTimers, EscalateTask, Event, Refusal, RemindAssignee, TaskHandedOver, Transition
 from .instance import Instance, InstanceStatus, Task, TaskStatus
 from .timers import Timer, TimerKind, deadline_at, first_timers, next_repeat, polite_moment, task_due_at
@@ -29,6 +29,8 @@ def fire(
     task = instance.task(command.task_id)
     if task is None or not task.status.is_open:
         return refuse("The task is closed; nothing to do.", now, "scheduler", task_id=command.task_id)
+    if task.kind is StepKind.REVISION:  # no step of the workflow: it has no reminders, escalations or deadline
+        return refuse("A change request has no timers.", now, "scheduler", task_id=task.id)
     step = definition.step(task.step_id)
     kind = TimerKind(command.kind)
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
@@ -81,8 +83,10 @@ def _remind(
 
 
 def _ladder_people(builder: TransitionBuilder, step: Step, task: Task, start_level: int) -> tuple[int, tuple[str, ...]]:
-    """The first rung from `start_level` up that names someone other than the current holders."""
+    """The first rung from `start_level` up that names someone other than the current holders (and, for an
+    approval, other than the requester: they may neither decide their own request nor pick who does)."""
     ladder = step.escalate.to if step.escalate else ()
+    excluded = {*task.assignees, *_may_not_approve(builder.instance, step)}
     for level in range(start_level, len(ladder)):
         people = resolve(
             AssigneeRef.parse(ladder[level], allow_assignee=True),
@@ -91,10 +95,31 @@ def _ladder_people(builder: TransitionBuilder, step: Step, task: Task, start_lev
             directory=builder.directory,
             assignees=task.assignees,
         )
-        others = tuple(p for p in people if p not in task.assignees)
+        others = tuple(p for p in people if p not in excluded)
         if others:
             return level, others
-    return len(ladder), tuple(a for a in builder.directory.admins if a not in task.assignees)
+    return len(ladder), tuple(a for a in builder.directory.admins if a not in excluded)
+
+
+def _may_not_approve(instance: Instance, step: Step) -> tuple[str, ...]:
+    """Who this step must never be given to: the requester, on an approval of their own request."""
+    return (instance.requester,) if step.type is StepKind.APPROVAL and not step.allow_self_approval else ()
+
+
+def _shares_seats(step: Step, task: Task) -> bool:
+    """Whether several people decide this task together (rule all or quorum), each in a seat of their own."""
+    return task.kind is StepKind.APPROVAL and step.rule is not ApprovalRule.ANY and len(task.assignees) > 1
+
+
+def _fill_open_seats(task: Task, newcomers: tuple[str, ...]) -> tuple[str, ...]:
+    """The holders once `newcomers` take the seats of people who have not decided, one newcomer per seat, so the
+    rule needs as many people as before. Seats held longest go first: a second reassignment moves the next seat,
+    not the one just filled."""
+    decided = {vote.user for vote in task.votes}
+    just_placed = set(task.assignees) - set(task.previous_assignees) if task.previous_assignees else set()
+    undecided = sorted((p for p in task.assignees if p not in decided), key=lambda p: p in just_placed)
+    moving = dict(zip(undecided, newcomers, strict=False))
+    return tuple(moving.get(person, person) for person in task.assignees)
 
 
 def _escalate(builder: TransitionBuilder, step: Step, task: Task, command: FireTimer, late_by: timedelta) -> None:
@@ -166,6 +191,8 @@ def _time_out(builder: TransitionBuilder, step: Step, task: Task, late_by: timed
     if action is TimeoutAction.REASSIGN:
         # Each deadline passed climbs one rung: the holders so far, then the next rung, up to the admins.
         level, people = _ladder_people(builder, step, task, task.escalation_level)
+        if people and _shares_seats(step, task):
+            people = _fill_open_seats(task, people)  # the next rung takes the seats of those who did not act
         if people:
             hand_over(builder, step, task, people, by=None, note="No one acted before the deadline.", rung=level + 1)
         return
@@ -205,6 +232,9 @@ def hand_over(
         update={
             "assignees": people,
             "previous_assignees": task.assignees,
+            "former_assignees": tuple(
+                dict.fromkeys((*task.former_assignees, *(person for person in task.assignees if person not in people)))
+            ),
             "due_at": task_due_at(step, people, builder.directory, now),
             "reminders_sent": 0,
             "snoozed_until": None,
@@ -250,7 +280,14 @@ def reassign(
     if not _USER_ID.match(command.to):
         return refuse("Pick a person to hand the task to.", now, command.actor, task_id=task.id)
     step = definition.step(task.step_id)
-    if task.kind is StepKind.APPROVAL and command.to == instance.requester and not step.allow_self_approval:
+    if command.actor in _may_not_approve(instance, step):  # even as an admin: that would be choosing one's approver
+        return refuse(
+            "You raised this request, so you cannot choose who approves it (separation of duties).",
+            now,
+            command.actor,
+            task_id=task.id,
+        )
+    if command.to in _may_not_approve(instance, step):
         return refuse(
             "The requester cannot approve their own request; pick someone else.", now, command.actor, task_id=task.id
         )
@@ -265,6 +302,10 @@ def reassign(
             return refuse("You have decided on this task already; your decision stands.", now, command.actor,
                           task_id=task.id)
         people = tuple(command.to if person == command.actor else person for person in task.assignees)
+    elif _shares_seats(step, task):
+        # Someone else (an escalation receiver, an admin) moves one seat of someone who has not decided: the
+        # rule still needs as many people, and the decisions already made stand.
+        people = _fill_open_seats(task, people)
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     note = (command.note or "").strip()[:2000] or None
     hand_over(builder, step, task, people, by=command.actor, note=note)
@@ -279,6 +320,8 @@ def snooze(
         return refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
     if command.actor not in task.assignees:
         return refuse("Only the people holding this task can snooze its reminders.", now, command.actor)
+    if task.kind is StepKind.REVISION:
+        return refuse("A change request has no reminders to snooze.", now, command.actor, task_id=task.id)
     until = snooze_until(command.option, command.actor, directory, now)
     if until is None:
         return refuse("Pick 1 hour, tomorrow morning or next week.", now, command.actor, task_id=task.id)

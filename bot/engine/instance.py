@@ -82,10 +82,18 @@ class Task(BaseModel):
     snoozed_until: datetime | None = None
     deadline_at: datetime | None = None
     previous_assignees: tuple[str, ...] = ()
+    former_assignees: tuple[str, ...] = ()  # everyone who held it and handed it on, each once: all have a copy
     votes: tuple[Vote, ...] = ()
     round: int = 1
     changes: tuple[FieldChange, ...] = ()
     delegated_from: dict[str, str] = {}
+
+    @property
+    def holders_ever(self) -> tuple[str, ...]:
+        """Everyone who was given this task (each has its message): the holders now, then those who handed it on."""
+        # A change request's `previous_assignees` is the reviewer who asked, who never held it.
+        before = self.previous_assignees if self.kind is not StepKind.REVISION else ()
+        return tuple(dict.fromkeys((*self.assignees, *self.former_assignees, *before)))
 
 
 class Instance(BaseModel):
@@ -125,6 +133,6 @@ class Instance(BaseModel):
         """True for the requester and for anyone a task of this instance was assigned to, handed on from, or
         escalated to."""
         return user_id == self.requester or any(
-            user_id in task.assignees or user_id in task.previous_assignees or user_id in task.escalated_to
+            user_id in task.holders_ever or user_id in task.previous_assignees or user_id in task.escalated_to
             for task in self.tasks
         )

@@ -17,6 +17,7 @@ from bot.engine import (
     RemindAssignee,
     RequestReceived,
     StepKind,
+    Task,
     TaskClosed,
     TaskHandedOver,
     TaskOpened,
@@ -178,20 +179,11 @@ def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) 
         return replies
     if isinstance(effect, TellPeople):
         return [_post(person, effect.text, [section(effect.text)], instance) for person in effect.people]
-    if isinstance(effect, TaskClosed):
+    if isinstance(effect, TaskClosed):  # every copy ends in the outcome, also of those who handed it on
         task = effect.task
         blocks = closed_task_blocks(definition, instance, task)
         text = f"{task.title}: {task.status.value}"
-        return [
-            OutboxMessage(
-                conversation=user,
-                method="chat.update",
-                args={"text": clip(text, _FALLBACK_LIMIT), "blocks": blocks},
-                message_key=task_message_key(task.id, user),
-                instance_id=instance.id,
-            )
-            for user in task.assignees
-        ]
+        return [_update_copy(task, user, text, blocks, instance) for user in task.holders_ever]
     if isinstance(effect, RequestReceived):
         text = f"Your request {instance.title} has started."
         posts = [
@@ -232,24 +224,41 @@ def _with_permalink(message: OutboxMessage, of_key: str) -> OutboxMessage:
 
 
 def _hand_over(definition: WorkflowDefinition, instance: Instance, effect: TaskHandedOver) -> list[OutboxMessage]:
+    """One copy per person: those who left see where it went, those who stay see the new holders in place, and
+    only someone who never had it gets a new DM (one it comes back to finds it in their old copy, with a note)."""
     task = effect.task
     old_view = handed_over_blocks(definition, instance, task, by=effect.by, note=effect.note)
     new_people = ", ".join(f"<@{user}>" for user in task.assignees)
     messages = [
-        OutboxMessage(
-            conversation=user,
-            method="chat.update",
-            args={"text": clip(f"{task.title}: reassigned to {new_people}", _FALLBACK_LIMIT), "blocks": old_view},
-            message_key=task_message_key(task.id, user),
-            instance_id=instance.id,
-        )
+        _update_copy(task, user, f"{task.title}: reassigned to {new_people}", old_view, instance)
         for user in effect.previous
         if user not in task.assignees
     ]
-    blocks = open_task_blocks(definition, instance, task)
     text = f"Task handed to you: {task.title} ({instance.title})"
-    messages += [_post(user, text, blocks, instance, task_message_key(task.id, user)) for user in task.assignees]
+    for user in task.assignees:
+        blocks = open_task_blocks(definition, instance, task, viewer=user)
+        key = task_message_key(task.id, user)
+        if user in effect.previous:
+            messages.append(_update_copy(task, user, f"{task.title}: now with {new_people}", blocks, instance))
+        elif user in task.former_assignees:
+            messages.append(_update_copy(task, user, text, blocks, instance))
+            note = f"“{task.title}” ({instance.title}) is back with you."
+            messages.append(_in_thread(_post(user, note, [section(note)], instance), key))
+        else:
+            messages.append(_post(user, text, blocks, instance, key))
     return messages
+
+
+def _update_copy(
+    task: Task, user: str, text: str, blocks: list[dict[str, object]], instance: Instance
+) -> OutboxMessage:
+    return OutboxMessage(
+        conversation=user,
+        method="chat.update",
+        args={"text": clip(text, _FALLBACK_LIMIT), "blocks": blocks},
+        message_key=task_message_key(task.id, user),
+        instance_id=instance.id,
+    )
 
 
 def digest_message(plan: DigestPlan, instances: dict[int, Instance], now: datetime) -> OutboxMessage:
