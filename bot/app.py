@@ -32,6 +32,7 @@ from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.usergroups import SlackUsergroups
+from bot.webhooks import WebhookPost, post_webhook
 
 __all__ = ["Baton", "MAX_BODY_BYTES"]
 
@@ -51,6 +52,7 @@ class Baton:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     catalog: Catalog | None = None
+    deliver_webhook: WebhookPost | None = None  # how queued webhooks go out (the sandbox keeps them instead)
     store: Store = field(init=False)
     service: WorkflowService = field(init=False)
     client: AsyncWebClient = field(init=False)
@@ -93,6 +95,7 @@ class Baton:
             on_call=self.metrics.slack_call,
             tier_pacing=settings.slack_tier_pacing,
             max_backoff=settings.slack_retry_max_seconds,
+            deliver_webhook=self.deliver_webhook or post_webhook,
         )
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)

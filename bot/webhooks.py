@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "WEBHOOK_METHOD",
     "WebhookOutcome",
+    "WebhookPost",
     "post_webhook",
     "sign",
     "webhook_messages",
@@ -128,6 +129,10 @@ class WebhookOutcome:
     ok: bool
     error: str | None = None
     permanent: bool = False
+
+
+WebhookPost = Callable[[dict[str, Any], datetime], Awaitable[WebhookOutcome]]
+"""What the outbox calls to deliver one queued webhook: `post_webhook`, or the sandbox's recorder."""
 
 
 async def post_webhook(args: dict[str, Any], now: datetime) -> WebhookOutcome:
