@@ -182,7 +182,7 @@ class Baton:
         application.router.add_post("/slack/events", self._slack_events)
         application.router.add_get("/healthz", self._health)
         application.router.add_get("/metrics", self._metrics)
-        api = StartApi(self.service, self.settings.api_token, observe=self.metrics.observe_request)
+        api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
         application.router.add_post("/api/workflows/{name}/start", api.start)
         return application
 

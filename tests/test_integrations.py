@@ -24,8 +24,9 @@ from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.logs import log_handler
 from bot.service import Started
+from bot.settings import load_settings
 
-from .conftest import BOT_TOKEN, SIGNING_SECRET, baton_settings
+from .conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET, baton_settings
 from .story import copy_workflows, dm_containing, start_expense, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
@@ -168,7 +169,7 @@ async def test_an_idempotency_key_starts_a_request_once(driver: SlackDriver, bat
 
 async def test_without_an_api_token_the_endpoint_is_not_there(baton: Baton) -> None:
     application = web.Application()
-    application.router.add_post("/api/workflows/{name}/start", StartApi(baton.service, None).start)
+    application.router.add_post("/api/workflows/{name}/start", StartApi(baton.service, {}).start)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -179,6 +180,106 @@ async def test_without_an_api_token_the_endpoint_is_not_there(baton: Baton) -> N
         assert status == 404 and "API_TOKEN" in body["error"]
     finally:
         await runner.cleanup()
+
+
+ERP_TOKEN = "erp-token-for-tests-5f0a9e1c"
+HR_TOKEN = "hr-token-for-tests-81c2d7aa"
+HANNA, BOB = "U0HANNA", "U0BOB"
+ONBOARDING = {"form": {"new_hire": "U0NEWBIE", "start_date": "2026-05-04", "role": "Backend Engineer"}}
+
+
+@pytest.fixture
+async def scoped(
+    tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Baton]:
+    """A Baton with named tokens: `erp` starts expenses as Alice only; `hr` starts anything, naming requesters.
+    Maria is one of its admins (BATON_ADMINS), which must count for nothing through the API."""
+    monkeypatch.setenv("API_TOKENS", json.dumps({  # as an operator writes it: JSON in the environment
+        "erp": {"token": ERP_TOKEN, "workflows": ["expense-approval"], "requester": ALICE},
+        "hr": {"token": HR_TOKEN, "workflows": ["*"], "name_requesters": True},
+    }))
+    monkeypatch.setenv("BATON_ADMINS", MARIA)
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        database_url=f"sqlite:///{tmp_path / 'scoped.db'}",
+        workflows_dir=workflows_dir,
+    )
+    app = Baton(settings)
+    await app.start()
+    await app.serve("127.0.0.1", 0)
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+async def instances(baton: Baton) -> list[int]:
+    async with baton.store.transaction(read_only=True) as work:
+        return [instance.id for instance in await work.instances_requested_by(ALICE)] + [
+            instance.id for instance in await work.instances_requested_by(HANNA)]
+
+
+async def test_the_api_refuses_requesters_who_are_not_people_of_org_yaml_and_the_bot_itself(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    url = api_url(baton, "expense-approval")
+    for stranger in ("U0NOBODY", slack.bot_user_id, ADMIN):
+        status, body = await post(url, {**EXPENSE, "requester": stranger})
+        assert status == 422, stranger
+        assert body["errors"] == {"requester": f"{stranger} is not a person in org.yaml"}
+    async with baton.store.transaction() as work:
+        assert await work.instance(1) is None
+
+
+async def test_naming_an_admin_through_the_api_does_not_skip_who_may_start_the_workflow(scoped: Baton) -> None:
+    status, body = await post(api_url(scoped, "onboarding"), {**ONBOARDING, "requester": MARIA}, token=HR_TOKEN)
+    assert status == 403 and "U0MARIA is not among the people who may start onboarding" in body["error"]
+    assert (await post(api_url(scoped, "onboarding"), {**ONBOARDING, "requester": HANNA}, token=HR_TOKEN))[0] == 201
+
+
+async def test_a_token_starts_only_its_workflows_and_only_as_its_requester(scoped: Baton) -> None:
+    expense = api_url(scoped, "expense-approval")
+    form = {"form": EXPENSE["form"]}
+    assert (await post(api_url(scoped, "purchase"), {**form, "requester": ALICE}, token=ERP_TOKEN))[0] == 404
+    status, body = await post(expense, {**form, "requester": BOB}, token=ERP_TOKEN)
+    assert status == 403 and "may not name requesters" in body["error"]
+    status, body = await post(expense, form, token=ERP_TOKEN)
+    assert status == 201, body
+    async with scoped.store.transaction(read_only=True) as work:
+        started = await work.instance(body["instance"])
+    assert started is not None and started.requester == ALICE
+    assert (await post(expense, {**form, "requester": ALICE}, token=ERP_TOKEN))[0] == 201  # naming itself is fine
+    assert (await post(expense, form, token=API_TOKEN))[0] == 401  # a token of another Baton
+
+
+async def test_malformed_start_requests_get_a_4xx_and_one_short_log_line_each(
+    scoped: Baton, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = api_url(scoped, "expense-approval")
+    auth = {"Authorization": f"Bearer {HR_TOKEN}"}
+    bodies: list[tuple[bytes, dict[str, str]]] = [
+        (b"[" * 100_000 + b"]" * 100_000, {}),  # deeper than any parser should go
+        (json.dumps({**EXPENSE, "form": {"reason": "\x00nul"}}).encode(), {}),
+        (b'{"requester": "U0ALICE", "form": {"amount": NaN}}', {}),
+        (b'{"requester": "U0ALICE", "form": {"amount": 1e999}}', {}),
+        (json.dumps({"requester": "U0ALICE\n", "form": {"x" * 50_000: 1}}).encode(), {}),
+        ("{}".encode("utf-16"), {"Content-Type": "application/json; charset=utf-16"}),
+        (b"{}", {"Content-Type": "application/json; charset=no-such-charset"}),
+        (b"\xff\xfe\xfa", {}),
+        (b"", {}),
+    ]
+    async with aiohttp.ClientSession() as session:
+        for data, headers in bodies:
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="bot"):
+                async with session.post(url, data=data, headers={**auth, **headers}) as response:
+                    assert 400 <= response.status < 500, (data[:40], response.status)
+            lines = [record.getMessage() for record in caplog.records if record.name.startswith("bot")]
+            assert len(lines) == 1 and len(lines[0]) < 500 and "\n" not in lines[0], lines
+    assert await instances(scoped) == []
 
 
 # ---- outgoing webhooks ----------------------------------------------------------------------------

@@ -55,6 +55,7 @@ _NOT_USED: Final = (
     ("slack_app_token", "SLACK_APP_TOKEN"),
     ("slack_api_url", "SLACK_API_URL"),
     ("api_token", "API_TOKEN"),
+    ("api_tokens", "API_TOKENS"),
 )
 STATIC_DIR: Final = Path(__file__).parent / "static"
 LONG_POLL_SECONDS: Final = 25.0
@@ -90,6 +91,7 @@ def sandbox_settings(
             "database_url": f"sqlite:///{database}",
             "auto_migrate": True,
             "api_token": None,
+            "api_tokens": {},
             "baton_admins": admins or base.baton_admins,
         }
     )
