@@ -32,7 +32,7 @@ from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.usergroups import SlackUsergroups
-from bot.webhooks import WebhookPost, post_webhook
+from bot.webhooks import WebhookPost, webhook_sender
 
 __all__ = ["Baton", "MAX_BODY_BYTES"]
 
@@ -95,7 +95,8 @@ class Baton:
             on_call=self.metrics.slack_call,
             tier_pacing=settings.slack_tier_pacing,
             max_backoff=settings.slack_retry_max_seconds,
-            deliver_webhook=self.deliver_webhook or post_webhook,
+            deliver_webhook=self.deliver_webhook
+            or webhook_sender(allow_private=settings.webhook_allow_private_addresses),
         )
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)

@@ -20,7 +20,7 @@ from bot.engine import Event
 from bot.pacing import CONVERSATION_LIMIT, Limit, MemoryPacer, method_limit
 from bot.slack.messages import PERMALINK_PLACEHOLDER
 from bot.store import MessageRef, OutboxMessage, PendingMessage, Store
-from bot.webhooks import WEBHOOK_METHOD, WebhookPost, post_webhook
+from bot.webhooks import WEBHOOK_METHOD, WebhookPost, webhook_sender
 
 __all__ = ["OutboxSender", "PERMANENT_ERRORS"]
 
@@ -94,9 +94,9 @@ class OutboxSender:
         tier_pacing: bool = True,
         max_backoff: float = _MAX_BACKOFF,
         on_call: Callable[[str, bool, str | None], None] | None = None,
-        deliver_webhook: WebhookPost = post_webhook,  # bot/webhooks.py: the policy and the POST
+        deliver_webhook: WebhookPost | None = None,  # bot/webhooks.py: the policy and the POST
     ) -> None:
-        self._post_webhook = deliver_webhook
+        self._post_webhook = deliver_webhook or webhook_sender()
         self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each webhook POST (the client
         # counts Slack calls)
         self._admins = admins

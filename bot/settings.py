@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     log_format: str = "text"  # text | json (one JSON object per line, with workflow/instance/step ids)
     api_token: SecretStr | None = None  # one start API token for every workflow, naming any requester
     api_tokens: dict[str, ApiTokenScope] = {}  # named, scoped start API tokens (JSON); see ApiTokenScope
+    webhook_allow_private_addresses: bool = False  # let webhooks reach loopback, private and link-local addresses
     scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     slack_tier_pacing: bool = True  # keep each Web API method within its Slack rate-limit tier
     slack_retry_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # cap of the backoff between retries

@@ -21,12 +21,13 @@ from pydantic import SecretStr
 
 from bot.api import StartApi
 from bot.app import Baton
+from bot.catalog import load_catalog
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.logs import log_handler
 from bot.service import Started
 from bot.settings import load_settings
 
-from .conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET, baton_settings
+from .conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET, baton_settings, running_baton
 from .story import copy_workflows, dm_containing, start_expense, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
@@ -47,6 +48,8 @@ class HookServer:
         self.received.append((request.path, dict(request.headers), await request.read()))
         if request.path == "/gone":
             return web.Response(status=410)
+        if request.path == "/moved":
+            return web.Response(status=302, headers={"Location": "/hook"})
         if not self.failed_first:
             self.failed_first = True
             return web.Response(status=500, text="try again")
@@ -62,6 +65,7 @@ async def hooks() -> AsyncIterator[HookServer]:
     application = web.Application()
     application.router.add_post("/hook", server.handle)
     application.router.add_post("/gone", server.handle)
+    application.router.add_post("/moved", server.handle)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -98,7 +102,9 @@ async def baton(
 ) -> AsyncIterator[Baton]:
     monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
     settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir, database_url=database_url)
-    app = Baton(settings.model_copy(update={"api_token": SecretStr(API_TOKEN)}))
+    # The receiver runs on 127.0.0.1, a private address webhooks may reach only with this setting.
+    update = {"api_token": SecretStr(API_TOKEN), "webhook_allow_private_addresses": True}
+    app = Baton(settings.model_copy(update=update))
     await app.start()
     try:
         yield app
@@ -337,6 +343,87 @@ async def test_a_webhook_refused_for_good_is_recorded_in_the_history(
         await asyncio.sleep(0.05)
     assert failures == [{"method": "webhook", "conversation": f"{hooks.url}/gone", "error": "http_410"}]
     assert len(hooks.deliveries("/gone")) == 1  # a 410 is not retried
+
+
+async def delivery_failures(baton: Baton, instance_id: int, count: int) -> list[dict[str, Any]]:
+    """Wait until the request's history records `count` failed deliveries; return them."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with baton.store.transaction() as work:
+            trail = await work.audit_trail(instance_id)
+        failures = [entry.data for entry in trail if entry.kind == "delivery_failed"]
+        if len(failures) >= count or asyncio.get_running_loop().time() > deadline:
+            return failures
+        await asyncio.sleep(0.05)
+
+
+def hooked_workflow(directory: Path, *urls: str) -> Path:
+    hooks = "\n".join(f'  - {{url: "{url}", events: started, secret_env: {HOOK_SECRET_ENV}}}' for url in urls)
+    return copy_workflows(directory, hooked=f"""
+name: hooked
+title: Hooked
+form: [{{id: item, label: Item}}]
+webhooks:
+{hooks}
+steps:
+  - {{id: manager_ok, type: approval, title: "Approve {{form.item}}", assignee: requester.manager}}
+""")
+
+
+async def test_webhooks_to_loopback_private_and_link_local_addresses_are_refused_and_never_called(
+    tmp_path: Path, slack: SlackEmulator, hooks: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
+    port = hooks.url.rsplit(":", 1)[1]
+    urls = (
+        f"{hooks.url}/hook",  # 127.0.0.1, where the receiver listens
+        f"http://localhost:{port}/hook",  # a name that resolves to loopback: checked as resolved
+        f"http://[::ffff:127.0.0.1]:{port}/hook",
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata address
+        "http://10.11.12.13/internal",
+    )
+    async with running_baton(tmp_path, slack, workflows_dir=hooked_workflow(tmp_path / "workflows", *urls)) as (
+        baton, _driver
+    ):
+        started = await baton.service.start("hooked", ALICE, {"item": "chairs"})
+        assert isinstance(started, Started)
+        failures = await delivery_failures(baton, started.instance.id, len(urls))
+    assert sorted(failure["conversation"] for failure in failures) == sorted(urls)
+    assert {failure["error"] for failure in failures} == {"private_address"}
+    assert hooks.received == []
+
+
+async def test_a_webhook_answered_with_a_redirect_fails_for_good_without_following_it(
+    tmp_path: Path, slack: SlackEmulator, hooks: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
+    workflows = hooked_workflow(tmp_path / "workflows", f"{hooks.url}/moved")
+    async with running_baton(tmp_path, slack, workflows_dir=workflows, webhook_allow_private_addresses=True) as (
+        baton, _driver
+    ):
+        started = await baton.service.start("hooked", ALICE, {"item": "desk"})
+        assert isinstance(started, Started)
+        failures = await delivery_failures(baton, started.instance.id, 1)
+        await asyncio.sleep(0.5)  # time for a retry, if there were one
+    assert failures == [{"method": "webhook", "conversation": f"{hooks.url}/moved", "error": "http_302"}]
+    assert [path for path, _headers, _body in hooks.received] == ["/moved"]
+
+
+def test_a_webhook_signed_with_one_of_batons_own_secrets_is_refused_at_load_with_file_and_line(
+    tmp_path: Path,
+) -> None:
+    for secret in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "API_TOKEN", "DATABASE_URL"):
+        directory = copy_workflows(tmp_path / secret, hooked=f"""name: hooked
+title: Hooked
+webhooks:
+  - {{url: "https://erp.example.com/hook", secret_env: {secret}}}
+steps:
+  - {{id: manager_ok, type: approval, title: "Approve", assignee: requester.manager}}
+""")
+        errors = [str(error) for error in load_catalog(directory).errors]
+        assert len(errors) == 1, errors
+        assert errors[0].endswith(f"hooked.yaml:4: webhooks[0].secret_env: {secret} is one of Baton's own secrets; "
+                                  "sign webhooks with a secret of their own, e.g. ERP_HOOK_SECRET"), errors
 
 
 # ---- logs -----------------------------------------------------------------------------------------
