@@ -19,7 +19,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
-from bot.metrics import CONTENT_TYPE, BatonMetrics, request_type, scheduler_health
+from bot.metrics import (
+    CONTENT_TYPE,
+    BatonMetrics,
+    health_for_anyone,
+    metrics_for_operators,
+    request_type,
+    scheduler_health,
+)
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
 from bot.scheduler import Scheduler
@@ -181,8 +188,8 @@ class Baton:
         """The HTTP surface: Slack's request URL and a health check."""
         application = web.Application(client_max_size=MAX_BODY_BYTES)
         application.router.add_post("/slack/events", self._slack_events)
-        application.router.add_get("/healthz", self._health)
-        application.router.add_get("/metrics", self._metrics)
+        application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
+        application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
         api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
         application.router.add_post("/api/workflows/{name}/start", api.start)
         return application

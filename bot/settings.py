@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     log_format: str = "text"  # text | json (one JSON object per line, with workflow/instance/step ids)
     api_token: SecretStr | None = None  # one start API token for every workflow, naming any requester
     api_tokens: dict[str, ApiTokenScope] = {}  # named, scoped start API tokens (JSON); see ApiTokenScope
+    metrics_token: SecretStr | None = None  # when set, /metrics and the detail of /healthz need it as a bearer token
     webhook_allow_private_addresses: bool = False  # let webhooks reach loopback, private and link-local addresses
     scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     slack_tier_pacing: bool = True  # keep each Web API method within its Slack rate-limit tier
@@ -157,7 +158,13 @@ class Settings(BaseSettings):
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret setting's value, for the log redactor."""
-        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.api_token)
+        values = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.api_token,
+            self.metrics_token,
+        )
         scoped = tuple(scope.token for scope in self.api_tokens.values())
         return tuple(value.get_secret_value() for value in (*values, *scoped) if value is not None)
 

@@ -426,6 +426,34 @@ steps:
                                   "sign webhooks with a secret of their own, e.g. ERP_HOOK_SECRET"), errors
 
 
+# ---- operations endpoints ------------------------------------------------------------------------
+
+METRICS_TOKEN = "metrics-token-for-tests-0c4d"
+
+
+async def test_with_a_metrics_token_metrics_need_it_and_health_says_only_ok_to_others(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack, metrics_token=SecretStr(METRICS_TOKEN)) as (baton, driver):
+        await start_expense(driver, slack, ALICE, 30, "Lunch with a client")
+        await task_message(slack, MARIA, "task_approve")
+        assert baton._runner is not None
+        base = f"http://127.0.0.1:{baton._runner.addresses[0][1]}"
+        operator = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"Authorization": "Bearer guessed"}, {"Authorization": f"Basic {METRICS_TOKEN}"}):
+                async with session.get(f"{base}/metrics", headers=headers) as response:
+                    text = await response.text()
+                    assert response.status == 401 and "expense-approval" not in text and "baton_" not in text
+                async with session.get(f"{base}/healthz", headers=headers) as response:
+                    assert response.status == 200 and await response.json() == {"ok": True}
+            async with session.get(f"{base}/metrics", headers=operator) as response:
+                assert response.status == 200
+                assert 'baton_open_tasks{workflow="expense-approval"} 1.0' in await response.text()
+            async with session.get(f"{base}/healthz", headers=operator) as response:
+                assert {"ok", "store", "outbox_pending", "sender", "scheduler"} <= set(await response.json())
+
+
 # ---- logs -----------------------------------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ _NOT_USED: Final = (
     ("slack_api_url", "SLACK_API_URL"),
     ("api_token", "API_TOKEN"),
     ("api_tokens", "API_TOKENS"),
+    ("metrics_token", "METRICS_TOKEN"),
 )
 STATIC_DIR: Final = Path(__file__).parent / "static"
 LONG_POLL_SECONDS: Final = 25.0
@@ -92,6 +93,7 @@ def sandbox_settings(
             "auto_migrate": True,
             "api_token": None,
             "api_tokens": {},
+            "metrics_token": None,
             "baton_admins": admins or base.baton_admins,
         }
     )
