@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import json
+import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.api import StartBody, read_start_body
+from bot.engine.expressions import escape_text
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -35,3 +38,18 @@ def test_any_start_api_body_is_read_into_a_requester_and_form_or_errors(raw: byt
     for value in body.form.values():
         assert value is None or isinstance(value, str | int | float)
     assert all(len(key) <= 70 for key in body.errors)
+
+
+# ---- text that reaches people -----------------------------------------------------------------------------
+
+INVISIBLE = {0x061C, 0x180E, 0xFEFF, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2070)}
+
+
+@settings(max_examples=500)
+@given(text=st.text(alphabet=st.characters(codec="utf-8")) | st.text(alphabet="ab<>&\r\n\t\x00\u202e\u2066\u200b"))
+def test_typed_text_escaped_for_slack_carries_no_markup_invisible_or_control_characters(text: str) -> None:
+    shown = escape_text(text)
+    assert "<" not in shown and ">" not in shown
+    assert not any(ord(c) in INVISIBLE or (unicodedata.category(c) == "Cc" and c not in "\n\t") for c in shown)
+    kept = [c for c in text.replace("\r\n", "\n") if ord(c) not in INVISIBLE and unicodedata.category(c) != "Cc"]
+    assert [c for c in html.unescape(shown) if c not in "\n\t"] == [c for c in kept if c not in "\u2028\u2029\xad"]
