@@ -15,7 +15,7 @@ from bot.catalog import format_report, load_catalog
 from bot.export import add_export_arguments, export_command
 from bot.logs import configure_logging
 from bot.migrate import migrate, migrate_data
-from bot.sandbox import Sandbox
+from bot.sandbox import SANDBOX_DATABASE, Sandbox, ignored_settings
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError
 
@@ -133,6 +133,13 @@ async def _serve(settings: Settings) -> bool:
 
 async def _sandbox(settings: Settings) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its every-5-seconds lines drown the URL
+    ignored = ignored_settings(settings)
+    if ignored:
+        print(
+            f"baton: the sandbox ignores {', '.join(ignored)}: it keeps its state in {SANDBOX_DATABASE} (emptied at "
+            "every start), talks only to its own fake Slack with made-up credentials, and its start API is off.",
+            flush=True,
+        )
     sandbox = Sandbox(settings)
     try:
         await sandbox.start("127.0.0.1", settings.port)

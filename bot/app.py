@@ -21,7 +21,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
-from bot.metrics import CONTENT_TYPE, BatonMetrics, request_type, scheduler_health
+from bot.metrics import (
+    CONTENT_TYPE,
+    BatonMetrics,
+    health_for_anyone,
+    metrics_for_operators,
+    request_type,
+    scheduler_health,
+)
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
 from bot.scheduler import Scheduler
@@ -37,6 +44,7 @@ from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.usergroups import SlackUsergroups
+from bot.webhooks import WebhookPost, webhook_sender
 
 __all__ = ["Baton", "MAX_BODY_BYTES"]
 
@@ -57,6 +65,7 @@ class Baton:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     catalog: Catalog | None = None
+    deliver_webhook: WebhookPost | None = None  # how queued webhooks go out (the sandbox keeps them instead)
     store: Store = field(init=False)
     service: WorkflowService = field(init=False)
     client: AsyncWebClient = field(init=False)
@@ -106,6 +115,8 @@ class Baton:
             on_call=self.metrics.slack_call,
             tier_pacing=settings.slack_tier_pacing,
             max_backoff=settings.slack_retry_max_seconds,
+            deliver_webhook=self.deliver_webhook
+            or webhook_sender(allow_private=settings.webhook_allow_private_addresses),
         )
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)
@@ -201,9 +212,9 @@ class Baton:
         """The HTTP surface: Slack's request URL and a health check."""
         application = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._refuse_while_draining])
         application.router.add_post("/slack/events", self._slack_events)
-        application.router.add_get("/healthz", self._health)
-        application.router.add_get("/metrics", self._metrics)
-        api = StartApi(self.service, self.settings.api_token, observe=self.metrics.observe_request)
+        application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
+        application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
+        api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
         application.router.add_post("/api/workflows/{name}/start", api.start)
         return application
 

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import SecretStr
 
 from bot.scheduler import JobRun
 from bot.store import Store
 from bot.store.reporting import OpsSnapshot
 
-__all__ = ["CONTENT_TYPE", "BatonMetrics", "outcome_of", "request_type", "scheduler_health"]
+__all__ = [
+    "CONTENT_TYPE",
+    "BatonMetrics",
+    "health_for_anyone",
+    "metrics_for_operators",
+    "outcome_of",
+    "request_type",
+    "scheduler_health",
+    "shows_operations",
+]
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
@@ -141,3 +155,38 @@ def scheduler_health(runs: Mapping[str, JobRun], *, running: bool, sweep: str) -
         "last_sweep": last.at.isoformat() if last is not None else None,
         "lag_seconds": round(last.lag, 3) if last is not None else None,
     }
+
+
+def shows_operations(request: web.Request, token: SecretStr | None) -> bool:
+    """May this request see operations detail? Anyone when METRICS_TOKEN is not set, else `Bearer <token>`."""
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    return hmac.compare_digest(given.strip().encode(), expected) and scheme.lower() == "bearer"
+
+
+def metrics_for_operators(handler: Handler, token: SecretStr | None) -> Handler:
+    """/metrics: with METRICS_TOKEN set, only for `Authorization: Bearer <token>` (401 otherwise)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if shows_operations(request, token):
+            return await handler(request)
+        log.warning("metrics refused: no or wrong bearer token from %s", request.remote)
+        text = "/metrics needs `Authorization: Bearer <METRICS_TOKEN>`\n"
+        return web.Response(status=401, text=text, headers={"WWW-Authenticate": "Bearer"})
+
+    return answer
+
+
+def health_for_anyone(handler: Handler, token: SecretStr | None) -> Handler:
+    """/healthz: the detail (outbox, sender, scheduler, store error) only with METRICS_TOKEN when it is set;
+    anyone else learns whether Baton is healthy (`{"ok": true}`, 200) or not (`{"ok": false}`, 503)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = await handler(request)
+        if shows_operations(request, token):
+            return response
+        return web.json_response({"ok": response.status == 200}, status=response.status)
+
+    return answer

@@ -20,7 +20,7 @@ from bot.engine import Event
 from bot.pacing import CONVERSATION_LIMIT, Limit, MemoryPacer, method_limit
 from bot.slack.messages import PERMALINK_PLACEHOLDER
 from bot.store import MessageRef, OutboxMessage, PendingMessage, Store
-from bot.webhooks import WEBHOOK_METHOD, post_webhook
+from bot.webhooks import WEBHOOK_METHOD, WebhookPost, webhook_sender
 
 __all__ = ["OutboxSender", "PERMANENT_ERRORS"]
 
@@ -94,7 +94,9 @@ class OutboxSender:
         tier_pacing: bool = True,
         max_backoff: float = _MAX_BACKOFF,
         on_call: Callable[[str, bool, str | None], None] | None = None,
+        deliver_webhook: WebhookPost | None = None,  # bot/webhooks.py: the policy and the POST
     ) -> None:
+        self._post_webhook = deliver_webhook or webhook_sender()
         self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each webhook POST (the client
         # counts Slack calls)
         self._admins = admins
@@ -262,7 +264,7 @@ class OutboxSender:
 
     async def _deliver_webhook(self, pending: PendingMessage) -> int:
         """POST a queued webhook (bot/webhooks.py signs it), retried and failed like a Slack call."""
-        outcome = await post_webhook(pending.message.args, self._clock.now())
+        outcome = await self._post_webhook(pending.message.args, self._clock.now())
         self._on_call(WEBHOOK_METHOD, outcome.ok, outcome.error)
         if outcome.ok:
             async with self._store.transaction() as work:

@@ -239,6 +239,10 @@ class WorkflowService:
             if instance is None:
                 return Refused(f"There is no request #{instance_id}.")
             definition = await self._definition_of(work, instance)
+            if not self._may_see(definition, instance, actor):  # say no more than for a request that is not there
+                refusal = refuse(f"There is no request #{instance_id}.", now, actor, action="cancel")
+                await work.append_events(instance.id, [refusal.event])
+                return Refused(refusal.reason)
             outcome = decide(
                 definition, await self._directory_in(work, now), instance, CancelInstance(actor, reason), now
             )
@@ -262,7 +266,7 @@ class WorkflowService:
             if instance is None:
                 return Refused(f"There is no request #{instance_id}.")
             definition = await self._definition_of(work, instance)
-            allowed = instance.involves(viewer) or self._directory.is_admin(viewer) or viewer in definition.owners
+            allowed = self._may_see(definition, instance, viewer)
             trail = await work.audit_trail(instance_id) if allowed else []
         if not allowed:
             refusal = refuse(
@@ -275,6 +279,10 @@ class WorkflowService:
                 await work.append_events(instance_id, [refusal.event])
             return Refused(refusal.reason)
         return StatusView(definition, instance, trail)
+
+    def _may_see(self, definition: WorkflowDefinition, instance: Instance, user_id: str) -> bool:
+        """The people involved in a request, its workflow's owners and admins may see it; to others it is not there."""
+        return instance.involves(user_id) or self._directory.is_admin(user_id) or user_id in definition.owners
 
     async def open_tasks(self, user_id: str) -> list[tuple[WorkflowDefinition, Instance, Task]]:
         """A person's open tasks, soonest due first; not those they have voted on while others still decide."""

@@ -2,17 +2,67 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as UnreadableSetting
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["ApiTokenScope", "Settings", "SettingsError", "load_settings"]
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+LEGACY_TOKEN_NAME = "API_TOKEN"
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+class ApiTokenScope(BaseModel):
+    """What one token of the start API may do: which workflows it starts, and as whom.
+
+    `workflows` lists workflow names (`"*"`: every workflow). A token starts requests as its `requester`;
+    only with `name_requesters` may a request name another requester (any person in org.yaml). Either way the
+    requester must be allowed to start the workflow by its `start.allowed`; admin rights never count."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token: SecretStr
+    workflows: tuple[str, ...]
+    requester: str | None = None
+    name_requesters: bool = False
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16 or any(c.isspace() for c in value.get_secret_value()):
+            raise ValueError("a token is at least 16 characters without spaces (openssl rand -hex 32)")
+        return value
+
+    @field_validator("workflows")
+    @classmethod
+    def _some_workflows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError('name the workflows the token may start, or "*" for all')
+        return value
+
+    @field_validator("requester")
+    @classmethod
+    def _user_id(cls, value: str | None) -> str | None:
+        if value is not None and not _USER_ID.fullmatch(value):
+            raise ValueError(f"{value[:30]!r} is not a Slack user ID (U…)")
+        return value
+
+    @model_validator(mode="after")
+    def _starts_as_someone(self) -> Self:
+        if self.requester is None and not self.name_requesters:
+            raise ValueError("give the token a requester, or name_requesters: true")
+        return self
+
+    def may_start(self, workflow: str) -> bool:
+        return "*" in self.workflows or workflow in self.workflows
 
 
 class Settings(BaseSettings):
@@ -31,7 +81,10 @@ class Settings(BaseSettings):
     baton_admins: Annotated[tuple[str, ...], NoDecode] = ()
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (one JSON object per line, with workflow/instance/step ids)
-    api_token: SecretStr | None = None  # bearer token of the integration API; without it the API answers 404
+    api_token: SecretStr | None = None  # one start API token for every workflow, naming any requester
+    api_tokens: dict[str, ApiTokenScope] = {}  # named, scoped start API tokens (JSON); see ApiTokenScope
+    metrics_token: SecretStr | None = None  # when set, /metrics and the detail of /healthz need it as a bearer token
+    webhook_allow_private_addresses: bool = False  # let webhooks reach loopback, private and link-local addresses
     scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     slack_tier_pacing: bool = True  # keep each Web API method within its Slack rate-limit tier
     slack_retry_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # cap of the backoff between retries
@@ -83,11 +136,37 @@ class Settings(BaseSettings):
             raise ValueError("use text or json")
         return value.lower()
 
+    @field_validator("api_tokens")
+    @classmethod
+    def _distinct_tokens(cls, value: dict[str, ApiTokenScope]) -> dict[str, ApiTokenScope]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", name):
+                raise ValueError(f"{name[:40]!r} is not a token name (letters, digits, . _ -)")
+        tokens = [scope.token.get_secret_value() for scope in value.values()]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("two tokens are the same; give each system its own")
+        return value
+
+    @property
+    def api_scopes(self) -> dict[str, ApiTokenScope]:
+        """Every start API token by name: API_TOKENS, and API_TOKEN as one for all workflows, naming requesters."""
+        scopes = dict(self.api_tokens)
+        if self.api_token is not None:
+            scopes[LEGACY_TOKEN_NAME] = ApiTokenScope(token=self.api_token, workflows=("*",), name_requesters=True)
+        return scopes
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret setting's value, for the log redactor."""
-        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.api_token)
-        return tuple(value.get_secret_value() for value in values if value is not None)
+        values = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.api_token,
+            self.metrics_token,
+        )
+        scoped = tuple(scope.token for scope in self.api_tokens.values())
+        return tuple(value.get_secret_value() for value in (*values, *scoped) if value is not None)
 
     @property
     def sqlite_path(self) -> Path:
@@ -113,6 +192,10 @@ def load_settings(**overrides: object) -> Settings:
     """Read settings; raise SettingsError naming each bad setting in one line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except UnreadableSetting as error:  # e.g. API_TOKENS that is not JSON
+        field = re.search(r'field "(\w+)"', str(error))
+        name = field.group(1).upper() if field else "settings"
+        raise SettingsError(f"bad setting: {name}: not valid JSON") from None
     except ValidationError as error:
         problems = "; ".join(
             f"{str(e['loc'][0]).upper() if e['loc'] else 'settings'}: {e['msg'].removeprefix('Value error, ')}"

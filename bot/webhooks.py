@@ -9,21 +9,26 @@ should check the signature, refuse old timestamps, and use `X-Baton-Delivery` to
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
+import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from bot.engine import Event, Instance, WorkflowDefinition
-from bot.engine.integrations import WebhookEvent
+from bot.engine.integrations import WebhookEvent, is_batons_secret
 from bot.store import OutboxMessage
 
 __all__ = [
@@ -31,9 +36,12 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "WEBHOOK_METHOD",
     "WebhookOutcome",
+    "WebhookPost",
+    "is_public_address",
     "post_webhook",
     "sign",
     "webhook_messages",
+    "webhook_sender",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,9 +138,81 @@ class WebhookOutcome:
     permanent: bool = False
 
 
-async def post_webhook(args: dict[str, Any], now: datetime) -> WebhookOutcome:
-    """POST one queued delivery, signed now; 2xx is delivered, 4xx (but 408/409/425/429) fails for good."""
+def is_public_address(address: str) -> bool:
+    """True for an internet address; False for loopback, private, link-local (cloud metadata), multicast, …"""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+class _CheckedResolver(AbstractResolver):
+    """Resolve a webhook's host, and refuse it when an address is not public: the addresses checked are the
+    ones connected to, so a name that resolves differently the second time (DNS rebinding) gains nothing."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        self.refused: str | None = None
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
+        results: list[ResolveResult] = []
+        for info_family, _type, proto, _name, address in infos:
+            ip = str(address[0])
+            if not self._allow_private and not is_public_address(ip):
+                self.refused = ip
+                raise OSError(f"{host} resolves to {ip}, which is not a public address")
+            results.append(
+                ResolveResult(
+                    hostname=host, host=ip, port=int(address[1]), family=info_family, proto=proto, flags=0
+                )
+            )
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+WebhookPost = Callable[[dict[str, Any], datetime], Awaitable[WebhookOutcome]]
+"""What the outbox calls to deliver one queued webhook: `webhook_sender()`, or the sandbox's recorder."""
+
+
+def webhook_sender(*, allow_private: bool = False) -> WebhookPost:
+    """The POST the outbox uses; `allow_private` (WEBHOOK_ALLOW_PRIVATE_ADDRESSES) lets webhooks reach
+    loopback, private and link-local addresses, which are refused by default."""
+
+    async def send(args: dict[str, Any], now: datetime) -> WebhookOutcome:
+        return await post_webhook(args, now, allow_private=allow_private)
+
+    return send
+
+
+async def post_webhook(args: dict[str, Any], now: datetime, *, allow_private: bool = False) -> WebhookOutcome:
+    """POST one queued delivery, signed now. 2xx is delivered; 3xx (never followed) and 4xx (but 408/409/425/
+    429) fail for good, and so do a private destination and a secret that is one of Baton's own."""
     url, body, secret_name = str(args.get("url", "")), str(args.get("body", "")), str(args.get("secret_env", ""))
+    if is_batons_secret(secret_name):  # queued before the workflow file was refused at load
+        log.error("webhook to %r refused: its secret_env %s is one of Baton's own secrets", url[:200], secret_name)
+        return WebhookOutcome(False, "secret_refused", permanent=True)
+    try:
+        target = URL(url)
+    except ValueError:
+        return WebhookOutcome(False, "bad_url", permanent=True)
+    if target.scheme not in ("http", "https") or not target.host:
+        return WebhookOutcome(False, "bad_url", permanent=True)
     secret = os.environ.get(secret_name)
     if not secret:
         log.error("webhook secret %s is not set; delivery to %s waits for it", secret_name, url)
@@ -145,15 +225,22 @@ async def post_webhook(args: dict[str, Any], now: datetime) -> WebhookOutcome:
         SIGNATURE_HEADER: sign(secret, timestamp, body),
         DELIVERY_HEADER: str(args.get("delivery", "")),
     }
+    if not allow_private and _is_ip_literal(target.host) and not is_public_address(target.host):
+        log.error("webhook to %r refused: %s is not a public address", url[:200], target.host)
+        return WebhookOutcome(False, "private_address", permanent=True)
+    resolver = _CheckedResolver(allow_private=allow_private)  # names: checked as resolved, for the connection
     try:
         async with (
-            aiohttp.ClientSession(timeout=_TIMEOUT) as session,
-            session.post(url, data=body.encode(), headers=headers, allow_redirects=False) as response,
+            aiohttp.ClientSession(timeout=_TIMEOUT, connector=aiohttp.TCPConnector(resolver=resolver)) as session,
+            session.post(target, data=body.encode(), headers=headers, allow_redirects=False) as response,
         ):
             status = response.status
     except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        if resolver.refused is not None:
+            log.error("webhook to %r refused: %s is not a public address", url[:200], resolver.refused)
+            return WebhookOutcome(False, "private_address", permanent=True)
         return WebhookOutcome(False, f"network: {type(error).__name__}")
     if 200 <= status < 300:
         return WebhookOutcome(True)
-    permanent = 400 <= status < 500 and status not in _RETRYABLE_STATUS
+    permanent = 300 <= status < 400 or (400 <= status < 500 and status not in _RETRYABLE_STATUS)
     return WebhookOutcome(False, f"http_{status}", permanent=permanent)

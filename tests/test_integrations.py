@@ -21,11 +21,13 @@ from pydantic import SecretStr
 
 from bot.api import StartApi
 from bot.app import Baton
+from bot.catalog import load_catalog
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.logs import log_handler
 from bot.service import Started
+from bot.settings import load_settings
 
-from .conftest import BOT_TOKEN, SIGNING_SECRET, baton_settings
+from .conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET, baton_settings, running_baton
 from .story import copy_workflows, dm_containing, start_expense, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
@@ -46,6 +48,8 @@ class HookServer:
         self.received.append((request.path, dict(request.headers), await request.read()))
         if request.path == "/gone":
             return web.Response(status=410)
+        if request.path == "/moved":
+            return web.Response(status=302, headers={"Location": "/hook"})
         if not self.failed_first:
             self.failed_first = True
             return web.Response(status=500, text="try again")
@@ -61,6 +65,7 @@ async def hooks() -> AsyncIterator[HookServer]:
     application = web.Application()
     application.router.add_post("/hook", server.handle)
     application.router.add_post("/gone", server.handle)
+    application.router.add_post("/moved", server.handle)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -97,7 +102,9 @@ async def baton(
 ) -> AsyncIterator[Baton]:
     monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
     settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir, database_url=database_url)
-    app = Baton(settings.model_copy(update={"api_token": SecretStr(API_TOKEN)}))
+    # The receiver runs on 127.0.0.1, a private address webhooks may reach only with this setting.
+    update = {"api_token": SecretStr(API_TOKEN), "webhook_allow_private_addresses": True}
+    app = Baton(settings.model_copy(update=update))
     await app.start()
     try:
         yield app
@@ -168,7 +175,7 @@ async def test_an_idempotency_key_starts_a_request_once(driver: SlackDriver, bat
 
 async def test_without_an_api_token_the_endpoint_is_not_there(baton: Baton) -> None:
     application = web.Application()
-    application.router.add_post("/api/workflows/{name}/start", StartApi(baton.service, None).start)
+    application.router.add_post("/api/workflows/{name}/start", StartApi(baton.service, {}).start)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -179,6 +186,106 @@ async def test_without_an_api_token_the_endpoint_is_not_there(baton: Baton) -> N
         assert status == 404 and "API_TOKEN" in body["error"]
     finally:
         await runner.cleanup()
+
+
+ERP_TOKEN = "erp-token-for-tests-5f0a9e1c"
+HR_TOKEN = "hr-token-for-tests-81c2d7aa"
+HANNA, BOB = "U0HANNA", "U0BOB"
+ONBOARDING = {"form": {"new_hire": "U0NEWBIE", "start_date": "2026-05-04", "role": "Backend Engineer"}}
+
+
+@pytest.fixture
+async def scoped(
+    tmp_path: Path, slack: SlackEmulator, workflows_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Baton]:
+    """A Baton with named tokens: `erp` starts expenses as Alice only; `hr` starts anything, naming requesters.
+    Maria is one of its admins (BATON_ADMINS), which must count for nothing through the API."""
+    monkeypatch.setenv("API_TOKENS", json.dumps({  # as an operator writes it: JSON in the environment
+        "erp": {"token": ERP_TOKEN, "workflows": ["expense-approval"], "requester": ALICE},
+        "hr": {"token": HR_TOKEN, "workflows": ["*"], "name_requesters": True},
+    }))
+    monkeypatch.setenv("BATON_ADMINS", MARIA)
+    settings = load_settings(
+        _env_file=None,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        database_url=f"sqlite:///{tmp_path / 'scoped.db'}",
+        workflows_dir=workflows_dir,
+    )
+    app = Baton(settings)
+    await app.start()
+    await app.serve("127.0.0.1", 0)
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+async def instances(baton: Baton) -> list[int]:
+    async with baton.store.transaction(read_only=True) as work:
+        return [instance.id for instance in await work.instances_requested_by(ALICE)] + [
+            instance.id for instance in await work.instances_requested_by(HANNA)]
+
+
+async def test_the_api_refuses_requesters_who_are_not_people_of_org_yaml_and_the_bot_itself(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    url = api_url(baton, "expense-approval")
+    for stranger in ("U0NOBODY", slack.bot_user_id, ADMIN):
+        status, body = await post(url, {**EXPENSE, "requester": stranger})
+        assert status == 422, stranger
+        assert body["errors"] == {"requester": f"{stranger} is not a person in org.yaml"}
+    async with baton.store.transaction() as work:
+        assert await work.instance(1) is None
+
+
+async def test_naming_an_admin_through_the_api_does_not_skip_who_may_start_the_workflow(scoped: Baton) -> None:
+    status, body = await post(api_url(scoped, "onboarding"), {**ONBOARDING, "requester": MARIA}, token=HR_TOKEN)
+    assert status == 403 and "U0MARIA is not among the people who may start onboarding" in body["error"]
+    assert (await post(api_url(scoped, "onboarding"), {**ONBOARDING, "requester": HANNA}, token=HR_TOKEN))[0] == 201
+
+
+async def test_a_token_starts_only_its_workflows_and_only_as_its_requester(scoped: Baton) -> None:
+    expense = api_url(scoped, "expense-approval")
+    form = {"form": EXPENSE["form"]}
+    assert (await post(api_url(scoped, "purchase"), {**form, "requester": ALICE}, token=ERP_TOKEN))[0] == 404
+    status, body = await post(expense, {**form, "requester": BOB}, token=ERP_TOKEN)
+    assert status == 403 and "may not name requesters" in body["error"]
+    status, body = await post(expense, form, token=ERP_TOKEN)
+    assert status == 201, body
+    async with scoped.store.transaction(read_only=True) as work:
+        started = await work.instance(body["instance"])
+    assert started is not None and started.requester == ALICE
+    assert (await post(expense, {**form, "requester": ALICE}, token=ERP_TOKEN))[0] == 201  # naming itself is fine
+    assert (await post(expense, form, token=API_TOKEN))[0] == 401  # a token of another Baton
+
+
+async def test_malformed_start_requests_get_a_4xx_and_one_short_log_line_each(
+    scoped: Baton, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = api_url(scoped, "expense-approval")
+    auth = {"Authorization": f"Bearer {HR_TOKEN}"}
+    bodies: list[tuple[bytes, dict[str, str]]] = [
+        (b"[" * 100_000 + b"]" * 100_000, {}),  # deeper than any parser should go
+        (json.dumps({**EXPENSE, "form": {"reason": "\x00nul"}}).encode(), {}),
+        (b'{"requester": "U0ALICE", "form": {"amount": NaN}}', {}),
+        (b'{"requester": "U0ALICE", "form": {"amount": 1e999}}', {}),
+        (json.dumps({"requester": "U0ALICE\n", "form": {"x" * 50_000: 1}}).encode(), {}),
+        ("{}".encode("utf-16"), {"Content-Type": "application/json; charset=utf-16"}),
+        (b"{}", {"Content-Type": "application/json; charset=no-such-charset"}),
+        (b"\xff\xfe\xfa", {}),
+        (b"", {}),
+    ]
+    async with aiohttp.ClientSession() as session:
+        for data, headers in bodies:
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="bot"):
+                async with session.post(url, data=data, headers={**auth, **headers}) as response:
+                    assert 400 <= response.status < 500, (data[:40], response.status)
+            lines = [record.getMessage() for record in caplog.records if record.name.startswith("bot")]
+            assert len(lines) == 1 and len(lines[0]) < 500 and "\n" not in lines[0], lines
+    assert await instances(scoped) == []
 
 
 # ---- outgoing webhooks ----------------------------------------------------------------------------
@@ -236,6 +343,115 @@ async def test_a_webhook_refused_for_good_is_recorded_in_the_history(
         await asyncio.sleep(0.05)
     assert failures == [{"method": "webhook", "conversation": f"{hooks.url}/gone", "error": "http_410"}]
     assert len(hooks.deliveries("/gone")) == 1  # a 410 is not retried
+
+
+async def delivery_failures(baton: Baton, instance_id: int, count: int) -> list[dict[str, Any]]:
+    """Wait until the request's history records `count` failed deliveries; return them."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with baton.store.transaction() as work:
+            trail = await work.audit_trail(instance_id)
+        failures = [entry.data for entry in trail if entry.kind == "delivery_failed"]
+        if len(failures) >= count or asyncio.get_running_loop().time() > deadline:
+            return failures
+        await asyncio.sleep(0.05)
+
+
+def hooked_workflow(directory: Path, *urls: str) -> Path:
+    hooks = "\n".join(f'  - {{url: "{url}", events: started, secret_env: {HOOK_SECRET_ENV}}}' for url in urls)
+    return copy_workflows(directory, hooked=f"""
+name: hooked
+title: Hooked
+form: [{{id: item, label: Item}}]
+webhooks:
+{hooks}
+steps:
+  - {{id: manager_ok, type: approval, title: "Approve {{form.item}}", assignee: requester.manager}}
+""")
+
+
+async def test_webhooks_to_loopback_private_and_link_local_addresses_are_refused_and_never_called(
+    tmp_path: Path, slack: SlackEmulator, hooks: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
+    port = hooks.url.rsplit(":", 1)[1]
+    urls = (
+        f"{hooks.url}/hook",  # 127.0.0.1, where the receiver listens
+        f"http://localhost:{port}/hook",  # a name that resolves to loopback: checked as resolved
+        f"http://[::ffff:127.0.0.1]:{port}/hook",
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata address
+        "http://10.11.12.13/internal",
+    )
+    async with running_baton(tmp_path, slack, workflows_dir=hooked_workflow(tmp_path / "workflows", *urls)) as (
+        baton, _driver
+    ):
+        started = await baton.service.start("hooked", ALICE, {"item": "chairs"})
+        assert isinstance(started, Started)
+        failures = await delivery_failures(baton, started.instance.id, len(urls))
+    assert sorted(failure["conversation"] for failure in failures) == sorted(urls)
+    assert {failure["error"] for failure in failures} == {"private_address"}
+    assert hooks.received == []
+
+
+async def test_a_webhook_answered_with_a_redirect_fails_for_good_without_following_it(
+    tmp_path: Path, slack: SlackEmulator, hooks: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
+    workflows = hooked_workflow(tmp_path / "workflows", f"{hooks.url}/moved")
+    async with running_baton(tmp_path, slack, workflows_dir=workflows, webhook_allow_private_addresses=True) as (
+        baton, _driver
+    ):
+        started = await baton.service.start("hooked", ALICE, {"item": "desk"})
+        assert isinstance(started, Started)
+        failures = await delivery_failures(baton, started.instance.id, 1)
+        await asyncio.sleep(0.5)  # time for a retry, if there were one
+    assert failures == [{"method": "webhook", "conversation": f"{hooks.url}/moved", "error": "http_302"}]
+    assert [path for path, _headers, _body in hooks.received] == ["/moved"]
+
+
+def test_a_webhook_signed_with_one_of_batons_own_secrets_is_refused_at_load_with_file_and_line(
+    tmp_path: Path,
+) -> None:
+    for secret in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "API_TOKEN", "DATABASE_URL"):
+        directory = copy_workflows(tmp_path / secret, hooked=f"""name: hooked
+title: Hooked
+webhooks:
+  - {{url: "https://erp.example.com/hook", secret_env: {secret}}}
+steps:
+  - {{id: manager_ok, type: approval, title: "Approve", assignee: requester.manager}}
+""")
+        errors = [str(error) for error in load_catalog(directory).errors]
+        assert len(errors) == 1, errors
+        assert errors[0].endswith(f"hooked.yaml:4: webhooks[0].secret_env: {secret} is one of Baton's own secrets; "
+                                  "sign webhooks with a secret of their own, e.g. ERP_HOOK_SECRET"), errors
+
+
+# ---- operations endpoints ------------------------------------------------------------------------
+
+METRICS_TOKEN = "metrics-token-for-tests-0c4d"
+
+
+async def test_with_a_metrics_token_metrics_need_it_and_health_says_only_ok_to_others(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack, metrics_token=SecretStr(METRICS_TOKEN)) as (baton, driver):
+        await start_expense(driver, slack, ALICE, 30, "Lunch with a client")
+        await task_message(slack, MARIA, "task_approve")
+        assert baton._runner is not None
+        base = f"http://127.0.0.1:{baton._runner.addresses[0][1]}"
+        operator = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"Authorization": "Bearer guessed"}, {"Authorization": f"Basic {METRICS_TOKEN}"}):
+                async with session.get(f"{base}/metrics", headers=headers) as response:
+                    text = await response.text()
+                    assert response.status == 401 and "expense-approval" not in text and "baton_" not in text
+                async with session.get(f"{base}/healthz", headers=headers) as response:
+                    assert response.status == 200 and await response.json() == {"ok": True}
+            async with session.get(f"{base}/metrics", headers=operator) as response:
+                assert response.status == 200
+                assert 'baton_open_tasks{workflow="expense-approval"} 1.0' in await response.text()
+            async with session.get(f"{base}/healthz", headers=operator) as response:
+                assert {"ok", "store", "outbox_pending", "sender", "scheduler"} <= set(await response.json())
 
 
 # ---- logs -----------------------------------------------------------------------------------------

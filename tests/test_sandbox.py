@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from bot.sandbox import SANDBOX_DATABASE_URL, Sandbox, next_working_morning, sandbox_settings
+from bot.sandbox import SANDBOX_DATABASE_URL, SECRET_HEADER, Sandbox, next_working_morning, sandbox_settings
 from bot.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -28,20 +31,28 @@ State = dict[str, Any]
 
 
 class Page:
-    """What the sandbox page does: read the state, post what a person did."""
+    """What the sandbox page does: read the state, post what a person did, with the secret its HTML carries."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
+    def __init__(self, url: str, session: aiohttp.ClientSession, secret: str) -> None:
         self.url = url
         self.session = session
+        self.headers = {"Origin": url.rstrip("/"), SECRET_HEADER: secret}
+
+    @classmethod
+    async def open(cls, url: str, session: aiohttp.ClientSession) -> Page:
+        async with session.get(url) as index:
+            html = await index.text()
+        secret = html.split('name="sandbox-secret" content="', 1)[1].split('"', 1)[0]
+        return cls(url, session, secret)
 
     async def state(self) -> State:
-        async with self.session.get(f"{self.url}sandbox/api/state") as response:
+        async with self.session.get(f"{self.url}sandbox/api/state", headers=self.headers) as response:
             assert response.status == 200
             result: State = await response.json()
             return result
 
     async def post(self, name: str, **body: Any) -> dict[str, Any]:
-        async with self.session.post(f"{self.url}sandbox/api/{name}", json=body) as response:
+        async with self.session.post(f"{self.url}sandbox/api/{name}", json=body, headers=self.headers) as response:
             answer: dict[str, Any] = await response.json()
             assert response.status == 200, answer
             return answer
@@ -88,12 +99,8 @@ def workflows(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def sandbox(tmp_path: Path, workflows: Path) -> AsyncIterator[Sandbox]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path / 'sandbox.db'}",
-        workflows_dir=workflows,
-    )
-    running = Sandbox(settings, watch_interval=0.05)
+    settings = Settings(_env_file=None, workflows_dir=workflows)  # type: ignore[call-arg]
+    running = Sandbox(settings, watch_interval=0.05, database=tmp_path / "sandbox.db")
     await running.start("127.0.0.1", 0)
     try:
         yield running
@@ -104,7 +111,7 @@ async def sandbox(tmp_path: Path, workflows: Path) -> AsyncIterator[Sandbox]:
 @pytest.fixture
 async def page(sandbox: Sandbox) -> AsyncIterator[Page]:
     async with aiohttp.ClientSession() as session:
-        yield Page(sandbox.url, session)
+        yield await Page.open(sandbox.url, session)
 
 
 async def test_a_requester_and_her_manager_run_an_expense_approval_through_the_page(page: Page) -> None:
@@ -175,7 +182,8 @@ async def test_time_travel_moves_the_sandbox_clock_forward(page: Page, sandbox: 
     answer = await page.post("time", user=ALICE, by="morning")
     morning = datetime.fromisoformat(answer["now"]).astimezone(ZoneInfo("America/New_York"))
     assert morning.weekday() < 5 and (morning.hour, morning.minute) == (9, 0)
-    async with page.session.post(f"{page.url}sandbox/api/time", json={"user": ALICE, "by": "week"}) as refused:
+    week = {"user": ALICE, "by": "week"}
+    async with page.session.post(f"{page.url}sandbox/api/time", json=week, headers=page.headers) as refused:
         assert refused.status == 400
 
 
@@ -222,7 +230,7 @@ async def test_the_page_and_slack_s_request_url_share_one_port_and_baton_still_c
         assert forged.status == 401
 
 
-def test_the_sandbox_uses_its_own_database_unless_one_is_given() -> None:
+def test_the_sandbox_uses_its_own_database_and_credentials_whatever_the_settings_say() -> None:
     def settings_for(**given: Any) -> Settings:
         base = Settings(_env_file=None, **given)  # type: ignore[call-arg]
         return sandbox_settings(base, slack_api_url="http://127.0.0.1:1/api/", bot_token="xoxb-x",
@@ -231,7 +239,132 @@ def test_the_sandbox_uses_its_own_database_unless_one_is_given() -> None:
     default = settings_for()
     assert default.database_url == SANDBOX_DATABASE_URL and default.baton_admins == (DIRK,)
     assert default.has_slack_credentials
-    assert settings_for(database_url="sqlite:///elsewhere.db").database_url == "sqlite:///elsewhere.db"
+    real = settings_for(database_url="postgresql://baton@db.example.com/baton", api_token="production-token",
+                        slack_bot_token="xoxb-real", slack_app_token="xapp-real")
+    assert real.database_url == SANDBOX_DATABASE_URL
+    assert real.api_token is None and real.slack_app_token is None
+    assert real.slack_bot_token is not None and real.slack_bot_token.get_secret_value() == "xoxb-x"
+
+
+# ---- nobody but the page drives the sandbox ------------------------------------------------------------
+
+
+async def start_an_expense(page: Page) -> None:
+    await page.post("send", user=ALICE, channel="C0GENERAL", text="/workflow start expense-approval")
+    form = await page.wait_for(lambda s: top_view(s, ALICE), "Alice's form")
+    entered = {"field:amount": "80", "field:currency": "EUR", "field:reason": "Train to the customer"}
+    await page.post("submit", user=ALICE, view_id=form["id"], values=entered)
+    await page.wait_for(lambda s: len(dm_messages(s, MARIA)) == 1, "Maria's task")
+
+
+async def status_of(sandbox: Sandbox, instance_id: int) -> str:
+    async with sandbox.baton.store.transaction(read_only=True) as work:
+        instance = await work.instance(instance_id)
+    assert instance is not None
+    return instance.status.value
+
+
+async def test_cross_origin_rebound_and_secretless_posts_are_refused_and_cancel_nothing(
+    page: Page, sandbox: Sandbox
+) -> None:
+    await start_an_expense(page)
+    cancel = json.dumps({"user": DIRK, "channel": "C0GENERAL", "text": "/workflow cancel 1 forged"})
+    own, port = page.headers["Origin"], page.url.rstrip("/").rsplit(":", 1)[1]
+    secret = page.headers[SECRET_HEADER]
+    json_type = {"Content-Type": "application/json"}
+    attempts = {
+        "a cross-origin text/plain post": {"Origin": "https://evil.example", "Content-Type": "text/plain"},
+        "a cross-origin JSON post with the secret": {"Origin": "https://evil.example", SECRET_HEADER: secret,
+                                                     **json_type},
+        "a post without an Origin": {SECRET_HEADER: secret, **json_type},
+        "a same-origin text/plain post": {"Origin": own, SECRET_HEADER: secret, "Content-Type": "text/plain"},
+        "a DNS-rebinding post": {"Host": f"rebind.evil.example:{port}", "Origin": f"http://rebind.evil.example:{port}",
+                                 SECRET_HEADER: secret, **json_type},
+        "a post without the secret": {"Origin": own, **json_type},
+        "a post with a wrong secret": {"Origin": own, SECRET_HEADER: "guessed", **json_type},
+    }
+    for attempt, headers in attempts.items():
+        async with page.session.post(f"{page.url}sandbox/api/send", data=cancel, headers=headers) as response:
+            assert response.status == 403, attempt
+            assert (await response.json())["ok"] is False, attempt
+    rebound = {"Host": f"rebind.evil.example:{port}", SECRET_HEADER: secret}
+    async with page.session.get(f"{page.url}sandbox/api/state", headers=rebound) as response:
+        assert response.status == 403  # nor can a rebinding page read what the sandbox holds
+    async with page.session.get(page.url, headers={"Host": f"rebind.evil.example:{port}"}) as response:
+        assert response.status == 403 and secret not in await response.text()
+    await asyncio.sleep(0.2)
+    assert await status_of(sandbox, 1) == "running"
+    await page.post("send", user=DIRK, channel="C0GENERAL", text="/workflow cancel 1 from the page itself")
+    assert await status_of(sandbox, 1) == "cancelled"  # the same command from the page does work
+
+
+async def test_the_sandbox_never_opens_the_database_it_is_given_nor_accepts_the_real_api_token(
+    tmp_path: Path, workflows: Path
+) -> None:
+    live = tmp_path / "live.db"
+    live.write_bytes(b"a live database")
+    for database_url in (f"sqlite:///{live}", "postgresql://baton:secret@127.0.0.1:1/live"):
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, database_url=database_url, workflows_dir=workflows, api_token="the-production-token",
+        )
+        sandbox = Sandbox(settings, database=tmp_path / "own.db")
+        await sandbox.start("127.0.0.1", 0)  # PostgreSQL at port 1 would not answer: it is never asked
+        try:
+            async with aiohttp.ClientSession() as session:
+                page = await Page.open(sandbox.url, session)
+                await start_an_expense(page)
+                start = f"{sandbox.url}api/workflows/expense-approval/start"
+                body = {"requester": ALICE, "form": {"amount": 5, "currency": "EUR", "reason": "Coffee"}}
+                production = {"Authorization": "Bearer the-production-token"}
+                async with session.post(start, json=body, headers=production) as response:
+                    assert response.status == 404
+        finally:
+            await sandbox.stop()
+        assert sandbox.baton.settings.database_url == f"sqlite:///{tmp_path / 'own.db'}"
+        assert live.read_bytes() == b"a live database"
+        assert not (tmp_path / "live.db-wal").exists()
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that counts what reaches it."""
+
+    url: str = ""
+    received: list[bytes] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(await request.read())
+        return web.Response(status=204)
+
+
+async def test_webhooks_are_shown_on_the_page_and_never_sent_to_their_url(tmp_path: Path, workflows: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Receiver()
+    application = web.Application()
+    application.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    monkeypatch.setenv("SANDBOX_TEST_HOOK_SECRET", "hook-secret")
+    expense = workflows / "expense-approval.yaml"
+    expense.write_text(expense.read_text().replace(
+        "\nsteps:", f'\nwebhooks:\n  - {{url: "{receiver.url}", secret_env: SANDBOX_TEST_HOOK_SECRET}}\nsteps:', 1))
+    settings = Settings(_env_file=None, workflows_dir=workflows)  # type: ignore[call-arg]
+    sandbox = Sandbox(settings, database=tmp_path / "own.db")
+    await sandbox.start("127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            page = await Page.open(sandbox.url, session)
+            assert (await page.state())["errors"] == []
+            await start_an_expense(page)
+            kept = await page.wait_for(lambda s: s["webhooks"], "the webhook on the page")
+            assert kept[0]["url"] == receiver.url and kept[0]["body"]["event"] == "started"
+            await asyncio.sleep(0.3)
+    finally:
+        await sandbox.stop()
+        await runner.cleanup()
+    assert receiver.received == []
 
 
 def _free_port() -> int:
@@ -241,10 +374,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_make_run_without_credentials_starts_the_sandbox(tmp_path: Path, workflows: Path) -> None:
+def test_make_run_without_credentials_starts_the_sandbox_and_says_it_ignores_the_real_database_and_token(
+    tmp_path: Path, workflows: Path
+) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and k != "DATABASE_URL"}
     env |= {"PORT": str(port), "WORKFLOWS_DIR": str(workflows), "PYTHONPATH": str(PROJECT)}
+    env |= {"DATABASE_URL": "sqlite:///live.db", "API_TOKEN": "the-production-token"}
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True,
@@ -254,12 +390,15 @@ def test_make_run_without_credentials_starts_the_sandbox(tmp_path: Path, workflo
         first = process.stdout.readline()
         assert "starting the local sandbox at" in first and f"http://127.0.0.1:{port}/" in first
         assert "Install in Slack" in first
+        ignoring = process.stdout.readline()
+        assert "ignores DATABASE_URL, API_TOKEN" in ignoring and "data/sandbox.db" in ignoring
         announced = ""
         while "Baton sandbox: open" not in announced:
             announced = process.stdout.readline()
             assert announced, "the sandbox never said where it is"
         assert f"http://127.0.0.1:{port}/" in announced
         assert (tmp_path / "data" / "sandbox.db").exists()
+        assert not (tmp_path / "live.db").exists()
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0

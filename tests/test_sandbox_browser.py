@@ -35,12 +35,8 @@ HOLIDAY_MORNINGS = 3  # org.yaml's longest run of weekday holidays is 2 (Thu-Fri
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
     workflows = tmp_path / "workflows"
     shutil.copytree(PROJECT / "workflows", workflows)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path / 'sandbox.db'}",
-        workflows_dir=workflows,
-    )
-    running = Sandbox(settings)
+    settings = Settings(_env_file=None, workflows_dir=workflows)  # type: ignore[call-arg]
+    running = Sandbox(settings, database=tmp_path / "sandbox.db")
     await running.start("127.0.0.1", 0)
     try:
         yield running

@@ -108,3 +108,47 @@ async def test_text_people_type_is_shown_as_written_never_as_markup(
     posted = json.dumps([card.text, card.blocks])
     assert "<!channel>" not in posted and "<https://evil.example|" not in posted
     assert "&lt;!channel&gt;" in posted and "&amp; co" in posted
+
+
+async def test_an_outsider_cancelling_a_request_learns_no_more_than_for_one_that_does_not_exist(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    await start_expense(driver, slack, ALICE, 5, "Parking")
+    await start_expense(driver, slack, ALICE, 7, "Tolls")
+    approval = await task_message(slack, MARIA, "task_approve", containing="Tolls")
+    await driver.click_button_in(approval, MARIA, "task_approve")  # request #2 finishes: completed
+    async with baton.store.transaction(read_only=True) as work:
+        finished = await work.instance(2)
+    assert finished is not None and finished.status.value == "completed"
+    nothing = (await driver.send_command(BOB, "cancel 99")).body
+    assert "There is no request #99" in nothing
+    for running_or_finished in (1, 2):
+        answer = (await driver.send_command(BOB, f"cancel {running_or_finished}")).body
+        assert answer == nothing.replace("99", str(running_or_finished))
+        for leak in (ALICE, "Expense approval", "completed", "Parking", "Tolls"):
+            assert leak not in answer
+    async with baton.store.transaction(read_only=True) as work:
+        running = await work.instance(1)
+        trail = await work.audit_trail(1)
+    assert running is not None and running.status.value == "running"
+    assert any(entry.kind == "action_refused" and entry.actor == BOB for entry in trail)  # still in the history
+    assert "Only <@U0ALICE>" in (await driver.send_command(MARIA, "cancel 1")).body  # she may see it: told why
+
+
+DISGUISES = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # direction overrides and isolates
+    "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"  # zero-width and invisible
+    "\x00\x07\x1b"  # control characters
+)
+
+
+async def test_typed_text_reaches_the_approver_without_direction_overrides_zero_width_or_control_characters(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    # Reads "Team lunch, invoice gpj.exe" to a person unless the override is removed.
+    reason = "Team\u200b lunch\x00, invoice \u202eexe.jpg\u202c and \u2066<!channel>\u2069 \ufeffthanks\x1b[31m"
+    await start_expense(driver, slack, ALICE, 20, reason)
+    approval = await task_message(slack, MARIA, "task_approve")
+    shown = approval.text + json.dumps(approval.blocks, ensure_ascii=False)
+    assert not set(DISGUISES) & set(shown), [hex(ord(c)) for c in set(DISGUISES) & set(shown)]
+    assert "Team lunch, invoice exe.jpg and &lt;!channel&gt; thanks[31m" in shown

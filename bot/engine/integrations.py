@@ -10,7 +10,28 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ReportSchedule", "WebhookEvent", "WebhookSpec", "last_report_due"]
+__all__ = ["BATON_SECRETS", "ReportSchedule", "WebhookEvent", "WebhookSpec", "is_batons_secret", "last_report_due"]
+
+# Baton's own secrets (its settings), which a webhook must never be signed with: whoever receives the webhook
+# could then forge Slack requests, post as Baton, or start requests through the API.
+BATON_SECRETS = frozenset(
+    {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_API_URL",
+        "API_TOKEN",
+        "API_TOKENS",
+        "METRICS_TOKEN",
+        "DATABASE_URL",
+        "PGPASSWORD",
+    }
+)
+
+
+def is_batons_secret(name: str) -> bool:
+    """True for an environment variable that holds one of Baton's own secrets (or any SLACK_ setting)."""
+    return name.upper() in BATON_SECRETS or name.upper().startswith("SLACK_")
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)[a-z]*\s+([01]?\d|2[0-3]):([0-5]\d)$")
@@ -75,6 +96,15 @@ class WebhookSpec(_Frozen):
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+\S*$", max_length=2000)]
     events: tuple[WebhookEvent, ...] = (WebhookEvent.STARTED, WebhookEvent.STEP_DONE, WebhookEvent.FINISHED)
     secret_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,99}$")]
+
+    @field_validator("secret_env")
+    @classmethod
+    def _not_batons_own(cls, value: str) -> str:
+        if is_batons_secret(value):
+            raise ValueError(
+                f"{value} is one of Baton's own secrets; sign webhooks with a secret of their own, e.g. ERP_HOOK_SECRET"
+            )
+        return value
 
     @field_validator("events", mode="before")
     @classmethod

@@ -89,23 +89,30 @@ def parse_period(text: str | None, now: datetime) -> Period:
         label = f"last {count} {'week' if unit == 'w' else 'day'}{'s' if count != 1 else ''}"
         return Period(now - timedelta(days=days), now, label)
     if match := _QUARTER.match(word):
-        year, quarter = int(match.group(1)), int(match.group(2))
+        year, quarter = _year(match.group(1), word), int(match.group(2))
         start = datetime(year, 3 * quarter - 2, 1, tzinfo=UTC)
         end = datetime(year + quarter // 4, 1 if quarter == 4 else 3 * quarter + 1, 1, tzinfo=UTC)
         return Period(start, end, f"{year}-Q{quarter}")
     if match := _MONTH.match(word):
-        year, month = int(match.group(1)), int(match.group(2))
+        year, month = _year(match.group(1), word), int(match.group(2))
         if not 1 <= month <= 12:
             raise ValueError(f"`{word}` is not a month; write e.g. 2026-11")
         start = datetime(year, month, 1, tzinfo=UTC)
         end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
         return Period(start, end, f"{year}-{month:02d}")
     if match := _YEAR.match(word):
-        year = int(match.group(1))
-        if year < 1970:
-            raise ValueError(f"`{word}` is before Baton's time")
+        year = _year(match.group(1), word)
         return Period(datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC), str(year))
     raise ValueError(f"`{word[:20]}` is not a period; write e.g. 30d, 12w, 2026-Q4, 2026-11 or 2026")
+
+
+def _year(digits: str, word: str) -> int:
+    year = int(digits)
+    if year < 1970:
+        raise ValueError(f"`{word}` is before Baton's time")
+    if year > 9998:
+        raise ValueError(f"`{word}` is too far ahead; write e.g. 2026")
+    return year
 
 
 def week_start(moment: datetime) -> date:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import mimetypes
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -24,15 +25,39 @@ from bot.clock import OffsetClock
 from bot.emulator import Ephemeral, Message, RecordedCall, Response, SlackApiFailure, SlackDriver, SlackEmulator
 from bot.emulator.payloads import action_from_element, slash_command
 from bot.settings import Settings
+from bot.webhooks import WebhookOutcome
 
 from .watcher import FileWatcher
 from .workspace import element_in, next_working_morning, seed_people, view_state, zone
 
-__all__ = ["SANDBOX_DATABASE_URL", "STATIC_DIR", "Sandbox", "sandbox_settings"]
+__all__ = [
+    "SANDBOX_DATABASE",
+    "SANDBOX_DATABASE_URL",
+    "SECRET_HEADER",
+    "STATIC_DIR",
+    "Sandbox",
+    "ignored_settings",
+    "sandbox_settings",
+]
 
 log = logging.getLogger(__name__)
 
-SANDBOX_DATABASE_URL: Final = "sqlite:///data/sandbox.db"
+SANDBOX_DATABASE: Final = Path("data/sandbox.db")
+SANDBOX_DATABASE_URL: Final = f"sqlite:///{SANDBOX_DATABASE}"
+SECRET_HEADER: Final = "X-Sandbox-Secret"
+SECRET_PLACEHOLDER: Final = "{{sandbox_secret}}"
+KEPT_WEBHOOKS: Final = 50
+# Settings a real Baton uses that the sandbox never does: it makes up its own credentials and database.
+_NOT_USED: Final = (
+    ("database_url", "DATABASE_URL"),
+    ("slack_bot_token", "SLACK_BOT_TOKEN"),
+    ("slack_signing_secret", "SLACK_SIGNING_SECRET"),
+    ("slack_app_token", "SLACK_APP_TOKEN"),
+    ("slack_api_url", "SLACK_API_URL"),
+    ("api_token", "API_TOKEN"),
+    ("api_tokens", "API_TOKENS"),
+    ("metrics_token", "METRICS_TOKEN"),
+)
 STATIC_DIR: Final = Path(__file__).parent / "static"
 LONG_POLL_SECONDS: Final = 25.0
 TIME_STEPS: Final = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -46,20 +71,42 @@ class BadRequest(ValueError):
 
 
 def sandbox_settings(
-    base: Settings, *, slack_api_url: str, bot_token: str, signing_secret: str, admins: tuple[str, ...]
+    base: Settings,
+    *,
+    slack_api_url: str,
+    bot_token: str,
+    signing_secret: str,
+    admins: tuple[str, ...],
+    database: Path = SANDBOX_DATABASE,
 ) -> Settings:
-    """Baton's settings for the sandbox: the emulator as Slack, made-up credentials, a separate database."""
-    database_url = base.database_url if "database_url" in base.model_fields_set else SANDBOX_DATABASE_URL
+    """Baton's settings for the sandbox: the emulator as Slack, made-up credentials, a database of its own.
+
+    Whatever `base` says about the database, Slack and the start API is never used: the sandbox must not
+    touch a real database, call real Slack, or accept a real API token."""
     return base.model_copy(
         update={
             "slack_api_url": slack_api_url,
             "slack_bot_token": SecretStr(bot_token),
             "slack_signing_secret": SecretStr(signing_secret),
             "slack_app_token": None,
-            "database_url": database_url,
+            "database_url": f"sqlite:///{database}",
+            "auto_migrate": True,
+            "api_token": None,
+            "api_tokens": {},
+            "metrics_token": None,
             "baton_admins": admins or base.baton_admins,
         }
     )
+
+
+def ignored_settings(base: Settings) -> list[str]:
+    """The settings given to Baton (environment or .env) that the sandbox ignores, by their variable names."""
+    given = base.model_fields_set
+    return [
+        name
+        for field, name in _NOT_USED
+        if field in given and getattr(base, field) not in (None, Settings.model_fields[field].default)
+    ]
 
 
 class Sandbox:
@@ -69,12 +116,17 @@ class Sandbox:
     request to Baton's own ``/slack/events``, and everything it shows is what Baton sent to the emulator.
     """
 
-    def __init__(self, settings: Settings, *, watch_interval: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, *, watch_interval: float = 1.0, database: Path = SANDBOX_DATABASE
+    ) -> None:
         self.base_settings = settings
+        self.database = database
         self.workflows_dir = settings.workflows_dir
         self.clock = OffsetClock()
         self._bot_token = f"xoxb-sandbox-{secrets.token_hex(12)}"
         self._signing_secret = secrets.token_hex(32)
+        self.secret = secrets.token_urlsafe(32)  # the page carries it; the JSON API wants it back on every call
+        self.webhooks: list[dict[str, Any]] = []  # what Baton would have delivered, shown on the page instead
         # The emulator keeps sandbox time too, so message times match the clock shown on the page.
         self.emulator = SlackEmulator(bot_token=self._bot_token, clock=lambda: self.clock.now().timestamp())
         self.watcher = FileWatcher(self.workflows_dir, self._reload, interval=watch_interval)
@@ -122,14 +174,15 @@ class Sandbox:
             bot_token=self._bot_token,
             signing_secret=self._signing_secret,
             admins=tuple(catalog.org.groups.get("admins", ())),
+            database=self.database,
         )
-        if settings.database_url == SANDBOX_DATABASE_URL:
-            _remove_database(settings.sqlite_path)  # the emulator starts empty each time, so Baton does too
+        _remove_database(self.database)  # the emulator starts empty each time, so Baton does too
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         await self._open_direct_messages(people)
-        self._baton = Baton(settings, clock=self.clock, catalog=catalog)
+        self._baton = Baton(settings, clock=self.clock, catalog=catalog, deliver_webhook=self._keep_webhook)
         await self._baton.start()
         application = self._baton.web_app()
+        application.middlewares.append(self._only_from_the_page)
         self._add_routes(application)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
@@ -170,6 +223,18 @@ class Sandbox:
     async def _on_call(self, _call: RecordedCall) -> None:
         self._bump()
 
+    async def _keep_webhook(self, args: dict[str, Any], now: datetime) -> WebhookOutcome:
+        """A webhook Baton would POST: kept for the page to show, never sent to its URL."""
+        try:
+            body = json.loads(str(args.get("body", "")))
+        except ValueError:
+            body = str(args.get("body", ""))
+        url = str(args.get("url", ""))
+        self.webhooks = [*self.webhooks, {"at": now.isoformat(), "url": url, "body": body}][-KEPT_WEBHOOKS:]
+        log.info("sandbox: webhook to %r kept on the page, not sent", url[:200])
+        self._bump()
+        return WebhookOutcome(True)
+
     async def _reload(self) -> None:
         """The workflow files changed: load them again and let Baton use them."""
         catalog = load_catalog(self.workflows_dir)
@@ -191,6 +256,38 @@ class Sandbox:
 
     # --- HTTP
 
+    @web.middleware
+    async def _only_from_the_page(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Answer only requests to this sandbox's own address, and its JSON API only from its own page.
+
+        A web page in the same browser must not drive the sandbox: the Host check stops DNS rebinding (a page
+        whose own name points at 127.0.0.1), the Origin and JSON checks stop cross-origin posts (which a browser
+        sends without asking, e.g. as text/plain), and the per-start secret, in the page's HTML and sent back in
+        a header, is something only the page served here knows."""
+        refusal = self._refusal(request)
+        if refusal is None:
+            return await handler(request)
+        log.warning("sandbox refused %s %r: %s", request.method, request.path[:100], refusal)
+        return web.json_response({"ok": False, "error": refusal}, status=403)
+
+    def _refusal(self, request: web.Request) -> str | None:
+        port = self.url.rstrip("/").rsplit(":", 1)[-1]
+        own = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        host = request.headers.get("Host", "")
+        if host not in own:
+            return f"the sandbox answers only at {self.url}"
+        if not request.path.startswith("/sandbox/api/"):
+            return None
+        origin = request.headers.get("Origin")
+        if (origin is not None or request.method != "GET") and origin != f"http://{host}":
+            return "the sandbox's API answers only its own page"
+        if request.method != "GET" and request.content_type != "application/json":
+            return "send JSON"
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return f"the sandbox's API wants the secret of its page in {SECRET_HEADER} (reload the page)"
+        return None
+
     def _add_routes(self, application: web.Application) -> None:
         router = application.router
         router.add_get("/", self._index)
@@ -209,7 +306,8 @@ class Sandbox:
             router.add_post(f"/sandbox/api/{name}", _api(handler, then=self._bump))
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        page = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace(SECRET_PLACEHOLDER, self.secret)
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         upload = self.emulator.file(request.match_info["file_id"])
@@ -250,6 +348,7 @@ class Sandbox:
             "bot_user_id": self.emulator.bot_user_id,
             "workspace": workspace,
             "view_errors": view_errors,
+            "webhooks": self.webhooks,
         }
 
     async def _changes(self, request: web.Request) -> dict[str, Any]:

@@ -88,8 +88,8 @@ def parse_delegation(argument: str, rest: str, today: date) -> tuple[str | None,
             last = date.fromisoformat(words[1])
         except ValueError:
             return None, None, f"`{words[1][:20]}` is not a date; write it as 2026-12-24."
-    elif len(words) == 3 and words[0].lower() == "for" and words[1].isdigit() and words[2].startswith("day"):
-        last = today + timedelta(days=int(words[1]) - 1)
+    elif len(words) == 3 and words[0].lower() == "for" and words[1].isdecimal() and words[2].startswith("day"):
+        last = today + timedelta(days=min(int(words[1]), 400) - 1)  # over a year is refused below, not overflowed
     else:
         return None, None, "Say until when, e.g. `until 2026-12-24` or `for 5 days`."
     if last < today:

@@ -25,10 +25,13 @@
 
   // ---------------------------------------------------------------- talking to the sandbox server
 
+  // The server answers its JSON API only with the secret it put in this page (see server.py).
+  const SECRET = document.querySelector('meta[name="sandbox-secret"]').content;
+
   async function api(name, body) {
     const response = await fetch(`/sandbox/api/${name}`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-Sandbox-Secret": SECRET },
       body: JSON.stringify({ user: page.user, ...body }),
     });
     let answer = {};
@@ -40,7 +43,7 @@
   }
 
   async function load() {
-    const response = await fetch("/sandbox/api/state", { cache: "no-store" });
+    const response = await fetch("/sandbox/api/state", { cache: "no-store", headers: { "X-Sandbox-Secret": SECRET } });
     if (!response.ok) throw new Error(`state: HTTP ${response.status}`);
     page.data = await response.json();
     page.version = page.data.version;
@@ -51,7 +54,9 @@
   async function watch() {
     for (;;) {
       try {
-        const response = await fetch(`/sandbox/api/changes?since=${page.version}`, { cache: "no-store" });
+        const response = await fetch(`/sandbox/api/changes?since=${page.version}`, {
+          cache: "no-store", headers: { "X-Sandbox-Secret": SECRET },
+        });
         const { version } = await response.json();
         if (version !== page.version) await load();
       } catch (_) {
@@ -311,6 +316,7 @@
     renderClock();
     renderErrors();
     renderSidebar();
+    renderWebhooks();
     renderPane();
     renderModal();
   }
@@ -399,6 +405,17 @@
       if (active) seen[paneKey(pane)] = latest;
       item.classList.toggle("unread", !active && latest > (seen[paneKey(pane)] || 0));
     });
+  }
+
+  function renderWebhooks() {
+    const kept = page.data.webhooks || [];
+    $("#webhook-list").replaceChildren(...(kept.length ? kept.slice(-8).reverse().map((hook) => {
+      const body = typeof hook.body === "object" && hook.body ? hook.body : {};
+      const instance = body.instance ? ` #${body.instance.id}` : "";
+      return el("details", { class: "webhook" },
+        el("summary", {}, `${body.event || "?"}${instance} → ${hook.url}`),
+        el("pre", {}, JSON.stringify(hook.body, null, 2)));
+    }) : [el("div", { class: "webhook empty" }, "none yet")]));
   }
 
   function renderPane() {
