@@ -407,19 +407,19 @@ async def watch_commits(
 ) -> list[float]:
     """Poll `counter` while `burst` runs, until `expected` more decisions are visible than at the start, or the
     burst is over and nothing new was seen for `settle` seconds. Return, for each new decision, the moment
-    (`time.monotonic()`) a poll first saw it: it was committed between the poll before and that moment."""
+    (`time.monotonic()`) the poll that first saw it returned: it was committed between the poll before and then."""
     baseline = await counter.count()
     seen: list[float] = []
     quiet_since = math.inf  # from when nothing new was seen after the burst ended
     while len(seen) < expected:
-        asked = time.monotonic()  # the poll's snapshot is taken after this: a row it sees was committed by now
         visible = await counter.count() - baseline
+        answered = time.monotonic()  # a row this poll saw was committed by now (late by up to one poll, never early)
         if visible > len(seen):
-            seen.extend([asked] * (min(visible, expected) - len(seen)))
-            quiet_since = asked if burst.done() else math.inf
+            seen.extend([answered] * (min(visible, expected) - len(seen)))
+            quiet_since = answered if burst.done() else math.inf
         elif burst.done():
-            quiet_since = min(quiet_since, asked)
-            if asked - quiet_since > settle:
+            quiet_since = min(quiet_since, answered)
+            if answered - quiet_since > settle:
                 break
         await asyncio.sleep(poll)
     return seen
