@@ -23,6 +23,7 @@ Steps:
    (autocommit, every 5 ms) for the number of `task_approved` events, and takes the moment each new one
    became visible. Committed decisions/s = N / (moment the N-th became visible - first click). Then the end
    to end figure: the moment the last of the N approval DMs was edited in Slack (the emulator's `chat.update`).
+   A check of the promise: the last decision must be seen at most about one poll after the last answer.
    Before the next round: every DM edited and Baton's outbox empty (/healthz).
 4. Print each round, then min / median / max over the rounds for each figure, and the ratio Baton committed
    decisions/s ÷ bare Bolt acks/s (per round pair, and of the medians). The goal of issue 11 (at 32 in
@@ -57,14 +58,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 from load import (  # bench/load.py: what this script shares with bench/scale.py
     BOT_TOKEN,
     SIGNING_SECRET,
+    TEAM_SIZE,
     BenchError,
     DecisionCounter,
     ServerProcess,
+    Shot,
     aimed_at,
     bare_bolt_process,
     baton_process,
@@ -123,6 +125,12 @@ class Run:
     @property
     def committed_per_second(self) -> float:
         return self.committed / self.committed_after if self.committed and self.committed_after > 0 else math.nan
+
+    @property
+    def visible_after_last_ack_ms(self) -> float:
+        """From the last answer to the moment the last decision was seen: at most about one poll, when every
+        answer waited for its commit."""
+        return (self.committed_after - self.elapsed) * 1000
 
     @property
     def edits_per_second(self) -> float:
@@ -203,7 +211,7 @@ class Benchmark:
                 await counter.close()
             await self.stop()
 
-    async def bolt_round(self, shots: list[Any], deadline: float) -> Run:
+    async def bolt_round(self, shots: list[Shot], deadline: float) -> Run:
         assert self.bolt is not None
         to_bolt = aimed_at(shots, self.bolt.url)
         # The extra warm-up click: the bare app's first click does its one-time auth.test (Baton's did at setup).
@@ -213,7 +221,7 @@ class Benchmark:
         )
         return Run(server="bare Bolt", **raw)
 
-    async def baton_round(self, shots: list[Any], targets: set[str], counter: DecisionCounter, deadline: float) -> Run:
+    async def baton_round(self, shots: list[Shot], targets: set[str], counter: DecisionCounter, deadline: float) -> Run:
         assert self.baton is not None
         n = len(shots)
         edited_at: dict[str, float] = {}
@@ -330,6 +338,7 @@ def report(outcome: Outcome, args: argparse.Namespace) -> None:
         ("Baton acks/s", spread([r.acks_per_second for r in baton], ".0f")),
         ("Baton ack p50 | p99 | max, ms", latency_spread(baton)),
         ("Baton committed decisions/s", spread([r.committed_per_second for r in baton], ".0f")),
+        ("last decision seen after last ack, ms", spread([r.visible_after_last_ack_ms for r in baton], ".1f")),
         ("Baton all DMs edited after, s", spread([r.edited_after for r in baton], ".2f")),
         ("Baton DM edits/s, end to end", spread([r.edits_per_second for r in baton], ".0f")),
         ("committed/s ÷ bare acks/s, per round", spread(pairs, ".2f")),
@@ -366,6 +375,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.workflows < 1 or args.concurrency < 1 or args.rounds < 1:
         parser.error("--workflows, --concurrency and --rounds must be at least 1")
+    if args.workflows % TEAM_SIZE:
+        parser.error(f"--workflows must be a multiple of {TEAM_SIZE}: each round clicks whole teams' approvals")
     return args
 
 
