@@ -365,10 +365,13 @@ class PostgreSQLUnitOfWork:
                      AND (o.locked_until IS NULL OR o.locked_until <= $1) AND o.id <> ALL($5::bigint[])
                    ORDER BY o.id LIMIT $2
                    FOR UPDATE OF o SKIP LOCKED
+               ), claimed AS (
+                   UPDATE outbox SET locked_by = $3, locked_until = $4 FROM due WHERE outbox.id = due.id
+                   RETURNING outbox.id, outbox.conversation, outbox.method, outbox.args, outbox.message_key,
+                             outbox.instance_id, outbox.attempts, outbox.created_at
                )
-               UPDATE outbox SET locked_by = $3, locked_until = $4 FROM due WHERE outbox.id = due.id
-               RETURNING outbox.id, outbox.conversation, outbox.method, outbox.args, outbox.message_key,
-                         outbox.instance_id, outbox.attempts, outbox.created_at""",
+               SELECT c.*, m.channel, m.ts
+               FROM claimed c LEFT JOIN slack_messages m ON m.message_key = c.message_key""",
             epoch(now),
             limit,
             self._owner,
@@ -382,6 +385,7 @@ class PostgreSQLUnitOfWork:
                     message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
                     attempts=r[6],
                     created_at=moment(r[7]),
+                    posted_at=MessageRef(r[8], r[9]) if r[8] is not None else None,
                 )
                 for r in rows
             ),

@@ -28,6 +28,7 @@ class PendingMessage:
     message: OutboxMessage
     attempts: int
     created_at: datetime
+    posted_at: MessageRef | None = None  # where its message_key was posted, read with the claim (for updates)
 
 
 @dataclass(frozen=True)

@@ -347,10 +347,12 @@ class SQLiteUnitOfWork:
         """The due head of each conversation, oldest first, but for `exclude` (heads this process is sending)."""
         skipped = tuple(exclude)
         rows = await self._all(
-            """SELECT o.id, o.conversation, o.method, o.args, o.message_key, o.instance_id, o.attempts, o.created_at
+            """SELECT o.id, o.conversation, o.method, o.args, o.message_key, o.instance_id, o.attempts, o.created_at,
+                      m.channel, m.ts
                FROM outbox o
                JOIN (SELECT conversation, MIN(id) AS head FROM outbox WHERE status = 'pending'
                      GROUP BY conversation) h ON h.head = o.id
+               LEFT JOIN slack_messages m ON m.message_key = o.message_key
                WHERE o.next_attempt_at <= ?"""
             + (f" AND o.id NOT IN ({', '.join('?' * len(skipped))})" if skipped else "")
             + " ORDER BY o.id LIMIT ?",
@@ -362,6 +364,7 @@ class SQLiteUnitOfWork:
                 message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
                 attempts=r[6],
                 created_at=moment(r[7]),
+                posted_at=MessageRef(r[8], r[9]) if r[8] is not None else None,
             )
             for r in rows
         ]
