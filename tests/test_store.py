@@ -323,6 +323,25 @@ async def test_request_states_stored_together_leave_the_rows_that_one_at_a_time_
         assert await stored_tasks(one_by_one) == await stored_tasks(together)
 
 
+async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its_batch_fires(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    work_service = service(store, tmp_path)
+    ids = await start_timed(work_service, 5)  # a reminder and an escalation each
+    broken = ids[2]
+    await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
+    later = OffsetClock(start=NOW + timedelta(hours=1))
+    sweep = WorkflowService(store, work_service.catalog, admins=(ADMIN,), clock=later)
+    assert await sweep.fire_due_timers() == 10
+    fired = await run_sql(database_url, "SELECT instance_id, status FROM timers WHERE fired_at IS NOT NULL")
+    assert Counter(fired) == Counter({(i, "failed" if i == broken else "fired"): 2 for i in ids})
+    async with store.transaction(read_only=True) as work:
+        for instance_id in ids:
+            if instance_id != broken:
+                kinds = [entry.kind for entry in await work.audit_trail(instance_id)]
+                assert "reminder_sent" in kinds and "escalated" in kinds, kinds
+
+
 async def test_start_up_refuses_a_schema_newer_than_the_code(store: Store, database_url: str) -> None:
     await store.close()
     if database_url.startswith("sqlite"):
