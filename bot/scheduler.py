@@ -98,6 +98,12 @@ class Scheduler:
             misfire_grace_time=None,
         )
 
+    def next_run(self, name: str) -> datetime | None:
+        """When the job `name` is next due to run (None: no such job, or the scheduler is not running)."""
+        job = self._scheduler.get_job(name)
+        when = job.next_run_time if job is not None else None
+        return when if isinstance(when, datetime) else None
+
     def start(self) -> None:
         self._scheduler.start()
 
