@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,7 +38,7 @@ from bot.engine.digest import plan_digests
 from bot.engine.kpis import DEFAULT_PERIOD, KpiReport, parse_period
 from bot.kpi import build_report
 from bot.slack.outgoing import digest_message, home_refreshes, outbox_messages, people_affected
-from bot.store import AuditEntry, Store, UnitOfWork
+from bot.store import AuditEntry, DueTimer, Store, UnitOfWork
 from bot.webhooks import webhook_messages
 
 __all__ = ["Acted", "FormInvalid", "HomeData", "Refused", "Started", "StatusView", "WorkflowService"]
@@ -367,15 +367,7 @@ class WorkflowService:
         instance = transition.instance
         await work.save_instance(instance)
         await work.append_events(instance.id, transition.events)
-        newcomers = [
-            person
-            for effect in transition.effects
-            if isinstance(effect, TaskOpened | TaskHandedOver)
-            for person in effect.task.assignees
-            if not self._directory.knows_zone_of(person)
-        ]
-        if newcomers:
-            self._on_new_people(newcomers)  # their Slack time zones, for polite reminders from now on
+        self._learn_zones([transition])
         for effect in transition.effects:
             if isinstance(effect, CancelTimers):
                 await work.cancel_timers(
@@ -385,14 +377,54 @@ class WorkflowService:
                 await work.add_timers(instance.id, effect.timers)
         await work.enqueue(outbox_messages(definition, instance, transition.effects), self._clock.now())
         await work.enqueue(webhook_messages(definition, instance, transition.events), self._clock.now())
-        affected = set(people_affected(instance, transition.effects))
-        managers = {m for person in affected if (m := self._directory.manager_of(person))}  # Home shows their team
-        viewers = await work.home_viewers(affected | managers)  # the others' tabs are built when they open them
+        viewers = await work.home_viewers(self._home_audience(transition))  # others' tabs are built when opened
         if viewers:
             await work.enqueue(home_refreshes(sorted(viewers)), self._clock.now())
 
-    async def fire_due_timers(self, *, batch: int = 500) -> int:
-        """Fire every reminder, escalation and deadline that is due; each is claimed once, in a transaction."""
+    async def _record_all(self, work: UnitOfWork, outcomes: Sequence[tuple[WorkflowDefinition, Transition]]) -> None:
+        """Store several transitions, in order, as `_record` would one by one, in a few batched statements."""
+        if not outcomes:
+            return
+        transitions = [transition for _definition, transition in outcomes]
+        await work.save_instances([transition.instance for transition in transitions])
+        await work.append_history([(t.instance.id, event) for t in transitions for event in t.events])
+        self._learn_zones(transitions)
+        await work.apply_timer_changes(
+            [(t.instance.id, e) for t in transitions for e in t.effects if isinstance(e, CancelTimers | AddTimers)]
+        )
+        audiences = [self._home_audience(transition) for transition in transitions]
+        viewers = await work.home_viewers(set().union(*audiences))
+        messages = []
+        for (definition, transition), audience in zip(outcomes, audiences, strict=True):
+            instance = transition.instance
+            messages.extend(outbox_messages(definition, instance, transition.effects))
+            messages.extend(webhook_messages(definition, instance, transition.events))
+            if seen := viewers & audience:
+                messages.extend(home_refreshes(sorted(seen)))
+        await work.enqueue(messages, self._clock.now())
+
+    def _learn_zones(self, transitions: Iterable[Transition]) -> None:
+        """Ask Slack for the time zones of new assignees, for polite reminders from now on."""
+        newcomers = [
+            person
+            for transition in transitions
+            for effect in transition.effects
+            if isinstance(effect, TaskOpened | TaskHandedOver)
+            for person in effect.task.assignees
+            if not self._directory.knows_zone_of(person)
+        ]
+        if newcomers:
+            self._on_new_people(newcomers)
+
+    def _home_audience(self, transition: Transition) -> set[str]:
+        """Whose App Home this transition changes: the people affected and their managers (Home shows a team)."""
+        affected = set(people_affected(transition.instance, transition.effects))
+        return affected | {m for person in affected if (m := self._directory.manager_of(person))}
+
+    async def fire_due_timers(self, *, batch: int = 100) -> int:
+        """Fire every reminder, escalation and deadline that is due; each is claimed once, in a transaction.
+
+        Batches are small so that one transaction holds the store briefly: clicks wait for at most one batch."""
         fired = 0
         while True:
             count = await self._fire_batch(batch)
@@ -407,25 +439,55 @@ class WorkflowService:
         now = self._clock.now()
         async with self._store.transaction() as work:
             due = await work.claim_due_timers(now, limit=batch)
-            directory = await self._directory_in(work, now) if due else self._directory
-            current: dict[int, Instance] = {}
-            for timer in due:
-                try:
-                    async with work.savepoint():
-                        instance = current.get(timer.instance_id) or await work.instance(timer.instance_id)
-                        if instance is None:
-                            continue
-                        definition = await self._definition_of(work, instance)
-                        command = FireTimer(timer.task_id, timer.kind, timer.due_at, timer.recipient, timer.level)
-                        outcome = decide(definition, directory, instance, command, now)
-                        if isinstance(outcome, Refusal):
-                            continue
-                        await self._record(work, definition, outcome)
-                        current[instance.id] = outcome.instance
-                except Exception:
-                    log.exception("timer %s (%s of task %s) failed; marked failed", timer.id, timer.kind, timer.task_id)
-                    await work.mark_timer_failed(timer.id)
+            if not due:
+                return 0
+            directory = await self._directory_in(work, now)
+            try:
+                async with work.savepoint():
+                    await self._fire_together(work, directory, due, now)
+            except Exception as error:
+                log.warning("firing %s timers together failed (%r); firing them one at a time", len(due), error)
+                await self._fire_one_at_a_time(work, directory, due, now)
         return len(due)
+
+    async def _fire_together(
+        self, work: UnitOfWork, directory: OrgDirectory, due: Sequence[DueTimer], now: datetime
+    ) -> None:
+        """Decide every claimed timer in memory, in due order, then store all the outcomes at once."""
+        current = await work.instances({timer.instance_id for timer in due})
+        outcomes: list[tuple[WorkflowDefinition, Transition]] = []
+        for timer in due:
+            instance = current.get(timer.instance_id)
+            if instance is None:
+                continue
+            definition = await self._definition_of(work, instance)
+            outcome = decide(definition, directory, instance, _fire(timer), now)
+            if isinstance(outcome, Refusal):
+                continue
+            outcomes.append((definition, outcome))
+            current[instance.id] = outcome.instance  # a later timer of the same request sees this one's outcome
+        await self._record_all(work, outcomes)
+
+    async def _fire_one_at_a_time(
+        self, work: UnitOfWork, directory: OrgDirectory, due: Sequence[DueTimer], now: datetime
+    ) -> None:
+        """Fire each timer in a savepoint of its own: one that fails is marked failed and the others go on."""
+        current: dict[int, Instance] = {}
+        for timer in due:
+            try:
+                async with work.savepoint():
+                    instance = current.get(timer.instance_id) or await work.instance(timer.instance_id)
+                    if instance is None:
+                        continue
+                    definition = await self._definition_of(work, instance)
+                    outcome = decide(definition, directory, instance, _fire(timer), now)
+                    if isinstance(outcome, Refusal):
+                        continue
+                    await self._record(work, definition, outcome)
+                    current[instance.id] = outcome.instance
+            except Exception:
+                log.exception("timer %s (%s of task %s) failed; marked failed", timer.id, timer.kind, timer.task_id)
+                await work.mark_timer_failed(timer.id)
 
     async def send_digests(self) -> int:
         """Send each person's morning digest once per local day (when the workspace has digests on)."""
@@ -539,3 +601,7 @@ class WorkflowService:
             await self._record(work, definition, outcome)
         self._on_commit()
         return outcome.instance
+
+
+def _fire(timer: DueTimer) -> FireTimer:
+    return FireTimer(timer.task_id, timer.kind, timer.due_at, timer.recipient, timer.level)

@@ -18,10 +18,11 @@ import yaml
 
 from bot.catalog import load_catalog
 from bot.clock import OffsetClock
+from bot.engine import AddTimers, CancelTimers, Instance, TaskStatus, Timer, TimerKind
 from bot.migrate import migrate, migrate_data, schema_version, tables
 from bot.pacing import CONVERSATION_LIMIT
 from bot.service import Acted, Started, WorkflowService
-from bot.store import OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
+from bot.store import DueTimer, OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
 from bot.store.schema import SCHEMA_VERSION, migration_statements
 
 from .conftest import ADMIN
@@ -211,6 +212,134 @@ async def test_each_due_timer_is_claimed_once(store: Store, tmp_path: Path) -> N
     async with store.transaction() as work:
         again = await work.claim_due_timers(NOW + timedelta(hours=1), limit=100)
     assert len(first) == 8 and again == []
+
+
+async def run_sql(database_url: str, statement: str) -> list[tuple[object, ...]]:
+    """A statement on a connection of its own, as someone editing the database by hand would run it."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            return [tuple(row) for row in db.execute(statement).fetchall()]
+    connection = await asyncpg.connect(database_url)
+    try:
+        return [tuple(row) for row in await connection.fetch(statement)]
+    finally:
+        await connection.close()
+
+
+def timer_effects(task_id: str, rng: random.Random, *, after: datetime) -> list[AddTimers | CancelTimers]:
+    """A random run of timer effects on one task: timers added, and cancellations of all, some or one person's."""
+    people = (MARIA, BOB, None)
+    effects: list[AddTimers | CancelTimers] = []
+    for _ in range(14):
+        if rng.random() < 0.6:
+            timers = tuple(
+                Timer(
+                    task_id,
+                    rng.choice(list(TimerKind)),
+                    after + timedelta(minutes=rng.randrange(1000)),
+                    rng.choice(people),
+                    rng.randrange(3),
+                )
+                for _ in range(rng.randint(1, 3))
+            )
+            effects.append(AddTimers(timers))
+        else:
+            effects.append(CancelTimers(task_id, recipient=rng.choice(people), reminders_only=rng.random() < 0.5))
+    return effects
+
+
+async def test_timer_effects_stored_together_leave_the_timers_that_one_at_a_time_leaves(
+    store: Store, tmp_path: Path
+) -> None:
+    ids = await start_timed(service(store, tmp_path), 12)
+    later = NOW + timedelta(days=2)  # after the timers the starts planned
+
+    def shape(timers: list[DueTimer]) -> list[tuple[object, ...]]:
+        return sorted((t.kind, t.recipient or "", t.level, t.due_at if t.due_at >= later else NOW) for t in timers)
+
+    for seed, (one_by_one, together) in enumerate(zip(ids[0::2], ids[1::2], strict=True)):
+        async with store.transaction() as work:
+            for effect in timer_effects(f"{one_by_one}.check", random.Random(seed), after=later):
+                if isinstance(effect, AddTimers):
+                    await work.add_timers(one_by_one, effect.timers)
+                else:
+                    await work.cancel_timers(
+                        effect.task_id, recipient=effect.recipient, reminders_only=effect.reminders_only
+                    )
+            effects = timer_effects(f"{together}.check", random.Random(seed), after=later)
+            await work.apply_timer_changes([(together, effect) for effect in effects])
+        async with store.transaction(read_only=True) as work:
+            left = await work.pending_timers(f"{one_by_one}.check")
+            right = await work.pending_timers(f"{together}.check")
+        assert shape(left) == shape(right)
+
+
+async def test_request_states_stored_together_leave_the_rows_that_one_at_a_time_leaves(
+    store: Store, tmp_path: Path
+) -> None:
+    ids = await start_timed(service(store, tmp_path), 2)
+    async with store.transaction(read_only=True) as work:
+        started = await work.instances(ids)
+    assert sorted(started) == ids
+
+    def state(instance_id: int, **changes: object) -> Instance:
+        instance = started[instance_id]
+        return instance.model_copy(update={"tasks": (instance.tasks[0].model_copy(update=changes),)})
+
+    due = NOW + timedelta(days=1)
+    async with store.transaction() as work:  # both tasks due at the same moment, to compare them
+        for instance_id in ids:
+            await work.save_instance(state(instance_id, due_at=due))
+    async with store.transaction(read_only=True) as work:
+        started = await work.instances(ids)
+    rounds: list[list[dict[str, object]]] = [
+        [{"assignees": (BOB,)}],  # only the holders change: the stored task row is left as it was
+        [{"assignees": (ALICE,), "due_at": due + timedelta(hours=1)}, {"assignees": (MARIA, BOB), "due_at": due}],
+        [{"assignees": (MARIA, BOB), "status": TaskStatus.APPROVED, "acted_by": MARIA, "acted_at": NOW}],
+    ]
+
+    async def stored_tasks(instance_id: int) -> list[tuple[object, ...]]:
+        """What the task rows say: who holds the request's open tasks, and until when."""
+        async with store.transaction(read_only=True) as work:
+            held = [(a.user_id, a.due_at) for a in await work.open_assignments() if a.instance_id == instance_id]
+            listed = [
+                (person, task.due_at)
+                for person in (ALICE, BOB, MARIA)
+                for task in await work.open_tasks_of(person)
+                if task.instance_id == instance_id
+            ]
+        return sorted(held) + sorted(listed)
+
+    one_by_one, together = ids
+    for changes in rounds:
+        async with store.transaction() as work:
+            for change in changes:
+                await work.save_instance(state(one_by_one, **change))
+            await work.save_instances([state(together, **change) for change in changes])
+        async with store.transaction(read_only=True) as work:
+            saved = await work.instances(ids)
+        left, right = saved[one_by_one].tasks[0], saved[together].tasks[0]
+        assert (left.assignees, left.status, left.due_at) == (right.assignees, right.status, right.due_at)
+        assert await stored_tasks(one_by_one) == await stored_tasks(together)
+
+
+async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its_batch_fires(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    work_service = service(store, tmp_path)
+    ids = await start_timed(work_service, 5)  # a reminder and an escalation each
+    broken = ids[2]
+    await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
+    later = OffsetClock(start=NOW + timedelta(hours=1))
+    sweep = WorkflowService(store, work_service.catalog, admins=(ADMIN,), clock=later)
+    assert await sweep.fire_due_timers() == 10
+    fired = await run_sql(database_url, "SELECT instance_id, status FROM timers WHERE fired_at IS NOT NULL")
+    assert Counter(fired) == Counter({(i, "failed" if i == broken else "fired"): 2 for i in ids})
+    async with store.transaction(read_only=True) as work:
+        for instance_id in ids:
+            if instance_id != broken:
+                kinds = [entry.kind for entry in await work.audit_trail(instance_id)]
+                assert "reminder_sent" in kinds and "escalated" in kinds, kinds
 
 
 async def test_start_up_refuses_a_schema_newer_than_the_code(store: Store, database_url: str) -> None:

@@ -15,6 +15,7 @@ from bot.pacing import Limit
 
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
 from .reporting import EventExport, InstanceExport, OpsSnapshot
+from .rows import TimerChange
 
 __all__ = ["Store", "UnitOfWork"]
 
@@ -30,11 +31,23 @@ class UnitOfWork(Protocol):
 
     async def instance(self, instance_id: int) -> Instance | None: ...
 
+    async def instances(self, instance_ids: Collection[int]) -> dict[int, Instance]:
+        """Several instances by id, in one query (as `instance` loads one: locked where that locks)."""
+        ...
+
     async def instance_of_task(self, task_id: str) -> Instance | None: ...
 
     async def save_instance(self, instance: Instance) -> None: ...
 
+    async def save_instances(self, instances: Sequence[Instance]) -> None:
+        """Save these states in order: the same rows as `save_instance` on each in turn, in a few statements."""
+        ...
+
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None: ...
+
+    async def append_history(self, lines: Sequence[tuple[int, Event]]) -> None:
+        """Append (instance id, event) lines to several histories, in this order, in one statement."""
+        ...
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None: ...
 
@@ -105,7 +118,14 @@ class UnitOfWork(Protocol):
         self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False
     ) -> None: ...
 
-    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]: ...
+    async def apply_timer_changes(self, changes: Sequence[TimerChange]) -> None:
+        """Apply transitions' AddTimers and CancelTimers effects with the outcome of `add_timers` and
+        `cancel_timers` called in this order (a timer added and then cancelled here is stored cancelled)."""
+        ...
+
+    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
+        """Mark up to `limit` due timers fired in this transaction and return them, soonest due first."""
+        ...
 
     async def pending_timers(self, task_id: str) -> list[DueTimer]: ...
 

@@ -35,7 +35,18 @@ from bot.pacing import Bucket, Limit, take_token
 from . import reporting
 from .errors import StoreError
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
-from .rows import epoch, event_row, instance_row, moment, outbox_row, task_row, timer_row
+from .rows import (
+    TimerChange,
+    epoch,
+    event_row,
+    instance_row,
+    moment,
+    outbox_row,
+    task_row,
+    task_writes,
+    timer_row,
+    timer_writes,
+)
 from .schema import migration_statements, migrations_to_apply
 
 __all__ = ["PostgreSQLStore", "PostgreSQLUnitOfWork", "process_identity", "redacted"]
@@ -44,6 +55,23 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 _MIGRATION_LOCK = 0x6261746F6E  # "baton": one migrating process at a time
 _REMINDER_KINDS = ("remind_before", "remind_due", "remind_overdue")
+_SAVE_INSTANCE = """INSERT INTO instances
+       (id, workflow, definition_version, requester, status, state, created_at, updated_at, finished_at)
+   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+   ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state,
+       updated_at = excluded.updated_at, finished_at = excluded.finished_at"""
+_SAVE_TASK = """INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at)
+   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+   ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
+       acted_by = excluded.acted_by, acted_at = excluded.acted_at"""
+_APPEND_EVENT = (
+    "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
+    "VALUES ($1, (SELECT workflow FROM instances WHERE id = $1), $2, $3, $4, $5, $6)"
+)
+_CANCEL_TIMERS = (
+    "UPDATE timers SET status = 'cancelled' WHERE task_id = $1 AND status = 'pending' "
+    "AND ($2::text IS NULL OR recipient = $2) AND (NOT $3::boolean OR kind = ANY($4::text[]))"
+)
 
 
 def _count(status: str) -> int:
@@ -207,6 +235,14 @@ class PostgreSQLUnitOfWork:
         state = await self._db.fetchval(f"SELECT state FROM instances WHERE id = $1{self._lock_clause}", instance_id)
         return Instance.model_validate_json(state) if state is not None else None
 
+    async def instances(self, instance_ids: Collection[int]) -> dict[int, Instance]:
+        """Several instances by id, in one query, locked as `instance` locks one."""
+        rows = await self._db.fetch(
+            f"SELECT id, state FROM instances WHERE id = ANY($1::bigint[]) ORDER BY id{self._lock_clause}",
+            list(dict.fromkeys(instance_ids)),
+        )
+        return {row[0]: Instance.model_validate_json(row[1]) for row in rows}
+
     async def instance_of_task(self, task_id: str) -> Instance | None:
         state = await self._db.fetchval(
             "SELECT i.state FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE t.id = $1"
@@ -249,6 +285,31 @@ class PostgreSQLUnitOfWork:
             "VALUES ($1, (SELECT workflow FROM instances WHERE id = $1), $2, $3, $4, $5, $6)",
             [event_row(instance_id, e) for e in events],
         )
+
+    async def save_instances(self, instances: Sequence[Instance]) -> None:
+        """Save these states in order, with what save_instance would write for each, in a few statements."""
+        if not instances:
+            return
+        await self._db.executemany(_SAVE_INSTANCE, [instance_row(instance) for instance in instances])
+        tasks = [task for instance in instances for task in instance.tasks]
+        rows = await self._db.fetch(
+            "SELECT id, status, due_at FROM tasks WHERE id = ANY($1::text[])", list(dict.fromkeys(t.id for t in tasks))
+        )
+        written, assignees = task_writes(tasks, {row[0]: (row[1], row[2]) for row in rows})
+        if not written:
+            return
+        await self._db.executemany(_SAVE_TASK, written)
+        await self._db.execute("DELETE FROM task_assignees WHERE task_id = ANY($1::text[])", list(assignees))
+        await self._db.executemany(
+            "INSERT INTO task_assignees (task_id, user_id) VALUES ($1, $2)",
+            [(task, user) for task, users in assignees.items() for user in users],
+        )
+
+    async def append_history(self, lines: Sequence[tuple[int, Event]]) -> None:
+        """Append events to several instances' histories, in this order, in one statement."""
+        if not lines:
+            return
+        await self._db.executemany(_APPEND_EVENT, [event_row(instance_id, event) for instance_id, event in lines])
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
         await self._db.executemany(
@@ -497,6 +558,19 @@ class PostgreSQLUnitOfWork:
             params.append(list(_REMINDER_KINDS))
             sql += f" AND kind = ANY(${len(params)}::text[])"
         await self._db.execute(sql, *params)
+
+    async def apply_timer_changes(self, changes: Sequence[TimerChange]) -> None:
+        """Apply transitions' AddTimers and CancelTimers effects as if one by one in this order, in two statements."""
+        cancels, added = timer_writes(changes)
+        if cancels:
+            kinds = list(_REMINDER_KINDS)
+            await self._db.executemany(_CANCEL_TIMERS, [(task, to, only, kinds) for task, to, only in cancels])
+        if added:
+            await self._db.executemany(
+                "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                added,
+            )
 
     async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
         """Claim due timers whose instances no other transaction holds, and lock those instances too."""

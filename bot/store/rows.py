@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.engine import Event, Instance, Task
+from bot.engine import AddTimers, CancelTimers, Event, Instance, Task
 from bot.engine.timers import Timer
 
 from .records import OutboxMessage
 
-__all__ = ["epoch", "event_row", "instance_row", "moment", "outbox_row", "task_row", "timer_row"]
+__all__ = [
+    "TimerChange",
+    "epoch",
+    "event_row",
+    "instance_row",
+    "moment",
+    "outbox_row",
+    "task_row",
+    "task_writes",
+    "timer_row",
+    "timer_writes",
+]
+
+# A timer effect of a transition, with the instance it belongs to.
+TimerChange = tuple[int, AddTimers | CancelTimers]
 
 
 def epoch(value: datetime) -> float:
@@ -78,3 +93,56 @@ def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
 def timer_row(instance_id: int, timer: Timer) -> tuple[Any, ...]:
     """(task_id, instance_id, kind, due_at, recipient, level)"""
     return (timer.task_id, instance_id, timer.kind.value, epoch(timer.at), timer.recipient, timer.level)
+
+
+def task_writes(
+    tasks: Sequence[Task], stored: Mapping[str, tuple[str, float | None]]
+) -> tuple[list[tuple[Any, ...]], dict[str, tuple[str, ...]]]:
+    """The task rows that saving these task states one after another writes, and each written task's final
+    assignees. A state is written when its status or due time differs from the last one written (`stored`:
+    (status, due_at) of the rows in the table now), as the single-task upsert does."""
+    marks = dict(stored)
+    rows: list[tuple[Any, ...]] = []
+    assignees: dict[str, tuple[str, ...]] = {}
+    for task in tasks:
+        row = task_row(task)
+        mark = (row[3], row[5])
+        if marks.get(task.id) == mark:
+            continue
+        marks[task.id] = mark
+        rows.append(row)
+        assignees[task.id] = task.assignees
+    return rows, assignees
+
+
+def timer_writes(
+    changes: Sequence[TimerChange],
+) -> tuple[list[tuple[str, str | None, bool]], list[tuple[Any, ...]]]:
+    """What applying these timer effects in order writes: the cancellations of timers already stored
+    (task_id, recipient, reminders_only), and the new timer rows with their status (a timer added here and
+    cancelled by a later effect here is stored as cancelled, as adding then cancelling it would leave it)."""
+    cancels: list[tuple[str, str | None, bool]] = []
+    added: list[tuple[int, Timer]] = []
+    cancelled: set[int] = set()  # positions in `added`
+    for instance_id, change in changes:
+        if isinstance(change, AddTimers):
+            added.extend((instance_id, timer) for timer in change.timers)
+            continue
+        cancels.append((change.task_id, change.recipient, change.reminders_only))
+        for position, (_instance_id, timer) in enumerate(added):
+            if position not in cancelled and _cancels(change, timer):
+                cancelled.add(position)
+    rows = [
+        (*timer_row(instance_id, timer), "cancelled" if position in cancelled else "pending")
+        for position, (instance_id, timer) in enumerate(added)
+    ]
+    return cancels, rows
+
+
+def _cancels(change: CancelTimers, timer: Timer) -> bool:
+    """Does this cancellation apply to this pending timer (as the store's cancel_timers selects them)?"""
+    if timer.task_id != change.task_id:
+        return False
+    if change.recipient is not None and timer.recipient != change.recipient:
+        return False
+    return not change.reminders_only or timer.kind.is_reminder

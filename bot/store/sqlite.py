@@ -22,12 +22,43 @@ from bot.pacing import Bucket, Limit, take_token
 from . import reporting
 from .errors import StoreError
 from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
-from .rows import epoch, event_row, instance_row, moment, outbox_row, task_row, timer_row
+from .rows import (
+    TimerChange,
+    epoch,
+    event_row,
+    instance_row,
+    moment,
+    outbox_row,
+    task_row,
+    task_writes,
+    timer_row,
+    timer_writes,
+)
 from .schema import migration_statements, migrations_to_apply
 
 __all__ = ["SQLiteStore", "StoreError"]
 
 T = TypeVar("T")
+
+_SAVE_INSTANCE = """INSERT INTO instances
+       (id, workflow, definition_version, requester, status, state, created_at, updated_at, finished_at)
+   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+   ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state,
+       updated_at = excluded.updated_at, finished_at = excluded.finished_at"""
+_SAVE_TASK = """INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at)
+   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+   ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
+       acted_by = excluded.acted_by, acted_at = excluded.acted_at"""
+_APPEND_EVENT = (
+    "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
+    "VALUES (?, (SELECT workflow FROM instances WHERE id = ?), ?, ?, ?, ?, ?)"
+)
+_CANCEL_TIMERS = (
+    "UPDATE timers SET status = 'cancelled' WHERE task_id = ? AND status = 'pending' "
+    "AND (? IS NULL OR recipient = ?) "
+    "AND (? = 0 OR kind IN ('remind_before', 'remind_due', 'remind_overdue'))"
+)
+_IN_LIMIT = 500  # values per `IN (...)`: far below SQLite's limit on variables
 
 
 class SQLiteStore:
@@ -233,6 +264,17 @@ class SQLiteUnitOfWork:
         row = await self._one("SELECT state FROM instances WHERE id = ?", (instance_id,))
         return Instance.model_validate_json(row[0]) if row else None
 
+    async def instances(self, instance_ids: Collection[int]) -> dict[int, Instance]:
+        """Several instances by id, in one query per few hundred (those that do not exist are left out)."""
+        wanted = list(dict.fromkeys(instance_ids))
+        found: dict[int, Instance] = {}
+        for offset in range(0, len(wanted), _IN_LIMIT):
+            chunk = wanted[offset : offset + _IN_LIMIT]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._all(f"SELECT id, state FROM instances WHERE id IN ({marks})", chunk)
+            found.update((row[0], Instance.model_validate_json(row[1])) for row in rows)
+        return found
+
     async def instance_of_task(self, task_id: str) -> Instance | None:
         row = await self._one(
             "SELECT i.state FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE t.id = ?", (task_id,)
@@ -256,6 +298,37 @@ class SQLiteUnitOfWork:
             "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
             "VALUES (?, (SELECT workflow FROM instances WHERE id = ?), ?, ?, ?, ?, ?)",
             [(instance_id, *event_row(instance_id, e)) for e in events],
+        )
+
+    async def save_instances(self, instances: Sequence[Instance]) -> None:
+        """Save these states in order, with what save_instance would write for each, in a few statements."""
+        if not instances:
+            return
+        self._write_many(_SAVE_INSTANCE, [instance_row(instance) for instance in instances])
+        tasks = [task for instance in instances for task in instance.tasks]
+        ids = list(dict.fromkeys(task.id for task in tasks))
+        stored: dict[str, tuple[str, float | None]] = {}
+        for offset in range(0, len(ids), _IN_LIMIT):
+            chunk = ids[offset : offset + _IN_LIMIT]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._all(f"SELECT id, status, due_at FROM tasks WHERE id IN ({marks})", chunk)
+            stored.update((row[0], (row[1], row[2])) for row in rows)
+        written, assignees = task_writes(tasks, stored)
+        if not written:
+            return
+        self._write_many(_SAVE_TASK, written)
+        self._write_many("DELETE FROM task_assignees WHERE task_id = ?", [(task,) for task in assignees])
+        self._write_many(
+            "INSERT INTO task_assignees (task_id, user_id) VALUES (?, ?)",
+            [(task, user) for task, users in assignees.items() for user in users],
+        )
+
+    async def append_history(self, lines: Sequence[tuple[int, Event]]) -> None:
+        """Append events to several instances' histories, in this order, in one statement."""
+        if not lines:
+            return
+        self._write_many(
+            _APPEND_EVENT, [(instance_id, *event_row(instance_id, event)) for instance_id, event in lines]
         )
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
@@ -470,24 +543,28 @@ class SQLiteUnitOfWork:
             sql += " AND kind IN ('remind_before', 'remind_due', 'remind_overdue')"
         self._write(sql, params)
 
-    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
-        def claim(raw: sqlite3.Connection) -> list[DueTimer]:
-            rows = raw.execute(
-                "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
-                "WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                (epoch(now), limit),
-            ).fetchall()
-            claimed = []
-            for row in rows:
-                cursor = raw.execute(
-                    "UPDATE timers SET status = 'fired', fired_at = ? WHERE id = ? AND status = 'pending'",
-                    (epoch(now), row[0]),
-                )
-                if cursor.rowcount == 1:
-                    claimed.append(DueTimer(row[0], row[1], row[2], row[3], moment(row[4]), row[5], row[6]))
-            return claimed
+    async def apply_timer_changes(self, changes: Sequence[TimerChange]) -> None:
+        """Apply transitions' AddTimers and CancelTimers effects as if one by one in this order, in two statements."""
+        cancels, added = timer_writes(changes)
+        if cancels:
+            self._write_many(_CANCEL_TIMERS, [(task, to, to, 1 if only else 0) for task, to, only in cancels])
+        if added:
+            self._write_many(
+                "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                added,
+            )
 
-        return await self._run(claim)
+    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
+        """Mark the first `limit` due timers fired, in one statement, and return them in due order."""
+        rows = await self._all(
+            "UPDATE timers SET status = 'fired', fired_at = ? WHERE id IN ("
+            "SELECT id FROM timers WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?) "
+            "RETURNING id, instance_id, task_id, kind, due_at, recipient, level",
+            (epoch(now), epoch(now), limit),
+        )
+        claimed = [DueTimer(r[0], r[1], r[2], r[3], moment(r[4]), r[5], r[6]) for r in rows]
+        return sorted(claimed, key=lambda timer: (timer.due_at, timer.id))
 
     async def pending_timers(self, task_id: str) -> list[DueTimer]:
         rows = await self._all(
