@@ -33,7 +33,7 @@ from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
-from bot.settings import Settings
+from bot.settings import Settings, slowest_slack_call
 from bot.slack.client import CountingWebClient
 from bot.slack.collaboration import tell
 from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
@@ -115,6 +115,7 @@ class Baton:
             on_call=self.metrics.slack_call,
             tier_pacing=settings.slack_tier_pacing,
             max_backoff=settings.slack_retry_max_seconds,
+            slowest_call=slowest_slack_call(settings.slack_api_timeout_seconds),
             deliver_webhook=self.deliver_webhook
             or webhook_sender(allow_private=settings.webhook_allow_private_addresses),
         )

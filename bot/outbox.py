@@ -76,8 +76,8 @@ class OutboxSender:
     One loop claims due heads in batches (one query per batch) and queues them; `concurrency` workers send them.
     A slow or failing call holds up its own worker only, never the rest of the batch. The next batch is claimed
     once the queue runs dry, passing over the heads still in flight, so each conversation stays in order. On
-    PostgreSQL a claim is a lease: a queued message that has waited half the lease is handed back unsent rather
-    than risk another process sending it too.
+    PostgreSQL a claim is a lease: a queued message that has waited so long that the rest of its lease no longer
+    covers the slowest Slack call is handed back unsent rather than risk another process sending it too.
     """
 
     def __init__(
@@ -94,6 +94,7 @@ class OutboxSender:
         tier_pacing: bool = True,
         max_backoff: float = _MAX_BACKOFF,
         on_call: Callable[[str, bool, str | None], None] | None = None,
+        slowest_call: float = 21.0,
         deliver_webhook: WebhookPost | None = None,  # bot/webhooks.py: the policy and the POST
     ) -> None:
         self._post_webhook = deliver_webhook or webhook_sender()
@@ -116,7 +117,9 @@ class OutboxSender:
         self._paused_until: dict[str, float] = {}
         self._max_backoff = max_backoff
         lease = store.outbox_lease
-        self._claim_valid_for = lease.total_seconds() / 2 if lease is not None else None
+        # A send may start only while the rest of the lease covers the slowest call, so a lease never runs out
+        # under a call in flight (settings make the lease at least twice that long).
+        self._claim_valid_for = lease.total_seconds() - slowest_call if lease is not None else None
         self._queue: asyncio.Queue[tuple[PendingMessage, float] | None] = asyncio.Queue()
         self._held: set[int] = set()  # claimed here: queued or being sent
 

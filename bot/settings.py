@@ -65,6 +65,11 @@ class ApiTokenScope(BaseModel):
         return "*" in self.workflows or workflow in self.workflows
 
 
+def slowest_slack_call(timeout: float) -> float:
+    """The longest one Web API call can take: slack_sdk retries once on a dropped connection, plus a second."""
+    return 2 * timeout + 1
+
+
 class Settings(BaseSettings):
     """Everything Baton reads from its environment."""
 
@@ -146,6 +151,19 @@ class Settings(BaseSettings):
         if len(set(tokens)) != len(tokens):
             raise ValueError("two tokens are the same; give each system its own")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_call(self) -> Settings:
+        """On PostgreSQL a claimed message must be sent and recorded before its lease runs out, or another
+        process could take it over and send it again while the first is still waiting for Slack."""
+        if self.outbox_lease_seconds < 2 * slowest_slack_call(self.slack_api_timeout_seconds):
+            floor = 2 * slowest_slack_call(self.slack_api_timeout_seconds)
+            raise ValueError(
+                f"OUTBOX_LEASE_SECONDS ({self.outbox_lease_seconds:g}) must be at least {floor:g}: twice the "
+                f"slowest Slack call with SLACK_API_TIMEOUT_SECONDS={self.slack_api_timeout_seconds:g} "
+                "(the call, its one retry on a dropped connection, and a second to spare)"
+            )
+        return self
 
     @property
     def api_scopes(self) -> dict[str, ApiTokenScope]:

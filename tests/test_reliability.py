@@ -29,6 +29,7 @@ from bot.emulator import (
 )
 from bot.emulator.payloads import view_submission
 from bot.engine import Instance, InstanceStatus, Task, TaskStatus, WorkflowDefinition
+from bot.settings import SettingsError, load_settings
 from bot.slack.command_text import VERBS, parse_command_text
 from bot.slack.messages import open_task_blocks, status_blocks
 from bot.store import AuditEntry, SQLiteStore, StoreError
@@ -472,3 +473,10 @@ def test_the_event_log_is_append_only_in_the_code() -> None:
     ]
 
 
+
+
+def test_a_lease_shorter_than_twice_the_slowest_slack_call_is_refused_at_start() -> None:
+    # A lease that could run out under a call in flight would let a second process send the same message.
+    with pytest.raises(SettingsError, match="OUTBOX_LEASE_SECONDS \\(20\\) must be at least 42"):
+        load_settings(_env_file=None, outbox_lease_seconds=20, slack_api_timeout_seconds=10)
+    assert load_settings(_env_file=None, outbox_lease_seconds=42, slack_api_timeout_seconds=10)
