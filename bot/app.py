@@ -236,7 +236,8 @@ class Baton:
             self.metrics.observe_request("malformed", 400)
             return web.Response(status=400, text="malformed request")
         started = time.perf_counter()
-        bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
+        with self.sender.answering.request():  # the outbox gives way while people wait for an answer
+            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
         kind = request_type(bolt_request.body)
         self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
         if bolt_response.status == 401:

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.engine import Event
 from bot.pacing import CONVERSATION_LIMIT, Limit, MemoryPacer, method_limit
+from bot.priority import Answering
 from bot.slack.messages import PERMALINK_PLACEHOLDER
 from bot.store import MessageRef, OutboxMessage, PendingMessage, Store
 from bot.webhooks import WEBHOOK_METHOD, WebhookPost, webhook_sender
@@ -121,6 +122,8 @@ class OutboxSender:
         # under a call in flight (settings make the lease at least twice that long).
         self._claim_valid_for = lease.total_seconds() - slowest_call if lease is not None else None
         self._queue: asyncio.Queue[tuple[PendingMessage, float] | None] = asyncio.Queue()
+        self.answering = Answering()  # Slack requests being answered: sends give way to them, briefly
+        self.give_way_seconds = 0.25
         self._held: set[int] = set()  # claimed here: queued or being sent
 
     def kick(self) -> None:
@@ -180,6 +183,7 @@ class OutboxSender:
                 if self._claim_valid_for is not None and waited > self._claim_valid_for:
                     await self._retry(pending, 0.0, f"claim held {waited:.0f}s unsent; handed back", count=False)
                 else:
+                    await self.answering.give_way(at_most=self.give_way_seconds)
                     await self._deliver_safely(pending)
             except Exception:  # the store is gone: the message stays pending and is claimed again later
                 log.exception("outbox=%s could not be recorded; it stays pending", pending.id)
