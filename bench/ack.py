@@ -113,6 +113,16 @@ class Run:
     committed_after: float = math.nan  # seconds from the first click until the last decision was visible
     edited: int = 0
     edited_after: float = math.nan  # seconds from the first click until the last approval DM was edited
+    cpu_to_answer: float = math.nan  # the server's CPU seconds from before the burst to its last answer
+    cpu_to_quiet: float = math.nan  # ... to an empty outbox (Baton: every DM sent and edited)
+
+    @property
+    def cpu_ms_per_click(self) -> float:
+        return self.cpu_to_answer * 1000 / self.requests if self.requests else math.nan
+
+    @property
+    def cpu_ms_per_click_all(self) -> float:
+        return self.cpu_to_quiet * 1000 / self.requests if self.requests else math.nan
 
     @property
     def requests(self) -> int:
@@ -216,10 +226,13 @@ class Benchmark:
         to_bolt = aimed_at(shots, self.bolt.url)
         # The extra warm-up click: the bare app's first click does its one-time auth.test (Baton's did at setup).
         warm = [*warmups([self.bolt.url], self.args.concurrency), to_bolt[0]]
+        cpu = self.bolt.cpu_seconds()
         raw = await asyncio.get_running_loop().run_in_executor(
             self.pool, fire, to_bolt, warm, self.args.concurrency, max(1.0, deadline - time.monotonic())
         )
-        return Run(server="bare Bolt", **raw)
+        run = Run(server="bare Bolt", **raw)
+        run.cpu_to_answer = run.cpu_to_quiet = self.bolt.cpu_seconds() - cpu
+        return run
 
     async def baton_round(self, shots: list[Shot], targets: set[str], counter: DecisionCounter, deadline: float) -> Run:
         assert self.baton is not None
@@ -234,6 +247,7 @@ class Benchmark:
 
         unsubscribe: Callable[[], None] = self.emulator.on_call(on_call)
         try:
+            cpu = self.baton.cpu_seconds()
             burst = asyncio.get_running_loop().run_in_executor(
                 self.pool,
                 fire,
@@ -244,6 +258,7 @@ class Benchmark:
             )
             seen = await watch_commits(counter, n, burst, poll=self.args.poll)
             run = Run(server="Baton", **await burst)
+            run.cpu_to_answer = self.baton.cpu_seconds() - cpu
             run.committed = len(seen)
             if seen:
                 run.committed_after = max(seen) - run.started_mono
@@ -255,6 +270,7 @@ class Benchmark:
             if edited_at:
                 run.edited_after = max(edited_at.values()) - run.started_mono
             await wait_for_quiet_outbox([self.baton], timeout=60)
+            run.cpu_to_quiet = self.baton.cpu_seconds() - cpu
             return run
         finally:
             unsubscribe()
@@ -342,6 +358,9 @@ def report(outcome: Outcome, args: argparse.Namespace) -> None:
         ("Baton all DMs edited after, s", spread([r.edited_after for r in baton], ".2f")),
         ("Baton DM edits/s, end to end", spread([r.edits_per_second for r in baton], ".0f")),
         ("committed/s ÷ bare acks/s, per round", spread(pairs, ".2f")),
+        ("bare Bolt CPU ms per click", spread([r.cpu_ms_per_click for r in bolt], ".2f")),
+        ("Baton CPU ms per click, to its answer", spread([r.cpu_ms_per_click for r in baton], ".2f")),
+        ("Baton CPU ms per click, DMs included", spread([r.cpu_ms_per_click_all for r in baton], ".2f")),
     ]
     print(f"over {len(baton)} rounds (min / median / max)")
     for name, value in rows:

@@ -127,6 +127,16 @@ class ServerProcess:
             await asyncio.sleep(0.1)
         raise BenchError(f"{self.name} on port {self.port} did not start:\n{self._log.read_text()[-2000:]}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far (all its threads, user and system), from /proc."""
+        if self._process is None:
+            return math.nan
+        try:
+            fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return math.nan
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     async def health(self) -> dict[str, Any] | None:
         """GET /healthz: its JSON when it answered 200, else None."""
         try:

@@ -71,6 +71,42 @@ _FIXES = {
 }
 
 
+class SentLedger:
+    """Records sent messages (and the ts Slack gave them) in shared transactions: the marks that arrive while
+    one batch commits go together in the next, so eight workers cost one commit, not eight."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._waiting: list[tuple[int, MessageRef | None, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def record(self, outbox_id: int, ref: MessageRef | None) -> None:
+        """Return once this message is recorded as sent; raise if the store could not record it."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._waiting.append((outbox_id, ref, recorded))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write(), name="outbox-ledger")
+        await recorded
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self._store.transaction() as work:
+                    now = self._clock.now()
+                    for outbox_id, ref, _recorded in batch:
+                        await work.mark_sent(outbox_id, now, ref)
+            except Exception as error:
+                for _id, _ref, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_exception(error)
+            else:
+                for _id, _ref, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_result(None)
+
+
 class OutboxSender:
     """Drain pending messages with a few workers: heads of each conversation first, several conversations at once.
 
@@ -123,6 +159,7 @@ class OutboxSender:
         self._claim_valid_for = lease.total_seconds() - slowest_call if lease is not None else None
         self._queue: asyncio.Queue[tuple[PendingMessage, float] | None] = asyncio.Queue()
         self.answering = Answering()  # Slack requests being answered: sends give way to them, briefly
+        self._sent = SentLedger(store, clock)
         self.give_way_seconds = 0.25
         self._held: set[int] = set()  # claimed here: queued or being sent
 
@@ -245,8 +282,7 @@ class OutboxSender:
         ref = None
         if method == "chat.postMessage" and isinstance(response.get("ts"), str):
             ref = MessageRef(str(response.get("channel") or args.get("channel")), str(response["ts"]))
-        async with self._store.transaction() as work:
-            await work.mark_sent(pending.id, self._clock.now(), ref)
+        await self._sent.record(pending.id, ref)
         return 1
 
     async def _pace(self, message: OutboxMessage, loop_now: float) -> tuple[float, str]:
@@ -274,8 +310,7 @@ class OutboxSender:
         outcome = await self._post_webhook(pending.message.args, self._clock.now())
         self._on_call(WEBHOOK_METHOD, outcome.ok, outcome.error)
         if outcome.ok:
-            async with self._store.transaction() as work:
-                await work.mark_sent(pending.id, self._clock.now(), None)
+            await self._sent.record(pending.id, None)
         elif outcome.permanent:
             await self._fail(pending, outcome.error or "refused")
         else:

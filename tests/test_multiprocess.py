@@ -212,8 +212,8 @@ async def test_three_processes_run_300_workflows_once_each_while_one_is_killed(
         # 300 requests in seconds are far beyond Slack's chat.update/views.publish tiers; this test is about
         # exactly-once across processes, so tier pacing is off (per-conversation pacing stays on).
         BatonProcess(
-            slack, postgres_url, workflows, tmp_path / f"baton-{n}.log", outbox_lease_seconds="6",
-            slack_api_timeout_seconds="1", slack_tier_pacing="false",
+            slack, postgres_url, workflows, tmp_path / f"baton-{n}.log", outbox_lease_seconds="24",
+            slack_api_timeout_seconds="5", slack_tier_pacing="false",
         )
         for n in range(3)
     ]
