@@ -24,7 +24,7 @@ REFUSAL = "Baton could not record anything: disk trouble"
 async def refuse_new_events(database_url: str, *, refuse: bool) -> None:
     """Make the database refuse (or accept again) every new event, from outside Baton."""
     if database_url.startswith("sqlite:///"):
-        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)) as db:
             if refuse:
                 db.execute(
                     f"CREATE TRIGGER store_trouble BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
