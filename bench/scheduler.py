@@ -13,7 +13,7 @@ Run: `.venv/bin/python bench/scheduler.py [--tasks 100000] [--due 1000] [--click
    `remind_due` timer per task. Exactly `--due` timers fall due in the second before the reference time; all
    others are spread over the 30 days after it (none sooner than one hour, so the sweep under test cannot
    pick up a timer that falls due while it runs).
-2. Run one sweep, `WorkflowService.fire_due_timers()`, on an `OffsetClock` set to the reference time, and check
+2. Run one sweep, `TimerSweep.fire_due_timers()`, on an `OffsetClock` set to the reference time, and check
    that it fired exactly `--due` timers and wrote `--due` outbox rows and `reminder_sent` events.
    Lateness of each reminder against its timer's due time is reported three ways: the engine's own
    `late_by_seconds` (whole seconds, in the `reminder_sent` event), the moment the reminder was put in the
@@ -86,6 +86,8 @@ from bot.engine import (
 from bot.pacing import Limit
 from bot.service import WorkflowService
 from bot.settings import Settings
+from bot.slack.outgoing import BlockKitRenderer
+from bot.slack.refusals import refusal_text
 from bot.store.sqlite import SQLiteStore
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -157,7 +159,7 @@ def size_mb(path: Path) -> float:
 def template(definition: WorkflowDefinition, directory: OrgDirectory, now: datetime) -> Transition:
     outcome = start(definition, directory, StartWorkflow(1, REQUESTER, {"item": "the invoice"}), now)
     if not isinstance(outcome, Transition):
-        raise BenchError(f"the engine refused to start the template instance: {outcome.reason}")
+        raise BenchError(f"the engine refused to start the template instance: {refusal_text(outcome)}")
     timers = [t for e in outcome.effects if isinstance(e, AddTimers) for t in e.timers]
     if len(outcome.instance.tasks) != 1 or len(timers) != 1 or timers[0].kind is not TimerKind.REMIND_DUE:
         raise BenchError(f"expected one task with one remind_due timer, got {outcome.instance.tasks} / {timers}")
@@ -309,7 +311,7 @@ def timed_batches(
 ) -> Callable[[], None]:
     """Record (claimed, clock time, duration) after each of the sweep's batches; each batch commits before it
     returns, so the clock time is when its reminders became visible to the outbox sender."""
-    original: Callable[[int], Awaitable[int]] = service._fire_batch
+    original: Callable[[int], Awaitable[int]] = service.timer_sweep._fire_batch
 
     async def wrapper(batch: int) -> int:
         began = time.perf_counter()
@@ -317,10 +319,10 @@ def timed_batches(
         log.append((count, clock.now(), time.perf_counter() - began))
         return count
 
-    service._fire_batch = wrapper  # type: ignore[method-assign]
+    service.timer_sweep._fire_batch = wrapper  # type: ignore[method-assign]
 
     def restore() -> None:
-        service._fire_batch = original  # type: ignore[method-assign]
+        service.timer_sweep._fire_batch = original  # type: ignore[method-assign]
 
     return restore
 
@@ -352,12 +354,12 @@ async def measure(args: argparse.Namespace, directory: Path) -> int:
 
         # --- one sweep with --due timers due
         clock = OffsetClock(start=REFERENCE)
-        service = WorkflowService(store, catalog, admins=(), clock=clock)
+        service = WorkflowService(store, catalog, admins=(), clock=clock, renderer=BlockKitRenderer())
         batches: list[tuple[int, datetime, float]] = []
         restore = timed_batches(service, clock, batches)
         sweep_start = ts(clock.now())
         began = time.perf_counter()
-        fired = await service.fire_due_timers()
+        fired = await service.timer_sweep.fire_due_timers()
         sweep_seconds = time.perf_counter() - began
         restore()
 
@@ -394,7 +396,7 @@ async def measure(args: argparse.Namespace, directory: Path) -> int:
         idle = []
         for _ in range(IDLE_PASSES):
             began = time.perf_counter()
-            extra = await service.fire_due_timers()
+            extra = await service.timer_sweep.fire_due_timers()
             idle.append(time.perf_counter() - began)
             if extra:
                 failures.append(f"an idle sweep fired {extra} timers")
@@ -646,7 +648,7 @@ async def measure_under_clicks(args: argparse.Namespace, directory: Path, pool: 
         sweeps: list[tuple[float, float, int]] = []  # (started, ended, fired), monotonic
         batches: list[tuple[float, float, int]] = []
         service = baton.service
-        sweep, fire_batch = service.fire_due_timers, service._fire_batch
+        sweep, fire_batch = service.timer_sweep.fire_due_timers, service.timer_sweep._fire_batch
 
         async def watched_sweep(**kwargs: Any) -> int:
             began = time.monotonic()
@@ -660,8 +662,8 @@ async def measure_under_clicks(args: argparse.Namespace, directory: Path, pool: 
             batches.append((began, time.monotonic(), count))
             return count
 
-        service.fire_due_timers = watched_sweep  # type: ignore[method-assign]
-        service._fire_batch = watched_batch  # type: ignore[method-assign]
+        service.timer_sweep.fire_due_timers = watched_sweep  # type: ignore[method-assign]
+        service.timer_sweep._fire_batch = watched_batch  # type: ignore[method-assign]
 
         # 4. The due timers fall due half a second before the scheduler's next tick, and the clicks start then.
         interval = settings.scheduler_interval_seconds

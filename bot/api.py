@@ -19,9 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.engine import FormValue, can_start
+from bot.engine import FormValue, RefusalReason, can_start
 from bot.service import FormInvalid, Refused, Started, WorkflowService
 from bot.settings import ApiTokenScope
+from bot.slack.refusals import refusal_text
 
 __all__ = ["StartApi", "StartBody", "read_start_body"]
 
@@ -157,8 +158,8 @@ class StartApi:
             errors = {f"form.{k}": v for k, v in result.errors.items()}
             return _problem(request, 422, "the form is not valid", token=token_name, errors=errors)
         if isinstance(result, Refused):
-            status = 409 if "already received" in result.reason else 403
-            return _problem(request, status, _plain(result.reason), token=token_name)
+            status = 409 if result.why.reason is RefusalReason.ALREADY_RECEIVED else 403
+            return _problem(request, status, _plain(refusal_text(result.why)), token=token_name)
         assert isinstance(result, Started)
         instance = result.instance
         log.info(

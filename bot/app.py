@@ -40,6 +40,7 @@ from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
+from bot.slack.outgoing import BlockKitRenderer
 from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
@@ -127,6 +128,7 @@ class Baton:
             catalog,
             admins=settings.baton_admins,
             clock=self.clock,
+            renderer=BlockKitRenderer(),
             on_commit=self.sender.kick,
             zones=self.profiles.zone,
             on_new_people=self.profiles.learn,
@@ -140,7 +142,8 @@ class Baton:
         self.scheduler.every(settings.scheduler_interval_seconds, self._fire_timers, name="timer-sweep")
         self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
         self.scheduler.every(_USERGROUP_REFRESH_SECONDS, self.usergroups.refresh, name="usergroups")
-        caught_up = await self.service.fire_due_timers()  # what fell due while Baton was down goes out once, now
+        # What fell due while Baton was down goes out once, now.
+        caught_up = await self.service.timer_sweep.fire_due_timers()
         if caught_up:
             log.info("caught up on %s reminders, escalations and deadlines that fell due while stopped", caught_up)
         self._sender_task = asyncio.create_task(self.sender.run(), name="outbox-sender")
@@ -188,16 +191,16 @@ class Baton:
         return app
 
     async def _render_home(self, user_id: str) -> dict[str, Any]:
-        return home_view(await self.service.home(user_id))
+        return home_view(await self.service.screens.home(user_id))
 
     async def _kick_outbox(self) -> None:
         self.sender.kick()
 
     async def _fire_timers(self) -> None:
-        await self.service.fire_due_timers()
+        await self.service.timer_sweep.fire_due_timers()
 
     async def _send_digests(self) -> None:
-        await self.service.send_digests()
+        await self.service.digests.send_digests()
 
     async def _send_weekly_reports(self) -> None:
         await self.reports.send_weekly_reports(self.client)

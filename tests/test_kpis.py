@@ -16,6 +16,7 @@ from bot.engine.kpis import KpiReport, looks_like_period, parse_period, percenti
 from bot.kpi import build_report, parse_report_request, visible_workflows
 from bot.reports import chart_png, report_text, span
 from bot.service import Acted, Refused, Started, WorkflowService
+from bot.slack.outgoing import BlockKitRenderer
 from bot.store import SQLiteStore
 
 from .story import copy_workflows
@@ -155,7 +156,7 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, WorkflowSe
     clock = MovableClock(T0)
     store = SQLiteStore(tmp_path / "kpi.db")
     await store.open()
-    service = WorkflowService(store, catalog, admins=("U0ADMIN",), clock=clock)
+    service = WorkflowService(store, catalog, admins=("U0ADMIN",), clock=clock, renderer=BlockKitRenderer())
 
     async def start(hours: float, requester: str) -> Instance:
         clock.at(hours)

@@ -19,6 +19,7 @@ from bot.emulator import HttpError, SlackDriver, SlackEmulator
 from bot.emulator.web_api import SlackError
 from bot.export import EVENT_COLUMNS, INSTANCE_COLUMNS, export_command, instances_csv, read_csv
 from bot.service import Started
+from bot.slack.outgoing import BlockKitRenderer
 from bot.store import SQLiteStore
 from bot.store.reporting import InstanceExport
 
@@ -144,7 +145,7 @@ def test_the_command_line_writes_the_same_csv_files(tmp_path: Path, capsys: pyte
         await store.open()
         try:
             catalog = load_catalog(copy_workflows(tmp_path / "wf"))
-            service = WorkflowService(store, catalog, admins=(), clock=SystemClock())
+            service = WorkflowService(store, catalog, admins=(), clock=SystemClock(), renderer=BlockKitRenderer())
             for amount in (10, 20):
                 form = {"amount": amount, "currency": "EUR", "reason": "A taxi ride"}
                 assert isinstance(await service.start("expense-approval", ALICE, form), Started)

@@ -22,6 +22,7 @@ from bot.engine import AddTimers, CancelTimers, Instance, TaskStatus, Timer, Tim
 from bot.migrate import migrate, migrate_data, schema_version, tables
 from bot.pacing import CONVERSATION_LIMIT
 from bot.service import Acted, Started, WorkflowService
+from bot.slack.outgoing import BlockKitRenderer
 from bot.store import DueTimer, OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
 from bot.store.schema import SCHEMA_VERSION, migration_statements
 
@@ -71,7 +72,8 @@ def service(store: Store, tmp_path: Path) -> WorkflowService:
     workflows = copy_workflows(tmp_path / "workflows", timed=TIMED)
     org = workflows / "org.yaml"
     org.write_text(yaml.safe_dump(yaml.safe_load(org.read_text()) | {"calendar": ALWAYS_OPEN}))
-    return WorkflowService(store, load_catalog(workflows), admins=(ADMIN,), clock=OffsetClock(start=NOW))
+    catalog = load_catalog(workflows)
+    return WorkflowService(store, catalog, admins=(ADMIN,), clock=OffsetClock(start=NOW), renderer=BlockKitRenderer())
 
 
 async def start_timed(work_service: WorkflowService, count: int) -> list[int]:
@@ -331,8 +333,8 @@ async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its
     broken = ids[2]
     await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
     later = OffsetClock(start=NOW + timedelta(hours=1))
-    sweep = WorkflowService(store, work_service.catalog, admins=(ADMIN,), clock=later)
-    assert await sweep.fire_due_timers() == 10
+    sweep = WorkflowService(store, work_service.catalog, admins=(ADMIN,), clock=later, renderer=BlockKitRenderer())
+    assert await sweep.timer_sweep.fire_due_timers() == 10
     fired = await run_sql(database_url, "SELECT instance_id, status FROM timers WHERE fired_at IS NOT NULL")
     assert Counter(fired) == Counter({(i, "failed" if i == broken else "fired"): 2 for i in ids})
     async with store.transaction(read_only=True) as work:
@@ -545,7 +547,7 @@ async def test_migrate_data_copies_every_row_verifies_it_and_refuses_a_non_empty
     work_service = service(source, tmp_path)
     ids = await start_timed(work_service, 5)
     await work_service.act(f"{ids[0]}.check", MARIA, "approve")
-    await work_service.fire_due_timers()
+    await work_service.timer_sweep.fire_due_timers()
     async with source.transaction() as work:
         await work.first_sighting("event:Ev1", NOW)
         await work.first_digest(MARIA, "2026-12-02", NOW)

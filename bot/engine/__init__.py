@@ -27,16 +27,17 @@ from .events import (
     RemindAssignee,
     RequestReceived,
     TaskClosed,
+    TaskDelegated,
     TaskHandedOver,
     TaskOpened,
     TaskProgress,
-    TellPeople,
     Transition,
 )
 from .expressions import FormValue
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus, Vote
-from .machine import SNOOZE_OPTIONS, can_start, decide, snooze_until, start, template_values
+from .machine import SNOOZE_OPTIONS, can_start, decide, may_act, snooze_until, start, template_values
 from .org import OrgChart, OrgDirectory, OrgSettings, Person
+from .refusals import People, RefusalReason, Why
 from .timers import Timer, TimerKind
 from .worktime import WorkingCalendar
 
@@ -48,7 +49,10 @@ __all__ = [
     "FieldChange",
     "ResubmitForm",
     "TaskProgress",
-    "TellPeople",
+    "TaskDelegated",
+    "People",
+    "RefusalReason",
+    "Why",
     "Vote",
     "ActOnTask",
     "AddTimers",
@@ -94,6 +98,7 @@ __all__ = [
     "WorkingCalendar",
     "can_start",
     "decide",
+    "may_act",
     "snooze_until",
     "start",
     "template_values",

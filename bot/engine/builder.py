@@ -15,24 +15,16 @@ from .events import (
     NotifyTargets,
     Refusal,
     TaskClosed,
+    TaskDelegated,
     TaskOpened,
-    TellPeople,
     Transition,
 )
 from .expressions import escape_text, render_template
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
+from .refusals import People, RefusalFacts, RefusalReason, Why
 from .timers import deadline_at, first_timers, task_due_at
 
-__all__ = ["PAST_TENSE", "TransitionBuilder", "already_closed", "refuse", "template_values"]
-
-PAST_TENSE = {
-    TaskStatus.DONE: "marked done",
-    TaskStatus.APPROVED: "approved",
-    TaskStatus.REJECTED: "rejected",
-    TaskStatus.CANCELLED: "cancelled",
-    TaskStatus.CHANGES_REQUESTED: "sent back for changes",
-}
-
+__all__ = ["TransitionBuilder", "already_closed", "refuse", "template_values"]
 
 class TransitionBuilder:
     """Accumulates one transition's state changes, events and effects."""
@@ -153,8 +145,7 @@ class TransitionBuilder:
                     Event("task_delegated", self.now, data={"step": step.id, "from": person, "to": delegate})
                 )
                 title = render_template(step.title, template_values(self.definition, self.instance))
-                note = f"While you are away, “{title}” ({self.instance.title}) went to your delegate <@{delegate}>."
-                self.effects.append(TellPeople((person,), note))
+                self.effects.append(TaskDelegated(person, delegate, title))
             else:
                 result.append(person)
         return tuple(dict.fromkeys(result))
@@ -270,12 +261,22 @@ def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[
 
 
 def already_closed(task: Task, actor: str, now: datetime) -> Refusal:
-    who = f" by <@{task.acted_by}>" if task.acted_by else ""
-    return refuse(
-        f"This task was already {PAST_TENSE[task.status]}{who}; nothing changed.", now, actor, task_id=task.id
-    )
+    facts: dict[str, str | People] = {"status": task.status.value}
+    if task.acted_by:
+        facts["by"] = People((task.acted_by,))
+    return refuse(RefusalReason.ALREADY_CLOSED, now, actor, task_id=task.id, facts=facts)
 
 
-def refuse(reason: str, now: datetime, actor: str, *, task_id: str | None = None, action: str | None = None) -> Refusal:
-    data = {"reason": reason, **({"action": action} if action else {})}
-    return Refusal(reason, Event("action_refused", now, actor=actor, task_id=task_id, data=data))
+def refuse(
+    reason: RefusalReason,
+    now: datetime,
+    actor: str,
+    *,
+    task_id: str | None = None,
+    action: str | None = None,
+    facts: RefusalFacts | None = None,
+) -> Refusal:
+    """A refusal and the `action_refused` event that keeps it in the request's history."""
+    why = Why(reason, facts or {})
+    data = {**why.recorded(), **({"action": action} if action else {})}
+    return Refusal(why, Event("action_refused", now, actor=actor, task_id=task_id, data=data))

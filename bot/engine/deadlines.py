@@ -11,6 +11,7 @@ from .commands import FireTimer, ReassignTask, SnoozeTask
 from .definition import ApprovalRule, Step, StepKind, TimeoutAction, WorkflowDefinition
 from .events import AddTimers, CancelTimers, EscalateTask, Event, Refusal, RemindAssignee, TaskHandedOver, Transition
 from .instance import Instance, InstanceStatus, Task, TaskStatus
+from .refusals import People, RefusalReason
 from .timers import Timer, TimerKind, deadline_at, first_timers, next_repeat, polite_moment, task_due_at
 from .worktime import next_working_moment
 
@@ -28,9 +29,9 @@ def fire(
     """A timer fell due: remind, escalate or apply the deadline, at a polite hour for whoever hears of it."""
     task = instance.task(command.task_id)
     if task is None or not task.status.is_open:
-        return refuse("The task is closed; nothing to do.", now, "scheduler", task_id=command.task_id)
+        return refuse(RefusalReason.TIMER_TASK_CLOSED, now, "scheduler", task_id=command.task_id)
     if task.kind is StepKind.REVISION:  # no step of the workflow: it has no reminders, escalations or deadline
-        return refuse("A change request has no timers.", now, "scheduler", task_id=task.id)
+        return refuse(RefusalReason.REVISION_HAS_NO_TIMERS, now, "scheduler", task_id=task.id)
     step = definition.step(task.step_id)
     kind = TimerKind(command.kind)
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
@@ -266,41 +267,29 @@ def reassign(
 ) -> Transition | Refusal:
     task = instance.task(command.task_id)
     if task is None:
-        return refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
+        return refuse(RefusalReason.TASK_GONE, now, command.actor, task_id=command.task_id)
     if task.kind is StepKind.REVISION:
-        return refuse("A change request stays with the requester.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.REVISION_STAYS, now, command.actor, task_id=task.id)
     allowed = command.actor in task.escalated_to or command.actor in task.assignees or directory.is_admin(command.actor)
     if not allowed:
-        return refuse(
-            "Only the people holding this task, those it was escalated to, or an admin can reassign it.",
-            now,
-            command.actor,
-            task_id=task.id,
-        )
+        return refuse(RefusalReason.NOT_ALLOWED_TO_REASSIGN, now, command.actor, task_id=task.id)
     if not _USER_ID.match(command.to):
-        return refuse("Pick a person to hand the task to.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.PICK_A_PERSON, now, command.actor, task_id=task.id)
     step = definition.step(task.step_id)
     if command.actor in _may_not_approve(instance, step):  # even as an admin: that would be choosing one's approver
-        return refuse(
-            "You raised this request, so you cannot choose who approves it (separation of duties).",
-            now,
-            command.actor,
-            task_id=task.id,
-        )
+        return refuse(RefusalReason.REQUESTER_CHOOSING_APPROVER, now, command.actor, task_id=task.id)
     if command.to in _may_not_approve(instance, step):
-        return refuse(
-            "The requester cannot approve their own request; pick someone else.", now, command.actor, task_id=task.id
-        )
+        return refuse(RefusalReason.REQUESTER_AS_APPROVER, now, command.actor, task_id=task.id)
     if command.to == command.actor:  # to act on it, the step must let you: handing it to yourself is no way round
-        return refuse("You cannot hand a task to yourself.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.HAND_TO_SELF, now, command.actor, task_id=task.id)
     if command.to in task.assignees:
-        return refuse(f"<@{command.to}> already holds this task.", now, command.actor, task_id=task.id)
+        holder = {"person": People((command.to,))}
+        return refuse(RefusalReason.ALREADY_HOLDS, now, command.actor, task_id=task.id, facts=holder)
     people: tuple[str, ...] = (command.to,)
     if command.actor in task.assignees and len(task.assignees) > 1:
         # One of several deciders hands on their own seat only, so a rule (all, quorum) keeps its head count.
         if any(vote.user == command.actor for vote in task.votes):
-            return refuse("You have decided on this task already; your decision stands.", now, command.actor,
-                          task_id=task.id)
+            return refuse(RefusalReason.DECISION_STANDS, now, command.actor, task_id=task.id)
         people = tuple(command.to if person == command.actor else person for person in task.assignees)
     elif _shares_seats(step, task):
         # Someone else (an escalation receiver, an admin) moves one seat of someone who has not decided: the
@@ -317,18 +306,18 @@ def snooze(
 ) -> Transition | Refusal:
     task = instance.task(command.task_id)
     if task is None:
-        return refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
+        return refuse(RefusalReason.TASK_GONE, now, command.actor, task_id=command.task_id)
     if command.actor not in task.assignees:
-        return refuse("Only the people holding this task can snooze its reminders.", now, command.actor)
+        return refuse(RefusalReason.NOT_HOLDER_TO_SNOOZE, now, command.actor)
     if task.kind is StepKind.REVISION:
-        return refuse("A change request has no reminders to snooze.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.REVISION_HAS_NO_REMINDERS, now, command.actor, task_id=task.id)
     until = snooze_until(command.option, command.actor, directory, now)
     if until is None:
-        return refuse("Pick 1 hour, tomorrow morning or next week.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.UNKNOWN_SNOOZE, now, command.actor, task_id=task.id)
     if task.deadline_at is not None:
         until = min(until, task.deadline_at)
     if until <= now:
-        return refuse("The final deadline is too close to snooze this task.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.DEADLINE_TOO_CLOSE, now, command.actor, task_id=task.id)
     due = task.due_at or now
     kind = TimerKind.REMIND_DUE if until < due else TimerKind.REMIND_OVERDUE
     builder = TransitionBuilder(definition, directory, instance, now, [], [])

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .instance import Instance, Task
+from .refusals import Why
 from .timers import Timer
 
 __all__ = [
     "AddTimers",
     "CommentAdded",
     "TaskProgress",
-    "TellPeople",
+    "TaskDelegated",
     "CancelTimers",
     "EscalateTask",
     "RemindAssignee",
@@ -137,11 +138,12 @@ class CommentAdded:
 
 
 @dataclass(frozen=True)
-class TellPeople:
-    """A short note to some people (e.g. that their task went to their delegate)."""
+class TaskDelegated:
+    """An absent person's new task went to their delegate: tell the absent person."""
 
-    people: tuple[str, ...]
-    text: str
+    absent: str
+    delegate: str
+    task_title: str
 
 
 Effect = (
@@ -157,7 +159,7 @@ Effect = (
     | TaskHandedOver
     | TaskProgress
     | CommentAdded
-    | TellPeople
+    | TaskDelegated
 )
 
 
@@ -172,7 +174,7 @@ class Transition:
 
 @dataclass(frozen=True)
 class Refusal:
-    """The engine said no; `reason` is written for the person who asked."""
+    """The engine said no: why (a reason and its facts; `bot/slack/` words it) and the event that records it."""
 
-    reason: str
+    why: Why
     event: Event

@@ -22,9 +22,10 @@ from .deadlines import SNOOZE_OPTIONS, fire, reassign, snooze, snooze_until
 from .definition import StepKind, WorkflowDefinition
 from .events import Event, Refusal, RequestReceived, Transition
 from .instance import Instance, InstanceStatus, TaskStatus, Vote
+from .refusals import People, RefusalReason
 from .reviews import comment, deciding_vote, record_vote, resubmit
 
-__all__ = ["SNOOZE_OPTIONS", "can_start", "decide", "snooze_until", "start", "template_values"]
+__all__ = ["SNOOZE_OPTIONS", "can_start", "decide", "may_act", "snooze_until", "start", "template_values"]
 
 _DECISION_STATUS = {
     Decision.COMPLETE: TaskStatus.DONE,
@@ -60,16 +61,12 @@ def start(
 ) -> Transition | Refusal:
     """Start an instance: validate the form, record the request and open the first stage."""
     if command.trigger != "team_join" and not can_start(definition, directory, command.requester):
-        return refuse(
-            f"You are not among the people who may start *{definition.title}*. Ask the process owner if you need it.",
-            now,
-            command.requester,
-            action="start",
-        )
+        workflow = {"workflow": definition.title}
+        return refuse(RefusalReason.NOT_ALLOWED_TO_START, now, command.requester, action="start", facts=workflow)
     form, errors = definition.validate_form(command.form, partial=command.trigger == "team_join")
     if errors:
         details = "; ".join(f"{field}: {message}" for field, message in errors.items())
-        return refuse(f"The form has problems: {details}", now, command.requester, action="start")
+        return refuse(RefusalReason.FORM_INVALID, now, command.requester, action="start", facts={"details": details})
     instance = Instance(
         id=command.instance_id,
         workflow=definition.name,
@@ -101,11 +98,7 @@ def decide(
         if task is not None and not task.status.is_open:
             return already_closed(task, command.actor, now)
     if instance.status.is_finished:
-        return refuse(
-            f"{instance.title} is already {instance.status.value}; nothing more can be done on it.",
-            now,
-            _actor(command),
-        )
+        return _finished(instance, command, now)
     if isinstance(command, CancelInstance):
         return _cancel(definition, directory, instance, command, now)
     if isinstance(command, FireTimer):
@@ -121,47 +114,67 @@ def decide(
     return _act(definition, directory, instance, command, now)
 
 
-def _act(
+def may_act(
     definition: WorkflowDefinition, directory: Directory, instance: Instance, command: ActOnTask, now: datetime
-) -> Transition | Refusal:
+) -> Refusal | None:
+    """Whether this person may take this decision on this task now, before they write any comment it needs:
+    the refusal `decide` would give, or None. Decides nothing."""
+    task = instance.task(command.task_id)
+    if task is not None and not task.status.is_open:
+        return already_closed(task, command.actor, now)
+    if instance.status.is_finished:
+        return _finished(instance, command, now)
+    return _act_refusal(definition, directory, instance, command, now)
+
+
+def _act_refusal(
+    definition: WorkflowDefinition, directory: Directory, instance: Instance, command: ActOnTask, now: datetime
+) -> Refusal | None:
+    """Who may take which decision on a task, whatever comment comes with it."""
     task = instance.task(command.task_id)
     if task is None:
-        return refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
+        return refuse(RefusalReason.TASK_GONE, now, command.actor, task_id=command.task_id)
     if not task.status.is_open:
         return already_closed(task, command.actor, now)
     if task.kind is StepKind.REVISION:
-        return refuse("Use “Edit and resubmit” to answer the change request.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.USE_RESUBMIT, now, command.actor, task_id=task.id)
     step = definition.step(task.step_id)
     escalated_here = step.escalation_may_act and command.actor in task.escalated_to
     if command.actor not in task.assignees and not directory.is_admin(command.actor) and not escalated_here:
-        holders = ", ".join(f"<@{user}>" for user in task.assignees)
-        return refuse(f"Only {holders} can act on this task.", now, command.actor, task_id=task.id)
+        holders = People(task.assignees)
+        return refuse(RefusalReason.NOT_A_HOLDER, now, command.actor, task_id=task.id, facts={"holders": holders})
     if command.decision not in _DECISION_STATUS:
-        return refuse("Unknown decision.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.UNKNOWN_DECISION, now, command.actor, task_id=task.id)
     is_approval = task.kind is StepKind.APPROVAL
     if is_approval == (command.decision == Decision.COMPLETE):
-        expected = "approved or rejected" if is_approval else "marked done"
-        return refuse(f"This task can only be {expected}.", now, command.actor, task_id=task.id)
+        kind = task.kind.value
+        return refuse(RefusalReason.WRONG_DECISION, now, command.actor, task_id=task.id, facts={"kind": kind})
     if command.decision == Decision.REQUEST_CHANGES and not step.allow_changes:
-        return refuse(
-            "This step does not take change requests: approve or reject.", now, command.actor, task_id=task.id
-        )
+        return refuse(RefusalReason.NO_CHANGE_REQUESTS_HERE, now, command.actor, task_id=task.id)
     earlier = next((vote for vote in task.votes if vote.user == command.actor), None)
     if earlier is not None:
-        verb = "approved" if earlier.decision == Decision.APPROVE else "rejected"
-        return refuse(f"You already {verb} this; the others are still deciding.", now, command.actor, task_id=task.id)
+        voted = {"decision": earlier.decision}
+        return refuse(RefusalReason.ALREADY_VOTED, now, command.actor, task_id=task.id, facts=voted)
     if command.decision == Decision.APPROVE and command.actor == instance.requester and not step.allow_self_approval:
-        return refuse(
-            "You raised this request, so you cannot approve it yourself (separation of duties).",
-            now,
-            command.actor,
-            task_id=task.id,
-        )
+        return refuse(RefusalReason.OWN_REQUEST_APPROVAL, now, command.actor, task_id=task.id)
+    return None
+
+
+def _act(
+    definition: WorkflowDefinition, directory: Directory, instance: Instance, command: ActOnTask, now: datetime
+) -> Transition | Refusal:
+    refusal = _act_refusal(definition, directory, instance, command, now)
+    if refusal is not None:
+        return refusal
+    task = instance.task(command.task_id)
+    assert task is not None  # _act_refusal refuses a task that is not there
+    step = definition.step(task.step_id)
+    is_approval = task.kind is StepKind.APPROVAL
     comment = (command.comment or "").strip() or None
     if command.decision == Decision.REJECT and not comment:
-        return refuse("Please give a reason when you reject.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.REASON_NEEDED, now, command.actor, task_id=task.id)
     if command.decision == Decision.REQUEST_CHANGES and not comment:
-        return refuse("Please say what should change.", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.CHANGES_NEEDED, now, command.actor, task_id=task.id)
     if is_approval and command.decision in (Decision.APPROVE, Decision.REJECT):
         outcome = deciding_vote(
             step, task, Vote(user=command.actor, decision=command.decision, at=now, comment=comment)
@@ -208,17 +221,14 @@ def _cancel(
     now: datetime,
 ) -> Transition | Refusal:
     if command.actor != instance.requester and not directory.is_admin(command.actor):
-        return refuse(
-            f"Only <@{instance.requester}> (who asked for it) or an admin can cancel {instance.title}.",
-            now,
-            command.actor,
-            action="cancel",
-        )
+        facts: dict[str, str | People] = {"requester": People((instance.requester,)), "title": instance.title}
+        return refuse(RefusalReason.NOT_ALLOWED_TO_CANCEL, now, command.actor, action="cancel", facts=facts)
     reason = (command.reason or "").strip() or None
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     builder.finish(InstanceStatus.CANCELLED, by=command.actor, reason=reason)
     return builder.transition()
 
 
-def _actor(command: Command) -> str:
-    return command.actor
+def _finished(instance: Instance, command: Command, now: datetime) -> Refusal:
+    facts = {"title": instance.title, "status": instance.status.value}
+    return refuse(RefusalReason.INSTANCE_FINISHED, now, command.actor, facts=facts)

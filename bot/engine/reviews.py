@@ -10,6 +10,7 @@ from .commands import ActOnTask, CommentOn, Decision, ResubmitForm
 from .definition import ApprovalRule, Step, StepKind, WorkflowDefinition
 from .events import CancelTimers, CommentAdded, Event, Refusal, TaskProgress, Transition
 from .instance import FieldChange, Instance, Task, TaskStatus, Vote
+from .refusals import People, RefusalReason
 
 __all__ = ["comment", "deciding_vote", "record_vote", "resubmit"]
 
@@ -74,13 +75,14 @@ def resubmit(
     """The requester edited the form: record what changed and run the stage again with the same reviewers."""
     task = instance.task(command.task_id)
     if task is None or task.kind is not StepKind.REVISION:
-        return refuse("There is no change request to answer.", now, command.actor, task_id=command.task_id)
+        return refuse(RefusalReason.NO_CHANGE_REQUEST, now, command.actor, task_id=command.task_id)
     if command.actor != instance.requester:
-        return refuse(f"Only <@{instance.requester}> can edit this request.", now, command.actor, task_id=task.id)
+        requester = {"requester": People((instance.requester,))}
+        return refuse(RefusalReason.NOT_REQUESTER_TO_EDIT, now, command.actor, task_id=task.id, facts=requester)
     form, errors = definition.validate_form(command.form)
     if errors:
         details = "; ".join(f"{field}: {message}" for field, message in errors.items())
-        return refuse(f"The form has problems: {details}", now, command.actor, task_id=task.id)
+        return refuse(RefusalReason.FORM_INVALID, now, command.actor, task_id=task.id, facts={"details": details})
     changes = tuple(
         FieldChange(field=field.id, old=instance.form.get(field.id), new=form.get(field.id))
         for field in definition.form
@@ -109,9 +111,9 @@ def comment(
     """Anyone involved (or an admin) may comment; everyone involved sees it."""
     text = command.text.strip()[:3000]
     if not text:
-        return refuse("Write something to comment.", now, command.actor)
+        return refuse(RefusalReason.EMPTY_COMMENT, now, command.actor)
     if not instance.involves(command.actor) and not directory.is_admin(command.actor):
-        return refuse(f"Only the people involved in {instance.title} can comment on it.", now, command.actor)
+        return refuse(RefusalReason.NOT_INVOLVED_TO_COMMENT, now, command.actor, facts={"title": instance.title})
     people = tuple(dict.fromkeys((instance.requester, *(a for t in instance.open_tasks() for a in t.assignees))))
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     builder.events.append(Event("comment_added", now, actor=command.actor, data={"comment": text}))

@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine import Decision, StepKind
+from bot.engine import Decision, RefusalReason, StepKind, Why
 from bot.service import FormInvalid, Refused, WorkflowService
 
 from .blocks import actions, button, section
@@ -26,6 +26,7 @@ from .messages import (
     ACTION_WITHDRAW,
     revision_view,
 )
+from .refusals import refusal_text
 from .views import (
     CALLBACK_CHANGES,
     CALLBACK_COMMENT,
@@ -122,15 +123,15 @@ class _Collaboration:
         check = await self._service.check_act(task_id, user_id, decision) if decision else await self._title(task_id)
         await ack()
         if isinstance(check, Refused):
-            self._tell(client, channel, user_id, check.reason)
+            self._tell(client, channel, user_id, refusal_text(check.why))
             return
         view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}.get(choice)
         if view is not None:
             self._open(client, body.get("trigger_id"), view(task_id, check), user_id, channel)
 
     async def _title(self, task_id: str) -> str | Refused:
-        found = await self._service.task_by_id(task_id)
-        return found[1].title if found else Refused("That task does not exist.")
+        found = await self._service.screens.task_by_id(task_id)
+        return found[1].title if found else Refused(Why(RefusalReason.NO_SUCH_TASK))
 
     async def changes_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         task_id, user_id, comment = _modal_context(body, view)
@@ -145,7 +146,7 @@ class _Collaboration:
         to = submitted_user(view.get("state", {}).get("values")) or ""
         result = await self._service.reassign(task_id, user_id, to, note)
         if isinstance(result, Refused):
-            await ack(response_action="errors", errors={"person": result.reason[:150]})
+            await ack(response_action="errors", errors={"person": refusal_text(result.why)[:150]})
         else:
             await ack()
 
@@ -161,7 +162,7 @@ class _Collaboration:
         task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
         user_id = str((body.get("user") or {}).get("id", ""))
         channel = (body.get("channel") or {}).get("id")
-        found = await self._service.task_by_id(task_id)
+        found = await self._service.screens.task_by_id(task_id)
         if found is None or not found[1].status.is_open or found[1].kind is not StepKind.REVISION:
             self._tell(client, channel, user_id, "There is no open change request here any more.")
             return
@@ -169,24 +170,24 @@ class _Collaboration:
         if user_id != instance.requester:
             self._tell(client, channel, user_id, f"Only <@{instance.requester}> can edit this request.")
             return
-        definition = await self._service.definition_of(instance)
+        definition = await self._service.screens.definition_of(instance)
         self._open(client, body.get("trigger_id"), revision_view(definition, instance, task_id), user_id, channel)
 
     async def resubmitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         task_id = str(view.get("private_metadata", ""))[:200]
         user_id = str((body.get("user") or {}).get("id", ""))
-        found = await self._service.task_by_id(task_id)
+        found = await self._service.screens.task_by_id(task_id)
         if found is None:
             await ack(response_action="errors", errors={})
             return
-        definition = await self._service.definition_of(found[0])
+        definition = await self._service.screens.definition_of(found[0])
         form = submitted_form(definition, view.get("state", {}).get("values"))
         result = await self._service.resubmit(task_id, user_id, form)
         if isinstance(result, FormInvalid):
             await ack(response_action="errors", errors={field_block_id(k): v for k, v in result.errors.items()})
         elif isinstance(result, Refused):
             first = field_block_id(definition.form[0].id) if definition.form else "comment"
-            await ack(response_action="errors", errors={first: result.reason[:150]})
+            await ack(response_action="errors", errors={first: refusal_text(result.why)[:150]})
         else:
             await ack()
 
@@ -194,14 +195,14 @@ class _Collaboration:
         task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
         user_id = str((body.get("user") or {}).get("id", ""))
         channel = (body.get("channel") or {}).get("id")
-        found = await self._service.task_by_id(task_id)
+        found = await self._service.screens.task_by_id(task_id)
         reason = "Withdrawn after a change request."
         result = await self._service.cancel(found[0].id, user_id, reason) if found else None
         await ack()  # the withdrawal is committed
         if found is None:
             self._tell(client, channel, user_id, "That request does not exist.")
         elif isinstance(result, Refused):
-            self._tell(client, channel, user_id, result.reason)
+            self._tell(client, channel, user_id, refusal_text(result.why))
 
     # ---- decisions typed in a thread ----------------------------------------------------------------
 
@@ -220,7 +221,7 @@ class _Collaboration:
             or thread == event.get("ts")
         ):
             return
-        found = await self._service.task_at(str(channel), str(thread))
+        found = await self._service.screens.task_at(str(channel), str(thread))
         if found is None:
             return
         instance, task = found
@@ -277,7 +278,7 @@ class _Collaboration:
         user_id = str((body.get("user") or {}).get("id", ""))
         refusal = self._service.start_refusal(definition, user_id)
         if refusal:
-            await ack(response_action="errors", errors={"workflow": refusal[:150]})
+            await ack(response_action="errors", errors={"workflow": refusal_text(refusal)[:150]})
             return
         await ack(response_action="update", view=start_form_view(definition, origin_channel=None))
 
@@ -285,18 +286,18 @@ class _Collaboration:
 async def delegate_command(service: WorkflowService, user_id: str, argument: str, rest: str, now: datetime) -> str:
     """`/workflow delegate @someone until 2026-12-24`, `/workflow delegate off`, `/workflow delegate`."""
     if not argument:
-        current = await service.delegation_of(user_id)
+        current = await service.delegations.delegation_of(user_id)
         return f"Your new tasks go to <@{current}>." if current else "You are not delegating. " + _DELEGATE_HELP
     if argument.lower() in ("off", "end", "stop", "none"):
-        ended = await service.end_delegation(user_id)
+        ended = await service.delegations.end_delegation(user_id)
         return "Delegation ended: new tasks come to you again." if ended else "You were not delegating."
     delegate, last_day, problem = parse_delegation(argument, rest, now.date())
     if problem or delegate is None or last_day is None:
         return problem or _DELEGATE_HELP
     until = datetime.combine(last_day + timedelta(days=1), time(0, 0), tzinfo=UTC)
-    result = await service.delegate(user_id, delegate, until)
+    result = await service.delegations.delegate(user_id, delegate, until)
     if isinstance(result, Refused):
-        return result.reason
+        return refusal_text(result.why)
     return (
         f":palm_tree: Until the end of {last_day.isoformat()}, your new tasks go to <@{delegate}>. "
         "End it early with `/workflow delegate off`."
@@ -314,7 +315,7 @@ def _modal_context(body: Body, view: Body) -> tuple[str, str, str | None]:
 
 async def _close_or_error(ack: AsyncAck, result: object) -> None:
     if isinstance(result, Refused):
-        await ack(response_action="errors", errors={"comment": result.reason[:150]})
+        await ack(response_action="errors", errors={"comment": refusal_text(result.why)[:150]})
     else:
         await ack()
 

@@ -35,6 +35,7 @@ from .messages import (
     when,
     workflow_list_blocks,
 )
+from .refusals import refusal_text
 from .views import (
     CALLBACK_DONE_NOTE,
     CALLBACK_REJECT_REASON,
@@ -137,7 +138,7 @@ class _Listeners:
         elif parsed.verb == "list":
             await ack(blocks=workflow_list_blocks(self._service.startable_by(user_id)), text="Workflows")
         elif parsed.verb == "tasks":
-            tasks = await self._service.open_tasks(user_id)
+            tasks = await self._service.screens.open_tasks(user_id)
             await ack(blocks=task_list_blocks(tasks), text=f"You have {len(tasks)} open tasks")
         elif parsed.verb == "status":
             await self._status_command(ack, parsed.argument, user_id)
@@ -165,7 +166,7 @@ class _Listeners:
         origin = channel_id if public and definition.start.announce_in_channel else None
         refusal = self._service.start_refusal(definition, user_id)
         if refusal is not None:  # say no before anyone fills in a form
-            await ack(text=refusal)
+            await ack(text=refusal_text(refusal))
             return
         if definition.form:
             await ack()
@@ -177,15 +178,15 @@ class _Listeners:
 
     async def _status_command(self, ack: AsyncAck, argument: str, user_id: str) -> None:
         if not argument:
-            await ack(blocks=requests_blocks(await self._service.requests(user_id)), text="Your requests")
+            await ack(blocks=requests_blocks(await self._service.screens.requests(user_id)), text="Your requests")
             return
         instance_id = parse_instance_id(argument)
         if instance_id is None:
             await ack(text=f"`{_code(argument)}` is not a request number. Try `/workflow status 12`.")
             return
-        view = await self._service.status(instance_id, user_id)
+        view = await self._service.screens.status(instance_id, user_id)
         if isinstance(view, Refused):
-            await ack(text=view.reason)
+            await ack(text=refusal_text(view.why))
             return
         await ack(blocks=status_blocks(view.definition, view.instance, view.trail), text=view.instance.title)
 
@@ -196,7 +197,7 @@ class _Listeners:
             return
         result = await self._service.cancel(instance_id, user_id, reason[:2000] or None)
         if isinstance(result, Refused):
-            await ack(text=result.reason)
+            await ack(text=refusal_text(result.why))
         else:
             await ack(text=f":no_entry_sign: {result.title} is cancelled. Everyone holding a task was told.")
 
@@ -220,7 +221,7 @@ class _Listeners:
         result = await self._service.snooze(task_id, user_id, option)
         await ack()
         if isinstance(result, Refused):
-            note = result.reason
+            note = refusal_text(result.why)
         else:
             task = result.task(task_id)
             until = task.snoozed_until if task else None
@@ -233,7 +234,7 @@ class _Listeners:
         result = await self._service.reassign(task_id, user_id, to)
         await ack()
         note = (
-            result.reason
+            refusal_text(result.why)
             if isinstance(result, Refused)
             else f":arrow_right: Reassigned to <@{to}>; they have been told."
         )
@@ -251,7 +252,7 @@ class _Listeners:
         check = await self._service.check_act(task_id, user_id, decision)  # a refusal is in the history first
         await ack()
         if isinstance(check, Refused):
-            self._later(tell(client, channel_id, user_id, check.reason), what="refusal note")
+            self._later(tell(client, channel_id, user_id, refusal_text(check.why)), what="refusal note")
             return
         self._open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel_id)
 
@@ -260,7 +261,7 @@ class _Listeners:
         result = await self._service.act(task_id, user_id, decision)  # committed before Slack hears back
         await ack()
         if isinstance(result, Refused):
-            self._later(tell(client, channel_id, user_id, result.reason), what="refusal note")
+            self._later(tell(client, channel_id, user_id, refusal_text(result.why)), what="refusal note")
 
     # ---- modals -------------------------------------------------------------------------------------
 
@@ -292,7 +293,7 @@ class _Listeners:
             fresh["blocks"].insert(0, context(notice))
             await ack(response_action="update", view=fresh)
         elif isinstance(result, Refused):
-            await ack(response_action="update", view=_notice_view(definition.title, result.reason))
+            await ack(response_action="update", view=_notice_view(definition.title, refusal_text(result.why)))
         else:
             await ack()
 
@@ -311,7 +312,7 @@ class _Listeners:
             return
         result = await self._service.act(task_id, user_id, decision, comment)
         if isinstance(result, Refused):
-            await ack(response_action="errors", errors={"comment": result.reason[:150]})
+            await ack(response_action="errors", errors={"comment": refusal_text(result.why)[:150]})
         else:
             await ack()
 
@@ -341,7 +342,7 @@ class _Listeners:
         if event.get("tab") not in (None, "home"):
             return
         user_id = str(event.get("user", ""))
-        view = home_view(await self._service.open_home(user_id))
+        view = home_view(await self._service.screens.open_home(user_id))
         self._later(_publish_home(client, user_id, view), what="home publish")  # one Slack call after the ack
 
     def _open_view(
@@ -393,7 +394,7 @@ def _start_answer(result: Started | Refused | FormInvalid) -> str:
     if isinstance(result, Started):
         return f":rocket: Started *{result.instance.title}*. Follow it with `/workflow status {result.instance.id}`."
     if isinstance(result, Refused):
-        return result.reason
+        return refusal_text(result.why)
     return "The form has problems: " + "; ".join(f"{k}: {v}" for k, v in result.errors.items())
 
 

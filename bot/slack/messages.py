@@ -12,6 +12,7 @@ from bot.engine import (
     InstanceStatus,
     StepKind,
     Task,
+    TaskDelegated,
     TaskStatus,
     Vote,
     WorkflowDefinition,
@@ -547,3 +548,8 @@ def _digest_line(item: Assignment, instances: Mapping[int, Instance], now: datet
     else:
         due = ""
     return f"*{title}* — {where}, waiting {how_long(now - item.created_at)}{due}"
+
+
+def delegated_note(effect: TaskDelegated, instance: Instance) -> str:
+    """What an absent person reads when a new task of theirs went to their delegate."""
+    return f"While you are away, “{effect.task_title}” ({instance.title}) went to your delegate <@{effect.delegate}>."

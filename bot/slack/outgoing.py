@@ -19,10 +19,10 @@ from bot.engine import (
     StepKind,
     Task,
     TaskClosed,
+    TaskDelegated,
     TaskHandedOver,
     TaskOpened,
     TaskProgress,
-    TellPeople,
     WorkflowDefinition,
 )
 from bot.engine.digest import DigestPlan
@@ -33,6 +33,7 @@ from .blocks import clip, section
 from .messages import (
     closed_task_blocks,
     decision_note,
+    delegated_note,
     digest_blocks,
     escalation_blocks,
     finished_blocks,
@@ -42,7 +43,14 @@ from .messages import (
     reminder_blocks,
 )
 
-__all__ = ["digest_message", "home_refreshes", "outbox_messages", "people_affected", "task_message_key"]
+__all__ = [
+    "BlockKitRenderer",
+    "digest_message",
+    "home_refreshes",
+    "outbox_messages",
+    "people_affected",
+    "task_message_key",
+]
 
 _FALLBACK_LIMIT = 3000
 
@@ -177,8 +185,9 @@ def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) 
             key = task_message_key(held.id, person) if held else f"request:{instance.id}"
             replies.append(_in_thread(_post(person, note, [section(note)], instance), key))
         return replies
-    if isinstance(effect, TellPeople):
-        return [_post(person, effect.text, [section(effect.text)], instance) for person in effect.people]
+    if isinstance(effect, TaskDelegated):
+        note = delegated_note(effect, instance)
+        return [_post(effect.absent, note, [section(note)], instance)]
     if isinstance(effect, TaskClosed):  # every copy ends in the outcome, also of those who handed it on
         task = effect.task
         blocks = closed_task_blocks(definition, instance, task)
@@ -274,3 +283,21 @@ def digest_message(plan: DigestPlan, instances: dict[int, Instance], now: dateti
         method="chat.postMessage",
         args={"channel": plan.user_id, "text": text, "blocks": digest_blocks(plan, instances, now)},
     )
+
+
+class BlockKitRenderer:
+    """The service's renderer (`bot.rendering.Renderer`): Block Kit messages for Slack."""
+
+    def outbox_messages(
+        self, definition: WorkflowDefinition, instance: Instance, effects: Iterable[Effect]
+    ) -> list[OutboxMessage]:
+        return outbox_messages(definition, instance, effects)
+
+    def home_refreshes(self, people: Iterable[str]) -> list[OutboxMessage]:
+        return home_refreshes(people)
+
+    def people_affected(self, instance: Instance, effects: Iterable[Effect]) -> list[str]:
+        return people_affected(instance, effects)
+
+    def digest_message(self, plan: DigestPlan, instances: dict[int, Instance], now: datetime) -> OutboxMessage:
+        return digest_message(plan, instances, now)
