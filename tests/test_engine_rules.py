@@ -28,6 +28,7 @@ from bot.engine import (
     OrgDirectory,
     ReassignTask,
     Refusal,
+    RefusalReason,
     ResubmitForm,
     SnoozeTask,
     StartWorkflow,
@@ -40,6 +41,7 @@ from bot.engine import (
     Transition,
     WorkflowDefinition,
     decide,
+    may_act,
     start,
 )
 from bot.slack.outgoing import outbox_messages
@@ -353,6 +355,15 @@ class ApprovalRulesHold(RuleBasedStateMachine):
 
     # -- the checks of one transition ----------------------------------------------------------------------------
 
+    def _check_may_act_agrees(self, before: Instance, command: ActOnTask, outcome: Transition | Refusal) -> None:
+        """Asked before the comment is written, the engine says no exactly when deciding would, for the same
+        reason; a yes may still need the comment (a reason to reject, what should change)."""
+        asked = may_act(self.definition, self.directory, before, command, self.now)
+        if asked is not None:
+            assert isinstance(outcome, Refusal) and outcome.why == asked.why, (asked, outcome)
+        elif isinstance(outcome, Refusal):
+            assert outcome.why.reason in (RefusalReason.REASON_NEEDED, RefusalReason.CHANGES_NEEDED), outcome
+
     def _task_id(self, pick: int) -> str:
         tasks = self.instance.open_tasks() or self.instance.tasks
         return tasks[pick % len(tasks)].id if tasks else f"{self.instance.id}.board"
@@ -360,6 +371,8 @@ class ApprovalRulesHold(RuleBasedStateMachine):
     def _run(self, command: Command) -> None:
         before = self.instance
         outcome = decide(self.definition, self.directory, before, command, self.now)
+        if isinstance(command, ActOnTask):
+            self._check_may_act_agrees(before, command, outcome)
         if isinstance(outcome, Refusal):
             assert outcome.event.kind == "action_refused"
             return

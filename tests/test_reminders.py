@@ -11,6 +11,7 @@ from bot.app import Baton
 from bot.clock import OffsetClock
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.service import FormInvalid, Refused
+from bot.store import OutboxMessage
 
 from .conftest import baton_settings
 from .story import choose_in, copy_workflows, dm_containing, start_with_form, task_message, text_of, told, updated
@@ -114,6 +115,31 @@ async def test_reminders_then_an_escalation_whose_receiver_reassigns_and_the_new
     log = await kinds(baton)
     assert log.count("reminder_sent") == 3
     assert log.count("escalated") == 1 and "task_reassigned" in log
+
+
+async def test_messages_queued_before_typed_outbox_rows_still_go_to_their_thread_with_their_link(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    await start_with_form(driver, slack, ALICE, "quick-check", item="the invoice")
+    original = await task_message(slack, MARIA, "task_approve")
+    key = f"task:1.check:{MARIA}"
+    line = f"Quick check #1 from <@{ALICE}> · <{{{{permalink}}}}|Open the original request>"
+    blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}]
+    queued_by_the_previous_version = [
+        OutboxMessage(MARIA, "chat.postMessage", {"channel": MARIA, "text": "an old reply", "_thread_of": key}),
+        OutboxMessage(
+            MARIA,
+            "chat.postMessage",
+            {"channel": MARIA, "text": "an old reminder", "blocks": blocks, "_permalink_of": key},
+        ),
+    ]
+    async with baton.store.transaction() as work:
+        await work.enqueue(queued_by_the_previous_version, clock.now())
+    baton.sender.kick()
+    reply = await dm_containing(slack, MARIA, "an old reply")
+    assert reply.thread_ts == original.ts
+    reminder = await dm_containing(slack, MARIA, "an old reminder")
+    assert "/archives/" in text_of(reminder) and "permalink}}" not in text_of(reminder)
 
 
 async def test_snooze_delays_the_next_reminder(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.engine import (
     ApprovalRule,
@@ -43,7 +44,8 @@ __all__ = [
     "ACTION_WITHDRAW",
     "ACTION_REASSIGN",
     "ACTION_SNOOZE",
-    "PERMALINK_PLACEHOLDER",
+    "fill_permalink",
+    "legacy_permalink_line",
     "digest_blocks",
     "decision_note",
     "escalation_blocks",
@@ -430,7 +432,8 @@ def help_text() -> str:
 
 ACTION_SNOOZE = "task_snooze"
 ACTION_REASSIGN = "task_reassign"
-PERMALINK_PLACEHOLDER = "{{permalink}}"
+PERMALINK_BLOCK = "permalink"  # the context block whose line ends in the link to the task's own message
+_LEGACY_PERMALINK = " · <{{permalink}}|Open the original request>"  # how rows queued before schema 8 said so
 _SNOOZE_CHOICES = (("1h", "1 hour"), ("tomorrow", "Tomorrow morning"), ("next_week", "Next week"))
 
 
@@ -471,9 +474,7 @@ def reminder_blocks(
     return fit_blocks(
         [
             section(lead, fields=form_summary(definition, instance)),
-            context(
-                f"{instance.title} from <@{instance.requester}> · <{PERMALINK_PLACEHOLDER}|Open the original request>"
-            ),
+            {**context(f"{instance.title} from <@{instance.requester}>"), "block_id": PERMALINK_BLOCK},
             buttons,
         ]
     )
@@ -553,3 +554,34 @@ def _digest_line(item: Assignment, instances: Mapping[int, Instance], now: datet
 def delegated_note(effect: TaskDelegated, instance: Instance) -> str:
     """What an absent person reads when a new task of theirs went to their delegate."""
     return f"While you are away, “{effect.task_title}” ({instance.title}) went to your delegate <@{effect.delegate}>."
+
+
+def fill_permalink(args: dict[str, Any], link: str | None) -> dict[str, Any]:
+    """End a message's link line with the link to the original request, or, without one, say where it is."""
+    shown = link.replace('"', "%22") if link else None
+    tail = f" · <{shown}|Open the original request>" if shown else " · the original request above"
+    return {**args, "blocks": [_with_tail(block, tail) for block in args.get("blocks") or ()]}
+
+
+def legacy_permalink_line(args: dict[str, Any]) -> dict[str, Any]:
+    """A message queued before schema 8 marked its link line with a placeholder: mark it as a link line now."""
+    return {**args, "blocks": [_link_line_marked(block) for block in args.get("blocks") or ()]}
+
+
+def _link_line_marked(block: Any) -> Any:
+    elements = block.get("elements") if isinstance(block, dict) and block.get("type") == "context" else None
+    if not isinstance(elements, list) or not elements or not isinstance(elements[-1], dict):
+        return block
+    *first, last = elements
+    text = str(last.get("text", ""))
+    if not text.endswith(_LEGACY_PERMALINK):
+        return block
+    marked = {**last, "text": text.removesuffix(_LEGACY_PERMALINK)}
+    return {**block, "elements": [*first, marked], "block_id": PERMALINK_BLOCK}
+
+
+def _with_tail(block: Any, tail: str) -> Any:
+    if not isinstance(block, dict) or block.get("block_id") != PERMALINK_BLOCK or not block.get("elements"):
+        return block
+    *first, last = block["elements"]
+    return {**block, "elements": [*first, {**last, "text": f"{last['text']}{tail}"}]}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from bot.engine import (
     AddTimers,
@@ -80,7 +82,7 @@ def home_refreshes(people: Iterable[str]) -> list[OutboxMessage]:
     """Re-publish these people's App Home, rendered from the state at send time (one row per person)."""
     return [
         OutboxMessage(
-            conversation=f"home:{person}", method="views.publish", args={"user_id": person, "_render": "home"}
+            conversation=f"home:{person}", method="views.publish", args={"user_id": person}, render="home"
         )
         for person in dict.fromkeys(people)
     ]
@@ -126,9 +128,7 @@ def _update(conversation: str, key: str, blocks: list[dict[str, object]], instan
 
 def _in_thread(message: OutboxMessage, of_key: str) -> OutboxMessage:
     """Post as a reply in the thread of another message (found once that one was sent)."""
-    return OutboxMessage(
-        message.conversation, message.method, {**message.args, "_thread_of": of_key}, None, message.instance_id
-    )
+    return replace(message, message_key=None, thread_of=of_key)
 
 
 def _post(
@@ -148,88 +148,101 @@ def _post(
 
 
 def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) -> list[OutboxMessage]:
-    if isinstance(effect, TaskOpened):
-        task = effect.task
-        text = f"New task for you: {task.title} ({instance.title})"
-        return [
-            _post(
-                user,
-                text,
-                open_task_blocks(definition, instance, task, viewer=user),
-                instance,
-                task_message_key(task.id, user),
-            )
-            for user in task.assignees
-        ]
-    if isinstance(effect, TaskProgress):
-        task = effect.task
-        return [
-            OutboxMessage(
-                conversation=user,
-                method="chat.update",
-                args={
-                    "text": clip(f"{task.title}: {len(task.votes)} decided", _FALLBACK_LIMIT),
-                    "blocks": open_task_blocks(definition, instance, task, viewer=user),
-                },
-                message_key=task_message_key(task.id, user),
-                instance_id=instance.id,
-            )
-            for user in task.assignees
-        ]
-    if isinstance(effect, CommentAdded):
-        said = clip(escape_text(effect.text), 2800)
-        note = f":speech_balloon: <@{effect.author}> commented on {instance.title}:\n> {said}"
-        replies = []
-        for person in effect.people:
-            held = next((t for t in instance.open_tasks() if person in t.assignees), None)
-            key = task_message_key(held.id, person) if held else f"request:{instance.id}"
-            replies.append(_in_thread(_post(person, note, [section(note)], instance), key))
-        return replies
-    if isinstance(effect, TaskDelegated):
-        note = delegated_note(effect, instance)
-        return [_post(effect.absent, note, [section(note)], instance)]
-    if isinstance(effect, TaskClosed):  # every copy ends in the outcome, also of those who handed it on
-        task = effect.task
-        blocks = closed_task_blocks(definition, instance, task)
-        text = f"{task.title}: {task.status.value}"
-        return [_update_copy(task, user, text, blocks, instance) for user in task.holders_ever]
-    if isinstance(effect, RequestReceived):
-        text = f"Your request {instance.title} has started."
-        posts = [
-            _post(instance.requester, text, receipt_blocks(definition, instance), instance, f"request:{instance.id}")
-        ]
-        if instance.origin_channel:
-            blocks = receipt_blocks(definition, instance, in_channel=True)
-            posts.append(_post(instance.origin_channel, instance.title, blocks, instance, f"channel:{instance.id}"))
-        return posts
-    if isinstance(effect, InstanceFinished):
-        text = f"{instance.title} was {instance.status.value}."
-        return [_post(instance.requester, text, finished_blocks(definition, instance), instance)]
-    if isinstance(effect, NotifyTargets):
-        blocks = [section(effect.text)]
-        return [_post(target, effect.text, blocks, instance) for target in (*effect.people, *effect.channels)]
-    if isinstance(effect, RemindAssignee):
-        task, person = effect.task, effect.person
-        message = _post(
-            person, f"Reminder: {task.title}", reminder_blocks(definition, instance, task, effect.overdue_by), instance
-        )
-        return [_with_permalink(message, task_message_key(task.id, person))]
-    if isinstance(effect, EscalateTask):
-        task = effect.task
-        blocks = escalation_blocks(definition, instance, task, effect.overdue_by, may_act=effect.may_act)
-        return [_post(person, f"Stuck: {task.title}", blocks, instance) for person in effect.people]
-    if isinstance(effect, TaskHandedOver):
-        return _hand_over(definition, instance, effect)
-    if isinstance(effect, AddTimers | CancelTimers):
-        return []  # timers are stored by the service, not sent
-    raise TypeError(f"unknown effect {effect!r}")
+    render = _RENDERERS.get(type(effect))
+    if render is None:
+        raise TypeError(f"unknown effect {effect!r}")
+    return render(definition, instance, effect)
 
 
-def _with_permalink(message: OutboxMessage, of_key: str) -> OutboxMessage:
-    """Ask the sender to fill in the link to another message (known only once that one was sent)."""
-    return OutboxMessage(
-        message.conversation, message.method, {**message.args, "_permalink_of": of_key}, None, message.instance_id
-    )
+def _task_opened(definition: WorkflowDefinition, instance: Instance, effect: TaskOpened) -> list[OutboxMessage]:
+    task = effect.task
+    text = f"New task for you: {task.title} ({instance.title})"
+    return [
+        _post(user, text, open_task_blocks(definition, instance, task, viewer=user), instance, _key(task, user))
+        for user in task.assignees
+    ]
+
+
+def _task_progress(definition: WorkflowDefinition, instance: Instance, effect: TaskProgress) -> list[OutboxMessage]:
+    task = effect.task
+    text = f"{task.title}: {len(task.votes)} decided"
+    return [
+        _update_copy(task, user, text, open_task_blocks(definition, instance, task, viewer=user), instance)
+        for user in task.assignees
+    ]
+
+
+def _comment_added(_definition: WorkflowDefinition, instance: Instance, effect: CommentAdded) -> list[OutboxMessage]:
+    said = clip(escape_text(effect.text), 2800)
+    note = f":speech_balloon: <@{effect.author}> commented on {instance.title}:\n> {said}"
+    replies = []
+    for person in effect.people:
+        held = next((t for t in instance.open_tasks() if person in t.assignees), None)
+        key = task_message_key(held.id, person) if held else f"request:{instance.id}"
+        replies.append(_in_thread(_post(person, note, [section(note)], instance), key))
+    return replies
+
+
+def _task_delegated(
+    _definition: WorkflowDefinition, instance: Instance, effect: TaskDelegated
+) -> list[OutboxMessage]:
+    note = delegated_note(effect, instance)
+    return [_post(effect.absent, note, [section(note)], instance)]
+
+
+def _task_closed(definition: WorkflowDefinition, instance: Instance, effect: TaskClosed) -> list[OutboxMessage]:
+    """Every copy ends in the outcome, also those of people who handed it on."""
+    task = effect.task
+    blocks = closed_task_blocks(definition, instance, task)
+    text = f"{task.title}: {task.status.value}"
+    return [_update_copy(task, user, text, blocks, instance) for user in task.holders_ever]
+
+
+def _request_received(
+    definition: WorkflowDefinition, instance: Instance, _effect: RequestReceived
+) -> list[OutboxMessage]:
+    text = f"Your request {instance.title} has started."
+    posts = [_post(instance.requester, text, receipt_blocks(definition, instance), instance, f"request:{instance.id}")]
+    if instance.origin_channel:
+        blocks = receipt_blocks(definition, instance, in_channel=True)
+        posts.append(_post(instance.origin_channel, instance.title, blocks, instance, f"channel:{instance.id}"))
+    return posts
+
+
+def _instance_finished(
+    definition: WorkflowDefinition, instance: Instance, _effect: InstanceFinished
+) -> list[OutboxMessage]:
+    text = f"{instance.title} was {instance.status.value}."
+    return [_post(instance.requester, text, finished_blocks(definition, instance), instance)]
+
+
+def _notify_targets(_definition: WorkflowDefinition, instance: Instance, effect: NotifyTargets) -> list[OutboxMessage]:
+    blocks = [section(effect.text)]
+    return [_post(target, effect.text, blocks, instance) for target in (*effect.people, *effect.channels)]
+
+
+def _remind_assignee(
+    definition: WorkflowDefinition, instance: Instance, effect: RemindAssignee
+) -> list[OutboxMessage]:
+    """A reminder links to the task's own message (its permalink is known only once that one was sent)."""
+    task, person = effect.task, effect.person
+    blocks = reminder_blocks(definition, instance, task, effect.overdue_by)
+    message = _post(person, f"Reminder: {task.title}", blocks, instance)
+    return [replace(message, link_to=task_message_key(task.id, person))]
+
+
+def _escalate_task(definition: WorkflowDefinition, instance: Instance, effect: EscalateTask) -> list[OutboxMessage]:
+    task = effect.task
+    blocks = escalation_blocks(definition, instance, task, effect.overdue_by, may_act=effect.may_act)
+    return [_post(person, f"Stuck: {task.title}", blocks, instance) for person in effect.people]
+
+
+def _nothing_to_send(_definition: WorkflowDefinition, _instance: Instance, _effect: Effect) -> list[OutboxMessage]:
+    return []  # timers are stored by the service, not sent
+
+
+def _key(task: Task, user: str) -> str:
+    return task_message_key(task.id, user)
 
 
 def _hand_over(definition: WorkflowDefinition, instance: Instance, effect: TaskHandedOver) -> list[OutboxMessage]:
@@ -268,6 +281,23 @@ def _update_copy(
         message_key=task_message_key(task.id, user),
         instance_id=instance.id,
     )
+
+
+_RENDERERS: dict[type[Effect], Callable[[WorkflowDefinition, Instance, Any], list[OutboxMessage]]] = {
+    TaskOpened: _task_opened,
+    TaskProgress: _task_progress,
+    CommentAdded: _comment_added,
+    TaskDelegated: _task_delegated,
+    TaskClosed: _task_closed,
+    RequestReceived: _request_received,
+    InstanceFinished: _instance_finished,
+    NotifyTargets: _notify_targets,
+    RemindAssignee: _remind_assignee,
+    EscalateTask: _escalate_task,
+    TaskHandedOver: _hand_over,
+    AddTimers: _nothing_to_send,
+    CancelTimers: _nothing_to_send,
+}
 
 
 def digest_message(plan: DigestPlan, instances: dict[int, Instance], now: datetime) -> OutboxMessage:

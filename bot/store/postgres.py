@@ -42,6 +42,7 @@ from .rows import (
     instance_row,
     moment,
     outbox_row,
+    pending_message,
     task_row,
     task_writes,
     timer_row,
@@ -314,8 +315,8 @@ class PostgreSQLUnitOfWork:
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
         await self._db.executemany(
             """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
-                                   next_attempt_at, created_at)
-               VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)""",
+                                   next_attempt_at, created_at, thread_of, link_to, render)
+               VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10)""",
             [outbox_row(m, now) for m in messages],
         )
 
@@ -429,7 +430,8 @@ class PostgreSQLUnitOfWork:
                ), claimed AS (
                    UPDATE outbox SET locked_by = $3, locked_until = $4 FROM due WHERE outbox.id = due.id
                    RETURNING outbox.id, outbox.conversation, outbox.method, outbox.args, outbox.message_key,
-                             outbox.instance_id, outbox.attempts, outbox.created_at
+                             outbox.instance_id, outbox.attempts, outbox.created_at, outbox.thread_of,
+                             outbox.link_to, outbox.render
                )
                SELECT c.*, m.channel, m.ts
                FROM claimed c LEFT JOIN slack_messages m ON m.message_key = c.message_key""",
@@ -439,19 +441,7 @@ class PostgreSQLUnitOfWork:
             epoch(now + self._lease),
             list(exclude),
         )
-        return sorted(
-            (
-                PendingMessage(
-                    id=r[0],
-                    message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
-                    attempts=r[6],
-                    created_at=moment(r[7]),
-                    posted_at=MessageRef(r[8], r[9]) if r[8] is not None else None,
-                )
-                for r in rows
-            ),
-            key=lambda pending: pending.id,
-        )
+        return sorted((pending_message(r) for r in rows), key=lambda pending: pending.id)
 
     async def message_ref(self, message_key: str) -> MessageRef | None:
         row = await self._db.fetchrow("SELECT channel, ts FROM slack_messages WHERE message_key = $1", message_key)

@@ -18,6 +18,9 @@ class OutboxMessage:
     args: dict[str, Any]
     message_key: str | None = None  # logical message identity, so later updates find channel and ts
     instance_id: int | None = None
+    thread_of: str | None = None  # reply in the thread of the message with this key (posted alone if it never was)
+    link_to: str | None = None  # the message whose permalink fills this one's link line (bot/slack/messages.py)
+    render: str | None = None  # built from state at send time by the sender's renderer of this name ("home")
 
 
 @dataclass(frozen=True)

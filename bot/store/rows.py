@@ -10,7 +10,7 @@ from typing import Any
 from bot.engine import AddTimers, CancelTimers, Event, Instance, Task
 from bot.engine.timers import Timer
 
-from .records import OutboxMessage
+from .records import MessageRef, OutboxMessage, PendingMessage
 
 __all__ = [
     "TimerChange",
@@ -19,6 +19,7 @@ __all__ = [
     "instance_row",
     "moment",
     "outbox_row",
+    "pending_message",
     "task_row",
     "task_writes",
     "timer_row",
@@ -78,7 +79,8 @@ def event_row(instance_id: int, event: Event) -> tuple[Any, ...]:
 
 
 def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
-    """(conversation, method, args, message_key, instance_id, next_attempt_at, created_at)"""
+    """(conversation, method, args, message_key, instance_id, next_attempt_at, created_at, thread_of, link_to,
+    render)"""
     return (
         message.conversation,
         message.method,
@@ -87,7 +89,18 @@ def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
         message.instance_id,
         epoch(now),
         epoch(now),
+        message.thread_of,
+        message.link_to,
+        message.render,
     )
+
+
+def pending_message(row: Any) -> PendingMessage:
+    """A claimed outbox row: (id, conversation, method, args, message_key, instance_id, attempts, created_at,
+    thread_of, link_to, render, posted channel, posted ts)."""
+    message = OutboxMessage(row[1], row[2], json.loads(row[3]), row[4], row[5], row[8], row[9], row[10])
+    posted_at = MessageRef(row[11], row[12]) if row[11] is not None else None
+    return PendingMessage(id=row[0], message=message, attempts=row[6], created_at=moment(row[7]), posted_at=posted_at)
 
 
 def timer_row(instance_id: int, timer: Timer) -> tuple[Any, ...]:

@@ -155,6 +155,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at REAL NOT NULL
         )""",
     ),
+    (
+        # Typed outbox messages: what the sender does besides the Slack call is in columns of its own, not in
+        # keys hidden among the call's arguments (rows queued before this are lifted by bot/outbox/legacy.py).
+        "ALTER TABLE outbox ADD COLUMN thread_of TEXT",
+        "ALTER TABLE outbox ADD COLUMN link_to TEXT",
+        "ALTER TABLE outbox ADD COLUMN render TEXT",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

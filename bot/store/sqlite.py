@@ -29,6 +29,7 @@ from .rows import (
     instance_row,
     moment,
     outbox_row,
+    pending_message,
     task_row,
     task_writes,
     timer_row,
@@ -334,8 +335,8 @@ class SQLiteUnitOfWork:
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
         self._write_many(
             """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
-                                   next_attempt_at, created_at)
-               VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)""",
+                                   next_attempt_at, created_at, thread_of, link_to, render)
+               VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)""",
             [outbox_row(m, now) for m in messages],
         )
 
@@ -421,7 +422,7 @@ class SQLiteUnitOfWork:
         skipped = tuple(exclude)
         rows = await self._all(
             """SELECT o.id, o.conversation, o.method, o.args, o.message_key, o.instance_id, o.attempts, o.created_at,
-                      m.channel, m.ts
+                      o.thread_of, o.link_to, o.render, m.channel, m.ts
                FROM outbox o
                JOIN (SELECT conversation, MIN(id) AS head FROM outbox WHERE status = 'pending'
                      GROUP BY conversation) h ON h.head = o.id
@@ -431,16 +432,7 @@ class SQLiteUnitOfWork:
             + " ORDER BY o.id LIMIT ?",
             (epoch(now), *skipped, limit),
         )
-        return [
-            PendingMessage(
-                id=r[0],
-                message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
-                attempts=r[6],
-                created_at=moment(r[7]),
-                posted_at=MessageRef(r[8], r[9]) if r[8] is not None else None,
-            )
-            for r in rows
-        ]
+        return [pending_message(r) for r in rows]
 
     async def message_ref(self, message_key: str) -> MessageRef | None:
         row = await self._one("SELECT channel, ts FROM slack_messages WHERE message_key = ?", (message_key,))
