@@ -89,6 +89,7 @@ from bot.settings import Settings
 from bot.slack.outgoing import BlockKitRenderer
 from bot.slack.refusals import refusal_text
 from bot.store.sqlite import SQLiteStore
+from bot.workspace import Workspace
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -354,7 +355,7 @@ async def measure(args: argparse.Namespace, directory: Path) -> int:
 
         # --- one sweep with --due timers due
         clock = OffsetClock(start=REFERENCE)
-        service = WorkflowService(store, catalog, admins=(), clock=clock, renderer=BlockKitRenderer())
+        service = WorkflowService(Workspace(store, catalog, admins=(), clock=clock), renderer=BlockKitRenderer())
         batches: list[tuple[int, datetime, float]] = []
         restore = timed_batches(service, clock, batches)
         sweep_start = ts(clock.now())

@@ -46,6 +46,7 @@ from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.usergroups import SlackUsergroups
 from bot.webhooks import WebhookPost, webhook_sender
+from bot.workspace import Workspace
 
 __all__ = ["Baton", "MAX_BODY_BYTES"]
 
@@ -123,16 +124,16 @@ class Baton:
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)
         await self.usergroups.refresh()
-        self.service = WorkflowService(
+        workspace = Workspace(
             self.store,
             catalog,
             admins=settings.baton_admins,
             clock=self.clock,
-            renderer=BlockKitRenderer(),
-            on_commit=self.sender.kick,
             zones=self.profiles.zone,
-            on_new_people=self.profiles.learn,
             usergroups=self.usergroups,
+        )
+        self.service = WorkflowService(
+            workspace, renderer=BlockKitRenderer(), on_commit=self.sender.kick, on_new_people=self.profiles.learn
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
         self.bolt = self._build_bolt()

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.engine import Instance, OrgDirectory, Refusal, RefusalReason, Transition, Why, WorkflowDefinition
-from bot.recording import TransitionRecorder
+from bot.recording import Recording
 from bot.store import UnitOfWork
-from bot.workspace import Workspace, definition_of
+from bot.workspace import definition_of
 
 __all__ = ["Ask", "CommandPipeline", "Judge", "Loader", "Refused", "Subject", "by_request", "by_task"]
 
@@ -62,12 +62,8 @@ def by_request(instance_id: int) -> Loader:
 class CommandPipeline:
     """Every command: one transaction that loads, asks the engine, and records either the refusal or the outcome."""
 
-    def __init__(
-        self, workspace: Workspace, recorder: TransitionRecorder, *, on_commit: Callable[[], None] = lambda: None
-    ) -> None:
-        self._workspace = workspace
-        self._recorder = recorder
-        self._on_commit = on_commit
+    def __init__(self, recording: Recording) -> None:
+        self._workspace, self._recorder, self._on_commit = recording.workspace, recording.recorder, recording.on_commit
 
     async def run(self, load: Loader, judge: Judge) -> Transition | Refused:
         """Decide and record; a refusal of a running request is in its history (a start refused is only logged)."""

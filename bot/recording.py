@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from bot.engine import AddTimers, CancelTimers, TaskHandedOver, TaskOpened, Transition, WorkflowDefinition
 from bot.rendering import Renderer
@@ -10,7 +11,7 @@ from bot.store import UnitOfWork
 from bot.webhooks import webhook_messages
 from bot.workspace import Workspace
 
-__all__ = ["TransitionRecorder"]
+__all__ = ["Recording", "TransitionRecorder"]
 
 
 class TransitionRecorder:
@@ -92,3 +93,13 @@ class TransitionRecorder:
         affected = set(self._renderer.people_affected(transition.instance, transition.effects))
         directory = self._workspace.directory
         return affected | {m for person in affected if (m := directory.manager_of(person))}
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a part of the service that records transitions needs: the workspace, the recorder, and whom to wake
+    after a commit (the outbox sender)."""
+
+    workspace: Workspace
+    recorder: TransitionRecorder
+    on_commit: Callable[[], None] = lambda: None

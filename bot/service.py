@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.catalog import Catalog
-from bot.clock import Clock
 from bot.delegations import Delegations
 from bot.engine import (
     ActOnTask,
@@ -34,10 +33,10 @@ from bot.engine import (
 )
 from bot.engine.builder import refuse
 from bot.pipeline import CommandPipeline, Refused, Subject, by_request, by_task
-from bot.recording import TransitionRecorder
+from bot.recording import Recording, TransitionRecorder
 from bot.rendering import Renderer
 from bot.screens import HomeData, Screens, StatusView
-from bot.store import Store, UnitOfWork
+from bot.store import UnitOfWork
 from bot.sweeps import DigestSweep, TimerSweep
 from bot.workspace import Workspace, definition_of
 
@@ -70,24 +69,20 @@ class WorkflowService:
 
     def __init__(
         self,
-        store: Store,
-        catalog: Catalog,
+        workspace: Workspace,
         *,
-        admins: tuple[str, ...],
-        clock: Clock,
         renderer: Renderer,
         on_commit: Callable[[], None] = lambda: None,
-        zones: Callable[[str], str | None] | None = None,
         on_new_people: Callable[[Iterable[str]], None] = lambda _people: None,
-        usergroups: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
-        self._workspace = Workspace(store, catalog, admins=admins, clock=clock, zones=zones, usergroups=usergroups)
-        recorder = TransitionRecorder(self._workspace, renderer, on_new_people=on_new_people)
-        self._pipeline = CommandPipeline(self._workspace, recorder, on_commit=on_commit)
-        self.screens = Screens(self._workspace, self._pipeline)
-        self.delegations = Delegations(self._workspace)
-        self.timer_sweep = TimerSweep(self._workspace, recorder, on_commit=on_commit)
-        self.digests = DigestSweep(self._workspace, recorder, on_commit=on_commit)
+        self._workspace = workspace
+        recorder = TransitionRecorder(workspace, renderer, on_new_people=on_new_people)
+        recording = Recording(workspace, recorder, on_commit)
+        self._pipeline = CommandPipeline(recording)
+        self.screens = Screens(workspace, self._pipeline)
+        self.delegations = Delegations(workspace)
+        self.timer_sweep = TimerSweep(recording)
+        self.digests = DigestSweep(recording)
 
     @property
     def catalog(self) -> Catalog:

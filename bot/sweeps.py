@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.engine import FireTimer, Instance, OrgDirectory, Refusal, Transition, WorkflowDefinition, decide
 from bot.engine.digest import plan_digests
-from bot.recording import TransitionRecorder
+from bot.recording import Recording
 from bot.store import DueTimer, UnitOfWork
-from bot.workspace import Workspace, definition_of
+from bot.workspace import definition_of
 
 __all__ = ["DigestSweep", "TimerSweep"]
 
@@ -20,12 +20,8 @@ log = logging.getLogger(__name__)
 class TimerSweep:
     """Fires what fell due; each timer is claimed once, in small batched transactions."""
 
-    def __init__(
-        self, workspace: Workspace, recorder: TransitionRecorder, *, on_commit: Callable[[], None] = lambda: None
-    ) -> None:
-        self._workspace = workspace
-        self._recorder = recorder
-        self._on_commit = on_commit
+    def __init__(self, recording: Recording) -> None:
+        self._workspace, self._recorder, self._on_commit = recording.workspace, recording.recorder, recording.on_commit
 
     async def fire_due_timers(self, *, batch: int = 100) -> int:
         """Fire every reminder, escalation and deadline that is due; each is claimed once, in a transaction.
@@ -94,12 +90,12 @@ class TimerSweep:
 class DigestSweep:
     """Each person's morning digest, once per local day, when the workspace has digests on."""
 
-    def __init__(
-        self, workspace: Workspace, recorder: TransitionRecorder, *, on_commit: Callable[[], None] = lambda: None
-    ) -> None:
-        self._workspace = workspace
-        self._renderer = recorder.renderer
-        self._on_commit = on_commit
+    def __init__(self, recording: Recording) -> None:
+        self._workspace, self._renderer, self._on_commit = (
+            recording.workspace,
+            recording.recorder.renderer,
+            recording.on_commit,
+        )
 
     async def send_digests(self) -> int:
         """Send each person's morning digest once per local day (when the workspace has digests on)."""

@@ -18,6 +18,7 @@ from bot.reports import chart_png, report_text, span
 from bot.service import Acted, Refused, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
 from bot.store import SQLiteStore
+from bot.workspace import Workspace
 
 from .story import copy_workflows
 
@@ -156,7 +157,7 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, WorkflowSe
     clock = MovableClock(T0)
     store = SQLiteStore(tmp_path / "kpi.db")
     await store.open()
-    service = WorkflowService(store, catalog, admins=("U0ADMIN",), clock=clock, renderer=BlockKitRenderer())
+    service = WorkflowService(Workspace(store, catalog, admins=("U0ADMIN",), clock=clock), renderer=BlockKitRenderer())
 
     async def start(hours: float, requester: str) -> Instance:
         clock.at(hours)

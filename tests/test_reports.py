@@ -22,6 +22,7 @@ from bot.service import Started
 from bot.slack.outgoing import BlockKitRenderer
 from bot.store import SQLiteStore
 from bot.store.reporting import InstanceExport
+from bot.workspace import Workspace
 
 from .conftest import ADMIN
 from .story import copy_workflows, dm_containing, start_expense, task_message, text_of, updated
@@ -145,7 +146,8 @@ def test_the_command_line_writes_the_same_csv_files(tmp_path: Path, capsys: pyte
         await store.open()
         try:
             catalog = load_catalog(copy_workflows(tmp_path / "wf"))
-            service = WorkflowService(store, catalog, admins=(), clock=SystemClock(), renderer=BlockKitRenderer())
+            workspace = Workspace(store, catalog, admins=(), clock=SystemClock())
+            service = WorkflowService(workspace, renderer=BlockKitRenderer())
             for amount in (10, 20):
                 form = {"amount": amount, "currency": "EUR", "reason": "A taxi ride"}
                 assert isinstance(await service.start("expense-approval", ALICE, form), Started)

@@ -25,6 +25,7 @@ from bot.service import Acted, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
 from bot.store import DueTimer, OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
 from bot.store.schema import SCHEMA_VERSION, migration_statements
+from bot.workspace import Workspace
 
 from .conftest import ADMIN
 from .databases import fresh_postgres
@@ -73,7 +74,8 @@ def service(store: Store, tmp_path: Path) -> WorkflowService:
     org = workflows / "org.yaml"
     org.write_text(yaml.safe_dump(yaml.safe_load(org.read_text()) | {"calendar": ALWAYS_OPEN}))
     catalog = load_catalog(workflows)
-    return WorkflowService(store, catalog, admins=(ADMIN,), clock=OffsetClock(start=NOW), renderer=BlockKitRenderer())
+    workspace = Workspace(store, catalog, admins=(ADMIN,), clock=OffsetClock(start=NOW))
+    return WorkflowService(workspace, renderer=BlockKitRenderer())
 
 
 async def start_timed(work_service: WorkflowService, count: int) -> list[int]:
@@ -335,7 +337,8 @@ async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its
     broken = ids[2]
     await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
     later = OffsetClock(start=NOW + timedelta(hours=1))
-    sweep = WorkflowService(store, work_service.catalog, admins=(ADMIN,), clock=later, renderer=BlockKitRenderer())
+    workspace = Workspace(store, work_service.catalog, admins=(ADMIN,), clock=later)
+    sweep = WorkflowService(workspace, renderer=BlockKitRenderer())
     assert await sweep.timer_sweep.fire_due_timers() == 10
     fired = await run_sql(database_url, "SELECT instance_id, status FROM timers WHERE fired_at IS NOT NULL")
     assert Counter(fired) == Counter({(i, "failed" if i == broken else "fired"): 2 for i in ids})
