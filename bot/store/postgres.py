@@ -28,7 +28,7 @@ import asyncpg
 from bot.engine import WorkflowDefinition
 
 from .dialect import PostgreSQLDialect
-from .errors import StoreError
+from .errors import StoreError, opened
 from .schema import migration_statements, migrations_to_apply
 from .session import Rows, Statement, numbered
 from .sql import SQLUnitOfWork
@@ -133,9 +133,7 @@ class PostgreSQLStore:
         await pool.close()
 
     def _require(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise StoreError("the store is not open")
-        return self._pool
+        return opened(self._pool)
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[SQLUnitOfWork]:

@@ -15,7 +15,7 @@ import aiosqlite
 from bot.engine import WorkflowDefinition
 
 from .dialect import SQLiteDialect
-from .errors import StoreError
+from .errors import StoreError, opened
 from .schema import migration_statements, migrations_to_apply
 from .session import Rows, Statement
 from .sql import SQLUnitOfWork
@@ -95,9 +95,7 @@ class SQLiteStore:
             self._connection = None
 
     def _require(self) -> aiosqlite.Connection:
-        if self._connection is None:
-            raise StoreError("the store is not open")
-        return self._connection
+        return opened(self._connection)
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[SQLUnitOfWork]:
