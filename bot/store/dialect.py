@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
+from .rows import OUTBOX_COLUMNS, TIMER_COLUMNS
+
 __all__ = ["Dialect", "PostgreSQLDialect", "SQLType", "SQLiteDialect"]
 
 SQLType = Literal["bigint", "text"]
 
 _IN_LIMIT = 500  # values per `IN (...)`: far below SQLite's limit on variables
-_OUTBOX_COLUMNS = "o.id, o.conversation, o.method, o.args, o.message_key, o.instance_id, o.attempts, o.created_at"
-_TIMER_COLUMNS = "id, instance_id, task_id, kind, due_at, recipient, level"
+_OUTBOX_COLUMNS = ", ".join(f"o.{column}" for column in OUTBOX_COLUMNS)
 
 
 class Dialect(Protocol):
@@ -47,12 +48,11 @@ class Dialect(Protocol):
 
     def claim_outbox(self, now: float, *, limit: int, exclude: Collection[int]) -> tuple[str, list[Any]]:
         """A query that returns (and claims, where processes share the outbox) the due head of each conversation
-        but `exclude`, as outbox columns then the message's channel and ts: id, conversation, method, args,
-        message_key, instance_id, attempts, created_at, channel, ts."""
+        but `exclude`: its OUTBOX_COLUMNS (bot/store/rows.py), then the channel and ts of its message_key."""
         ...
 
     def claim_timers(self, now: float, *, limit: int) -> tuple[str, list[Any]]:
-        """A write that marks up to `limit` due timers fired and returns them (timer columns)."""
+        """A write that marks up to `limit` due timers fired and returns their TIMER_COLUMNS."""
         ...
 
 
@@ -84,7 +84,7 @@ class SQLiteDialect:
         sql = (
             "UPDATE timers SET status = 'fired', fired_at = ? WHERE id IN ("
             "SELECT id FROM timers WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?) "
-            f"RETURNING {_TIMER_COLUMNS}"
+            f"RETURNING {', '.join(TIMER_COLUMNS)}"
         )
         return sql, [now, now, limit]
 
@@ -134,5 +134,5 @@ class PostgreSQLDialect:
                )
                UPDATE timers SET status = 'fired', fired_at = ?
                FROM due WHERE timers.id = due.id AND timers.status = 'pending'
-               RETURNING {", ".join(f"timers.{column}" for column in _TIMER_COLUMNS.split(", "))}"""
+               RETURNING {", ".join(f"timers.{column}" for column in TIMER_COLUMNS)}"""
         return sql, [now, limit, now]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from bot.pacing import Bucket, Limit, take_token
 from bot.store.records import MessageRef, OutboxMessage, PendingMessage
-from bot.store.rows import epoch, moment, outbox_row
+from bot.store.rows import epoch, outbox_row, pending_message
 
 from .part import SQLPart
 
@@ -32,16 +31,7 @@ class SQLOutbox(SQLPart):
         """The due head of each conversation, oldest first, but for `exclude` (heads this process is sending);
         where processes share the outbox, claimed for this one until its lease runs out."""
         sql, params = self._dialect.claim_outbox(epoch(now), limit=limit, exclude=exclude)
-        pending = (
-            PendingMessage(
-                id=r[0],
-                message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
-                attempts=r[6],
-                created_at=moment(r[7]),
-                posted_at=MessageRef(r[8], r[9]) if r[8] is not None else None,
-            )
-            for r in await self._db.all(sql, params)
-        )
+        pending = [pending_message(row) for row in await self._db.all(sql, params)]
         return sorted(pending, key=lambda message: message.id)
 
     async def has_pending_post(self, message_key: str, before_id: int) -> bool:

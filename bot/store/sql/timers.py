@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.engine.timers import Timer
 from bot.store.records import DueTimer
-from bot.store.rows import TimerChange, epoch, moment, timer_row, timer_writes
+from bot.store.rows import TIMER_COLUMNS, TimerChange, due_timer, epoch, timer_row, timer_writes
 
 from .part import SQLPart
 
@@ -21,6 +21,10 @@ _CANCEL_TIMERS = (
     "UPDATE timers SET status = 'cancelled' WHERE task_id = ? AND status = 'pending' "
     "AND (CAST(? AS TEXT) IS NULL OR recipient = ?) "
     "AND (? = 0 OR kind IN ('remind_before', 'remind_due', 'remind_overdue'))"
+)
+
+_PENDING_TIMERS = (
+    f"SELECT {', '.join(TIMER_COLUMNS)} FROM timers WHERE task_id = ? AND status = 'pending' ORDER BY due_at, id"
 )
 
 
@@ -43,16 +47,12 @@ class SQLTimers(SQLPart):
         """Mark the first `limit` due timers fired (on PostgreSQL, those whose instances no other transaction
         holds, locking those instances too) and return them in due order."""
         sql, params = self._dialect.claim_timers(epoch(now), limit=limit)
-        claimed = [_due_timer(row) for row in await self._db.all(sql, params)]
+        claimed = [due_timer(row) for row in await self._db.all(sql, params)]
         return sorted(claimed, key=lambda timer: (timer.due_at, timer.id))
 
     async def pending_timers(self, task_id: str) -> list[DueTimer]:
-        rows = await self._db.all(
-            "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
-            "WHERE task_id = ? AND status = 'pending' ORDER BY due_at, id",
-            (task_id,),
-        )
-        return [_due_timer(row) for row in rows]
+        rows = await self._db.all(_PENDING_TIMERS, (task_id,))
+        return [due_timer(row) for row in rows]
 
     async def mark_timer_failed(self, timer_id: int) -> None:
         await self._db.write("UPDATE timers SET status = 'failed' WHERE id = ?", (timer_id,))
@@ -61,8 +61,3 @@ class SQLTimers(SQLPart):
 def _cancellation(task_id: str, recipient: str | None, reminders_only: bool) -> tuple[Any, ...]:
     """The parameters of _CANCEL_TIMERS."""
     return (task_id, recipient, recipient, 1 if reminders_only else 0)
-
-
-def _due_timer(row: Any) -> DueTimer:
-    """A timer from its columns: id, instance_id, task_id, kind, due_at, recipient, level."""
-    return DueTimer(row[0], row[1], row[2], row[3], moment(row[4]), row[5], row[6])
