@@ -41,6 +41,7 @@ from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
+from bot.slack.metadata import MetadataSeal
 from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
@@ -173,7 +174,8 @@ class Baton:
             await next()
 
         register_report_listeners(app, self.reports, self.followups)  # first: it takes only report|export
-        register_listeners(app, self.service, self.followups)
+        seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
+        register_listeners(app, self.service, self.followups, seal)
         followups = self.followups
 
         @app.error

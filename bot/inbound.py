@@ -134,8 +134,10 @@ def signature_refusal(secret: str, headers: Any, raw: bytes, now: float) -> Turn
     """None when the body carries Slack's valid signature from the last five minutes."""
     stamp = str(headers.get("X-Slack-Request-Timestamp", ""))
     signature = str(headers.get("X-Slack-Signature", ""))
+    if not stamp or not signature:
+        return Turned(401, "request not signed")
     if not (stamp.isascii() and stamp.isdecimal() and len(stamp) <= 12):
-        return Turned(400, "missing or malformed request timestamp")
+        return Turned(400, "malformed request timestamp")
     if abs(now - int(stamp)) > MAX_CLOCK_SKEW_SECONDS:
         return Turned(401, "stale or future request timestamp")
     expected = "v0=" + hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + raw, hashlib.sha256).hexdigest()

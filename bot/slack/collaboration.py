@@ -26,6 +26,8 @@ from .messages import (
     ACTION_WITHDRAW,
     revision_view,
 )
+from .metadata import MetadataSeal
+from .parsing import click_of
 from .views import (
     CALLBACK_CHANGES,
     CALLBACK_COMMENT,
@@ -61,9 +63,9 @@ _SLACK_TOKEN = re.compile(r"<([@#!])?([^>|]+)(?:\|([^>]*))?>")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-def register_collaboration(app: AsyncApp, service: WorkflowService, followups: FollowUps) -> None:
+def register_collaboration(app: AsyncApp, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
     """Attach the collaboration listeners (before the catch-alls in register_listeners)."""
-    listeners = _Collaboration(service, followups)
+    listeners = _Collaboration(service, followups, seal)
     app.action(ACTION_MORE)(listeners.more)
     app.action(ACTION_EDIT_REQUEST)(listeners.edit_request)
     app.action(ACTION_WITHDRAW)(listeners.withdraw)
@@ -100,8 +102,9 @@ def parse_delegation(argument: str, rest: str, today: date) -> tuple[str | None,
 
 
 class _Collaboration:
-    def __init__(self, service: WorkflowService, followups: FollowUps) -> None:
+    def __init__(self, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
         self._service = service
+        self._seal = seal
         self._later = followups.later
 
     def _tell(self, client: AsyncWebClient, channel: Any, user_id: str, text: str) -> None:
@@ -113,24 +116,26 @@ class _Collaboration:
     # ---- the "more" menu on a task ------------------------------------------------------------------
 
     async def more(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        action = (body.get("actions") or [{}])[0]
-        choice = str((action.get("selected_option") or {}).get("value", ""))
-        task_id = str(action.get("block_id", "")).removeprefix("task:")[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel = (body.get("channel") or {}).get("id")
-        decision = Decision.REQUEST_CHANGES if choice == "request_changes" else None
-        check = await self._service.check_act(task_id, user_id, decision) if decision else await self._title(task_id)
+        click = click_of(body)
+        task_id = click.block_id.removeprefix("task:")
+        user_id, channel, choice = click.user_id, click.channel_id, click.selected_option
+        check = await self._may(choice, task_id, user_id)  # from stored state, before any form opens
         await ack()
         if isinstance(check, Refused):
             self._tell(client, channel, user_id, check.reason)
             return
-        view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}.get(choice)
-        if view is not None:
-            self._open(client, body.get("trigger_id"), view(task_id, check), user_id, channel)
+        view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}[choice]
+        self._open(client, click.trigger_id, view(task_id, check), user_id, channel)
 
-    async def _title(self, task_id: str) -> str | Refused:
-        found = await self._service.task_by_id(task_id)
-        return found[1].title if found else Refused("That task does not exist.")
+    async def _may(self, choice: str, task_id: str, user_id: str) -> Refused | str:
+        """May this person do what they picked from the menu? The refusal, or the task's title."""
+        if choice == "request_changes":
+            return await self._service.check_act(task_id, user_id, Decision.REQUEST_CHANGES)
+        if choice == "hand_over":
+            return await self._service.may_hand_over(task_id, user_id)
+        if choice == "comment":
+            return await self._service.may_comment(task_id, user_id)
+        return Refused("That menu item belongs to an older version of Baton and does nothing now.")
 
     async def changes_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         task_id, user_id, comment = _modal_context(body, view)
@@ -265,6 +270,7 @@ class _Collaboration:
         link = await _permalink(client, channel, message.get("ts"))
         prefill = {"subject": readable(str(message.get("text") or ""))[:2900], "link": link}
         view = start_form_view(definition, origin_channel=None, initial={k: v for k, v in prefill.items() if v})
+        view = self._seal.sealed_view(user_id, view)
         await open_view(client, trigger, view, user_id, channel)
 
     async def workflow_picked(self, ack: AsyncAck, body: Body, view: Body) -> None:
@@ -279,7 +285,8 @@ class _Collaboration:
         if refusal:
             await ack(response_action="errors", errors={"workflow": refusal[:150]})
             return
-        await ack(response_action="update", view=start_form_view(definition, origin_channel=None))
+        view = self._seal.sealed_view(user_id, start_form_view(definition, origin_channel=None))
+        await ack(response_action="update", view=view)
 
 
 async def delegate_command(service: WorkflowService, user_id: str, argument: str, rest: str, now: datetime) -> str:

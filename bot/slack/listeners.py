@@ -35,6 +35,8 @@ from .messages import (
     when,
     workflow_list_blocks,
 )
+from .metadata import MetadataSeal
+from .parsing import submission_of, text_of
 from .views import (
     CALLBACK_DONE_NOTE,
     CALLBACK_REJECT_REASON,
@@ -54,14 +56,18 @@ log = logging.getLogger(__name__)
 SLASH_COMMAND = "/workflow"
 
 Body = dict[str, Any]
+_UNSEALED_FORM = (
+    "Baton could not verify this form, so nothing was started. Please start again with `/workflow start` "
+    "in the channel where you want the request announced."
+)
 
 
-def register_listeners(app: AsyncApp, service: WorkflowService, followups: FollowUps) -> None:
+def register_listeners(app: AsyncApp, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
     """Attach every listener Baton has to the Bolt app, in one place.
 
     Bolt runs with process_before_response: Slack's answer goes out when a listener returns, so everything a
     listener commits is committed before the 200; talking back to Slack afterwards goes to `followups`."""
-    listeners = _Listeners(service, followups)
+    listeners = _Listeners(service, followups, seal)
     app.use(listeners.deduplicate_events)
     app.command(SLASH_COMMAND)(listeners.slash_command)
     app.action(ACTION_APPROVE)(listeners.approve)
@@ -76,7 +82,7 @@ def register_listeners(app: AsyncApp, service: WorkflowService, followups: Follo
     app.event("team_join")(listeners.team_join)
     app.event("app_home_opened")(listeners.app_home_opened)
     app.event("app_mention")(listeners.app_mention)
-    register_collaboration(app, service, followups)  # includes the message listener (decisions typed in a thread)
+    register_collaboration(app, service, followups, seal)  # includes the message listener (decisions typed in a thread)
     # Last: anything Baton does not (or no longer) know gets a polite answer instead of an error in Slack.
     app.action(re.compile(".*"))(listeners.unknown_action)
     app.view(re.compile(".*"))(listeners.unknown_view)
@@ -84,8 +90,9 @@ def register_listeners(app: AsyncApp, service: WorkflowService, followups: Follo
 
 
 class _Listeners:
-    def __init__(self, service: WorkflowService, followups: FollowUps) -> None:
+    def __init__(self, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
         self._service = service
+        self._seal = seal
         self._later = followups.later
 
     async def deduplicate_events(self, body: Body, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
@@ -169,7 +176,7 @@ class _Listeners:
             return
         if definition.form:
             await ack()
-            view = start_form_view(definition, origin_channel=origin)
+            view = self._seal.sealed_view(user_id, start_form_view(definition, origin_channel=origin))
             self._open_view(client, command.get("trigger_id"), view, user_id, origin)
             return
         result = await self._service.start(definition.name, user_id, {}, origin_channel=origin)
@@ -265,29 +272,34 @@ class _Listeners:
     # ---- modals -------------------------------------------------------------------------------------
 
     async def start_form_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
-        metadata = _json_object(view.get("private_metadata"))
-        name = str(metadata.get("workflow", ""))
-        channel = metadata.get("channel") if isinstance(metadata.get("channel"), str) else None
+        submission = submission_of(body, view)
+        user_id = submission.user_id
+        opened = self._seal.opened(user_id, submission.private_metadata)  # the channel in it must be Baton's
+        if opened is None:
+            log.warning("start form refused: its private_metadata was not sealed by Baton for user=%s", user_id)
+            await ack(response_action="update", view=_notice_view("Baton", _UNSEALED_FORM))
+            return
+        metadata = _json_object(opened)
+        name = text_of(metadata.get("workflow"))
+        channel = text_of(metadata.get("channel")) or None
         definition = self._service.definition(name)
-        user_id = str(body.get("user", {}).get("id", ""))
         if definition is None:
             await ack(
                 response_action="update", view=_notice_view("Workflow gone", f"`{_code(name)}` no longer exists.")
             )
             return
-        form = submitted_form(definition, view.get("state", {}).get("values"))
+        form = submitted_form(definition, submission.values)
         result = await self._service.start(
-            definition.name, user_id, form, origin_channel=channel, request_key=f"view:{view.get('id')}"
+            definition.name, user_id, form, origin_channel=channel, request_key=f"view:{submission.view_id}"
         )
         if isinstance(result, FormInvalid):
             errors = {field_block_id(field): message for field, message in result.errors.items()}
-            shown = {block.get("block_id") for block in view.get("blocks") or () if isinstance(block, dict)}
-            if set(errors) <= shown:
+            if set(errors) <= submission.block_ids:
                 await ack(response_action="errors", errors=errors)
                 return
             # The workflow's form changed while this modal was open: Slack would refuse errors for fields the
             # modal does not have, so show the current form, keeping what was typed, and say why.
-            fresh = start_form_view(definition, origin_channel=channel, initial=form)
+            fresh = self._seal.sealed_view(user_id, start_form_view(definition, origin_channel=channel, initial=form))
             notice = ":warning: This form changed while you had it open; check it and submit again."
             fresh["blocks"].insert(0, context(notice))
             await ack(response_action="update", view=fresh)
