@@ -25,12 +25,13 @@ from aiohttp.web_protocol import RequestPayloadError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.error import BoltError
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
 from slack_bolt.response import BoltResponse
 
 from bot.logs import one_line
 from bot.slack.parsing import payload_problem
 
-__all__ = ["InboundLimits", "Turned", "SlackInbound", "deepest_nesting", "signature_refusal"]
+__all__ = ["InboundLimits", "SlackInbound", "Turned", "deepest_nesting", "parse_request", "signature_refusal"]
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,8 @@ class SlackInbound:
             refusal = signature_refusal(self._secret, request.headers, raw, self._now())
             if refusal is not None and not is_ssl_check(raw):
                 return refusal
-        return parse_request(request, raw, self._limits.max_json_depth)
+        headers: dict[str, str | Sequence[str]] = {name: value for name, value in request.headers.items()}
+        return parse_request(raw, request.charset, headers, request.query_string, self._limits.max_json_depth)
 
     def _turn_away(self, request: web.Request, turned: Turned) -> web.Response:
         log.warning(
@@ -151,19 +153,23 @@ def is_ssl_check(raw: bytes) -> bool:
     return len(raw) < 1024 and parse_qs(raw.decode("latin-1")).get("ssl_check") == ["1"]
 
 
-def parse_request(request: web.Request, raw: bytes, max_depth: int) -> AsyncBoltRequest | Turned:
+def parse_request(
+    raw: bytes,
+    charset: str | None,
+    headers: dict[str, str | Sequence[str]],
+    query: str,
+    max_depth: int = MAX_JSON_DEPTH,
+) -> AsyncBoltRequest | Turned:
     """Decode and parse the body once, as Bolt will, and check the shape Bolt and the listeners rely on."""
-    text = decode_body(raw, request.charset)
+    text = decode_body(raw, charset)
     if isinstance(text, Turned):
         return text
-    headers: dict[str, str | Sequence[str]] = {name: value for name, value in request.headers.items()}
     try:
-        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        body: Any = parse_body(text, extract_content_type(build_normalized_headers(headers)))
     except RecursionError:
         return Turned(400, "request body nested too deeply")
-    except (ValueError, TypeError, AttributeError, BoltError):  # Bolt reads fields of what it parsed
-        return Turned(400, "request body is neither a JSON object nor a form")
-    body: Any = bolt_request.body
+    except ValueError:
+        return Turned(400, "request body is neither JSON nor a form")
     if not isinstance(body, dict):
         return Turned(400, "request body is not an object")
     if deepest_nesting(body) > max_depth:
@@ -171,7 +177,10 @@ def parse_request(request: web.Request, raw: bytes, max_depth: int) -> AsyncBolt
     problem = payload_problem(body)
     if problem is not None:
         return Turned(400, problem)
-    return bolt_request
+    try:
+        return AsyncBoltRequest(body=text, query=query, headers=headers)
+    except (BoltError, LookupError, TypeError, AttributeError, ValueError):  # a shape payload_problem missed
+        return Turned(400, "request body has a shape Slack does not send")
 
 
 def decode_body(raw: bytes, charset: str | None) -> str | Turned:

@@ -27,7 +27,7 @@ from .messages import (
     revision_view,
 )
 from .metadata import MetadataSeal
-from .parsing import click_of
+from .parsing import ID_LIMIT, click_of, shortcut_message_of, submission_of, submitted_choice, text_of, user_of
 from .views import (
     CALLBACK_CHANGES,
     CALLBACK_COMMENT,
@@ -147,7 +147,7 @@ class _Collaboration:
 
     async def hand_over_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         task_id, user_id, note = _modal_context(body, view)
-        to = submitted_user(view.get("state", {}).get("values")) or ""
+        to = submitted_user(submission_of(body, view).values) or ""
         result = await self._service.reassign(task_id, user_id, to, note)
         if isinstance(result, Refused):
             await ack(response_action="errors", errors={"person": result.reason[:150]})
@@ -163,9 +163,8 @@ class _Collaboration:
 
     async def edit_request(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()  # reads only: nothing to commit
-        task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel = (body.get("channel") or {}).get("id")
+        click = click_of(body)
+        task_id, user_id, channel = click.value[:ID_LIMIT], click.user_id, click.channel_id
         found = await self._service.task_by_id(task_id)
         if found is None or not found[1].status.is_open or found[1].kind is not StepKind.REVISION:
             self._tell(client, channel, user_id, "There is no open change request here any more.")
@@ -175,17 +174,17 @@ class _Collaboration:
             self._tell(client, channel, user_id, f"Only <@{instance.requester}> can edit this request.")
             return
         definition = await self._service.definition_of(instance)
-        self._open(client, body.get("trigger_id"), revision_view(definition, instance, task_id), user_id, channel)
+        self._open(client, click.trigger_id, revision_view(definition, instance, task_id), user_id, channel)
 
     async def resubmitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
-        task_id = str(view.get("private_metadata", ""))[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
+        submission = submission_of(body, view)
+        task_id, user_id = submission.private_metadata[:ID_LIMIT], submission.user_id
         found = await self._service.task_by_id(task_id)
         if found is None:
             await ack(response_action="errors", errors={})
             return
         definition = await self._service.definition_of(found[0])
-        form = submitted_form(definition, view.get("state", {}).get("values"))
+        form = submitted_form(definition, submission.values)
         result = await self._service.resubmit(task_id, user_id, form)
         if isinstance(result, FormInvalid):
             await ack(response_action="errors", errors={field_block_id(k): v for k, v in result.errors.items()})
@@ -196,9 +195,8 @@ class _Collaboration:
             await ack()
 
     async def withdraw(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel = (body.get("channel") or {}).get("id")
+        click = click_of(body)
+        task_id, user_id, channel = click.value[:ID_LIMIT], click.user_id, click.channel_id
         found = await self._service.task_by_id(task_id)
         reason = "Withdrawn after a change request."
         result = await self._service.cancel(found[0].id, user_id, reason) if found else None
@@ -249,9 +247,9 @@ class _Collaboration:
 
     async def start_shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        user_id = str((body.get("user") or {}).get("id", ""))
+        user_id = user_of(body)
         view = pick_workflow_view(self._service.startable_by(user_id))
-        self._open(client, body.get("trigger_id"), view, user_id, None)
+        self._open(client, text_of(body.get("trigger_id")) or None, view, user_id, None)
 
     async def request_approval_shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         """From a message: a general approval request, prefilled with the message and its link."""
@@ -259,28 +257,26 @@ class _Collaboration:
         self._later(self._open_approval_request(body, client), what="approval request form")
 
     async def _open_approval_request(self, body: Body, client: AsyncWebClient) -> None:
-        user_id = str((body.get("user") or {}).get("id", ""))
-        trigger = body.get("trigger_id")
-        message = body.get("message") or {}
-        channel = (body.get("channel") or {}).get("id")
+        click = click_of(body)
+        user_id, trigger, channel = click.user_id, click.trigger_id, click.channel_id
+        text, ts = shortcut_message_of(body)
         definition = self._service.definition(APPROVAL_WORKFLOW)
         if definition is None or self._service.start_refusal(definition, user_id):
             await open_view(client, trigger, pick_workflow_view(self._service.startable_by(user_id)), user_id, channel)
             return
-        link = await _permalink(client, channel, message.get("ts"))
-        prefill = {"subject": readable(str(message.get("text") or ""))[:2900], "link": link}
+        link = await _permalink(client, channel, ts)
+        prefill = {"subject": readable(text)[:2900], "link": link}
         view = start_form_view(definition, origin_channel=None, initial={k: v for k, v in prefill.items() if v})
         view = self._seal.sealed_view(user_id, view)
         await open_view(client, trigger, view, user_id, channel)
 
     async def workflow_picked(self, ack: AsyncAck, body: Body, view: Body) -> None:
-        values = view.get("state", {}).get("values", {})
-        chosen = ((values.get("workflow") or {}).get("value") or {}).get("selected_option") or {}
-        definition = self._service.definition(str(chosen.get("value", "")))
+        submission = submission_of(body, view)
+        definition = self._service.definition(submitted_choice(submission.values, "workflow"))
         if definition is None:
             await ack(response_action="errors", errors={"workflow": "Pick a workflow."})
             return
-        user_id = str((body.get("user") or {}).get("id", ""))
+        user_id = submission.user_id
         refusal = self._service.start_refusal(definition, user_id)
         if refusal:
             await ack(response_action="errors", errors={"workflow": refusal[:150]})
@@ -314,9 +310,8 @@ _DELEGATE_HELP = "Delegate while you are away: `/workflow delegate @someone unti
 
 
 def _modal_context(body: Body, view: Body) -> tuple[str, str, str | None]:
-    task_id = str(view.get("private_metadata", ""))[:200]
-    user_id = str((body.get("user") or {}).get("id", ""))
-    return task_id, user_id, submitted_text(view.get("state", {}).get("values"))
+    submission = submission_of(body, view)
+    return submission.private_metadata[:ID_LIMIT], submission.user_id, submitted_text(submission.values)
 
 
 async def _close_or_error(ack: AsyncAck, result: object) -> None:

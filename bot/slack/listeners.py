@@ -36,7 +36,7 @@ from .messages import (
     workflow_list_blocks,
 )
 from .metadata import MetadataSeal
-from .parsing import submission_of, text_of
+from .parsing import ID_LIMIT, click_of, submission_of, text_of, user_of
 from .views import (
     CALLBACK_DONE_NOTE,
     CALLBACK_REJECT_REASON,
@@ -118,10 +118,10 @@ class _Listeners:
 
     async def unknown_action(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        _task, user_id, channel_id = _action_context(body)
-        actions = body.get("actions") or [{}]
-        action_id = actions[0].get("action_id") if isinstance(actions[0], dict) else body.get("callback_id")
-        log.info("unknown action %r from user=%s", str(action_id)[:80], user_id)
+        click = click_of(body)
+        user_id, channel_id = click.user_id, click.channel_id
+        action_id = click.action_id or text_of(body.get("callback_id"))
+        log.info("unknown action %r from user=%s", action_id[:80], user_id)
         if user_id:
             note = (
                 "That button belongs to an older version of Baton and does "
@@ -130,15 +130,15 @@ class _Listeners:
             self._later(tell(client, channel_id, user_id, note), what="unknown action note")
 
     async def unknown_view(self, ack: AsyncAck, view: Body) -> None:
-        log.info("unknown view submission callback_id=%r", str(view.get("callback_id"))[:80])
+        log.info("unknown view submission callback_id=%r", text_of(view.get("callback_id"), 80))
         await ack(response_action="update", view=_notice_view("Baton", "This form is out of date. Please start again."))
 
     # ---- /workflow ----------------------------------------------------------------------------------
 
     async def slash_command(self, ack: AsyncAck, command: Body, client: AsyncWebClient) -> None:
         parsed = parse_command_text(command.get("text"))
-        user_id = str(command.get("user_id", ""))
-        channel_id = command.get("channel_id")
+        user_id = user_of(command)
+        channel_id = text_of(command.get("channel_id")) or None
         if parsed.verb == "start":
             await self._start_command(ack, parsed.argument, user_id, channel_id, command, client)
         elif parsed.verb == "list":
@@ -222,9 +222,9 @@ class _Listeners:
         await self._ask_comment(ack, body, client, Decision.COMPLETE, done_note_view)
 
     async def snooze(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        task_id, user_id, channel_id = _selection_context(body, "task:")
-        option = _selected(body, "selected_option")
-        result = await self._service.snooze(task_id, user_id, option)
+        click = click_of(body)
+        task_id, user_id, channel_id = click.block_id.removeprefix("task:"), click.user_id, click.channel_id
+        result = await self._service.snooze(task_id, user_id, click.selected_option)
         await ack()
         if isinstance(result, Refused):
             note = result.reason
@@ -235,8 +235,9 @@ class _Listeners:
         self._later(tell(client, channel_id, user_id, note), what="snooze note")
 
     async def reassign(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        task_id, user_id, channel_id = _selection_context(body, "reassign:")
-        to = _selected(body, "selected_user")
+        click = click_of(body)
+        task_id, user_id, channel_id = click.block_id.removeprefix("reassign:"), click.user_id, click.channel_id
+        to = click.selected_user
         result = await self._service.reassign(task_id, user_id, to)
         await ack()
         note = (
@@ -254,16 +255,18 @@ class _Listeners:
         decision: str,
         view: Callable[[str, str], dict[str, Any]],
     ) -> None:
-        task_id, user_id, channel_id = _action_context(body)
+        click = click_of(body)
+        task_id, user_id, channel_id = click.value[:ID_LIMIT], click.user_id, click.channel_id
         check = await self._service.check_act(task_id, user_id, decision)  # a refusal is in the history first
         await ack()
         if isinstance(check, Refused):
             self._later(tell(client, channel_id, user_id, check.reason), what="refusal note")
             return
-        self._open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel_id)
+        self._open_view(client, click.trigger_id, view(task_id, check), user_id, channel_id)
 
     async def _act(self, ack: AsyncAck, body: Body, client: AsyncWebClient, decision: str) -> None:
-        task_id, user_id, channel_id = _action_context(body)
+        click = click_of(body)
+        task_id, user_id, channel_id = click.value[:ID_LIMIT], click.user_id, click.channel_id
         result = await self._service.act(task_id, user_id, decision)  # committed before Slack hears back
         await ack()
         if isinstance(result, Refused):
@@ -315,9 +318,9 @@ class _Listeners:
         await self._comment_submitted(ack, body, view, Decision.COMPLETE)
 
     async def _comment_submitted(self, ack: AsyncAck, body: Body, view: Body, decision: str) -> None:
-        task_id = str(view.get("private_metadata", ""))[:200]
-        user_id = str(body.get("user", {}).get("id", ""))
-        comment = submitted_text(view.get("state", {}).get("values"))
+        submission = submission_of(body, view)
+        task_id, user_id = submission.private_metadata[:ID_LIMIT], submission.user_id
+        comment = submitted_text(submission.values)
         if decision == Decision.REJECT and not (comment or "").strip():
             await ack(response_action="errors", errors={"comment": "Please say why you reject it."})
             return
@@ -352,7 +355,7 @@ class _Listeners:
         await ack()
         if event.get("tab") not in (None, "home"):
             return
-        user_id = str(event.get("user", ""))
+        user_id = text_of(event.get("user"))
         view = home_view(await self._service.open_home(user_id))
         self._later(_publish_home(client, user_id, view), what="home publish")  # one Slack call after the ack
 
@@ -374,31 +377,6 @@ async def _publish_home(client: AsyncWebClient, user_id: str, view: dict[str, An
         await client.views_publish(user_id=user_id, view=view)
     except SlackApiError as error:
         log.warning("views.publish failed: user=%s error=%s", user_id, error.response.get("error"))
-
-
-def _action_context(body: Body) -> tuple[str, str, str | None]:
-    """The task, the person who clicked and where; the task id is only a lookup key, never trusted."""
-    actions = body.get("actions") or [{}]
-    task_id = str(actions[0].get("value", ""))[:200] if isinstance(actions[0], dict) else ""
-    user_id = str((body.get("user") or {}).get("id", ""))
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    return task_id, user_id, channel if isinstance(channel, str) else None
-
-
-def _selection_context(body: Body, block_prefix: str) -> tuple[str, str, str | None]:
-    """For a select inside a message: the task (from the block id), who chose, and where."""
-    _value, user_id, channel = _action_context(body)
-    actions = body.get("actions") or [{}]
-    block_id = str(actions[0].get("block_id", "")) if isinstance(actions[0], dict) else ""
-    return block_id.removeprefix(block_prefix)[:200], user_id, channel
-
-
-def _selected(body: Body, key: str) -> str:
-    actions = body.get("actions") or [{}]
-    chosen = actions[0].get(key) if isinstance(actions[0], dict) else None
-    if isinstance(chosen, dict):
-        chosen = chosen.get("value")
-    return str(chosen or "")[:100]
 
 
 def _start_answer(result: Started | Refused | FormInvalid) -> str:

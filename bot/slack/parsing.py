@@ -16,7 +16,9 @@ __all__ = [
     "Submission",
     "click_of",
     "payload_problem",
+    "shortcut_message_of",
     "submission_of",
+    "submitted_choice",
     "text_of",
     "user_of",
 ]
@@ -107,6 +109,18 @@ def submission_of(body: Any, view: Any) -> Submission:
     )
 
 
+def shortcut_message_of(body: Any) -> tuple[str, str | None]:
+    """A message shortcut's message: its text (as sent, with Slack's markup) and its ts."""
+    message = _object(_object(body).get("message"))
+    return text_of(message.get("text"), 40_000), text_of(message.get("ts"), 40) or None
+
+
+def submitted_choice(values: Mapping[str, Any], block_id: str, action_id: str = "value") -> str:
+    """The value of the option picked in a select of a submitted modal ("" when none)."""
+    element = _object(_object(values.get(block_id)).get(action_id))
+    return text_of(_object(element.get("selected_option")).get("value"))
+
+
 def payload_problem(body: Mapping[str, Any]) -> str | None:
     """Why a signed payload is not one Slack sends (and Bolt or a listener would fail on), or None."""
     for name in _ID_BEARERS:
@@ -117,6 +131,8 @@ def payload_problem(body: Mapping[str, Any]) -> str | None:
         isinstance(authorizations, list) and all(isinstance(a, Mapping) for a in authorizations)
     ):
         return "authorizations is not a list of objects"
+    if authorizations and payload_problem(authorizations[0]) is not None:  # Bolt reads ids from the first
+        return "authorizations[0] has ids that are neither ids nor objects"
     for name in _OBJECTS:
         if name in body and body[name] is not None and not isinstance(body[name], Mapping):
             return f"{name} is not an object"
