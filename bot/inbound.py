@@ -29,7 +29,7 @@ from slack_bolt.request.internals import build_normalized_headers, extract_conte
 from slack_bolt.response import BoltResponse
 
 from bot.logs import one_line
-from bot.slack.parsing import payload_problem
+from bot.slack.parsing import KNOWN_KINDS, payload_problem
 
 __all__ = ["InboundLimits", "SlackInbound", "Turned", "deepest_nesting", "parse_request", "signature_refusal"]
 
@@ -81,6 +81,10 @@ class SlackInbound:
         admitted = await self.admit(request)
         if isinstance(admitted, Turned):
             return self._turn_away(request, admitted)
+        kind = admitted.body.get("type")
+        if kind is not None and kind not in KNOWN_KINDS:  # app_rate_limited, or a kind Slack adds later
+            log.info("slack request not handled: type=%s", one_line(str(kind), 60))
+            return web.Response(status=200, text="")
         bolt_response = await self._dispatch(admitted)
         if bolt_response.status == 404:  # a signed, well-formed request Baton has no listener for
             log.info("slack request not handled: type=%s", one_line(_kind(admitted.body), 60))

@@ -213,3 +213,69 @@ async def test_the_http_limits_come_from_settings(tmp_path: Path, slack: SlackEm
             driver.baton_url.replace("/slack/events", "/healthz")
         ) as health:
             assert health.status == 200
+
+
+REPLACEMENTS: list[object] = [None, "", 0, -1, True, [], {}, [None], "x" * 3000, "\u202e\n<@U0ADMIN>", {"id": None}]
+
+
+def paths_of(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every path to a value inside a payload (keys and list indexes)."""
+    found: list[tuple[object, ...]] = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.extend(paths_of(child, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.extend(paths_of(child, (*prefix, index)))
+    return found
+
+
+def mutated(payload: object, path: tuple[object, ...], replacement: object, *, delete: bool) -> object:
+    copy = json.loads(json.dumps(payload))
+    parent = copy
+    for step in path[:-1]:
+        parent = parent[step]  # type: ignore[index]
+    if delete and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = replacement  # type: ignore[index]
+    return copy
+
+
+async def test_real_payloads_with_any_part_missing_or_of_the_wrong_type_never_get_a_5xx_or_a_traceback(
+    served: tuple[Baton, SlackDriver], slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    import random
+
+    from .story import choose_in, start_expense, task_message
+
+    _baton, driver = served
+    await start_expense(driver, slack, ALICE, 5, "Parking")
+    approval = await task_message(slack, "U0MARIA", "task_approve")
+    await choose_in(driver, approval, "U0MARIA", "task_more", "comment")
+    comment_form = await slack.wait_for(lambda: (slack.open_views("U0MARIA") or [None])[-1])
+    await driver.submit_view("U0MARIA", comment_form, {"comment": {"comment": {"type": "plain_text_input",
+                                                                                "value": "ok"}}})
+    await driver.send_message("U0MARIA", approval.channel, "lgtm", thread_ts=approval.ts)
+    await driver.open_home("U0MARIA")
+    await driver.shortcut(ALICE, "start_workflow")
+    await driver.click_button_in(approval, "U0MARIA", "task_reject")
+    captured = [(kind, payload) for kind, payload, _response in driver.sent]
+    assert len(captured) >= 7
+    chooser = random.Random(12)
+    answers: list[tuple[int, str]] = []
+    for kind, payload in captured:
+        paths = paths_of(payload)
+        for path in chooser.sample(paths, min(len(paths), 25)):
+            broken = mutated(payload, path, chooser.choice(REPLACEMENTS), delete=chooser.random() < 0.3)
+            if kind == "command":
+                body, content_type = urlencode({k: str(v) for k, v in broken.items()}), FORM  # type: ignore[union-attr]
+            elif kind in ("event", "event_callback", "url_verification"):
+                body, content_type = json.dumps(broken), "application/json"
+            else:
+                body, content_type = interaction(broken), FORM
+            answer = await driver.post_raw(body, content_type)
+            answers.append((answer.status, f"{kind} {path}"))
+    assert [a for a in answers if a[0] >= 500] == []
+    assert_no_tracebacks(caplog)
+    await assert_healthy(driver)

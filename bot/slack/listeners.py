@@ -87,6 +87,9 @@ def register_listeners(app: AsyncApp, service: WorkflowService, followups: Follo
     app.action(re.compile(".*"))(listeners.unknown_action)
     app.view(re.compile(".*"))(listeners.unknown_view)
     app.shortcut(re.compile(".*"))(listeners.unknown_action)
+    app.event(re.compile(".*"))(listeners.ignore)  # events Baton is subscribed to but does not act on
+    app.view_closed(re.compile(".*"))(listeners.ignore)
+    app.options(re.compile(".*"))(listeners.no_options)
 
 
 class _Listeners:
@@ -115,6 +118,9 @@ class _Listeners:
 
     async def ignore(self, ack: AsyncAck) -> None:
         await ack()
+
+    async def no_options(self, ack: AsyncAck) -> None:
+        await ack(options=[])
 
     async def unknown_action(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "ID_LIMIT",
+    "KNOWN_KINDS",
     "Click",
     "Submission",
     "click_of",
@@ -24,6 +25,10 @@ __all__ = [
 ]
 
 ID_LIMIT = 200  # task ids, block ids and the like are short: anything longer is cut, never trusted
+KNOWN_KINDS = frozenset(
+    {"event_callback", "url_verification", "block_actions", "view_submission", "view_closed", "shortcut",
+     "message_action", "block_suggestion"}
+)  # what Baton hands to Bolt; other signed kinds (app_rate_limited, anything new) are answered 200 at the door
 _INTERACTIONS = ("block_actions", "view_submission", "view_closed", "shortcut", "message_action", "block_suggestion")
 _ID_BEARERS = ("enterprise", "team", "user", "channel")  # Bolt reads `.id` from these when they are objects
 _OBJECTS = ("view", "message", "container", "state", "previous_message", "item", "function_data")
@@ -137,6 +142,8 @@ def payload_problem(body: Mapping[str, Any]) -> str | None:
         if name in body and body[name] is not None and not isinstance(body[name], Mapping):
             return f"{name} is not an object"
     kind = body.get("type")
+    if kind is not None and not isinstance(kind, str):
+        return "type is not a string"
     if kind == "event_callback":
         event = body.get("event")
         if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
