@@ -13,14 +13,15 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
+from bot.inbound import InboundLimits, SlackInbound
 from bot.metrics import (
     CONTENT_TYPE,
     BatonMetrics,
@@ -40,21 +41,22 @@ from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
+from bot.slack.metadata import MetadataSeal
 from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.usergroups import SlackUsergroups
 from bot.webhooks import WebhookPost, webhook_sender
 
-__all__ = ["Baton", "MAX_BODY_BYTES"]
+__all__ = ["Baton"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 512 * 1024  # Slack requests are far smaller; anything bigger is refused with 413
 _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
 _USERGROUP_REFRESH_SECONDS = 600.0
 _REPORT_SWEEP_SECONDS = 60.0
+_LINGER_SECONDS = 1.0
 DRAIN_SECONDS = 10.0  # on SIGTERM: how long requests in flight, follow-ups and the sender get to finish
 
 
@@ -172,7 +174,8 @@ class Baton:
             await next()
 
         register_report_listeners(app, self.reports, self.followups)  # first: it takes only report|export
-        register_listeners(app, self.service, self.followups)
+        seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
+        register_listeners(app, self.service, self.followups, seal)
         followups = self.followups
 
         @app.error
@@ -211,8 +214,18 @@ class Baton:
 
     def web_app(self) -> web.Application:
         """The HTTP surface: Slack's request URL and a health check."""
-        application = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._refuse_while_draining])
-        application.router.add_post("/slack/events", self._slack_events)
+        settings = self.settings
+        application = web.Application(
+            client_max_size=settings.http_max_body_bytes, middlewares=[self._refuse_while_draining]
+        )
+        secret = settings.slack_signing_secret
+        inbound = SlackInbound(
+            signing_secret=secret.get_secret_value() if secret else None,
+            limits=InboundLimits(settings.http_max_body_bytes, settings.http_read_timeout_seconds),
+            dispatch=self._dispatch,
+            on_turned=self._turned_away,
+        )
+        application.router.add_post("/slack/events", inbound.handle)
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
         api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
@@ -228,21 +241,17 @@ class Baton:
             return web.Response(status=503, text="Baton is stopping", headers={"Connection": "close"})
         return await handler(request)
 
-    async def _slack_events(self, request: web.Request) -> web.Response:
-        try:
-            bolt_request = await to_bolt_request(request)
-        except (ValueError, TypeError, AttributeError, KeyError) as error:  # not a Slack-shaped payload
-            log.warning("request refused: malformed body from %s (%s)", request.remote, type(error).__name__)
-            self.metrics.observe_request("malformed", 400)
-            return web.Response(status=400, text="malformed request")
+    async def _dispatch(self, bolt_request: AsyncBoltRequest) -> BoltResponse:
+        """Hand an admitted request to Bolt; it returns once the work is committed."""
         started = time.perf_counter()
         with self.sender.answering.request():  # the outbox gives way while people wait for an answer
-            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
+            bolt_response = await self.bolt.async_dispatch(bolt_request)
         kind = request_type(bolt_request.body)
         self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
-        if bolt_response.status == 401:
-            log.warning("request refused: bad or stale Slack signature from %s", request.remote)
-        return await to_aiohttp_response(bolt_response)
+        return bolt_response
+
+    def _turned_away(self, status: int) -> None:
+        self.metrics.observe_request("refused", status)
 
     async def _health(self, _request: web.Request) -> web.Response:
         try:
@@ -270,7 +279,14 @@ class Baton:
 
     async def serve(self, host: str, port: int) -> int:
         """Listen for Slack on host:port; return the bound port (useful with port 0)."""
-        self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=DRAIN_SECONDS)
+        self._runner = web.AppRunner(
+            self.web_app(),
+            access_log=None,
+            shutdown_timeout=DRAIN_SECONDS,
+            keepalive_timeout=self.settings.http_idle_timeout_seconds,  # also bounds a request's header time
+            lingering_time=_LINGER_SECONDS,  # after an early 408/413, how long the unread rest is drained
+            auto_decompress=False,  # Slack never compresses; a compressed body is refused unread (bot/inbound.py)
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
