@@ -15,6 +15,7 @@ from .records import DueTimer, MessageRef, OutboxMessage, PendingMessage
 
 __all__ = [
     "OUTBOX_COLUMNS",
+    "OUTBOX_WRITTEN",
     "TIMER_COLUMNS",
     "TimerChange",
     "due_timer",
@@ -33,6 +34,8 @@ __all__ = [
 # A timer effect of a transition, with the instance it belongs to.
 TimerChange = tuple[int, AddTimers | CancelTimers]
 
+# What enqueueing writes of each outbox row, in the order `outbox_row` gives the values.
+OUTBOX_WRITTEN = ("conversation", "method", "args", "message_key", "instance_id", "next_attempt_at", "created_at")
 # What an outbox claim reads of each row, in this order, followed by its message's channel and ts.
 OUTBOX_COLUMNS = ("id", "conversation", "method", "args", "message_key", "instance_id", "attempts", "created_at")
 # What a timer is read from, in this order.
@@ -88,7 +91,7 @@ def event_row(instance_id: int, event: Event) -> tuple[Any, ...]:
 
 
 def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
-    """(conversation, method, args, message_key, instance_id, next_attempt_at, created_at)"""
+    """The values of OUTBOX_WRITTEN."""
     return (
         message.conversation,
         message.method,

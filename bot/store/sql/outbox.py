@@ -7,12 +7,16 @@ from datetime import datetime
 
 from bot.pacing import Bucket, Limit, take_token
 from bot.store.records import MessageRef, OutboxMessage, PendingMessage
-from bot.store.rows import epoch, outbox_row, pending_message
+from bot.store.rows import OUTBOX_WRITTEN, epoch, outbox_row, pending_message
 
 from .part import SQLPart
 
 __all__ = ["SQLOutbox"]
 
+_ENQUEUE = (
+    f"INSERT INTO outbox ({', '.join(OUTBOX_WRITTEN)}, status) "
+    f"VALUES ({', '.join('?' * len(OUTBOX_WRITTEN))}, 'pending')"
+)
 _RELEASED = "locked_by = NULL, locked_until = NULL"  # a settled row holds no claim (only PostgreSQL claims rows)
 
 
@@ -20,12 +24,7 @@ class SQLOutbox(SQLPart):
     """Outbox rows from queued to sent, retried, failed or superseded, and the send buckets that pace them."""
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
-        await self._db.write_many(
-            """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
-                                   next_attempt_at, created_at)
-               VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)""",
-            [outbox_row(m, now) for m in messages],
-        )
+        await self._db.write_many(_ENQUEUE, [outbox_row(message, now) for message in messages])
 
     async def due_outbox(self, now: datetime, *, limit: int, exclude: Collection[int] = ()) -> list[PendingMessage]:
         """The due head of each conversation, oldest first, but for `exclude` (heads this process is sending);
