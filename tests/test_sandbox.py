@@ -401,6 +401,6 @@ def test_make_run_without_credentials_starts_the_sandbox_and_says_it_ignores_the
         assert not (tmp_path / "live.db").exists()
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
+        assert process.wait(timeout=40) == 0
         if process.stdout is not None:
             process.stdout.close()
