@@ -118,6 +118,29 @@ async def test_an_unsigned_oversized_body_is_refused_without_logging_any_of_it(
     assert_no_tracebacks(caplog)
 
 
+async def test_requests_that_are_not_even_http_get_400_and_one_line_each_not_a_traceback(
+    served: tuple[Baton, SlackDriver], caplog: pytest.LogCaptureFixture
+) -> None:
+    _baton, driver = served
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    junk = [
+        b"GARBAGE /x\nFAKE LOG LINE\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nBad\x00Header: 1\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ]
+    for raw in junk:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
+        writer.write(raw)
+        await writer.drain()
+        assert (await asyncio.wait_for(reader.read(), timeout=5)).startswith(b"HTTP/1.0 400")
+        writer.close()
+    server_lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(server_lines) == len(junk) and not [r for r in server_lines if r.exc_info]
+    assert all("FAKE" not in r.getMessage() and "\n" not in r.getMessage() for r in server_lines)
+    await assert_healthy(driver)
+
+
 def test_a_text_log_record_can_never_start_a_line_with_text_from_outside() -> None:
     record = logging.LogRecord("bot", logging.INFO, __file__, 1, "got %s", ("x\n2026 INFO fake\rmore\u2028end",), None)
     lines = OneRecordFormatter("%(levelname)s %(message)s").format(record).split("\n")
