@@ -228,7 +228,12 @@ class Baton:
         application.router.add_post("/slack/events", inbound.handle)
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
-        api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
+        api = StartApi(
+            self.service,
+            settings.api_scopes,
+            observe=self.metrics.observe_request,
+            read_timeout_seconds=settings.http_read_timeout_seconds,
+        )
         application.router.add_post("/api/workflows/{name}/start", api.start)
         return application
 

@@ -38,6 +38,7 @@ __all__ = [
     "Turned",
     "deepest_nesting",
     "parse_request",
+    "read_body",
     "signature_refusal",
 ]
 
@@ -135,13 +136,14 @@ async def read_body(request: web.Request, limits: InboundLimits) -> bytes | Turn
         return Turned(413, "request body too large")
     try:
         async with asyncio.timeout(limits.read_timeout_seconds):
-            return await request.read()
+            raw = await request.read()
     except TimeoutError:
         return Turned(408, "request body not sent in time")
     except web.HTTPRequestEntityTooLarge:
         return Turned(413, "request body too large")
     except (aiohttp.ClientError, HttpProcessingError, RequestPayloadError, ConnectionError, EOFError):
         return Turned(400, "request body cut short or not decodable")
+    return raw if len(raw) <= limits.max_body_bytes else Turned(413, "request body too large")
 
 
 def signature_refusal(secret: str, headers: Any, raw: bytes, now: float) -> Turned | None:

@@ -288,3 +288,31 @@ async def test_real_payloads_with_any_part_missing_or_of_the_wrong_type_never_ge
     assert [a for a in answers if a[0] >= 500] == []
     assert_no_tracebacks(caplog)
     await assert_healthy(driver)
+
+
+async def test_the_start_api_drops_a_half_sent_body_after_the_read_timeout_too(
+    tmp_path: Path, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic import SecretStr
+
+    token = "t" * 32
+    async with running_baton(tmp_path, slack, api_token=SecretStr(token), http_read_timeout_seconds=0.5) as (
+        _baton,
+        driver,
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
+        writer.write(b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 900\r\n\r\n{\"form\": ")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+        assert answer.startswith(b"HTTP/1.1 408")
+        writer.close()
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
+        writer.write(b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 900\r\n\r\n{")
+        await writer.drain()
+        writer.close()  # gives up half-way
+        await asyncio.sleep(0.3)
+        assert_no_tracebacks(caplog)
+        await assert_healthy(driver)
