@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
-from bot.inbound import InboundLimits, SlackInbound
+from bot.inbound import InboundLimits, ServerLog, SlackInbound
 from bot.metrics import (
     CONTENT_TYPE,
     BatonMetrics,
@@ -228,7 +228,12 @@ class Baton:
         application.router.add_post("/slack/events", inbound.handle)
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
-        api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
+        api = StartApi(
+            self.service,
+            settings.api_scopes,
+            observe=self.metrics.observe_request,
+            read_timeout_seconds=settings.http_read_timeout_seconds,
+        )
         application.router.add_post("/api/workflows/{name}/start", api.start)
         return application
 
@@ -285,6 +290,7 @@ class Baton:
             shutdown_timeout=DRAIN_SECONDS,
             keepalive_timeout=self.settings.http_idle_timeout_seconds,  # also bounds a request's header time
             lingering_time=_LINGER_SECONDS,  # after an early 408/413, how long the unread rest is drained
+            logger=ServerLog(),  # a request that is not HTTP is one log line, not a traceback
             auto_decompress=False,  # Slack never compresses; a compressed body is refused unread (bot/inbound.py)
         )
         await self._runner.setup()

@@ -31,7 +31,16 @@ from slack_bolt.response import BoltResponse
 from bot.logs import one_line
 from bot.slack.parsing import KNOWN_KINDS, payload_problem
 
-__all__ = ["InboundLimits", "SlackInbound", "Turned", "deepest_nesting", "parse_request", "signature_refusal"]
+__all__ = [
+    "InboundLimits",
+    "ServerLog",
+    "SlackInbound",
+    "Turned",
+    "deepest_nesting",
+    "parse_request",
+    "read_body",
+    "signature_refusal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +136,14 @@ async def read_body(request: web.Request, limits: InboundLimits) -> bytes | Turn
         return Turned(413, "request body too large")
     try:
         async with asyncio.timeout(limits.read_timeout_seconds):
-            return await request.read()
+            raw = await request.read()
     except TimeoutError:
         return Turned(408, "request body not sent in time")
     except web.HTTPRequestEntityTooLarge:
         return Turned(413, "request body too large")
     except (aiohttp.ClientError, HttpProcessingError, RequestPayloadError, ConnectionError, EOFError):
         return Turned(400, "request body cut short or not decodable")
+    return raw if len(raw) <= limits.max_body_bytes else Turned(413, "request body too large")
 
 
 def signature_refusal(secret: str, headers: Any, raw: bytes, now: float) -> Turned | None:
@@ -214,6 +224,30 @@ def deepest_nesting(value: object) -> int:
         deepest = max(deepest, depth)
         pending.extend((child, depth + 1) for child in children)
     return deepest
+
+
+class ServerLog(logging.Logger):
+    """aiohttp's server log, where a request that is not even HTTP (a bad request line or header, a body
+    cut short) is one bounded line instead of a traceback; other failures keep theirs."""
+
+    def __init__(self) -> None:
+        super().__init__("aiohttp.server")
+        self.parent = logging.getLogger("aiohttp.server")  # its level and handlers apply
+
+    def _one_line(self, level: int, exc_info: Any) -> bool:
+        if not isinstance(exc_info, HttpProcessingError | RequestPayloadError):
+            return False
+        first = str(getattr(exc_info, "message", "") or exc_info).strip().splitlines()
+        self.log(level, "http request refused: %s", one_line(first[0] if first else type(exc_info).__name__, 80))
+        return True
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if not self._one_line(logging.WARNING, exc_info):
+            super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+    def debug(self, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
+        if not self._one_line(logging.DEBUG, exc_info):  # aiohttp logs non-HTTP traffic at debug: it stays there
+            super().debug(msg, *args, exc_info=exc_info, **kwargs)
 
 
 def _kind(body: dict[str, Any]) -> str:

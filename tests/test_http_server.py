@@ -16,7 +16,7 @@ import pytest
 
 from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
-from bot.emulator.payloads import block_actions, event_callback, view_closed, view_submission
+from bot.emulator.payloads import event_callback, view_closed, view_submission
 from bot.logs import OneRecordFormatter, one_line
 
 from .conftest import running_baton
@@ -118,6 +118,29 @@ async def test_an_unsigned_oversized_body_is_refused_without_logging_any_of_it(
     assert_no_tracebacks(caplog)
 
 
+async def test_requests_that_are_not_even_http_get_400_and_one_line_each_not_a_traceback(
+    served: tuple[Baton, SlackDriver], caplog: pytest.LogCaptureFixture
+) -> None:
+    _baton, driver = served
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    junk = [
+        b"GARBAGE /x\nFAKE LOG LINE\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nBad\x00Header: 1\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ]
+    for raw in junk:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
+        writer.write(raw)
+        await writer.drain()
+        assert (await asyncio.wait_for(reader.read(), timeout=5)).startswith(b"HTTP/1.0 400")
+        writer.close()
+    server_lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(server_lines) == len(junk) and not [r for r in server_lines if r.exc_info]
+    assert all("FAKE" not in r.getMessage() and "\n" not in r.getMessage() for r in server_lines)
+    await assert_healthy(driver)
+
+
 def test_a_text_log_record_can_never_start_a_line_with_text_from_outside() -> None:
     record = logging.LogRecord("bot", logging.INFO, __file__, 1, "got %s", ("x\n2026 INFO fake\rmore\u2028end",), None)
     lines = OneRecordFormatter("%(levelname)s %(message)s").format(record).split("\n")
@@ -187,20 +210,6 @@ async def test_signed_requests_of_kinds_baton_does_not_handle_get_200_not_404(
     ]:
         answer = await driver.post_raw(body, content_type)
         assert answer.status == 200, (answer.status, body[:80])
-    assert_no_tracebacks(caplog)
-    await assert_healthy(driver)
-
-
-async def test_a_click_with_odd_but_valid_parts_is_answered_not_failed(
-    served: tuple[Baton, SlackDriver], caplog: pytest.LogCaptureFixture, slack: SlackEmulator
-) -> None:
-    _baton, driver = served
-    weird = block_actions(user_id=ALICE, action_id="task_approve", value={"not": "a string"}, trigger_id="t",
-                          channel_id="C0GENERAL")
-    weird["channel"] = None
-    weird["actions"][0]["block_id"] = ["x"]
-    answer = await driver.post_raw(interaction(weird), FORM)
-    assert answer.status == 200
     assert_no_tracebacks(caplog)
     await assert_healthy(driver)
 
@@ -279,3 +288,31 @@ async def test_real_payloads_with_any_part_missing_or_of_the_wrong_type_never_ge
     assert [a for a in answers if a[0] >= 500] == []
     assert_no_tracebacks(caplog)
     await assert_healthy(driver)
+
+
+async def test_the_start_api_drops_a_half_sent_body_after_the_read_timeout_too(
+    tmp_path: Path, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic import SecretStr
+
+    token = "t" * 32
+    async with running_baton(tmp_path, slack, api_token=SecretStr(token), http_read_timeout_seconds=0.5) as (
+        _baton,
+        driver,
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
+        writer.write(b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 900\r\n\r\n{\"form\": ")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+        assert answer.startswith(b"HTTP/1.1 408")
+        writer.close()
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
+        writer.write(b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 900\r\n\r\n{")
+        await writer.drain()
+        writer.close()  # gives up half-way
+        await asyncio.sleep(0.3)
+        assert_no_tracebacks(caplog)
+        await assert_healthy(driver)
