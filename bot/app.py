@@ -31,6 +31,7 @@ from bot.metrics import (
 )
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
+from bot.readiness import readiness
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
@@ -81,6 +82,7 @@ class Baton:
     _runner: web.AppRunner | None = field(init=False, default=None)
     _http: aiohttp.ClientSession | None = field(init=False, default=None)
     draining: bool = field(init=False, default=False)
+    stopping: bool = field(init=False, default=False)  # /readyz says 503 from the stop's first moment
 
     async def start(self) -> None:
         """Open the store and start sending; raise StoreError for an unusable database."""
@@ -214,6 +216,7 @@ class Baton:
         application = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._refuse_while_draining])
         application.router.add_post("/slack/events", self._slack_events)
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
+        application.router.add_get("/readyz", self._ready)
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
         api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
         application.router.add_post("/api/workflows/{name}/start", api.start)
@@ -224,7 +227,7 @@ class Baton:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """Once stopping, a request that slipped in is refused (Slack retries it elsewhere), never half-done."""
-        if self.draining and request.path != "/healthz":
+        if self.draining and request.path not in ("/healthz", "/readyz"):
             return web.Response(status=503, text="Baton is stopping", headers={"Connection": "close"})
         return await handler(request)
 
@@ -264,6 +267,14 @@ class Baton:
             status=200 if ok else 503,
         )
 
+    async def _ready(self, _request: web.Request) -> web.Response:
+        """/readyz: whether to send this process requests (store reachable, schema current, not stopping); the
+        same short answer for anyone, naming no host, database or error."""
+        reason = await readiness(self.store, self.settings.database_url, stopping=self.stopping)
+        if reason is None:
+            return web.json_response({"ready": True})
+        return web.json_response({"ready": False, "reason": reason}, status=503)
+
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = await self.metrics.scrape(self.store, self.scheduler.runs, self.clock.now())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
@@ -282,7 +293,13 @@ class Baton:
         """Stop gracefully: stop taking requests, let those in flight finish (each is committed before it is
         answered), let follow-ups, sweeps and the sender finish their calls, then close the store. True when
         everything finished within its time; False when something had to be cut short (nothing committed is
-        lost either way: unsent messages stay in the outbox, handed back for the next start)."""
+        lost either way: unsent messages stay in the outbox, handed back for the next start).
+        With STOP_NOTICE_SECONDS, /readyz answers 503 for that long first while requests are still served, so that
+        a load balancer stops sending before the port closes."""
+        self.stopping = True
+        if self._runner is not None and self.settings.stop_notice_seconds > 0:
+            log.info("stopping: not ready; still serving for %gs", self.settings.stop_notice_seconds)
+            await asyncio.sleep(self.settings.stop_notice_seconds)
         self.draining = True
         clean = True
         if self._runner is not None:
