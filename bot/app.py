@@ -44,6 +44,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
+from bot.tracing import Tracing, tracing_from_environment
 from bot.usergroups import SlackUsergroups
 from bot.webhooks import WebhookPost, webhook_sender
 
@@ -75,12 +76,14 @@ class Baton:
     bolt: AsyncApp = field(init=False)
     reports: ReportDesk = field(init=False)
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
+    tracing: Tracing = field(default_factory=tracing_from_environment)  # off unless OTEL_* asks for traces
     profiles: SlackProfiles = field(init=False)
     usergroups: SlackUsergroups = field(init=False)
     followups: FollowUps = field(default_factory=FollowUps)
     _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
     _runner: web.AppRunner | None = field(init=False, default=None)
     _http: aiohttp.ClientSession | None = field(init=False, default=None)
+    _probed_store: Store = field(init=False)
     draining: bool = field(init=False, default=False)
     stopping: bool = field(init=False, default=False)  # /readyz says 503 from the stop's first moment
 
@@ -90,12 +93,13 @@ class Baton:
         catalog = self.catalog or load_catalog(settings.workflows_dir)
         for error in catalog.errors:
             log.error("workflow file problem: %s", error)
-        self.store = store_for(
+        self._probed_store = store_for(
             settings.database_url,
             auto_migrate=settings.auto_migrate,
             pool_size=settings.database_pool_size,
             outbox_lease_seconds=settings.outbox_lease_seconds,
         )
+        self.store = self.tracing.store(self._probed_store)  # the probes' units of work make no spans
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # One HTTP session (and its keep-alive connections) for every Web API call: the outbox's and each
@@ -118,8 +122,13 @@ class Baton:
             tier_pacing=settings.slack_tier_pacing,
             max_backoff=settings.slack_retry_max_seconds,
             slowest_call=slowest_slack_call(settings.slack_api_timeout_seconds),
-            deliver_webhook=self.deliver_webhook
-            or webhook_sender(allow_private=settings.webhook_allow_private_addresses),
+            deliver_webhook=self.tracing.webhooks(
+                self.deliver_webhook
+                or webhook_sender(
+                    allow_private=settings.webhook_allow_private_addresses, trace_headers=self.tracing.trace_headers
+                )
+            ),
+            span_for=self.tracing.outbox_send,
         )
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)
@@ -239,9 +248,11 @@ class Baton:
             self.metrics.observe_request("malformed", 400)
             return web.Response(status=400, text="malformed request")
         started = time.perf_counter()
-        with self.sender.answering.request():  # the outbox gives way while people wait for an answer
-            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
         kind = request_type(bolt_request.body)
+        with self.tracing.slack_request(kind) as span, self.sender.answering.request():  # sends give way meanwhile
+            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
+            if span is not None:
+                span.set_attribute("http.response.status_code", bolt_response.status)
         self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
         if bolt_response.status == 401:
             log.warning("request refused: bad or stale Slack signature from %s", request.remote)
@@ -249,7 +260,7 @@ class Baton:
 
     async def _health(self, _request: web.Request) -> web.Response:
         try:
-            async with self.store.transaction(read_only=True) as work:
+            async with self._probed_store.transaction(read_only=True) as work:
                 depth = await work.outbox_depth()
         except Exception as error:  # health must answer, whatever is broken
             return web.json_response({"ok": False, "store": str(error)}, status=503)
@@ -270,7 +281,7 @@ class Baton:
     async def _ready(self, _request: web.Request) -> web.Response:
         """/readyz: whether to send this process requests (store reachable, schema current, not stopping); the
         same short answer for anyone, naming no host, database or error."""
-        reason = await readiness(self.store, self.settings.database_url, stopping=self.stopping)
+        reason = await readiness(self._probed_store, self.settings.database_url, stopping=self.stopping)
         if reason is None:
             return web.json_response({"ready": True})
         return web.json_response({"ready": False, "reason": reason}, status=503)
@@ -319,4 +330,5 @@ class Baton:
         await self.store.close()
         if self._http is not None:
             await self._http.close()
+        self.tracing.shutdown()
         return clean
