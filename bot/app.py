@@ -90,7 +90,14 @@ class Baton:
     async def start(self) -> None:
         """Open the store and start sending; raise StoreError for an unusable database."""
         settings = self.settings
+        loading = time.perf_counter()
         catalog = self.catalog or load_catalog(settings.workflows_dir)
+        log.info(
+            "loaded %s workflows and an org of %s people in %.3fs",
+            len(catalog.workflows),
+            len(catalog.org.people),
+            time.perf_counter() - loading,
+        )
         for error in catalog.errors:
             log.error("workflow file problem: %s", error)
         self._probed_store = store_for(
