@@ -32,6 +32,7 @@ from bot.metrics import (
 )
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
+from bot.readiness import readiness
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
@@ -45,6 +46,7 @@ from bot.slack.metadata import MetadataSeal
 from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
+from bot.tracing import Tracing, tracing_from_environment
 from bot.usergroups import SlackUsergroups
 from bot.webhooks import WebhookPost, webhook_sender
 
@@ -76,26 +78,37 @@ class Baton:
     bolt: AsyncApp = field(init=False)
     reports: ReportDesk = field(init=False)
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
+    tracing: Tracing = field(default_factory=tracing_from_environment)  # off unless OTEL_* asks for traces
     profiles: SlackProfiles = field(init=False)
     usergroups: SlackUsergroups = field(init=False)
     followups: FollowUps = field(default_factory=FollowUps)
     _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
     _runner: web.AppRunner | None = field(init=False, default=None)
     _http: aiohttp.ClientSession | None = field(init=False, default=None)
+    _probed_store: Store = field(init=False)
     draining: bool = field(init=False, default=False)
+    stopping: bool = field(init=False, default=False)  # /readyz says 503 from the stop's first moment
 
     async def start(self) -> None:
         """Open the store and start sending; raise StoreError for an unusable database."""
         settings = self.settings
+        loading = time.perf_counter()
         catalog = self.catalog or load_catalog(settings.workflows_dir)
+        log.info(
+            "loaded %s workflows and an org of %s people in %.3fs",
+            len(catalog.workflows),
+            len(catalog.org.people),
+            time.perf_counter() - loading,
+        )
         for error in catalog.errors:
             log.error("workflow file problem: %s", error)
-        self.store = store_for(
+        self._probed_store = store_for(
             settings.database_url,
             auto_migrate=settings.auto_migrate,
             pool_size=settings.database_pool_size,
             outbox_lease_seconds=settings.outbox_lease_seconds,
         )
+        self.store = self.tracing.store(self._probed_store)  # the probes' units of work make no spans
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # One HTTP session (and its keep-alive connections) for every Web API call: the outbox's and each
@@ -118,8 +131,13 @@ class Baton:
             tier_pacing=settings.slack_tier_pacing,
             max_backoff=settings.slack_retry_max_seconds,
             slowest_call=slowest_slack_call(settings.slack_api_timeout_seconds),
-            deliver_webhook=self.deliver_webhook
-            or webhook_sender(allow_private=settings.webhook_allow_private_addresses),
+            deliver_webhook=self.tracing.webhooks(
+                self.deliver_webhook
+                or webhook_sender(
+                    allow_private=settings.webhook_allow_private_addresses, trace_headers=self.tracing.trace_headers
+                )
+            ),
+            span_for=self.tracing.outbox_send,
         )
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)
@@ -227,6 +245,7 @@ class Baton:
         )
         application.router.add_post("/slack/events", inbound.handle)
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
+        application.router.add_get("/readyz", self._ready)
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
         api = StartApi(
             self.service,
@@ -242,16 +261,18 @@ class Baton:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """Once stopping, a request that slipped in is refused (Slack retries it elsewhere), never half-done."""
-        if self.draining and request.path != "/healthz":
+        if self.draining and request.path not in ("/healthz", "/readyz"):
             return web.Response(status=503, text="Baton is stopping", headers={"Connection": "close"})
         return await handler(request)
 
     async def _dispatch(self, bolt_request: AsyncBoltRequest) -> BoltResponse:
         """Hand an admitted request to Bolt; it returns once the work is committed."""
         started = time.perf_counter()
-        with self.sender.answering.request():  # the outbox gives way while people wait for an answer
-            bolt_response = await self.bolt.async_dispatch(bolt_request)
         kind = request_type(bolt_request.body)
+        with self.tracing.slack_request(kind) as span, self.sender.answering.request():  # sends give way meanwhile
+            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
+            if span is not None:
+                span.set_attribute("http.response.status_code", bolt_response.status)
         self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
         return bolt_response
 
@@ -260,7 +281,7 @@ class Baton:
 
     async def _health(self, _request: web.Request) -> web.Response:
         try:
-            async with self.store.transaction(read_only=True) as work:
+            async with self._probed_store.transaction(read_only=True) as work:
                 depth = await work.outbox_depth()
         except Exception as error:  # health must answer, whatever is broken
             return web.json_response({"ok": False, "store": str(error)}, status=503)
@@ -277,6 +298,14 @@ class Baton:
             },
             status=200 if ok else 503,
         )
+
+    async def _ready(self, _request: web.Request) -> web.Response:
+        """/readyz: whether to send this process requests (store reachable, schema current, not stopping); the
+        same short answer for anyone, naming no host, database or error."""
+        reason = await readiness(self._probed_store, self.settings.database_url, stopping=self.stopping)
+        if reason is None:
+            return web.json_response({"ready": True})
+        return web.json_response({"ready": False, "reason": reason}, status=503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = await self.metrics.scrape(self.store, self.scheduler.runs, self.clock.now())
@@ -304,7 +333,13 @@ class Baton:
         """Stop gracefully: stop taking requests, let those in flight finish (each is committed before it is
         answered), let follow-ups, sweeps and the sender finish their calls, then close the store. True when
         everything finished within its time; False when something had to be cut short (nothing committed is
-        lost either way: unsent messages stay in the outbox, handed back for the next start)."""
+        lost either way: unsent messages stay in the outbox, handed back for the next start).
+        With STOP_NOTICE_SECONDS, /readyz answers 503 for that long first while requests are still served, so that
+        a load balancer stops sending before the port closes."""
+        self.stopping = True
+        if self._runner is not None and self.settings.stop_notice_seconds > 0:
+            log.info("stopping: not ready; still serving for %gs", self.settings.stop_notice_seconds)
+            await asyncio.sleep(self.settings.stop_notice_seconds)
         self.draining = True
         clean = True
         if self._runner is not None:
@@ -324,4 +359,5 @@ class Baton:
         await self.store.close()
         if self._http is not None:
             await self._http.close()
+        self.tracing.shutdown()
         return clean

@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     auto_migrate: bool | None = None  # None: yes for SQLite (one process), no for PostgreSQL (run `migrate`)
     outbox_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
+    stop_notice_seconds: Annotated[float, Field(ge=0, le=60)] = 0.0  # on SIGTERM: /readyz 503, still serving, first
 
     @field_validator("slack_api_url")
     @classmethod
