@@ -422,7 +422,8 @@ def help_text() -> str:
         "• `/workflow delegate @someone until 2026-12-24` — send your new tasks to a colleague while away; "
         "`/workflow delegate off` to end it\n"
         "• `/workflow report [workflow] [30d|12w|2026-Q4]` and `/workflow export …` — KPIs with a chart, "
-        "or CSV files (workflow owners and admins)\n"
+        "or CSV files (workflow owners and admins); `/workflow map &lt;workflow&gt; [period]` — the process as a "
+        "picture, with each step's load\n"
         "• `/workflow help` — this message"
     )
 
