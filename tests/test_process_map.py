@@ -109,8 +109,8 @@ async def test_an_owner_gets_the_map_with_each_steps_load_and_the_bottleneck(
     assert upload.channels == (note.channel,)
     methods = [call.method for call in slack.calls if call.method.startswith("files.")]
     assert methods == ["files.getUploadURLExternal", "files.completeUploadExternal"]
-    svg = (await baton.maps.image(baton.service.catalog.workflows["expense-approval"], parse_period("30d", baton.clock.now()),
-                                  image_format="svg")).decode()
+    expense = baton.service.catalog.workflows["expense-approval"]
+    svg = (await baton.maps.image(expense, parse_period("30d", baton.clock.now()), image_format="svg")).decode()
     assert "2 decided" in svg and "1 waiting now" in svg and "BOTTLENECK" in svg
 
 
