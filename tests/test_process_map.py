@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from bot.engine.kpis import parse_period
 from bot.map_drawing import draw_map
 from bot.process_map import process_map
 from bot.service import Started
-from bot.slack.maps import MAP_REFUSAL
+from bot.slack.maps import ACTION_OPEN_MAP, MAP_REFUSAL
 
 from .conftest import WORKFLOWS
 from .story import copy_workflows, dm_containing
@@ -125,3 +126,22 @@ async def test_the_map_is_refused_alike_to_non_owners_whether_the_workflow_exist
     missing = await driver.send_command(FIONA, "map")
     assert "Which workflow?" in missing.body
     assert slack.files == []
+
+
+async def test_the_owners_home_has_a_map_button_that_sends_the_map_and_a_forged_one_sends_nothing(
+    driver: SlackDriver, slack: SlackEmulator
+) -> None:
+    await driver.open_home(FIONA)
+    home = await slack.wait_for(lambda: (v := slack.home_view(FIONA)) and "Map: Expense approval" in str(v) and v)
+    clicked = await driver.click(FIONA, action_id=f"{ACTION_OPEN_MAP}:0", value="expense-approval", view=home,
+                                 block_id="process_maps")
+    assert clicked.status == 200
+    upload = await slack.wait_for(lambda: next((f for f in slack.files if "baton-map" in f.filename), None))
+    assert upload.filename == "baton-map-expense-approval-last-30-days.png"
+    await driver.open_home(ALICE)
+    alice = await slack.wait_for(lambda: slack.home_view(ALICE))
+    assert ACTION_OPEN_MAP not in str(alice)
+    forged = await driver.click(ALICE, action_id=ACTION_OPEN_MAP, value="expense-approval", view=alice)
+    assert forged.status == 200
+    await asyncio.sleep(0.3)
+    assert len(slack.files) == 1

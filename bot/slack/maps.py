@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+import re
+from collections.abc import Coroutine, Mapping
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -14,20 +16,24 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.engine import WorkflowDefinition
-from bot.engine.kpis import Period
+from bot.engine.kpis import Period, parse_period
 from bot.kpi import parse_report_request
 from bot.map_drawing import ImageFormat, draw_map, map_summary
 from bot.process_map import ProcessMap, load_process_map
 from bot.service import WorkflowService
 from bot.store import Store
 
+from .blocks import Block, actions, button
 from .followups import FollowUps
+from .parsing import click_of
 
-__all__ = ["MAP_REFUSAL", "MapDesk", "register_map_listeners"]
+__all__ = ["ACTION_OPEN_MAP", "MAP_REFUSAL", "MapDesk", "map_buttons", "register_map_listeners"]
 
 log = logging.getLogger(__name__)
 
 MAP_VERB = "map"
+ACTION_OPEN_MAP = "process_map_open"
+_HOME_PERIOD = "30d"
 MAP_REFUSAL = "Process maps are for a workflow's owners and Baton's admins."
 _USAGE = "Usage: `/workflow map <workflow> [30d|12w|2026-Q4]`."
 _SEND_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, OSError)
@@ -41,7 +47,27 @@ def register_map_listeners(app: AsyncApp, desk: MapDesk, followups: FollowUps) -
         if work is not None:
             followups.later(work, what="process map")
 
+    async def open_map(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The Home's map button: the same map, to the DM, for the same people."""
+        click = click_of(body)
+        await ack()
+        definition = desk.permitted(click.user_id, click.value)
+        if definition is None:
+            return  # a forged or stale button: nothing is drawn, nothing said
+        period = parse_period(_HOME_PERIOD, desk.now())
+        followups.later(desk.send(client, click.user_id, definition, period), what="process map")
+
     app.command("/workflow", matchers=[_is_map_command])(slash_command)
+    app.action(re.compile(rf"^{ACTION_OPEN_MAP}(:\d+)?$"))(open_map)
+
+
+def map_buttons(owned: Mapping[str, str]) -> list[Block]:
+    """For the owner's Home: a button per owned workflow that sends its map of the last 30 days to the DM."""
+    buttons = [
+        button(f"Map: {title}", action_id=f"{ACTION_OPEN_MAP}:{index}", value=name)  # action ids unique per block
+        for index, (name, title) in enumerate(sorted(owned.items()))
+    ]
+    return [actions(*buttons[:5], block_id="process_maps")] if buttons else []
 
 
 async def _is_map_command(command: dict[str, Any]) -> bool:
@@ -56,6 +82,9 @@ class MapDesk:
         self._service = service
         self._store = store
         self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock.now()
 
     def permitted(self, user_id: str, name: str) -> WorkflowDefinition | None:
         """The workflow if this person owns it or is an admin; None otherwise (also for an unknown name)."""
@@ -81,7 +110,7 @@ class MapDesk:
             return None
         await ack(text=f":hourglass_flowing_sand: Drawing the map of *{definition.title}* ({request.period.label}); "
                        "it comes to your DM.")
-        return self._send(client, user_id, definition, request.period)
+        return self.send(client, user_id, definition, request.period)
 
     async def image(self, definition: WorkflowDefinition, period: Period, *, image_format: ImageFormat) -> bytes:
         """The map of the period drawn as PNG or SVG."""
@@ -96,7 +125,8 @@ class MapDesk:
         # drawing takes a while: off the event loop, so clicks and commands still get their ack meanwhile
         return process_map, await asyncio.to_thread(draw_map, process_map, image_format=image_format)
 
-    async def _send(self, client: AsyncWebClient, user_id: str, definition: WorkflowDefinition, period: Period) -> None:
+    async def send(self, client: AsyncWebClient, user_id: str, definition: WorkflowDefinition, period: Period) -> None:
+        """Draw the map and upload it to the person's DM, with the map in words beside it."""
         try:
             process_map, png = await self._drawn(definition, period, "png")
             summary = map_summary(process_map)
