@@ -42,6 +42,7 @@ from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
+from bot.slack.maps import MapDesk, register_map_listeners
 from bot.slack.metadata import MetadataSeal
 from bot.slack.reports import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
@@ -77,6 +78,7 @@ class Baton:
     scheduler: Scheduler = field(init=False)
     bolt: AsyncApp = field(init=False)
     reports: ReportDesk = field(init=False)
+    maps: MapDesk = field(init=False)
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
     tracing: Tracing = field(default_factory=tracing_from_environment)  # off unless OTEL_* asks for traces
     profiles: SlackProfiles = field(init=False)
@@ -153,6 +155,7 @@ class Baton:
             usergroups=self.usergroups,
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
+        self.maps = MapDesk(self.service, self.store, self.clock)
         self.bolt = self._build_bolt()
         self.scheduler = Scheduler()
         self.scheduler.every(_REPORT_SWEEP_SECONDS, self._send_weekly_reports, name="weekly-reports")
@@ -192,6 +195,7 @@ class Baton:
             await next()
 
         register_report_listeners(app, self.reports, self.followups)  # first: it takes only report|export
+        register_map_listeners(app, self.maps, self.followups)  # and this only map
         seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
         register_listeners(app, self.service, self.followups, seal)
         followups = self.followups

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import re
@@ -154,7 +155,7 @@ def format_report(catalog: Catalog) -> str:
     width = max((len(name) for name in catalog.names()), default=0)
     lines = [_summary(catalog.workflows[name], width) for name in catalog.names()]
     lines += [str(error) for error in catalog.errors]
-    lines.append(f"{len(catalog.workflows)} workflows loaded, {len(catalog.errors)} errors")
+    lines.append(f"{_plural(len(catalog.workflows), 'workflow')} loaded, {_plural(len(catalog.errors), 'error')}")
     return "\n".join(lines)
 
 
@@ -268,12 +269,73 @@ def _load_workflow(
     try:
         definition = WorkflowDefinition.model_validate(document.data, context=context)
     except ValidationError as error:
-        return _validation_errors(path, document, error, _WORKFLOW_MODELS)
+        errors = _validation_errors(path, document, error, _WORKFLOW_MODELS)
+        return errors + _whole_workflow_errors(path, document, error, context, known=errors)
     problem = _naming_problem(path, definition.name, origins)
     if problem:
         spot = _child(document.root, "name") or document.root
         return [DefinitionError(path, spot.line, "name", problem)]
     return definition
+
+
+def _whole_workflow_errors(
+    path: Path, document: _Document, error: ValidationError, context: dict[str, Any], *, known: list[DefinitionError]
+) -> list[DefinitionError]:
+    """The checks that run only once the fields they look at are valid (`manger`, `{form.amout}`), run anyway on
+    a copy without the faulty keys, so `check` reports both kinds of error in one pass."""
+    data = copy.deepcopy(document.data)
+    found: list[DefinitionError] = []
+    for _ in range(3):  # removing a key can uncover another faulty one; a few rounds reach the whole-file checks
+        details = _without_noise(error.errors(include_url=False))
+        if not any([_remove_at(data, tuple(detail["loc"]), detail["msg"]) for detail in details]):
+            break
+        try:
+            WorkflowDefinition.model_validate(data, context=context)
+            break
+        except ValidationError as again:
+            error = again
+        checks = [d for d in error.errors(include_url=False) if d["type"] == "value_error" and _names_a_reference(d)]
+        if checks:
+            exception = ValidationError.from_exception_data(error.title, checks)  # type: ignore[arg-type]
+            found += _validation_errors(path, document, exception, _WORKFLOW_MODELS)
+    return [e for e in dict.fromkeys(found) if e not in known]
+
+
+_PEOPLE_KEYS = frozenset({"assignee", "to", "allowed"})
+# what the checks that wait for valid fields say; other errors of later rounds echo the keys removed before
+_REFERENCE_PROBLEMS = (
+    "does not name anyone", "refers to a form field", "which the form does not have", "is not in org.yaml",
+    "unknown placeholder", "must be a user field",
+)
+
+
+def _names_a_reference(detail: ErrorDetails) -> bool:
+    return any(phrase in detail["msg"] for phrase in _REFERENCE_PROBLEMS)
+
+
+def _remove_at(data: Any, loc: Loc, message: str) -> bool:
+    """Delete the key a pydantic error points at (tags of unions on the way are skipped), or the key of the
+    mapping it points at whose value the message quotes (`'requester.manger' does not name anyone`); say if
+    there was one."""
+    current = data
+    for index, part in enumerate(loc):
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            if index == len(loc) - 1:
+                del current[part]
+                return True
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+    if isinstance(current, dict):
+        for key, value in list(current.items()):
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and f"{v.strip()!r}" in message for v in values):
+                if key in _PEOPLE_KEYS:  # someone who always resolves, so the step still has its people
+                    current[key] = "requester"
+                else:
+                    del current[key]
+                return True
+    return False
 
 
 def _naming_problem(path: Path, name: str, origins: Mapping[str, Path]) -> str | None:
