@@ -268,7 +268,7 @@ def already_closed(task: Task, actor: str, now: datetime) -> Refusal:
 
 
 def refuse(
-    reason: RefusalReason,
+    reason: RefusalReason | Why,
     now: datetime,
     actor: str,
     *,
@@ -276,7 +276,8 @@ def refuse(
     action: str | None = None,
     facts: RefusalFacts | None = None,
 ) -> Refusal:
-    """A refusal and the `action_refused` event that keeps it in the request's history."""
-    why = Why(reason, facts or {})
+    """A refusal and the `action_refused` event that keeps it in the request's history (`reason` may be a `Why`
+    already, as the permission questions answer)."""
+    why = reason if isinstance(reason, Why) else Why(reason, facts or {})
     data = {**why.recorded(), **({"action": action} if action else {})}
     return Refusal(why, Event("action_refused", now, actor=actor, task_id=task_id, data=data))

@@ -18,6 +18,7 @@ class RefusalReason(StrEnum):
     ALREADY_RECEIVED = "already_received"
     NO_SUCH_TASK = "no_such_task"
     TASK_GONE = "task_gone"
+    NOT_YOURS = "not_yours"
     NO_SUCH_REQUEST = "no_such_request"
     NOT_INVOLVED_TO_SEE = "not_involved_to_see"
     ALREADY_CLOSED = "already_closed"
@@ -36,6 +37,7 @@ class RefusalReason(StrEnum):
     REVISION_HAS_NO_TIMERS = "revision_has_no_timers"
     REVISION_STAYS = "revision_stays"
     NOT_ALLOWED_TO_REASSIGN = "not_allowed_to_reassign"
+    NOTHING_TO_HAND_OVER = "nothing_to_hand_over"
     PICK_A_PERSON = "pick_a_person"
     REQUESTER_CHOOSING_APPROVER = "requester_choosing_approver"
     REQUESTER_AS_APPROVER = "requester_as_approver"
@@ -49,10 +51,11 @@ class RefusalReason(StrEnum):
     NO_CHANGE_REQUEST = "no_change_request"
     NOT_REQUESTER_TO_EDIT = "not_requester_to_edit"
     EMPTY_COMMENT = "empty_comment"
-    NOT_INVOLVED_TO_COMMENT = "not_involved_to_comment"
+    REQUEST_FINISHED_TO_COMMENT = "request_finished_to_comment"
     DELEGATE_TO_SELF = "delegate_to_self"
     DELEGATION_IN_PAST = "delegation_in_past"
     DELEGATE_AWAY = "delegate_away"
+    OLD_MENU_ITEM = "old_menu_item"
 
 
 @dataclass(frozen=True)

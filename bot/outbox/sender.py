@@ -49,7 +49,9 @@ class OutboxSender:
         on_call: Callable[[str, bool, str | None], None] | None = None,
         slowest_call: float = 21.0,
         deliver_webhook: WebhookPost | None = None,  # bot/webhooks.py: the policy and the POST
+        span_for: Callable[[PendingMessage], contextlib.AbstractContextManager[object]] | None = None,  # traces
     ) -> None:
+        self._span_for = span_for or (lambda _pending: contextlib.nullcontext())
         self._store = store
         self._clock = clock
         self._policy = DeliveryPolicy(store, clock, admins=admins, max_backoff=max_backoff)
@@ -144,7 +146,8 @@ class OutboxSender:
                     await self._policy.retry(pending, 0.0, reason, count=False)
                 else:
                     await self.answering.give_way(at_most=self.give_way_seconds)
-                    await self._delivery.deliver_safely(pending)
+                    with self._span_for(pending):
+                        await self._delivery.deliver_safely(pending)
             except Exception:  # the store is gone: the message stays pending and is claimed again later
                 log.exception("outbox=%s could not be recorded; it stays pending", pending.id)
             finally:

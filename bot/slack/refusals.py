@@ -23,6 +23,7 @@ _SENTENCES: dict[RefusalReason, str] = {
     RefusalReason.ALREADY_RECEIVED: "This request was already received; nothing was started twice.",
     RefusalReason.NO_SUCH_TASK: "That task does not exist.",
     RefusalReason.TASK_GONE: "That task does not exist (any more).",
+    RefusalReason.NOT_YOURS: "That task does not exist, or it is not yours to act on.",
     RefusalReason.NO_SUCH_REQUEST: "There is no request #{request}.",
     RefusalReason.NOT_INVOLVED_TO_SEE: "Only the people involved in request #{request} can see it.",
     RefusalReason.ALREADY_CLOSED: "This task was already {done}{by}; nothing changed.",
@@ -45,6 +46,7 @@ _SENTENCES: dict[RefusalReason, str] = {
     RefusalReason.NOT_ALLOWED_TO_REASSIGN: (
         "Only the people holding this task, those it was escalated to, or an admin can reassign it."
     ),
+    RefusalReason.NOTHING_TO_HAND_OVER: "This task is closed; there is nothing to hand over.",
     RefusalReason.PICK_A_PERSON: "Pick a person to hand the task to.",
     RefusalReason.REQUESTER_CHOOSING_APPROVER: (
         "You raised this request, so you cannot choose who approves it (separation of duties)."
@@ -60,10 +62,11 @@ _SENTENCES: dict[RefusalReason, str] = {
     RefusalReason.NO_CHANGE_REQUEST: "There is no change request to answer.",
     RefusalReason.NOT_REQUESTER_TO_EDIT: "Only {requester} can edit this request.",
     RefusalReason.EMPTY_COMMENT: "Write something to comment.",
-    RefusalReason.NOT_INVOLVED_TO_COMMENT: "Only the people involved in {title} can comment on it.",
+    RefusalReason.REQUEST_FINISHED_TO_COMMENT: "This request is already {status}; nothing more can be added to it.",
     RefusalReason.DELEGATE_TO_SELF: "You cannot delegate to yourself.",
     RefusalReason.DELEGATION_IN_PAST: "Pick an end date in the future.",
     RefusalReason.DELEGATE_AWAY: "{delegate} is away too (delegating to {their_delegate}); pick someone else.",
+    RefusalReason.OLD_MENU_ITEM: "That menu item belongs to an older version of Baton and does nothing now.",
 }
 
 
