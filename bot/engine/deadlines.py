@@ -11,7 +11,7 @@ from .commands import FireTimer, ReassignTask, SnoozeTask
 from .definition import ApprovalRule, Step, StepKind, TimeoutAction, WorkflowDefinition
 from .events import AddTimers, CancelTimers, EscalateTask, Event, Refusal, RemindAssignee, TaskHandedOver, Transition
 from .instance import Instance, InstanceStatus, Task, TaskStatus
-from .permissions import NOT_YOURS, hand_over_refusal
+from .permissions import NOT_YOURS, hand_over_refusal, may_not_approve
 from .refusals import People, RefusalReason
 from .timers import Timer, TimerKind, deadline_at, first_timers, next_repeat, polite_moment, task_due_at
 from .worktime import next_working_moment
@@ -88,7 +88,7 @@ def _ladder_people(builder: TransitionBuilder, step: Step, task: Task, start_lev
     """The first rung from `start_level` up that names someone other than the current holders (and, for an
     approval, other than the requester: they may neither decide their own request nor pick who does)."""
     ladder = step.escalate.to if step.escalate else ()
-    excluded = {*task.assignees, *_may_not_approve(builder.instance, step)}
+    excluded = {*task.assignees, *may_not_approve(builder.definition, builder.instance, step.id)}
     for level in range(start_level, len(ladder)):
         people = resolve(
             AssigneeRef.parse(ladder[level], allow_assignee=True),
@@ -101,11 +101,6 @@ def _ladder_people(builder: TransitionBuilder, step: Step, task: Task, start_lev
         if others:
             return level, others
     return len(ladder), tuple(a for a in builder.directory.admins if a not in excluded)
-
-
-def _may_not_approve(instance: Instance, step: Step) -> tuple[str, ...]:
-    """Who this step must never be given to: the requester, on an approval of their own request."""
-    return (instance.requester,) if step.type is StepKind.APPROVAL and not step.allow_self_approval else ()
 
 
 def _shares_seats(step: Step, task: Task) -> bool:
@@ -273,7 +268,7 @@ def reassign(
     if not _USER_ID.match(command.to):
         return refuse(RefusalReason.PICK_A_PERSON, now, command.actor, task_id=task.id)
     step = definition.step(task.step_id)
-    if command.to in _may_not_approve(instance, step):
+    if command.to in may_not_approve(definition, instance, step.id):
         return refuse(RefusalReason.REQUESTER_AS_APPROVER, now, command.actor, task_id=task.id)
     if command.to == command.actor:  # to act on it, the step must let you: handing it to yourself is no way round
         return refuse(RefusalReason.HAND_TO_SELF, now, command.actor, task_id=task.id)
