@@ -17,7 +17,7 @@ from bot.process_map import process_map
 from bot.service import Started
 from bot.slack.maps import ACTION_OPEN_MAP, MAP_REFUSAL
 
-from .conftest import WORKFLOWS
+from .conftest import ADMIN, WORKFLOWS
 from .story import copy_workflows, dm_containing
 
 ALICE, MARIA, FIONA = "U0ALICE", "U0MARIA", "U0FIONA"
@@ -123,6 +123,7 @@ async def test_the_map_is_refused_alike_to_non_owners_whether_the_workflow_exist
     assert MAP_REFUSAL in refused.body and refused.body == unknown.body
     assert "Expense" not in refused.body
     assert '"response_type": "in_channel"' not in refused.body
+    assert "There is no workflow called `no-such-thing`" in (await driver.send_command(ADMIN, "map no-such-thing")).body
     missing = await driver.send_command(FIONA, "map")
     assert "Which workflow?" in missing.body
     assert slack.files == []

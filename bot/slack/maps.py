@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Coroutine, Mapping
@@ -16,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.engine import WorkflowDefinition
+from bot.engine.expressions import escape_text
 from bot.engine.kpis import Period, parse_period
 from bot.kpi import parse_report_request
 from bot.map_drawing import ImageFormat, draw_map, map_summary
@@ -102,6 +104,9 @@ class MapDesk:
             await ack(text=f"Which workflow? {_USAGE}")
             return None
         definition = self.permitted(user_id, request.workflow)
+        if definition is None and self._service.directory.is_admin(user_id):  # admins may know every name
+            await ack(text=f"There is no workflow called `{escape_text(request.workflow[:40])}`. See `/workflow list`.")
+            return None
         if definition is None:  # the same words whether the workflow exists or not: nothing is revealed
             await ack(text=MAP_REFUSAL)
             return None
@@ -141,3 +146,5 @@ class MapDesk:
             log.info("map sent: workflow=%s period=%s to=%s", definition.name, period.label, user_id)
         except _SEND_ERRORS as error:
             log.warning("map for user=%s failed: %r", user_id, error, extra={"user": user_id})
+            with contextlib.suppress(*_SEND_ERRORS):  # so "Drawing the map…" is not the last word
+                await client.chat_postMessage(channel=user_id, text="The map could not be delivered. Try again.")
