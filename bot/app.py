@@ -40,7 +40,7 @@ from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
-from bot.slack.reports import ReportDesk, register_report_listeners
+from bot.slack.report_desk import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.usergroups import SlackUsergroups

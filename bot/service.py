@@ -36,7 +36,7 @@ from bot.engine import (
 from bot.engine.builder import refuse
 from bot.engine.digest import plan_digests
 from bot.engine.kpis import DEFAULT_PERIOD, KpiReport, parse_period
-from bot.kpi import build_report
+from bot.reporting.kpi_report import build_report
 from bot.slack.outgoing import digest_message, home_refreshes, outbox_messages, people_affected
 from bot.store import AuditEntry, DueTimer, Store, UnitOfWork
 from bot.webhooks import webhook_messages

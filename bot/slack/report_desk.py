@@ -17,9 +17,9 @@ from bot.clock import Clock
 from bot.engine.integrations import last_report_due
 from bot.engine.kpis import Period, parse_period
 from bot.engine.worktime import zone
-from bot.export import events_csv, instances_csv, load_export
-from bot.kpi import build_report, parse_report_request, visible_workflows
-from bot.reports import chart_png, report_blocks, report_text
+from bot.reporting.audit_export import events_csv, instances_csv, load_export
+from bot.reporting.kpi_report import build_report, parse_report_request, visible_workflows
+from bot.reporting.summary import chart_png, report_blocks, report_text
 from bot.service import WorkflowService
 from bot.store import Store
 
