@@ -19,7 +19,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import MAX_BODY_BYTES
+from bot.settings import Settings
 
 APPROVE = "task_approve"
 
@@ -48,7 +48,7 @@ async def serve() -> None:
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    application = web.Application(client_max_size=MAX_BODY_BYTES)
+    application = web.Application(client_max_size=Settings.model_fields["http_max_body_bytes"].default)
     application.router.add_post("/slack/events", slack_events)
     application.router.add_get("/healthz", health)
     runner = web.AppRunner(application, access_log=None)

@@ -19,7 +19,7 @@ from bot.sandbox import SANDBOX_DATABASE, Sandbox, ignored_settings
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 log = logging.getLogger("bot")
 
@@ -29,7 +29,8 @@ _SANDBOX_NOTICE = (
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per thing Baton does."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="Baton, the Slack workflow bot")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve Slack's HTTP requests on /slack/events")
@@ -42,7 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///path/to/baton.db")
     copy.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://user@host/database")
     add_export_arguments(commands.add_parser("export", help="write the requests and the event log as CSV files"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as error:

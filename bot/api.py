@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.engine import FormValue, can_start
+from bot.inbound import InboundLimits, Turned, read_body
 from bot.service import FormInvalid, Refused, Started, WorkflowService
 from bot.settings import ApiTokenScope
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_MAX_BODY_BYTES = 64 * 1024
 _SHOWN = 60  # characters of a caller's text quoted back in an error or a log line
 
 
@@ -99,8 +101,10 @@ class StartApi:
         scopes: Mapping[str, ApiTokenScope],
         *,
         observe: Callable[[str, int], None] = lambda _kind, _status: None,
+        read_timeout_seconds: float = 10.0,
     ) -> None:
         self._service = service
+        self._body_limits = InboundLimits(_MAX_BODY_BYTES, read_timeout_seconds)
         self._tokens = [(name, scope.token.get_secret_value().encode(), scope) for name, scope in scopes.items()]
         self._observe = observe
 
@@ -121,9 +125,11 @@ class StartApi:
         if definition is None or not scope.may_start(name):
             # A token that may not start a workflow learns nothing about it, not even that it exists.
             return _problem(request, 404, f"there is no workflow called {_shown(name)!r}", token=token_name)
-        if request.content_length is not None and request.content_length > 64 * 1024:
-            return _problem(request, 413, "the body is larger than 64 KiB", token=token_name)
-        body = read_start_body(await request.read(), request.charset)
+        raw = await read_body(request, self._body_limits)  # bounded in size and time, like Slack's requests
+        if isinstance(raw, Turned):
+            reason = "the body is larger than 64 KiB" if raw.status == 413 else raw.reason
+            return _problem(request, raw.status, reason, token=token_name)
+        body = read_start_body(raw, request.charset)
         if body.unreadable:
             return _problem(request, 422, "the body must be a JSON object", token=token_name, errors=body.errors)
         errors = dict(body.errors)

@@ -13,14 +13,15 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
+from bot.inbound import InboundLimits, ServerLog, SlackInbound
 from bot.metrics import (
     CONTENT_TYPE,
     BatonMetrics,
@@ -31,6 +32,7 @@ from bot.metrics import (
 )
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
+from bot.readiness import readiness
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
@@ -40,21 +42,24 @@ from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
+from bot.slack.maps import MapDesk, register_map_listeners
+from bot.slack.metadata import MetadataSeal
 from bot.slack.report_desk import ReportDesk, register_report_listeners
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
+from bot.tracing import Tracing, tracing_from_environment
 from bot.usergroups import SlackUsergroups
 from bot.webhooks import WebhookPost, webhook_sender
 
-__all__ = ["Baton", "MAX_BODY_BYTES"]
+__all__ = ["Baton"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 512 * 1024  # Slack requests are far smaller; anything bigger is refused with 413
 _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
 _USERGROUP_REFRESH_SECONDS = 600.0
 _REPORT_SWEEP_SECONDS = 60.0
+_LINGER_SECONDS = 1.0
 DRAIN_SECONDS = 10.0  # on SIGTERM: how long requests in flight, follow-ups and the sender get to finish
 
 
@@ -73,27 +78,39 @@ class Baton:
     scheduler: Scheduler = field(init=False)
     bolt: AsyncApp = field(init=False)
     reports: ReportDesk = field(init=False)
+    maps: MapDesk = field(init=False)
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
+    tracing: Tracing = field(default_factory=tracing_from_environment)  # off unless OTEL_* asks for traces
     profiles: SlackProfiles = field(init=False)
     usergroups: SlackUsergroups = field(init=False)
     followups: FollowUps = field(default_factory=FollowUps)
     _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
     _runner: web.AppRunner | None = field(init=False, default=None)
     _http: aiohttp.ClientSession | None = field(init=False, default=None)
+    _probed_store: Store = field(init=False)
     draining: bool = field(init=False, default=False)
+    stopping: bool = field(init=False, default=False)  # /readyz says 503 from the stop's first moment
 
     async def start(self) -> None:
         """Open the store and start sending; raise StoreError for an unusable database."""
         settings = self.settings
+        loading = time.perf_counter()
         catalog = self.catalog or load_catalog(settings.workflows_dir)
+        log.info(
+            "loaded %s workflows and an org of %s people in %.3fs",
+            len(catalog.workflows),
+            len(catalog.org.people),
+            time.perf_counter() - loading,
+        )
         for error in catalog.errors:
             log.error("workflow file problem: %s", error)
-        self.store = store_for(
+        self._probed_store = store_for(
             settings.database_url,
             auto_migrate=settings.auto_migrate,
             pool_size=settings.database_pool_size,
             outbox_lease_seconds=settings.outbox_lease_seconds,
         )
+        self.store = self.tracing.store(self._probed_store)  # the probes' units of work make no spans
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # One HTTP session (and its keep-alive connections) for every Web API call: the outbox's and each
@@ -116,8 +133,13 @@ class Baton:
             tier_pacing=settings.slack_tier_pacing,
             max_backoff=settings.slack_retry_max_seconds,
             slowest_call=slowest_slack_call(settings.slack_api_timeout_seconds),
-            deliver_webhook=self.deliver_webhook
-            or webhook_sender(allow_private=settings.webhook_allow_private_addresses),
+            deliver_webhook=self.tracing.webhooks(
+                self.deliver_webhook
+                or webhook_sender(
+                    allow_private=settings.webhook_allow_private_addresses, trace_headers=self.tracing.trace_headers
+                )
+            ),
+            span_for=self.tracing.outbox_send,
         )
         self.profiles = SlackProfiles(self.client)
         self.usergroups = SlackUsergroups(self.client)
@@ -133,6 +155,7 @@ class Baton:
             usergroups=self.usergroups,
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
+        self.maps = MapDesk(self.service, self.store, self.clock)
         self.bolt = self._build_bolt()
         self.scheduler = Scheduler()
         self.scheduler.every(_REPORT_SWEEP_SECONDS, self._send_weekly_reports, name="weekly-reports")
@@ -172,7 +195,9 @@ class Baton:
             await next()
 
         register_report_listeners(app, self.reports, self.followups)  # first: it takes only report|export
-        register_listeners(app, self.service, self.followups)
+        register_map_listeners(app, self.maps, self.followups)  # and this only map
+        seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
+        register_listeners(app, self.service, self.followups, seal)
         followups = self.followups
 
         @app.error
@@ -211,11 +236,27 @@ class Baton:
 
     def web_app(self) -> web.Application:
         """The HTTP surface: Slack's request URL and a health check."""
-        application = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._refuse_while_draining])
-        application.router.add_post("/slack/events", self._slack_events)
+        settings = self.settings
+        application = web.Application(
+            client_max_size=settings.http_max_body_bytes, middlewares=[self._refuse_while_draining]
+        )
+        secret = settings.slack_signing_secret
+        inbound = SlackInbound(
+            signing_secret=secret.get_secret_value() if secret else None,
+            limits=InboundLimits(settings.http_max_body_bytes, settings.http_read_timeout_seconds),
+            dispatch=self._dispatch,
+            on_turned=self._turned_away,
+        )
+        application.router.add_post("/slack/events", inbound.handle)
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
+        application.router.add_get("/readyz", self._ready)
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
-        api = StartApi(self.service, self.settings.api_scopes, observe=self.metrics.observe_request)
+        api = StartApi(
+            self.service,
+            settings.api_scopes,
+            observe=self.metrics.observe_request,
+            read_timeout_seconds=settings.http_read_timeout_seconds,
+        )
         application.router.add_post("/api/workflows/{name}/start", api.start)
         return application
 
@@ -224,29 +265,27 @@ class Baton:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """Once stopping, a request that slipped in is refused (Slack retries it elsewhere), never half-done."""
-        if self.draining and request.path != "/healthz":
+        if self.draining and request.path not in ("/healthz", "/readyz"):
             return web.Response(status=503, text="Baton is stopping", headers={"Connection": "close"})
         return await handler(request)
 
-    async def _slack_events(self, request: web.Request) -> web.Response:
-        try:
-            bolt_request = await to_bolt_request(request)
-        except (ValueError, TypeError, AttributeError, KeyError) as error:  # not a Slack-shaped payload
-            log.warning("request refused: malformed body from %s (%s)", request.remote, type(error).__name__)
-            self.metrics.observe_request("malformed", 400)
-            return web.Response(status=400, text="malformed request")
+    async def _dispatch(self, bolt_request: AsyncBoltRequest) -> BoltResponse:
+        """Hand an admitted request to Bolt; it returns once the work is committed."""
         started = time.perf_counter()
-        with self.sender.answering.request():  # the outbox gives way while people wait for an answer
-            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
         kind = request_type(bolt_request.body)
+        with self.tracing.slack_request(kind) as span, self.sender.answering.request():  # sends give way meanwhile
+            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
+            if span is not None:
+                span.set_attribute("http.response.status_code", bolt_response.status)
         self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
-        if bolt_response.status == 401:
-            log.warning("request refused: bad or stale Slack signature from %s", request.remote)
-        return await to_aiohttp_response(bolt_response)
+        return bolt_response
+
+    def _turned_away(self, status: int) -> None:
+        self.metrics.observe_request("refused", status)
 
     async def _health(self, _request: web.Request) -> web.Response:
         try:
-            async with self.store.transaction(read_only=True) as work:
+            async with self._probed_store.transaction(read_only=True) as work:
                 depth = await work.outbox_depth()
         except Exception as error:  # health must answer, whatever is broken
             return web.json_response({"ok": False, "store": str(error)}, status=503)
@@ -264,13 +303,29 @@ class Baton:
             status=200 if ok else 503,
         )
 
+    async def _ready(self, _request: web.Request) -> web.Response:
+        """/readyz: whether to send this process requests (store reachable, schema current, not stopping); the
+        same short answer for anyone, naming no host, database or error."""
+        reason = await readiness(self._probed_store, self.settings.database_url, stopping=self.stopping)
+        if reason is None:
+            return web.json_response({"ready": True})
+        return web.json_response({"ready": False, "reason": reason}, status=503)
+
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = await self.metrics.scrape(self.store, self.scheduler.runs, self.clock.now())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def serve(self, host: str, port: int) -> int:
         """Listen for Slack on host:port; return the bound port (useful with port 0)."""
-        self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=DRAIN_SECONDS)
+        self._runner = web.AppRunner(
+            self.web_app(),
+            access_log=None,
+            shutdown_timeout=DRAIN_SECONDS,
+            keepalive_timeout=self.settings.http_idle_timeout_seconds,  # also bounds a request's header time
+            lingering_time=_LINGER_SECONDS,  # after an early 408/413, how long the unread rest is drained
+            logger=ServerLog(),  # a request that is not HTTP is one log line, not a traceback
+            auto_decompress=False,  # Slack never compresses; a compressed body is refused unread (bot/inbound.py)
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -282,7 +337,13 @@ class Baton:
         """Stop gracefully: stop taking requests, let those in flight finish (each is committed before it is
         answered), let follow-ups, sweeps and the sender finish their calls, then close the store. True when
         everything finished within its time; False when something had to be cut short (nothing committed is
-        lost either way: unsent messages stay in the outbox, handed back for the next start)."""
+        lost either way: unsent messages stay in the outbox, handed back for the next start).
+        With STOP_NOTICE_SECONDS, /readyz answers 503 for that long first while requests are still served, so that
+        a load balancer stops sending before the port closes."""
+        self.stopping = True
+        if self._runner is not None and self.settings.stop_notice_seconds > 0:
+            log.info("stopping: not ready; still serving for %gs", self.settings.stop_notice_seconds)
+            await asyncio.sleep(self.settings.stop_notice_seconds)
         self.draining = True
         clean = True
         if self._runner is not None:
@@ -302,4 +363,5 @@ class Baton:
         await self.store.close()
         if self._http is not None:
             await self._http.close()
+        self.tracing.shutdown()
         return clean

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 ORG_FILE = "org.yaml"
+_Loader = yaml.SafeLoader | yaml.CSafeLoader
+_C_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)  # None: PyYAML built without libyaml
 _SUFFIXES = (".yaml", ".yml")
 _STAGE_TAGS = frozenset({"step", "parallel"})
 _WORKFLOW_MODELS: tuple[type[BaseModel], ...] = (
@@ -151,7 +155,7 @@ def format_report(catalog: Catalog) -> str:
     width = max((len(name) for name in catalog.names()), default=0)
     lines = [_summary(catalog.workflows[name], width) for name in catalog.names()]
     lines += [str(error) for error in catalog.errors]
-    lines.append(f"{len(catalog.workflows)} workflows loaded, {len(catalog.errors)} errors")
+    lines.append(f"{_plural(len(catalog.workflows), 'workflow')} loaded, {_plural(len(catalog.errors), 'error')}")
     return "\n".join(lines)
 
 
@@ -212,6 +216,9 @@ def _read_org(path: Path) -> tuple[OrgChart | None, list[DefinitionError]]:
 def _load_org_file(path: Path) -> OrgChart | list[DefinitionError]:
     if not path.exists():
         return OrgChart()
+    generated = _org_from_json(path)
+    if generated is not None:
+        return generated
     document = _parse(path)
     if document is None:
         return OrgChart()
@@ -223,6 +230,26 @@ def _load_org_file(path: Path) -> OrgChart | list[DefinitionError]:
         return OrgChart.model_validate(document.data)
     except ValidationError as error:
         return _validation_errors(path, document, error, _ORG_MODELS)
+
+
+def _org_from_json(path: Path) -> OrgChart | None:
+    """An org.yaml written as JSON (JSON is YAML; an HR sync writes it so) loads in a fraction of the time YAML
+    takes. None when the file is not such JSON, or not a valid org: the YAML path then says what is wrong, by line."""
+    try:
+        raw = path.read_bytes()
+        if not raw.lstrip().startswith(b"{"):
+            return None
+        data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_refuse_duplicate_keys)
+        return OrgChart.model_validate(data)
+    except (OSError, ValueError):  # unreadable, not JSON, a key twice (ValueError), or not a valid org
+        return None
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise ValueError("a key appears twice")
+    return mapping
 
 
 # ---- workflow files ---------------------------------------------------------------------------
@@ -242,12 +269,73 @@ def _load_workflow(
     try:
         definition = WorkflowDefinition.model_validate(document.data, context=context)
     except ValidationError as error:
-        return _validation_errors(path, document, error, _WORKFLOW_MODELS)
+        errors = _validation_errors(path, document, error, _WORKFLOW_MODELS)
+        return errors + _whole_workflow_errors(path, document, error, context, known=errors)
     problem = _naming_problem(path, definition.name, origins)
     if problem:
         spot = _child(document.root, "name") or document.root
         return [DefinitionError(path, spot.line, "name", problem)]
     return definition
+
+
+def _whole_workflow_errors(
+    path: Path, document: _Document, error: ValidationError, context: dict[str, Any], *, known: list[DefinitionError]
+) -> list[DefinitionError]:
+    """The checks that run only once the fields they look at are valid (`manger`, `{form.amout}`), run anyway on
+    a copy without the faulty keys, so `check` reports both kinds of error in one pass."""
+    data = copy.deepcopy(document.data)
+    found: list[DefinitionError] = []
+    for _ in range(3):  # removing a key can uncover another faulty one; a few rounds reach the whole-file checks
+        details = _without_noise(error.errors(include_url=False))
+        if not any([_remove_at(data, tuple(detail["loc"]), detail["msg"]) for detail in details]):
+            break
+        try:
+            WorkflowDefinition.model_validate(data, context=context)
+            break
+        except ValidationError as again:
+            error = again
+        checks = [d for d in error.errors(include_url=False) if d["type"] == "value_error" and _names_a_reference(d)]
+        if checks:
+            exception = ValidationError.from_exception_data(error.title, checks)  # type: ignore[arg-type]
+            found += _validation_errors(path, document, exception, _WORKFLOW_MODELS)
+    return [e for e in dict.fromkeys(found) if e not in known]
+
+
+_PEOPLE_KEYS = frozenset({"assignee", "to", "allowed"})
+# what the checks that wait for valid fields say; other errors of later rounds echo the keys removed before
+_REFERENCE_PROBLEMS = (
+    "does not name anyone", "refers to a form field", "which the form does not have", "is not in org.yaml",
+    "unknown placeholder", "must be a user field",
+)
+
+
+def _names_a_reference(detail: ErrorDetails) -> bool:
+    return any(phrase in detail["msg"] for phrase in _REFERENCE_PROBLEMS)
+
+
+def _remove_at(data: Any, loc: Loc, message: str) -> bool:
+    """Delete the key a pydantic error points at (tags of unions on the way are skipped), or the key of the
+    mapping it points at whose value the message quotes (`'requester.manger' does not name anyone`); say if
+    there was one."""
+    current = data
+    for index, part in enumerate(loc):
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            if index == len(loc) - 1:
+                del current[part]
+                return True
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+    if isinstance(current, dict):
+        for key, value in list(current.items()):
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and f"{v.strip()!r}" in message for v in values):
+                if key in _PEOPLE_KEYS:  # someone who always resolves, so the step still has its people
+                    current[key] = "requester"
+                else:
+                    del current[key]
+                return True
+    return False
 
 
 def _naming_problem(path: Path, name: str, origins: Mapping[str, Path]) -> str | None:
@@ -290,7 +378,18 @@ def _parse(path: Path) -> _Document | DefinitionError | None:
 
 
 def _compose(path: Path, text: str) -> _Document | DefinitionError | None:
-    loader = yaml.SafeLoader(text)
+    """Parse with libyaml's C parser when PyYAML has it (several times faster on a large org.yaml); a file it
+    finds fault with is parsed again in pure Python, whose messages are the ones this module words."""
+    if _C_LOADER is not None:
+        try:
+            return _compose_with(_C_LOADER, path, text)
+        except yaml.YAMLError:
+            pass
+    return _compose_with(yaml.SafeLoader, path, text)
+
+
+def _compose_with(loader_type: type[_Loader], path: Path, text: str) -> _Document | DefinitionError | None:
+    loader = loader_type(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -309,7 +408,7 @@ def _compose(path: Path, text: str) -> _Document | DefinitionError | None:
     return _Document(data, _Spot((), node, node.start_mark.line + 1))
 
 
-def _bad_timestamp_line(loader: yaml.SafeLoader, root: yaml.Node) -> int:
+def _bad_timestamp_line(loader: _Loader, root: yaml.Node) -> int:
     for node in _nodes(root):
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
             try:

@@ -10,7 +10,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
-__all__ = ["CONTEXT_FIELDS", "JsonFormatter", "RedactingFormatter", "configure_logging", "log_handler"]
+__all__ = [
+    "CONTEXT_FIELDS",
+    "JsonFormatter",
+    "OneRecordFormatter",
+    "RedactingFormatter",
+    "configure_logging",
+    "log_handler",
+    "one_line",
+]
 
 CONTEXT_FIELDS = ("workflow", "instance", "step", "task", "user")
 """Pass these with `extra=` (e.g. `log.info(..., extra={"workflow": name, "instance": 12})`)."""
@@ -18,6 +26,8 @@ CONTEXT_FIELDS = ("workflow", "instance", "step", "task", "user")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _REDACTED = "[redacted]"
 # Slack tokens (xoxb-, xoxp-, xapp-, …) and bearer credentials, whoever logs them.
+_LINE_SEPARATORS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_ESCAPES = {c: c.encode("unicode_escape").decode("ascii") for c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
 _TOKEN_SHAPES = re.compile(r"\b(?:xox[abposr]|xapp)-[A-Za-z0-9-]{6,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
@@ -57,10 +67,25 @@ class RedactingFormatter(logging.Formatter):
         return _TOKEN_SHAPES.sub(_REDACTED, text)
 
 
+class OneRecordFormatter(logging.Formatter):
+    """Text lines where only a record starts a line: what follows a line break (a traceback, text from outside
+    inside a message) is indented, and other line separators are escaped, so nothing can forge a record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return _LINE_SEPARATORS.sub(lambda m: _ESCAPES[m.group()], text).replace("\n", "\n    ")
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` for a log line: at most `limit` characters, every control or separator character escaped."""
+    short = text if len(text) <= limit else text[:limit] + "…"
+    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in short)
+
+
 def log_handler(log_format: str, secrets: Iterable[str], *, stream: TextIO | None = None) -> logging.Handler:
     """A stream handler writing `text` or `json` lines, with `secrets` redacted."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    inner = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    inner = JsonFormatter() if log_format == "json" else OneRecordFormatter(TEXT_FORMAT)
     handler.setFormatter(RedactingFormatter(inner, secrets))
     handler.set_name("baton")
     return handler

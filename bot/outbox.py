@@ -133,7 +133,9 @@ class OutboxSender:
         on_call: Callable[[str, bool, str | None], None] | None = None,
         slowest_call: float = 21.0,
         deliver_webhook: WebhookPost | None = None,  # bot/webhooks.py: the policy and the POST
+        span_for: Callable[[PendingMessage], contextlib.AbstractContextManager[object]] | None = None,  # traces
     ) -> None:
+        self._span_for = span_for or (lambda _pending: contextlib.nullcontext())
         self._post_webhook = deliver_webhook or webhook_sender()
         self._on_call = on_call or (lambda _method, _ok, _error: None)  # metrics: each webhook POST (the client
         # counts Slack calls)
@@ -221,7 +223,8 @@ class OutboxSender:
                     await self._retry(pending, 0.0, f"claim held {waited:.0f}s unsent; handed back", count=False)
                 else:
                     await self.answering.give_way(at_most=self.give_way_seconds)
-                    await self._deliver_safely(pending)
+                    with self._span_for(pending):
+                        await self._deliver_safely(pending)
             except Exception:  # the store is gone: the message stays pending and is claimed again later
                 log.exception("outbox=%s could not be recorded; it stays pending", pending.id)
             finally:

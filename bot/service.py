@@ -36,6 +36,7 @@ from bot.engine import (
 from bot.engine.builder import refuse
 from bot.engine.digest import plan_digests
 from bot.engine.kpis import DEFAULT_PERIOD, KpiReport, parse_period
+from bot.engine.permissions import NOT_YOURS, comment_refusal, hand_over_refusal
 from bot.reporting.kpi_report import build_report
 from bot.slack.outgoing import digest_message, home_refreshes, outbox_messages, people_affected
 from bot.store import AuditEntry, DueTimer, Store, UnitOfWork
@@ -44,6 +45,8 @@ from bot.webhooks import webhook_messages
 __all__ = ["Acted", "FormInvalid", "HomeData", "Refused", "Started", "StatusView", "WorkflowService"]
 
 log = logging.getLogger(__name__)
+
+PermissionRule = Callable[[WorkflowDefinition, OrgDirectory, Instance], str | None]
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,26 @@ class WorkflowService:
             return Refused(outcome.reason)
         task = instance.task(task_id)
         return task.title if task else task_id
+
+    async def may_hand_over(self, task_id: str, actor: str) -> Refused | str:
+        """May `actor` hand this task over now? The refusal, or the task's title for the form (nothing recorded)."""
+        return await self._ask(task_id, lambda d, people, i: hand_over_refusal(d, people, i, task_id, actor))
+
+    async def may_comment(self, task_id: str, actor: str) -> Refused | str:
+        """May `actor` comment on this task's request now? The refusal, or the task's title for the form."""
+        return await self._ask(task_id, lambda _d, people, instance: comment_refusal(people, instance, actor))
+
+    async def _ask(self, task_id: str, rule: PermissionRule) -> Refused | str:
+        """Answer a "may this person…" rule of the engine from stored state, without deciding anything."""
+        async with self._store.transaction(read_only=True) as work:
+            instance = await work.instance_of_task(task_id)
+            if instance is None:
+                return Refused(NOT_YOURS)
+            definition = await self._definition_of(work, instance)
+            directory = await self._directory_in(work, self._clock.now())
+        refusal = rule(definition, directory, instance)
+        task = instance.task(task_id)
+        return Refused(refusal) if refusal is not None else (task.title if task else task_id)
 
     async def cancel(self, instance_id: int, actor: str, reason: str | None = None) -> Instance | Refused:
         """Cancel a request (its requester or an admin)."""

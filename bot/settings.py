@@ -91,12 +91,16 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None  # when set, /metrics and the detail of /healthz need it as a bearer token
     webhook_allow_private_addresses: bool = False  # let webhooks reach loopback, private and link-local addresses
     scheduler_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    http_read_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0  # a request body slower than this: 408
+    http_idle_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0  # headers not sent / idle keep-alive
+    http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 512 * 1024  # a bigger body: 413
     slack_tier_pacing: bool = True  # keep each Web API method within its Slack rate-limit tier
     slack_retry_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0  # cap of the backoff between retries
     slack_api_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0  # a Slack call slower than this is retried
     auto_migrate: bool | None = None  # None: yes for SQLite (one process), no for PostgreSQL (run `migrate`)
     outbox_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
+    stop_notice_seconds: Annotated[float, Field(ge=0, le=60)] = 0.0  # on SIGTERM: /readyz 503, still serving, first
 
     @field_validator("slack_api_url")
     @classmethod

@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -190,17 +190,26 @@ WebhookPost = Callable[[dict[str, Any], datetime], Awaitable[WebhookOutcome]]
 """What the outbox calls to deliver one queued webhook: `webhook_sender()`, or the sandbox's recorder."""
 
 
-def webhook_sender(*, allow_private: bool = False) -> WebhookPost:
+def webhook_sender(
+    *, allow_private: bool = False, trace_headers: Callable[[], dict[str, str]] = dict
+) -> WebhookPost:
     """The POST the outbox uses; `allow_private` (WEBHOOK_ALLOW_PRIVATE_ADDRESSES) lets webhooks reach
-    loopback, private and link-local addresses, which are refused by default."""
+    loopback, private and link-local addresses, which are refused by default; `trace_headers` adds the trace
+    context (`traceparent`) of the span the POST is made in."""
 
     async def send(args: dict[str, Any], now: datetime) -> WebhookOutcome:
-        return await post_webhook(args, now, allow_private=allow_private)
+        return await post_webhook(args, now, allow_private=allow_private, extra_headers=trace_headers())
 
     return send
 
 
-async def post_webhook(args: dict[str, Any], now: datetime, *, allow_private: bool = False) -> WebhookOutcome:
+async def post_webhook(
+    args: dict[str, Any],
+    now: datetime,
+    *,
+    allow_private: bool = False,
+    extra_headers: Mapping[str, str] | None = None,
+) -> WebhookOutcome:
     """POST one queued delivery, signed now. 2xx is delivered; 3xx (never followed) and 4xx (but 408/409/425/
     429) fail for good, and so do a private destination and a secret that is one of Baton's own."""
     url, body, secret_name = str(args.get("url", "")), str(args.get("body", "")), str(args.get("secret_env", ""))
@@ -219,6 +228,7 @@ async def post_webhook(args: dict[str, Any], now: datetime, *, allow_private: bo
         return WebhookOutcome(False, "secret_not_set")
     timestamp = str(int(now.timestamp()))
     headers = {
+        **(extra_headers or {}),
         "Content-Type": "application/json",
         "User-Agent": "Baton-Webhooks/1",
         TIMESTAMP_HEADER: timestamp,

@@ -29,9 +29,20 @@ class BatonProcess:
     """One `python -m bot serve` child process against the emulator and a given database (a file or a URL)."""
 
     def __init__(
-        self, slack: SlackEmulator, database: Path | str, workflows: Path, log: Path, **settings: str
+        self,
+        slack: SlackEmulator,
+        database: Path | str,
+        workflows: Path,
+        log: Path,
+        *,
+        python: str = sys.executable,
+        cwd: Path = PROJECT,
+        **settings: str,
     ) -> None:
+        """`python` and `cwd`: another installation of Baton (e.g. the container image's install replayed)."""
         self.port = free_port()
+        self._python = python
+        self._cwd = cwd
         self.url = f"http://127.0.0.1:{self.port}/slack/events"
         self._env = {
             **os.environ,
@@ -52,7 +63,7 @@ class BatonProcess:
     async def start(self, *, timeout: float = 15.0) -> None:
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve"], cwd=PROJECT, env=self._env, stdout=log, stderr=log
+                [self._python, "-m", "bot", "serve"], cwd=self._cwd, env=self._env, stdout=log, stderr=log
             )
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:

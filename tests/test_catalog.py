@@ -868,7 +868,7 @@ def test_format_report_lists_errors(tmp_path: Path) -> None:
     lines = format_report(catalog).splitlines()
     assert "good" in lines[0] and "1 step, 0 form fields" in lines[0]
     assert lines[1] == str(catalog.errors[0])
-    assert lines[-1] == "1 workflows loaded, 1 errors"
+    assert lines[-1] == "1 workflow loaded, 1 error"  # not "1 errors"
 
 
 # ---- never raises -----------------------------------------------------------------------------

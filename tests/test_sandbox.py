@@ -401,6 +401,31 @@ def test_make_run_without_credentials_starts_the_sandbox_and_says_it_ignores_the
         assert not (tmp_path / "live.db").exists()
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
+        assert process.wait(timeout=40) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+async def test_the_process_map_is_an_svg_for_the_owner_behind_the_pages_checks(page: Page) -> None:
+    await start_an_expense(page)
+    url = f"{page.url}sandbox/api/map?workflow=expense-approval&user=U0FIONA&period=30d"
+    async with page.session.get(url, headers=page.headers) as response:
+        assert response.status == 200 and response.content_type == "image/svg+xml"
+        svg = await response.text()
+    assert "Manager approval" in svg and "Finance check" in svg and "1 waiting now" in svg
+    port = page.url.rstrip("/").rsplit(":", 1)[1]
+    refused = {
+        "no secret": {"Origin": page.headers["Origin"]},
+        "another site": {**page.headers, "Origin": "https://evil.example"},
+        "a rebinding page": {**page.headers, "Host": f"rebind.evil.example:{port}"},
+    }
+    for attempt, headers in refused.items():
+        async with page.session.get(url, headers=headers) as response:
+            assert response.status == 403, attempt
+            assert "Manager approval" not in await response.text(), attempt
+    for query in ("workflow=expense-approval&user=U0ALICE", "workflow=no-such-thing&user=U0ALICE"):
+        async with page.session.get(f"{page.url}sandbox/api/map?{query}", headers=page.headers) as response:
+            assert response.status == 403
+            assert (await response.json())["error"] == "Process maps are for a workflow's owners and Baton's admins."
+    async with page.session.get(f"{url}&period=40x".replace("&period=30d", ""), headers=page.headers) as response:
+        assert response.status == 400

@@ -4,6 +4,7 @@ and a stuck expense that time travel turns into a reminder for the approver and 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -209,3 +210,51 @@ async def test_an_expense_nobody_approves_brings_a_reminder_and_then_an_escalati
     await expect(escalation.locator("select", has_text="Reassign to")).to_be_visible()
     await escalation.scroll_into_view_if_needed()  # Dirk's morning digest comes after it
     await page.screenshot(path=ARTIFACTS / "sandbox-6-escalation.png")
+
+
+async def test_the_owner_sees_the_process_map_and_local_times_emoji_whole_names_and_the_more_menu(
+    page: Page, sandbox: Sandbox
+) -> None:
+    messages = page.locator("#messages")
+    started = await sandbox.baton.service.start(
+        "expense-approval", ALICE, {"amount": 1250, "currency": "EUR", "reason": "Conference ticket"}
+    )
+    assert not hasattr(started, "reason"), started
+
+    # Fiona owns expense-approval: its map, drawn as SVG, shows the steps and who waits where.
+    await act_as(page, FIONA)
+    await page.click('[data-pane="map"]')
+    await page.select_option("#map-workflow", "expense-approval")
+    drawing = messages.locator(".process-map svg")
+    await expect(drawing).to_contain_text("Manager approval")
+    await expect(drawing).to_contain_text("Finance check")
+    await expect(drawing).to_contain_text("1 waiting now")
+    await page.screenshot(path=ARTIFACTS / "sandbox-5-map.png")
+    # Alice owns no workflow: the same refusal as in Slack, and no drawing.
+    await page.select_option("#person", ALICE)
+    await expect(messages.locator(".map-refusal")).to_contain_text("owners and Baton's admins")
+    await expect(drawing).to_have_count(0)
+
+    # Maria's task: its due time in her own zone (not the UTC fallback), emoji as emoji, and the ⋯ menu whole.
+    await act_as(page, MARIA)
+    task = messages.locator(".msg", has_text="Approve 1250")
+    await expect(task.locator('[data-action-id="task_approve"]')).to_be_visible()
+    await page.fill("#composer-input", f"/workflow status {started.instance.id}")  # type: ignore[union-attr]
+    await page.press("#composer-input", "Enter")
+    status = messages.locator(".msg.ephemeral").last
+    await expect(status).to_contain_text("due")
+    await expect(status).not_to_contain_text("UTC")
+    await expect(messages).not_to_contain_text(re.compile(r":[a-z_]+:"))
+    more = task.locator("select.overflow")
+    assert await more.evaluate("s => getComputedStyle(s).appearance") == "none"
+    assert await more.evaluate("s => s.options[0].text") == "⋯"
+
+    # The Acting-as menu is as wide as the longest name it shows.
+    fits = await page.locator("#person").evaluate(
+        """s => { const probe = document.createElement('span'); probe.style.font = getComputedStyle(s).font;
+                  probe.style.whiteSpace = 'pre'; probe.style.position = 'absolute'; document.body.append(probe);
+                  const widest = Math.max(...[...s.options].map(o => { probe.textContent = o.text;
+                                                                       return probe.offsetWidth; }));
+                  probe.remove(); return [s.offsetWidth, widest]; }"""
+    )
+    assert fits[0] >= fits[1], fits

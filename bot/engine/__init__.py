@@ -37,11 +37,15 @@ from .expressions import FormValue
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus, Vote
 from .machine import SNOOZE_OPTIONS, can_start, decide, snooze_until, start, template_values
 from .org import OrgChart, OrgDirectory, OrgSettings, Person
+from .permissions import NOT_YOURS, comment_refusal, hand_over_refusal
 from .timers import Timer, TimerKind
 from .worktime import WorkingCalendar
 
 __all__ = [
+    "NOT_YOURS",
     "SNOOZE_OPTIONS",
+    "comment_refusal",
+    "hand_over_refusal",
     "ApprovalRule",
     "CommentAdded",
     "CommentOn",

@@ -9,6 +9,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .expressions import FormValue
+from .suggestions import did_you_mean
 from .worktime import WorkingCalendar
 
 __all__ = ["AssigneeRef", "Directory", "resolve_first", "resolve"]
@@ -76,7 +77,8 @@ class AssigneeRef:
             accepted += ", #channel, C…"
         if allow_assignee:
             accepted += ", assignee.manager"
-        raise ValueError(f"{text!r} does not name anyone; use one of: {accepted}")
+        named = ["requester", "requester.manager"] + (["assignee.manager"] if allow_assignee else [])
+        raise ValueError(f"{text!r} does not name anyone{did_you_mean(text, named)}; use one of: {accepted}")
 
     def __str__(self) -> str:
         return {

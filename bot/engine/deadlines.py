@@ -11,6 +11,7 @@ from .commands import FireTimer, ReassignTask, SnoozeTask
 from .definition import ApprovalRule, Step, StepKind, TimeoutAction, WorkflowDefinition
 from .events import AddTimers, CancelTimers, EscalateTask, Event, Refusal, RemindAssignee, TaskHandedOver, Transition
 from .instance import Instance, InstanceStatus, Task, TaskStatus
+from .permissions import NOT_YOURS, hand_over_refusal
 from .timers import Timer, TimerKind, deadline_at, first_timers, next_repeat, polite_moment, task_due_at
 from .worktime import next_working_moment
 
@@ -265,28 +266,12 @@ def reassign(
     definition: WorkflowDefinition, directory: Directory, instance: Instance, command: ReassignTask, now: datetime
 ) -> Transition | Refusal:
     task = instance.task(command.task_id)
-    if task is None:
-        return refuse("That task does not exist (any more).", now, command.actor, task_id=command.task_id)
-    if task.kind is StepKind.REVISION:
-        return refuse("A change request stays with the requester.", now, command.actor, task_id=task.id)
-    allowed = command.actor in task.escalated_to or command.actor in task.assignees or directory.is_admin(command.actor)
-    if not allowed:
-        return refuse(
-            "Only the people holding this task, those it was escalated to, or an admin can reassign it.",
-            now,
-            command.actor,
-            task_id=task.id,
-        )
+    refusal = hand_over_refusal(definition, directory, instance, command.task_id, command.actor)
+    if task is None or refusal is not None:
+        return refuse(refusal or NOT_YOURS, now, command.actor, task_id=command.task_id)
     if not _USER_ID.match(command.to):
         return refuse("Pick a person to hand the task to.", now, command.actor, task_id=task.id)
     step = definition.step(task.step_id)
-    if command.actor in _may_not_approve(instance, step):  # even as an admin: that would be choosing one's approver
-        return refuse(
-            "You raised this request, so you cannot choose who approves it (separation of duties).",
-            now,
-            command.actor,
-            task_id=task.id,
-        )
     if command.to in _may_not_approve(instance, step):
         return refuse(
             "The requester cannot approve their own request; pick someone else.", now, command.actor, task_id=task.id
@@ -298,9 +283,6 @@ def reassign(
     people: tuple[str, ...] = (command.to,)
     if command.actor in task.assignees and len(task.assignees) > 1:
         # One of several deciders hands on their own seat only, so a rule (all, quorum) keeps its head count.
-        if any(vote.user == command.actor for vote in task.votes):
-            return refuse("You have decided on this task already; your decision stands.", now, command.actor,
-                          task_id=task.id)
         people = tuple(command.to if person == command.actor else person for person in task.assignees)
     elif _shares_seats(step, task):
         # Someone else (an escalation receiver, an admin) moves one seat of someone who has not decided: the

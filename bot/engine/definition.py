@@ -27,6 +27,7 @@ from pydantic import (
 from .assignees import AssigneeRef
 from .expressions import Condition, FormValue, template_references
 from .integrations import ReportSchedule, WebhookSpec
+from .suggestions import did_you_mean
 from .worktime import TimeSpan, parse_span
 
 __all__ = [
@@ -269,7 +270,8 @@ class Step(_Frozen):
     @classmethod
     def _written_kinds(cls, value: Any) -> Any:
         if value not in ("task", "approval", "notify") and not isinstance(value, StepKind):
-            raise ValueError("Input should be 'task', 'approval' or 'notify'")
+            hint = did_you_mean(str(value), ("task", "approval", "notify"))
+            raise ValueError(f"Input should be 'task', 'approval' or 'notify'{hint}")
         return value
 
     @model_validator(mode="after")
@@ -449,7 +451,8 @@ class WorkflowDefinition(_Frozen):
             condition = step.condition
             for name in condition.references if condition else ():
                 if name not in fields:
-                    problems.append(f"{where}: condition uses form.{name}, which the form does not have")
+                    hint = did_you_mean(name, fields, shown="form.{}")
+                    problems.append(f"{where}: condition uses form.{name}, which the form does not have{hint}")
             for text in (step.title, step.description or "", step.text or ""):
                 problems.extend(self._template_problems(where, text, fields))
         for allowed in self.start.allowed:
@@ -467,12 +470,14 @@ class WorkflowDefinition(_Frozen):
         if ref.kind in ("form", "form_manager"):
             field = fields.get(ref.name)
             if field is None:
-                raise ValueError(f"{where}: {ref} refers to a form field the form does not have")
+                hint = did_you_mean(ref.name, fields, shown="form.{}")
+                raise ValueError(f"{where}: {ref} refers to a form field the form does not have{hint}")
             if field.type is not FieldType.USER:
                 raise ValueError(f"{where}: {ref} must be a user field to name a person")
         if ref.kind == "group" and groups is not None and ref.name not in groups:
             known = ", ".join(sorted(groups)) or "none"
-            raise ValueError(f"{where}: group {ref.name!r} is not in org.yaml (groups: {known})")
+            hint = did_you_mean(ref.name, groups, shown="group:{}")
+            raise ValueError(f"{where}: group {ref.name!r} is not in org.yaml{hint} (groups: {known})")
 
     @staticmethod
     def _template_problems(where: str, text: str, fields: dict[str, FormField]) -> list[str]:
@@ -480,7 +485,8 @@ class WorkflowDefinition(_Frozen):
         for name in sorted(template_references(text)):
             if name.startswith("form."):
                 if name[5:] not in fields:
-                    problems.append(f"{where}: {{{name}}} refers to a form field the form does not have")
+                    hint = did_you_mean(name[5:], fields, shown="{{form.{}}}")
+                    problems.append(f"{where}: {{{name}}} refers to a form field the form does not have{hint}")
             elif name not in _TEMPLATE_NAMES:
                 allowed = ", ".join("{" + n + "}" for n in sorted(_TEMPLATE_NAMES))
                 problems.append(f"{where}: unknown placeholder {{{name}}}; use {{form.<field>}} or {allowed}")

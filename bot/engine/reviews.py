@@ -10,6 +10,7 @@ from .commands import ActOnTask, CommentOn, Decision, ResubmitForm
 from .definition import ApprovalRule, Step, StepKind, WorkflowDefinition
 from .events import CancelTimers, CommentAdded, Event, Refusal, TaskProgress, Transition
 from .instance import FieldChange, Instance, Task, TaskStatus, Vote
+from .permissions import comment_refusal
 
 __all__ = ["comment", "deciding_vote", "record_vote", "resubmit"]
 
@@ -110,8 +111,9 @@ def comment(
     text = command.text.strip()[:3000]
     if not text:
         return refuse("Write something to comment.", now, command.actor)
-    if not instance.involves(command.actor) and not directory.is_admin(command.actor):
-        return refuse(f"Only the people involved in {instance.title} can comment on it.", now, command.actor)
+    refusal = comment_refusal(directory, instance, command.actor)
+    if refusal is not None:
+        return refuse(refusal, now, command.actor)
     people = tuple(dict.fromkeys((instance.requester, *(a for t in instance.open_tasks() for a in t.assignees))))
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     builder.events.append(Event("comment_added", now, actor=command.actor, data={"comment": text}))

@@ -27,6 +27,7 @@ from bot.emulator.payloads import action_from_element, slash_command
 from bot.settings import Settings
 from bot.webhooks import WebhookOutcome
 
+from .maps import map_handler
 from .watcher import FileWatcher
 from .workspace import element_in, next_working_morning, seed_people, view_state, zone
 
@@ -295,6 +296,7 @@ class Sandbox:
         router.add_get("/sandbox/files/{file_id}", self._file)
         router.add_get("/sandbox/api/state", _api(self._state))
         router.add_get("/sandbox/api/changes", _api(self._changes))
+        router.add_get("/sandbox/api/map", map_handler(lambda: self.baton))  # an SVG, not JSON
         for name, handler in (
             ("send", self._send),
             ("click", self._click),
@@ -349,7 +351,12 @@ class Sandbox:
             "workspace": workspace,
             "view_errors": view_errors,
             "webhooks": self.webhooks,
+            "workflows": self._workflow_choices(),
         }
+
+    def _workflow_choices(self) -> list[dict[str, str]]:
+        """The workflows the page offers for its process map."""
+        return [{"name": d.name, "title": d.title} for _, d in sorted(self.baton.service.catalog.workflows.items())]
 
     async def _changes(self, request: web.Request) -> dict[str, Any]:
         """Answer once the version passes `since` (or after a while): a long poll for the page."""

@@ -26,6 +26,8 @@ from .messages import (
     ACTION_WITHDRAW,
     revision_view,
 )
+from .metadata import MetadataSeal
+from .parsing import ID_LIMIT, click_of, shortcut_message_of, submission_of, submitted_choice, text_of, user_of
 from .views import (
     CALLBACK_CHANGES,
     CALLBACK_COMMENT,
@@ -61,9 +63,9 @@ _SLACK_TOKEN = re.compile(r"<([@#!])?([^>|]+)(?:\|([^>]*))?>")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-def register_collaboration(app: AsyncApp, service: WorkflowService, followups: FollowUps) -> None:
+def register_collaboration(app: AsyncApp, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
     """Attach the collaboration listeners (before the catch-alls in register_listeners)."""
-    listeners = _Collaboration(service, followups)
+    listeners = _Collaboration(service, followups, seal)
     app.action(ACTION_MORE)(listeners.more)
     app.action(ACTION_EDIT_REQUEST)(listeners.edit_request)
     app.action(ACTION_WITHDRAW)(listeners.withdraw)
@@ -100,8 +102,9 @@ def parse_delegation(argument: str, rest: str, today: date) -> tuple[str | None,
 
 
 class _Collaboration:
-    def __init__(self, service: WorkflowService, followups: FollowUps) -> None:
+    def __init__(self, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
         self._service = service
+        self._seal = seal
         self._later = followups.later
 
     def _tell(self, client: AsyncWebClient, channel: Any, user_id: str, text: str) -> None:
@@ -113,24 +116,26 @@ class _Collaboration:
     # ---- the "more" menu on a task ------------------------------------------------------------------
 
     async def more(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        action = (body.get("actions") or [{}])[0]
-        choice = str((action.get("selected_option") or {}).get("value", ""))
-        task_id = str(action.get("block_id", "")).removeprefix("task:")[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel = (body.get("channel") or {}).get("id")
-        decision = Decision.REQUEST_CHANGES if choice == "request_changes" else None
-        check = await self._service.check_act(task_id, user_id, decision) if decision else await self._title(task_id)
+        click = click_of(body)
+        task_id = click.block_id.removeprefix("task:")
+        user_id, channel, choice = click.user_id, click.channel_id, click.selected_option
+        check = await self._may(choice, task_id, user_id)  # from stored state, before any form opens
         await ack()
         if isinstance(check, Refused):
             self._tell(client, channel, user_id, check.reason)
             return
-        view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}.get(choice)
-        if view is not None:
-            self._open(client, body.get("trigger_id"), view(task_id, check), user_id, channel)
+        view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}[choice]
+        self._open(client, click.trigger_id, view(task_id, check), user_id, channel)
 
-    async def _title(self, task_id: str) -> str | Refused:
-        found = await self._service.task_by_id(task_id)
-        return found[1].title if found else Refused("That task does not exist.")
+    async def _may(self, choice: str, task_id: str, user_id: str) -> Refused | str:
+        """May this person do what they picked from the menu? The refusal, or the task's title."""
+        if choice == "request_changes":
+            return await self._service.check_act(task_id, user_id, Decision.REQUEST_CHANGES)
+        if choice == "hand_over":
+            return await self._service.may_hand_over(task_id, user_id)
+        if choice == "comment":
+            return await self._service.may_comment(task_id, user_id)
+        return Refused("That menu item belongs to an older version of Baton and does nothing now.")
 
     async def changes_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         task_id, user_id, comment = _modal_context(body, view)
@@ -142,7 +147,7 @@ class _Collaboration:
 
     async def hand_over_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         task_id, user_id, note = _modal_context(body, view)
-        to = submitted_user(view.get("state", {}).get("values")) or ""
+        to = submitted_user(submission_of(body, view).values) or ""
         result = await self._service.reassign(task_id, user_id, to, note)
         if isinstance(result, Refused):
             await ack(response_action="errors", errors={"person": result.reason[:150]})
@@ -158,9 +163,8 @@ class _Collaboration:
 
     async def edit_request(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()  # reads only: nothing to commit
-        task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel = (body.get("channel") or {}).get("id")
+        click = click_of(body)
+        task_id, user_id, channel = click.value[:ID_LIMIT], click.user_id, click.channel_id
         found = await self._service.task_by_id(task_id)
         if found is None or not found[1].status.is_open or found[1].kind is not StepKind.REVISION:
             self._tell(client, channel, user_id, "There is no open change request here any more.")
@@ -170,17 +174,17 @@ class _Collaboration:
             self._tell(client, channel, user_id, f"Only <@{instance.requester}> can edit this request.")
             return
         definition = await self._service.definition_of(instance)
-        self._open(client, body.get("trigger_id"), revision_view(definition, instance, task_id), user_id, channel)
+        self._open(client, click.trigger_id, revision_view(definition, instance, task_id), user_id, channel)
 
     async def resubmitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
-        task_id = str(view.get("private_metadata", ""))[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
+        submission = submission_of(body, view)
+        task_id, user_id = submission.private_metadata[:ID_LIMIT], submission.user_id
         found = await self._service.task_by_id(task_id)
         if found is None:
             await ack(response_action="errors", errors={})
             return
         definition = await self._service.definition_of(found[0])
-        form = submitted_form(definition, view.get("state", {}).get("values"))
+        form = submitted_form(definition, submission.values)
         result = await self._service.resubmit(task_id, user_id, form)
         if isinstance(result, FormInvalid):
             await ack(response_action="errors", errors={field_block_id(k): v for k, v in result.errors.items()})
@@ -191,9 +195,8 @@ class _Collaboration:
             await ack()
 
     async def withdraw(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        task_id = str(((body.get("actions") or [{}])[0]).get("value", ""))[:200]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel = (body.get("channel") or {}).get("id")
+        click = click_of(body)
+        task_id, user_id, channel = click.value[:ID_LIMIT], click.user_id, click.channel_id
         found = await self._service.task_by_id(task_id)
         reason = "Withdrawn after a change request."
         result = await self._service.cancel(found[0].id, user_id, reason) if found else None
@@ -244,9 +247,9 @@ class _Collaboration:
 
     async def start_shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        user_id = str((body.get("user") or {}).get("id", ""))
+        user_id = user_of(body)
         view = pick_workflow_view(self._service.startable_by(user_id))
-        self._open(client, body.get("trigger_id"), view, user_id, None)
+        self._open(client, text_of(body.get("trigger_id")) or None, view, user_id, None)
 
     async def request_approval_shortcut(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         """From a message: a general approval request, prefilled with the message and its link."""
@@ -254,32 +257,32 @@ class _Collaboration:
         self._later(self._open_approval_request(body, client), what="approval request form")
 
     async def _open_approval_request(self, body: Body, client: AsyncWebClient) -> None:
-        user_id = str((body.get("user") or {}).get("id", ""))
-        trigger = body.get("trigger_id")
-        message = body.get("message") or {}
-        channel = (body.get("channel") or {}).get("id")
+        click = click_of(body)
+        user_id, trigger, channel = click.user_id, click.trigger_id, click.channel_id
+        text, ts = shortcut_message_of(body)
         definition = self._service.definition(APPROVAL_WORKFLOW)
         if definition is None or self._service.start_refusal(definition, user_id):
             await open_view(client, trigger, pick_workflow_view(self._service.startable_by(user_id)), user_id, channel)
             return
-        link = await _permalink(client, channel, message.get("ts"))
-        prefill = {"subject": readable(str(message.get("text") or ""))[:2900], "link": link}
+        link = await _permalink(client, channel, ts)
+        prefill = {"subject": readable(text)[:2900], "link": link}
         view = start_form_view(definition, origin_channel=None, initial={k: v for k, v in prefill.items() if v})
+        view = self._seal.sealed_view(user_id, view)
         await open_view(client, trigger, view, user_id, channel)
 
     async def workflow_picked(self, ack: AsyncAck, body: Body, view: Body) -> None:
-        values = view.get("state", {}).get("values", {})
-        chosen = ((values.get("workflow") or {}).get("value") or {}).get("selected_option") or {}
-        definition = self._service.definition(str(chosen.get("value", "")))
+        submission = submission_of(body, view)
+        definition = self._service.definition(submitted_choice(submission.values, "workflow"))
         if definition is None:
             await ack(response_action="errors", errors={"workflow": "Pick a workflow."})
             return
-        user_id = str((body.get("user") or {}).get("id", ""))
+        user_id = submission.user_id
         refusal = self._service.start_refusal(definition, user_id)
         if refusal:
             await ack(response_action="errors", errors={"workflow": refusal[:150]})
             return
-        await ack(response_action="update", view=start_form_view(definition, origin_channel=None))
+        view = self._seal.sealed_view(user_id, start_form_view(definition, origin_channel=None))
+        await ack(response_action="update", view=view)
 
 
 async def delegate_command(service: WorkflowService, user_id: str, argument: str, rest: str, now: datetime) -> str:
@@ -307,9 +310,8 @@ _DELEGATE_HELP = "Delegate while you are away: `/workflow delegate @someone unti
 
 
 def _modal_context(body: Body, view: Body) -> tuple[str, str, str | None]:
-    task_id = str(view.get("private_metadata", ""))[:200]
-    user_id = str((body.get("user") or {}).get("id", ""))
-    return task_id, user_id, submitted_text(view.get("state", {}).get("values"))
+    submission = submission_of(body, view)
+    return submission.private_metadata[:ID_LIMIT], submission.user_id, submitted_text(submission.values)
 
 
 async def _close_or_error(ack: AsyncAck, result: object) -> None:

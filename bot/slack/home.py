@@ -10,6 +10,7 @@ from bot.reporting.summary import report_blocks
 from bot.service import HomeData
 
 from .blocks import Block, context, divider, fit_blocks, header, section
+from .maps import map_buttons
 from .messages import how_long, requests_blocks, task_buttons, when
 
 __all__ = ["home_view"]
@@ -42,6 +43,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
         blocks.append(header("Your workflows, last 30 days"))
         blocks.extend(report_blocks(home.owner_report, home.owned)[:8])
         blocks.append(context("More: `/workflow report &lt;workflow&gt; 12w` (with a chart), `/workflow export`"))
+        blocks.extend(map_buttons(home.owned))
     blocks.append(divider())
     names = ", ".join(f"`{d.name}`" for d in home.startable) or "none"
     blocks.append(context(f"You can start: {names} — `/workflow start &lt;name&gt;`"))

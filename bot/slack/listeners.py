@@ -35,6 +35,8 @@ from .messages import (
     when,
     workflow_list_blocks,
 )
+from .metadata import MetadataSeal
+from .parsing import ID_LIMIT, click_of, submission_of, text_of, user_of
 from .views import (
     CALLBACK_DONE_NOTE,
     CALLBACK_REJECT_REASON,
@@ -54,14 +56,18 @@ log = logging.getLogger(__name__)
 SLASH_COMMAND = "/workflow"
 
 Body = dict[str, Any]
+_UNSEALED_FORM = (
+    "Baton could not verify this form, so nothing was started. Please start again with `/workflow start` "
+    "in the channel where you want the request announced."
+)
 
 
-def register_listeners(app: AsyncApp, service: WorkflowService, followups: FollowUps) -> None:
+def register_listeners(app: AsyncApp, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
     """Attach every listener Baton has to the Bolt app, in one place.
 
     Bolt runs with process_before_response: Slack's answer goes out when a listener returns, so everything a
     listener commits is committed before the 200; talking back to Slack afterwards goes to `followups`."""
-    listeners = _Listeners(service, followups)
+    listeners = _Listeners(service, followups, seal)
     app.use(listeners.deduplicate_events)
     app.command(SLASH_COMMAND)(listeners.slash_command)
     app.action(ACTION_APPROVE)(listeners.approve)
@@ -76,16 +82,20 @@ def register_listeners(app: AsyncApp, service: WorkflowService, followups: Follo
     app.event("team_join")(listeners.team_join)
     app.event("app_home_opened")(listeners.app_home_opened)
     app.event("app_mention")(listeners.app_mention)
-    register_collaboration(app, service, followups)  # includes the message listener (decisions typed in a thread)
+    register_collaboration(app, service, followups, seal)  # includes the message listener (decisions typed in a thread)
     # Last: anything Baton does not (or no longer) know gets a polite answer instead of an error in Slack.
     app.action(re.compile(".*"))(listeners.unknown_action)
     app.view(re.compile(".*"))(listeners.unknown_view)
     app.shortcut(re.compile(".*"))(listeners.unknown_action)
+    app.event(re.compile(".*"))(listeners.ignore)  # events Baton is subscribed to but does not act on
+    app.view_closed(re.compile(".*"))(listeners.ignore)
+    app.options(re.compile(".*"))(listeners.no_options)
 
 
 class _Listeners:
-    def __init__(self, service: WorkflowService, followups: FollowUps) -> None:
+    def __init__(self, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
         self._service = service
+        self._seal = seal
         self._later = followups.later
 
     async def deduplicate_events(self, body: Body, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
@@ -109,12 +119,15 @@ class _Listeners:
     async def ignore(self, ack: AsyncAck) -> None:
         await ack()
 
+    async def no_options(self, ack: AsyncAck) -> None:
+        await ack(options=[])
+
     async def unknown_action(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        _task, user_id, channel_id = _action_context(body)
-        actions = body.get("actions") or [{}]
-        action_id = actions[0].get("action_id") if isinstance(actions[0], dict) else body.get("callback_id")
-        log.info("unknown action %r from user=%s", str(action_id)[:80], user_id)
+        click = click_of(body)
+        user_id, channel_id = click.user_id, click.channel_id
+        action_id = click.action_id or text_of(body.get("callback_id"))
+        log.info("unknown action %r from user=%s", action_id[:80], user_id)
         if user_id:
             note = (
                 "That button belongs to an older version of Baton and does "
@@ -123,15 +136,15 @@ class _Listeners:
             self._later(tell(client, channel_id, user_id, note), what="unknown action note")
 
     async def unknown_view(self, ack: AsyncAck, view: Body) -> None:
-        log.info("unknown view submission callback_id=%r", str(view.get("callback_id"))[:80])
+        log.info("unknown view submission callback_id=%r", text_of(view.get("callback_id"), 80))
         await ack(response_action="update", view=_notice_view("Baton", "This form is out of date. Please start again."))
 
     # ---- /workflow ----------------------------------------------------------------------------------
 
     async def slash_command(self, ack: AsyncAck, command: Body, client: AsyncWebClient) -> None:
         parsed = parse_command_text(command.get("text"))
-        user_id = str(command.get("user_id", ""))
-        channel_id = command.get("channel_id")
+        user_id = user_of(command)
+        channel_id = text_of(command.get("channel_id")) or None
         if parsed.verb == "start":
             await self._start_command(ack, parsed.argument, user_id, channel_id, command, client)
         elif parsed.verb == "list":
@@ -169,7 +182,7 @@ class _Listeners:
             return
         if definition.form:
             await ack()
-            view = start_form_view(definition, origin_channel=origin)
+            view = self._seal.sealed_view(user_id, start_form_view(definition, origin_channel=origin))
             self._open_view(client, command.get("trigger_id"), view, user_id, origin)
             return
         result = await self._service.start(definition.name, user_id, {}, origin_channel=origin)
@@ -215,9 +228,9 @@ class _Listeners:
         await self._ask_comment(ack, body, client, Decision.COMPLETE, done_note_view)
 
     async def snooze(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        task_id, user_id, channel_id = _selection_context(body, "task:")
-        option = _selected(body, "selected_option")
-        result = await self._service.snooze(task_id, user_id, option)
+        click = click_of(body)
+        task_id, user_id, channel_id = click.block_id.removeprefix("task:"), click.user_id, click.channel_id
+        result = await self._service.snooze(task_id, user_id, click.selected_option)
         await ack()
         if isinstance(result, Refused):
             note = result.reason
@@ -228,8 +241,9 @@ class _Listeners:
         self._later(tell(client, channel_id, user_id, note), what="snooze note")
 
     async def reassign(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        task_id, user_id, channel_id = _selection_context(body, "reassign:")
-        to = _selected(body, "selected_user")
+        click = click_of(body)
+        task_id, user_id, channel_id = click.block_id.removeprefix("reassign:"), click.user_id, click.channel_id
+        to = click.selected_user
         result = await self._service.reassign(task_id, user_id, to)
         await ack()
         note = (
@@ -247,16 +261,18 @@ class _Listeners:
         decision: str,
         view: Callable[[str, str], dict[str, Any]],
     ) -> None:
-        task_id, user_id, channel_id = _action_context(body)
+        click = click_of(body)
+        task_id, user_id, channel_id = click.value[:ID_LIMIT], click.user_id, click.channel_id
         check = await self._service.check_act(task_id, user_id, decision)  # a refusal is in the history first
         await ack()
         if isinstance(check, Refused):
             self._later(tell(client, channel_id, user_id, check.reason), what="refusal note")
             return
-        self._open_view(client, body.get("trigger_id"), view(task_id, check), user_id, channel_id)
+        self._open_view(client, click.trigger_id, view(task_id, check), user_id, channel_id)
 
     async def _act(self, ack: AsyncAck, body: Body, client: AsyncWebClient, decision: str) -> None:
-        task_id, user_id, channel_id = _action_context(body)
+        click = click_of(body)
+        task_id, user_id, channel_id = click.value[:ID_LIMIT], click.user_id, click.channel_id
         result = await self._service.act(task_id, user_id, decision)  # committed before Slack hears back
         await ack()
         if isinstance(result, Refused):
@@ -265,29 +281,34 @@ class _Listeners:
     # ---- modals -------------------------------------------------------------------------------------
 
     async def start_form_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
-        metadata = _json_object(view.get("private_metadata"))
-        name = str(metadata.get("workflow", ""))
-        channel = metadata.get("channel") if isinstance(metadata.get("channel"), str) else None
+        submission = submission_of(body, view)
+        user_id = submission.user_id
+        opened = self._seal.opened(user_id, submission.private_metadata)  # the channel in it must be Baton's
+        if opened is None:
+            log.warning("start form refused: its private_metadata was not sealed by Baton for user=%s", user_id)
+            await ack(response_action="update", view=_notice_view("Baton", _UNSEALED_FORM))
+            return
+        metadata = _json_object(opened)
+        name = text_of(metadata.get("workflow"))
+        channel = text_of(metadata.get("channel")) or None
         definition = self._service.definition(name)
-        user_id = str(body.get("user", {}).get("id", ""))
         if definition is None:
             await ack(
                 response_action="update", view=_notice_view("Workflow gone", f"`{_code(name)}` no longer exists.")
             )
             return
-        form = submitted_form(definition, view.get("state", {}).get("values"))
+        form = submitted_form(definition, submission.values)
         result = await self._service.start(
-            definition.name, user_id, form, origin_channel=channel, request_key=f"view:{view.get('id')}"
+            definition.name, user_id, form, origin_channel=channel, request_key=f"view:{submission.view_id}"
         )
         if isinstance(result, FormInvalid):
             errors = {field_block_id(field): message for field, message in result.errors.items()}
-            shown = {block.get("block_id") for block in view.get("blocks") or () if isinstance(block, dict)}
-            if set(errors) <= shown:
+            if set(errors) <= submission.block_ids:
                 await ack(response_action="errors", errors=errors)
                 return
             # The workflow's form changed while this modal was open: Slack would refuse errors for fields the
             # modal does not have, so show the current form, keeping what was typed, and say why.
-            fresh = start_form_view(definition, origin_channel=channel, initial=form)
+            fresh = self._seal.sealed_view(user_id, start_form_view(definition, origin_channel=channel, initial=form))
             notice = ":warning: This form changed while you had it open; check it and submit again."
             fresh["blocks"].insert(0, context(notice))
             await ack(response_action="update", view=fresh)
@@ -303,9 +324,9 @@ class _Listeners:
         await self._comment_submitted(ack, body, view, Decision.COMPLETE)
 
     async def _comment_submitted(self, ack: AsyncAck, body: Body, view: Body, decision: str) -> None:
-        task_id = str(view.get("private_metadata", ""))[:200]
-        user_id = str(body.get("user", {}).get("id", ""))
-        comment = submitted_text(view.get("state", {}).get("values"))
+        submission = submission_of(body, view)
+        task_id, user_id = submission.private_metadata[:ID_LIMIT], submission.user_id
+        comment = submitted_text(submission.values)
         if decision == Decision.REJECT and not (comment or "").strip():
             await ack(response_action="errors", errors={"comment": "Please say why you reject it."})
             return
@@ -340,7 +361,7 @@ class _Listeners:
         await ack()
         if event.get("tab") not in (None, "home"):
             return
-        user_id = str(event.get("user", ""))
+        user_id = text_of(event.get("user"))
         view = home_view(await self._service.open_home(user_id))
         self._later(_publish_home(client, user_id, view), what="home publish")  # one Slack call after the ack
 
@@ -362,31 +383,6 @@ async def _publish_home(client: AsyncWebClient, user_id: str, view: dict[str, An
         await client.views_publish(user_id=user_id, view=view)
     except SlackApiError as error:
         log.warning("views.publish failed: user=%s error=%s", user_id, error.response.get("error"))
-
-
-def _action_context(body: Body) -> tuple[str, str, str | None]:
-    """The task, the person who clicked and where; the task id is only a lookup key, never trusted."""
-    actions = body.get("actions") or [{}]
-    task_id = str(actions[0].get("value", ""))[:200] if isinstance(actions[0], dict) else ""
-    user_id = str((body.get("user") or {}).get("id", ""))
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    return task_id, user_id, channel if isinstance(channel, str) else None
-
-
-def _selection_context(body: Body, block_prefix: str) -> tuple[str, str, str | None]:
-    """For a select inside a message: the task (from the block id), who chose, and where."""
-    _value, user_id, channel = _action_context(body)
-    actions = body.get("actions") or [{}]
-    block_id = str(actions[0].get("block_id", "")) if isinstance(actions[0], dict) else ""
-    return block_id.removeprefix(block_prefix)[:200], user_id, channel
-
-
-def _selected(body: Body, key: str) -> str:
-    actions = body.get("actions") or [{}]
-    chosen = actions[0].get(key) if isinstance(actions[0], dict) else None
-    if isinstance(chosen, dict):
-        chosen = chosen.get("value")
-    return str(chosen or "")[:100]
 
 
 def _start_answer(result: Started | Refused | FormInvalid) -> str:

@@ -34,6 +34,7 @@ from .blocks import (
     plain,
     section,
 )
+from .history_words import history_phrase
 from .views import CALLBACK_RESUBMIT, start_form_view
 
 __all__ = [
@@ -323,8 +324,9 @@ def status_blocks(
         if step.type is StepKind.NOTIFY:
             continue
         task = instance.latest_task(step.id)  # after changes were requested, the round now under way
-        if task is None:
-            blocks.append(context(f":white_circle: {step.title} — not reached"))
+        if task is None:  # never opened: its title filled from the form, as it would have been
+            title = render_template(step.title, template_values(definition, instance))
+            blocks.append(context(f":white_circle: {title} — not reached"))
         elif task.status is TaskStatus.OPEN:
             holders = ", ".join(f"<@{u}>" for u in task.assignees)
             due = f", due {when(task.due_at)}" if task.due_at else ""
@@ -357,7 +359,7 @@ def audit_blocks(trail: Sequence[AuditEntry], step_titles: Mapping[str, str] | N
         step = entry.data.get("step")
         # what a person wrote is escaped; a task title is Baton's own rendered text (values already escaped)
         detail = escape_text(str(said)) if said else clip(titles.get(str(step), str(step or "")), 200)
-        lines.append(f"{when(entry.at)} · {who}{entry.kind.replace('_', ' ')}" + (f" · {detail}" if detail else ""))
+        lines.append(f"{when(entry.at)} · {who}{history_phrase(entry.kind)}" + (f" · {detail}" if detail else ""))
     chunks: list[Block] = []
     text = "*History*"
     for line in lines:
@@ -422,7 +424,8 @@ def help_text() -> str:
         "• `/workflow delegate @someone until 2026-12-24` — send your new tasks to a colleague while away; "
         "`/workflow delegate off` to end it\n"
         "• `/workflow report [workflow] [30d|12w|2026-Q4]` and `/workflow export …` — KPIs with a chart, "
-        "or CSV files (workflow owners and admins)\n"
+        "or CSV files (workflow owners and admins); `/workflow map &lt;workflow&gt; [period]` — the process as a "
+        "picture, with each step's load\n"
         "• `/workflow help` — this message"
     )
 

@@ -1,6 +1,19 @@
 """Persistence adapters: where instances, tasks, the event log and the outbox live."""
 
-from .base import Store, UnitOfWork
+from .base import (
+    Delegations,
+    Digests,
+    History,
+    HomeViewers,
+    Outbox,
+    Reports,
+    Requests,
+    SeenRequests,
+    SlackMessages,
+    Store,
+    Timers,
+    UnitOfWork,
+)
 from .errors import StoreError
 from .factory import is_postgresql, store_for
 from .postgres import PostgreSQLStore
@@ -9,14 +22,24 @@ from .sqlite import SQLiteStore
 
 __all__ = [
     "AuditEntry",
+    "Delegations",
+    "Digests",
     "DueTimer",
+    "History",
+    "HomeViewers",
     "MessageRef",
+    "Outbox",
     "OutboxMessage",
     "PendingMessage",
     "PostgreSQLStore",
+    "Reports",
+    "Requests",
     "SQLiteStore",
+    "SeenRequests",
+    "SlackMessages",
     "Store",
     "StoreError",
+    "Timers",
     "UnitOfWork",
     "is_postgresql",
     "store_for",

@@ -1,4 +1,4 @@
-"""The store's interface: one protocol, so SQLite today and PostgreSQL later answer the same calls."""
+"""The store's interface, one protocol a concern, so that SQLite and PostgreSQL answer the same calls."""
 
 from __future__ import annotations
 
@@ -17,11 +17,24 @@ from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMes
 from .reporting import EventExport, InstanceExport, OpsSnapshot
 from .rows import TimerChange
 
-__all__ = ["Store", "UnitOfWork"]
+__all__ = [
+    "Delegations",
+    "Digests",
+    "History",
+    "HomeViewers",
+    "Outbox",
+    "Reports",
+    "Requests",
+    "SeenRequests",
+    "SlackMessages",
+    "Store",
+    "Timers",
+    "UnitOfWork",
+]
 
 
-class UnitOfWork(Protocol):
-    """Everything done inside one transaction; it commits on leaving the block, or rolls back on error."""
+class Requests(Protocol):
+    """Workflow definitions, requests (instances) and their tasks."""
 
     async def next_instance_id(self) -> int: ...
 
@@ -43,35 +56,56 @@ class UnitOfWork(Protocol):
         """Save these states in order: the same rows as `save_instance` on each in turn, in a few statements."""
         ...
 
+    async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]: ...
+
+    async def instances_requested_by(self, user_id: str, *, limit: int = 20) -> list[Instance]: ...
+
+    async def open_assignments(self) -> list[Assignment]: ...
+
+
+class History(Protocol):
+    """Each request's event log, appended to and never rewritten."""
+
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None: ...
 
     async def append_history(self, lines: Sequence[tuple[int, Event]]) -> None:
         """Append (instance id, event) lines to several histories, in this order, in one statement."""
         ...
 
-    async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None: ...
-
-    async def seen(self, request_key: str) -> bool:
-        """Whether a Slack request (an event_id, a view id) has been recorded as handled."""
-        ...
-
-    async def first_sighting(self, request_key: str, now: datetime) -> bool: ...
-
-    async def forget_sighting(self, request_key: str) -> None:
-        """Undo a first sighting whose work failed, so that the next attempt counts as the first."""
-        ...
-
-    async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]: ...
-
-    async def instances_requested_by(self, user_id: str, *, limit: int = 20) -> list[Instance]: ...
-
     async def audit_trail(self, instance_id: int) -> list[AuditEntry]: ...
+
+
+class Timers(Protocol):
+    """Reminders, escalations and deadlines waiting for their time."""
+
+    async def add_timers(self, instance_id: int, timers: Sequence[Timer]) -> None: ...
+
+    async def cancel_timers(
+        self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False
+    ) -> None: ...
+
+    async def apply_timer_changes(self, changes: Sequence[TimerChange]) -> None:
+        """Apply transitions' AddTimers and CancelTimers effects with the outcome of `add_timers` and
+        `cancel_timers` called in this order (a timer added and then cancelled here is stored cancelled)."""
+        ...
+
+    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
+        """Mark up to `limit` due timers fired in this transaction and return them, soonest due first."""
+        ...
+
+    async def pending_timers(self, task_id: str) -> list[DueTimer]: ...
+
+    async def mark_timer_failed(self, timer_id: int) -> None: ...
+
+
+class Outbox(Protocol):
+    """Slack calls queued with the change that caused them, and what became of each."""
+
+    async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None: ...
 
     async def due_outbox(
         self, now: datetime, *, limit: int, exclude: Collection[int] = ()
     ) -> list[PendingMessage]: ...
-
-    async def message_ref(self, message_key: str) -> MessageRef | None: ...
 
     async def has_pending_post(self, message_key: str, before_id: int) -> bool: ...
 
@@ -94,15 +128,47 @@ class UnitOfWork(Protocol):
         """Take a token from the shared bucket `key` (bot/pacing.py); return 0.0, or the seconds to wait."""
         ...
 
+
+class SlackMessages(Protocol):
+    """Where each message Baton posted lives in Slack."""
+
+    async def message_ref(self, message_key: str) -> MessageRef | None: ...
+
+    async def message_key_at(self, channel: str, ts: str) -> str | None: ...
+
+
+class SeenRequests(Protocol):
+    """Slack requests already handled, so that Slack's retries are handled once."""
+
+    async def seen(self, request_key: str) -> bool:
+        """Whether a Slack request (an event_id, a view id) has been recorded as handled."""
+        ...
+
+    async def first_sighting(self, request_key: str, now: datetime) -> bool: ...
+
+    async def forget_sighting(self, request_key: str) -> None:
+        """Undo a first sighting whose work failed, so that the next attempt counts as the first."""
+        ...
+
+
+class HomeViewers(Protocol):
+    """Who has opened Baton's Home tab."""
+
     async def note_home_opened(self, user_id: str, now: datetime) -> None: ...
 
     async def home_viewers(self, user_ids: Collection[str]) -> set[str]:
         """Those of `user_ids` who have opened Baton's Home tab."""
         ...
 
-    def savepoint(self) -> AbstractAsyncContextManager[None]: ...
 
-    async def mark_timer_failed(self, timer_id: int) -> None: ...
+class Digests(Protocol):
+    """The daily digests already sent."""
+
+    async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool: ...
+
+
+class Delegations(Protocol):
+    """Who acts for whom while they are away."""
 
     async def active_delegations(self, now: datetime) -> dict[str, str]: ...
 
@@ -110,30 +176,9 @@ class UnitOfWork(Protocol):
 
     async def end_delegation(self, user_id: str, now: datetime) -> bool: ...
 
-    async def message_key_at(self, channel: str, ts: str) -> str | None: ...
 
-    async def add_timers(self, instance_id: int, timers: Sequence[Timer]) -> None: ...
-
-    async def cancel_timers(
-        self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False
-    ) -> None: ...
-
-    async def apply_timer_changes(self, changes: Sequence[TimerChange]) -> None:
-        """Apply transitions' AddTimers and CancelTimers effects with the outcome of `add_timers` and
-        `cancel_timers` called in this order (a timer added and then cancelled here is stored cancelled)."""
-        ...
-
-    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
-        """Mark up to `limit` due timers fired in this transaction and return them, soonest due first."""
-        ...
-
-    async def pending_timers(self, task_id: str) -> list[DueTimer]: ...
-
-    async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool: ...
-
-    async def open_assignments(self) -> list[Assignment]: ...
-
-    # Reports, exports and metrics (the portable SQL is in reporting.py).
+class Reports(Protocol):
+    """Reports, exports and metrics (the portable SQL is in reporting.py)."""
 
     async def kpi_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
@@ -148,6 +193,26 @@ class UnitOfWork(Protocol):
     ) -> list[EventExport]: ...
 
     async def ops_snapshot(self) -> OpsSnapshot: ...
+
+
+class UnitOfWork(
+    Requests,
+    History,
+    Timers,
+    Outbox,
+    SlackMessages,
+    SeenRequests,
+    HomeViewers,
+    Digests,
+    Delegations,
+    Reports,
+    Protocol,
+):
+    """Everything done inside one transaction; it commits on leaving the block, or rolls back on error."""
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested unit: undo just this part on error, keep the rest of the transaction."""
+        ...
 
 
 class Store(Protocol):

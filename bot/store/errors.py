@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["StoreError"]
+from typing import TypeVar
+
+__all__ = ["StoreError", "opened"]
+
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
+
+
+def opened(handle: T | None) -> T:
+    """A store's connection (or pool), or StoreError when the store is not open."""
+    if handle is None:
+        raise StoreError("the store is not open")
+    return handle

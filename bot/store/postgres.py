@@ -14,64 +14,30 @@ What makes several processes safe, each in the same transaction as the work it g
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from bot.engine import Event, Instance, Task, WorkflowDefinition
-from bot.engine.digest import Assignment
-from bot.engine.kpis import KpiRows
-from bot.engine.timers import Timer
-from bot.pacing import Bucket, Limit, take_token
+from bot.engine import WorkflowDefinition
 
-from . import reporting
-from .errors import StoreError
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
-from .rows import (
-    TimerChange,
-    epoch,
-    event_row,
-    instance_row,
-    moment,
-    outbox_row,
-    task_row,
-    task_writes,
-    timer_row,
-    timer_writes,
-)
+from .dialect import PostgreSQLDialect
+from .errors import StoreError, opened
 from .schema import migration_statements, migrations_to_apply
+from .session import Rows, Statement, numbered
+from .sql import SQLUnitOfWork
 
-__all__ = ["PostgreSQLStore", "PostgreSQLUnitOfWork", "process_identity", "redacted"]
+__all__ = ["PostgreSQLSession", "PostgreSQLStore", "process_identity", "redacted"]
 
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 _MIGRATION_LOCK = 0x6261746F6E  # "baton": one migrating process at a time
-_REMINDER_KINDS = ("remind_before", "remind_due", "remind_overdue")
-_SAVE_INSTANCE = """INSERT INTO instances
-       (id, workflow, definition_version, requester, status, state, created_at, updated_at, finished_at)
-   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-   ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state,
-       updated_at = excluded.updated_at, finished_at = excluded.finished_at"""
-_SAVE_TASK = """INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at)
-   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-   ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
-       acted_by = excluded.acted_by, acted_at = excluded.acted_at"""
-_APPEND_EVENT = (
-    "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
-    "VALUES ($1, (SELECT workflow FROM instances WHERE id = $1), $2, $3, $4, $5, $6)"
-)
-_CANCEL_TIMERS = (
-    "UPDATE timers SET status = 'cancelled' WHERE task_id = $1 AND status = 'pending' "
-    "AND ($2::text IS NULL OR recipient = $2) AND (NOT $3::boolean OR kind = ANY($4::text[]))"
-)
 
 
 def _count(status: str) -> int:
@@ -112,6 +78,7 @@ class PostgreSQLStore:
         self._pool_size = pool_size
         self._outbox_lease = outbox_lease
         self.owner = owner or process_identity()
+        self._dialect = PostgreSQLDialect(owner=self.owner, lease=outbox_lease)
         self._pool: asyncpg.Pool | None = None
         self._definitions: dict[str, WorkflowDefinition] = {}  # immutable by content hash: safe to share
         self.applied: tuple[int, ...] = ()
@@ -166,470 +133,47 @@ class PostgreSQLStore:
         await pool.close()
 
     def _require(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise StoreError("the store is not open")
-        return self._pool
+        return opened(self._pool)
 
     @asynccontextmanager
-    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[PostgreSQLUnitOfWork]:
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[SQLUnitOfWork]:
         """One unit of work on a pooled connection: commit on success, roll back on any error. A read-only one
         (READ ONLY on the server) loads instances without locking them, so a screen never waits for a decision
         or holds one up."""
         async with self._require().acquire() as connection, connection.transaction(readonly=read_only):
-            yield PostgreSQLUnitOfWork(
-                connection, self._definitions, owner=self.owner, lease=self._outbox_lease, locking=not read_only
-            )
+            session = PostgreSQLSession(connection)
+            yield SQLUnitOfWork(session, self._dialect, self._definitions, locking=not read_only)
 
 
-class PostgreSQLUnitOfWork:
-    """The store's operations, inside one open transaction on one connection."""
+class PostgreSQLSession:
+    """One transaction on one pooled connection (bot/store/session.py `Session`): each statement runs at once,
+    with its placeholders numbered, so the row locks it asks for are held from then until the commit."""
 
-    def __init__(
-        self,
-        connection: Connection,
-        definitions: dict[str, WorkflowDefinition],
-        *,
-        owner: str,
-        lease: timedelta,
-        locking: bool = True,
-    ) -> None:
-        self._lock_clause = " FOR NO KEY UPDATE" if locking else ""
+    def __init__(self, connection: Connection) -> None:
         self._db = connection
-        self._definitions = definitions
-        self._owner = owner
-        self._lease = lease
 
-    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in await self._db.fetch(sql, *params)]
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._db.execute(numbered(sql), *params)
 
-    async def next_instance_id(self) -> int:
-        # A sequence, not MAX(id) + 1: processes start requests at the same time. A refused start leaves a gap.
-        return int(await self._db.fetchval("SELECT nextval(pg_get_serial_sequence('instances', 'id'))"))
+    async def write_many(self, sql: str, rows: Rows) -> None:
+        if rows:
+            await self._db.executemany(numbered(sql), rows)
 
-    async def save_definition(self, definition: WorkflowDefinition, now: datetime) -> None:
-        version = definition.version
-        if version in self._definitions:
-            return
-        await self._db.execute(
-            "INSERT INTO definitions (version, name, body, stored_at) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (version) DO NOTHING",
-            version,
-            definition.name,
-            definition.model_dump_json(),
-            epoch(now),
-        )
+    async def write_if_changed(self, sql: str, params: Sequence[Any], then: Sequence[Statement]) -> None:
+        if await self.changed(sql, params):
+            for statement, rows in then:
+                await self.write_many(statement, rows)
 
-    async def definition(self, version: str) -> WorkflowDefinition | None:
-        cached = self._definitions.get(version)
-        if cached is not None:
-            return cached
-        body = await self._db.fetchval("SELECT body FROM definitions WHERE version = $1", version)
-        if body is None:
-            return None
-        definition = WorkflowDefinition.model_validate_json(body)
-        self._definitions[version] = definition
-        return definition
+    async def changed(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return _count(await self._db.execute(numbered(sql), *params))
 
-    async def instance(self, instance_id: int) -> Instance | None:
-        # Locked until commit: whoever loads an instance may decide on it, and only one process at a time may.
-        state = await self._db.fetchval(f"SELECT state FROM instances WHERE id = $1{self._lock_clause}", instance_id)
-        return Instance.model_validate_json(state) if state is not None else None
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return await self._db.fetchrow(numbered(sql), *params)
 
-    async def instances(self, instance_ids: Collection[int]) -> dict[int, Instance]:
-        """Several instances by id, in one query, locked as `instance` locks one."""
-        rows = await self._db.fetch(
-            f"SELECT id, state FROM instances WHERE id = ANY($1::bigint[]) ORDER BY id{self._lock_clause}",
-            list(dict.fromkeys(instance_ids)),
-        )
-        return {row[0]: Instance.model_validate_json(row[1]) for row in rows}
-
-    async def instance_of_task(self, task_id: str) -> Instance | None:
-        state = await self._db.fetchval(
-            "SELECT i.state FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE t.id = $1"
-            + (f"{self._lock_clause} OF i" if self._lock_clause else ""),
-            task_id,
-        )
-        return Instance.model_validate_json(state) if state is not None else None
-
-    async def save_instance(self, instance: Instance) -> None:
-        await self._db.execute(
-            """INSERT INTO instances
-                   (id, workflow, definition_version, requester, status, state, created_at, updated_at, finished_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               ON CONFLICT (id) DO UPDATE SET status = excluded.status, state = excluded.state,
-                   updated_at = excluded.updated_at, finished_at = excluded.finished_at""",
-            *instance_row(instance),
-        )
-        for task in instance.tasks:
-            await self._save_task(task)
-
-    async def _save_task(self, task: Task) -> None:
-        status = await self._db.execute(
-            """INSERT INTO tasks (id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               ON CONFLICT (id) DO UPDATE SET status = excluded.status, due_at = excluded.due_at,
-                   acted_by = excluded.acted_by, acted_at = excluded.acted_at
-               WHERE tasks.status <> excluded.status OR tasks.due_at IS DISTINCT FROM excluded.due_at""",
-            *task_row(task),
-        )
-        if _count(status):
-            await self._db.execute("DELETE FROM task_assignees WHERE task_id = $1", task.id)
-            await self._db.executemany(
-                "INSERT INTO task_assignees (task_id, user_id) VALUES ($1, $2)",
-                [(task.id, user) for user in task.assignees],
-            )
-
-    async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
-        await self._db.executemany(
-            "INSERT INTO events (instance_id, workflow, kind, at, actor, task_id, data) "
-            "VALUES ($1, (SELECT workflow FROM instances WHERE id = $1), $2, $3, $4, $5, $6)",
-            [event_row(instance_id, e) for e in events],
-        )
-
-    async def save_instances(self, instances: Sequence[Instance]) -> None:
-        """Save these states in order, with what save_instance would write for each, in a few statements."""
-        if not instances:
-            return
-        await self._db.executemany(_SAVE_INSTANCE, [instance_row(instance) for instance in instances])
-        tasks = [task for instance in instances for task in instance.tasks]
-        rows = await self._db.fetch(
-            "SELECT id, status, due_at FROM tasks WHERE id = ANY($1::text[])", list(dict.fromkeys(t.id for t in tasks))
-        )
-        written, assignees = task_writes(tasks, {row[0]: (row[1], row[2]) for row in rows})
-        if not written:
-            return
-        await self._db.executemany(_SAVE_TASK, written)
-        await self._db.execute("DELETE FROM task_assignees WHERE task_id = ANY($1::text[])", list(assignees))
-        await self._db.executemany(
-            "INSERT INTO task_assignees (task_id, user_id) VALUES ($1, $2)",
-            [(task, user) for task, users in assignees.items() for user in users],
-        )
-
-    async def append_history(self, lines: Sequence[tuple[int, Event]]) -> None:
-        """Append events to several instances' histories, in this order, in one statement."""
-        if not lines:
-            return
-        await self._db.executemany(_APPEND_EVENT, [event_row(instance_id, event) for instance_id, event in lines])
-
-    async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
-        await self._db.executemany(
-            """INSERT INTO outbox (conversation, method, args, message_key, instance_id, status,
-                                   next_attempt_at, created_at)
-               VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)""",
-            [outbox_row(m, now) for m in messages],
-        )
-
-    async def supersede_pending(self, conversation: str, method: str, after_id: int, now: datetime) -> int:
-        status = await self._db.execute(
-            "UPDATE outbox SET status = 'superseded', sent_at = $1, locked_by = NULL, locked_until = NULL "
-            "WHERE status = 'pending' AND conversation = $2 AND method = $3 AND id > $4",
-            epoch(now),
-            conversation,
-            method,
-            after_id,
-        )
-        return int(status.split()[-1])
-
-    async def take_send_token(self, key: str, now: datetime, limit: Limit) -> float:
-        # The row lock makes the read-refill-take-write of one bucket atomic across processes.
-        await self._db.execute(
-            "INSERT INTO send_pace (pace_key, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            key,
-            limit.burst,
-            epoch(now),
-        )
-        row = await self._db.fetchrow("SELECT tokens, updated_at FROM send_pace WHERE pace_key = $1 FOR UPDATE", key)
-        bucket, wait = take_token(Bucket(row[0], row[1]) if row else None, epoch(now), limit)
-        await self._db.execute(
-            "UPDATE send_pace SET tokens = $1, updated_at = $2 WHERE pace_key = $3",
-            bucket.tokens,
-            bucket.updated_at,
-            key,
-        )
-        return wait
-
-    async def note_home_opened(self, user_id: str, now: datetime) -> None:
-        await self._db.execute(
-            "INSERT INTO home_viewers (user_id, opened_at) VALUES ($1, $2) "
-            "ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at",
-            user_id,
-            epoch(now),
-        )
-
-    async def home_viewers(self, user_ids: Collection[str]) -> set[str]:
-        rows = await self._db.fetch(
-            "SELECT user_id FROM home_viewers WHERE user_id = ANY($1::text[])", list(dict.fromkeys(user_ids))
-        )
-        return {row[0] for row in rows}
-
-    async def seen(self, request_key: str) -> bool:
-        return await self._db.fetchval("SELECT 1 FROM seen_requests WHERE request_key = $1", request_key) is not None
-
-    async def first_sighting(self, request_key: str, now: datetime) -> bool:
-        # A second process inserting the same key waits for the first to commit, then inserts nothing.
-        inserted = await self._db.fetchval(
-            "INSERT INTO seen_requests (request_key, seen_at) VALUES ($1, $2) "
-            "ON CONFLICT (request_key) DO NOTHING RETURNING 1",
-            request_key,
-            epoch(now),
-        )
-        return inserted is not None
-
-    async def forget_sighting(self, request_key: str) -> None:
-        await self._db.execute("DELETE FROM seen_requests WHERE request_key = $1", request_key)
-
-    async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]:
-        rows = await self._db.fetch(
-            """SELECT i.state, t.id FROM task_assignees a
-               JOIN tasks t ON t.id = a.task_id JOIN instances i ON i.id = t.instance_id
-               WHERE a.user_id = $1 AND t.status = 'open'
-               ORDER BY COALESCE(t.due_at, 1e18), t.created_at LIMIT $2""",
-            user_id,
-            limit,
-        )
-        tasks = []
-        for state, task_id in rows:
-            task = Instance.model_validate_json(state).task(task_id)
-            if task is not None:
-                tasks.append(task)
-        return tasks
-
-    async def instances_requested_by(self, user_id: str, *, limit: int = 20) -> list[Instance]:
-        rows = await self._db.fetch(
-            "SELECT state FROM instances WHERE requester = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-            user_id,
-            limit,
-        )
-        return [Instance.model_validate_json(row[0]) for row in rows]
-
-    async def audit_trail(self, instance_id: int) -> list[AuditEntry]:
-        rows = await self._db.fetch(
-            "SELECT id, instance_id, kind, at, actor, task_id, data FROM events WHERE instance_id = $1 ORDER BY id",
-            instance_id,
-        )
-        return [AuditEntry(r[0], r[1], r[2], moment(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
-
-    async def due_outbox(
-        self, now: datetime, *, limit: int, exclude: Collection[int] = ()
-    ) -> list[PendingMessage]:
-        """Claim the due head of each conversation for this process until the lease runs out (`exclude`:
-        heads this process holds already, which their lease keeps out anyway)."""
-        # The lease test sits on the locked row itself, so READ COMMITTED re-checks it after waiting for a
-        # claim that another process just committed; SKIP LOCKED passes over one still being made.
-        rows = await self._db.fetch(
-            """WITH heads AS (
-                   SELECT DISTINCT ON (conversation) id FROM outbox
-                   WHERE status = 'pending' ORDER BY conversation, id
-               ), due AS (
-                   SELECT o.id FROM outbox o JOIN heads h ON h.id = o.id
-                   WHERE o.status = 'pending' AND o.next_attempt_at <= $1
-                     AND (o.locked_until IS NULL OR o.locked_until <= $1) AND o.id <> ALL($5::bigint[])
-                   ORDER BY o.id LIMIT $2
-                   FOR UPDATE OF o SKIP LOCKED
-               ), claimed AS (
-                   UPDATE outbox SET locked_by = $3, locked_until = $4 FROM due WHERE outbox.id = due.id
-                   RETURNING outbox.id, outbox.conversation, outbox.method, outbox.args, outbox.message_key,
-                             outbox.instance_id, outbox.attempts, outbox.created_at
-               )
-               SELECT c.*, m.channel, m.ts
-               FROM claimed c LEFT JOIN slack_messages m ON m.message_key = c.message_key""",
-            epoch(now),
-            limit,
-            self._owner,
-            epoch(now + self._lease),
-            list(exclude),
-        )
-        return sorted(
-            (
-                PendingMessage(
-                    id=r[0],
-                    message=OutboxMessage(r[1], r[2], json.loads(r[3]), r[4], r[5]),
-                    attempts=r[6],
-                    created_at=moment(r[7]),
-                    posted_at=MessageRef(r[8], r[9]) if r[8] is not None else None,
-                )
-                for r in rows
-            ),
-            key=lambda pending: pending.id,
-        )
-
-    async def message_ref(self, message_key: str) -> MessageRef | None:
-        row = await self._db.fetchrow("SELECT channel, ts FROM slack_messages WHERE message_key = $1", message_key)
-        return MessageRef(row[0], row[1]) if row else None
-
-    async def has_pending_post(self, message_key: str, before_id: int) -> bool:
-        found = await self._db.fetchval(
-            "SELECT 1 FROM outbox WHERE message_key = $1 AND method = 'chat.postMessage' "
-            "AND status = 'pending' AND id < $2",
-            message_key,
-            before_id,
-        )
-        return found is not None
-
-    async def mark_sent(self, outbox_id: int, now: datetime, ref: MessageRef | None) -> None:
-        message_key = await self._db.fetchval(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, locked_by = NULL, "
-            "locked_until = NULL WHERE id = $2 RETURNING message_key",
-            epoch(now),
-            outbox_id,
-        )
-        if ref is not None and message_key:
-            await self._db.execute(
-                "INSERT INTO slack_messages (message_key, channel, ts) VALUES ($1, $2, $3) "
-                "ON CONFLICT (message_key) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
-                message_key,
-                ref.channel,
-                ref.ts,
-            )
-
-    async def mark_retry(self, outbox_id: int, next_attempt_at: datetime, error: str, *, count: bool = True) -> None:
-        await self._db.execute(
-            "UPDATE outbox SET attempts = attempts + $1, next_attempt_at = $2, last_error = $3, locked_by = NULL, "
-            "locked_until = NULL WHERE id = $4",
-            1 if count else 0,
-            epoch(next_attempt_at),
-            error[:500],
-            outbox_id,
-        )
-
-    async def mark_failed(self, outbox_id: int, error: str) -> None:
-        await self._db.execute(
-            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1, locked_by = NULL, "
-            "locked_until = NULL WHERE id = $2",
-            error[:500],
-            outbox_id,
-        )
-
-    async def outbox_depth(self) -> int:
-        return int(await self._db.fetchval("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"))
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self._db.fetch(numbered(sql), *params))
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        """A nested unit: undo just this part on error, keep the rest of the transaction."""
         async with self._db.transaction():  # inside a transaction, asyncpg makes this a savepoint
             yield
-
-    async def mark_timer_failed(self, timer_id: int) -> None:
-        await self._db.execute("UPDATE timers SET status = 'failed' WHERE id = $1", timer_id)
-
-    async def active_delegations(self, now: datetime) -> dict[str, str]:
-        rows = await self._db.fetch(
-            "SELECT user_id, delegate FROM delegations WHERE starts_at <= $1 AND ends_at > $1", epoch(now)
-        )
-        return {row[0]: row[1] for row in rows}
-
-    async def set_delegation(self, user_id: str, delegate: str, starts_at: datetime, ends_at: datetime) -> None:
-        await self._db.execute(
-            "INSERT INTO delegations (user_id, delegate, starts_at, ends_at, created_at) VALUES ($1, $2, $3, $4, $3) "
-            "ON CONFLICT (user_id) DO UPDATE SET delegate = excluded.delegate, starts_at = excluded.starts_at, "
-            "ends_at = excluded.ends_at, created_at = excluded.created_at",
-            user_id,
-            delegate,
-            epoch(starts_at),
-            epoch(ends_at),
-        )
-
-    async def end_delegation(self, user_id: str, now: datetime) -> bool:
-        status = await self._db.execute(
-            "UPDATE delegations SET ends_at = $1 WHERE user_id = $2 AND ends_at > $1", epoch(now), user_id
-        )
-        return _count(status) == 1
-
-    async def message_key_at(self, channel: str, ts: str) -> str | None:
-        key = await self._db.fetchval(
-            "SELECT message_key FROM slack_messages WHERE channel = $1 AND ts = $2", channel, ts
-        )
-        return str(key) if key is not None else None
-
-    async def add_timers(self, instance_id: int, timers: Sequence[Timer]) -> None:
-        await self._db.executemany(
-            "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
-            [timer_row(instance_id, t) for t in timers],
-        )
-
-    async def cancel_timers(self, task_id: str, *, recipient: str | None = None, reminders_only: bool = False) -> None:
-        sql = "UPDATE timers SET status = 'cancelled' WHERE task_id = $1 AND status = 'pending'"
-        params: list[Any] = [task_id]
-        if recipient is not None:
-            params.append(recipient)
-            sql += f" AND recipient = ${len(params)}"
-        if reminders_only:
-            params.append(list(_REMINDER_KINDS))
-            sql += f" AND kind = ANY(${len(params)}::text[])"
-        await self._db.execute(sql, *params)
-
-    async def apply_timer_changes(self, changes: Sequence[TimerChange]) -> None:
-        """Apply transitions' AddTimers and CancelTimers effects as if one by one in this order, in two statements."""
-        cancels, added = timer_writes(changes)
-        if cancels:
-            kinds = list(_REMINDER_KINDS)
-            await self._db.executemany(_CANCEL_TIMERS, [(task, to, only, kinds) for task, to, only in cancels])
-        if added:
-            await self._db.executemany(
-                "INSERT INTO timers (task_id, instance_id, kind, due_at, recipient, level, status) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                added,
-            )
-
-    async def claim_due_timers(self, now: datetime, *, limit: int) -> list[DueTimer]:
-        """Claim due timers whose instances no other transaction holds, and lock those instances too."""
-        # Only a transaction that holds an instance writes its timers, so locking the instances (skipping
-        # those a click or another sweep holds) is enough; the UPDATE re-checks `pending` on the newest row.
-        rows = await self._db.fetch(
-            """WITH due AS (
-                   SELECT t.id FROM timers t JOIN instances i ON i.id = t.instance_id
-                   WHERE t.status = 'pending' AND t.due_at <= $1
-                   ORDER BY t.due_at, t.id LIMIT $2
-                   FOR NO KEY UPDATE OF i SKIP LOCKED
-               )
-               UPDATE timers SET status = 'fired', fired_at = $1
-               FROM due WHERE timers.id = due.id AND timers.status = 'pending'
-               RETURNING timers.id, timers.instance_id, timers.task_id, timers.kind, timers.due_at,
-                         timers.recipient, timers.level""",
-            epoch(now),
-            limit,
-        )
-        timers = [DueTimer(r[0], r[1], r[2], r[3], moment(r[4]), r[5], r[6]) for r in rows]
-        return sorted(timers, key=lambda timer: (timer.due_at, timer.id))
-
-    async def pending_timers(self, task_id: str) -> list[DueTimer]:
-        rows = await self._db.fetch(
-            "SELECT id, instance_id, task_id, kind, due_at, recipient, level FROM timers "
-            "WHERE task_id = $1 AND status = 'pending' ORDER BY due_at, id",
-            task_id,
-        )
-        return [DueTimer(r[0], r[1], r[2], r[3], moment(r[4]), r[5], r[6]) for r in rows]
-
-    async def first_digest(self, user_id: str, local_date: str, now: datetime) -> bool:
-        inserted = await self._db.fetchval(
-            "INSERT INTO digests (user_id, local_date, sent_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (user_id, local_date) DO NOTHING RETURNING 1",
-            user_id,
-            local_date,
-            epoch(now),
-        )
-        return inserted is not None
-
-    async def open_assignments(self) -> list[Assignment]:
-        rows = await self._db.fetch(
-            """SELECT a.user_id, t.id, t.instance_id, t.created_at, t.due_at
-               FROM tasks t JOIN task_assignees a ON a.task_id = t.id WHERE t.status = 'open'"""
-        )
-        return [Assignment(r[0], r[1], r[2], moment(r[3]), moment(r[4]) if r[4] is not None else None) for r in rows]
-
-    async def kpi_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
-        return await reporting.kpi_rows(self._fetch, since, until, workflows=workflows, placeholders="numbered")
-
-    async def export_instances(
-        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
-    ) -> list[reporting.InstanceExport]:
-        return await reporting.export_instances(self._fetch, since, until, workflows=workflows, placeholders="numbered")
-
-    async def export_events(
-        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
-    ) -> list[reporting.EventExport]:
-        return await reporting.export_events(self._fetch, since, until, workflows=workflows, placeholders="numbered")
-
-    async def ops_snapshot(self) -> reporting.OpsSnapshot:
-        return await reporting.ops_snapshot(self._fetch)

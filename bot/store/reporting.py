@@ -1,7 +1,7 @@
 """Portable read-only queries for reports, exports and metrics, shared by every store.
 
-Each function takes the store's `fetch(sql, params)` and the placeholder style of its driver (`?` for
-SQLite, `$1` for asyncpg), so one set of SQL serves both. Times are epoch seconds (REAL / DOUBLE PRECISION).
+Each function takes the unit of work's `fetch(sql, params)` (its session's `all`: bot/store/session.py), so one
+set of SQL, with `?` placeholders, serves every database. Times are epoch seconds (REAL / DOUBLE PRECISION).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from bot.engine import Instance
 from bot.engine.kpis import (
@@ -30,7 +30,6 @@ __all__ = [
     "Fetch",
     "InstanceExport",
     "OpsSnapshot",
-    "Placeholders",
     "export_events",
     "export_instances",
     "kpi_rows",
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 Fetch = Callable[[str, Sequence[Any]], Awaitable[Sequence[Sequence[Any]]]]
-Placeholders = Literal["qmark", "numbered"]
 
 # ISO weeks start on Monday; the epoch (1970-01-01) was a Thursday, so weeks counted from Monday 1969-12-29.
 _WEEK_ZERO = date(1969, 12, 29)
@@ -91,15 +89,14 @@ def _maybe_dt(value: float | None) -> datetime | None:
 
 
 class _Query:
-    """SQL text and its parameters, built in order, with the driver's placeholders."""
+    """The parameters of SQL text built in order: each value put in stands as a `?`."""
 
-    def __init__(self, style: Placeholders) -> None:
-        self._style = style
+    def __init__(self) -> None:
         self.params: list[Any] = []
 
     def __call__(self, value: Any) -> str:
         self.params.append(value)
-        return "?" if self._style == "qmark" else f"${len(self.params)}"
+        return "?"
 
     def many(self, values: Sequence[Any]) -> str:
         return ", ".join(self(value) for value in values)
@@ -119,20 +116,19 @@ async def kpi_rows(
     until: datetime,
     *,
     workflows: Sequence[str] | None = None,
-    placeholders: Placeholders = "qmark",
 ) -> KpiRows:
     """The instances, tasks and counted events of [since, until), found through the events (kind, at) index."""
     return KpiRows(
-        instances=tuple(await _instance_rows(fetch, since, until, workflows, placeholders)),
-        tasks=tuple(await _task_rows(fetch, since, until, workflows, placeholders)),
-        counts=tuple(await _event_counts(fetch, since, until, workflows, placeholders)),
+        instances=tuple(await _instance_rows(fetch, since, until, workflows)),
+        tasks=tuple(await _task_rows(fetch, since, until, workflows)),
+        counts=tuple(await _event_counts(fetch, since, until, workflows)),
     )
 
 
 async def _instance_rows(
-    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None, style: Placeholders
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
 ) -> list[InstanceRow]:
-    q = _Query(style)
+    q = _Query()
     sql = (
         "SELECT i.id, i.workflow, i.requester, i.status, i.created_at, i.finished_at FROM instances i "
         "WHERE i.id IN (SELECT e.instance_id FROM events e "
@@ -144,14 +140,12 @@ async def _instance_rows(
     return [InstanceRow(int(r[0]), r[1], r[2], r[3], moment(r[4]), _maybe_dt(r[5])) for r in rows]
 
 
-async def _task_rows(
-    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None, style: Placeholders
-) -> list[TaskRow]:
+async def _task_rows(fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None) -> list[TaskRow]:
     columns = (
         "SELECT t.id, t.instance_id, i.workflow, t.step_id, t.status, t.created_at, t.acted_at, t.due_at, a.user_id "
         "FROM tasks t JOIN instances i ON i.id = t.instance_id LEFT JOIN task_assignees a ON a.task_id = t.id "
     )
-    q = _Query(style)
+    q = _Query()
     closed = (
         columns + "WHERE t.id IN (SELECT e.task_id FROM events e "
         f"WHERE e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) AND e.at >= {q(since.timestamp())} "
@@ -195,9 +189,9 @@ async def _task_rows(
 
 
 async def _event_counts(
-    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None, style: Placeholders
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
 ) -> list[EventCount]:
-    q = _Query(style)
+    q = _Query()
     week = _WEEK_SQL.format(column="e.at")
     sql = (
         f"SELECT i.workflow, t.step_id, e.kind, {week}, COUNT(*) FROM events e "
@@ -217,10 +211,9 @@ async def export_instances(
     until: datetime,
     *,
     workflows: Sequence[str] | None = None,
-    placeholders: Placeholders = "qmark",
 ) -> list[InstanceExport]:
     """Requests created in [since, until), oldest first."""
-    q = _Query(style=placeholders)
+    q = _Query()
     sql = (
         "SELECT id, workflow, definition_version, requester, status, created_at, updated_at, finished_at, state "
         f"FROM instances WHERE created_at >= {q(since.timestamp())} AND created_at < {q(until.timestamp())}"
@@ -254,10 +247,9 @@ async def export_events(
     until: datetime,
     *,
     workflows: Sequence[str] | None = None,
-    placeholders: Placeholders = "qmark",
 ) -> list[EventExport]:
     """Event log lines of [since, until), in the order they were written."""
-    q = _Query(style=placeholders)
+    q = _Query()
     sql = (
         "SELECT e.id, e.instance_id, i.workflow, e.kind, e.at, e.actor, e.task_id, e.data "
         "FROM events e JOIN instances i ON i.id = e.instance_id "

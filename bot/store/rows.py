@@ -1,4 +1,5 @@
-"""How Baton's records become table rows: times as epoch seconds, and the column values of each write."""
+"""How Baton's records become table rows and back: times as epoch seconds, the column values of each write,
+and the columns (in order) that a claimed outbox message or timer is read from."""
 
 from __future__ import annotations
 
@@ -10,15 +11,20 @@ from typing import Any
 from bot.engine import AddTimers, CancelTimers, Event, Instance, Task
 from bot.engine.timers import Timer
 
-from .records import OutboxMessage
+from .records import DueTimer, MessageRef, OutboxMessage, PendingMessage
 
 __all__ = [
+    "OUTBOX_COLUMNS",
+    "OUTBOX_WRITTEN",
+    "TIMER_COLUMNS",
     "TimerChange",
+    "due_timer",
     "epoch",
     "event_row",
     "instance_row",
     "moment",
     "outbox_row",
+    "pending_message",
     "task_row",
     "task_writes",
     "timer_row",
@@ -27,6 +33,13 @@ __all__ = [
 
 # A timer effect of a transition, with the instance it belongs to.
 TimerChange = tuple[int, AddTimers | CancelTimers]
+
+# What enqueueing writes of each outbox row, in the order `outbox_row` gives the values.
+OUTBOX_WRITTEN = ("conversation", "method", "args", "message_key", "instance_id", "next_attempt_at", "created_at")
+# What an outbox claim reads of each row, in this order, followed by its message's channel and ts.
+OUTBOX_COLUMNS = ("id", "conversation", "method", "args", "message_key", "instance_id", "attempts", "created_at")
+# What a timer is read from, in this order.
+TIMER_COLUMNS = ("id", "instance_id", "task_id", "kind", "due_at", "recipient", "level")
 
 
 def epoch(value: datetime) -> float:
@@ -78,7 +91,7 @@ def event_row(instance_id: int, event: Event) -> tuple[Any, ...]:
 
 
 def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
-    """(conversation, method, args, message_key, instance_id, next_attempt_at, created_at)"""
+    """The values of OUTBOX_WRITTEN."""
     return (
         message.conversation,
         message.method,
@@ -88,6 +101,23 @@ def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
         epoch(now),
         epoch(now),
     )
+
+
+def pending_message(row: Sequence[Any]) -> PendingMessage:
+    """An outbox message from OUTBOX_COLUMNS, then the channel and ts its message_key was posted at (or NULLs)."""
+    channel, ts = row[len(OUTBOX_COLUMNS)], row[len(OUTBOX_COLUMNS) + 1]
+    return PendingMessage(
+        id=row[0],
+        message=OutboxMessage(row[1], row[2], json.loads(row[3]), row[4], row[5]),
+        attempts=row[6],
+        created_at=moment(row[7]),
+        posted_at=MessageRef(channel, ts) if channel is not None else None,
+    )
+
+
+def due_timer(row: Sequence[Any]) -> DueTimer:
+    """A timer from TIMER_COLUMNS."""
+    return DueTimer(row[0], row[1], row[2], row[3], moment(row[4]), row[5], row[6])
 
 
 def timer_row(instance_id: int, timer: Timer) -> tuple[Any, ...]:

@@ -12,9 +12,9 @@ from typing import Literal
 
 from .errors import StoreError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Dialect", "migration_statements", "migrations_to_apply"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "DatabaseKind", "migration_statements", "migrations_to_apply"]
 
-Dialect = Literal["sqlite", "postgresql"]
+DatabaseKind = Literal["sqlite", "postgresql"]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -166,7 +166,7 @@ _POSTGRESQL_SPELLING = (
 )
 
 
-def migration_statements(version: int, dialect: Dialect) -> tuple[str, ...]:
+def migration_statements(version: int, dialect: DatabaseKind) -> tuple[str, ...]:
     """The statements of migration `version` (1-based), spelled for `dialect`."""
     statements = MIGRATIONS[version - 1]
     if dialect == "sqlite":

@@ -21,6 +21,8 @@
     bell: "🔔", wave: "👋", memo: "📝", calendar: "📅", alarm_clock: "⏰", eyes: "👀", thumbsup: "👍",
     "+1": "👍", point_right: "👉", moneybag: "💰", receipt: "🧾", sparkles: "✨", lock: "🔒", key: "🔑",
     information_source: "ℹ️", question: "❓", exclamation: "❗", large_green_circle: "🟢", red_circle: "🔴",
+    rotating_light: "🚨", arrow_right: "➡️", card_index_dividers: "🗂️", leftwards_arrow_with_hook: "↩️",
+    palm_tree: "🌴", pencil2: "✏️", speech_balloon: "💬", turtle: "🐢", world_map: "🗺️", zzz: "💤",
   };
 
   // ---------------------------------------------------------------- talking to the sandbox server
@@ -128,10 +130,25 @@
       return `<span class="mention">#${escapeHtml(label || (channel && channel.name) || target.slice(1))}</span>`;
     }
     if (target.startsWith("!subteam^")) return `<span class="mention">${escapeHtml(label || "@group")}</span>`;
-    if (target.startsWith("!date^")) return escapeHtml(label || "");
+    if (target.startsWith("!date^")) return escapeHtml(localDate(target, label));
     if (target.startsWith("!")) return `<span class="mention">@${escapeHtml(target.slice(1))}</span>`;
     const href = /^(https?:|mailto:)/.test(target) ? target : "#";
     return `<a href="${escapeHtml(href)}" target="_blank" rel="noopener">${escapeHtml(label || target)}</a>`;
+  }
+
+  // `<!date^EPOCH^{date_short_pretty} at {time}|fallback>`: Slack shows it in the reader's zone, so does the page.
+  function localDate(target, fallback) {
+    const [, epoch, format = ""] = target.split("^");
+    const moment = new Date(Number(epoch) * 1000);
+    if (!Number.isFinite(moment.getTime())) return fallback || "";
+    const zone = me().tz || "UTC";
+    try {
+      const date = new Intl.DateTimeFormat("en-GB", { timeZone: zone, day: "numeric", month: "short", year: "numeric" }).format(moment);
+      const time = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit" }).format(moment);
+      return format.replace(/\{date[a-z_]*\}/g, date).replace(/\{time[a-z_]*\}/g, time) || fallback || "";
+    } catch (_) {
+      return fallback || "";
+    }
   }
 
   function inline(text) {
@@ -423,6 +440,10 @@
     const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
     const title = $("#pane-title");
     const composer = $("#composer");
+    if (page.pane.kind === "map") {
+      renderMapPane(box, title, composer);
+      return;
+    }
     if (page.pane.kind === "home") {
       title.replaceChildren("Baton", el("small", {}, `Home, as ${me().name}`));
       composer.hidden = true;
@@ -446,6 +467,42 @@
       : [el("div", { class: "empty" }, "No messages yet. Type /workflow help below.")]));
     if (nearBottom || box.dataset.pane !== paneKey(page.pane) + page.user) box.scrollTop = box.scrollHeight;
     box.dataset.pane = paneKey(page.pane) + page.user;
+  }
+
+  // The selected workflow's process map (an SVG the server draws; owners and admins only, as in Slack).
+  function renderMapPane(box, title, composer) {
+    title.replaceChildren("Process map", el("small", {}, `last 30 days, as ${me().name}`));
+    composer.hidden = true;
+    const workflows = page.data.workflows || [];
+    if (!workflows.some((w) => w.name === page.mapWorkflow)) page.mapWorkflow = workflows.length ? workflows[0].name : null;
+    const picker = el("select", { id: "map-workflow", "aria-label": "Workflow",
+      onchange: (event) => { page.mapWorkflow = event.target.value; renderPane(); } },
+      workflows.map((w) => el("option", { value: w.name, selected: w.name === page.mapWorkflow }, w.title)));
+    const key = `${page.mapWorkflow}|${page.user}|${page.data.version}`;
+    if (page.mapWorkflow && key !== page.mapKey) { page.mapKey = key; loadMap(key); }
+    box.replaceChildren(el("div", { class: "map-pane" }, el("div", { class: "map-tools" }, "Workflow ", picker),
+      page.mapFigure && page.mapFigure.key === key ? page.mapFigure.node : el("div", { class: "empty" }, "Drawing the map…")));
+  }
+
+  async function loadMap(key) {
+    const [workflow, user] = key.split("|");
+    const query = new URLSearchParams({ workflow, user, period: "30d" });
+    let node;
+    try {
+      const response = await fetch(`/sandbox/api/map?${query}`, { headers: { "X-Sandbox-Secret": SECRET } });
+      if (response.ok) {
+        node = el("div", { class: "process-map", html: await response.text() });  // drawn by the server itself
+      } else {
+        let answer = {};
+        try { answer = await response.json(); } catch (_) { /* not JSON */ }
+        node = el("div", { class: "empty map-refusal" }, answer.error || `HTTP ${response.status}`);
+      }
+    } catch (error) {
+      node = el("div", { class: "empty map-refusal" }, `Cannot reach the sandbox: ${error.message}`);
+    }
+    if (key !== page.mapKey) return; // a newer map was asked for meanwhile
+    page.mapFigure = { key, node };
+    if (page.pane.kind === "map") renderPane();
   }
 
   function avatar(name, id) {
@@ -539,7 +596,7 @@
     page.pane = pane;
     if (pane.kind === "home") api("home", {}); // Slack sends app_home_opened; Baton publishes the tab
     render();
-    if (pane.kind !== "home") $("#composer-input").focus();
+    if (pane.kind !== "home" && pane.kind !== "map") $("#composer-input").focus();
   }
 
   document.addEventListener("click", (event) => {
@@ -553,7 +610,7 @@
     page.user = event.target.value;
     localStorage.setItem("baton.sandbox.user", page.user);
     page.modalKey = null;
-    show(page.pane.kind === "home" ? page.pane : { kind: "dm" });
+    show(page.pane.kind === "home" || page.pane.kind === "map" ? page.pane : { kind: "dm" });
   });
 
   $("#composer").addEventListener("submit", async (event) => {

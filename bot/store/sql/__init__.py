@@ -1,0 +1,35 @@
+"""Baton's SQL, written once for every database: one class per concern, over a session and a dialect."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+
+from .history import SQLHistory
+from .outbox import SQLOutbox
+from .part import SQLPart
+from .people import SQLDelegations, SQLDigests, SQLHomeViewers
+from .reports import SQLReports
+from .requests import SQLRequests
+from .slack import SQLSeenRequests, SQLSlackMessages
+from .timers import SQLTimers
+
+__all__ = ["SQLPart", "SQLUnitOfWork"]
+
+
+class SQLUnitOfWork(
+    SQLRequests,
+    SQLHistory,
+    SQLTimers,
+    SQLOutbox,
+    SQLSlackMessages,
+    SQLSeenRequests,
+    SQLHomeViewers,
+    SQLDigests,
+    SQLDelegations,
+    SQLReports,
+):
+    """Every concern's operations inside one open transaction (bot/store/base.py `UnitOfWork`)."""
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested unit: undo just this part on error, keep the rest of the transaction."""
+        return self._db.savepoint()
