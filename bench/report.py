@@ -38,7 +38,7 @@ from typing import Any
 
 from bot.engine import OrgChart, OrgDirectory, Person
 from bot.engine.kpis import KpiReport, Period, parse_period
-from bot.kpi import build_report
+from bot.reporting.kpi_report import build_report
 from bot.store import SQLiteStore, UnitOfWork
 
 NOW = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)

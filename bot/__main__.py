@@ -12,9 +12,9 @@ from typing import Any
 
 from bot.app import Baton
 from bot.catalog import format_report, load_catalog
-from bot.export import add_export_arguments, export_command
 from bot.logs import configure_logging
 from bot.migrate import migrate, migrate_data
+from bot.reporting.audit_export import add_export_arguments, export_command
 from bot.sandbox import SANDBOX_DATABASE, Sandbox, ignored_settings
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError

@@ -42,10 +42,10 @@ from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
-from bot.slack.maps import MapDesk, register_map_listeners
+from bot.slack.maps import MapDesk
 from bot.slack.metadata import MetadataSeal
 from bot.slack.outgoing import BlockKitRenderer
-from bot.slack.reports import ReportDesk, register_report_listeners
+from bot.slack.report_desk import ReportDesk
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.tracing import Tracing, tracing_from_environment
@@ -198,10 +198,8 @@ class Baton:
             context["client"] = CountingWebClient.like(context.client, on_call=metrics.slack_call)
             await next()
 
-        register_report_listeners(app, self.reports, self.followups)  # first: it takes only report|export
-        register_map_listeners(app, self.maps, self.followups)  # and this only map
         seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
-        register_listeners(app, self.service, self.followups, seal)
+        register_listeners(app, self.service, self.followups, seal, reports=self.reports, maps=self.maps)
         followups = self.followups
 
         @app.error

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.engine.flowmap import MapEdge, MapNode, NodeKind
 from bot.process_map import ProcessMap, StepLoad
-from bot.reports import span
+from bot.reporting.summary import span
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.engine import OrgDirectory, WorkflowDefinition
 from bot.engine.flowmap import FlowLayout, flow_layout
 from bot.engine.kpis import KpiReport, Period
-from bot.kpi import build_report
+from bot.reporting.kpi_report import build_report
 from bot.store import Store
 
 __all__ = ["ProcessMap", "StepLoad", "load_process_map", "process_map"]

@@ -8,8 +8,8 @@ from datetime import datetime
 from bot.engine import Instance, OrgDirectory, Refusal, RefusalReason, Task, WorkflowDefinition
 from bot.engine.builder import refuse
 from bot.engine.kpis import DEFAULT_PERIOD, KpiReport, parse_period
-from bot.kpi import build_report
 from bot.pipeline import CommandPipeline, Refused, Subject, by_request
+from bot.reporting.kpi_report import build_report
 from bot.store import AuditEntry
 from bot.workspace import Workspace, definition_of
 

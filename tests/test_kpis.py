@@ -13,8 +13,8 @@ from bot.catalog import load_catalog
 from bot.engine import Decision, Event, Instance
 from bot.engine.integrations import ReportSchedule, last_report_due
 from bot.engine.kpis import KpiReport, looks_like_period, parse_period, percentile, week_label, week_start
-from bot.kpi import build_report, parse_report_request, visible_workflows
-from bot.reports import chart_png, report_text, span
+from bot.reporting.kpi_report import build_report, parse_report_request, visible_workflows
+from bot.reporting.summary import chart_png, report_text, span
 from bot.service import Acted, Refused, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
 from bot.store import SQLiteStore

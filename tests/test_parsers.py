@@ -10,16 +10,17 @@ import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.api import StartBody, read_start_body
 from bot.catalog import load_catalog
 from bot.engine.expressions import escape_text
-from bot.export import events_csv, read_csv
-from bot.kpi import ReportRequest, parse_report_request
+from bot.reporting.audit_export import events_csv, read_csv
+from bot.reporting.kpi_report import ReportRequest, parse_report_request
 from bot.slack.collaboration import parse_delegation, readable
-from bot.slack.command_text import parse_instance_id
+from bot.slack.command_text import VERBS, parse_command_text, parse_instance_id
 from bot.store.reporting import EventExport
 
 JSON = st.recursive(
@@ -179,3 +180,20 @@ def test_exported_text_never_starts_a_formula_and_reads_back_as_it_was(texts: li
 def read_csv_cells(text: str) -> list[list[str]]:
     """The cells as a spreadsheet gets them, before read_csv takes the guard away."""
     return list(csv.reader(io.StringIO(text, newline="")))[1:]
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "argument"),
+    [
+        ("report expense-approval 30d", "report", "expense-approval"),
+        ("EXPORT", "export", ""),
+        ("map\texpense-approval", "map", "expense-approval"),
+        ("status\n12", "status", "12"),
+        ("ls", "list", ""),
+        ("frobnicate now", "help", ""),
+    ],
+)
+def test_every_workflow_verb_is_read_from_the_one_verb_table(text: str, verb: str, argument: str) -> None:
+    parsed = parse_command_text(text)
+    assert (parsed.verb, parsed.argument) == (verb, argument)
+    assert parsed.verb in VERBS

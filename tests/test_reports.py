@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import Baton
 from bot.emulator import HttpError, SlackDriver, SlackEmulator
 from bot.emulator.web_api import SlackError
-from bot.export import EVENT_COLUMNS, INSTANCE_COLUMNS, export_command, instances_csv, read_csv
+from bot.reporting.audit_export import EVENT_COLUMNS, INSTANCE_COLUMNS, export_command, instances_csv, read_csv
 from bot.service import Started
 from bot.slack.outgoing import BlockKitRenderer
 from bot.store import SQLiteStore

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.app import Baton
-from bot.kpi import parse_report_request
+from bot.reporting.kpi_report import parse_report_request
 from bot.slack.maps import MAP_REFUSAL
 
 __all__ = ["map_handler"]

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 __all__ = ["VERBS", "ParsedCommand", "parse_command_text", "parse_instance_id"]
 
-VERBS = frozenset({"help", "list", "start", "status", "tasks", "cancel", "delegate"})
+# Every `/workflow` verb: the one slash-command listener (`bot/slack/listeners.py`) routes each of them.
+VERBS = frozenset({"help", "list", "start", "status", "tasks", "cancel", "delegate", "report", "export", "map"})
 _ALIASES = {"ls": "list", "new": "start", "todo": "tasks", "mine": "status", "?": "help"}
 _MAX_TEXT = 4000
 
 
 @dataclass(frozen=True)
 class ParsedCommand:
-    """`verb` is one of help, list, start, status, tasks, cancel, delegate; `problem` explains unusable input."""
+    """`verb` is one of `VERBS`; `problem` explains unusable input."""
 
     verb: str
     argument: str = ""
@@ -27,7 +28,8 @@ def parse_command_text(text: str | None) -> ParsedCommand:
     text = (text or "").strip()[:_MAX_TEXT]
     if not text:
         return ParsedCommand("help")
-    head, _, tail = text.partition(" ")
+    head, *tail_or_none = text.split(maxsplit=1)  # any whitespace ends the verb, as Slack users type it
+    tail = tail_or_none[0] if tail_or_none else ""
     verb = _ALIASES.get(head.lower(), head.lower())
     if verb not in VERBS:
         shown = head if len(head) <= 40 else head[:39] + "…"

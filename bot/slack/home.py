@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.engine import Task
-from bot.reports import report_blocks
+from bot.reporting.summary import report_blocks
 from bot.service import HomeData
 
 from .blocks import Block, context, divider, fit_blocks, header, section

@@ -21,6 +21,7 @@ from .collaboration import delegate_command, open_view, register_collaboration, 
 from .command_text import parse_command_text, parse_instance_id
 from .followups import FollowUps
 from .home import home_view
+from .maps import MapDesk, register_map_listeners
 from .messages import (
     ACTION_APPROVE,
     ACTION_COMPLETE,
@@ -38,6 +39,7 @@ from .messages import (
 from .metadata import MetadataSeal
 from .parsing import ID_LIMIT, click_of, submission_of, text_of, user_of
 from .refusals import refusal_text
+from .report_desk import ReportDesk
 from .views import (
     CALLBACK_DONE_NOTE,
     CALLBACK_REJECT_REASON,
@@ -63,12 +65,20 @@ _UNSEALED_FORM = (
 )
 
 
-def register_listeners(app: AsyncApp, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
+def register_listeners(
+    app: AsyncApp,
+    service: WorkflowService,
+    followups: FollowUps,
+    seal: MetadataSeal,
+    *,
+    reports: ReportDesk,
+    maps: MapDesk,
+) -> None:
     """Attach every listener Baton has to the Bolt app, in one place.
 
     Bolt runs with process_before_response: Slack's answer goes out when a listener returns, so everything a
     listener commits is committed before the 200; talking back to Slack afterwards goes to `followups`."""
-    listeners = _Listeners(service, followups, seal)
+    listeners = _Listeners(service, followups, seal, reports=reports, maps=maps)
     app.use(listeners.deduplicate_events)
     app.command(SLASH_COMMAND)(listeners.slash_command)
     app.action(ACTION_APPROVE)(listeners.approve)
@@ -84,6 +94,7 @@ def register_listeners(app: AsyncApp, service: WorkflowService, followups: Follo
     app.event("app_home_opened")(listeners.app_home_opened)
     app.event("app_mention")(listeners.app_mention)
     register_collaboration(app, service, followups, seal)  # includes the message listener (decisions typed in a thread)
+    register_map_listeners(app, maps, followups)  # the Home's map buttons
     # Last: anything Baton does not (or no longer) know gets a polite answer instead of an error in Slack.
     app.action(re.compile(".*"))(listeners.unknown_action)
     app.view(re.compile(".*"))(listeners.unknown_view)
@@ -94,8 +105,12 @@ def register_listeners(app: AsyncApp, service: WorkflowService, followups: Follo
 
 
 class _Listeners:
-    def __init__(self, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
+    def __init__(
+        self, service: WorkflowService, followups: FollowUps, seal: MetadataSeal, *, reports: ReportDesk, maps: MapDesk
+    ) -> None:
         self._service = service
+        self._reports = reports
+        self._maps = maps
         self._seal = seal
         self._later = followups.later
 
@@ -161,6 +176,14 @@ class _Listeners:
             await ack(
                 text=await delegate_command(self._service, user_id, parsed.argument, parsed.rest, self._service.now())
             )
+        elif parsed.verb in ("report", "export"):  # made and sent after the answer, as a follow-up
+            work = await self._reports.slash_command(ack, command, client)
+            if work is not None:
+                self._later(work, what="report or export")
+        elif parsed.verb == "map":
+            drawing = await self._maps.slash_command(ack, user_id, str(command.get("text") or ""), client)
+            if drawing is not None:
+                self._later(drawing, what="process map")
         else:
             prefix = f"{parsed.problem}\n\n" if parsed.problem else ""
             await ack(text=prefix + help_text())

@@ -19,9 +19,9 @@ from bot.clock import Clock
 from bot.engine import WorkflowDefinition
 from bot.engine.expressions import escape_text
 from bot.engine.kpis import Period, parse_period
-from bot.kpi import parse_report_request
 from bot.map_drawing import ImageFormat, draw_map, map_summary
 from bot.process_map import ProcessMap, load_process_map
+from bot.reporting.kpi_report import parse_report_request
 from bot.service import WorkflowService
 from bot.store import Store
 
@@ -33,7 +33,6 @@ __all__ = ["ACTION_OPEN_MAP", "MAP_REFUSAL", "MapDesk", "map_buttons", "register
 
 log = logging.getLogger(__name__)
 
-MAP_VERB = "map"
 ACTION_OPEN_MAP = "process_map_open"
 _HOME_PERIOD = "30d"
 MAP_REFUSAL = "Process maps are for a workflow's owners and Baton's admins."
@@ -42,12 +41,7 @@ _SEND_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutEr
 
 
 def register_map_listeners(app: AsyncApp, desk: MapDesk, followups: FollowUps) -> None:
-    """Answer `/workflow map …`; registered before the general `/workflow` listener, which gets the rest."""
-
-    async def slash_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
-        work = await desk.slash_command(ack, str(command.get("user_id", "")), str(command.get("text") or ""), client)
-        if work is not None:
-            followups.later(work, what="process map")
+    """Answer the Home's map buttons (`/workflow map …` is routed by the one `/workflow` listener)."""
 
     async def open_map(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """The Home's map button: the same map, to the DM, for the same people."""
@@ -59,7 +53,6 @@ def register_map_listeners(app: AsyncApp, desk: MapDesk, followups: FollowUps) -
         period = parse_period(_HOME_PERIOD, desk.now())
         followups.later(desk.send(client, click.user_id, definition, period), what="process map")
 
-    app.command("/workflow", matchers=[_is_map_command])(slash_command)
     app.action(re.compile(rf"^{ACTION_OPEN_MAP}(:\d+)?$"))(open_map)
 
 
@@ -70,11 +63,6 @@ def map_buttons(owned: Mapping[str, str]) -> list[Block]:
         for index, (name, title) in enumerate(sorted(owned.items()))
     ]
     return [actions(*buttons[:5], block_id="process_maps")] if buttons else []
-
-
-async def _is_map_command(command: dict[str, Any]) -> bool:
-    words = str(command.get("text") or "").split(maxsplit=1)
-    return bool(words) and words[0].lower() == MAP_VERB
 
 
 class MapDesk:

@@ -9,7 +9,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -17,39 +17,18 @@ from bot.clock import Clock
 from bot.engine.integrations import last_report_due
 from bot.engine.kpis import Period, parse_period
 from bot.engine.worktime import zone
-from bot.export import events_csv, instances_csv, load_export
-from bot.kpi import build_report, parse_report_request, visible_workflows
-from bot.reports import chart_png, report_blocks, report_text
+from bot.reporting.audit_export import events_csv, instances_csv, load_export
+from bot.reporting.kpi_report import build_report, parse_report_request, visible_workflows
+from bot.reporting.summary import chart_png, report_blocks, report_text
 from bot.service import WorkflowService
 from bot.store import Store
 
-from .followups import FollowUps
-
-__all__ = ["REPORT_VERBS", "ReportDesk", "register_report_listeners"]
+__all__ = ["ReportDesk"]
 
 log = logging.getLogger(__name__)
 
-REPORT_VERBS = ("report", "export")
-_SLASH_COMMAND = "/workflow"
 _LATE_REPORT = 24 * 3600  # a weekly report more than a day late (Baton was down) is skipped, not sent stale
 _SEND_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, OSError)
-
-
-def register_report_listeners(app: AsyncApp, desk: ReportDesk, followups: FollowUps) -> None:
-    """Answer `/workflow report|export …`; registered before the general `/workflow` listener, which gets the rest.
-    The report itself is made and sent after the answer, as a follow-up."""
-
-    async def slash_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
-        work = await desk.slash_command(ack, command, client)
-        if work is not None:
-            followups.later(work, what="report or export")
-
-    app.command(_SLASH_COMMAND, matchers=[_is_report_command])(slash_command)
-
-
-async def _is_report_command(command: dict[str, Any]) -> bool:
-    words = str(command.get("text") or "").split(maxsplit=1)
-    return bool(words) and words[0].lower() in REPORT_VERBS
 
 
 class ReportDesk:
