@@ -7,7 +7,7 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,10 +275,17 @@ class Baton:
         """Hand an admitted request to Bolt; it returns once the work is committed."""
         started = time.perf_counter()
         kind = request_type(bolt_request.body)
+        delivery = event_delivery(bolt_request.body)
+        if delivery is not None and await self.service.seen(delivery):
+            log.info("duplicate event ignored: %s", delivery)
+            self.metrics.observe_request(kind, 200, time.perf_counter() - started)
+            return BoltResponse(status=200, body="")
         with self.tracing.slack_request(kind) as span, self.sender.answering.request():  # sends give way meanwhile
             bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
             if span is not None:
                 span.set_attribute("http.response.status_code", bolt_response.status)
+        if delivery is not None and bolt_response.status == 200:
+            await self.service.first_sighting(delivery)  # only once its work is committed and answered
         self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
         return bolt_response
 
@@ -367,3 +374,16 @@ class Baton:
             await self._http.close()
         self.tracing.shutdown()
         return clean
+
+
+def event_delivery(body: Mapping[str, Any]) -> str | None:
+    """The key of an Events API delivery (Slack retries an event it thinks was lost, with the same event_id;
+    Bolt does not deduplicate them over HTTP), or None for anything else.
+
+    An event counts as seen only once its work is committed and answered: one that died half-way is retried
+    by Slack and done then. Two deliveries racing each other both run; event work is idempotent (a start on
+    team_join has its own request key), so that only costs a duplicate courtesy message."""
+    event_id = body.get("event_id")
+    if body.get("type") != "event_callback" or not isinstance(event_id, str) or not event_id:
+        return None
+    return f"event:{event_id[:100]}"

@@ -7,7 +7,7 @@ import time
 
 from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
-from bot.emulator.payloads import team_join_event, url_verification
+from bot.emulator.payloads import app_mention_event, team_join_event, url_verification
 from bot.store import AuditEntry
 
 from .story import dm_containing, start_expense, start_with_form, task_message, text_of, told, updated
@@ -183,6 +183,23 @@ async def test_a_new_member_gets_onboarding_once_even_when_slack_retries_the_eve
     async with baton.store.transaction() as work:
         assert await work.instance(1) is not None
         assert await work.instance(2) is None
+
+
+async def test_an_event_slack_delivers_again_is_handled_once(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    mention = app_mention_event(user_id=ALICE, channel_id="C0GENERAL", text="help", ts="1700000000.000100")
+    first = await driver.send_event(mention, event_id="Ev0MENTION1")
+    await slack.wait_for(lambda: slack.thread("C0GENERAL", "1700000000.000100") or None, what="the mention's answer")
+    retry = await driver.send_event(mention, event_id="Ev0MENTION1", retry_num=1, retry_reason="http_timeout")
+    assert first.status == retry.status == 200
+    another = await driver.send_event(mention, event_id="Ev0MENTION2")  # a new delivery is answered as usual
+    assert another.status == 200
+    await slack.wait_for(
+        lambda: len(slack.thread("C0GENERAL", "1700000000.000100")) >= 2 or None, what="the second mention's answer"
+    )
+    await asyncio.sleep(0.3)
+    assert len(slack.thread("C0GENERAL", "1700000000.000100")) == 2  # Ev0MENTION1 once, Ev0MENTION2 once
 
 
 async def test_url_verification_is_answered_and_forged_or_stale_requests_are_refused(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -79,7 +78,6 @@ def register_listeners(
     Bolt runs with process_before_response: Slack's answer goes out when a listener returns, so everything a
     listener commits is committed before the 200; talking back to Slack afterwards goes to `followups`."""
     listeners = _Listeners(service, followups, seal, reports=reports, maps=maps)
-    app.use(listeners.deduplicate_events)
     app.command(SLASH_COMMAND)(listeners.slash_command)
     app.action(ACTION_APPROVE)(listeners.approve)
     app.action(ACTION_COMPLETE)(listeners.complete)
@@ -113,24 +111,6 @@ class _Listeners:
         self._maps = maps
         self._seal = seal
         self._later = followups.later
-
-    async def deduplicate_events(self, body: Body, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
-        """Slack retries events it thinks were lost; Bolt does not deduplicate them in HTTP mode.
-
-        An event counts as seen only once its work is committed (and so answered): one that died half-way is
-        retried by Slack and done then. Two deliveries racing each other both run; event work is idempotent
-        (a start on team_join has its own request key), so that only costs a duplicate courtesy message."""
-        event_id = body.get("event_id") if isinstance(body, dict) else None
-        if not (isinstance(event_id, str) and body.get("type") == "event_callback"):
-            return await next()
-        key = f"event:{event_id[:100]}"
-        if await self._service.seen(key):
-            log.info("duplicate event ignored: event_id=%s", event_id[:100])
-            return BoltResponse(status=200, body="")
-        response = await next()
-        if response is not None and response.status == 200:
-            await self._service.first_sighting(key)
-        return response
 
     async def ignore(self, ack: AsyncAck) -> None:
         await ack()
