@@ -114,21 +114,25 @@ async def _migrate_data(source: str, target: str) -> None:
     print(f"copied {rows} rows in {len(copied)} tables; counts and checksums match", flush=True)
 
 
-async def _until_signalled() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, caught from now on: installed before start-up, so a signal that comes
+    while Baton starts (or just as it says it is ready) stops it right after, instead of being lost between
+    asyncio.run's own Ctrl-C handler and ours."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _serve(settings: Settings) -> bool:
     """Serve until SIGTERM or SIGINT, then stop gracefully; True if the stop finished everything in time."""
+    signalled = _stop_on_signals()
     baton = Baton(settings)
     await baton.start()
     try:
         await baton.serve(settings.host, settings.port)
-        await _until_signalled()
+        await signalled.wait()
         log.info("stopping: no new requests; finishing those in flight")
     finally:
         clean = await baton.stop()
@@ -138,6 +142,7 @@ async def _serve(settings: Settings) -> bool:
 
 async def _sandbox(settings: Settings) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # its every-5-seconds lines drown the URL
+    signalled = _stop_on_signals()
     ignored = ignored_settings(settings)
     if ignored:
         print(
@@ -154,7 +159,7 @@ async def _sandbox(settings: Settings) -> None:
         ) from None
     try:
         print(f"\n    Baton sandbox: open {sandbox.url} in your browser (Ctrl-C stops it)\n", flush=True)
-        await _until_signalled()
+        await signalled.wait()
         log.info("stopping")
     finally:
         await sandbox.stop()
@@ -165,12 +170,13 @@ async def _socket(settings: Settings) -> None:
 
     if settings.slack_app_token is None or settings.slack_bot_token is None:
         raise SystemExit("baton: Socket Mode needs SLACK_APP_TOKEN (xapp-…) and SLACK_BOT_TOKEN")
+    signalled = _stop_on_signals()
     baton = Baton(settings)
     await baton.start()
     handler = AsyncSocketModeHandler(baton.bolt, settings.slack_app_token.get_secret_value())
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
-        await _until_signalled()
+        await signalled.wait()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
         await baton.stop()

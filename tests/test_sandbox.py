@@ -374,6 +374,32 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_the_sandbox_starts_stops_it_even_when_started_in_the_background(
+    tmp_path: Path, workflows: Path
+) -> None:
+    """A shell starts background jobs with SIGINT ignored, so until Baton catches it a Ctrl-C is lost: Baton
+    catches it before it starts anything, and a Ctrl-C during start-up stops it right after."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and k != "DATABASE_URL"}
+    env |= {"PORT": str(port), "WORKFLOWS_DIR": str(workflows), "PYTHONPATH": str(PROJECT), "API_TOKEN": "t"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert process.stdout is not None
+        assert "starting the local sandbox at" in process.stdout.readline()
+        assert "ignores API_TOKEN" in process.stdout.readline()  # printed once Baton catches Ctrl-C
+        process.send_signal(signal.SIGINT)  # while the sandbox is still starting
+        assert process.wait(timeout=40) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 def test_make_run_without_credentials_starts_the_sandbox_and_says_it_ignores_the_real_database_and_token(
     tmp_path: Path, workflows: Path
 ) -> None:
@@ -401,9 +427,14 @@ def test_make_run_without_credentials_starts_the_sandbox_and_says_it_ignores_the
         assert not (tmp_path / "live.db").exists()
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=40) == 0
-        if process.stdout is not None:
-            process.stdout.close()
+        try:
+            assert process.wait(timeout=40) == 0
+        finally:
+            if process.poll() is None:  # never leave a sandbox behind, whatever failed
+                process.kill()
+                process.wait(timeout=10)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 async def test_the_process_map_is_an_svg_for_the_owner_behind_the_pages_checks(page: Page) -> None:
