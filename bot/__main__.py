@@ -10,7 +10,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from bot.app import Baton
+from bot.app import DRAIN_SECONDS, Baton
 from bot.catalog import format_report, load_catalog
 from bot.logs import configure_logging
 from bot.migrate import migrate, migrate_data
@@ -165,22 +165,30 @@ async def _sandbox(settings: Settings) -> None:
         await sandbox.stop()
 
 
-async def _socket(settings: Settings) -> None:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+async def _socket(settings: Settings) -> bool:
+    """Serve over Socket Mode until SIGTERM or SIGINT; on stop take no new envelopes, let those in flight finish
+    (bounded) while the connection still carries their acknowledgements, close it, then stop Baton."""
+    from bot.slack.socket_mode import DrainingSocketModeHandler
 
     if settings.slack_app_token is None or settings.slack_bot_token is None:
         raise SystemExit("baton: Socket Mode needs SLACK_APP_TOKEN (xapp-…) and SLACK_BOT_TOKEN")
     signalled = _stop_on_signals()
     baton = Baton(settings)
     await baton.start()
-    handler = AsyncSocketModeHandler(baton.bolt, settings.slack_app_token.get_secret_value())
+    handler = DrainingSocketModeHandler(baton.bolt, settings.slack_app_token.get_secret_value())
+    drained = False
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         await signalled.wait()
+        log.info("stopping: no new envelopes; finishing those in flight")
+        drained = await handler.drain(timeout=DRAIN_SECONDS)
+        if not drained:
+            log.warning("stopping: Socket Mode requests still in flight after %gs", DRAIN_SECONDS)
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        await baton.stop()
-
+        clean = await baton.stop()
+    log.info("stopped%s", "" if clean and drained else " (some work was cut short)")
+    return clean and drained
 
 if __name__ == "__main__":
     sys.exit(main())

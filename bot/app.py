@@ -342,6 +342,20 @@ class Baton:
         log.info("listening on http://%s:%s/slack/events", host, bound)
         return int(bound)
 
+    async def _stop_sender(self, sender: asyncio.Task[None]) -> bool:
+        """Let the sender finish within DRAIN_SECONDS/2. Past that, the Slack calls already made still get their
+        HTTP timeout to return and be marked sent (cancelling one would post its message again after restart);
+        what is still queued stays pending, its claims handed back."""
+        done, _ = await asyncio.wait({sender}, timeout=DRAIN_SECONDS / 2)
+        if done:
+            return not sender.cancelled() and sender.exception() is None
+        log.warning("stopping: the outbox sender did not finish in time; waiting for the Slack calls under way")
+        done, _ = await asyncio.wait({sender}, timeout=self.settings.slack_api_timeout_seconds + 1)
+        if not done:
+            sender.cancel()
+            await asyncio.wait({sender})
+        return False
+
     async def stop(self) -> bool:
         """Stop gracefully: stop taking requests, let those in flight finish (each is committed before it is
         answered), let follow-ups, sweeps and the sender finish their calls, then close the store. True when
@@ -361,14 +375,14 @@ class Baton:
             clean = time.monotonic() - started < DRAIN_SECONDS
         clean = await self.followups.drain(timeout=DRAIN_SECONDS / 2) and clean
         clean = await self.scheduler.stop(timeout=DRAIN_SECONDS / 2) and clean
-        await self.profiles.wait()
+        try:
+            await asyncio.wait_for(self.profiles.wait(), timeout=DRAIN_SECONDS / 2)
+        except TimeoutError:
+            clean = False
+            log.warning("stopping: profile look-ups did not finish in time; they are dropped")
         self.sender.stop()
         if self._sender_task is not None:
-            try:
-                await asyncio.wait_for(self._sender_task, timeout=DRAIN_SECONDS / 2)
-            except (TimeoutError, asyncio.CancelledError):
-                clean = False
-                log.warning("stopping: the outbox sender did not finish in time; its claims are handed back")
+            clean = await self._stop_sender(self._sender_task) and clean
         await self.store.close()
         if self._http is not None:
             await self._http.close()

@@ -255,6 +255,36 @@ async def test_a_slack_call_slower_than_the_timeout_is_tried_again_and_the_decis
         assert kinds.count("task_approved") == 1 and kinds.count("instance_completed") == 1
 
 
+async def test_a_stop_that_outlasts_the_sender_wait_lets_the_call_under_way_finish_so_it_is_not_posted_twice(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    # SIGTERM while Slack takes 6.5 s to answer Maria's task DM: longer than the sender's 5 s at stop, shorter
+    # than the HTTP timeout. Slack posts it either way; if Baton cut the call short, the row stayed pending and
+    # the next start posted the DM a second time.
+    settings = baton_settings(tmp_path, slack).model_copy(update={"slack_api_timeout_seconds": 9.0})
+    baton = Baton(settings)
+    await baton.start()
+    port = await baton.serve("127.0.0.1", 0)
+    slack.inject("chat.postMessage", Delay(6.5), times=1, channel=MARIA)
+    async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
+        await start_expense(driver, slack, ALICE, 5, "Conference fee")
+        await dm_containing(slack, ALICE, "Conference fee")  # sent with Maria's DM, which is now under way
+        await asyncio.sleep(0.3)
+        assert await baton.stop() is False  # cut short: the sender needed longer than its share
+    posted = await slack.wait_for(
+        lambda: [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == MARIA], 3
+    )
+    assert [c.ok for c in posted] == [True]
+    restarted = Baton(settings)
+    await restarted.start()
+    try:
+        await asyncio.sleep(1.5)  # the sender's first rounds: anything left pending goes out now
+        task_dms = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == MARIA]
+        assert len(task_dms) == 1, "the task DM was posted again after the restart"
+    finally:
+        assert await restarted.stop()
+
+
 async def test_a_channel_baton_was_not_invited_to_is_reported_and_the_workflow_goes_on(
     tmp_path: Path, slack: SlackEmulator
 ) -> None:

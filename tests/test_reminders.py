@@ -91,6 +91,16 @@ def reminders_to(slack: SlackEmulator, user: str) -> list[str]:
     return [m.text for m in slack.dm_messages(user) if m.text.startswith("Reminder")]
 
 
+def live_buttons(slack: SlackEmulator, *people: str) -> list[str]:
+    """The DMs of these people that still offer to approve or reassign, as `person: text`."""
+    return [
+        f"{person}: {message.text}"
+        for person in people
+        for message in slack.dm_messages(person)
+        if "task_approve" in text_of(message) or "task_reassign" in text_of(message)
+    ]
+
+
 async def test_reminders_then_an_escalation_whose_receiver_reassigns_and_the_new_assignee_finishes(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
 ) -> None:
@@ -112,6 +122,12 @@ async def test_reminders_then_an_escalation_whose_receiver_reassigns_and_the_new
     await updated(slack, original, "Reassigned")
     await driver.click_button_in(handed, BOB, "task_approve")
     await dm_containing(slack, ALICE, "was *completed*")
+    # Every copy ends in its outcome: the reminders and the escalation too, not only the task DMs.
+    await slack.wait_for(
+        lambda: not live_buttons(slack, MARIA, DIRK, BOB), what="no Approve or Reassign left in any DM"
+    )
+    approved = [m for m in slack.dm_messages(MARIA) if m.text == "Check the invoice: approved"]
+    assert len(approved) == 2  # her task copy and her live reminder (the earlier ones were superseded)
     log = await kinds(baton)
     assert log.count("reminder_sent") == 3
     assert log.count("escalated") == 1 and "task_reassigned" in log

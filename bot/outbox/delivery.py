@@ -48,8 +48,8 @@ class Delivery:
         self._client = client
         self._clock = clock
         self._policy = policy
-        self._lookup = MessageLookup(store, client, policy)
         self._sent = SentLedger(store, clock)
+        self._lookup = MessageLookup(store, client, policy, self._sent)
         self._renderers = dict(renderers)
         self._post_webhook = post_webhook
         self._on_call = on_call  # metrics: each webhook POST (the client counts Slack calls)

@@ -10,8 +10,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.messages import fill_permalink
+from bot.slack.outgoing import is_nudge_key
 from bot.store import PendingMessage, Store
 
+from .ledger import SentLedger
 from .policy import DeliveryPolicy
 
 __all__ = ["MessageLookup"]
@@ -22,13 +24,15 @@ log = logging.getLogger("bot.outbox")
 class MessageLookup:
     """Finds earlier messages by their key (`slack_messages`), each look-up one short read."""
 
-    def __init__(self, store: Store, client: AsyncWebClient, policy: DeliveryPolicy) -> None:
+    def __init__(self, store: Store, client: AsyncWebClient, policy: DeliveryPolicy, sent: SentLedger) -> None:
         self._store = store
         self._client = client
         self._policy = policy
+        self._sent = sent
 
     async def locate(self, pending: PendingMessage) -> tuple[str, dict[str, Any]] | None:
-        """Find the message an update refers to; post it fresh if the original never arrived."""
+        """Find the message an update refers to; post it fresh if the original never arrived (a reminder or an
+        escalation that never was is not posted: the update is settled with no call)."""
         key = pending.message.message_key
         args = dict(pending.message.args)
         if pending.posted_at is not None:  # read with the claim: the usual case needs no look-up of its own
@@ -40,6 +44,9 @@ class MessageLookup:
             return "chat.update", {**args, "channel": ref.channel, "ts": ref.ts}
         if waiting:
             await self._policy.retry(pending, 1.0, "waiting for the original message", count=False)
+            return None
+        if key is not None and is_nudge_key(key):
+            await self._sent.record(pending.id, None)
             return None
         return "chat.postMessage", {**args, "channel": pending.message.conversation}
 

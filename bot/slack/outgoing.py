@@ -49,6 +49,7 @@ __all__ = [
     "BlockKitRenderer",
     "digest_message",
     "home_refreshes",
+    "is_nudge_key",
     "outbox_messages",
     "people_affected",
     "task_message_key",
@@ -59,6 +60,19 @@ _FALLBACK_LIMIT = 3000
 
 def task_message_key(task_id: str, user_id: str) -> str:
     return f"task:{task_id}:{user_id}"
+
+
+def reminder_message_key(task_id: str, user_id: str) -> str:
+    return f"reminder:{task_id}:{user_id}"
+
+
+def escalation_message_key(task_id: str, user_id: str) -> str:
+    return f"escalation:{task_id}:{user_id}"
+
+
+def is_nudge_key(message_key: str) -> bool:
+    """Whether the key names a reminder or an escalation: an update of one never posted is dropped, not posted."""
+    return message_key.startswith(("reminder:", "escalation:"))
 
 
 _VISIBLE_CHANGES = (TaskOpened, TaskClosed, TaskHandedOver, TaskProgress, InstanceFinished)
@@ -195,7 +209,16 @@ def _task_closed(definition: WorkflowDefinition, instance: Instance, effect: Tas
     task = effect.task
     blocks = closed_task_blocks(definition, instance, task)
     text = f"{task.title}: {task.status.value}"
-    return [_update_copy(task, user, text, blocks, instance) for user in task.holders_ever]
+    copies = [_update_copy(task, user, text, blocks, instance) for user in task.holders_ever]
+    reminded = task.holders_ever if task.reminders_sent or task.former_assignees or task.previous_assignees else ()
+    nudges = [
+        *(_update_in_place(user, reminder_message_key(task.id, user), text, blocks, instance) for user in reminded),
+        *(
+            _update_in_place(user, escalation_message_key(task.id, user), text, blocks, instance)
+            for user in task.escalated_to
+        ),
+    ]
+    return [*copies, *nudges]
 
 
 def _request_received(
@@ -227,14 +250,27 @@ def _remind_assignee(
     """A reminder links to the task's own message (its permalink is known only once that one was sent)."""
     task, person = effect.task, effect.person
     blocks = reminder_blocks(definition, instance, task, effect.overdue_by)
-    message = _post(person, f"Reminder: {task.title}", blocks, instance)
-    return [replace(message, link_to=task_message_key(task.id, person))]
+    key = reminder_message_key(task.id, person)
+    message = _post(person, f"Reminder: {task.title}", blocks, instance, key)
+    return [_superseded(person, key, f"Reminder: {task.title}", instance), replace(message, link_to=_key(task, person))]
 
 
 def _escalate_task(definition: WorkflowDefinition, instance: Instance, effect: EscalateTask) -> list[OutboxMessage]:
     task = effect.task
     blocks = escalation_blocks(definition, instance, task, effect.overdue_by, may_act=effect.may_act)
-    return [_post(person, f"Stuck: {task.title}", blocks, instance) for person in effect.people]
+    messages = []
+    for person in effect.people:
+        key = escalation_message_key(task.id, person)
+        messages.append(_superseded(person, key, f"Stuck: {task.title}", instance))
+        messages.append(_post(person, f"Stuck: {task.title}", blocks, instance, key))
+    return messages
+
+
+def _superseded(person: str, key: str, text: str, instance: Instance) -> OutboxMessage:
+    """The person's earlier nudge of this kind, if any, loses its buttons: only the newest one is live (it holds
+    the key, so the task's outcome reaches it); dropped by the sender if there was none."""
+    note = f"{text} (superseded by a newer message below)"
+    return _update_in_place(person, key, note, [section(note)], instance)
 
 
 def _nothing_to_send(_definition: WorkflowDefinition, _instance: Instance, _effect: Effect) -> list[OutboxMessage]:
@@ -274,11 +310,17 @@ def _hand_over(definition: WorkflowDefinition, instance: Instance, effect: TaskH
 def _update_copy(
     task: Task, user: str, text: str, blocks: list[dict[str, object]], instance: Instance
 ) -> OutboxMessage:
+    return _update_in_place(user, task_message_key(task.id, user), text, blocks, instance)
+
+
+def _update_in_place(
+    user: str, key: str, text: str, blocks: list[dict[str, object]], instance: Instance
+) -> OutboxMessage:
     return OutboxMessage(
         conversation=user,
         method="chat.update",
         args={"text": clip(text, _FALLBACK_LIMIT), "blocks": blocks},
-        message_key=task_message_key(task.id, user),
+        message_key=key,
         instance_id=instance.id,
     )
 
