@@ -17,6 +17,7 @@ WORKDIR /app
 COPY workflows ./workflows
 ENV PATH=/opt/baton/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    MPLCONFIGDIR=/tmp/matplotlib \
     WORKFLOWS_DIR=/app/workflows \
     DATABASE_URL=sqlite:////app/data/baton.db \
     HOST=0.0.0.0 \
