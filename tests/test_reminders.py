@@ -17,6 +17,7 @@ from .conftest import baton_settings
 from .story import choose_in, copy_workflows, dm_containing, start_with_form, task_message, text_of, told, updated
 
 ALICE, BOB, MARIA, DIRK = "U0ALICE", "U0BOB", "U0MARIA", "U0DIRK"
+FIONA, FRANK = "U0FIONA", "U0FRANK"
 # Wednesday 2 December 2026, 10:00 in Berlin, where Maria (the approver) and Dirk (her manager) work.
 BERLIN_MORNING = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -50,6 +51,22 @@ steps:
 """
 
 
+BOTH_FINANCE = """
+name: both-finance
+title: Both finance
+form:
+  - {id: item, label: Item}
+steps:
+  - id: check
+    type: approval
+    title: Check {form.item}
+    assignee: group:finance
+    rule: all
+    due: 30s
+    escalate: {after: 30s, to: [U0DIRK]}
+"""
+
+
 QUICK_TASK = """
 name: quick-task
 title: Quick task
@@ -67,7 +84,7 @@ steps:
 @pytest.fixture
 def workflows_dir(tmp_path: Path) -> Path:
     return copy_workflows(
-        tmp_path / "workflows", **{"quick-check": QUICK_CHECK, "deadline": DEADLINE, "quick-task": QUICK_TASK}
+        tmp_path / "workflows", **{"quick-check": QUICK_CHECK, "deadline": DEADLINE, "quick-task": QUICK_TASK, "both-finance": BOTH_FINANCE}
     )
 
 
@@ -131,6 +148,31 @@ async def test_reminders_then_an_escalation_whose_receiver_reassigns_and_the_new
     log = await kinds(baton)
     assert log.count("reminder_sent") == 3
     assert log.count("escalated") == 1 and "task_reassigned" in log
+
+
+async def test_an_escalation_receivers_reassignment_of_an_all_step_still_needs_two_approvals(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    """The attack of issue 12: two finance approvers must both approve; Fiona approves, the step escalates, and
+    the receiver reassigns it. Bob takes Frank's open seat only: his approval alone must not complete it."""
+    await start_with_form(driver, slack, ALICE, "both-finance", item="the budget")
+    fionas = await task_message(slack, FIONA, "task_approve")
+    await task_message(slack, FRANK, "task_approve")
+    assert (await driver.click_button_in(fionas, FIONA, "task_approve")).status == 200
+    await later(baton, clock, 31)  # due
+    await later(baton, clock, 31)  # overdue past escalate.after: Dirk is told
+    stuck = await dm_containing(slack, DIRK, "Stuck")
+    await choose_in(driver, stuck, DIRK, "task_reassign", BOB)
+    await told(slack, DIRK, "Reassigned to")
+    bobs = await task_message(slack, BOB, "task_approve")
+    assert (await driver.click_button_in(bobs, BOB, "task_approve")).status == 200
+    await dm_containing(slack, ALICE, "was *completed*")  # two distinct approvals: Fiona's and Bob's
+    async with baton.store.transaction(read_only=True) as work:
+        trail = await work.audit_trail(1)
+    reassigned = next(entry for entry in trail if entry.kind == "task_reassigned")
+    assert reassigned.data["to"] == [FIONA, BOB]  # Fiona's approved seat stays; Bob takes Frank's open one
+    decided_by = [entry.actor for entry in trail if entry.kind in ("vote_recorded", "task_approved")]
+    assert decided_by == [FIONA, BOB]  # the rule still needed two different people
 
 
 async def test_messages_queued_before_typed_outbox_rows_still_go_to_their_thread_with_their_link(
