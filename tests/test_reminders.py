@@ -84,7 +84,8 @@ steps:
 @pytest.fixture
 def workflows_dir(tmp_path: Path) -> Path:
     return copy_workflows(
-        tmp_path / "workflows", **{"quick-check": QUICK_CHECK, "deadline": DEADLINE, "quick-task": QUICK_TASK, "both-finance": BOTH_FINANCE}
+        tmp_path / "workflows",
+        **{"quick-check": QUICK_CHECK, "deadline": DEADLINE, "quick-task": QUICK_TASK, "both-finance": BOTH_FINANCE},
     )
 
 
