@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bot.emulator import SlackDriver, SlackEmulator
 from bot.logs import log_handler
 from bot.service import Started
 from bot.settings import load_settings
+from bot.webhooks import post_webhook
 
 from .conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET, baton_settings, running_baton
 from .story import copy_workflows, dm_containing, start_expense, task_message
@@ -424,6 +426,22 @@ steps:
         assert len(errors) == 1, errors
         assert errors[0].endswith(f"hooked.yaml:4: webhooks[0].secret_env: {secret} is one of Baton's own secrets; "
                                   "sign webhooks with a secret of their own, e.g. ERP_HOOK_SECRET"), errors
+
+
+async def test_a_queued_webhook_naming_one_of_batons_own_secrets_is_never_sent(
+    hooks: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery queued before its workflow file was refused (or written into the outbox by hand) still
+    never signs with Baton's own token: it fails for good at send time, and the receiver gets nothing."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    queued = {"url": f"{hooks.url}/hook", "body": json.dumps({"event": "completed"}), "secret_env": "SLACK_BOT_TOKEN"}
+    outcome = await post_webhook(queued, datetime.now(UTC), allow_private=True)
+    assert (outcome.ok, outcome.permanent, outcome.error) == (False, True, "secret_refused")
+    assert hooks.deliveries() == []
+    monkeypatch.setenv("ERP_HOOK_SECRET", "a-secret-of-its-own")
+    outcome = await post_webhook({**queued, "secret_env": "ERP_HOOK_SECRET"}, datetime.now(UTC), allow_private=True)
+    assert len(hooks.deliveries()) == 1 and not outcome.permanent  # with a secret of its own it is sent (this
+    # receiver answers its first delivery 500, to be retried)
 
 
 # ---- operations endpoints ------------------------------------------------------------------------
