@@ -189,13 +189,19 @@ class Baton:
             # Slack's answer goes out when a listener returns, after what it changed is committed (an answer is
             # a promise); the Slack-only work that follows goes to self.followups.
             process_before_response=True,
+            # The door (bot/inbound.py) has verified the signature and timestamp of every HTTP request over the
+            # raw bytes before Bolt sees it; Socket Mode requests carry none.
+            request_verification_enabled=False,
         )
-        metrics = self.metrics
+        metrics, shared = self.metrics, self.client
 
         @app.middleware
         async def _count_slack_calls(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
-            """Bolt gives each request a plain client of its own: swap in one that reports its calls to /metrics."""
-            context["client"] = CountingWebClient.like(context.client, on_call=metrics.slack_call)
+            """Bolt gives each request a plain client of its own: swap in one that reports its calls to /metrics
+            (Baton's own, shared, when the token is its bot token: one workspace, so nothing else differs)."""
+            client = context.client
+            same = client.token == shared.token
+            context["client"] = shared if same else CountingWebClient.like(client, on_call=metrics.slack_call)
             await next()
 
         seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back

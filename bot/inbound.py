@@ -11,6 +11,7 @@ import asyncio
 import codecs
 import hashlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,7 +26,6 @@ from aiohttp.web_protocol import RequestPayloadError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.error import BoltError
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
 from slack_bolt.response import BoltResponse
 
 from bot.logs import one_line
@@ -174,27 +174,25 @@ def parse_request(
     query: str,
     max_depth: int = MAX_JSON_DEPTH,
 ) -> AsyncBoltRequest | Turned:
-    """Decode and parse the body once, as Bolt will, and check the shape Bolt and the listeners rely on."""
+    """Decode the body and have Bolt parse it, once, then check the shape Bolt and the listeners rely on."""
     text = decode_body(raw, charset)
     if isinstance(text, Turned):
         return text
     try:
-        body: Any = parse_body(text, extract_content_type(build_normalized_headers(headers)))
+        request = AsyncBoltRequest(body=text, query=query, headers=headers)
     except RecursionError:
         return Turned(400, "request body nested too deeply")
-    except ValueError:
+    except json.JSONDecodeError:
         return Turned(400, "request body is neither JSON nor a form")
+    except (BoltError, LookupError, TypeError, AttributeError, ValueError):  # Bolt's context met an odd shape
+        return Turned(400, "request body has a shape Slack does not send")
+    body: Any = request.body
     if not isinstance(body, dict):
         return Turned(400, "request body is not an object")
     if deepest_nesting(body) > max_depth:
         return Turned(400, "request body nested too deeply")
     problem = payload_problem(body)
-    if problem is not None:
-        return Turned(400, problem)
-    try:
-        return AsyncBoltRequest(body=text, query=query, headers=headers)
-    except (BoltError, LookupError, TypeError, AttributeError, ValueError):  # a shape payload_problem missed
-        return Turned(400, "request body has a shape Slack does not send")
+    return request if problem is None else Turned(400, problem)
 
 
 def decode_body(raw: bytes, charset: str | None) -> str | Turned:
