@@ -155,7 +155,11 @@ class Baton:
             usergroups=self.usergroups,
         )
         self.service = WorkflowService(
-            workspace, renderer=BlockKitRenderer(), on_commit=self.sender.kick, on_new_people=self.profiles.learn
+            workspace,
+            renderer=BlockKitRenderer(),
+            on_commit=self.sender.kick,
+            on_new_people=self.profiles.learn,
+            usergroup_handle=self.usergroups.handle_of,
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
         self.maps = MapDesk(self.service, self.store, self.clock)

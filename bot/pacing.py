@@ -44,7 +44,14 @@ CONVERSATION_LIMIT = Limit(per_second=1.0, burst=5.0)
 # Slack's rate-limit tiers (calls per minute per workspace) for the methods the sender calls; chat.postMessage
 # is "special" (per conversation, above).
 _TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
-METHOD_TIERS = {"chat.update": 3, "chat.getPermalink": 4, "views.publish": 4, "chat.postEphemeral": 4}
+METHOD_TIERS = {
+    "chat.update": 3,
+    "chat.getPermalink": 4,
+    "views.publish": 4,
+    "chat.postEphemeral": 4,
+    "functions.completeSuccess": 3,
+    "functions.completeError": 3,
+}
 
 
 def method_limit(method: str) -> Limit | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.engine import AddTimers, CancelTimers, TaskHandedOver, TaskOpened, Transition, WorkflowDefinition
 from bot.rendering import Renderer
+from bot.step_outputs import step_completions
 from bot.store import UnitOfWork
 from bot.webhooks import webhook_messages
 from bot.workspace import Workspace
@@ -48,6 +49,7 @@ class TransitionRecorder:
                 await work.add_timers(instance.id, effect.timers)
         await work.enqueue(self._renderer.outbox_messages(definition, instance, transition.effects), now)
         await work.enqueue(webhook_messages(definition, instance, transition.events), now)
+        await work.enqueue(await step_completions(work, [(instance, transition.events)]), now)
         viewers = await work.home_viewers(self._home_audience(transition))  # others' tabs are built when opened
         if viewers:
             await work.enqueue(self._renderer.home_refreshes(sorted(viewers)), now)
@@ -72,6 +74,7 @@ class TransitionRecorder:
             messages.extend(webhook_messages(definition, instance, transition.events))
             if seen := viewers & audience:
                 messages.extend(self._renderer.home_refreshes(sorted(seen)))
+        messages.extend(await step_completions(work, [(t.instance, t.events) for t in transitions]))
         await work.enqueue(messages, self._workspace.now())
 
     def _learn_zones(self, transitions: Iterable[Transition]) -> None:

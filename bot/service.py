@@ -39,6 +39,7 @@ from bot.rendering import Renderer
 from bot.screens import HomeData, Screens, StatusView
 from bot.store import UnitOfWork
 from bot.sweeps import DigestSweep, TimerSweep
+from bot.workflow_steps import StepExecutions
 from bot.workspace import Workspace, definition_of
 
 __all__ = ["Acted", "FormInvalid", "HomeData", "Refused", "Started", "StatusView", "WorkflowService"]
@@ -77,6 +78,7 @@ class WorkflowService:
         renderer: Renderer,
         on_commit: Callable[[], None] = lambda: None,
         on_new_people: Callable[[Iterable[str]], None] = lambda _people: None,
+        usergroup_handle: Callable[[str], str | None] = lambda _id: None,
     ) -> None:
         self._workspace = workspace
         recorder = TransitionRecorder(workspace, renderer, on_new_people=on_new_people)
@@ -86,6 +88,7 @@ class WorkflowService:
         self.delegations = Delegations(workspace)
         self.timer_sweep = TimerSweep(recording)
         self.digests = DigestSweep(recording)
+        self.steps = StepExecutions(workspace, self._pipeline, usergroup_handle=usergroup_handle, on_commit=on_commit)
 
     @property
     def catalog(self) -> Catalog:

@@ -19,6 +19,7 @@ class SlackUsergroups(Mapping[str, tuple[str, ...]]):
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
         self._members: dict[str, tuple[str, ...]] = {}
+        self._handles: dict[str, str] = {}  # user group ID (S…) -> handle, for Workflow Builder's usergroup_id
 
     def __getitem__(self, handle: str) -> tuple[str, ...]:
         return self._members[handle]
@@ -28,6 +29,10 @@ class SlackUsergroups(Mapping[str, tuple[str, ...]]):
 
     def __len__(self) -> int:
         return len(self._members)
+
+    def handle_of(self, usergroup_id: str) -> str | None:
+        """The handle of an enabled user group, by its ID, as of the last refresh."""
+        return self._handles.get(usergroup_id)
 
     async def refresh(self) -> None:
         """Read every enabled group and its members in one call; on failure keep what we had."""
@@ -39,9 +44,12 @@ class SlackUsergroups(Mapping[str, tuple[str, ...]]):
         except Exception as error:  # network trouble: the next refresh tries again
             log.warning("could not read Slack user groups: %r", error)
             return
-        groups = answer.get("usergroups") or []
-        self._members = {
-            str(group["handle"]): tuple(str(user) for user in group.get("users") or ())
-            for group in groups
+        groups = [
+            group
+            for group in answer.get("usergroups") or []
             if isinstance(group, dict) and group.get("handle") and not group.get("date_delete")
+        ]
+        self._members = {
+            str(group["handle"]): tuple(str(user) for user in group.get("users") or ()) for group in groups
         }
+        self._handles = {str(group["id"]): str(group["handle"]) for group in groups if group.get("id")}

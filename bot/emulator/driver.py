@@ -308,6 +308,14 @@ class SlackDriver:
             headers["X-Slack-Retry-Reason"] = retry_reason
         return await self._send("event", envelope, json.dumps(envelope), JSON, headers=headers)
 
+    async def run_step(self, callback_id: str, inputs: Mapping[str, Any]) -> tuple[Response, str]:
+        """A Workflow Builder workflow reaches one of the app's steps: the emulator starts the execution and
+        Baton gets its signed ``function_executed`` event. Returns Baton's answer and the execution id."""
+        if self.emulator is None:
+            raise RuntimeError("run_step needs the emulator, which keeps the execution")
+        event = self.emulator.execute_function(callback_id, inputs)
+        return await self.send_event(event), str(event["function_execution_id"])
+
     async def send_message(self, user_id: str, channel_id: str, text: str, *, thread_ts: str | None = None) -> Response:
         """A person types ``text`` in a conversation: stored in the emulator, then sent as a message event."""
         ts: str | None = None

@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.emulator.arguments import Handler, SlackApiFailure
 from bot.emulator.faults import Delay, Fault, FaultInjector
 from bot.emulator.http_io import fault_answer, read_api_request, read_response_url_payload, read_upload
+from bot.emulator.methods.functions import UNLISTED_TIERS
 from bot.emulator.records import RecordedCall
 from bot.emulator.reference import SlackReference
 from bot.emulator.response_urls import ResponseUrls
@@ -89,9 +90,8 @@ class WebApiServer:
             return web.json_response(response)
         fault, delay = await self._fault_after_delay(method, call.args)
         if fault is None and method in self._handlers:
-            fault = self._faults.rate_limit_fault(
-                method, call.args, self._reference.tier_of(method) if self._reference is not None else None
-            )
+            listed = self._reference.tier_of(method) if self._reference is not None else None
+            fault = self._faults.rate_limit_fault(method, call.args, listed or UNLISTED_TIERS.get(method))
         if fault is not None:
             return await self._answer_fault(request, method, call.args, fault)
         response = self._dispatch(method, call.token, call.args)

@@ -23,6 +23,7 @@ from bot.emulator.faults import (
     SlackError,
 )
 from bot.emulator.methods import method_table
+from bot.emulator.methods.functions import UNLISTED_TIERS, FunctionExecution, FunctionMethods
 from bot.emulator.methods.views import ViewMethods
 from bot.emulator.records import RecordedCall, ResponseUrlPost
 from bot.emulator.reference import DEFAULT_REFERENCE_DIR, MethodSpec, SlackReference
@@ -121,7 +122,10 @@ class SlackEmulator(Workspace):
         self._faults = FaultInjector(clock)
         self._listeners: list[Listener] = []
         self._views = ViewMethods(self)
-        self._handlers: dict[str, Handler] = method_table(self, self._views, base_url=lambda: self.base_url)
+        self._functions = FunctionMethods(self)
+        self._handlers: dict[str, Handler] = method_table(
+            self, self._views, self._functions, base_url=lambda: self.base_url
+        )
         self._server = WebApiServer(
             self,
             bot_token=bot_token,
@@ -168,7 +172,8 @@ class SlackEmulator(Workspace):
 
     def tier_of(self, method: str) -> str | None:
         """Rate-limit tier of ``method`` per the reference (``"t1"``..``"t5"``), or None when unknown."""
-        return self.reference.tier_of(method) if self.reference is not None else None
+        listed = self.reference.tier_of(method) if self.reference is not None else None
+        return listed or UNLISTED_TIERS.get(method)
 
     @property
     def supported_methods(self) -> tuple[str, ...]:
@@ -187,6 +192,20 @@ class SlackEmulator(Workspace):
     def apply_view_submission_response(self, user_id: str, view_id: str, response: Mapping[str, Any] | None) -> str:
         """Apply the app's answer to a ``view_submission`` as Slack would; returns what happened."""
         return self._views.apply_submission_response(user_id, view_id, response)
+
+    # --- Workflow Builder steps
+
+    def define_functions(self, functions: Mapping[str, Mapping[str, Any]]) -> None:
+        """Learn the app's custom steps as its manifest declares them (manifest.yml `functions:`)."""
+        self._functions.define(functions)
+
+    def execute_function(self, callback_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """A workflow reaches one of the app's steps: the execution starts; returns its function_executed event."""
+        return self._functions.execute(callback_id, inputs)
+
+    def function_execution(self, execution_id: str) -> FunctionExecution:
+        """An execution as Slack keeps it: running, completed (with outputs) or failed (with the error)."""
+        return self._functions.executions[execution_id]
 
     # --- faults
 

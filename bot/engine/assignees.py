@@ -15,6 +15,7 @@ from .worktime import WorkingCalendar
 __all__ = ["AssigneeRef", "Directory", "resolve_first", "resolve"]
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_PEOPLE = re.compile(r"^[UW][A-Z0-9]{2,}(,[UW][A-Z0-9]{2,})+$")  # several people, one task: U012,U034
 _NAME = r"[a-z0-9][a-z0-9_-]*"
 _FORM = re.compile(rf"^form\.({_NAME})(\.manager)?$")
 _GROUP = re.compile(rf"^group:({_NAME})$")
@@ -47,9 +48,10 @@ class Directory(Protocol):
 @dataclass(frozen=True)
 class AssigneeRef:
     """One way of naming people: `requester`, `requester.manager`, `form.x`, `form.x.manager`,
-    `group:finance`, `@slack-handle`, `U012ABC` or, for notifications, `#channel`/`C012ABC`."""
+    `group:finance`, `@slack-handle`, `U012ABC`, several people `U012,U034` or, for notifications,
+    `#channel`/`C012ABC`."""
 
-    kind: str  # requester | requester_manager | form | form_manager | group | usergroup | user | channel
+    kind: str  # requester | requester_manager | form | form_manager | group | usergroup | user | people | channel
     name: str = ""
 
     @classmethod
@@ -70,9 +72,13 @@ class AssigneeRef:
             return cls("usergroup", match.group(1))
         if _USER_ID.match(text):
             return cls("user", text)
+        if _PEOPLE.match(text):
+            return cls("people", text)
         if allow_channel and _CHANNEL.match(text):
             return cls("channel", text)
-        accepted = "requester, requester.manager, form.<field>, form.<field>.manager, group:<name>, @<handle>, U…"
+        accepted = (
+            "requester, requester.manager, form.<field>, form.<field>.manager, group:<name>, @<handle>, U…, U…,U…"
+        )
         if allow_channel:
             accepted += ", #channel, C…"
         if allow_assignee:
@@ -116,6 +122,8 @@ def resolve(
         return directory.members_of(ref.name) or ()
     if ref.kind == "usergroup":
         return directory.usergroup_members(ref.name) or ()
+    if ref.kind == "people":
+        return tuple(dict.fromkeys(ref.name.split(",")))
     return (ref.name,)
 
 

@@ -38,6 +38,11 @@ PERMANENT_ERRORS = frozenset(
         "cannot_dm_bot",
         "missing_scope",
         "not_allowed_token_type",
+        # functions.completeSuccess / completeError: the Workflow Builder execution is over (completed, timed
+        # out or cancelled in Slack), or the outputs do not fit the step's output_parameters in manifest.yml.
+        "execution_not_in_running_state",
+        "function_execution_not_found",
+        "parameter_validation_failed",
     }
 )
 MAX_BACKOFF = 300.0
@@ -58,6 +63,9 @@ _FIXES = {
     "account_inactive": "that account is deactivated: reassign their work or update `org.yaml`",
     "user_not_found": "that user does not exist in this workspace: check `org.yaml` or the workflow file",
     "missing_scope": "Baton's Slack app lacks a scope: reinstall it from `manifest.yml`",
+    "execution_not_in_running_state": "the Workflow Builder run is no longer waiting (ended or cancelled in Slack)",
+    "function_execution_not_found": "Slack no longer knows that Workflow Builder run; start the workflow again",
+    "parameter_validation_failed": "the step's outputs do not match manifest.yml: reinstall the app from it",
 }
 
 

@@ -39,6 +39,7 @@ from .metadata import MetadataSeal
 from .parsing import ID_LIMIT, click_of, submission_of, text_of, user_of
 from .refusals import refusal_text
 from .report_desk import ReportDesk
+from .steps import register_step_listeners
 from .views import (
     CALLBACK_DONE_NOTE,
     CALLBACK_REJECT_REASON,
@@ -93,6 +94,7 @@ def register_listeners(
     app.event("app_mention")(listeners.app_mention)
     register_collaboration(app, service, followups, seal)  # includes the message listener (decisions typed in a thread)
     register_map_listeners(app, maps, followups)  # the Home's map buttons
+    register_step_listeners(app, service)  # Workflow Builder steps (function_executed), before the catch-all
     # Last: anything Baton does not (or no longer) know gets a polite answer instead of an error in Slack.
     app.action(re.compile(".*"))(listeners.unknown_action)
     app.view(re.compile(".*"))(listeners.unknown_view)

@@ -16,6 +16,7 @@ __all__ = [
     "Click",
     "Submission",
     "click_of",
+    "execution_of",
     "payload_problem",
     "shortcut_message_of",
     "submission_of",
@@ -126,6 +127,20 @@ def submitted_choice(values: Mapping[str, Any], block_id: str, action_id: str = 
     return text_of(_object(element.get("selected_option")).get("value"))
 
 
+def execution_of(event: Mapping[str, Any]) -> tuple[str, str, str | None, dict[str, Any]]:
+    """A function_executed event's execution id, step callback_id, workflow execution id and inputs."""
+    function = event.get("function")
+    inputs = event.get("inputs")
+    callback_id = text_of(function.get("callback_id")) if isinstance(function, Mapping) else ""
+    workflow_execution = text_of(event.get("workflow_execution_id")) or None
+    return (
+        text_of(event.get("function_execution_id")),
+        callback_id,
+        workflow_execution,
+        dict(inputs) if isinstance(inputs, Mapping) else {},
+    )
+
+
 def payload_problem(body: Mapping[str, Any]) -> str | None:
     """Why a signed payload is not one Slack sends (and Bolt or a listener would fail on), or None."""
     for name in _ID_BEARERS:
@@ -161,6 +176,9 @@ def _event_problem(event: Mapping[str, Any]) -> str | None:
         value = event.get(name)
         if value is not None and not isinstance(value, str | Mapping):
             return f"event.{name} is neither an id nor an object"
+    for name in ("function", "inputs"):  # function_executed: Bolt reads function.callback_id
+        if event.get(name) is not None and not isinstance(event.get(name), Mapping):
+            return f"event.{name} is not an object"
     return None
 
 

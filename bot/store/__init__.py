@@ -17,7 +17,7 @@ from .base import (
 from .errors import StoreError
 from .factory import is_postgresql, store_for
 from .postgres import PostgreSQLStore
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
+from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "SeenRequests",
     "SlackMessages",
     "Store",
+    "StepExecution",
     "StoreError",
     "Timers",
     "UnitOfWork",

@@ -13,13 +13,14 @@ from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
 from bot.pacing import Limit
 
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
+from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
 from .reporting import EventExport, InstanceExport, OpsSnapshot
 from .rows import TimerChange
 
 __all__ = [
     "Delegations",
     "Digests",
+    "FunctionExecutions",
     "History",
     "HomeViewers",
     "Outbox",
@@ -151,6 +152,20 @@ class SeenRequests(Protocol):
         ...
 
 
+class FunctionExecutions(Protocol):
+    """Workflow Builder steps waiting on a request: Slack's execution id and the request it became."""
+
+    async def claim_function_execution(self, execution: StepExecution, instance_id: int | None, now: datetime) -> bool:
+        """Record an execution the first time Slack sends it; False for Slack's retry of one already recorded."""
+        ...
+
+    async def function_execution_of(self, instance_id: int) -> StepExecution | None:
+        """The step a request answers, if a Workflow Builder step started it and its completion is not queued."""
+        ...
+
+    async def mark_function_completing(self, execution_id: str, now: datetime) -> None: ...
+
+
 class HomeViewers(Protocol):
     """Who has opened Baton's Home tab."""
 
@@ -202,6 +217,7 @@ class UnitOfWork(
     Outbox,
     SlackMessages,
     SeenRequests,
+    FunctionExecutions,
     HomeViewers,
     Digests,
     Delegations,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AuditEntry", "DueTimer", "MessageRef", "OutboxMessage", "PendingMessage"]
+__all__ = ["AuditEntry", "DueTimer", "MessageRef", "OutboxMessage", "PendingMessage", "StepExecution"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,15 @@ class OutboxMessage:
     thread_of: str | None = None  # reply in the thread of the message with this key (posted alone if it never was)
     link_to: str | None = None  # the message whose permalink fills this one's link line (bot/slack/messages.py)
     render: str | None = None  # built from state at send time by the sender's renderer of this name ("home")
+
+
+@dataclass(frozen=True)
+class StepExecution:
+    """One run of a Workflow Builder step (a Slack custom step) that Baton must complete: Slack's ids for it."""
+
+    execution_id: str  # function_execution_id: what functions.completeSuccess / completeError name
+    callback_id: str  # which of Baton's steps (manifest.yml `functions`)
+    workflow_execution_id: str | None = None
 
 
 @dataclass(frozen=True)

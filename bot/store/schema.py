@@ -162,6 +162,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE outbox ADD COLUMN link_to TEXT",
         "ALTER TABLE outbox ADD COLUMN render TEXT",
     ),
+    (
+        # Workflow Builder steps (Slack "custom steps") Baton is running: the execution Slack waits on, the request
+        # it became (none when it could not start), and when its completion was queued. A step stays open for as
+        # long as people take to decide; this row is how its completion finds it after any number of restarts.
+        """CREATE TABLE function_executions (
+            execution_id TEXT PRIMARY KEY,
+            callback_id TEXT NOT NULL,
+            workflow_execution_id TEXT,
+            instance_id INTEGER,
+            received_at REAL NOT NULL,
+            completing_at REAL
+        )""",
+        "CREATE INDEX function_executions_by_instance ON function_executions (instance_id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

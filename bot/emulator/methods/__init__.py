@@ -8,14 +8,25 @@ from bot.emulator.arguments import Handler
 from bot.emulator.methods.chat import ChatMethods
 from bot.emulator.methods.conversations import ConversationMethods
 from bot.emulator.methods.files import FileMethods
+from bot.emulator.methods.functions import FunctionMethods
 from bot.emulator.methods.users import UserMethods
 from bot.emulator.methods.views import ViewMethods
 from bot.emulator.workspace import Workspace
 
-__all__ = ["ChatMethods", "ConversationMethods", "FileMethods", "UserMethods", "ViewMethods", "method_table"]
+__all__ = [
+    "ChatMethods",
+    "ConversationMethods",
+    "FileMethods",
+    "FunctionMethods",
+    "UserMethods",
+    "ViewMethods",
+    "method_table",
+]
 
 
-def method_table(workspace: Workspace, views: ViewMethods, *, base_url: Callable[[], str]) -> dict[str, Handler]:
+def method_table(
+    workspace: Workspace, views: ViewMethods, functions: FunctionMethods, *, base_url: Callable[[], str]
+) -> dict[str, Handler]:
     """Every supported method's handler, by Slack method name."""
     families = (
         UserMethods(workspace),
@@ -23,5 +34,6 @@ def method_table(workspace: Workspace, views: ViewMethods, *, base_url: Callable
         ConversationMethods(workspace),
         views,
         FileMethods(workspace, base_url),
+        functions,
     )
     return {name: handler for family in families for name, handler in family.handlers().items()}

@@ -11,6 +11,7 @@ from .people import SQLDelegations, SQLDigests, SQLHomeViewers
 from .reports import SQLReports
 from .requests import SQLRequests
 from .slack import SQLSeenRequests, SQLSlackMessages
+from .steps import SQLFunctionExecutions
 from .timers import SQLTimers
 
 __all__ = ["SQLPart", "SQLUnitOfWork"]
@@ -23,6 +24,7 @@ class SQLUnitOfWork(
     SQLOutbox,
     SQLSlackMessages,
     SQLSeenRequests,
+    SQLFunctionExecutions,
     SQLHomeViewers,
     SQLDigests,
     SQLDelegations,

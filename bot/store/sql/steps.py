@@ -1,0 +1,37 @@
+"""Workflow Builder steps Baton is running: which Slack execution each request answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.store.records import StepExecution
+from bot.store.rows import epoch
+
+from .part import SQLPart
+
+__all__ = ["SQLFunctionExecutions"]
+
+
+class SQLFunctionExecutions(SQLPart):
+    """One row per function_execution_id Slack sent; its completion is queued once, in the outbox."""
+
+    async def claim_function_execution(self, execution: StepExecution, instance_id: int | None, now: datetime) -> bool:
+        inserted = await self._db.changed(
+            "INSERT INTO function_executions (execution_id, callback_id, workflow_execution_id, instance_id, "
+            "received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO NOTHING",
+            (execution.execution_id, execution.callback_id, execution.workflow_execution_id, instance_id, epoch(now)),
+        )
+        return inserted == 1
+
+    async def function_execution_of(self, instance_id: int) -> StepExecution | None:
+        row = await self._db.one(
+            "SELECT execution_id, callback_id, workflow_execution_id FROM function_executions "
+            "WHERE instance_id = ? AND completing_at IS NULL",
+            (instance_id,),
+        )
+        return StepExecution(str(row[0]), str(row[1]), row[2]) if row else None
+
+    async def mark_function_completing(self, execution_id: str, now: datetime) -> None:
+        await self._db.write(
+            "UPDATE function_executions SET completing_at = ? WHERE execution_id = ?", (epoch(now), execution_id)
+        )

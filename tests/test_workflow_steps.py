@@ -1,0 +1,197 @@
+"""Baton's Workflow Builder steps end to end: signed function_executed events in, functions.complete* out."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.emulator import SlackEmulator
+from bot.emulator.faults import SlackError
+from bot.emulator.methods.functions import FunctionExecution
+
+from .conftest import ADMIN, PROJECT, running_baton
+from .story import dm_containing, task_message, text_of
+
+ALICE, MARIA, DIRK = "U0ALICE", "U0MARIA", "U0DIRK"
+
+
+@pytest.fixture(autouse=True)
+def baton_steps(slack: SlackEmulator) -> None:
+    """The emulated Slack knows Baton's steps as manifest.yml declares them (and checks outputs against them)."""
+    slack.define_functions(yaml.safe_load((PROJECT / "manifest.yml").read_text())["functions"])
+
+
+def approval_inputs(**changes: Any) -> dict[str, Any]:
+    return {
+        "requester": ALICE,
+        "approvers": [MARIA],
+        "title": "A new laptop for Alice",
+        "details": "The old one is from 2019",
+        "due": int(time.time()) + 2 * 86400,
+    } | changes
+
+
+async def finished(slack: SlackEmulator, execution_id: str, *, timeout: float = 10.0) -> FunctionExecution:
+    """Wait until Slack's execution is no longer running (completed or failed)."""
+    execution = slack.function_execution(execution_id)
+    return await slack.wait_for(lambda: execution if execution.state != "running" else None, timeout,
+                                what=f"execution {execution_id} completed")
+
+
+async def trail(driver_baton: Any, instance_id: int) -> list[str]:
+    async with driver_baton.store.transaction(read_only=True) as work:
+        return [entry.kind for entry in await work.audit_trail(instance_id)]
+
+
+async def test_an_approval_step_waits_through_a_restart_and_completes_with_the_decision(
+    tmp_path: Path, slack: SlackEmulator, database_url: str
+) -> None:
+    async with running_baton(tmp_path, slack, database_url=database_url) as (_baton, driver):
+        answer, execution_id = await driver.run_step("request_approval", approval_inputs())
+        assert answer.status == 200
+        approval = await task_message(slack, MARIA, "task_approve", containing="A new laptop for Alice")
+    assert slack.function_execution(execution_id).state == "running"  # the step waits for Maria, not for Baton
+    assert not slack.calls_to("functions.completeSuccess")
+
+    async with running_baton(tmp_path, slack, database_url=database_url) as (baton, driver):  # the same database
+        await driver.click_button_in(approval, MARIA, "task_approve")
+        execution = await finished(slack, execution_id)
+        assert execution.state == "completed"
+        assert execution.outputs is not None
+        decided_at = execution.outputs.pop("decided_at")
+        assert execution.outputs == {"decision": "approved", "decided_by": MARIA, "request_id": 1}
+        assert abs(decided_at - time.time()) < 60
+        assert "instance_completed" in await trail(baton, 1)
+    assert [call.response.get("ok") for call in slack.calls_to("functions.completeSuccess")] == [True]
+
+
+async def test_a_rejected_approval_completes_the_step_with_the_rejection_and_its_reason(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        _answer, execution_id = await driver.run_step("request_approval", approval_inputs(approvers=[DIRK, MARIA],
+                                                                                          rule="all"))
+        copy = await task_message(slack, MARIA, "task_reject")
+        await driver.click_button_in(copy, MARIA, "task_reject")
+        modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
+        await driver.submit_view(MARIA, modal, {"comment": {"value": {"type": "plain_text_input",
+                                                                      "value": "Not this quarter"}}})
+        execution = await finished(slack, execution_id)
+    assert execution.state == "completed" and execution.outputs is not None
+    assert execution.outputs["decision"] == "rejected"
+    assert execution.outputs["decided_by"] == MARIA
+    assert execution.outputs["comment"] == "Not this quarter"
+
+
+async def test_a_completion_slack_refuses_at_first_is_retried_by_the_outbox(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack, slack_retry_max_seconds=0.3) as (_baton, driver):
+        _answer, execution_id = await driver.run_step("request_approval", approval_inputs())
+        approval = await task_message(slack, MARIA, "task_approve")
+        slack.inject("functions.completeSuccess", SlackError("internal_error"), times=2)
+        await driver.click_button_in(approval, MARIA, "task_approve")
+        execution = await finished(slack, execution_id, timeout=20)
+    assert execution.state == "completed"
+    answers = [call.response.get("error", "ok") for call in slack.calls_to("functions.completeSuccess")]
+    assert answers == ["internal_error", "internal_error", "ok"]
+
+
+async def test_a_step_naming_an_unknown_workflow_fails_in_workflow_builder_with_the_workflows_there_are(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        answer, execution_id = await driver.run_step("start_workflow", {"workflow": "expenses", "requester": ALICE})
+        assert answer.status == 200
+        execution = await finished(slack, execution_id)
+    assert execution.state == "failed" and execution.error is not None
+    assert "no Baton workflow called `expenses`" in execution.error
+    assert "expense-approval" in execution.error  # what the author may have meant is listed
+
+
+async def test_a_started_workflow_completes_the_step_with_its_request_outcome_and_form(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    form = {"amount": 42, "currency": "EUR", "reason": "Team lunch in Lyon"}
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        inputs = {"workflow": "expense-approval", "requester": ALICE, "form_values": json.dumps(form)}
+        _answer, execution_id = await driver.run_step("start_workflow", inputs)
+        approval = await task_message(slack, MARIA, "task_approve", containing="Team lunch")
+        await driver.click_button_in(approval, MARIA, "task_approve")
+        execution = await finished(slack, execution_id)
+    assert execution.state == "completed" and execution.outputs is not None
+    assert execution.outputs["request_id"] == 1 and execution.outputs["outcome"] == "completed"
+    assert json.loads(execution.outputs["form_values"]) == form | {"receipt_url": None}
+
+
+async def test_form_values_a_workflow_refuses_fail_the_step_with_the_field_and_why(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        inputs = {"workflow": "expense-approval", "requester": ALICE, "form_values": '{"amount": -3}'}
+        _answer, execution_id = await driver.run_step("start_workflow", inputs)
+        execution = await finished(slack, execution_id)
+    assert execution.state == "failed" and execution.error is not None
+    assert "amount: The smallest allowed value is 0.01" in execution.error
+
+
+async def test_slack_sending_an_execution_again_starts_one_request(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        event = slack.execute_function("request_approval", approval_inputs())
+        assert (await driver.send_event(event)).status == 200
+        assert (await driver.send_event(event)).status == 200  # a new event_id, the same execution
+        await task_message(slack, MARIA, "task_approve")
+        async with baton.store.transaction(read_only=True) as work:
+            assert await work.instance(2) is None
+
+
+async def test_a_request_cancelled_before_anyone_decided_fails_the_step_saying_so(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        _answer, execution_id = await driver.run_step("request_approval", approval_inputs())
+        await task_message(slack, MARIA, "task_approve")
+        await driver.send_command(ALICE, "cancel 1 plans changed")
+        execution = await finished(slack, execution_id)
+    assert execution.state == "failed" and execution.error is not None
+    assert "was cancelled by <@U0ALICE> before anyone decided" in execution.error
+
+
+async def test_an_approval_for_a_user_group_goes_to_its_members(tmp_path: Path, slack: SlackEmulator) -> None:
+    slack.add_usergroup("S0BOARD", "board", [DIRK, MARIA])
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        inputs = approval_inputs(approvers=[], approver_group="S0BOARD", rule="quorum", quorum=2)
+        _answer, execution_id = await driver.run_step("request_approval", inputs)
+        for person in (DIRK, MARIA):
+            copy = await task_message(slack, person, "task_approve")
+            await driver.click_button_in(copy, person, "task_approve")
+        execution = await finished(slack, execution_id)
+    assert execution.outputs is not None and execution.outputs["decision"] == "approved"
+
+
+async def test_a_step_without_approvers_fails_with_what_to_fill_in(tmp_path: Path, slack: SlackEmulator) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        _answer, execution_id = await driver.run_step("request_approval", approval_inputs(approvers=[]))
+        execution = await finished(slack, execution_id)
+    assert execution.error is not None and "Name at least one approver" in execution.error
+
+
+async def test_slack_refusing_a_completion_for_good_is_in_the_history_and_told_to_the_admins(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        _answer, execution_id = await driver.run_step("request_approval", approval_inputs())
+        approval = await task_message(slack, MARIA, "task_approve")
+        slack.inject("functions.completeSuccess", SlackError("function_execution_not_found"), times=1)
+        await driver.click_button_in(approval, MARIA, "task_approve")
+        alert = await dm_containing(slack, ADMIN, "function_execution_not_found")
+        assert "Workflow Builder run" in text_of(alert)
+        assert "delivery_failed" in await trail(baton, 1)
+    assert slack.function_execution(execution_id).state == "running"  # Slack never heard back: as it answered
