@@ -673,3 +673,61 @@ def test_payload_value_helpers_and_action_shapes() -> None:
     )
     assert fields["command"] == "/workflow" and fields["channel_name"] == "directmessage"
     assert payloads.url_verification("abc")["challenge"] == "abc"
+
+
+# --- Workflow Builder steps (functions.*) ------------------------------------------------------------------
+
+GREETING = {
+    "title": "Greet",
+    "input_parameters": {"properties": {"user_id": {"type": "slack#/types/user_id"}}, "required": ["user_id"]},
+    "output_parameters": {
+        "properties": {"greeted": {"type": "slack#/types/user_id"}, "at": {"type": "slack#/types/timestamp"}},
+        "required": ["greeted"],
+    },
+}
+
+
+async def test_function_executed_has_slacks_shape_from_the_manifest(emulator: SlackEmulator) -> None:
+    emulator.define_functions({"greet": GREETING})
+    event = emulator.execute_function("greet", {"user_id": "U1"})
+    assert event["type"] == "function_executed" and event["function"]["callback_id"] == "greet"
+    assert event["function"]["input_parameters"] == [
+        {"type": "slack#/types/user_id", "name": "user_id", "title": "user_id", "description": "", "is_required": True}
+    ]
+    assert event["inputs"] == {"user_id": "U1"}
+    assert event["function_execution_id"].startswith("Fx") and event["workflow_execution_id"].startswith("Wx")
+    assert event["bot_access_token"].startswith("xwfp-")
+
+
+async def test_a_function_completes_once_with_outputs_that_fit_its_parameters(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
+    emulator.define_functions({"greet": GREETING})
+    execution_id = emulator.execute_function("greet", {"user_id": "U1"})["function_execution_id"]
+    wrong = await slack_error(
+        client.functions_completeSuccess(function_execution_id=execution_id, outputs={"greeted": 7, "extra": 1})
+    )
+    assert wrong.response["error"] == "parameter_validation_failed"
+    assert wrong.response["response_metadata"]["messages"] == [
+        "[ERROR] output greeted is not a slack#/types/user_id",
+        "[ERROR] unknown output: extra",
+    ]
+    missing = await slack_error(client.functions_completeSuccess(function_execution_id=execution_id, outputs={}))
+    assert missing.response["response_metadata"]["messages"] == ["[ERROR] missing required output: greeted"]
+    await client.functions_completeSuccess(function_execution_id=execution_id, outputs={"greeted": "U1", "at": 1})
+    assert emulator.function_execution(execution_id).outputs == {"greeted": "U1", "at": 1}
+    twice = await slack_error(client.functions_completeError(function_execution_id=execution_id, error="late"))
+    assert twice.response["error"] == "execution_not_in_running_state"
+    unknown = await slack_error(client.functions_completeSuccess(function_execution_id="Fx0", outputs={}))
+    assert unknown.response["error"] == "function_execution_not_found"
+
+
+async def test_function_completions_are_tier_3(emulator: SlackEmulator, client: AsyncWebClient) -> None:
+    assert emulator.tier_of("functions.completeSuccess") == emulator.tier_of("functions.completeError") == "t3"
+    emulator.define_functions({"greet": GREETING})
+    emulator.enforce_rate_limits({"t3": 2})
+    ids = [emulator.execute_function("greet", {"user_id": "U1"})["function_execution_id"] for _ in range(3)]
+    for execution_id in ids[:2]:
+        await client.functions_completeError(function_execution_id=execution_id, error="no")
+    limited = await slack_error(client.functions_completeError(function_execution_id=ids[2], error="no"))
+    assert limited.response.status_code == 429

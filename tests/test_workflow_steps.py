@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.emulator import SlackEmulator
+from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.faults import SlackError
 from bot.emulator.methods.functions import FunctionExecution
 
-from .conftest import ADMIN, PROJECT, running_baton
+from .conftest import ADMIN, PROJECT, SIGNING_SECRET, WORKFLOWS, running_baton
+from .processes import BatonProcess
 from .story import dm_containing, task_message, text_of
 
 ALICE, MARIA, DIRK = "U0ALICE", "U0MARIA", "U0DIRK"
@@ -195,3 +197,33 @@ async def test_slack_refusing_a_completion_for_good_is_in_the_history_and_told_t
         assert "Workflow Builder run" in text_of(alert)
         assert "delivery_failed" in await trail(baton, 1)
     assert slack.function_execution(execution_id).state == "running"  # Slack never heard back: as it answered
+
+
+@pytest.mark.slow
+async def test_sigkills_while_a_step_waits_and_while_its_completion_is_queued_change_nothing(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    process = BatonProcess(slack, tmp_path / "baton.db", WORKFLOWS, tmp_path / "baton.log",
+                           slack_retry_max_seconds="0.3")
+    try:
+        await process.start()
+        async with SlackDriver(process.url, SIGNING_SECRET, slack) as driver:
+            answer, execution_id = await driver.run_step("request_approval", approval_inputs())
+            assert answer.status == 200
+        process.kill()  # right after the answer: the request and the execution were committed before it
+        await process.start()
+        approval = await task_message(slack, MARIA, "task_approve", timeout=15)
+        slack.inject("functions.completeSuccess", SlackError("internal_error"), times=None)  # Slack has trouble
+        async with SlackDriver(process.url, SIGNING_SECRET, slack) as driver:
+            assert (await driver.click_button_in(approval, MARIA, "task_approve")).status == 200
+        await slack.wait_for(lambda: slack.calls_to("functions.completeSuccess"), 15, what="a first try")
+        process.kill()  # the completion is queued, not yet accepted by Slack
+        slack.clear_faults()
+        await process.start()
+        execution = await finished(slack, execution_id, timeout=20)
+        await asyncio.sleep(1.0)  # several sender passes later: still completed once
+    finally:
+        process.stop()
+    assert execution.outputs is not None and execution.outputs["decision"] == "approved"
+    answers = [call.response.get("error", "ok") for call in slack.calls_to("functions.completeSuccess")]
+    assert answers.count("ok") == 1 and set(answers) == {"internal_error", "ok"}

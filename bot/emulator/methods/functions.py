@@ -20,9 +20,9 @@ __all__ = ["UNLISTED_TIERS", "FunctionExecution", "FunctionMethods"]
 
 UNLISTED_TIERS = {"functions.completeSuccess": "t3", "functions.completeError": "t3"}
 _ID_TYPES = {
-    "slack#/types/user_id": re.compile(r"^[UW][A-Z0-9]{2,}$"),
-    "slack#/types/usergroup_id": re.compile(r"^S[A-Z0-9]{2,}$"),
-    "slack#/types/channel_id": re.compile(r"^[CGD][A-Z0-9]{2,}$"),
+    "slack#/types/user_id": re.compile(r"^[UW][A-Z0-9]+$"),
+    "slack#/types/usergroup_id": re.compile(r"^S[A-Z0-9]+$"),
+    "slack#/types/channel_id": re.compile(r"^[CGD][A-Z0-9]+$"),
 }
 
 
