@@ -29,7 +29,7 @@ from bot.step_outputs import REQUEST_APPROVAL, START_WORKFLOW, completion_failed
 from bot.store import StepExecution, UnitOfWork
 from bot.workspace import Workspace
 
-__all__ = ["APPROVAL_WORKFLOW", "StepBegun", "StepExecutions", "approval_definition"]
+__all__ = ["APPROVAL_WORKFLOW", "StepBegun", "StepExecutions", "approval_definition", "approvals_for_reports"]
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,22 @@ def approval_definition(
     title = str(inputs.get("title") or "").strip()
     if not title:
         return "The step needs a `title`: what is to be approved."
-    body = {
+    try:
+        definition = WorkflowDefinition.model_validate(_approval_body(step))
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        return f"The approval cannot be built: {str(first['msg']).removeprefix('Value error, ')}"
+    return definition, {"title": title, "details": str(inputs.get("details") or "") or None}
+
+
+def approvals_for_reports() -> WorkflowDefinition:
+    """What `/workflow report` and `export` show Workflow Builder approvals under (their admins' view: no owners)."""
+    step = {"id": "decide", "type": "approval", "title": "{form.title}", "assignee": ["requester"]}
+    return WorkflowDefinition.model_validate(_approval_body(step))
+
+
+def _approval_body(step: dict[str, Any]) -> dict[str, Any]:
+    return {
         "name": APPROVAL_WORKFLOW,
         "title": "Workflow Builder",
         "description": "An approval asked for by a step of a Slack Workflow Builder workflow.",
@@ -238,9 +253,3 @@ def approval_definition(
         ],
         "steps": [step],
     }
-    try:
-        definition = WorkflowDefinition.model_validate(body)
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        return f"The approval cannot be built: {str(first['msg']).removeprefix('Value error, ')}"
-    return definition, {"title": title, "details": str(inputs.get("details") or "") or None}

@@ -227,3 +227,15 @@ async def test_sigkills_while_a_step_waits_and_while_its_completion_is_queued_ch
     assert execution.outputs is not None and execution.outputs["decision"] == "approved"
     answers = [call.response.get("error", "ok") for call in slack.calls_to("functions.completeSuccess")]
     assert answers.count("ok") == 1 and set(answers) == {"internal_error", "ok"}
+
+
+async def test_an_admin_gets_the_report_of_workflow_builder_approvals(tmp_path: Path, slack: SlackEmulator) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        _answer, execution_id = await driver.run_step("request_approval", approval_inputs())
+        approval = await task_message(slack, MARIA, "task_approve")
+        await driver.click_button_in(approval, MARIA, "task_approve")
+        await finished(slack, execution_id)
+        answer = await driver.send_command(ADMIN, "report workflow-builder-approval 30d")
+        assert "Preparing the report" in answer.body
+        summary = await dm_containing(slack, ADMIN, "Report: Workflow Builder")
+    assert "Started *1*" in text_of(summary) and "completed *1*" in text_of(summary)

@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
+from bot.engine import WorkflowDefinition
 from bot.engine.integrations import last_report_due
 from bot.engine.kpis import Period, parse_period
 from bot.engine.worktime import zone
@@ -22,6 +23,7 @@ from bot.reporting.kpi_report import build_report, parse_report_request, visible
 from bot.reporting.summary import chart_png, report_blocks, report_text
 from bot.service import WorkflowService
 from bot.store import Store
+from bot.workflow_steps import APPROVAL_WORKFLOW, approvals_for_reports
 
 __all__ = ["ReportDesk"]
 
@@ -52,9 +54,8 @@ class ReportDesk:
         if request.problem is not None or request.period is None:
             await ack(text=f"{request.problem} Usage: `/workflow {verb} [workflow] [period]`.")
             return None
-        workflows = visible_workflows(
-            user_id, self._service.directory, self._service.catalog.workflows, only=request.workflow
-        )
+        reportable = self._reportable(asked_for=request.workflow)
+        workflows = visible_workflows(user_id, self._service.directory, reportable, only=request.workflow)
         if isinstance(workflows, str):
             await ack(text=workflows)
             return None
@@ -148,8 +149,13 @@ class ReportDesk:
                 )
         return sent
 
+    def _reportable(self, *, asked_for: str | None) -> dict[str, WorkflowDefinition]:
+        """The workflow files; and, asked for by name, the approvals Workflow Builder steps asked for."""
+        files = dict(self._service.catalog.workflows)
+        return {**files, APPROVAL_WORKFLOW: approvals_for_reports()} if asked_for == APPROVAL_WORKFLOW else files
+
     def _titles(self, workflows: list[str]) -> dict[str, str]:
-        known = self._service.catalog.workflows
+        known = self._reportable(asked_for=APPROVAL_WORKFLOW)
         return {name: known[name].title if name in known else name for name in workflows}
 
 
