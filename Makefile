@@ -21,7 +21,19 @@ run: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/python -m bot sandbox
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium (no browser download: this machine's network is closed). Installed
+# when missing and this user may (root with apt-get); otherwise those tests say why they are skipped.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
+		apt-get install -y -q chromium >/dev/null 2>&1; } || echo "chromium could not be installed"; \
+	else echo "chromium is not installed (apt-get install chromium): the browser tests will be skipped"; fi
+
+test: $(STAMP) | $(CHROMIUM)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
 	$(BIN)/python -m pytest -q

@@ -258,3 +258,114 @@ async def test_the_owner_sees_the_process_map_and_local_times_emoji_whole_names_
                   probe.remove(); return [s.offsetWidth, widest]; }"""
     )
     assert fits[0] >= fits[1], fits
+
+
+def readme_tour() -> list[str]:
+    """The numbered steps of the README's "A five-minute tour", as written."""
+    text = (PROJECT / "README.md").read_text(encoding="utf-8")
+    tour = text.split("**A five-minute tour.**", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\d+\. (.+(?:\n   .+)*)", tour, re.M)
+
+
+async def test_the_readme_tour_works_exactly_as_the_readme_tells_it(page: Page, sandbox: Sandbox) -> None:
+    """Each block below is one step of the README's tour, doing and checking what that step says."""
+    steps = readme_tour()
+    assert len(steps) == 8, steps
+    messages = page.locator("#messages")
+
+    # 1. "You are Alice Example."
+    assert "You are Alice Example" in steps[0]
+    await expect(page.locator("#person")).to_have_value(ALICE)
+    await expect(page.locator("#person option:checked")).to_contain_text("Alice Example")
+
+    # 2. /workflow help in #general is a private note; the start form refuses `lots`, then takes 1250, EUR, a reason.
+    for said in ("`#general`", "`/workflow help`", "Only visible to you", "`lots`", "`1250`", "`EUR`", "reason"):
+        assert said in steps[1], said
+    await page.click('[data-channel="C0GENERAL"]')
+    await page.fill("#composer-input", "/workflow help")
+    await page.press("#composer-input", "Enter")
+    await expect(messages.locator(".msg.ephemeral")).to_contain_text("Only visible to you")
+    await page.fill("#composer-input", "/workflow start expense-approval")
+    await page.press("#composer-input", "Enter")
+    modal = page.locator(".modal")
+    await expect(modal).to_contain_text("Expense approval")
+    await modal.locator('[data-input="field:amount"]').fill("lots")
+    await modal.locator(".submit").click()
+    await expect(modal.locator('[data-block-id="field:amount"] .field-error')).not_to_be_empty()
+    await modal.locator('[data-input="field:amount"]').fill("1250")
+    await modal.locator('[data-input="field:currency"]').select_option("EUR")
+    await modal.locator('[data-input="field:reason"]').fill("Conference ticket for KubeCon")
+    await modal.locator(".submit").click()
+    await expect(modal).to_have_count(0)
+
+    # 3. "Open Baton under Direct messages: Baton confirms the request."
+    assert "*Baton* under *Direct messages*" in steps[2]
+    await page.locator(".section-title", has_text="Direct messages").locator("xpath=following-sibling::a[1]").click()
+    await expect(messages).to_contain_text("Expense approval #1")
+    await expect(messages).to_contain_text("under way")
+
+    # 4. Maria approves in her DM; her message changes in place; Reject… asks for a reason.
+    assert "Maria Manager" in steps[3] and "*Approve*" in steps[3]
+    await act_as(page, MARIA)
+    task = messages.locator(".msg", has_text="Approve 1250")
+    await task.locator('[data-action-id="task_reject"]').click()
+    await expect(modal).to_contain_text("reason")
+    await modal.locator(".cancel, .close").first.click()
+    await expect(modal).to_have_count(0)
+    await task.locator('[data-action-id="task_approve"]').click()
+    await expect(task.locator('[data-action-id="task_approve"]')).to_have_count(0)
+    await expect(task).to_contain_text("pproved")
+
+    # 5. Fiona approves the finance check; Frank's copy of the same task changes too.
+    assert "Fiona Finance" in steps[4] and "Frank Funds" in steps[4]
+    await act_as(page, "U0FRANK")
+    franks = messages.locator(".msg", has_text="Finance check")
+    await expect(franks.locator('[data-action-id="task_approve"]')).to_be_visible()
+    await act_as(page, FIONA)
+    finance = messages.locator(".msg", has_text="Finance check")
+    await finance.locator('[data-action-id="task_approve"]').click()
+    await expect(finance.locator('[data-action-id="task_approve"]')).to_have_count(0)
+    await act_as(page, "U0FRANK")
+    await expect(franks.locator('[data-action-id="task_approve"]')).to_have_count(0)
+    await expect(franks).to_contain_text("Fiona Finance")
+
+    # 6. Alice: completed; her Home shows her requests and what she can start; Fiona's process map.
+    assert "*Baton · Home*" in steps[5] and "*Process map* under *Apps*" in steps[5]
+    await act_as(page, ALICE)
+    await expect(messages).to_contain_text("was completed")
+    await page.click('[data-pane="home"]')
+    await expect(messages).to_contain_text("Expense approval #1")
+    await expect(messages).to_contain_text("start")
+    await act_as(page, FIONA)
+    await page.locator(".section-title", has_text="Apps").locator("xpath=..").locator('[data-pane="map"]').click()
+    await page.select_option("#map-workflow", "expense-approval")
+    drawing = messages.locator(".process-map svg")
+    await expect(drawing).to_contain_text("Manager approval")
+    await expect(drawing).to_contain_text("Finance check")
+
+    # 7. The three time buttons move the sandbox clock forward.
+    for label in ("*+1 hour*", "*+1 day*", "*Next working morning*"):
+        assert label in steps[6], label
+    clock = page.locator("#clock")
+    for by, offset in (("hour", "+1 h"), ("day", "+1 d")):
+        before = await clock.inner_text()
+        await travel(page, by)
+        await expect(clock).not_to_have_text(before)
+        await expect(page.locator("#offset")).to_contain_text(offset)
+    await travel(page, "morning")
+    await expect(clock).to_contain_text("09:00")
+
+    # 8. A typo saved in the workflow file shows in the banner with file, line and field; undoing it clears it.
+    assert "`type: aproval`" in steps[7]
+    workflow = sandbox.workflows_dir / "expense-approval.yaml"
+    original = workflow.read_text(encoding="utf-8")
+    assert "type: approval" in original
+    workflow.write_text(original.replace("type: approval", "type: aproval", 1), encoding="utf-8")
+    banner = page.locator("#errors")
+    await expect(banner).to_be_visible(timeout=10_000)
+    line = original.splitlines().index(next(l for l in original.splitlines() if "type: approval" in l)) + 1
+    await expect(banner).to_contain_text(f"expense-approval.yaml:{line}")
+    await expect(banner).to_contain_text("steps[0].type")  # the field
+    await expect(banner).to_contain_text("did you mean 'approval'?")
+    workflow.write_text(original, encoding="utf-8")
+    await expect(banner).to_be_hidden(timeout=10_000)

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,21 +20,13 @@ from .followups import FollowUps
 from .messages import (
     ACTION_APPROVE,
     ACTION_COMPLETE,
-    ACTION_EDIT_REQUEST,
-    ACTION_MORE,
     ACTION_REJECT,
-    ACTION_WITHDRAW,
     revision_view,
 )
 from .metadata import MetadataSeal
 from .parsing import ID_LIMIT, click_of, shortcut_message_of, submission_of, submitted_choice, text_of, user_of
 from .refusals import refusal_text
 from .views import (
-    CALLBACK_CHANGES,
-    CALLBACK_COMMENT,
-    CALLBACK_HAND_OVER,
-    CALLBACK_PICK_WORKFLOW,
-    CALLBACK_RESUBMIT,
     changes_view,
     comment_view,
     field_block_id,
@@ -46,7 +38,7 @@ from .views import (
     submitted_user,
 )
 
-__all__ = ["SHORTCUT_REQUEST_APPROVAL", "SHORTCUT_START", "register_collaboration", "parse_delegation"]
+__all__ = ["SHORTCUT_REQUEST_APPROVAL", "SHORTCUT_START", "Collaboration", "parse_delegation"]
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +54,6 @@ _SAYS_DONE = re.compile(r"\b(done|finished|completed)\b", re.I)
 _SAYS_NOT = re.compile(r"\b(not|no|never|yet|cannot|can't|won't|don't|isn't|haven't|hasn't|wasn't)\b|n't\b", re.I)
 _SLACK_TOKEN = re.compile(r"<([@#!])?([^>|]+)(?:\|([^>]*))?>")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-
-
-def register_collaboration(app: AsyncApp, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
-    """Attach the collaboration listeners (before the catch-alls in register_listeners)."""
-    listeners = _Collaboration(service, followups, seal)
-    app.action(ACTION_MORE)(listeners.more)
-    app.action(ACTION_EDIT_REQUEST)(listeners.edit_request)
-    app.action(ACTION_WITHDRAW)(listeners.withdraw)
-    app.view(CALLBACK_CHANGES)(listeners.changes_submitted)
-    app.view(CALLBACK_HAND_OVER)(listeners.hand_over_submitted)
-    app.view(CALLBACK_COMMENT)(listeners.comment_submitted)
-    app.view(CALLBACK_RESUBMIT)(listeners.resubmitted)
-    app.view(CALLBACK_PICK_WORKFLOW)(listeners.workflow_picked)
-    app.shortcut(SHORTCUT_START)(listeners.start_shortcut)
-    app.shortcut(SHORTCUT_REQUEST_APPROVAL)(listeners.request_approval_shortcut)
-    app.event("message")(listeners.thread_reply)
 
 
 def parse_delegation(argument: str, rest: str, today: date) -> tuple[str | None, date | None, str | None]:
@@ -102,7 +78,9 @@ def parse_delegation(argument: str, rest: str, today: date) -> tuple[str | None,
     return match.group(1), last, None
 
 
-class _Collaboration:
+class Collaboration:
+    """More actions on a task, change requests, hand-overs, comments, decisions typed in a thread, shortcuts."""
+
     def __init__(self, service: WorkflowService, followups: FollowUps, seal: MetadataSeal) -> None:
         self._service = service
         self._seal = seal

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["VERBS", "ParsedCommand", "parse_command_text", "parse_instance_id"]
+__all__ = ["VERBS", "ParsedCommand", "parse_command_text", "parse_instance_id", "quoted"]
 
-# Every `/workflow` verb: the one slash-command listener (`bot/slack/listeners.py`) routes each of them.
+# Every `/workflow` verb: the one slash-command listener (`bot/slack/slash_command.py`) routes each of them.
 VERBS = frozenset({"help", "list", "start", "status", "tasks", "cancel", "delegate", "report", "export", "map"})
 _ALIASES = {"ls": "list", "new": "start", "todo": "tasks", "mine": "status", "?": "help"}
 _MAX_TEXT = 4000
@@ -47,3 +47,9 @@ def parse_instance_id(text: str) -> int | None:
 def _safe(text: str) -> str:
     """Keep user text from breaking out of inline code or pinging people."""
     return text.replace("`", "'").replace("<", "‹").replace(">", "›")
+
+
+def quoted(text: str) -> str:
+    """A name someone typed, fit to stand inside inline code in an answer (no backtick, at most 60 characters)."""
+    text = text.replace("`", "'")
+    return text if len(text) <= 60 else text[:59] + "…"

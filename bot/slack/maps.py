@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,7 +29,7 @@ from .blocks import Block, actions, button
 from .followups import FollowUps
 from .parsing import click_of
 
-__all__ = ["ACTION_OPEN_MAP", "MAP_REFUSAL", "MapDesk", "map_buttons", "register_map_listeners"]
+__all__ = ["ACTION_OPEN_MAP", "MAP_BUTTONS", "MAP_REFUSAL", "MapButton", "MapDesk", "map_buttons"]
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +40,24 @@ _USAGE = "Usage: `/workflow map <workflow> [30d|12w|2026-Q4]`."
 _SEND_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError, OSError)
 
 
-def register_map_listeners(app: AsyncApp, desk: MapDesk, followups: FollowUps) -> None:
-    """Answer the Home's map buttons (`/workflow map …` is routed by the one `/workflow` listener)."""
+MAP_BUTTONS = re.compile(rf"^{ACTION_OPEN_MAP}(:\d+)?$")  # one button per workflow the person owns
 
-    async def open_map(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        """The Home's map button: the same map, to the DM, for the same people."""
+
+class MapButton:
+    """The Home's map button: the same map as `/workflow map`, to the DM, for the same people."""
+
+    def __init__(self, desk: MapDesk, followups: FollowUps) -> None:
+        self._desk = desk
+        self._later = followups.later
+
+    async def clicked(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         click = click_of(body)
         await ack()
-        definition = desk.permitted(click.user_id, click.value)
+        definition = self._desk.permitted(click.user_id, click.value)
         if definition is None:
             return  # a forged or stale button: nothing is drawn, nothing said
-        period = parse_period(_HOME_PERIOD, desk.now())
-        followups.later(desk.send(client, click.user_id, definition, period), what="process map")
-
-    app.action(re.compile(rf"^{ACTION_OPEN_MAP}(:\d+)?$"))(open_map)
+        period = parse_period(_HOME_PERIOD, self._desk.now())
+        self._later(self._desk.send(client, click.user_id, definition, period), what="process map")
 
 
 def map_buttons(owned: Mapping[str, str]) -> list[Block]:

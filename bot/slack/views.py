@@ -19,6 +19,7 @@ __all__ = [
     "changes_view",
     "comment_view",
     "hand_over_view",
+    "notice_view",
     "pick_workflow_view",
     "submitted_user",
     "CALLBACK_DONE_NOTE",
@@ -273,3 +274,8 @@ def pick_workflow_view(definitions: Sequence[WorkflowDefinition], *, prefill: st
 def _number_text(value: float, decimals: int) -> str:
     """A bound as Slack's number_input takes it: `10`, not `10.0`, where no decimals are allowed."""
     return str(int(value)) if decimals == 0 and float(value).is_integer() else str(value)
+
+
+def notice_view(title: str, text: str) -> dict[str, Any]:
+    """A modal that only says something (what a submission is answered with when it cannot go ahead)."""
+    return {"type": "modal", "title": plain(title, 24), "close": plain("Close", 24), "blocks": [section(text)]}
