@@ -17,7 +17,7 @@ from bot.emulator.methods.functions import FunctionExecution
 
 from .conftest import ADMIN, PROJECT, SIGNING_SECRET, WORKFLOWS, running_baton
 from .processes import BatonProcess
-from .story import dm_containing, task_message, text_of
+from .story import ALWAYS_OPEN, copy_workflows, dm_containing, task_message, text_of
 
 ALICE, MARIA, DIRK = "U0ALICE", "U0MARIA", "U0DIRK"
 
@@ -79,6 +79,8 @@ async def test_a_rejected_approval_completes_the_step_with_the_rejection_and_its
         _answer, execution_id = await driver.run_step("request_approval", approval_inputs(approvers=[DIRK, MARIA],
                                                                                           rule="all"))
         copy = await task_message(slack, MARIA, "task_reject")
+        status = await driver.send_command(ALICE, "status 1")  # an ordinary request for the requester too
+        assert "Workflow Builder #1" in status.body and "A new laptop for Alice" in status.body
         await driver.click_button_in(copy, MARIA, "task_reject")
         modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
         await driver.submit_view(MARIA, modal, {"comment": {"value": {"type": "plain_text_input",
@@ -239,3 +241,33 @@ async def test_an_admin_gets_the_report_of_workflow_builder_approvals(tmp_path: 
         assert "Preparing the report" in answer.body
         summary = await dm_containing(slack, ADMIN, "Report: Workflow Builder")
     assert "Started *1*" in text_of(summary) and "completed *1*" in text_of(summary)
+
+
+QUICK_DEADLINE = """
+name: quick-deadline
+title: Quick deadline
+form:
+  - {id: item, label: Item}
+steps:
+  - id: check
+    type: approval
+    title: Check {form.item}
+    assignee: requester.manager
+    due: 2s
+    on_timeout: reject
+"""
+
+
+async def test_a_request_the_scheduler_ends_completes_its_step_too(tmp_path: Path, slack: SlackEmulator) -> None:
+    workflows = copy_workflows(tmp_path / "workflows", **{"quick-deadline": QUICK_DEADLINE})
+    org = yaml.safe_load((workflows / "org.yaml").read_text())
+    (workflows / "org.yaml").write_text(yaml.safe_dump(org | {"calendar": ALWAYS_OPEN}))
+    async with running_baton(tmp_path, slack, workflows_dir=workflows, scheduler_interval_seconds=0.2) as (
+        _baton,
+        driver,
+    ):
+        inputs = {"workflow": "quick-deadline", "requester": ALICE, "form_values": {"item": "a desk"}}
+        _answer, execution_id = await driver.run_step("start_workflow", inputs)
+        execution = await finished(slack, execution_id, timeout=15)  # nobody decides: the timeout rejects it
+    assert execution.outputs is not None and execution.outputs["outcome"] == "rejected"
+    assert json.loads(execution.outputs["form_values"]) == {"item": "a desk"}
