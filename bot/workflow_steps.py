@@ -122,6 +122,8 @@ class StepExecutions:
 
     def _plan(self, callback_id: str, inputs: Mapping[str, Any]) -> _Plan | str:
         """The definition, requester and form an execution asks for, or what is wrong with its inputs."""
+        if callback_id not in (REQUEST_APPROVAL, START_WORKFLOW):
+            return f"Baton has no Workflow Builder step called `{callback_id[:60]}`; update the workflow's steps."
         requester = str(inputs.get("requester") or "").strip()
         if not _USER_ID.match(requester):
             return "The step needs `requester`: the person the request is for (e.g. the person who used the workflow)."
@@ -130,13 +132,11 @@ class StepExecutions:
             if isinstance(built, str):
                 return built
             definition, form = built
-        elif callback_id == START_WORKFLOW:
+        else:
             found = self._catalog_workflow(inputs)
             if isinstance(found, str):
                 return found
             definition, form = found
-        else:
-            return f"Baton has no Workflow Builder step called `{callback_id}`; update the workflow's steps."
         clean, errors = definition.validate_form(form)
         if errors:
             problems = "; ".join(f"{field}: {message}" for field, message in sorted(errors.items()))

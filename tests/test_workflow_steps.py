@@ -271,3 +271,10 @@ async def test_a_request_the_scheduler_ends_completes_its_step_too(tmp_path: Pat
         execution = await finished(slack, execution_id, timeout=15)  # nobody decides: the timeout rejects it
     assert execution.outputs is not None and execution.outputs["outcome"] == "rejected"
     assert json.loads(execution.outputs["form_values"]) == {"item": "a desk"}
+
+
+async def test_a_step_baton_does_not_have_is_failed_not_left_waiting(tmp_path: Path, slack: SlackEmulator) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        _answer, execution_id = await driver.run_step("send_flowers", {"requester": ALICE})
+        execution = await finished(slack, execution_id)
+    assert execution.error == "Baton has no Workflow Builder step called `send_flowers`; update the workflow's steps."
