@@ -731,3 +731,23 @@ async def test_function_completions_are_tier_3(emulator: SlackEmulator, client: 
         await client.functions_completeError(function_execution_id=execution_id, error="no")
     limited = await slack_error(client.functions_completeError(function_execution_id=ids[2], error="no"))
     assert limited.response.status_code == 429
+
+
+async def test_an_executions_token_works_while_it_runs_for_15_minutes_at_most() -> None:
+    clock = FakeClock()
+    async with SlackEmulator(bot_token=TOKEN, clock=clock) as emulator:
+        emulator.define_functions({"greet": GREETING})
+        first, second = (emulator.execute_function("greet", {"user_id": "U1"}) for _ in range(2))
+        for event in (first, second):
+            step_client = AsyncWebClient(token=event["bot_access_token"], base_url=emulator.api_url)
+            assert (await step_client.auth_test())["ok"]
+        await AsyncWebClient(token=TOKEN, base_url=emulator.api_url).functions_completeError(
+            function_execution_id=first["function_execution_id"], error="done"
+        )
+        ended = AsyncWebClient(token=first["bot_access_token"], base_url=emulator.api_url)
+        assert (await slack_error(ended.auth_test())).response["error"] == "token_revoked"
+        clock.now += 15 * 60 + 1
+        waiting = AsyncWebClient(token=second["bot_access_token"], base_url=emulator.api_url)
+        assert (await slack_error(waiting.auth_test())).response["error"] == "token_expired"
+        stranger = AsyncWebClient(token="xoxb-someone-else", base_url=emulator.api_url)
+        assert (await slack_error(stranger.auth_test())).response["error"] == "invalid_auth"

@@ -34,9 +34,11 @@ class WebApiServer:
         faults: FaultInjector,
         response_urls: ResponseUrls,
         record: Callable[[RecordedCall], Awaitable[None]],
+        token_problem: Callable[[str], str] = lambda _token: "invalid_auth",
     ) -> None:
         self._workspace = workspace
         self._bot_token = bot_token
+        self._token_problem = token_problem  # why a token other than the bot's is refused ("" when it is good)
         self._reference = reference
         self._handlers = handlers
         self._faults = faults
@@ -113,8 +115,8 @@ class WebApiServer:
         try:
             if not token:
                 raise SlackApiFailure("not_authed")
-            if token != self._bot_token:
-                raise SlackApiFailure("invalid_auth")
+            if token != self._bot_token and (problem := self._token_problem(token)):
+                raise SlackApiFailure(problem)
             if self._reference is not None:
                 self._reference.check_required(method, args)
             return handler(args)

@@ -134,6 +134,7 @@ class SlackEmulator(Workspace):
             faults=self._faults,
             response_urls=self._response_urls,
             record=self._record,
+            token_problem=self._functions.token_problem,
         )
 
     # --- lifecycle

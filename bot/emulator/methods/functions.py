@@ -16,9 +16,12 @@ from typing import Any
 from bot.emulator.arguments import Handler, SlackApiFailure, is_missing
 from bot.emulator.workspace import Workspace
 
-__all__ = ["UNLISTED_TIERS", "FunctionExecution", "FunctionMethods"]
+__all__ = ["FUNCTION_TOKEN_SECONDS", "UNLISTED_TIERS", "FunctionExecution", "FunctionMethods"]
 
 UNLISTED_TIERS = {"functions.completeSuccess": "t3", "functions.completeError": "t3"}
+# An execution's bot_access_token lives until the step completes, and 15 minutes at most (a Slack engineer's
+# answer in slackapi/bolt-python#1075): an app must not count on it for a step that waits for people.
+FUNCTION_TOKEN_SECONDS = 15 * 60
 _ID_TYPES = {
     "slack#/types/user_id": re.compile(r"^[UW][A-Z0-9]+$"),
     "slack#/types/usergroup_id": re.compile(r"^S[A-Z0-9]+$"),
@@ -35,6 +38,7 @@ class FunctionExecution:
     workflow_execution_id: str
     inputs: dict[str, Any]
     bot_access_token: str
+    issued_at: float
     state: str = "running"  # running | completed | failed
     outputs: dict[str, Any] | None = None
     error: str | None = None
@@ -66,6 +70,7 @@ class FunctionMethods:
             workflow_execution_id=f"Wx{rng.getrandbits(48):012X}",
             inputs=dict(inputs),
             bot_access_token=f"xwfp-{rng.getrandbits(64):016x}",
+            issued_at=self._workspace.clock(),
         )
         self.executions[execution.execution_id] = execution
         now = int(self._workspace.clock())
@@ -90,6 +95,17 @@ class FunctionMethods:
             "event_ts": f"{self._workspace.clock():.6f}",
             "bot_access_token": execution.bot_access_token,
         }
+
+    def token_problem(self, token: str) -> str:
+        """Why Slack refuses a token that is not the bot's: an execution's token once it ended or expired."""
+        execution = next((e for e in self.executions.values() if e.bot_access_token == token), None)
+        if execution is None:
+            return "invalid_auth"
+        if execution.state != "running":
+            return "token_revoked"
+        if self._workspace.clock() - execution.issued_at > FUNCTION_TOKEN_SECONDS:
+            return "token_expired"
+        return ""
 
     def complete_success(self, args: dict[str, Any]) -> dict[str, Any]:
         execution = self._running(args)
