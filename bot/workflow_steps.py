@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -47,8 +47,9 @@ class StepBegun:
     repeated: bool = False
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
+    """The request an execution asks for: on which definition, for whom, with which form."""
+
     definition: WorkflowDefinition
     requester: str
     form: dict[str, FormValue]

@@ -243,19 +243,17 @@ async def test_an_admin_gets_the_report_of_workflow_builder_approvals(tmp_path: 
     assert "Started *1*" in text_of(summary) and "completed *1*" in text_of(summary)
 
 
-QUICK_DEADLINE = """
-name: quick-deadline
-title: Quick deadline
-form:
-  - {id: item, label: Item}
-steps:
-  - id: check
-    type: approval
-    title: Check {form.item}
-    assignee: requester.manager
-    due: 2s
-    on_timeout: reject
-"""
+QUICK_DEADLINE = yaml.safe_dump(  # the manager has two seconds; then the request is rejected
+    {
+        "name": "quick-deadline",
+        "title": "Quick deadline",
+        "form": [{"id": "item", "label": "Item"}],
+        "steps": [
+            {"id": "check", "type": "approval", "title": "Check {form.item}", "assignee": "requester.manager",
+             "due": "2s", "on_timeout": "reject"},
+        ],
+    }
+)
 
 
 async def test_a_request_the_scheduler_ends_completes_its_step_too(tmp_path: Path, slack: SlackEmulator) -> None:
