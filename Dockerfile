@@ -10,7 +10,8 @@ ARG EXTRAS=""
 RUN python -m venv /opt/baton && /opt/baton/bin/pip install "/src${EXTRAS:+[$EXTRAS]}"
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin baton \
+RUN groupadd --gid 10001 baton \
+    && useradd --uid 10001 --gid baton --no-create-home --home-dir /app --shell /usr/sbin/nologin baton \
     && mkdir -p /app/data && chown baton:baton /app/data
 COPY --from=build /opt/baton /opt/baton
 WORKDIR /app

@@ -100,4 +100,8 @@ def configure_logging(level: str, log_format: str, secrets: Iterable[str]) -> lo
     handler = log_handler(log_format, secrets)
     root.addHandler(handler)
     root.setLevel(level)
+    # APScheduler logs two lines at INFO for every run of every job: four lines each 5 seconds, all day. Its
+    # warnings (a run missed or skipped) stay; LOG_LEVEL=DEBUG shows the runs again.
+    quiet = logging.WARNING if root.getEffectiveLevel() >= logging.INFO else logging.NOTSET
+    logging.getLogger("apscheduler.executors").setLevel(quiet)
     return handler

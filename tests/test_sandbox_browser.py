@@ -363,7 +363,7 @@ async def test_the_readme_tour_works_exactly_as_the_readme_tells_it(page: Page, 
     workflow.write_text(original.replace("type: approval", "type: aproval", 1), encoding="utf-8")
     banner = page.locator("#errors")
     await expect(banner).to_be_visible(timeout=10_000)
-    line = original.splitlines().index(next(l for l in original.splitlines() if "type: approval" in l)) + 1
+    line = next(number for number, text in enumerate(original.splitlines(), 1) if "type: approval" in text)
     await expect(banner).to_contain_text(f"expense-approval.yaml:{line}")
     await expect(banner).to_contain_text("steps[0].type")  # the field
     await expect(banner).to_contain_text("did you mean 'approval'?")

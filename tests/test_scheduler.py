@@ -75,3 +75,30 @@ async def test_a_failing_sweep_is_logged_and_runs_again_at_its_next_time(caplog:
     finally:
         scheduler.shutdown()
     assert any("scheduled job sweep failed" in r.getMessage() for r in caplog.records)
+
+
+def test_at_info_the_log_leaves_out_the_schedulers_lines_for_every_run_and_keeps_its_warnings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.logs import configure_logging
+
+    root = logging.getLogger()
+    level = root.level
+    configure_logging("INFO", "text", [])
+    try:
+        runs = logging.getLogger("apscheduler.executors.default")
+        runs.info('Running job "timer-sweep (trigger: interval[0:00:05])"')
+        runs.warning('Run time of job "timer-sweep" was missed by 0:00:07')
+        logging.getLogger("bot.app").info("listening on http://0.0.0.0:3000/slack/events")
+        written = capsys.readouterr().err
+        assert "listening on" in written
+        assert "was missed" in written
+        assert "Running job" not in written
+        configure_logging("DEBUG", "text", [])  # asked for: every run is shown again
+        runs.info('Running job "timer-sweep (trigger: interval[0:00:05])"')
+        assert "Running job" in capsys.readouterr().err
+    finally:
+        for existing in [h for h in root.handlers if h.get_name() == "baton"]:
+            root.removeHandler(existing)
+        root.setLevel(level)
+        logging.getLogger("apscheduler.executors").setLevel(logging.NOTSET)
