@@ -196,7 +196,8 @@ async def test_slack_refusing_a_completion_for_good_is_in_the_history_and_told_t
         slack.inject("functions.completeSuccess", SlackError("function_execution_not_found"), times=1)
         await driver.click_button_in(approval, MARIA, "task_approve")
         alert = await dm_containing(slack, ADMIN, "function_execution_not_found")
-        assert "Workflow Builder run" in text_of(alert)
+        assert "could not complete the Workflow Builder step of request #1" in text_of(alert)
+        assert "Workflow Builder run" in text_of(alert)  # what it means
         assert "delivery_failed" in await trail(baton, 1)
     assert slack.function_execution(execution_id).state == "running"  # Slack never heard back: as it answered
 

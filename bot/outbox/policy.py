@@ -160,6 +160,11 @@ class DeliveryPolicy:
             f":warning: Baton could not deliver a message about request #{failed.instance_id} to "
             f"`{failed.conversation}`: Slack answered `{code}`. The request goes on; {hint}."
         )
+        if failed.method.startswith("functions."):  # the request has ended; its Workflow Builder step was told
+            text = (
+                f":warning: Baton could not complete the Workflow Builder step of request #{failed.instance_id}: "
+                f"Slack answered `{code}` to `{failed.method}`; {hint}."
+            )
         return [
             OutboxMessage(conversation=admin, method="chat.postMessage", args={"channel": admin, "text": text})
             for admin in self._admins
