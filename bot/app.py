@@ -7,32 +7,24 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
-from bot.inbound import InboundLimits, ServerLog, SlackInbound
+from bot.http_surface import DRAIN_SECONDS, HttpSurface
 from bot.metrics import (
-    CONTENT_TYPE,
     BatonMetrics,
-    health_for_anyone,
-    metrics_for_operators,
-    request_type,
-    scheduler_health,
 )
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
-from bot.readiness import readiness
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
@@ -53,7 +45,7 @@ from bot.usergroups import SlackUsergroups
 from bot.webhooks import WebhookPost, webhook_sender
 from bot.workspace import Workspace
 
-__all__ = ["Baton"]
+__all__ = ["DRAIN_SECONDS", "Baton"]
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +53,6 @@ _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
 _USERGROUP_REFRESH_SECONDS = 600.0
 _REPORT_SWEEP_SECONDS = 60.0
-_LINGER_SECONDS = 1.0
-DRAIN_SECONDS = 10.0  # on SIGTERM: how long requests in flight, follow-ups and the sender get to finish
 
 
 @dataclass
@@ -86,12 +76,14 @@ class Baton:
     profiles: SlackProfiles = field(init=False)
     usergroups: SlackUsergroups = field(init=False)
     followups: FollowUps = field(default_factory=FollowUps)
+    http: HttpSurface = field(init=False)
     _sender_task: asyncio.Task[None] | None = field(init=False, default=None)
-    _runner: web.AppRunner | None = field(init=False, default=None)
     _http: aiohttp.ClientSession | None = field(init=False, default=None)
-    _probed_store: Store = field(init=False)
-    draining: bool = field(init=False, default=False)
-    stopping: bool = field(init=False, default=False)  # /readyz says 503 from the stop's first moment
+    probed_store: Store = field(init=False)  # the store without tracing: health probes make no spans
+
+    @property
+    def sender_running(self) -> bool:
+        return self._sender_task is not None and not self._sender_task.done()
 
     async def start(self) -> None:
         """Open the store and start sending; raise StoreError for an unusable database."""
@@ -106,13 +98,13 @@ class Baton:
         )
         for error in catalog.errors:
             log.error("workflow file problem: %s", error)
-        self._probed_store = store_for(
+        self.probed_store = store_for(
             settings.database_url,
             auto_migrate=settings.auto_migrate,
             pool_size=settings.database_pool_size,
             outbox_lease_seconds=settings.outbox_lease_seconds,
         )
-        self.store = self.tracing.store(self._probed_store)  # the probes' units of work make no spans
+        self.store = self.tracing.store(self.probed_store)  # the probes' units of work make no spans
         await self.store.open()
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         # One HTTP session (and its keep-alive connections) for every Web API call: the outbox's and each
@@ -164,6 +156,7 @@ class Baton:
         self.reports = ReportDesk(self.service, self.store, self.clock)
         self.maps = MapDesk(self.service, self.store, self.clock)
         self.bolt = self._build_bolt()
+        self.http = HttpSurface(self)
         self.scheduler = Scheduler()
         self.scheduler.every(_REPORT_SWEEP_SECONDS, self._send_weekly_reports, name="weekly-reports")
         self.scheduler.every(_OUTBOX_SAFETY_SWEEP_SECONDS, self._kick_outbox, name="outbox-sweep")
@@ -247,110 +240,12 @@ class Baton:
         await self._kick_outbox()
 
     def web_app(self) -> web.Application:
-        """The HTTP surface: Slack's request URL and a health check."""
-        settings = self.settings
-        application = web.Application(
-            client_max_size=settings.http_max_body_bytes, middlewares=[self._refuse_while_draining]
-        )
-        secret = settings.slack_signing_secret
-        inbound = SlackInbound(
-            signing_secret=secret.get_secret_value() if secret else None,
-            limits=InboundLimits(settings.http_max_body_bytes, settings.http_read_timeout_seconds),
-            dispatch=self._dispatch,
-            on_turned=self._turned_away,
-        )
-        application.router.add_post("/slack/events", inbound.handle)
-        application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
-        application.router.add_get("/readyz", self._ready)
-        application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
-        api = StartApi(
-            self.service,
-            settings.api_scopes,
-            observe=self.metrics.observe_request,
-            read_timeout_seconds=settings.http_read_timeout_seconds,
-        )
-        application.router.add_post("/api/workflows/{name}/start", api.start)
-        return application
-
-    @web.middleware
-    async def _refuse_while_draining(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        """Once stopping, a request that slipped in is refused (Slack retries it elsewhere), never half-done."""
-        if self.draining and request.path not in ("/healthz", "/readyz"):
-            return web.Response(status=503, text="Baton is stopping", headers={"Connection": "close"})
-        return await handler(request)
-
-    async def _dispatch(self, bolt_request: AsyncBoltRequest) -> BoltResponse:
-        """Hand an admitted request to Bolt; it returns once the work is committed."""
-        started = time.perf_counter()
-        kind = request_type(bolt_request.body)
-        delivery = event_delivery(bolt_request.body)
-        if delivery is not None and await self.service.seen(delivery):
-            log.info("duplicate event ignored: %s", delivery)
-            self.metrics.observe_request(kind, 200, time.perf_counter() - started)
-            return BoltResponse(status=200, body="")
-        with self.tracing.slack_request(kind) as span, self.sender.answering.request():  # sends give way meanwhile
-            bolt_response = await self.bolt.async_dispatch(bolt_request)  # returns once the work is committed
-            if span is not None:
-                span.set_attribute("http.response.status_code", bolt_response.status)
-        if delivery is not None and bolt_response.status == 200:
-            await self.service.first_sighting(delivery)  # only once its work is committed and answered
-        self.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
-        return bolt_response
-
-    def _turned_away(self, status: int) -> None:
-        self.metrics.observe_request("refused", status)
-
-    async def _health(self, _request: web.Request) -> web.Response:
-        try:
-            async with self._probed_store.transaction(read_only=True) as work:
-                depth = await work.outbox_depth()
-        except Exception as error:  # health must answer, whatever is broken
-            return web.json_response({"ok": False, "store": str(error)}, status=503)
-        running = self._sender_task is not None and not self._sender_task.done()
-        scheduler = scheduler_health(self.scheduler.runs, running=self.scheduler.running, sweep="timer-sweep")
-        ok = running and self.scheduler.running
-        return web.json_response(
-            {
-                "ok": ok,
-                "store": "ok",
-                "outbox_pending": depth,
-                "sender": "running" if running else "stopped",
-                "scheduler": scheduler,
-            },
-            status=200 if ok else 503,
-        )
-
-    async def _ready(self, _request: web.Request) -> web.Response:
-        """/readyz: whether to send this process requests (store reachable, schema current, not stopping); the
-        same short answer for anyone, naming no host, database or error."""
-        reason = await readiness(self._probed_store, self.settings.database_url, stopping=self.stopping)
-        if reason is None:
-            return web.json_response({"ready": True})
-        return web.json_response({"ready": False, "reason": reason}, status=503)
-
-    async def _metrics(self, _request: web.Request) -> web.Response:
-        body = await self.metrics.scrape(self.store, self.scheduler.runs, self.clock.now())
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        """The HTTP surface (bot/http_surface.py) as an aiohttp application, for a server of the caller's."""
+        return self.http.web_app()
 
     async def serve(self, host: str, port: int) -> int:
         """Listen for Slack on host:port; return the bound port (useful with port 0)."""
-        self._runner = web.AppRunner(
-            self.web_app(),
-            access_log=None,
-            shutdown_timeout=DRAIN_SECONDS,
-            keepalive_timeout=self.settings.http_idle_timeout_seconds,  # also bounds a request's header time
-            lingering_time=_LINGER_SECONDS,  # after an early 408/413, how long the unread rest is drained
-            logger=ServerLog(),  # a request that is not HTTP is one log line, not a traceback
-            auto_decompress=False,  # Slack never compresses; a compressed body is refused unread (bot/inbound.py)
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0][1]
-        log.info("listening on http://%s:%s/slack/events", host, bound)
-        return int(bound)
+        return await self.http.serve(host, port)
 
     async def _stop_sender(self, sender: asyncio.Task[None]) -> bool:
         """Let the sender finish within DRAIN_SECONDS/2. Past that, the Slack calls already made still get their
@@ -373,16 +268,7 @@ class Baton:
         lost either way: unsent messages stay in the outbox, handed back for the next start).
         With STOP_NOTICE_SECONDS, /readyz answers 503 for that long first while requests are still served, so that
         a load balancer stops sending before the port closes."""
-        self.stopping = True
-        if self._runner is not None and self.settings.stop_notice_seconds > 0:
-            log.info("stopping: not ready; still serving for %gs", self.settings.stop_notice_seconds)
-            await asyncio.sleep(self.settings.stop_notice_seconds)
-        self.draining = True
-        clean = True
-        if self._runner is not None:
-            started = time.monotonic()
-            await self._runner.cleanup()  # closes the port, waits up to DRAIN_SECONDS for requests in flight
-            clean = time.monotonic() - started < DRAIN_SECONDS
+        clean = await self.http.close(notice_seconds=self.settings.stop_notice_seconds)
         clean = await self.followups.drain(timeout=DRAIN_SECONDS / 2) and clean
         clean = await self.scheduler.stop(timeout=DRAIN_SECONDS / 2) and clean
         try:
@@ -398,16 +284,3 @@ class Baton:
             await self._http.close()
         self.tracing.shutdown()
         return clean
-
-
-def event_delivery(body: Mapping[str, Any]) -> str | None:
-    """The key of an Events API delivery (Slack retries an event it thinks was lost, with the same event_id;
-    Bolt does not deduplicate them over HTTP), or None for anything else.
-
-    An event counts as seen only once its work is committed and answered: one that died half-way is retried
-    by Slack and done then. Two deliveries racing each other both run; event work is idempotent (a start on
-    team_join has its own request key), so that only costs a duplicate courtesy message."""
-    event_id = body.get("event_id")
-    if body.get("type") != "event_callback" or not isinstance(event_id, str) or not event_id:
-        return None
-    return f"event:{event_id[:100]}"

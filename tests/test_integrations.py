@@ -115,8 +115,7 @@ async def baton(
 
 
 def api_url(baton: Baton, workflow: str) -> str:
-    assert baton._runner is not None
-    return f"http://127.0.0.1:{baton._runner.addresses[0][1]}/api/workflows/{workflow}/start"
+    return f"http://127.0.0.1:{baton.http.port}/api/workflows/{workflow}/start"
 
 
 async def post(url: str, body: Any, *, token: str | None = API_TOKEN, **headers: str) -> tuple[int, dict[str, Any]]:
@@ -455,8 +454,7 @@ async def test_with_a_metrics_token_metrics_need_it_and_health_says_only_ok_to_o
     async with running_baton(tmp_path, slack, metrics_token=SecretStr(METRICS_TOKEN)) as (baton, driver):
         await start_expense(driver, slack, ALICE, 30, "Lunch with a client")
         await task_message(slack, MARIA, "task_approve")
-        assert baton._runner is not None
-        base = f"http://127.0.0.1:{baton._runner.addresses[0][1]}"
+        base = f"http://127.0.0.1:{baton.http.port}"
         operator = {"Authorization": f"Bearer {METRICS_TOKEN}"}
         async with aiohttp.ClientSession() as session:
             for headers in ({}, {"Authorization": "Bearer guessed"}, {"Authorization": f"Basic {METRICS_TOKEN}"}):

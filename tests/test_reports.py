@@ -205,8 +205,7 @@ def sample(families: dict[str, dict[tuple[tuple[str, str], ...], float]], name: 
 
 
 async def scrape(baton: Baton) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    assert baton._runner is not None
-    port = baton._runner.addresses[0][1]
+    port = baton.http.port
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as response:
         assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
