@@ -19,6 +19,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api import StartApi
+from bot.api_requests import RequestsApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
 from bot.inbound import InboundLimits, ServerLog, SlackInbound
@@ -253,13 +254,16 @@ class Baton:
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
         application.router.add_get("/readyz", self._ready)
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self.settings.metrics_token))
-        api = StartApi(
-            self.service,
-            settings.api_scopes,
-            observe=self.metrics.observe_request,
-            read_timeout_seconds=settings.http_read_timeout_seconds,
+        observe, read_timeout = self.metrics.observe_request, settings.http_read_timeout_seconds
+        private = settings.webhook_allow_private_addresses  # callbacks reach what webhooks may reach
+        scopes = settings.api_scopes
+        api = StartApi(self.service, scopes, observe=observe, read_timeout_seconds=read_timeout, allow_private=private)
+        requests = RequestsApi(
+            self.service, scopes, observe=observe, read_timeout_seconds=read_timeout, allow_private=private
         )
         application.router.add_post("/api/workflows/{name}/start", api.start)
+        application.router.add_get("/api/requests/{id}", requests.read)
+        application.router.add_post("/api/approvals", requests.ask)
         return application
 
     @web.middleware

@@ -260,6 +260,8 @@ class Step(_Frozen):
     quorum: Annotated[int | None, Field(ge=1, le=100)] = None
     rejections_to_reject: Annotated[int, Field(ge=1, le=100)] = 1
     allow_changes: bool = True
+    approve_label: Annotated[str, Field(min_length=1, max_length=30)] = "Approve"  # the buttons' words
+    reject_label: Annotated[str, Field(min_length=1, max_length=30)] = "Reject"
 
     @field_validator("assignee", "to", mode="before")
     @classmethod
@@ -280,6 +282,8 @@ class Step(_Frozen):
             self.rule is not ApprovalRule.ANY or self.quorum is not None or self.rejections_to_reject != 1
         ):
             raise ValueError("rule, quorum and rejections_to_reject apply to approval steps")
+        if self.type is not StepKind.APPROVAL and (self.approve_label, self.reject_label) != ("Approve", "Reject"):
+            raise ValueError("approve_label and reject_label apply to approval steps")
         if (self.rule is ApprovalRule.QUORUM) != (self.quorum is not None):
             raise ValueError("rule: quorum needs `quorum: N`, and `quorum` needs rule: quorum")
         if self.type is StepKind.NOTIFY:

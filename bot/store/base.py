@@ -13,11 +13,12 @@ from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
 from bot.pacing import Limit
 
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
+from .records import ApiOrigin, AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage
 from .reporting import EventExport, InstanceExport, OpsSnapshot
 from .rows import TimerChange
 
 __all__ = [
+    "ApiRequests",
     "Delegations",
     "Digests",
     "History",
@@ -103,9 +104,7 @@ class Outbox(Protocol):
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None: ...
 
-    async def due_outbox(
-        self, now: datetime, *, limit: int, exclude: Collection[int] = ()
-    ) -> list[PendingMessage]: ...
+    async def due_outbox(self, now: datetime, *, limit: int, exclude: Collection[int] = ()) -> list[PendingMessage]: ...
 
     async def has_pending_post(self, message_key: str, before_id: int) -> bool: ...
 
@@ -195,6 +194,16 @@ class Reports(Protocol):
     async def ops_snapshot(self) -> OpsSnapshot: ...
 
 
+class ApiRequests(Protocol):
+    """Requests started over the API: which token started each, its callback, its idempotency key."""
+
+    async def record_api_origin(self, origin: ApiOrigin) -> None: ...
+
+    async def api_origin(self, instance_id: int) -> ApiOrigin | None: ...
+
+    async def api_origin_by_key(self, token: str, idempotency_key: str) -> ApiOrigin | None: ...
+
+
 class UnitOfWork(
     Requests,
     History,
@@ -206,6 +215,7 @@ class UnitOfWork(
     Digests,
     Delegations,
     Reports,
+    ApiRequests,
     Protocol,
 ):
     """Everything done inside one transaction; it commits on leaving the block, or rolls back on error."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AuditEntry", "DueTimer", "MessageRef", "OutboxMessage", "PendingMessage"]
+__all__ = ["ApiOrigin", "ApiStart", "AuditEntry", "DueTimer", "MessageRef", "OutboxMessage", "PendingMessage"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,38 @@ class DueTimer:
     due_at: datetime
     recipient: str | None
     level: int
+
+
+@dataclass(frozen=True)
+class ApiOrigin:
+    """How a request came in over the API: the token that started it, its callback, its idempotency key."""
+
+    instance_id: int
+    token: str
+    created_at: datetime
+    idempotency_key: str | None = None
+    body_digest: str | None = None
+    callback_url: str | None = None
+    callback_secret_env: str | None = None  # the environment variable with the signing secret, never the secret
+
+
+@dataclass(frozen=True)
+class ApiStart:
+    """What a request started over the API keeps of its caller, before it has a number."""
+
+    token: str
+    idempotency_key: str | None = None
+    body_digest: str | None = None
+    callback_url: str | None = None
+    callback_secret_env: str | None = None
+
+    def origin(self, instance_id: int, now: datetime) -> ApiOrigin:
+        return ApiOrigin(
+            instance_id,
+            self.token,
+            now,
+            self.idempotency_key,
+            self.body_digest,
+            self.callback_url,
+            self.callback_secret_env,
+        )
