@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.reader import ReaderError
 
+from bot.approvals import APPROVAL_WORKFLOW
 from bot.engine.definition import (
     EscalationPolicy,
     FormField,
@@ -344,6 +345,8 @@ def _naming_problem(path: Path, name: str, origins: Mapping[str, Path]) -> str |
         return f"{name!r} must match the file name; {fix}"
     if name in origins:
         return f"workflow {name!r} is already defined in {_display(origins[name])}"
+    if name == APPROVAL_WORKFLOW:
+        return f"{name!r} is the name of the API's one-off approvals; give this workflow another name"
     return None
 
 

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.app import Baton
+from bot.approvals import read_approval_body
+from bot.catalog import load_catalog
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.blocks import find_action
 from bot.settings import load_settings
 
 from .conftest import BOT_TOKEN, SIGNING_SECRET
-from .story import dm_containing, task_message, text_of
+from .story import copy_workflows, dm_containing, task_message, text_of
 
 ALICE, MARIA, BOB, DIRK = "U0ALICE", "U0MARIA", "U0BOB", "U0DIRK"
 AGENT_TOKEN = "agent-token-for-tests-51e0a3"
@@ -161,9 +167,12 @@ async def test_a_retried_question_is_asked_once_and_a_reused_key_with_another_bo
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
     key = {"Idempotency-Key": "agent-run-77"}
-    first = await call("POST", api(baton, "approvals"), QUESTION, **key)
+    first, same_moment = await asyncio.gather(  # two tries at once: one asks, the other gets its request
+        call("POST", api(baton, "approvals"), QUESTION, **key), call("POST", api(baton, "approvals"), QUESTION, **key)
+    )
+    assert sorted([first[0], same_moment[0]]) == [200, 201] and first[1]["id"] == same_moment[1]["id"]
     again = await call("POST", api(baton, "approvals"), QUESTION, **key)
-    assert first[0] == 201 and again == (200, first[1])
+    assert again == (200, first[1])
     status, refused = await call("POST", api(baton, "approvals"), {**QUESTION, "text": "Delete 41 files?"}, **key)
     assert status == 409 and "another body" in refused["error"]
     await task_message(slack, MARIA, "task_approve")
@@ -248,3 +257,40 @@ async def test_a_started_workflow_with_a_callback_url_hears_its_rejection_with_t
         MARIA, "reject", "Lunch is on the team budget"
     )  # fmt: skip
     assert "Lunch is on the team budget" in text_of(await dm_containing(slack, ALICE, "was *rejected*"))
+
+
+def test_a_workflow_file_may_not_take_the_name_of_the_apis_one_off_approvals(tmp_path: Path) -> None:
+    directory = copy_workflows(tmp_path / "workflows", **{"api-approval": """name: api-approval
+title: Mine
+steps:
+  - {id: ok, type: approval, title: "Approve", assignee: requester.manager, approve_label: Ship it}
+"""})
+    errors = [str(error) for error in load_catalog(directory).errors]
+    assert len(errors) == 1 and "api-approval.yaml:1: name: 'api-approval' is the name of the API's" in errors[0]
+
+
+def test_button_words_belong_to_approval_steps_in_workflow_files(tmp_path: Path) -> None:
+    directory = copy_workflows(tmp_path / "workflows", chores="""name: chores
+title: Chores
+steps:
+  - {id: sweep, title: "Sweep", assignee: requester, reject_label: Nope}
+""")
+    errors = [str(error) for error in load_catalog(directory).errors]
+    assert len(errors) == 1 and "chores.yaml:4" in errors[0] and "apply to approval steps" in errors[0], errors
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(["approvers", "text", "details", "options", "rule", "due", "escalate_to", "requester",
+                        "callback_url", "other"])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(KEYS, JSON | st.text(max_size=200), max_size=9))
+def test_any_approval_body_reads_as_a_question_or_problems_never_an_exception(body: dict[str, Any]) -> None:
+    ask = read_approval_body(body, datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    assert ask.errors or (ask.approvers and ask.text)
+    assert all(isinstance(message, str) and len(message) < 300 for message in ask.errors.values())
