@@ -12,16 +12,14 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bot.api_access import IDEMPOTENCY_KEY, MAX_BODY_BYTES, ApiTokens, callback_refusal, problem, requester_for, shown
+from bot.api_access import IDEMPOTENCY_KEY, ApiEndpoint, callback_refusal, problem, requester_for, shown
 from bot.engine import FormValue, RefusalReason, can_start
-from bot.inbound import InboundLimits, Turned, read_body
-from bot.service import FormInvalid, Refused, Started, WorkflowService
-from bot.settings import ApiTokenScope
+from bot.inbound import Turned, read_body
+from bot.service import FormInvalid, Refused, Started
 from bot.slack.refusals import refusal_text
 from bot.store import ApiStart
 
@@ -90,23 +88,8 @@ def _valueproblem(value: object) -> str | None:
     return "values are text, numbers, true/false or null"
 
 
-class StartApi:
+class StartApi(ApiEndpoint):
     """Start a workflow for a person, with the same form checks and permissions as `/workflow start`."""
-
-    def __init__(
-        self,
-        service: WorkflowService,
-        scopes: Mapping[str, ApiTokenScope],
-        *,
-        observe: Callable[[str, int], None] = lambda _kind, _status: None,
-        read_timeout_seconds: float = 10.0,
-        allow_private: bool = False,
-    ) -> None:
-        self._service = service
-        self._body_limits = InboundLimits(MAX_BODY_BYTES, read_timeout_seconds)
-        self._tokens = ApiTokens(scopes)
-        self._allow_private = allow_private
-        self._observe = observe
 
     async def start(self, request: web.Request) -> web.Response:
         response = await self._start(request)
@@ -115,12 +98,10 @@ class StartApi:
 
     async def _start(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if not self._tokens.configured:
-            return problem(request, 404, "the API is not configured: set API_TOKENS or API_TOKEN to use it")
-        found = self._tokens.authorised(request.headers.get("Authorization", ""))
-        if found is None:
-            return problem(request, 401, "a valid `Authorization: Bearer <token>` header is required")
-        token_name, scope = found
+        caller = self._caller(request)
+        if isinstance(caller, web.Response):
+            return caller
+        token_name, scope = caller
         definition = self._service.definition(name)
         if definition is None or not scope.may_start(name):
             # A token that may not start a workflow learns nothing about it, not even that it exists.
@@ -158,10 +139,10 @@ class StartApi:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
             return problem(request, 422, "Idempotency-Key must be 1-100 letters, digits or . _ : -", token=token_name)
-        caller = ApiStart(token_name, callback_url=body.callback_url, callback_secret_env=scope.callback_secret_env)
+        started_by = ApiStart(token_name, callback_url=body.callback_url, callback_secret_env=scope.callback_secret_env)
         request_key = f"api:{name}:{key}" if key else None
         result = await self._service.start(
-            definition.name, requester, form, trigger="api", request_key=request_key, api=caller
+            definition.name, requester, form, trigger="api", request_key=request_key, api=started_by
         )
         if isinstance(result, FormInvalid):
             errors = {f"form.{k}": v for k, v in result.errors.items()}

@@ -7,18 +7,20 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from bot.callbacks import callback_url_problem
 from bot.inbound import InboundLimits, Turned, read_body
+from bot.service import WorkflowService
 from bot.settings import ApiTokenScope
 
 __all__ = [
     "IDEMPOTENCY_KEY",
     "MAX_BODY_BYTES",
+    "ApiEndpoint",
     "ApiTokens",
     "callback_refusal",
     "problem",
@@ -56,6 +58,35 @@ class ApiTokens:
         for name, token, scope in self._tokens:
             if hmac.compare_digest(given, token) and scheme.lower() == "bearer":
                 found = (name, scope)
+        return found
+
+
+class ApiEndpoint:
+    """What every endpoint of the API starts from: the service, the tokens, bounded bodies, where callbacks may
+    go (where webhooks may: WEBHOOK_ALLOW_PRIVATE_ADDRESSES) and the metrics it reports its answers to."""
+
+    def __init__(
+        self,
+        service: WorkflowService,
+        scopes: Mapping[str, ApiTokenScope],
+        *,
+        observe: Callable[[str, int], None] = lambda _kind, _status: None,
+        read_timeout_seconds: float = 10.0,
+        allow_private: bool = False,
+    ) -> None:
+        self._service = service
+        self._tokens = ApiTokens(scopes)
+        self._body_limits = InboundLimits(MAX_BODY_BYTES, read_timeout_seconds)
+        self._allow_private = allow_private
+        self._observe = observe
+
+    def _caller(self, request: web.Request) -> tuple[str, ApiTokenScope] | web.Response:
+        """The token's name and scope, or the refusal: 404 with no tokens at all, 401 for a wrong one."""
+        if not self._tokens.configured:
+            return problem(request, 404, "the API is not configured: set API_TOKENS or API_TOKEN to use it")
+        found = self._tokens.authorised(request.headers.get("Authorization", ""))
+        if found is None:
+            return problem(request, 401, "a valid `Authorization: Bearer <token>` header is required")
         return found
 
 

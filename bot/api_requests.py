@@ -9,14 +9,12 @@ request as it stands; the same key with another body is a 409.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
 from bot.api_access import (
     IDEMPOTENCY_KEY,
-    MAX_BODY_BYTES,
-    ApiTokens,
+    ApiEndpoint,
     callback_refusal,
     problem,
     read_json_object,
@@ -25,9 +23,8 @@ from bot.api_access import (
 )
 from bot.approvals import APPROVAL_WORKFLOW, ApprovalAsk, approval_definition, read_approval_body
 from bot.engine import RefusalReason
-from bot.inbound import InboundLimits
 from bot.request_view import request_view
-from bot.service import FormInvalid, Refused, Started, WorkflowService
+from bot.service import FormInvalid, Refused, Started
 from bot.settings import ApiTokenScope
 from bot.store import ApiOrigin, ApiStart
 
@@ -36,23 +33,8 @@ __all__ = ["RequestsApi"]
 log = logging.getLogger("bot.api")
 
 
-class RequestsApi:
+class RequestsApi(ApiEndpoint):
     """Read requests back, and ask a person a one-off question that becomes a request with buttons."""
-
-    def __init__(
-        self,
-        service: WorkflowService,
-        scopes: Mapping[str, ApiTokenScope],
-        *,
-        observe: Callable[[str, int], None] = lambda _kind, _status: None,
-        read_timeout_seconds: float = 10.0,
-        allow_private: bool = False,
-    ) -> None:
-        self._service = service
-        self._tokens = ApiTokens(scopes)
-        self._body_limits = InboundLimits(MAX_BODY_BYTES, read_timeout_seconds)
-        self._allow_private = allow_private
-        self._observe = observe
 
     async def read(self, request: web.Request) -> web.Response:
         response = await self._read(request)
@@ -63,14 +45,6 @@ class RequestsApi:
         response = await self._ask(request)
         self._observe("api_approval", response.status)
         return response
-
-    def _caller(self, request: web.Request) -> tuple[str, ApiTokenScope] | web.Response:
-        if not self._tokens.configured:
-            return problem(request, 404, "the API is not configured: set API_TOKENS or API_TOKEN to use it")
-        found = self._tokens.authorised(request.headers.get("Authorization", ""))
-        if found is None:
-            return problem(request, 401, "a valid `Authorization: Bearer <token>` header is required")
-        return found
 
     async def _read(self, request: web.Request) -> web.Response:
         caller = self._caller(request)
@@ -117,7 +91,7 @@ class RequestsApi:
             return problem(request, 422, definition, token=token)
         caller_info = ApiStart(token, key, ask.digest, ask.callback_url, scope.callback_secret_env)
         request_key = f"approval:{token}:{key}" if key else None
-        result = await self._service.start_on(
+        result = await self._service.start(
             definition, requester, ask.form, trigger="api", request_key=request_key, api=caller_info
         )
         if isinstance(result, Refused) and result.why.reason is RefusalReason.ALREADY_RECEIVED and key is not None:
@@ -159,7 +133,7 @@ class RequestsApi:
         self, request: web.Request, token: str, earlier: ApiOrigin, ask: ApprovalAsk
     ) -> web.Response:
         """A retried approval: the same body gets the same request (200); another body under the key, 409."""
-        if earlier.body_digest != ask.digest:
+        if earlier.caller.body_digest != ask.digest:
             message = "this Idempotency-Key was used with another body; use a new key for a new question"
             return problem(request, 409, message, token=token, instance=earlier.instance_id)
         found = await self._service.request_for_api(earlier.instance_id)
@@ -170,6 +144,6 @@ class RequestsApi:
 
 def _may_read(token: str, scope: ApiTokenScope, workflow: str, origin: ApiOrigin | None) -> bool:
     """A token reads what it started, and the requests of the workflows it may start (not others' questions)."""
-    if origin is not None and origin.token == token:
+    if origin is not None and origin.caller.token == token:
         return True
     return workflow != APPROVAL_WORKFLOW and scope.may_start(workflow)

@@ -59,7 +59,8 @@ def callback_messages(
     origin: ApiOrigin | None, definition: WorkflowDefinition, instance: Instance, events: Iterable[Event]
 ) -> list[OutboxMessage]:
     """The callback delivery a transition that ends the request calls for (none without a callback_url)."""
-    if origin is None or origin.callback_url is None or origin.callback_secret_env is None:
+    caller = origin.caller if origin is not None else None
+    if caller is None or caller.callback_url is None or caller.callback_secret_env is None:
         return []
     ending = next((event for event in events if event.kind in FINISH_EVENTS), None)
     if ending is None:
@@ -74,8 +75,8 @@ def callback_messages(
         "request": request_view(definition, instance),
     }
     body = json.dumps(payload, separators=(",", ":"), default=str)
-    args = {"url": origin.callback_url, "body": body, "secret_env": origin.callback_secret_env, "delivery": delivery}
-    return [OutboxMessage(origin.callback_url, WEBHOOK_METHOD, args, instance_id=instance.id)]
+    args = {"url": caller.callback_url, "body": body, "secret_env": caller.callback_secret_env, "delivery": delivery}
+    return [OutboxMessage(caller.callback_url, WEBHOOK_METHOD, args, instance_id=instance.id)]
 
 
 async def ending_callbacks(

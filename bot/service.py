@@ -118,7 +118,7 @@ class WorkflowService:
 
     async def start(
         self,
-        name: str,
+        workflow: str | WorkflowDefinition,
         requester: str,
         form: dict[str, FormValue],
         *,
@@ -127,33 +127,12 @@ class WorkflowService:
         request_key: str | None = None,
         api: ApiStart | None = None,
     ) -> Started | Refused | FormInvalid:
-        """Start a workflow; a request_key makes a retried request start it only once."""
-        definition = self.definition(name)
+        """Start a workflow of the catalog by name, or a request on a definition made for it (a one-off
+        approval's); a request_key makes a retried request start it only once; `api` records the caller that
+        started it, with the request, in the same transaction."""
+        definition = self.definition(workflow) if isinstance(workflow, str) else workflow
         if definition is None:
-            return Refused(Why(RefusalReason.NO_SUCH_WORKFLOW, {"name": name}))
-        return await self.start_on(
-            definition,
-            requester,
-            form,
-            origin_channel=origin_channel,
-            trigger=trigger,
-            request_key=request_key,
-            api=api,
-        )
-
-    async def start_on(
-        self,
-        definition: WorkflowDefinition,
-        requester: str,
-        form: dict[str, FormValue],
-        *,
-        origin_channel: str | None = None,
-        trigger: str = "command",
-        request_key: str | None = None,
-        api: ApiStart | None = None,
-    ) -> Started | Refused | FormInvalid:
-        """Start a request on this definition (a workflow file's, or a one-off approval's made for it); `api`
-        records the caller that started it, with the request, in the same transaction."""
+            return Refused(Why(RefusalReason.NO_SUCH_WORKFLOW, {"name": str(workflow)}))
         name = definition.name
         _clean, errors = definition.validate_form(form, partial=trigger == "team_join")
         if errors:
@@ -172,7 +151,7 @@ class WorkflowService:
         async def remember_caller(work: UnitOfWork, subject: Subject, transition: Transition) -> None:
             if api is None:
                 return
-            origin = api.origin(transition.instance.id, self.now())
+            origin = ApiOrigin(transition.instance.id, self.now(), api)
             await work.record_api_origin(origin)
             # A request can end as it starts (every step skipped): its callback goes out all the same.
             await work.enqueue(

@@ -18,16 +18,17 @@ import pytest
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from bot.app import Baton
 from bot.approvals import read_approval_body
 from bot.catalog import load_catalog
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.blocks import find_action
-from bot.settings import load_settings
+from bot.settings import ApiTokenScope
 
-from .conftest import BOT_TOKEN, SIGNING_SECRET
-from .story import copy_workflows, dm_containing, task_message, text_of
+from .conftest import running_baton
+from .story import copy_workflows, dm_containing, served, task_message, text_of
 
 ALICE, MARIA, BOB, DIRK = "U0ALICE", "U0MARIA", "U0BOB", "U0DIRK"
 AGENT_TOKEN = "agent-token-for-tests-51e0a3"
@@ -60,50 +61,38 @@ async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
     application = web.Application()
     application.router.add_post("/baton", found.handle)
-    runner = web.AppRunner(application, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}/baton"
-    try:
+    async with served(application) as url:
+        found.url = f"{url}/baton"
         yield found
-    finally:
-        await runner.cleanup()
+
+
+TOKENS = {  # `agent` asks approvals as Alice and signs callbacks; `erp` starts expenses as Alice and asks nothing
+    "agent": ApiTokenScope(token=SecretStr(AGENT_TOKEN), approvals=True, requester=ALICE,
+                           callback_secret_env=CALLBACK_SECRET_ENV),
+    "erp": ApiTokenScope(token=SecretStr(ERP_TOKEN), workflows=("expense-approval",), requester=ALICE,
+                         callback_secret_env=CALLBACK_SECRET_ENV),
+}  # fmt: skip
 
 
 @pytest.fixture
-async def baton(
+async def running(
     tmp_path: Path, slack: SlackEmulator, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Baton]:
-    """`agent` asks approvals as Alice and signs callbacks; `erp` starts expenses as Alice and asks nothing."""
+) -> AsyncIterator[tuple[Baton, SlackDriver]]:
     monkeypatch.setenv(CALLBACK_SECRET_ENV, CALLBACK_SECRET)
-    monkeypatch.setenv("API_TOKENS", json.dumps({
-        "agent": {"token": AGENT_TOKEN, "approvals": True, "requester": ALICE,
-                  "callback_secret_env": CALLBACK_SECRET_ENV},
-        "erp": {"token": ERP_TOKEN, "workflows": ["expense-approval"], "requester": ALICE,
-                "callback_secret_env": CALLBACK_SECRET_ENV},
-    }))  # fmt: skip
-    settings = load_settings(
-        _env_file=None,
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        database_url=database_url,
-        webhook_allow_private_addresses=True,  # the receiver is on loopback, as in the sandbox
-    )
-    app = Baton(settings)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
+    # The receiver is on loopback, which callbacks reach only with this setting (as in tests and the sandbox).
+    private = {"webhook_allow_private_addresses": True}
+    async with running_baton(tmp_path, slack, database_url=database_url, api_tokens=TOKENS, **private) as pair:
+        yield pair
 
 
 @pytest.fixture
-async def driver(baton: Baton, slack: SlackEmulator) -> AsyncIterator[SlackDriver]:
-    port = await baton.serve("127.0.0.1", 0)
-    async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as client:
-        yield client
+def baton(running: tuple[Baton, SlackDriver]) -> Baton:
+    return running[0]
+
+
+@pytest.fixture
+def driver(running: tuple[Baton, SlackDriver]) -> SlackDriver:
+    return running[1]
 
 
 def api(baton: Baton, path: str) -> str:

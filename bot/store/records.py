@@ -69,21 +69,9 @@ class DueTimer:
 
 
 @dataclass(frozen=True)
-class ApiOrigin:
-    """How a request came in over the API: the token that started it, its callback, its idempotency key."""
-
-    instance_id: int
-    token: str
-    created_at: datetime
-    idempotency_key: str | None = None
-    body_digest: str | None = None
-    callback_url: str | None = None
-    callback_secret_env: str | None = None  # the environment variable with the signing secret, never the secret
-
-
-@dataclass(frozen=True)
 class ApiStart:
-    """What a request started over the API keeps of its caller, before it has a number."""
+    """What a request started over the API keeps of its caller: the token, its idempotency key with a digest of
+    the body, and the callback with the environment variable holding its signing secret (never the secret)."""
 
     token: str
     idempotency_key: str | None = None
@@ -91,13 +79,11 @@ class ApiStart:
     callback_url: str | None = None
     callback_secret_env: str | None = None
 
-    def origin(self, instance_id: int, now: datetime) -> ApiOrigin:
-        return ApiOrigin(
-            instance_id,
-            self.token,
-            now,
-            self.idempotency_key,
-            self.body_digest,
-            self.callback_url,
-            self.callback_secret_env,
-        )
+
+@dataclass(frozen=True)
+class ApiOrigin:
+    """How a stored request came in over the API: its number, when, and its caller."""
+
+    instance_id: int
+    created_at: datetime
+    caller: ApiStart

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.records import ApiOrigin
+from bot.store.records import ApiOrigin, ApiStart
 from bot.store.rows import epoch, moment
 
 from .part import SQLPart
@@ -15,24 +15,18 @@ _COLUMNS = "instance_id, token, created_at, idempotency_key, body_digest, callba
 
 
 def _origin(row: Any) -> ApiOrigin:
-    return ApiOrigin(row[0], row[1], moment(row[2]), row[3], row[4], row[5], row[6])
+    return ApiOrigin(row[0], moment(row[2]), ApiStart(row[1], row[3], row[4], row[5], row[6]))
 
 
 class SQLApiRequests(SQLPart):
     """One row a request started through the API."""
 
     async def record_api_origin(self, origin: ApiOrigin) -> None:
+        caller = origin.caller
         await self._db.write(
             f"INSERT INTO api_requests ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                origin.instance_id,
-                origin.token,
-                epoch(origin.created_at),
-                origin.idempotency_key,
-                origin.body_digest,
-                origin.callback_url,
-                origin.callback_secret_env,
-            ),
+            (origin.instance_id, caller.token, epoch(origin.created_at), caller.idempotency_key)
+            + (caller.body_digest, caller.callback_url, caller.callback_secret_env),
         )
 
     async def api_origin(self, instance_id: int) -> ApiOrigin | None:
