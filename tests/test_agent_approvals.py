@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from bot.approvals import read_approval_body
 from bot.catalog import load_catalog
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.blocks import find_action
-from bot.settings import ApiTokenScope
+from bot.settings import ApiTokenScope, SettingsError, load_settings
 
 from .conftest import running_baton
 from .story import copy_workflows, dm_containing, served, task_message, text_of
@@ -130,6 +130,14 @@ async def test_an_agents_question_is_answered_in_slack_and_the_signed_outcome_re
     assert asked["status"] == "running" and asked["requester"] == ALICE and asked["decisions"] == []
     assert asked["form"] == {"question": QUESTION["text"], "details": QUESTION["details"]}
     assert [(step["status"], step["assignees"]) for step in asked["steps"]] == [("open", [MARIA])]
+    due = datetime.fromisoformat(asked["steps"][0]["due_at"]) - datetime.fromisoformat(asked["created_at"])
+    assert due == timedelta(hours=4)
+    opened = datetime.fromisoformat(asked["created_at"])
+    async with baton.store.transaction(read_only=True) as work:  # reminded when due, escalated after as long again
+        timers = await work.pending_timers(asked["steps"][0]["task_id"])
+    assert sorted((timer.kind, timer.due_at - opened) for timer in timers) == [
+        ("escalate", timedelta(hours=8)), ("remind_due", timedelta(hours=4))
+    ]  # fmt: skip
     dm = await task_message(slack, MARIA, "task_approve", containing="May the agent delete these 40 files?")
     buttons = [element["text"]["text"] for block in dm.blocks if block["type"] == "actions"
                for element in block["elements"] if element["type"] == "button"]  # fmt: skip
@@ -283,3 +291,17 @@ def test_any_approval_body_reads_as_a_question_or_problems_never_an_exception(bo
     ask = read_approval_body(body, datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
     assert ask.errors or (ask.approvers and ask.text)
     assert all(isinstance(message, str) and len(message) < 300 for message in ask.errors.values())
+
+
+def test_a_token_may_not_sign_callbacks_with_one_of_batons_own_secrets_and_must_be_able_to_do_something(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own = json.dumps({"agent": {"token": AGENT_TOKEN, "approvals": True, "requester": ALICE,
+                                "callback_secret_env": "SLACK_SIGNING_SECRET"}})  # fmt: skip
+    monkeypatch.setenv("API_TOKENS", own)
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET is one of Baton's own secrets"):
+        load_settings(_env_file=None)
+    idle = json.dumps({"idle": {"token": AGENT_TOKEN, "requester": ALICE}})
+    monkeypatch.setenv("API_TOKENS", idle)
+    with pytest.raises(SettingsError, match="or give it approvals: true"):
+        load_settings(_env_file=None)
