@@ -622,6 +622,10 @@ def _whole_workflow_spot(root: _Spot, message: str) -> _Spot | None:
     if message.startswith("form field ids must be unique"):
         form = _child(root, "form")
         return _second_with_id(_children(form)) if form else None
+    if match := re.match(r"start\.form\.(\w+):", message):  # a scheduled start's form value
+        start = _child(root, "start")
+        form = _child(start, "form") if start else None
+        return (_child(form, match[1]) or form) if form else start
     if message.startswith("start.on_team_join"):
         start = _child(root, "start")
         return (_child(start, "on_team_join") or start) if start else None

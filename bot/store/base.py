@@ -145,6 +145,10 @@ class SeenRequests(Protocol):
 
     async def first_sighting(self, request_key: str, now: datetime) -> bool: ...
 
+    async def sighted_at(self, request_key: str) -> datetime | None:
+        """When a key was first sighted (None: never)."""
+        ...
+
     async def forget_sighting(self, request_key: str) -> None:
         """Undo a first sighting whose work failed, so that the next attempt counts as the first."""
         ...
