@@ -63,7 +63,6 @@ _OUTBOX_SAFETY_SWEEP_SECONDS = 5.0
 _DIGEST_SWEEP_SECONDS = 300.0
 _USERGROUP_REFRESH_SECONDS = 600.0
 _REPORT_SWEEP_SECONDS = 60.0
-_SCHEDULE_SWEEP_SECONDS = 20.0  # a scheduled request starts within this of its time
 _LINGER_SECONDS = 1.0
 DRAIN_SECONDS = 10.0  # on SIGTERM: how long requests in flight, follow-ups and the sender get to finish
 
@@ -171,7 +170,7 @@ class Baton:
         self.scheduler.every(settings.scheduler_interval_seconds, self._fire_timers, name="timer-sweep")
         self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
         self.scheduler.every(_USERGROUP_REFRESH_SECONDS, self.usergroups.refresh, name="usergroups")
-        self.scheduler.every(_SCHEDULE_SWEEP_SECONDS, self._start_scheduled, name="scheduled-starts")
+        self.scheduler.every(settings.scheduler_interval_seconds, self._start_scheduled, name="scheduled-starts")
         # What fell due while Baton was down goes out once, now.
         await self._start_scheduled()
         caught_up = await self.service.timer_sweep.fire_due_timers()

@@ -14,10 +14,12 @@ from bot.catalog import load_catalog
 from bot.clock import OffsetClock
 from bot.emulator import SlackEmulator
 from bot.engine.recurrence import parse_recurrence
-from bot.store import Store
+from bot.migrate import migrate
+from bot.store import Store, store_for
 
 from .conftest import baton_settings
 from .databases import fresh_postgres
+from .processes import BatonProcess
 from .story import copy_workflows, task_message
 
 HANNA = "U0HANNA"
@@ -160,3 +162,30 @@ async def test_a_new_schedule_does_not_start_an_occurrence_from_before_baton_fir
         assert await scheduled(baton.store) == []
     finally:
         await baton.stop()
+
+
+async def test_two_real_processes_on_postgresql_start_an_occurrence_once(tmp_path: Path, slack: SlackEmulator) -> None:
+    """Two `python -m bot serve` sweeping every 0.2 s race for the same occurrence: the next minute, by cron."""
+    now = datetime.now(BERLIN)
+    target = (now + timedelta(minutes=1 if now.second < 45 else 2)).replace(second=0, microsecond=0)
+    review = REVIEW.replace('"first monday of the month 09:00"', f'"{target.minute} {target.hour} * * *"')
+    workflows = copy_workflows(tmp_path / "workflows", **{"access-review": review})
+    async with fresh_postgres() as url:
+        await migrate(url)
+        processes = [BatonProcess(slack, url, workflows, tmp_path / f"baton-{n}.log") for n in range(2)]
+        try:
+            await asyncio.gather(*(process.start() for process in processes))
+            store = store_for(url)
+            await store.open()
+            try:
+                assert await scheduled(store) == []
+                await asyncio.sleep(max(0.0, (target - datetime.now(BERLIN)).total_seconds()) + 3)
+                await slack.wait_for(lambda: slack.dm_messages(HANNA) or None, 10, what="the scheduled task")
+                await asyncio.sleep(2)  # both have swept many times since
+                [(_id, requester, _form, trigger)] = await scheduled(store)
+                assert (requester, trigger) == (HANNA, "schedule")
+            finally:
+                await store.close()
+        finally:
+            for process in processes:
+                process.stop()
