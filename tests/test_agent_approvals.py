@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -200,11 +201,14 @@ async def test_a_token_reads_only_what_it_started_and_its_workflows_requests(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_bad_questions_get_a_4xx_that_says_what_is_wrong_and_ask_nobody(
-    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = api(baton, "approvals")
     cases: list[tuple[Any, str]] = [
         ("not json", "the body must be a JSON object"),
+        ("[" * 20_000 + "]" * 20_000, "the body must be a JSON object"),  # deeper than any parser should go
+        ({**QUESTION, "details": "x" * 70_000}, "larger than 64 KiB"),
+        ({**QUESTION, "text": "delete\x00 it"}, "control characters"),
         ([QUESTION], "the body must be a JSON object"),
         ({**QUESTION, "approvers": []}, "approvers"),
         ({**QUESTION, "approvers": ["U0NOBODY"]}, "U0NOBODY is not a person in org.yaml"),
@@ -226,9 +230,13 @@ async def test_bad_questions_get_a_4xx_that_says_what_is_wrong_and_ask_nobody(
         ({**QUESTION, "colour": "red"}, "unknown keys: colour"),
     ]
     for body, says in cases:
-        status, answer = await call("POST", url, body)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bot"):
+            status, answer = await call("POST", url, body)
         assert 400 <= status < 500, (body, status, answer)
         assert says in json.dumps(answer), (says, answer)
+        lines = [record.getMessage() for record in caplog.records if record.name.startswith("bot")]
+        assert len(lines) == 1 and len(lines[0]) < 500 and "\n" not in lines[0], lines  # one bounded line each
     status, answer = await call("POST", url, QUESTION, **{"Idempotency-Key": "no spaces allowed"})
     assert status == 422 and "Idempotency-Key" in answer["error"]
     assert not [m for m in slack.dm_messages(MARIA) if find_action(m.blocks, "task_approve")]
