@@ -31,6 +31,7 @@ class ScheduledStarts:
     def __init__(self, service: WorkflowService, store: Store) -> None:
         self._service = service
         self._store = store
+        self._since: dict[str, datetime] = {}  # stored once and never changed: no need to ask again
 
     async def start_due(self) -> list[Started]:
         """Start every occurrence that has fallen due and is not started yet; return what was started."""
@@ -77,7 +78,8 @@ class ScheduledStarts:
         """When Baton first saw this schedule of this workflow (stored, so every process agrees)."""
         digest = hashlib.sha256(schedule.encode()).hexdigest()[:16]
         key = f"schedule-since:{name}:{digest}"
-        async with self._store.transaction() as work:
-            await work.first_sighting(key, now)
-            since = await work.sighted_at(key)
-        return since or now
+        if key not in self._since:
+            async with self._store.transaction() as work:
+                await work.first_sighting(key, now)
+                self._since[key] = await work.sighted_at(key) or now
+        return self._since[key]
