@@ -12,12 +12,12 @@ import pytest
 from bot.app import Baton
 from bot.catalog import load_catalog
 from bot.clock import OffsetClock
-from bot.emulator import SlackEmulator
+from bot.emulator import SlackDriver, SlackEmulator
 from bot.engine.recurrence import parse_recurrence
 from bot.migrate import migrate
 from bot.store import Store, store_for
 
-from .conftest import baton_settings
+from .conftest import SIGNING_SECRET, baton_settings
 from .databases import fresh_postgres
 from .processes import BatonProcess
 from .story import copy_workflows, task_message
@@ -144,8 +144,12 @@ async def test_an_occurrence_missed_while_baton_was_down_starts_once_when_it_is_
         await back.start()  # catches up at start, as with reminders
         try:
             await back.scheduled_starts.start_due()
-            [(_id, _requester, _form, trigger)] = await scheduled(back.store)
+            [(number, _requester, _form, trigger)] = await scheduled(back.store)
             assert trigger == "schedule-late"
+            port = await back.serve("127.0.0.1", 0)
+            async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
+                status = (await driver.send_command(HANNA, f"status {number}")).body
+            assert "started late by its schedule (Baton was not running at its time)" in status
         finally:
             await back.stop()
 

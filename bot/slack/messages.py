@@ -374,7 +374,8 @@ def audit_blocks(trail: Sequence[AuditEntry], step_titles: Mapping[str, str] | N
         step = entry.data.get("step")
         # what a person wrote is escaped; a task title is Baton's own rendered text (values already escaped)
         detail = escape_text(str(said)) if said else clip(titles.get(str(step), str(step or "")), 200)
-        lines.append(f"{when(entry.at)} · {who}{history_phrase(entry.kind)}" + (f" · {detail}" if detail else ""))
+        phrase = history_phrase(entry.kind, entry.data.get("trigger"))
+        lines.append(f"{when(entry.at)} · {who}{phrase}" + (f" · {detail}" if detail else ""))
     chunks: list[Block] = []
     text = "*History*"
     for line in lines:
