@@ -25,6 +25,7 @@ from bot.metrics import (
 )
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
+from bot.recurring import ScheduledStarts
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
@@ -71,6 +72,7 @@ class Baton:
     bolt: AsyncApp = field(init=False)
     reports: ReportDesk = field(init=False)
     maps: MapDesk = field(init=False)
+    scheduled_starts: ScheduledStarts = field(init=False)
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
     tracing: Tracing = field(default_factory=tracing_from_environment)  # off unless OTEL_* asks for traces
     profiles: SlackProfiles = field(init=False)
@@ -155,6 +157,7 @@ class Baton:
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
         self.maps = MapDesk(self.service, self.store, self.clock)
+        self.scheduled_starts = ScheduledStarts(self.service, self.store)
         self.bolt = self._build_bolt()
         self.http = HttpSurface(self)
         self.scheduler = Scheduler()
@@ -163,7 +166,9 @@ class Baton:
         self.scheduler.every(settings.scheduler_interval_seconds, self._fire_timers, name="timer-sweep")
         self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
         self.scheduler.every(_USERGROUP_REFRESH_SECONDS, self.usergroups.refresh, name="usergroups")
+        self.scheduler.every(settings.scheduler_interval_seconds, self._start_scheduled, name="scheduled-starts")
         # What fell due while Baton was down goes out once, now.
+        await self._start_scheduled()
         caught_up = await self.service.timer_sweep.fire_due_timers()
         if caught_up:
             log.info("caught up on %s reminders, escalations and deadlines that fell due while stopped", caught_up)
@@ -229,11 +234,15 @@ class Baton:
     async def _send_digests(self) -> None:
         await self.service.digests.send_digests()
 
+    async def _start_scheduled(self) -> None:
+        await self.scheduled_starts.start_due()
+
     async def _send_weekly_reports(self) -> None:
         await self.reports.send_weekly_reports(self.client)
 
     async def tick(self) -> None:
         """Do all time-driven work that is due now (the sandbox calls this after moving its clock)."""
+        await self._start_scheduled()
         await self._fire_timers()
         await self._send_digests()
         await self._send_weekly_reports()

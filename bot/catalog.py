@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.reader import ReaderError
 
+from bot.approvals import APPROVAL_WORKFLOW
 from bot.engine.definition import (
     EscalationPolicy,
     FormField,
@@ -344,6 +345,8 @@ def _naming_problem(path: Path, name: str, origins: Mapping[str, Path]) -> str |
         return f"{name!r} must match the file name; {fix}"
     if name in origins:
         return f"workflow {name!r} is already defined in {_display(origins[name])}"
+    if name == APPROVAL_WORKFLOW:
+        return f"{name!r} is the name of the API's one-off approvals; give this workflow another name"
     return None
 
 
@@ -619,6 +622,10 @@ def _whole_workflow_spot(root: _Spot, message: str) -> _Spot | None:
     if message.startswith("form field ids must be unique"):
         form = _child(root, "form")
         return _second_with_id(_children(form)) if form else None
+    if match := re.match(r"start\.form\.(\w+):", message):  # a scheduled start's form value
+        start = _child(root, "start")
+        form = _child(start, "form") if start else None
+        return (_child(form, match[1]) or form) if form else start
     if message.startswith("start.on_team_join"):
         start = _child(root, "start")
         return (_child(start, "on_team_join") or start) if start else None

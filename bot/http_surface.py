@@ -13,6 +13,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.api import StartApi
+from bot.api_requests import RequestsApi
 from bot.inbound import InboundLimits, ServerLog, SlackInbound
 from bot.metrics import CONTENT_TYPE, health_for_anyone, metrics_for_operators, request_type, scheduler_health
 from bot.readiness import readiness
@@ -61,13 +62,16 @@ class HttpSurface:
         application.router.add_get("/healthz", health_for_anyone(self._health, self._baton.settings.metrics_token))
         application.router.add_get("/readyz", self._ready)
         application.router.add_get("/metrics", metrics_for_operators(self._metrics, self._baton.settings.metrics_token))
-        api = StartApi(
-            self._baton.service,
-            settings.api_scopes,
-            observe=self._baton.metrics.observe_request,
-            read_timeout_seconds=settings.http_read_timeout_seconds,
+        observe, read_timeout = self._baton.metrics.observe_request, settings.http_read_timeout_seconds
+        private = settings.webhook_allow_private_addresses  # callbacks reach what webhooks may reach
+        scopes, service = settings.api_scopes, self._baton.service
+        api = StartApi(service, scopes, observe=observe, read_timeout_seconds=read_timeout, allow_private=private)
+        requests = RequestsApi(
+            service, scopes, observe=observe, read_timeout_seconds=read_timeout, allow_private=private
         )
         application.router.add_post("/api/workflows/{name}/start", api.start)
+        application.router.add_get("/api/requests/{id}", requests.read)
+        application.router.add_post("/api/approvals", requests.ask)
         return application
 
     @web.middleware

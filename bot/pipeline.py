@@ -11,7 +11,7 @@ from bot.recording import Recording
 from bot.store import UnitOfWork
 from bot.workspace import definition_of
 
-__all__ = ["Ask", "CommandPipeline", "Judge", "Loader", "Refused", "Subject", "by_request", "by_task"]
+__all__ = ["AfterRecord", "Ask", "CommandPipeline", "Judge", "Loader", "Refused", "Subject", "by_request", "by_task"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Subject:
 Loader = Callable[[UnitOfWork], Awaitable[Subject | Refused]]
 Judge = Callable[[Subject, OrgDirectory, datetime], Transition | Refusal]
 Ask = Callable[[Subject, OrgDirectory, datetime], Refusal | None]
+AfterRecord = Callable[[UnitOfWork, Subject, Transition], Awaitable[None]]
 
 
 def by_task(task_id: str) -> Loader:
@@ -65,8 +66,9 @@ class CommandPipeline:
     def __init__(self, recording: Recording) -> None:
         self._workspace, self._recorder, self._on_commit = recording.workspace, recording.recorder, recording.on_commit
 
-    async def run(self, load: Loader, judge: Judge) -> Transition | Refused:
-        """Decide and record; a refusal of a running request is in its history (a start refused is only logged)."""
+    async def run(self, load: Loader, judge: Judge, *, then: AfterRecord | None = None) -> Transition | Refused:
+        """Decide and record; a refusal of a running request is in its history (a start refused is only logged).
+        `then` writes what belongs with the recorded outcome, in the same transaction."""
         now = self._workspace.now()
         async with self._workspace.store.transaction() as work:
             subject = await load(work)
@@ -80,6 +82,8 @@ class CommandPipeline:
             if subject.instance is None:  # a new request keeps the definition version it started on
                 await work.save_definition(subject.definition, now)
             await self._recorder.record(work, subject.definition, outcome)
+            if then is not None:
+                await then(work, subject, outcome)
         self._on_commit()
         return outcome
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.callbacks import ending_callbacks
 from bot.engine import AddTimers, CancelTimers, TaskHandedOver, TaskOpened, Transition, WorkflowDefinition
 from bot.rendering import Renderer
 from bot.step_outputs import step_completions
@@ -50,6 +51,7 @@ class TransitionRecorder:
         await work.enqueue(self._renderer.outbox_messages(definition, instance, transition.effects), now)
         await work.enqueue(webhook_messages(definition, instance, transition.events), now)
         await work.enqueue(await step_completions(work, [(instance, transition.events)]), now)
+        await work.enqueue(await ending_callbacks(work, definition, instance, transition.events), now)
         viewers = await work.home_viewers(self._home_audience(transition))  # others' tabs are built when opened
         if viewers:
             await work.enqueue(self._renderer.home_refreshes(sorted(viewers)), now)
@@ -72,6 +74,7 @@ class TransitionRecorder:
             instance = transition.instance
             messages.extend(self._renderer.outbox_messages(definition, instance, transition.effects))
             messages.extend(webhook_messages(definition, instance, transition.events))
+            messages.extend(await ending_callbacks(work, definition, instance, transition.events))
             if seen := viewers & audience:
                 messages.extend(self._renderer.home_refreshes(sorted(seen)))
         messages.extend(await step_completions(work, [(t.instance, t.events) for t in transitions]))

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.callbacks import callback_messages
 from bot.catalog import Catalog
 from bot.delegations import Delegations
 from bot.engine import (
@@ -37,7 +38,7 @@ from bot.pipeline import CommandPipeline, Refused, Subject, by_request, by_task
 from bot.recording import Recording, TransitionRecorder
 from bot.rendering import Renderer
 from bot.screens import HomeData, Screens, StatusView
-from bot.store import UnitOfWork
+from bot.store import ApiOrigin, ApiStart, UnitOfWork
 from bot.sweeps import DigestSweep, TimerSweep
 from bot.workflow_steps import StepExecutions
 from bot.workspace import Workspace, definition_of
@@ -120,18 +121,22 @@ class WorkflowService:
 
     async def start(
         self,
-        name: str,
+        workflow: str | WorkflowDefinition,
         requester: str,
         form: dict[str, FormValue],
         *,
         origin_channel: str | None = None,
         trigger: str = "command",
         request_key: str | None = None,
+        api: ApiStart | None = None,
     ) -> Started | Refused | FormInvalid:
-        """Start a workflow; a request_key makes a retried request start it only once."""
-        definition = self.definition(name)
+        """Start a workflow of the catalog by name, or a request on a definition made for it (a one-off
+        approval's); a request_key makes a retried request start it only once; `api` records the caller that
+        started it, with the request, in the same transaction."""
+        definition = self.definition(workflow) if isinstance(workflow, str) else workflow
         if definition is None:
-            return Refused(Why(RefusalReason.NO_SUCH_WORKFLOW, {"name": name}))
+            return Refused(Why(RefusalReason.NO_SUCH_WORKFLOW, {"name": str(workflow)}))
+        name = definition.name
         _clean, errors = definition.validate_form(form, partial=trigger == "team_join")
         if errors:
             return FormInvalid(errors)
@@ -146,7 +151,17 @@ class WorkflowService:
             command = StartWorkflow(subject.new_instance_id, requester, form, origin_channel, trigger)
             return start(definition, directory, command, now)
 
-        outcome = await self._pipeline.run(load, judge)
+        async def remember_caller(work: UnitOfWork, subject: Subject, transition: Transition) -> None:
+            if api is None:
+                return
+            origin = ApiOrigin(transition.instance.id, self.now(), api)
+            await work.record_api_origin(origin)
+            # A request can end as it starts (every step skipped): its callback goes out all the same.
+            await work.enqueue(
+                callback_messages(origin, definition, transition.instance, transition.events), self.now()
+            )
+
+        outcome = await self._pipeline.run(load, judge, then=remember_caller)
         if isinstance(outcome, Refused):
             log.info("start refused: workflow=%s user=%s reason=%s", name, requester, outcome.why.reason)
             return outcome
@@ -274,6 +289,19 @@ class WorkflowService:
             key = f"team_join:{user_id}:{name}"
             results.append(await self.start(name, user_id, {field: user_id}, trigger="team_join", request_key=key))
         return results
+
+    async def request_for_api(self, instance_id: int) -> tuple[WorkflowDefinition, Instance, ApiOrigin | None] | None:
+        """A request with its definition and, when it came in over the API, its caller (for `GET /api/requests`)."""
+        async with self._workspace.store.transaction(read_only=True) as work:
+            instance = await work.instance(instance_id)
+            if instance is None:
+                return None
+            return await definition_of(work, instance), instance, await work.api_origin(instance_id)
+
+    async def api_request_by_key(self, token: str, idempotency_key: str) -> ApiOrigin | None:
+        """The request a token started with this idempotency key, if any."""
+        async with self._workspace.store.transaction(read_only=True) as work:
+            return await work.api_origin_by_key(token, idempotency_key)
 
     async def seen(self, request_key: str) -> bool:
         """Whether a Slack request (an event_id) was already handled and answered."""

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as UnreadableSetting
 
+from bot.engine.integrations import is_batons_secret
+
 __all__ = ["ApiTokenScope", "Settings", "SettingsError", "load_settings"]
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
@@ -21,18 +23,23 @@ class SettingsError(ValueError):
 
 
 class ApiTokenScope(BaseModel):
-    """What one token of the start API may do: which workflows it starts, and as whom.
+    """What one token of the API may do: which workflows it starts, whether it asks one-off approvals, as whom.
 
     `workflows` lists workflow names (`"*"`: every workflow). A token starts requests as its `requester`;
     only with `name_requesters` may a request name another requester (any person in org.yaml). Either way the
-    requester must be allowed to start the workflow by its `start.allowed`; admin rights never count."""
+    requester must be allowed to start the workflow by its `start.allowed`; admin rights never count.
+    `approvals` lets it ask one-off questions (`POST /api/approvals`). `callback_secret_env` names the
+    environment variable whose value signs the callbacks of the requests it starts (no callbacks without it).
+    A token reads back (`GET /api/requests/<id>`) the requests it started and those of its workflows."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     token: SecretStr
-    workflows: tuple[str, ...]
+    workflows: tuple[str, ...] = ()
     requester: str | None = None
     name_requesters: bool = False
+    approvals: bool = False
+    callback_secret_env: Annotated[str | None, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,99}$")] = None
 
     @field_validator("token")
     @classmethod
@@ -41,11 +48,11 @@ class ApiTokenScope(BaseModel):
             raise ValueError("a token is at least 16 characters without spaces (openssl rand -hex 32)")
         return value
 
-    @field_validator("workflows")
+    @field_validator("callback_secret_env")
     @classmethod
-    def _some_workflows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError('name the workflows the token may start, or "*" for all')
+    def _not_batons_own(cls, value: str | None) -> str | None:
+        if value is not None and is_batons_secret(value):
+            raise ValueError(f"{value} is one of Baton's own secrets; sign callbacks with a secret of their own")
         return value
 
     @field_validator("requester")
@@ -57,6 +64,8 @@ class ApiTokenScope(BaseModel):
 
     @model_validator(mode="after")
     def _starts_as_someone(self) -> Self:
+        if not self.workflows and not self.approvals:
+            raise ValueError('name the workflows the token may start ("*" for all), or give it approvals: true')
         if self.requester is None and not self.name_requesters:
             raise ValueError("give the token a requester, or name_requesters: true")
         return self
@@ -174,7 +183,9 @@ class Settings(BaseSettings):
         """Every start API token by name: API_TOKENS, and API_TOKEN as one for all workflows, naming requesters."""
         scopes = dict(self.api_tokens)
         if self.api_token is not None:
-            scopes[LEGACY_TOKEN_NAME] = ApiTokenScope(token=self.api_token, workflows=("*",), name_requesters=True)
+            scopes[LEGACY_TOKEN_NAME] = ApiTokenScope(
+                token=self.api_token, workflows=("*",), name_requesters=True, approvals=True
+            )
         return scopes
 
     @property

@@ -32,6 +32,7 @@ from bot.engine.integrations import WebhookEvent, is_batons_secret
 from bot.store import OutboxMessage
 
 __all__ = [
+    "FINISH_EVENTS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "WEBHOOK_METHOD",
@@ -52,7 +53,7 @@ TIMESTAMP_HEADER = "X-Baton-Timestamp"
 DELIVERY_HEADER = "X-Baton-Delivery"
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
 _STEP_EVENTS = {"task_completed", "task_approved", "task_rejected", "changes_requested"}
-_FINISH_EVENTS = {"instance_completed", "instance_rejected", "instance_cancelled", "instance_failed"}
+FINISH_EVENTS = frozenset({"instance_completed", "instance_rejected", "instance_cancelled", "instance_failed"})
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 
 
@@ -61,7 +62,7 @@ def _webhook_event(kind: str) -> WebhookEvent | None:
         return WebhookEvent.STARTED
     if kind in _STEP_EVENTS:
         return WebhookEvent.STEP_DONE
-    if kind in _FINISH_EVENTS:
+    if kind in FINISH_EVENTS:
         return WebhookEvent.FINISHED
     return None
 

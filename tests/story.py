@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 
 from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
 from bot.emulator.payloads import (
@@ -166,3 +169,16 @@ steps:
     due: {due}
     remind: {{at_due: true}}{escalate}
 """
+
+
+@asynccontextmanager
+async def served(application: web.Application) -> AsyncIterator[str]:
+    """Serve an aiohttp application on a free port of 127.0.0.1 (a webhook receiver); yield its base URL."""
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

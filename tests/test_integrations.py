@@ -30,7 +30,7 @@ from bot.settings import load_settings
 from bot.webhooks import post_webhook
 
 from .conftest import ADMIN, BOT_TOKEN, SIGNING_SECRET, baton_settings, running_baton
-from .story import copy_workflows, dm_containing, start_expense, task_message
+from .story import copy_workflows, dm_containing, served, start_expense, task_message
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
 API_TOKEN = "api-token-for-tests-7d41c9"
@@ -68,15 +68,9 @@ async def hooks() -> AsyncIterator[HookServer]:
     application.router.add_post("/hook", server.handle)
     application.router.add_post("/gone", server.handle)
     application.router.add_post("/moved", server.handle)
-    runner = web.AppRunner(application, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
+    async with served(application) as url:
+        server.url = url
         yield server
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

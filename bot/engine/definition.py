@@ -27,6 +27,7 @@ from pydantic import (
 from .assignees import AssigneeRef
 from .expressions import Condition, FormValue, template_references
 from .integrations import ReportSchedule, WebhookSpec
+from .recurrence import Recurrence, parse_recurrence
 from .suggestions import did_you_mean
 from .worktime import TimeSpan, parse_span
 
@@ -260,6 +261,8 @@ class Step(_Frozen):
     quorum: Annotated[int | None, Field(ge=1, le=100)] = None
     rejections_to_reject: Annotated[int, Field(ge=1, le=100)] = 1
     allow_changes: bool = True
+    approve_label: Annotated[str, Field(min_length=1, max_length=30)] = "Approve"  # the buttons' words
+    reject_label: Annotated[str, Field(min_length=1, max_length=30)] = "Reject"
 
     @field_validator("assignee", "to", mode="before")
     @classmethod
@@ -280,6 +283,8 @@ class Step(_Frozen):
             self.rule is not ApprovalRule.ANY or self.quorum is not None or self.rejections_to_reject != 1
         ):
             raise ValueError("rule, quorum and rejections_to_reject apply to approval steps")
+        if self.type is not StepKind.APPROVAL and (self.approve_label, self.reject_label) != ("Approve", "Reject"):
+            raise ValueError("approve_label and reject_label apply to approval steps")
         if (self.rule is ApprovalRule.QUORUM) != (self.quorum is not None):
             raise ValueError("rule: quorum needs `quorum: N`, and `quorum` needs rule: quorum")
         if self.type is StepKind.NOTIFY:
@@ -353,11 +358,34 @@ Stage = Annotated[
 
 
 class StartPolicy(_Frozen):
-    """Who may start a workflow, and what starts it besides a person."""
+    """Who may start a workflow, and what starts it besides a person: someone joining, or the calendar
+    (`schedule`, started as `requester` with the `form` values given here)."""
 
     allowed: tuple[str, ...] = ("everyone",)
     on_team_join: Annotated[str | None, Field(pattern=_ID)] = None
     announce_in_channel: bool = False  # post a progress card in the channel the request was started from
+    schedule: Annotated[str | None, Field(max_length=200)] = None
+    requester: Annotated[str | None, Field(pattern=r"^[UW][A-Z0-9]{2,}$")] = None
+    form: dict[str, FormValue] = {}
+
+    @field_validator("schedule")
+    @classmethod
+    def _readable_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_recurrence(value)
+        return value
+
+    @model_validator(mode="after")
+    def _scheduled_as_someone(self) -> StartPolicy:
+        if self.schedule is not None and self.requester is None:
+            raise ValueError("a schedule needs `requester`: the person each scheduled request is started as")
+        if self.schedule is None and (self.requester is not None or self.form):
+            raise ValueError("`requester` and `form` under start: belong to a `schedule`")
+        return self
+
+    @property
+    def recurrence(self) -> Recurrence | None:
+        return parse_recurrence(self.schedule) if self.schedule else None
 
     @field_validator("allowed", mode="before")
     @classmethod
@@ -458,6 +486,12 @@ class WorkflowDefinition(_Frozen):
         for allowed in self.start.allowed:
             if allowed != "everyone":
                 check_ref("start", AssigneeRef.parse(allowed))
+        if self.start.schedule is not None:
+            unknown = sorted(set(self.start.form) - set(fields))
+            for name in unknown:
+                problems.append(f"start.form.{name}: the form has no such field{did_you_mean(name, fields)}")
+            _clean, wrong = self.validate_form(self.start.form)
+            problems.extend(f"start.form.{name}: {message}" for name, message in wrong.items())
         field_name = self.start.on_team_join
         if field_name and (field_name not in fields or fields[field_name].type is not FieldType.USER):
             problems.append(f"start.on_team_join must name a user field of the form; {field_name!r} is not one")

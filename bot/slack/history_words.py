@@ -33,6 +33,15 @@ _PHRASES = {
 }
 
 
-def history_phrase(kind: str) -> str:
-    """The event kind in plain words; a kind without its own phrase reads as its words."""
+_STARTED_BY = {
+    "schedule": "started by its schedule",
+    "schedule-late": "started late by its schedule (Baton was not running at its time)",
+}
+
+
+def history_phrase(kind: str, trigger: object = None) -> str:
+    """The event kind in plain words (a start by what started it); a kind without its own phrase reads as its
+    words."""
+    if kind == "instance_started" and isinstance(trigger, str) and trigger in _STARTED_BY:
+        return _STARTED_BY[trigger]
     return _PHRASES.get(kind, kind.replace("_", " "))

@@ -11,7 +11,7 @@ from bot.service import HomeData
 
 from .blocks import Block, context, divider, fit_blocks, header, section
 from .maps import map_buttons
-from .messages import how_long, requests_blocks, task_buttons, when
+from .messages import button_labels, how_long, requests_blocks, task_buttons, when
 
 __all__ = ["home_view"]
 
@@ -26,7 +26,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
     for definition, instance, task in tasks[:15]:
         blocks.append(section(f"*{task.title}*\n{instance.title} from <@{instance.requester}>{_due(task, now)}"))
         allow_changes = task.kind.value == "approval" and definition.step(task.step_id).allow_changes
-        blocks.append(task_buttons(task, allow_changes=allow_changes))
+        blocks.append(task_buttons(task, allow_changes=allow_changes, labels=button_labels(definition, task)))
     if len(tasks) > 15:
         blocks.append(context(f"…and {len(tasks) - 15} more: `/workflow tasks`"))
     blocks.append(divider())

@@ -70,6 +70,7 @@ __all__ = [
     "requests_blocks",
     "status_blocks",
     "task_buttons",
+    "button_labels",
     "task_list_blocks",
     "when",
     "workflow_list_blocks",
@@ -199,7 +200,8 @@ def open_task_blocks(
     if voted is not None:
         blocks.append(section(f"You {_DECIDED.get(voted.decision, voted.decision)} this; waiting for the others."))
     else:
-        blocks.append(task_buttons(task, allow_changes=_allows_changes(definition, task)))
+        changes = _allows_changes(definition, task)
+        blocks.append(task_buttons(task, allow_changes=changes, labels=button_labels(definition, task)))
     return fit_blocks(blocks)
 
 
@@ -207,7 +209,17 @@ def _allows_changes(definition: WorkflowDefinition, task: Task) -> bool:
     return task.kind is StepKind.APPROVAL and definition.step(task.step_id).allow_changes
 
 
-def task_buttons(task: Task, *, allow_changes: bool = False) -> Block:
+def button_labels(definition: WorkflowDefinition, task: Task) -> tuple[str, str]:
+    """What an approval's two buttons say (the step's `approve_label` and `reject_label`)."""
+    if task.kind is not StepKind.APPROVAL:
+        return ("Approve", "Reject")
+    step = definition.step(task.step_id)
+    return (step.approve_label, step.reject_label)
+
+
+def task_buttons(
+    task: Task, *, allow_changes: bool = False, labels: tuple[str, str] = ("Approve", "Reject")
+) -> Block:
     if task.kind is StepKind.REVISION:
         return actions(
             button("Edit and resubmit…", action_id=ACTION_EDIT_REQUEST, value=task.id, style="primary"),
@@ -219,8 +231,8 @@ def task_buttons(task: Task, *, allow_changes: bool = False) -> Block:
         if allow_changes:
             more.insert(0, ("request_changes", "Request changes…"))
         return actions(
-            button("Approve", action_id=ACTION_APPROVE, value=task.id, style="primary"),
-            button("Reject…", action_id=ACTION_REJECT, value=task.id, style="danger"),
+            button(labels[0], action_id=ACTION_APPROVE, value=task.id, style="primary"),
+            button(f"{labels[1]}…", action_id=ACTION_REJECT, value=task.id, style="danger"),
             _overflow(more),
             block_id=f"task:{task.id}",
         )
@@ -362,7 +374,8 @@ def audit_blocks(trail: Sequence[AuditEntry], step_titles: Mapping[str, str] | N
         step = entry.data.get("step")
         # what a person wrote is escaped; a task title is Baton's own rendered text (values already escaped)
         detail = escape_text(str(said)) if said else clip(titles.get(str(step), str(step or "")), 200)
-        lines.append(f"{when(entry.at)} · {who}{history_phrase(entry.kind)}" + (f" · {detail}" if detail else ""))
+        phrase = history_phrase(entry.kind, entry.data.get("trigger"))
+        lines.append(f"{when(entry.at)} · {who}{phrase}" + (f" · {detail}" if detail else ""))
     chunks: list[Block] = []
     text = "*History*"
     for line in lines:
@@ -379,10 +392,10 @@ def task_list_blocks(tasks: Sequence[tuple[WorkflowDefinition, Instance, Task]])
     if not tasks:
         return [section(":tada: You have no open tasks.")]
     blocks: list[Block] = [header(f"Your open tasks ({len(tasks)})")]
-    for _definition, instance, task in tasks[:15]:
+    for definition, instance, task in tasks[:15]:
         due = f" · due {when(task.due_at)}" if task.due_at else ""
         blocks.append(section(f"*{task.title}*\n{instance.title} from <@{instance.requester}>{due}"))
-        blocks.append(task_buttons(task))
+        blocks.append(task_buttons(task, labels=button_labels(definition, task)))
     if len(tasks) > 15:
         blocks.append(context(f"…and {len(tasks) - 15} more."))
     return fit_blocks(blocks)
@@ -472,7 +485,7 @@ def reminder_blocks(
         lead = f":bell: *Reminder*: {task.title} is due {when(task.due_at)}"
     else:
         lead = f":bell: *Reminder*: {task.title}"
-    buttons = task_buttons(task)
+    buttons = task_buttons(task, labels=button_labels(definition, task))
     buttons = {**buttons, "elements": [*buttons["elements"], snooze_menu(task)]}
     return fit_blocks(
         [
@@ -505,7 +518,7 @@ def escalation_blocks(
         ),
     ]
     if may_act:
-        blocks.append(task_buttons(task))
+        blocks.append(task_buttons(task, labels=button_labels(definition, task)))
     if may_act:
         blocks.append(context(f"Request #{task.instance_id} · act on it with the buttons above, or hand it on."))
     else:

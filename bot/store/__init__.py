@@ -1,6 +1,7 @@
 """Persistence adapters: where instances, tasks, the event log and the outbox live."""
 
 from .base import (
+    ApiRequests,
     Delegations,
     Digests,
     History,
@@ -17,10 +18,22 @@ from .base import (
 from .errors import StoreError
 from .factory import is_postgresql, store_for
 from .postgres import PostgreSQLStore
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
+from .records import (
+    ApiOrigin,
+    ApiStart,
+    AuditEntry,
+    DueTimer,
+    MessageRef,
+    OutboxMessage,
+    PendingMessage,
+    StepExecution,
+)
 from .sqlite import SQLiteStore
 
 __all__ = [
+    "ApiOrigin",
+    "ApiStart",
+    "ApiRequests",
     "AuditEntry",
     "Delegations",
     "Digests",

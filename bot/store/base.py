@@ -13,11 +13,12 @@ from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
 from bot.pacing import Limit
 
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
+from .records import ApiOrigin, AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
 from .reporting import EventExport, InstanceExport, OpsSnapshot
 from .rows import TimerChange
 
 __all__ = [
+    "ApiRequests",
     "Delegations",
     "Digests",
     "FunctionExecutions",
@@ -104,9 +105,7 @@ class Outbox(Protocol):
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None: ...
 
-    async def due_outbox(
-        self, now: datetime, *, limit: int, exclude: Collection[int] = ()
-    ) -> list[PendingMessage]: ...
+    async def due_outbox(self, now: datetime, *, limit: int, exclude: Collection[int] = ()) -> list[PendingMessage]: ...
 
     async def has_pending_post(self, message_key: str, before_id: int) -> bool: ...
 
@@ -146,6 +145,10 @@ class SeenRequests(Protocol):
         ...
 
     async def first_sighting(self, request_key: str, now: datetime) -> bool: ...
+
+    async def sighted_at(self, request_key: str) -> datetime | None:
+        """When a key was first sighted (None: never)."""
+        ...
 
     async def forget_sighting(self, request_key: str) -> None:
         """Undo a first sighting whose work failed, so that the next attempt counts as the first."""
@@ -210,6 +213,16 @@ class Reports(Protocol):
     async def ops_snapshot(self) -> OpsSnapshot: ...
 
 
+class ApiRequests(Protocol):
+    """Requests started over the API: which token started each, its callback, its idempotency key."""
+
+    async def record_api_origin(self, origin: ApiOrigin) -> None: ...
+
+    async def api_origin(self, instance_id: int) -> ApiOrigin | None: ...
+
+    async def api_origin_by_key(self, token: str, idempotency_key: str) -> ApiOrigin | None: ...
+
+
 class UnitOfWork(
     Requests,
     History,
@@ -222,6 +235,7 @@ class UnitOfWork(
     Digests,
     Delegations,
     Reports,
+    ApiRequests,
     Protocol,
 ):
     """Everything done inside one transaction; it commits on leaving the block, or rolls back on error."""

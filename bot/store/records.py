@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AuditEntry", "DueTimer", "MessageRef", "OutboxMessage", "PendingMessage", "StepExecution"]
+__all__ = [
+    "ApiOrigin",
+    "ApiStart",
+    "AuditEntry",
+    "DueTimer",
+    "MessageRef",
+    "OutboxMessage",
+    "PendingMessage",
+    "StepExecution",
+]
 
 
 @dataclass(frozen=True)
@@ -75,3 +84,24 @@ class DueTimer:
     due_at: datetime
     recipient: str | None
     level: int
+
+
+@dataclass(frozen=True)
+class ApiStart:
+    """What a request started over the API keeps of its caller: the token, its idempotency key with a digest of
+    the body, and the callback with the environment variable holding its signing secret (never the secret)."""
+
+    token: str
+    idempotency_key: str | None = None
+    body_digest: str | None = None
+    callback_url: str | None = None
+    callback_secret_env: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiOrigin:
+    """How a stored request came in over the API: its number, when, and its caller."""
+
+    instance_id: int
+    created_at: datetime
+    caller: ApiStart

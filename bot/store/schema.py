@@ -176,6 +176,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX function_executions_by_instance ON function_executions (instance_id)",
     ),
+    (
+        # Requests started over the API: which token started each (it may read it back), the callback that hears
+        # its outcome (and the name of the environment variable holding the secret it is signed with, never the
+        # secret), and the caller's idempotency key with a digest of the body it came with.
+        """CREATE TABLE api_requests (
+            instance_id INTEGER NOT NULL PRIMARY KEY REFERENCES instances(id),
+            token TEXT NOT NULL,
+            idempotency_key TEXT,
+            body_digest TEXT,
+            callback_url TEXT,
+            callback_secret_env TEXT,
+            created_at REAL NOT NULL,
+            UNIQUE (token, idempotency_key)
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
+from .api import SQLApiRequests
 from .history import SQLHistory
 from .outbox import SQLOutbox
 from .part import SQLPart
@@ -29,6 +30,7 @@ class SQLUnitOfWork(
     SQLDigests,
     SQLDelegations,
     SQLReports,
+    SQLApiRequests,
 ):
     """Every concern's operations inside one open transaction (bot/store/base.py `UnitOfWork`)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.store.records import MessageRef
-from bot.store.rows import epoch
+from bot.store.rows import epoch, moment
 
 from .part import SQLPart
 
@@ -37,6 +37,10 @@ class SQLSeenRequests(SQLPart):
             (request_key, epoch(now)),
         )
         return inserted == 1
+
+    async def sighted_at(self, request_key: str) -> datetime | None:
+        row = await self._db.one("SELECT seen_at FROM seen_requests WHERE request_key = ?", (request_key,))
+        return moment(row[0]) if row else None
 
     async def forget_sighting(self, request_key: str) -> None:
         await self._db.write("DELETE FROM seen_requests WHERE request_key = ?", (request_key,))
