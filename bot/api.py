@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bot.api_access import IDEMPOTENCY_KEY, ApiEndpoint, callback_refusal, problem, requester_for, shown
+from bot.api_access import IDEMPOTENCY_KEY, ApiEndpoint, callback_refusal, plain, problem, requester_for, shown
 from bot.engine import FormValue, RefusalReason, can_start
 from bot.inbound import Turned, read_body
 from bot.service import FormInvalid, Refused, Started
@@ -149,7 +149,7 @@ class StartApi(ApiEndpoint):
             return problem(request, 422, "the form is not valid", token=token_name, errors=errors)
         if isinstance(result, Refused):
             status = 409 if result.why.reason is RefusalReason.ALREADY_RECEIVED else 403
-            return problem(request, status, _plain(refusal_text(result.why)), token=token_name)
+            return problem(request, status, plain(refusal_text(result.why)), token=token_name)
         assert isinstance(result, Started)
         instance = result.instance
         log.info(
@@ -163,8 +163,3 @@ class StartApi(ApiEndpoint):
         return web.json_response(
             {"instance": instance.id, "title": instance.title, "status": instance.status.value}, status=201
         )
-
-
-def _plain(text: str) -> str:
-    """Slack's mrkdwn emphasis removed, for an API caller."""
-    return text.replace("*", "").replace("`", "")

@@ -23,6 +23,7 @@ __all__ = [
     "ApiEndpoint",
     "ApiTokens",
     "callback_refusal",
+    "plain",
     "problem",
     "read_json_object",
     "requester_for",
@@ -134,3 +135,8 @@ def callback_refusal(scope: ApiTokenScope, url: str, allow_private: bool) -> str
     if scope.callback_secret_env is None:
         return "this token has no callback_secret_env to sign callbacks with; ask the operator to set one"
     return callback_url_problem(url, allow_private=allow_private)
+
+
+def plain(text: str) -> str:
+    """Text with Slack's mrkdwn emphasis removed, for an API caller."""
+    return text.replace("*", "").replace("`", "")

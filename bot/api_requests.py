@@ -16,6 +16,7 @@ from bot.api_access import (
     IDEMPOTENCY_KEY,
     ApiEndpoint,
     callback_refusal,
+    plain,
     problem,
     read_json_object,
     requester_for,
@@ -24,8 +25,9 @@ from bot.api_access import (
 from bot.approvals import APPROVAL_WORKFLOW, ApprovalAsk, approval_definition, read_approval_body
 from bot.engine import RefusalReason
 from bot.request_view import request_view
-from bot.service import FormInvalid, Refused, Started
+from bot.service import FormInvalid, Refused
 from bot.settings import ApiTokenScope
+from bot.slack.refusals import refusal_text
 from bot.store import ApiOrigin, ApiStart
 
 __all__ = ["RequestsApi"]
@@ -86,6 +88,13 @@ class RequestsApi(ApiEndpoint):
         assert requester is not None
         if key is not None and (earlier := await self._service.api_request_by_key(token, key)) is not None:
             return await self._answered_before(request, token, earlier, ask)
+        return await self._ask_once(request, (token, scope), ask, requester, key)
+
+    async def _ask_once(
+        self, request: web.Request, caller: tuple[str, ApiTokenScope], ask: ApprovalAsk, requester: str, key: str | None
+    ) -> web.Response:
+        """Start the request a checked question becomes; one claimed with its key if it has one."""
+        token, scope = caller
         definition = approval_definition(ask)
         if isinstance(definition, str):
             return problem(request, 422, definition, token=token)
@@ -100,8 +109,9 @@ class RequestsApi(ApiEndpoint):
                 return await self._answered_before(request, token, earlier, ask)
         if isinstance(result, FormInvalid):
             return problem(request, 422, "the request body is not valid", token=token, errors=result.errors)
-        if not isinstance(result, Started):
-            return problem(request, 409, "this approval could not be asked; retry with a new Idempotency-Key")
+        if isinstance(result, Refused):
+            status = 409 if result.why.reason is RefusalReason.ALREADY_RECEIVED else 403
+            return problem(request, status, plain(refusal_text(result.why)), token=token)
         log.info(
             "approval asked through the api: instance=%s requester=%s token=%s",
             result.instance.id,

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from bot.emulator.blocks import find_action
 from bot.settings import ApiTokenScope, SettingsError, load_settings
 
 from .conftest import running_baton
+from .processes import free_port
 from .story import copy_workflows, dm_containing, served, task_message, text_of
 
 ALICE, MARIA, BOB, DIRK = "U0ALICE", "U0MARIA", "U0BOB", "U0DIRK"
@@ -312,3 +315,42 @@ def test_a_token_may_not_sign_callbacks_with_one_of_batons_own_secrets_and_must_
     monkeypatch.setenv("API_TOKENS", idle)
     with pytest.raises(SettingsError, match="or give it approvals: true"):
         load_settings(_env_file=None)
+
+
+def readme_program(directory: Path) -> Path:
+    """The README's program that waits for a person, as written there."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("A program that waits for a person")
+    code = readme[readme.index("```python\n", start) + len("```python\n") : readme.index("\n```\n", start)]
+    program = directory / "wait.py"
+    program.write_text(code + "\n")
+    return program
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("mode", ["poll", "callback"])
+async def test_the_readme_program_waits_for_a_person_by_polling_or_by_its_callback(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, tmp_path: Path, mode: str
+) -> None:
+    port = free_port()
+    env = {**os.environ, "BATON_URL": api(baton, "").removesuffix("/api/"), "BATON_AGENT_TOKEN": AGENT_TOKEN,
+           "AGENT_CALLBACK_SECRET": CALLBACK_SECRET, "AGENT_CALLBACK_PORT": str(port)}  # fmt: skip
+    if mode == "callback":
+        env["AGENT_CALLBACK_URL"] = f"http://127.0.0.1:{port}/baton"
+    program = await asyncio.create_subprocess_exec(
+        sys.executable, str(readme_program(tmp_path)), *(["callback"] if mode == "callback" else []),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert program.stdout is not None
+    try:
+        asked = (await asyncio.wait_for(program.stdout.readline(), 15)).decode()
+        assert asked.startswith("asked "), asked
+        dm = await task_message(slack, MARIA, "task_approve", containing="May the agent delete these 40 files?")
+        await driver.click_button_in(dm, MARIA, "task_approve")
+        heard = (await asyncio.wait_for(program.stdout.readline(), 20)).decode()
+        assert heard.startswith("completed "), heard  # the callback's line comes only after its signature checked
+        assert '"label": "Delete them"' in heard and MARIA in heard
+    finally:
+        if program.returncode is None:
+            program.kill()
+        await program.wait()
