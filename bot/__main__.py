@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | socket | check | run | sandbox | migrate | migrate-data`."""
+"""Command line: `python -m bot serve | socket | check | run | sandbox | migrate | migrate-data | export | backup`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from bot.app import DRAIN_SECONDS, Baton
+from bot.backup import backup
 from bot.catalog import format_report, load_catalog
 from bot.logs import configure_logging
 from bot.migrate import migrate, migrate_data
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///path/to/baton.db")
     copy.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://user@host/database")
     add_export_arguments(commands.add_parser("export", help="write the requests and the event log as CSV files"))
+    saving = commands.add_parser("backup", help="copy the SQLite database, consistently, while Baton runs")
+    saving.add_argument("file", type=Path, help="where the copy goes (replaced if it exists)")
     return parser
 
 
@@ -58,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(settings)
     if args.command == "export":
         return export_command(settings.database_url, workflow=args.workflow, since=args.since, out=args.out)
+    if args.command == "backup":
+        return _backup(settings.database_url, args.file)
     if args.command == "migrate":
         return _run(_migrate(settings.database_url))
     if args.command == "migrate-data":
@@ -74,6 +80,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"baton: missing setting(s) {', '.join(missing)}; see .env.example", file=sys.stderr)
         return 2
     return _run(_serve(settings))
+
+
+def _backup(database_url: str, target: Path) -> int:
+    try:
+        made = backup(database_url, target)
+    except StoreError as error:
+        print(f"baton: {error}", file=sys.stderr)
+        return 2
+    print(made.summary())
+    return 0
 
 
 def _configure_logging(settings: Settings) -> None:
