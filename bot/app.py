@@ -31,11 +31,13 @@ from bot.metrics import (
     scheduler_health,
 )
 from bot.outbox import OutboxSender
+from bot.outbox.pause import HOW_TO_RESUME
 from bot.profiles import SlackProfiles
 from bot.readiness import readiness
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
+from bot.slack.app_lifecycle import AppLifecycle
 from bot.slack.client import CountingWebClient
 from bot.slack.collaboration import tell
 from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
@@ -209,7 +211,10 @@ class Baton:
             await next()
 
         seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
-        register_listeners(app, self.service, self.followups, seal, reports=self.reports, maps=self.maps)
+        lifecycle = AppLifecycle(self.sender.pause.pause)
+        register_listeners(
+            app, self.service, self.followups, seal, reports=self.reports, maps=self.maps, lifecycle=lifecycle
+        )
         followups = self.followups
 
         @app.error
@@ -258,6 +263,7 @@ class Baton:
             limits=InboundLimits(settings.http_max_body_bytes, settings.http_read_timeout_seconds),
             dispatch=self._dispatch,
             on_turned=self._turned_away,
+            on_app_rate_limited=self.metrics.app_rate_limited.inc,
         )
         application.router.add_post("/slack/events", inbound.handle)
         application.router.add_get("/healthz", health_for_anyone(self._health, self.settings.metrics_token))
@@ -311,11 +317,16 @@ class Baton:
         running = self._sender_task is not None and not self._sender_task.done()
         scheduler = scheduler_health(self.scheduler.runs, running=self.scheduler.running, sweep="timer-sweep")
         ok = running and self.scheduler.running
+        paused = self.sender.pause.paused
+        sending: dict[str, object] = {"paused": paused is not None}
+        if paused is not None:  # the process is fine; Slack refuses its token (nothing a restart would cure)
+            sending.update(reason=paused.reason, since=paused.since.isoformat(), resume=HOW_TO_RESUME)
         return web.json_response(
             {
                 "ok": ok,
                 "store": "ok",
                 "outbox_pending": depth,
+                "sending": sending,
                 "sender": "running" if running else "stopped",
                 "scheduler": scheduler,
             },

@@ -308,6 +308,23 @@ class SlackDriver:
             headers["X-Slack-Retry-Reason"] = retry_reason
         return await self._send("event", envelope, json.dumps(envelope), JSON, headers=headers)
 
+    async def revoke_tokens(self) -> Response:
+        """A workspace admin revokes Baton's bot token: Slack refuses it from now on and sends ``tokens_revoked``."""
+        if self.emulator is not None:
+            self.emulator.revoke_bot_token("token_revoked")
+        return await self.send_event(payloads.tokens_revoked_event(bot=[self.bot_user_id]))
+
+    async def uninstall_app(self) -> Response:
+        """Baton is removed from the workspace: its token stops working and Slack sends ``app_uninstalled``."""
+        if self.emulator is not None:
+            self.emulator.revoke_bot_token("invalid_auth")
+        return await self.send_event(payloads.app_uninstalled_event())
+
+    async def app_rate_limited(self) -> Response:
+        """Slack's notice that it is dropping this app's events for a minute (sent outside ``event_callback``)."""
+        envelope = payloads.app_rate_limited(team_id=self.team_id, api_app_id=self.api_app_id)
+        return await self._send("app_rate_limited", envelope, json.dumps(envelope), JSON)
+
     async def run_step(self, callback_id: str, inputs: Mapping[str, Any]) -> tuple[Response, str]:
         """A Workflow Builder workflow reaches one of the app's steps: the emulator starts the execution and
         Baton gets its signed ``function_executed`` event. Returns Baton's answer and the execution id."""

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.service import WorkflowService
 from bot.step_outputs import REQUEST_APPROVAL, START_WORKFLOW
 
+from .app_lifecycle import AppLifecycle
 from .collaboration import SHORTCUT_REQUEST_APPROVAL, SHORTCUT_START, Collaboration, tell
 from .followups import FollowUps
 from .maps import MAP_BUTTONS, MapButton, MapDesk
@@ -66,6 +67,7 @@ def register_listeners(
     *,
     reports: ReportDesk,
     maps: MapDesk,
+    lifecycle: AppLifecycle,
 ) -> None:
     """Attach every listener Baton has to the Bolt app: this table is the whole list."""
     command = SlashCommand(service, followups, seal, reports=reports, maps=maps)
@@ -103,6 +105,8 @@ def register_listeners(
     app.event("team_join")(events.team_join)
     app.event("app_mention")(events.app_mention)
     app.event("app_home_opened")(events.app_home_opened)
+    app.event("tokens_revoked")(lifecycle.tokens_revoked)  # Baton's own install: sending pauses
+    app.event("app_uninstalled")(lifecycle.app_uninstalled)
     app.action(MAP_BUTTONS)(MapButton(maps, followups).clicked)  # the Home's map buttons
     # Workflow Builder: a workflow reached one of Baton's steps (manifest.yml `functions`)
     app.function(REQUEST_APPROVAL)(steps.executed)

@@ -9,6 +9,7 @@ from .base import (
     Reports,
     Requests,
     SeenRequests,
+    SendingPauses,
     SlackMessages,
     Store,
     Timers,
@@ -17,7 +18,7 @@ from .base import (
 from .errors import StoreError
 from .factory import is_postgresql, store_for
 from .postgres import PostgreSQLStore
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
+from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, SendingPause, StepExecution
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "Requests",
     "SQLiteStore",
     "SeenRequests",
+    "SendingPause",
+    "SendingPauses",
     "SlackMessages",
     "Store",
     "StepExecution",

@@ -13,7 +13,7 @@ from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
 from bot.pacing import Limit
 
-from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
+from .records import AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, SendingPause, StepExecution
 from .reporting import EventExport, InstanceExport, OpsSnapshot
 from .rows import TimerChange
 
@@ -27,6 +27,7 @@ __all__ = [
     "Reports",
     "Requests",
     "SeenRequests",
+    "SendingPauses",
     "SlackMessages",
     "Store",
     "Timers",
@@ -104,9 +105,7 @@ class Outbox(Protocol):
 
     async def enqueue(self, messages: Sequence[OutboxMessage], now: datetime) -> None: ...
 
-    async def due_outbox(
-        self, now: datetime, *, limit: int, exclude: Collection[int] = ()
-    ) -> list[PendingMessage]: ...
+    async def due_outbox(self, now: datetime, *, limit: int, exclude: Collection[int] = ()) -> list[PendingMessage]: ...
 
     async def has_pending_post(self, message_key: str, before_id: int) -> bool: ...
 
@@ -149,6 +148,20 @@ class SeenRequests(Protocol):
 
     async def forget_sighting(self, request_key: str) -> None:
         """Undo a first sighting whose work failed, so that the next attempt counts as the first."""
+        ...
+
+
+class SendingPauses(Protocol):
+    """Sending held back for the whole workspace while Slack refuses Baton's token."""
+
+    async def sending_pause(self) -> SendingPause | None: ...
+
+    async def pause_sending(self, reason: str, now: datetime) -> bool:
+        """Pause (true) or keep the pause already recorded, with its first reason and time (false)."""
+        ...
+
+    async def resume_sending(self) -> SendingPause | None:
+        """End the pause; the one that was, or None when sending was not paused."""
         ...
 
 
@@ -217,6 +230,7 @@ class UnitOfWork(
     Outbox,
     SlackMessages,
     SeenRequests,
+    SendingPauses,
     FunctionExecutions,
     HomeViewers,
     Digests,

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AuditEntry", "DueTimer", "MessageRef", "OutboxMessage", "PendingMessage", "StepExecution"]
+__all__ = [
+    "AuditEntry",
+    "DueTimer",
+    "MessageRef",
+    "OutboxMessage",
+    "PendingMessage",
+    "SendingPause",
+    "StepExecution",
+]
 
 
 @dataclass(frozen=True)
@@ -75,3 +83,11 @@ class DueTimer:
     due_at: datetime
     recipient: str | None
     level: int
+
+
+@dataclass(frozen=True)
+class SendingPause:
+    """Sending to Slack held back: what Slack answered (or which event said so) and since when."""
+
+    reason: str  # token_revoked, invalid_auth, app_uninstalled...
+    since: datetime

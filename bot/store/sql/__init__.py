@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from .history import SQLHistory
 from .outbox import SQLOutbox
 from .part import SQLPart
+from .pause import SQLSendingPause
 from .people import SQLDelegations, SQLDigests, SQLHomeViewers
 from .reports import SQLReports
 from .requests import SQLRequests
@@ -24,6 +25,7 @@ class SQLUnitOfWork(
     SQLOutbox,
     SQLSlackMessages,
     SQLSeenRequests,
+    SQLSendingPause,
     SQLFunctionExecutions,
     SQLHomeViewers,
     SQLDigests,

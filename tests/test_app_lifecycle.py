@@ -1,0 +1,111 @@
+"""Baton's own install: a revoked token or an uninstall pauses sending, keeps every message, and resumes by itself."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app import Baton
+from bot.emulator import SlackDriver, SlackEmulator
+from bot.emulator.payloads import tokens_revoked_event
+
+from .conftest import ADMIN, running_baton
+from .story import dm_containing, start_expense, task_message, text_of
+
+ALICE, MARIA = "U0ALICE", "U0MARIA"
+
+
+async def health(driver: SlackDriver) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(
+        driver.baton_url.replace("/slack/events", "/healthz")
+    ) as answer:
+        assert answer.status == 200  # the process is fine: a restart would not bring the token back
+        details: dict[str, Any] = await answer.json()
+        return details
+
+
+async def paused_reason(baton: Baton) -> str | None:
+    async with baton.store.transaction(read_only=True) as work:
+        pause = await work.sending_pause()
+    return pause.reason if pause is not None else None
+
+
+async def history(baton: Baton, instance_id: int) -> list[str]:
+    async with baton.store.transaction(read_only=True) as work:
+        return [entry.kind for entry in await work.audit_trail(instance_id)]
+
+
+async def lose_token(driver: SlackDriver, slack: SlackEmulator, how: str) -> str:
+    """Take Baton's token away the way `how` says; the reason the pause records."""
+    if how == "tokens_revoked":
+        assert (await driver.revoke_tokens()).status == 200
+    elif how == "app_uninstalled":
+        assert (await driver.uninstall_app()).status == 200
+    else:  # no event at all: the next send is refused
+        slack.revoke_bot_token(how)
+    return how
+
+
+@pytest.mark.parametrize("how", ["tokens_revoked", "app_uninstalled", "invalid_auth", "account_inactive"])
+async def test_a_lost_token_pauses_sending_keeps_every_message_and_resumes_once_it_works(
+    tmp_path: Path, slack: SlackEmulator, how: str
+) -> None:
+    async with running_baton(tmp_path, slack, slack_retry_max_seconds=0.3) as (baton, driver):
+        await start_expense(driver, slack, ALICE, 5, "Train ticket")
+        approval = await task_message(slack, MARIA, "task_approve")
+        reason = await lose_token(driver, slack, how)
+        if how in ("tokens_revoked", "app_uninstalled"):
+            assert await paused_reason(baton) == reason  # committed before the 200
+        await driver.click_button_in(approval, MARIA, "task_approve")  # the decision is taken; its DMs wait
+        await slack.wait_for(lambda: baton.sender.pause.paused, what="sending paused")
+        assert await paused_reason(baton) == reason
+        details = await health(driver)
+        assert details["sending"]["paused"] is True and details["sending"]["reason"] == reason
+        assert "SLACK_BOT_TOKEN" in details["sending"]["resume"]
+        await asyncio.sleep(1.5)  # several probes fail meanwhile; nothing is sent, nothing given up
+        assert any(call.response.get("error") for call in slack.calls_to("auth.test"))
+        assert not any("was *completed*" in text_of(m) for m in slack.dm_messages(ALICE))
+        async with baton.store.transaction(read_only=True) as work:
+            assert await work.outbox_depth() > 0
+
+        slack.restore_bot_token()
+        await dm_containing(slack, ALICE, "was *completed*")
+        note = await dm_containing(slack, ADMIN, "could not send anything to Slack")
+        assert f"`{reason}`" in text_of(note) and "Nothing was lost" in text_of(note)
+        assert await paused_reason(baton) is None
+        assert (await health(driver))["sending"] == {"paused": False}
+        assert "delivery_failed" not in await history(baton, 1)  # no message was given up
+
+
+async def test_a_pause_outlives_a_restart_and_the_next_baton_resumes_when_the_token_works(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack, slack_retry_max_seconds=0.3) as (baton, driver):
+        await start_expense(driver, slack, ALICE, 5, "Train ticket")
+        await task_message(slack, MARIA, "task_approve")
+        await driver.revoke_tokens()
+    slack.restore_bot_token()  # reinstalled while Baton was down
+    async with running_baton(tmp_path, slack, slack_retry_max_seconds=0.3) as (baton, _driver):
+        await dm_containing(slack, ADMIN, "`tokens_revoked`")
+        assert await paused_reason(baton) is None
+
+
+async def test_user_tokens_revoked_do_not_pause_baton_which_holds_only_its_bot_token(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        assert (await driver.send_event(tokens_revoked_event(oauth=[ALICE]))).status == 200
+        assert await paused_reason(baton) is None
+
+
+async def test_app_rate_limited_is_answered_200_counted_and_logged_once(
+    tmp_path: Path, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        assert (await driver.app_rate_limited()).status == 200
+        assert b"baton_app_rate_limited_total 1.0" in baton.metrics.render()
+    assert len([r for r in caplog.records if "app_rate_limited" in r.getMessage()]) == 1
