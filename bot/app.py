@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
 from bot.clock import Clock, SystemClock
+from bot.departures import Departures
 from bot.inbound import InboundLimits, ServerLog, SlackInbound
 from bot.metrics import (
     CONTENT_TYPE,
@@ -47,6 +48,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.maps import MapDesk
 from bot.slack.metadata import MetadataSeal
 from bot.slack.outgoing import BlockKitRenderer
+from bot.slack.people_events import PeopleEvents
 from bot.slack.report_desk import ReportDesk
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
@@ -212,8 +214,16 @@ class Baton:
 
         seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
         lifecycle = AppLifecycle(self.sender.pause.pause)
+        people = PeopleEvents(Departures(self.service), self.profiles.note_zone)
         register_listeners(
-            app, self.service, self.followups, seal, reports=self.reports, maps=self.maps, lifecycle=lifecycle
+            app,
+            self.service,
+            self.followups,
+            seal,
+            reports=self.reports,
+            maps=self.maps,
+            lifecycle=lifecycle,
+            people=people,
         )
         followups = self.followups
 

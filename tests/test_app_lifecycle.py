@@ -109,3 +109,45 @@ async def test_app_rate_limited_is_answered_200_counted_and_logged_once(
         assert (await driver.app_rate_limited()).status == 200
         assert b"baton_app_rate_limited_total 1.0" in baton.metrics.render()
     assert len([r for r in caplog.records if "app_rate_limited" in r.getMessage()]) == 1
+
+
+DIRK = "U0DIRK"
+
+
+async def test_a_deactivated_approvers_open_task_goes_to_their_manager_with_a_history_line(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        await start_expense(driver, slack, ALICE, 5, "Train ticket")
+        await task_message(slack, MARIA, "task_approve")
+        assert (await driver.change_user(MARIA, deleted=True)).status == 200
+        assert await baton.service.open_tasks_of(MARIA) == []  # committed before the 200
+        handed = await baton.service.open_tasks_of(DIRK)
+        assert [task.instance_id for task in handed] == [1]
+        approval = await task_message(slack, DIRK, "task_approve")
+        assert "task_reassigned" in await history(baton, 1)
+        async with baton.store.transaction(read_only=True) as work:
+            line = [e for e in await work.audit_trail(1) if e.kind == "task_reassigned"][-1]
+        assert line.data["to"] == [DIRK] and "deactivated" in str(line.data["note"])
+        await driver.click_button_in(approval, DIRK, "task_approve")
+        await dm_containing(slack, ALICE, "was *completed*")
+
+
+async def test_a_deactivated_person_without_a_manager_hands_their_tasks_to_an_admin(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        await start_expense(driver, slack, ALICE, 5, "Train ticket")
+        await task_message(slack, MARIA, "task_approve")
+        await driver.change_user(MARIA, deleted=True)
+        await task_message(slack, DIRK, "task_approve")
+        await driver.change_user(DIRK, deleted=True)  # the top of the tree: nobody above
+        assert [task.instance_id for task in await baton.service.open_tasks_of(ADMIN)] == [1]
+
+
+async def test_a_new_time_zone_in_slack_holds_at_once(tmp_path: Path, slack: SlackEmulator) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        await driver.change_user(ADMIN, tz="Asia/Tokyo")  # org.yaml gives Ada no zone: Slack's is hers
+        assert baton.service.directory.zone_of(ADMIN).key == "Asia/Tokyo"
+        await driver.change_user(ADMIN, tz="America/Chicago")
+        assert baton.service.directory.zone_of(ADMIN).key == "America/Chicago"

@@ -308,6 +308,12 @@ class SlackDriver:
             headers["X-Slack-Retry-Reason"] = retry_reason
         return await self._send("event", envelope, json.dumps(envelope), JSON, headers=headers)
 
+    async def change_user(self, user_id: str, **changes: Any) -> Response:
+        """A profile edit in Slack (``tz=...``, ``deleted=True`` for a deactivation): stored, then ``user_change``."""
+        if self.emulator is None:
+            raise RuntimeError("change_user needs the emulator, which keeps the people")
+        return await self.send_event(payloads.user_change_event(self.emulator.change_user(user_id, **changes)))
+
     async def revoke_tokens(self) -> Response:
         """A workspace admin revokes Baton's bot token: Slack refuses it from now on and sends ``tokens_revoked``."""
         if self.emulator is not None:

@@ -43,6 +43,7 @@ __all__ = [
     "time_value",
     "tokens_revoked_event",
     "url_verification",
+    "user_change_event",
     "user_ref",
     "user_value",
     "view_closed",
@@ -423,6 +424,12 @@ def team_join_event(user: Mapping[str, Any] | User) -> dict[str, Any]:
     body = user.to_slack() if isinstance(user, User) else copy.deepcopy(dict(user))
     now = time.time()
     return {"type": "team_join", "user": body, "cache_ts": int(now), "event_ts": f"{now:.6f}"}
+
+
+def user_change_event(user: User) -> dict[str, Any]:
+    """A ``user_change`` event: a member's profile changed (time zone, name, deactivation), with the whole user."""
+    now = time.time()
+    return {"type": "user_change", "user": user.to_slack(), "cache_ts": int(now), "event_ts": f"{now:.6f}"}
 
 
 def tokens_revoked_event(*, bot: Sequence[str] = (), oauth: Sequence[str] = ()) -> dict[str, Any]:

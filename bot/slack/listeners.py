@@ -33,6 +33,7 @@ from .messages import (
 )
 from .metadata import MetadataSeal
 from .parsing import click_of, text_of
+from .people_events import PeopleEvents
 from .report_desk import ReportDesk
 from .slash_command import SLASH_COMMAND, SlashCommand
 from .start_form import StartForm
@@ -68,6 +69,7 @@ def register_listeners(
     reports: ReportDesk,
     maps: MapDesk,
     lifecycle: AppLifecycle,
+    people: PeopleEvents,
 ) -> None:
     """Attach every listener Baton has to the Bolt app: this table is the whole list."""
     command = SlashCommand(service, followups, seal, reports=reports, maps=maps)
@@ -107,6 +109,7 @@ def register_listeners(
     app.event("app_home_opened")(events.app_home_opened)
     app.event("tokens_revoked")(lifecycle.tokens_revoked)  # Baton's own install: sending pauses
     app.event("app_uninstalled")(lifecycle.app_uninstalled)
+    app.event("user_change")(people.user_change)  # a new time zone; a deactivated person's tasks handed on
     app.action(MAP_BUTTONS)(MapButton(maps, followups).clicked)  # the Home's map buttons
     # Workflow Builder: a workflow reached one of Baton's steps (manifest.yml `functions`)
     app.function(REQUEST_APPROVAL)(steps.executed)
