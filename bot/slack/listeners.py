@@ -19,6 +19,7 @@ from bot.step_outputs import REQUEST_APPROVAL, START_WORKFLOW
 from .app_lifecycle import AppLifecycle
 from .collaboration import SHORTCUT_REQUEST_APPROVAL, SHORTCUT_START, Collaboration, tell
 from .followups import FollowUps
+from .home_start import HOME_START_BUTTONS, HomeStartButton
 from .maps import MAP_BUTTONS, MapButton, MapDesk
 from .messages import (
     ACTION_APPROVE,
@@ -111,6 +112,7 @@ def register_listeners(
     app.event("app_uninstalled")(lifecycle.app_uninstalled)
     app.event("user_change")(people.user_change)  # a new time zone; a deactivated person's tasks handed on
     app.action(MAP_BUTTONS)(MapButton(maps, followups).clicked)  # the Home's map buttons
+    app.action(HOME_START_BUTTONS)(HomeStartButton(service, followups, seal).clicked)  # the Home's start buttons
     # Workflow Builder: a workflow reached one of Baton's steps (manifest.yml `functions`)
     app.function(REQUEST_APPROVAL)(steps.executed)
     app.function(START_WORKFLOW)(steps.executed)
