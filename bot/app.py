@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.api import StartApi
 from bot.catalog import Catalog, load_catalog
+from bot.channel_notices import ChannelNotices
 from bot.clock import Clock, SystemClock
 from bot.departures import Departures
 from bot.inbound import InboundLimits, ServerLog, SlackInbound
@@ -39,6 +40,7 @@ from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
 from bot.slack.app_lifecycle import AppLifecycle
+from bot.slack.channel_events import ChannelEvents
 from bot.slack.client import CountingWebClient
 from bot.slack.collaboration import tell
 from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
@@ -224,6 +226,15 @@ class Baton:
             maps=self.maps,
             lifecycle=lifecycle,
             people=people,
+            channels=ChannelEvents(
+                ChannelNotices(
+                    self.store,
+                    lambda: self.service.catalog,
+                    self.clock,
+                    admins=self.settings.baton_admins,
+                    on_commit=self.sender.kick,
+                )
+            ),
         )
         followups = self.followups
 

@@ -1,4 +1,4 @@
-"""Baton's own install: a revoked token or an uninstall pauses sending, keeps every message, and resumes by itself."""
+"""Baton's place in the workspace: its token, its channels, its people, as Slack's events and errors report them."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 
 from bot.app import Baton
-from bot.emulator import SlackDriver, SlackEmulator
+from bot.emulator import SlackDriver, SlackEmulator, payloads
 from bot.emulator.payloads import tokens_revoked_event
 
 from .conftest import ADMIN, running_baton
-from .story import dm_containing, start_expense, task_message, text_of
+from .story import copy_workflows, dm_containing, start_expense, task_message, text_of
 
 ALICE, MARIA = "U0ALICE", "U0MARIA"
 
@@ -151,3 +151,49 @@ async def test_a_new_time_zone_in_slack_holds_at_once(tmp_path: Path, slack: Sla
         assert baton.service.directory.zone_of(ADMIN).key == "Asia/Tokyo"
         await driver.change_user(ADMIN, tz="America/Chicago")
         assert baton.service.directory.zone_of(ADMIN).key == "America/Chicago"
+
+
+PAYOUT_NOTICE = """\
+name: payout-notice
+title: Payout notice
+owners: [U0FIONA]
+steps:
+  - id: approve
+    type: approval
+    title: "Approve the payout"
+    assignee: requester.manager
+  - id: tell_finance
+    type: notify
+    to: "#finance"
+    text: "Payout approved for {requester}."
+"""
+FIONA = "U0FIONA"
+
+
+@pytest.mark.parametrize("lost", ["removed", "archived"])
+async def test_owners_hear_which_step_posts_to_a_channel_baton_lost_before_its_next_post_fails(
+    tmp_path: Path, slack: SlackEmulator, lost: str
+) -> None:
+    workflows = copy_workflows(tmp_path / "workflows", **{"payout-notice": PAYOUT_NOTICE})
+    async with running_baton(tmp_path, slack, workflows_dir=workflows) as (baton, driver):
+        if lost == "removed":
+            answer = await driver.remove_bot_from("C0FINANCE")
+        else:
+            answer = await driver.archive_channel("C0FINANCE", MARIA)
+        assert answer.status == 200
+        note = await dm_containing(slack, FIONA, "Payout notice")
+        text = text_of(note)
+        assert "`tell_finance`" in text and "<#C0FINANCE>" in text and "will fail" in text
+        assert ("/invite @baton" in text) == (lost == "removed")
+        assert ("unarchive" in text) == (lost == "archived")
+        await driver.send_event(payloads.member_left_channel_event(ALICE, "C0FINANCE"))  # someone else leaving
+        await asyncio.sleep(0.3)
+        assert len([m for m in slack.dm_messages(FIONA) if "Payout notice" in text_of(m)]) == 1
+        assert not any("Payout notice" in text_of(m) for m in slack.dm_messages(ADMIN))  # the owner, not admins
+
+
+async def test_a_channel_no_workflow_posts_to_tells_nobody(tmp_path: Path, slack: SlackEmulator) -> None:
+    async with running_baton(tmp_path, slack) as (_baton, driver):
+        assert (await driver.archive_channel("C0GENERAL", MARIA)).status == 200
+        await asyncio.sleep(0.3)
+        assert not slack.calls_to("chat.postMessage")

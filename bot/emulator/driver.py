@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -313,6 +314,22 @@ class SlackDriver:
         if self.emulator is None:
             raise RuntimeError("change_user needs the emulator, which keeps the people")
         return await self.send_event(payloads.user_change_event(self.emulator.change_user(user_id, **changes)))
+
+    async def remove_bot_from(self, channel_id: str) -> Response:
+        """Someone removes Baton from a channel: posting there now fails ``not_in_channel``."""
+        if self.emulator is not None:
+            found = self.emulator.channels_by_id[channel_id]
+            self.emulator.channels_by_id[channel_id] = dataclasses.replace(found, bot_is_member=False)
+        return await self.send_event(
+            payloads.member_left_channel_event(self.bot_user_id, channel_id, team_id=self.team_id)
+        )
+
+    async def archive_channel(self, channel_id: str, user_id: str) -> Response:
+        """``user_id`` archives a channel: posting there now fails ``is_archived``."""
+        if self.emulator is not None:
+            found = self.emulator.channels_by_id[channel_id]
+            self.emulator.channels_by_id[channel_id] = dataclasses.replace(found, is_archived=True)
+        return await self.send_event(payloads.channel_archive_event(channel_id, user_id))
 
     async def revoke_tokens(self) -> Response:
         """A workspace admin revokes Baton's bot token: Slack refuses it from now on and sends ``tokens_revoked``."""

@@ -22,6 +22,7 @@ __all__ = [
     "app_rate_limited",
     "app_uninstalled_event",
     "block_actions",
+    "channel_archive_event",
     "channel_value",
     "checkboxes_value",
     "conversation_value",
@@ -29,6 +30,7 @@ __all__ = [
     "datetime_value",
     "email_value",
     "event_callback",
+    "member_left_channel_event",
     "message_event",
     "multi_static_select_value",
     "multi_users_value",
@@ -424,6 +426,24 @@ def team_join_event(user: Mapping[str, Any] | User) -> dict[str, Any]:
     body = user.to_slack() if isinstance(user, User) else copy.deepcopy(dict(user))
     now = time.time()
     return {"type": "team_join", "user": body, "cache_ts": int(now), "event_ts": f"{now:.6f}"}
+
+
+def member_left_channel_event(user: str, channel: str, *, team_id: str = DEFAULT_TEAM_ID) -> dict[str, Any]:
+    """A ``member_left_channel`` event: ``user`` left (or was removed from) ``channel``."""
+    kind = "G" if channel.startswith("G") else "C"
+    return {
+        "type": "member_left_channel",
+        "user": user,
+        "channel": channel,
+        "channel_type": kind,
+        "team": team_id,
+        "event_ts": _now_ts(),
+    }
+
+
+def channel_archive_event(channel: str, user: str) -> dict[str, Any]:
+    """A ``channel_archive`` event: ``user`` archived ``channel``."""
+    return {"type": "channel_archive", "channel": channel, "user": user, "event_ts": _now_ts()}
 
 
 def user_change_event(user: User) -> dict[str, Any]:
