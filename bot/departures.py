@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.pipeline import Refused
 from bot.service import WorkflowService
@@ -12,6 +13,7 @@ __all__ = ["Departures", "Moved"]
 
 log = logging.getLogger(__name__)
 
+STAND_IN_FOR = timedelta(days=365 * 50)  # a departure is for good: ended only by `/workflow delegate off`
 MAX_TASKS = 500  # one person's open tasks moved per event (Slack sends user_change again on the next edit)
 
 
@@ -37,6 +39,7 @@ class Departures:
         directory = self._service.directory
         manager = directory.manager_of(user_id)
         successors = [person for person in (manager, *directory.admins) if person and person != user_id]
+        await self._stand_in(user_id, successors)
         note = f"<@{user_id}>'s Slack account was deactivated; Baton handed this task on"
         moved: list[Moved] = []
         for task in tasks:
@@ -51,3 +54,16 @@ class Departures:
         if moved:
             log.info("deactivated %s: %s open tasks handed on", user_id, sum(1 for m in moved if m.to))
         return moved
+
+    async def _stand_in(self, user_id: str, successors: list[str]) -> None:
+        """New tasks for the departed person go to the first successor free to take them (a delegation, so the
+        history says "passed to a stand-in" and every process sees it)."""
+        delegations = self._service.delegations
+        if await delegations.delegation_of(user_id) in successors:
+            return  # Slack's next user_change for the same person
+        until = self._service.now() + STAND_IN_FOR
+        for successor in successors:
+            if await delegations.delegate(user_id, successor, until) is None:
+                log.info("deactivated %s: new tasks go to %s", user_id, successor)
+                return
+        log.warning("deactivated %s: nobody can stand in for new tasks (no manager or admin free)", user_id)

@@ -197,3 +197,15 @@ async def test_a_channel_no_workflow_posts_to_tells_nobody(tmp_path: Path, slack
         assert (await driver.archive_channel("C0GENERAL", MARIA)).status == 200
         await asyncio.sleep(0.3)
         assert not slack.calls_to("chat.postMessage")
+
+
+async def test_a_deactivated_person_is_not_given_new_tasks_their_manager_is(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    async with running_baton(tmp_path, slack) as (baton, driver):
+        await driver.change_user(MARIA, deleted=True)
+        await driver.change_user(MARIA, deleted=True, tz="Europe/Paris")  # Slack sends user_change again
+        await start_expense(driver, slack, ALICE, 5, "Taxi home")  # Alice's manager is Maria, who has left
+        await task_message(slack, DIRK, "task_approve")
+        assert await baton.service.open_tasks_of(MARIA) == []
+        assert "task_delegated" in await history(baton, 1)
