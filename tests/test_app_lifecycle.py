@@ -114,13 +114,18 @@ async def test_app_rate_limited_is_answered_200_counted_and_logged_once(
 DIRK = "U0DIRK"
 
 
+async def maria_leaves_with_a_task(driver: SlackDriver, slack: SlackEmulator) -> int:
+    """Alice asks for an expense, Maria has the approval, and Maria's Slack account is deactivated."""
+    await start_expense(driver, slack, ALICE, 5, "Train ticket")
+    await task_message(slack, MARIA, "task_approve")
+    return (await driver.change_user(MARIA, deleted=True)).status
+
+
 async def test_a_deactivated_approvers_open_task_goes_to_their_manager_with_a_history_line(
     tmp_path: Path, slack: SlackEmulator
 ) -> None:
     async with running_baton(tmp_path, slack) as (baton, driver):
-        await start_expense(driver, slack, ALICE, 5, "Train ticket")
-        await task_message(slack, MARIA, "task_approve")
-        assert (await driver.change_user(MARIA, deleted=True)).status == 200
+        assert await maria_leaves_with_a_task(driver, slack) == 200
         assert await baton.service.open_tasks_of(MARIA) == []  # committed before the 200
         handed = await baton.service.open_tasks_of(DIRK)
         assert [task.instance_id for task in handed] == [1]
@@ -137,9 +142,7 @@ async def test_a_deactivated_person_without_a_manager_hands_their_tasks_to_an_ad
     tmp_path: Path, slack: SlackEmulator
 ) -> None:
     async with running_baton(tmp_path, slack) as (baton, driver):
-        await start_expense(driver, slack, ALICE, 5, "Train ticket")
-        await task_message(slack, MARIA, "task_approve")
-        await driver.change_user(MARIA, deleted=True)
+        await maria_leaves_with_a_task(driver, slack)
         await task_message(slack, DIRK, "task_approve")
         await driver.change_user(DIRK, deleted=True)  # the top of the tree: nobody above
         assert [task.instance_id for task in await baton.service.open_tasks_of(ADMIN)] == [1]
