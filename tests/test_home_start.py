@@ -7,9 +7,9 @@ from typing import Any
 from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
 
-from .story import dm_containing, field_values, task_message
+from .story import dm_containing, field_values, start_with_form, task_message
 
-ALICE, MARIA = "U0ALICE", "U0MARIA"
+ALICE, MARIA, FIONA = "U0ALICE", "U0MARIA", "U0FIONA"
 
 
 def start_buttons(home: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -53,3 +53,14 @@ async def test_a_start_button_for_a_workflow_one_may_not_start_opens_nothing_and
     await driver.click(ALICE, action_id=action_id, value="no-such-workflow", block_id=block_id, view=home)
     await dm_containing(slack, ALICE, "no longer exists")
     assert not slack.calls_to("views.open")
+
+
+async def test_an_owners_home_counts_their_workflows_open_tasks_now(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    await start_with_form(driver, slack, ALICE, "expense-approval", amount=9, currency=("select", "EUR"),
+                          reason="Printer toner")
+    await task_message(slack, MARIA, "task_approve")
+    await driver.open_home(FIONA)  # Fiona owns expense-approval
+    home = await slack.wait_for(lambda: (v := slack.home_view(FIONA)) and "Open tasks now" in str(v) and v)
+    assert "Expense approval *1*" in str(home)

@@ -42,6 +42,9 @@ def home_view(home: HomeData) -> dict[str, Any]:
     if home.owner_report is not None:
         blocks.append(divider())
         blocks.append(header("Your workflows, last 30 days"))
+        open_now = " · ".join(f"{home.owned[name]} *{count}*" for name, count in home.owner_open.items())
+        if open_now:
+            blocks.append(context(f"Open tasks now: {open_now}"))
         blocks.extend(report_blocks(home.owner_report, home.owned)[:8])
         blocks.append(context("More: `/workflow report &lt;workflow&gt; 12w` (with a chart), `/workflow export`"))
         blocks.extend(map_buttons(home.owned))
