@@ -212,3 +212,17 @@ async def test_a_deactivated_person_is_not_given_new_tasks_their_manager_is(
         await task_message(slack, DIRK, "task_approve")
         assert await baton.service.open_tasks_of(MARIA) == []
         assert "task_delegated" in await history(baton, 1)
+
+
+async def test_on_either_database_an_uninstall_holds_messages_until_the_first_probe_finds_the_token_back(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    await start_expense(driver, slack, ALICE, 5, "Train ticket")
+    approval = await task_message(slack, MARIA, "task_approve")
+    assert (await driver.uninstall_app()).status == 200
+    assert await paused_reason(baton) == "app_uninstalled"
+    await driver.click_button_in(approval, MARIA, "task_approve")
+    slack.restore_bot_token()  # reinstalled: the first probe (after 5 s) finds it
+    await dm_containing(slack, ALICE, "was *completed*", timeout=20)
+    await dm_containing(slack, ADMIN, "`app_uninstalled`", timeout=5)
+    assert await paused_reason(baton) is None
