@@ -18,7 +18,9 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.catalog import Catalog, load_catalog
+from bot.channel_notices import ChannelNotices
 from bot.clock import Clock, SystemClock
+from bot.departures import Departures
 from bot.http_surface import DRAIN_SECONDS, HttpSurface
 from bot.metrics import (
     BatonMetrics,
@@ -29,6 +31,8 @@ from bot.recurring import ScheduledStarts
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
+from bot.slack.app_lifecycle import AppLifecycle
+from bot.slack.channel_events import ChannelEvents
 from bot.slack.client import CountingWebClient
 from bot.slack.collaboration import tell
 from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
@@ -38,6 +42,7 @@ from bot.slack.listeners import register_listeners
 from bot.slack.maps import MapDesk
 from bot.slack.metadata import MetadataSeal
 from bot.slack.outgoing import BlockKitRenderer
+from bot.slack.people_events import PeopleEvents
 from bot.slack.report_desk import ReportDesk
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
@@ -207,7 +212,27 @@ class Baton:
             await next()
 
         seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
-        register_listeners(app, self.service, self.followups, seal, reports=self.reports, maps=self.maps)
+        lifecycle = AppLifecycle(self.sender.pause.pause)
+        people = PeopleEvents(Departures(self.service), self.profiles.note_zone)
+        register_listeners(
+            app,
+            self.service,
+            self.followups,
+            seal,
+            reports=self.reports,
+            maps=self.maps,
+            lifecycle=lifecycle,
+            people=people,
+            channels=ChannelEvents(
+                ChannelNotices(
+                    self.store,
+                    lambda: self.service.catalog,
+                    self.clock,
+                    admins=self.settings.baton_admins,
+                    on_commit=self.sender.kick,
+                )
+            ),
+        )
         followups = self.followups
 
         @app.error

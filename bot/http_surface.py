@@ -16,6 +16,7 @@ from bot.api import StartApi
 from bot.api_requests import RequestsApi
 from bot.inbound import InboundLimits, ServerLog, SlackInbound
 from bot.metrics import CONTENT_TYPE, health_for_anyone, metrics_for_operators, request_type, scheduler_health
+from bot.outbox.pause import HOW_TO_RESUME
 from bot.readiness import readiness
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class HttpSurface:
             limits=InboundLimits(settings.http_max_body_bytes, settings.http_read_timeout_seconds),
             dispatch=self._dispatch,
             on_turned=self._turned_away,
+            on_app_rate_limited=self._baton.metrics.app_rate_limited.inc,
         )
         application.router.add_post("/slack/events", inbound.handle)
         application.router.add_get("/healthz", health_for_anyone(self._health, self._baton.settings.metrics_token))
@@ -115,11 +117,16 @@ class HttpSurface:
         runs, scheduling = self._baton.scheduler.runs, self._baton.scheduler.running
         scheduler = scheduler_health(runs, running=scheduling, sweep="timer-sweep")
         ok = running and scheduling
+        paused = self._baton.sender.pause.paused
+        sending: dict[str, object] = {"paused": paused is not None}
+        if paused is not None:  # the process is fine; Slack refuses its token (nothing a restart would cure)
+            sending.update(reason=paused.reason, since=paused.since.isoformat(), resume=HOW_TO_RESUME)
         return web.json_response(
             {
                 "ok": ok,
                 "store": "ok",
                 "outbox_pending": depth,
+                "sending": sending,
                 "sender": "running" if running else "stopped",
                 "scheduler": scheduler,
             },

@@ -78,8 +78,10 @@ class SlackInbound:
         limits: InboundLimits,
         dispatch: Dispatch,
         on_turned: Callable[[int], None] = lambda _status: None,
+        on_app_rate_limited: Callable[[], None] = lambda: None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        self._on_app_rate_limited = on_app_rate_limited
         self._secret = signing_secret
         self._limits = limits
         self._dispatch = dispatch
@@ -91,6 +93,13 @@ class SlackInbound:
         if isinstance(admitted, Turned):
             return self._turn_away(request, admitted)
         kind = admitted.body.get("type")
+        if kind == "app_rate_limited":  # Slack drops Baton's events for a minute: nothing to undo, only to count
+            log.warning(
+                "Slack dropped Baton's events for the minute from %s (app_rate_limited: over 30,000 an hour)",
+                one_line(str(admitted.body.get("minute_rate_limited")), 20),
+            )
+            self._on_app_rate_limited()
+            return web.Response(status=200, text="")
         if kind is not None and kind not in KNOWN_KINDS:  # app_rate_limited, or a kind Slack adds later
             log.info("slack request not handled: type=%s", one_line(str(kind), 60))
             return web.Response(status=200, text="")

@@ -102,6 +102,12 @@ class BatonMetrics:
             "baton_scheduler_last_run_timestamp_seconds", "When each scheduled sweep last started", ["job"], registry=r
         )
         self.scrape_errors = Counter("baton_metrics_store_errors", "Scrapes that could not read the store", registry=r)
+        self.sending_paused = Gauge(
+            "baton_sending_paused", "1 while Slack refuses Baton's token and sending waits (0 otherwise)", registry=r
+        )
+        self.app_rate_limited = Counter(
+            "baton_app_rate_limited", "Minutes in which Slack dropped Baton's events (app_rate_limited)", registry=r
+        )
 
     def slack_call(self, method: str, ok: bool, error: str | None) -> None:
         """One call to Slack (from the client) or one webhook POST (from the outbox), and how it went."""
@@ -140,6 +146,7 @@ class BatonMetrics:
         try:
             async with store.transaction(read_only=True) as work:
                 snapshot: OpsSnapshot | None = await work.ops_snapshot()
+                self.sending_paused.set(0 if await work.sending_pause() is None else 1)
         except Exception:  # metrics must answer, whatever is broken; the error counter says so
             log.exception("metrics could not read the store")
             snapshot = None

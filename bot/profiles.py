@@ -32,6 +32,14 @@ class SlackProfiles:
             return None
         return known[0]
 
+    def note_zone(self, user_id: str, zone: str) -> None:
+        """Slack says the person's zone changed (`user_change`): it holds from now on, for the next reminder."""
+        if zone:
+            self._zones.pop(user_id, None)
+            if len(self._zones) >= self._max_people:
+                self._zones.pop(next(iter(self._zones)))
+            self._zones[user_id] = (zone, time.monotonic())
+
     def learn(self, user_ids: Iterable[str]) -> None:
         """Look these people up in the background (never on the path of a click)."""
         missing = [user for user in dict.fromkeys(user_ids) if self.zone(user) is None]
@@ -52,10 +60,8 @@ class SlackProfiles:
                 continue
             user = answer.get("user") or {}
             zone = user.get("tz") if isinstance(user, dict) else None
-            if isinstance(zone, str) and zone:
-                if len(self._zones) >= self._max_people:
-                    self._zones.pop(next(iter(self._zones)))
-                self._zones[user_id] = (zone, time.monotonic())
+            if isinstance(zone, str):
+                self.note_zone(user_id, zone)
 
     async def wait(self) -> None:
         """Finish the lookups under way (used at shutdown and by tests)."""

@@ -27,6 +27,7 @@ class HomeData:
     now: datetime
     owned: dict[str, str] = field(default_factory=dict)  # workflows this person owns: name -> title
     owner_report: KpiReport | None = None  # the last 30 days of those workflows
+    owner_open: dict[str, int] = field(default_factory=dict)  # open tasks now, per owned workflow
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,17 @@ class Screens:
         workflows = self._workspace.catalog.workflows
         owned = {name: definition.title for name, definition in workflows.items() if user_id in definition.owners}
         owner_report: KpiReport | None = None
+        owner_open: dict[str, int] = {}
         if owned:  # a process owner sees the figures of their workflows
             period = parse_period(DEFAULT_PERIOD, now)
             owner_report = await build_report(
                 self._workspace.store, period, now=now, workflows=sorted(owned), directory=directory
             )
+            async with self._workspace.store.transaction(read_only=True) as work:
+                open_now = (await work.ops_snapshot()).open_tasks
+            owner_open = {name: open_now.get(name, 0) for name in sorted(owned)}
         startable = self._workspace.startable_by(user_id)
-        return HomeData(tasks, requests, startable, team, now, owned, owner_report)
+        return HomeData(tasks, requests, startable, team, now, owned, owner_report, owner_open)
 
     async def requests(self, user_id: str) -> list[Instance]:
         """A person's recent requests, newest first."""

@@ -260,6 +260,11 @@ class WorkflowService:
         """Hand a task to someone else; the previous holders are told."""
         return await self._apply(task_id, ReassignTask(task_id, actor, to, note))
 
+    async def open_tasks_of(self, user_id: str, *, limit: int = 50) -> list[Task]:
+        """The open tasks `user_id` holds, soonest due first."""
+        async with self._workspace.store.transaction(read_only=True) as work:
+            return await work.open_tasks_of(user_id, limit=limit)
+
     async def resubmit(self, task_id: str, actor: str, form: dict[str, FormValue]) -> Instance | Refused | FormInvalid:
         """The requester answers a change request with the edited form; the reviewers decide again."""
         async with self._workspace.store.transaction(read_only=True) as work:

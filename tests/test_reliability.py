@@ -200,7 +200,7 @@ async def test_backoff_is_capped_by_slack_retry_max_seconds(tmp_path: Path, slac
 async def test_a_permanent_error_is_recorded_and_shown_to_admins_and_the_workflow_goes_on(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    slack.inject("chat.postMessage", SlackError("account_inactive"), times=1, channel=ALICE)  # her receipt fails
+    slack.inject("chat.postMessage", SlackError("channel_not_found"), times=1, channel=ALICE)  # her receipt fails
     await start_expense(driver, slack, ALICE, 5, "Train ticket")
     await dm_containing(slack, ADMIN, "could not deliver")
     approval = await task_message(slack, MARIA, "task_approve")

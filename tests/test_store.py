@@ -146,6 +146,8 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await start_timed(service(store, tmp_path), 2)
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
+        "DROP TABLE sending_pause",  # 11
+        "DELETE FROM schema_version WHERE version = 11",
         "DROP TABLE api_requests",  # 10
         "DELETE FROM schema_version WHERE version = 10",
         "DROP TABLE function_executions",  # 9 (its index goes with it)
@@ -598,3 +600,18 @@ async def test_migrate_data_from_the_command_line(tmp_path: Path) -> None:
         assert "instances: 2 rows copied" in copied.stdout and "checksums match" in copied.stdout
         refused = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
         assert refused.returncode == 3 and "already holds data" in refused.stderr
+
+
+async def test_a_sending_pause_keeps_its_first_reason_until_resumed(store: Store) -> None:
+    first, later = datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 2, 9, 5, tzinfo=UTC)
+    async with store.transaction() as work:
+        assert await work.pause_sending("tokens_revoked", first)
+        assert not await work.pause_sending("invalid_auth", later)  # a second refusal says nothing new
+    async with store.transaction(read_only=True) as work:
+        pause = await work.sending_pause()
+    assert pause is not None and (pause.reason, pause.since) == ("tokens_revoked", first)
+    async with store.transaction() as work:
+        ended = await work.resume_sending()
+        assert ended is not None and ended.reason == "tokens_revoked"
+        assert await work.resume_sending() is None
+        assert await work.sending_pause() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,8 @@ __all__ = ["Events"]
 
 
 class Events(DriverBase):
-    """Signed ``event_callback`` deliveries (and their retries) and the URL verification handshake."""
+    """Signed ``event_callback`` deliveries (and their retries), the workspace changes behind some of them (a
+    profile edit, a channel lost, a token revoked), and the URL verification handshake."""
 
     async def send_event(
         self,
@@ -39,6 +41,45 @@ class Events(DriverBase):
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = retry_reason
         return await self._send("event", envelope, json.dumps(envelope), JSON, headers=headers)
+
+    async def change_user(self, user_id: str, **changes: Any) -> Response:
+        """A profile edit in Slack (``tz=...``, ``deleted=True`` for a deactivation): stored, then ``user_change``."""
+        if self.emulator is None:
+            raise RuntimeError("change_user needs the emulator, which keeps the people")
+        return await self.send_event(payloads.user_change_event(self.emulator.change_user(user_id, **changes)))
+
+    async def remove_bot_from(self, channel_id: str) -> Response:
+        """Someone removes Baton from a channel: posting there now fails ``not_in_channel``."""
+        if self.emulator is not None:
+            found = self.emulator.channels_by_id[channel_id]
+            self.emulator.channels_by_id[channel_id] = dataclasses.replace(found, bot_is_member=False)
+        return await self.send_event(
+            payloads.member_left_channel_event(self.bot_user_id, channel_id, team_id=self.team_id)
+        )
+
+    async def archive_channel(self, channel_id: str, user_id: str) -> Response:
+        """``user_id`` archives a channel: posting there now fails ``is_archived``."""
+        if self.emulator is not None:
+            found = self.emulator.channels_by_id[channel_id]
+            self.emulator.channels_by_id[channel_id] = dataclasses.replace(found, is_archived=True)
+        return await self.send_event(payloads.channel_archive_event(channel_id, user_id))
+
+    async def revoke_tokens(self) -> Response:
+        """A workspace admin revokes Baton's bot token: Slack refuses it from now on and sends ``tokens_revoked``."""
+        if self.emulator is not None:
+            self.emulator.revoke_bot_token("token_revoked")
+        return await self.send_event(payloads.tokens_revoked_event(bot=[self.bot_user_id]))
+
+    async def uninstall_app(self) -> Response:
+        """Baton is removed from the workspace: its token stops working and Slack sends ``app_uninstalled``."""
+        if self.emulator is not None:
+            self.emulator.revoke_bot_token("invalid_auth")
+        return await self.send_event(payloads.app_uninstalled_event())
+
+    async def app_rate_limited(self) -> Response:
+        """Slack's notice that it is dropping this app's events for a minute (sent outside ``event_callback``)."""
+        envelope = payloads.app_rate_limited(team_id=self.team_id, api_app_id=self.api_app_id)
+        return await self._send("app_rate_limited", envelope, json.dumps(envelope), JSON)
 
     async def run_step(self, callback_id: str, inputs: Mapping[str, Any]) -> tuple[Response, str]:
         """A Workflow Builder workflow reaches one of the app's steps: the emulator starts the execution and

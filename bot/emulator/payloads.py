@@ -19,7 +19,10 @@ __all__ = [
     "action_from_element",
     "app_home_opened_event",
     "app_mention_event",
+    "app_rate_limited",
+    "app_uninstalled_event",
     "block_actions",
+    "channel_archive_event",
     "channel_value",
     "checkboxes_value",
     "conversation_value",
@@ -27,6 +30,7 @@ __all__ = [
     "datetime_value",
     "email_value",
     "event_callback",
+    "member_left_channel_event",
     "message_event",
     "multi_static_select_value",
     "multi_users_value",
@@ -39,7 +43,9 @@ __all__ = [
     "static_select_value",
     "team_join_event",
     "time_value",
+    "tokens_revoked_event",
     "url_verification",
+    "user_change_event",
     "user_ref",
     "user_value",
     "view_closed",
@@ -420,6 +426,52 @@ def team_join_event(user: Mapping[str, Any] | User) -> dict[str, Any]:
     body = user.to_slack() if isinstance(user, User) else copy.deepcopy(dict(user))
     now = time.time()
     return {"type": "team_join", "user": body, "cache_ts": int(now), "event_ts": f"{now:.6f}"}
+
+
+def member_left_channel_event(user: str, channel: str, *, team_id: str = DEFAULT_TEAM_ID) -> dict[str, Any]:
+    """A ``member_left_channel`` event: ``user`` left (or was removed from) ``channel``."""
+    kind = "G" if channel.startswith("G") else "C"
+    return {
+        "type": "member_left_channel",
+        "user": user,
+        "channel": channel,
+        "channel_type": kind,
+        "team": team_id,
+        "event_ts": _now_ts(),
+    }
+
+
+def channel_archive_event(channel: str, user: str) -> dict[str, Any]:
+    """A ``channel_archive`` event: ``user`` archived ``channel``."""
+    return {"type": "channel_archive", "channel": channel, "user": user, "event_ts": _now_ts()}
+
+
+def user_change_event(user: User) -> dict[str, Any]:
+    """A ``user_change`` event: a member's profile changed (time zone, name, deactivation), with the whole user."""
+    now = time.time()
+    return {"type": "user_change", "user": user.to_slack(), "cache_ts": int(now), "event_ts": f"{now:.6f}"}
+
+
+def tokens_revoked_event(*, bot: Sequence[str] = (), oauth: Sequence[str] = ()) -> dict[str, Any]:
+    """A ``tokens_revoked`` event: the users whose OAuth (user) and bot tokens were revoked."""
+    return {"type": "tokens_revoked", "tokens": {"oauth": list(oauth), "bot": list(bot)}, "event_ts": _now_ts()}
+
+
+def app_uninstalled_event() -> dict[str, Any]:
+    """An ``app_uninstalled`` event: the app was removed from the workspace (its tokens with it)."""
+    return {"type": "app_uninstalled", "event_ts": _now_ts()}
+
+
+def app_rate_limited(*, team_id: str = DEFAULT_TEAM_ID, api_app_id: str = DEFAULT_API_APP_ID) -> dict[str, Any]:
+    """Slack's notice (not an event_callback) that it dropped this app's events for going over 30,000 an hour."""
+    minute = int(time.time()) // 60 * 60
+    return {
+        "token": DEFAULT_VERIFICATION_TOKEN,
+        "type": "app_rate_limited",
+        "team_id": team_id,
+        "minute_rate_limited": minute,
+        "api_app_id": api_app_id,
+    }
 
 
 def app_home_opened_event(

@@ -35,10 +35,12 @@ class WebApiServer:
         response_urls: ResponseUrls,
         record: Callable[[RecordedCall], Awaitable[None]],
         token_problem: Callable[[str], str] = lambda _token: "invalid_auth",
+        bot_token_refusal: Callable[[], str] = lambda: "",
     ) -> None:
         self._workspace = workspace
         self._bot_token = bot_token
         self._token_problem = token_problem  # why a token other than the bot's is refused ("" when it is good)
+        self._bot_token_refusal = bot_token_refusal  # why the bot's own token is refused (revoked, uninstalled)
         self._reference = reference
         self._handlers = handlers
         self._faults = faults
@@ -117,6 +119,8 @@ class WebApiServer:
                 raise SlackApiFailure("not_authed")
             if token != self._bot_token and (problem := self._token_problem(token)):
                 raise SlackApiFailure(problem)
+            if token == self._bot_token and (refused := self._bot_token_refusal()):
+                raise SlackApiFailure(refused)
             if self._reference is not None:
                 self._reference.check_required(method, args)
             return handler(args)

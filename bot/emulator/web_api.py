@@ -106,6 +106,7 @@ class SlackEmulator(Workspace):
             seed=seed,
         )
         self.bot_token = bot_token
+        self.bot_token_refused = ""  # the error every call with the bot token gets ("": the token is good)
         self.reference_dir = reference_dir if reference_dir is not None else DEFAULT_REFERENCE_DIR
         self.reference: SlackReference | None
         self.reference_problem: str | None = None
@@ -135,9 +136,18 @@ class SlackEmulator(Workspace):
             response_urls=self._response_urls,
             record=self._record,
             token_problem=self._functions.token_problem,
+            bot_token_refusal=lambda: self.bot_token_refused,
         )
 
     # --- lifecycle
+
+    def revoke_bot_token(self, error: str = "token_revoked") -> None:
+        """A workspace admin revoked Baton's token or uninstalled the app: every call with it now fails so."""
+        self.bot_token_refused = error
+
+    def restore_bot_token(self) -> None:
+        """The app is reinstalled (or the token restored): calls with the bot token work again."""
+        self.bot_token_refused = ""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve the emulator on ``host:port`` (port 0 picks a free one)."""

@@ -470,6 +470,15 @@ class Workspace:
         self.history.setdefault(channel_id, {})
         return channel
 
+    def change_user(self, user_id: str, **changes: Any) -> User:
+        """An admin or the person edits the profile (``tz``, ``deleted``...): the user as ``user_change`` carries it."""
+        user = self.users_by_id[user_id]
+        if "tz" in changes:
+            changes["tz_label"], changes["tz_offset"] = _tz_details(str(changes["tz"]), self.clock())
+        changed = replace(user, **changes, updated=int(self.clock()))
+        self.users_by_id[user_id] = changed
+        return changed
+
     def add_usergroup(self, group_id: str, handle: str, users: Iterable[str], *, name: str = "") -> Usergroup:
         group = Usergroup(id=group_id, handle=handle, users=tuple(users), name=name or handle)
         self.usergroups_by_id[group_id] = group

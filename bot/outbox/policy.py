@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
@@ -20,7 +21,6 @@ log = logging.getLogger("bot.outbox")
 # Slack errors that no retry will cure: the message is recorded as failed and the workflow's log says so.
 PERMANENT_ERRORS = frozenset(
     {
-        "account_inactive",
         "cant_update_message",
         "channel_not_found",
         "invalid_arguments",
@@ -49,8 +49,9 @@ MAX_BACKOFF = 300.0
 
 # Slack's own trouble, retried like a 5xx for as long as it lasts: an outage delays messages, never drops them.
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
-# Baton's token is refused: every message would fail alike, so they wait (loudly logged) until it is fixed.
-AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
+# Baton's token is refused (revoked, app uninstalled, its bot deactivated): every message would fail alike, so
+# sending pauses for the whole workspace (bot/outbox/pause.py) and every message waits until the token works.
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 # Any other error Slack answers, or a failure inside Baton while sending, is tried this many times, then the
 # message is given up like a permanent error (history line, admins told), so it cannot hold up its conversation.
 GIVE_UP_AFTER_ATTEMPTS = 8
@@ -60,7 +61,6 @@ _FIXES = {
     "not_in_channel": "invite Baton there with `/invite @baton` (it may post only where it is a member)",
     "channel_not_found": "check the channel in the workflow file, or invite Baton if it is private",
     "is_archived": "the channel is archived: unarchive it or point the workflow elsewhere",
-    "account_inactive": "that account is deactivated: reassign their work or update `org.yaml`",
     "user_not_found": "that user does not exist in this workspace: check `org.yaml` or the workflow file",
     "missing_scope": "Baton's Slack app lacks a scope: reinstall it from `manifest.yml`",
     "execution_not_in_running_state": "the Workflow Builder run is no longer waiting (ended or cancelled in Slack)",
@@ -73,8 +73,15 @@ class DeliveryPolicy:
     """Slack's answers turned into retries, rate-limit pauses, or a failure in the history with admins told."""
 
     def __init__(
-        self, store: Store, clock: Clock, *, admins: tuple[str, ...] = (), max_backoff: float = MAX_BACKOFF
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        admins: tuple[str, ...] = (),
+        max_backoff: float = MAX_BACKOFF,
+        on_token_refused: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_token_refused = on_token_refused
         self._store = store
         self._clock = clock
         self._admins = admins
@@ -99,8 +106,10 @@ class DeliveryPolicy:
             await self.retry(pending, retry_after, f"rate limited for {retry_after:.0f}s")
         elif status >= 500 or code in TRANSIENT_ERRORS:
             await self.retry(pending, self.backoff(pending.attempts), f"slack http {status} {code}")
+        elif code in AUTH_ERRORS and self._on_token_refused is not None:
+            await self._on_token_refused(code)  # sending pauses; this message keeps its place and its count
+            await self.retry(pending, 0.0, f"slack error {code}: sending paused", count=False)
         elif code in AUTH_ERRORS:
-            log.error("Slack refuses Baton's token (%s): check SLACK_BOT_TOKEN; messages wait until it works", code)
             await self.retry(pending, self.backoff(pending.attempts), f"slack error {code}")
         elif code in PERMANENT_ERRORS or pending.attempts + 1 >= GIVE_UP_AFTER_ATTEMPTS:
             await self.fail(pending, code)

@@ -16,6 +16,7 @@ from bot.store import PendingMessage, Store
 from bot.webhooks import WebhookPost, webhook_sender
 
 from .delivery import Delivery, Renderers
+from .pause import FIRST_PROBE_SECONDS, SendingPauseGate
 from .policy import MAX_BACKOFF, DeliveryPolicy
 
 __all__ = ["OutboxSender"]
@@ -50,11 +51,18 @@ class OutboxSender:
         slowest_call: float = 21.0,
         deliver_webhook: WebhookPost | None = None,  # bot/webhooks.py: the policy and the POST
         span_for: Callable[[PendingMessage], contextlib.AbstractContextManager[object]] | None = None,  # traces
+        first_probe: float = FIRST_PROBE_SECONDS,
     ) -> None:
         self._span_for = span_for or (lambda _pending: contextlib.nullcontext())
         self._store = store
         self._clock = clock
-        self._policy = DeliveryPolicy(store, clock, admins=admins, max_backoff=max_backoff)
+        # While Slack refuses the token nothing is claimed (bot/outbox/pause.py); events and failed sends pause it.
+        self.pause = SendingPauseGate(
+            store, client, clock, admins=admins, max_backoff=max_backoff, first_probe=first_probe
+        )
+        self._policy = DeliveryPolicy(
+            store, clock, admins=admins, max_backoff=max_backoff, on_token_refused=self.pause.pause
+        )
         self._delivery = Delivery(
             store,
             client,
@@ -121,6 +129,8 @@ class OutboxSender:
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def _claim(self) -> int:
+        if await self.pause.held():
+            return 0
         async with self._store.transaction() as work:
             due = await work.due_outbox(self._clock.now(), limit=self._batch_size, exclude=self._held)
         claimed_at = asyncio.get_running_loop().time()

@@ -10,6 +10,7 @@ from bot.reporting.summary import report_blocks
 from bot.service import HomeData
 
 from .blocks import Block, context, divider, fit_blocks, header, section
+from .home_start import MAX_START_BUTTONS, start_buttons
 from .maps import map_buttons
 from .messages import button_labels, how_long, requests_blocks, task_buttons, when
 
@@ -41,12 +42,21 @@ def home_view(home: HomeData) -> dict[str, Any]:
     if home.owner_report is not None:
         blocks.append(divider())
         blocks.append(header("Your workflows, last 30 days"))
+        open_now = " · ".join(f"{home.owned[name]} *{count}*" for name, count in home.owner_open.items())
+        if open_now:
+            blocks.append(context(f"Open tasks now: {open_now}"))
         blocks.extend(report_blocks(home.owner_report, home.owned)[:8])
         blocks.append(context("More: `/workflow report &lt;workflow&gt; 12w` (with a chart), `/workflow export`"))
         blocks.extend(map_buttons(home.owned))
     blocks.append(divider())
-    names = ", ".join(f"`{d.name}`" for d in home.startable) or "none"
-    blocks.append(context(f"You can start: {names} — `/workflow start &lt;name&gt;`"))
+    blocks.append(header("Start something"))
+    if not home.startable:
+        blocks.append(context("There is no workflow you may start."))
+    blocks.extend(start_buttons(home.startable))
+    beyond = home.startable[MAX_START_BUTTONS:]
+    if beyond:
+        names = ", ".join(f"`{d.name}`" for d in beyond)
+        blocks.append(context(f"Also: {names} — `/workflow start &lt;name&gt;`"))
     return {"type": "home", "blocks": fit_blocks(blocks, 100)}
 
 

@@ -16,8 +16,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.service import WorkflowService
 from bot.step_outputs import REQUEST_APPROVAL, START_WORKFLOW
 
+from .app_lifecycle import AppLifecycle
+from .channel_events import ChannelEvents
 from .collaboration import SHORTCUT_REQUEST_APPROVAL, SHORTCUT_START, Collaboration, tell
 from .followups import FollowUps
+from .home_start import HOME_START_BUTTONS, HomeStartButton
 from .maps import MAP_BUTTONS, MapButton, MapDesk
 from .messages import (
     ACTION_APPROVE,
@@ -32,6 +35,7 @@ from .messages import (
 )
 from .metadata import MetadataSeal
 from .parsing import click_of, text_of
+from .people_events import PeopleEvents
 from .report_desk import ReportDesk
 from .slash_command import SLASH_COMMAND, SlashCommand
 from .start_form import StartForm
@@ -66,6 +70,9 @@ def register_listeners(
     *,
     reports: ReportDesk,
     maps: MapDesk,
+    lifecycle: AppLifecycle,
+    people: PeopleEvents,
+    channels: ChannelEvents,
 ) -> None:
     """Attach every listener Baton has to the Bolt app: this table is the whole list."""
     command = SlashCommand(service, followups, seal, reports=reports, maps=maps)
@@ -103,7 +110,14 @@ def register_listeners(
     app.event("team_join")(events.team_join)
     app.event("app_mention")(events.app_mention)
     app.event("app_home_opened")(events.app_home_opened)
+    app.event("tokens_revoked")(lifecycle.tokens_revoked)  # Baton's own install: sending pauses
+    app.event("app_uninstalled")(lifecycle.app_uninstalled)
+    app.event("member_left_channel")(channels.member_left_channel)  # Baton removed from a notify step's channel
+    app.event("channel_archive")(channels.channel_archive)
+    app.event("group_archive")(channels.channel_archive)  # the same for a private channel
+    app.event("user_change")(people.user_change)  # a new time zone; a deactivated person's tasks handed on
     app.action(MAP_BUTTONS)(MapButton(maps, followups).clicked)  # the Home's map buttons
+    app.action(HOME_START_BUTTONS)(HomeStartButton(service, followups, seal).clicked)  # the Home's start buttons
     # Workflow Builder: a workflow reached one of Baton's steps (manifest.yml `functions`)
     app.function(REQUEST_APPROVAL)(steps.executed)
     app.function(START_WORKFLOW)(steps.executed)

@@ -10,6 +10,7 @@ from .base import (
     Reports,
     Requests,
     SeenRequests,
+    SendingPauses,
     SlackMessages,
     Store,
     Timers,
@@ -26,6 +27,7 @@ from .records import (
     MessageRef,
     OutboxMessage,
     PendingMessage,
+    SendingPause,
     StepExecution,
 )
 from .sqlite import SQLiteStore
@@ -49,6 +51,8 @@ __all__ = [
     "Requests",
     "SQLiteStore",
     "SeenRequests",
+    "SendingPause",
+    "SendingPauses",
     "SlackMessages",
     "Store",
     "StepExecution",

@@ -13,7 +13,16 @@ from bot.engine.kpis import KpiRows
 from bot.engine.timers import Timer
 from bot.pacing import Limit
 
-from .records import ApiOrigin, AuditEntry, DueTimer, MessageRef, OutboxMessage, PendingMessage, StepExecution
+from .records import (
+    ApiOrigin,
+    AuditEntry,
+    DueTimer,
+    MessageRef,
+    OutboxMessage,
+    PendingMessage,
+    SendingPause,
+    StepExecution,
+)
 from .reporting import EventExport, InstanceExport, OpsSnapshot
 from .rows import TimerChange
 
@@ -28,6 +37,7 @@ __all__ = [
     "Reports",
     "Requests",
     "SeenRequests",
+    "SendingPauses",
     "SlackMessages",
     "Store",
     "Timers",
@@ -155,6 +165,20 @@ class SeenRequests(Protocol):
         ...
 
 
+class SendingPauses(Protocol):
+    """Sending held back for the whole workspace while Slack refuses Baton's token."""
+
+    async def sending_pause(self) -> SendingPause | None: ...
+
+    async def pause_sending(self, reason: str, now: datetime) -> bool:
+        """Pause (true) or keep the pause already recorded, with its first reason and time (false)."""
+        ...
+
+    async def resume_sending(self) -> SendingPause | None:
+        """End the pause; the one that was, or None when sending was not paused."""
+        ...
+
+
 class FunctionExecutions(Protocol):
     """Workflow Builder steps waiting on a request: Slack's execution id and the request it became."""
 
@@ -230,6 +254,7 @@ class UnitOfWork(
     Outbox,
     SlackMessages,
     SeenRequests,
+    SendingPauses,
     FunctionExecutions,
     HomeViewers,
     Digests,

@@ -14,6 +14,7 @@ __all__ = [
     "MessageRef",
     "OutboxMessage",
     "PendingMessage",
+    "SendingPause",
     "StepExecution",
 ]
 
@@ -105,3 +106,11 @@ class ApiOrigin:
     instance_id: int
     created_at: datetime
     caller: ApiStart
+
+
+@dataclass(frozen=True)
+class SendingPause:
+    """Sending to Slack held back: what Slack answered (or which event said so) and since when."""
+
+    reason: str  # token_revoked, invalid_auth, app_uninstalled...
+    since: datetime

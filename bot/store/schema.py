@@ -191,6 +191,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UNIQUE (token, idempotency_key)
         )""",
     ),
+    (
+        # Sending held back for the whole workspace: Slack refused Baton's token (revoked, app uninstalled). One
+        # row while paused, shared by every process on this database; pending messages wait untouched meanwhile.
+        """CREATE TABLE sending_pause (
+            pause_key TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            paused_at REAL NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,7 @@ from .api import SQLApiRequests
 from .history import SQLHistory
 from .outbox import SQLOutbox
 from .part import SQLPart
+from .pause import SQLSendingPause
 from .people import SQLDelegations, SQLDigests, SQLHomeViewers
 from .reports import SQLReports
 from .requests import SQLRequests
@@ -25,6 +26,7 @@ class SQLUnitOfWork(
     SQLOutbox,
     SQLSlackMessages,
     SQLSeenRequests,
+    SQLSendingPause,
     SQLFunctionExecutions,
     SQLHomeViewers,
     SQLDigests,
