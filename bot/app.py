@@ -7,15 +7,12 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.response import BoltResponse
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncApp
 
 from bot.catalog import Catalog, load_catalog
 from bot.channel_notices import ChannelNotices
@@ -32,10 +29,9 @@ from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
 from bot.slack.app_lifecycle import AppLifecycle
+from bot.slack.bolt_app import bolt_app
 from bot.slack.channel_events import ChannelEvents
 from bot.slack.client import CountingWebClient
-from bot.slack.collaboration import tell
-from bot.slack.failures import FAILURE_NOTE, failure_answer, failure_note_target
 from bot.slack.followups import FollowUps
 from bot.slack.home import home_view
 from bot.slack.listeners import register_listeners
@@ -71,7 +67,7 @@ class Baton:
     deliver_webhook: WebhookPost | None = None  # how queued webhooks go out (the sandbox keeps them instead)
     store: Store = field(init=False)
     service: WorkflowService = field(init=False)
-    client: AsyncWebClient = field(init=False)
+    client: CountingWebClient = field(init=False)
     sender: OutboxSender = field(init=False)
     scheduler: Scheduler = field(init=False)
     bolt: AsyncApp = field(init=False)
@@ -190,30 +186,15 @@ class Baton:
 
     def _build_bolt(self) -> AsyncApp:
         secret = self.settings.slack_signing_secret
-        app = AsyncApp(
-            client=self.client,
-            signing_secret=secret.get_secret_value() if secret else None,
-            # Slack's answer goes out when a listener returns, after what it changed is committed (an answer is
-            # a promise); the Slack-only work that follows goes to self.followups.
-            process_before_response=True,
-            # The door (bot/inbound.py) has verified the signature and timestamp of every HTTP request over the
-            # raw bytes before Bolt sees it; Socket Mode requests carry none.
-            request_verification_enabled=False,
-        )
-        metrics, shared = self.metrics, self.client
-
-        @app.middleware
-        async def _count_slack_calls(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
-            """Bolt gives each request a plain client of its own: swap in one that reports its calls to /metrics
-            (Baton's own, shared, when the token is its bot token: one workspace, so nothing else differs)."""
-            client = context.client
-            same = client.token == shared.token
-            context["client"] = shared if same else CountingWebClient.like(client, on_call=metrics.slack_call)
-            await next()
-
+        app = bolt_app(self.client, self.metrics, self.followups, signing_secret=secret)
         seal = MetadataSeal(secret.get_secret_value() if secret else None)  # signs what Slack is to bring back
-        lifecycle = AppLifecycle(self.sender.pause.pause)
-        people = PeopleEvents(Departures(self.service), self.profiles.note_zone)
+        notices = ChannelNotices(
+            self.store,
+            lambda: self.service.catalog,
+            self.clock,
+            admins=self.settings.baton_admins,
+            on_commit=self.sender.kick,
+        )
         register_listeners(
             app,
             self.service,
@@ -221,30 +202,10 @@ class Baton:
             seal,
             reports=self.reports,
             maps=self.maps,
-            lifecycle=lifecycle,
-            people=people,
-            channels=ChannelEvents(
-                ChannelNotices(
-                    self.store,
-                    lambda: self.service.catalog,
-                    self.clock,
-                    admins=self.settings.baton_admins,
-                    on_commit=self.sender.kick,
-                )
-            ),
+            lifecycle=AppLifecycle(self.sender.pause.pause),
+            people=PeopleEvents(Departures(self.service), self.profiles.note_zone),
+            channels=ChannelEvents(notices),
         )
-        followups = self.followups
-
-        @app.error
-        async def _failed(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> BoltResponse:
-            """Whatever failed, the person sees that it did (and an event is delivered again)."""
-            log.error("listener failed: %s", error, exc_info=error)
-            target = failure_note_target(body)
-            if target is not None:
-                user_id, channel_id = target
-                followups.later(tell(client, channel_id, user_id, FAILURE_NOTE), what="failure note")
-            return failure_answer(body)
-
         return app
 
     async def _render_home(self, user_id: str) -> dict[str, Any]:
