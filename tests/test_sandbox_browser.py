@@ -335,7 +335,8 @@ async def test_the_readme_tour_works_exactly_as_the_readme_tells_it(page: Page, 
     await expect(messages).to_contain_text("was completed")
     await page.click('[data-pane="home"]')
     await expect(messages).to_contain_text("Expense approval #1")
-    await expect(messages).to_contain_text("start")
+    await expect(messages).to_contain_text("Start something")  # what she can start, one button a workflow
+    await expect(messages.get_by_role("button", name="Expense approval")).to_be_visible()
     await act_as(page, FIONA)
     await page.locator(".section-title", has_text="Apps").locator("xpath=..").locator('[data-pane="map"]').click()
     await page.select_option("#map-workflow", "expense-approval")

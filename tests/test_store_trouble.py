@@ -6,6 +6,7 @@ replica would), not a fake of Baton's code. Once the database works again, the s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 
@@ -21,17 +22,21 @@ ALICE, MARIA = "U0ALICE", "U0MARIA"
 REFUSAL = "Baton could not record anything: disk trouble"
 
 
+def _refuse_sqlite_events(database: str, *, refuse: bool) -> None:
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
+        if refuse:
+            db.execute(
+                f"CREATE TRIGGER store_trouble BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
+            )
+        else:
+            db.execute("DROP TRIGGER store_trouble")
+        db.commit()
+
+
 async def refuse_new_events(database_url: str, *, refuse: bool) -> None:
     """Make the database refuse (or accept again) every new event, from outside Baton."""
-    if database_url.startswith("sqlite:///"):
-        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=30)) as db:
-            if refuse:
-                db.execute(
-                    f"CREATE TRIGGER store_trouble BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
-                )
-            else:
-                db.execute("DROP TRIGGER store_trouble")
-            db.commit()
+    if database_url.startswith("sqlite:///"):  # in a thread: Baton's units of work go on in this loop meanwhile
+        await asyncio.to_thread(_refuse_sqlite_events, database_url.removeprefix("sqlite:///"), refuse=refuse)
         return
     connection = await asyncpg.connect(database_url)
     try:
