@@ -1,4 +1,5 @@
-"""Command line: `python -m bot serve | socket | check | run | sandbox | migrate | migrate-data | export | backup`."""
+"""Command line: `python -m bot serve | socket | check | run | sandbox | migrate | migrate-data | export | backup`,
+and `org import`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.backup import backup
 from bot.catalog import format_report, load_catalog
 from bot.logs import configure_logging
 from bot.migrate import migrate, migrate_data
+from bot.org_import import add_org_arguments, org_command
 from bot.reporting.audit_export import add_export_arguments, export_command
 from bot.sandbox import SANDBOX_DATABASE, Sandbox, ignored_settings
 from bot.settings import Settings, SettingsError, load_settings
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_arguments(commands.add_parser("export", help="write the requests and the event log as CSV files"))
     saving = commands.add_parser("backup", help="copy the SQLite database, consistently, while Baton runs")
     saving.add_argument("file", type=Path, help="where the copy goes (replaced if it exists)")
+    add_org_arguments(commands.add_parser("org", help="keep org.yaml up to date from the Slack workspace"))
     return parser
 
 
@@ -64,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export_command(settings.database_url, workflow=args.workflow, since=args.since, out=args.out)
     if args.command == "backup":
         return _backup(settings.database_url, args.file)
+    if args.command == "org":
+        return org_command(settings, args)
     if args.command == "migrate":
         return _run(_migrate(settings.database_url))
     if args.command == "migrate-data":

@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.emulator.arguments import Handler, SlackApiFailure
 from bot.emulator.faults import Delay, Fault, FaultInjector
 from bot.emulator.http_io import fault_answer, read_api_request, read_response_url_payload, read_upload
-from bot.emulator.methods.functions import UNLISTED_TIERS
+from bot.emulator.methods import UNLISTED_TIERS
 from bot.emulator.records import RecordedCall
 from bot.emulator.reference import SlackReference
 from bot.emulator.response_urls import ResponseUrls

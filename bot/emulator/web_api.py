@@ -22,8 +22,8 @@ from bot.emulator.faults import (
     RateLimited,
     SlackError,
 )
-from bot.emulator.methods import method_table
-from bot.emulator.methods.functions import UNLISTED_TIERS, FunctionExecution, FunctionMethods
+from bot.emulator.methods import UNLISTED_TIERS, method_table
+from bot.emulator.methods.functions import FunctionExecution, FunctionMethods
 from bot.emulator.methods.views import ViewMethods
 from bot.emulator.records import RecordedCall, ResponseUrlPost
 from bot.emulator.reference import DEFAULT_REFERENCE_DIR, MethodSpec, SlackReference

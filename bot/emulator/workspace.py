@@ -22,6 +22,7 @@ __all__ = [
     "Ephemeral",
     "Message",
     "MessageVersion",
+    "ProfileField",
     "Trigger",
     "UploadedFile",
     "User",
@@ -83,6 +84,8 @@ class User:
     is_bot: bool = False
     team_id: str = "T0BATON"
     updated: int = 0
+    title: str = ""
+    fields: tuple[tuple[str, str], ...] = ()  # custom profile fields: (field id, value), as users.profile.get has them
 
     def to_slack(self) -> dict[str, Any]:
         profile: dict[str, Any] = {
@@ -93,6 +96,7 @@ class User:
             "display_name": self.name,
             "real_name_normalized": self.real_name,
             "display_name_normalized": self.name,
+            "title": self.title,
             "team": self.team_id,
         }
         if self.email is not None:
@@ -119,6 +123,28 @@ class User:
             "is_app_user": False,
             "updated": self.updated,
             "has_2fa": False,
+        }
+
+
+@dataclass(frozen=True)
+class ProfileField:
+    """A custom profile field of the workspace, as team.profile.get lists it."""
+
+    id: str
+    label: str
+    type: str = "text"
+    ordering: int = 0
+
+    def to_slack(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ordering": self.ordering,
+            "label": self.label,
+            "hint": "",
+            "type": self.type,
+            "possible_values": None,
+            "options": None,
+            "is_hidden": False,
         }
 
 
@@ -390,6 +416,7 @@ class Workspace:
         self.users_by_id: dict[str, User] = {}
         self.channels_by_id: dict[str, Channel] = {}
         self.usergroups_by_id: dict[str, Usergroup] = {}
+        self.profile_fields: list[ProfileField] = []  # the workspace's custom profile fields (team.profile.get)
         self.history: dict[str, dict[str, Message]] = {}
         self.deleted: list[Message] = []
         self.dm_by_user: dict[str, str] = {}
@@ -419,8 +446,11 @@ class Workspace:
         is_owner: bool = False,
         deleted: bool = False,
         is_bot: bool = False,
+        title: str = "",
+        fields: Mapping[str, str] | None = None,
     ) -> User:
-        """Add (or replace) a workspace member; ``tz_label``/``tz_offset`` are derived from ``tz`` now."""
+        """Add (or replace) a workspace member; ``tz_label``/``tz_offset`` are derived from ``tz`` now; ``fields``
+        are custom profile field values by field id (see `add_profile_field`)."""
         now = self.clock()
         tz_label, tz_offset = _tz_details(tz, now)
         user = User(
@@ -437,6 +467,8 @@ class Workspace:
             is_bot=is_bot,
             team_id=self.team_id,
             updated=int(now),
+            title=title,
+            fields=tuple((fields or {}).items()),
         )
         self.users_by_id[user_id] = user
         return user
@@ -478,6 +510,12 @@ class Workspace:
         changed = replace(user, **changes, updated=int(self.clock()))
         self.users_by_id[user_id] = changed
         return changed
+
+    def add_profile_field(self, field_id: str, label: str, *, type: str = "user") -> ProfileField:
+        """A custom profile field an admin added (Slack's "Manager" field is of type ``user``)."""
+        added = ProfileField(id=field_id, label=label, type=type, ordering=len(self.profile_fields))
+        self.profile_fields.append(added)
+        return added
 
     def add_usergroup(self, group_id: str, handle: str, users: Iterable[str], *, name: str = "") -> Usergroup:
         group = Usergroup(id=group_id, handle=handle, users=tuple(users), name=name or handle)

@@ -8,8 +8,8 @@ from bot.emulator.arguments import Handler
 from bot.emulator.methods.chat import ChatMethods
 from bot.emulator.methods.conversations import ConversationMethods
 from bot.emulator.methods.files import FileMethods
-from bot.emulator.methods.functions import FunctionMethods
-from bot.emulator.methods.users import UserMethods
+from bot.emulator.methods.functions import FUNCTION_TIERS, FunctionMethods
+from bot.emulator.methods.users import USER_TIERS, UserMethods
 from bot.emulator.methods.views import ViewMethods
 from bot.emulator.workspace import Workspace
 
@@ -17,11 +17,14 @@ __all__ = [
     "ChatMethods",
     "ConversationMethods",
     "FileMethods",
+    "UNLISTED_TIERS",
     "FunctionMethods",
     "UserMethods",
     "ViewMethods",
     "method_table",
 ]
+
+UNLISTED_TIERS = {**FUNCTION_TIERS, **USER_TIERS}  # the methods' tiers the reference files leave out
 
 
 def method_table(

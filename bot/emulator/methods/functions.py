@@ -16,9 +16,9 @@ from typing import Any
 from bot.emulator.arguments import Handler, SlackApiFailure, is_missing
 from bot.emulator.workspace import Workspace
 
-__all__ = ["FUNCTION_TOKEN_SECONDS", "UNLISTED_TIERS", "FunctionExecution", "FunctionMethods"]
+__all__ = ["FUNCTION_TOKEN_SECONDS", "FUNCTION_TIERS", "FunctionExecution", "FunctionMethods"]
 
-UNLISTED_TIERS = {"functions.completeSuccess": "t3", "functions.completeError": "t3"}
+FUNCTION_TIERS = {"functions.completeSuccess": "t3", "functions.completeError": "t3"}
 # An execution's bot_access_token lives until the step completes, and 15 minutes at most (a Slack engineer's
 # answer in slackapi/bolt-python#1075): an app must not count on it for a step that waits for people.
 FUNCTION_TOKEN_SECONDS = 15 * 60
