@@ -132,7 +132,7 @@ def load_catalog(directory: Path) -> Catalog:
     """Load the org chart and every workflow file in `directory`; never raises for bad content."""
     org_path = _org_path(directory)
     org, errors = _read_org(org_path)
-    groups = org.groups if org is not None else None  # a broken org.yaml: skip group checks, avoid noise
+    context = _org_context(org)
     workflows: dict[str, WorkflowDefinition] = {}
     origins: dict[str, Path] = {}
     try:
@@ -142,13 +142,22 @@ def load_catalog(directory: Path) -> Catalog:
         message = f"cannot list the directory: {error.strerror or error}"
         errors.append(DefinitionError(directory, 0, "", message))
     for path in files:
-        result = _safely(path, lambda p: _load_workflow(p, groups, origins))
+        result = _safely(path, lambda p: _load_workflow(p, context, origins))
         if isinstance(result, WorkflowDefinition):
             workflows[result.name] = result
             origins[result.name] = path
         else:
             errors.extend(result)
     return Catalog(org or OrgChart(), MappingProxyType(workflows), tuple(errors))
+
+
+def _org_context(org: OrgChart | None) -> dict[str, Any]:
+    """What a workflow file's references are checked against: org.yaml's groups, and its people's emails (a file
+    may name someone by email; it holds their user ID once loaded). A broken org.yaml: no checks, less noise."""
+    if org is None:
+        return {}
+    emails = {person.email.strip().lower(): user_id for user_id, person in org.people.items() if person.email}
+    return {"groups": org.groups, "emails": emails}
 
 
 def format_report(catalog: Catalog) -> str:
@@ -257,7 +266,7 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _load_workflow(
-    path: Path, groups: Mapping[str, Any] | None, origins: Mapping[str, Path]
+    path: Path, context: dict[str, Any], origins: Mapping[str, Path]
 ) -> WorkflowDefinition | list[DefinitionError]:
     document = _parse(path)
     if document is None:
@@ -266,7 +275,6 @@ def _load_workflow(
         return [document]
     if not isinstance(document.data, dict):
         return [_not_a_mapping(path, document, "name:, title:, form:, steps:")]
-    context = {"groups": groups} if groups is not None else {}
     try:
         definition = WorkflowDefinition.model_validate(document.data, context=context)
     except ValidationError as error:

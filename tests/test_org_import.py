@@ -13,7 +13,10 @@ from pathlib import Path
 from bot.catalog import load_catalog, load_org
 from bot.emulator import SlackEmulator
 
-from .conftest import BOT_TOKEN, PROJECT, WORKFLOWS
+from .conftest import BOT_TOKEN, PROJECT, WORKFLOWS, running_baton
+from .story import copy_workflows, dm_containing, start_with_form
+
+ALICE, FIONA = "U0ALICE", "U0FIONA"
 
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Australia/Sydney")
 NEWCOMERS = 3000
@@ -150,3 +153,41 @@ async def test_a_dry_run_and_bad_input_change_nothing_and_say_why(tmp_path: Path
     slack.bot_token_refused = ""
     code, out, _ = await org_import(slack, workflows)
     assert code == 0 and load_org(workflows / "org.yaml").people["U9NEW"].tz == "Europe/Paris"
+
+
+BY_EMAIL = """
+name: laptop
+title: Laptop
+owners: [Fiona@Example.com]
+start: {allowed: [alice@example.com, bob@example.com]}
+form:
+  - {id: model, label: Model}
+steps:
+  - id: buy
+    type: approval
+    title: Buy {form.model}
+    assignee: fiona@example.com
+    due: 3 days
+    escalate: {after: 2 days, to: [dirk@example.com]}
+"""
+
+
+async def test_people_named_by_email_in_a_workflow_file_get_the_task(tmp_path: Path, slack: SlackEmulator) -> None:
+    workflows = copy_workflows(tmp_path / "workflows", laptop=BY_EMAIL)
+    catalog = load_catalog(workflows)
+    assert not catalog.errors, catalog.errors
+    laptop = catalog.workflows["laptop"]
+    assert laptop.owners == ("U0FIONA",) and laptop.start.allowed == ("U0ALICE", "U0BOB")
+    buy = laptop.all_steps()[0]
+    assert buy.assignee == ("U0FIONA",) and buy.escalate is not None and buy.escalate.to == ("U0DIRK",)
+
+    async with running_baton(tmp_path, slack, workflows_dir=workflows) as (_baton, driver):
+        await start_with_form(driver, slack, ALICE, "laptop", model="X1 Carbon")
+        task = await dm_containing(slack, FIONA, "Buy X1 Carbon")
+        assert "Approve" in str(task.blocks)
+
+    misspelt = BY_EMAIL.replace("assignee: fiona@example.com", "assignee: fiona@exampel.com")
+    (workflows / "laptop.yaml").write_text(misspelt)
+    errors = [str(error) for error in load_catalog(workflows).errors]
+    assert len(errors) == 1 and "laptop.yaml:12: steps[0].assignee: 'fiona@exampel.com' is not the email" in errors[0]
+    assert "of anyone in org.yaml (did you mean 'fiona@example.com'?)" in errors[0]

@@ -226,8 +226,8 @@ class EscalationPolicy(_Frozen):
 
     @field_validator("to", mode="before")
     @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
+    def _one_or_many(cls, value: Any, info: ValidationInfo) -> Any:
+        return _people_by_email((value,) if isinstance(value, str) else value, info)
 
     @field_validator("to")
     @classmethod
@@ -266,8 +266,8 @@ class Step(_Frozen):
 
     @field_validator("assignee", "to", mode="before")
     @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
+    def _one_or_many(cls, value: Any, info: ValidationInfo) -> Any:
+        return _people_by_email((value,) if isinstance(value, str) else value, info)
 
     @field_validator("type", mode="before")
     @classmethod
@@ -357,6 +357,31 @@ Stage = Annotated[
 ]
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _people_by_email(value: Any, info: ValidationInfo) -> Any:
+    """A person named by email in a workflow file becomes their Slack user ID, by the emails org.yaml lists (the
+    loader's validation context `emails`); without that context, emails are left for the usual checks to refuse."""
+    emails = (info.context or {}).get("emails")
+    if emails is None:
+        return value
+    if isinstance(value, str):
+        return _user_of_email(value, emails)
+    if isinstance(value, list | tuple):
+        return tuple(_user_of_email(item, emails) if isinstance(item, str) else item for item in value)
+    return value
+
+
+def _user_of_email(text: str, emails: dict[str, str]) -> str:
+    if not _EMAIL.match(text.strip()):
+        return text
+    user_id = emails.get(text.strip().lower())
+    if user_id is None:
+        raise ValueError(f"{text.strip()!r} is not the email of anyone in org.yaml{did_you_mean(text, emails)}")
+    return user_id
+
+
 class StartPolicy(_Frozen):
     """Who may start a workflow, and what starts it besides a person: someone joining, or the calendar
     (`schedule`, started as `requester` with the `form` values given here)."""
@@ -389,8 +414,13 @@ class StartPolicy(_Frozen):
 
     @field_validator("allowed", mode="before")
     @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
+    def _one_or_many(cls, value: Any, info: ValidationInfo) -> Any:
+        return _people_by_email((value,) if isinstance(value, str) else value, info)
+
+    @field_validator("requester", mode="before")
+    @classmethod
+    def _requester_by_email(cls, value: Any, info: ValidationInfo) -> Any:
+        return _people_by_email(value, info)
 
     @field_validator("allowed")
     @classmethod
@@ -414,6 +444,11 @@ class WorkflowDefinition(_Frozen):
     defaults: Annotated[dict[str, Any], Field(default_factory=dict)]
     report: ReportSchedule | None = None
     webhooks: tuple[WebhookSpec, ...] = ()
+
+    @field_validator("owners", mode="before")
+    @classmethod
+    def _owners_by_email(cls, value: Any, info: ValidationInfo) -> Any:
+        return _people_by_email(value, info)
 
     @model_validator(mode="before")
     @classmethod
