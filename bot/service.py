@@ -14,6 +14,7 @@ from bot.engine import (
     ActOnTask,
     CancelInstance,
     CommentOn,
+    ExtendWait,
     FormValue,
     Instance,
     OrgDirectory,
@@ -33,6 +34,7 @@ from bot.engine import (
     start,
 )
 from bot.engine.builder import refuse
+from bot.engine.extensions import extension_refusal
 from bot.engine.permissions import NOT_YOURS, comment_refusal, hand_over_refusal
 from bot.pipeline import CommandPipeline, Refused, Subject, by_request, by_task
 from bot.recording import Recording, TransitionRecorder
@@ -66,7 +68,7 @@ class Acted:
     task: Task
 
 
-TaskCommand = SnoozeTask | ReassignTask | ResubmitForm | CommentOn
+TaskCommand = SnoozeTask | ReassignTask | ResubmitForm | CommentOn | ExtendWait
 
 
 class WorkflowService:
@@ -279,6 +281,14 @@ class WorkflowService:
     async def comment(self, task_id: str, actor: str, text: str) -> Instance | Refused:
         """Add a comment to the request a task belongs to; everyone involved sees it in their thread."""
         return await self._apply(task_id, CommentOn(actor, text))
+
+    async def may_extend(self, task_id: str, actor: str) -> Refused | str:
+        """May `actor` ask for more time on this wait? The refusal, or the wait's title for the form."""
+        return await self._ask(task_id, lambda definition, _people, i: extension_refusal(definition, i, task_id, actor))
+
+    async def extend(self, task_id: str, actor: str, days: int, reason: str) -> Instance | Refused:
+        """The requester asks for `days` more on a wait (an access that lapses); the approvers decide."""
+        return await self._apply(task_id, ExtendWait(task_id, actor, days, reason))
 
     async def _apply(self, task_id: str, command: TaskCommand) -> Instance | Refused:
         outcome = await self._pipeline.run(by_task(task_id), _deciding(command))

@@ -52,7 +52,7 @@ SIGNATURE_HEADER = "X-Baton-Signature"
 TIMESTAMP_HEADER = "X-Baton-Timestamp"
 DELIVERY_HEADER = "X-Baton-Delivery"
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
-_STEP_EVENTS = {"task_completed", "task_approved", "task_rejected", "changes_requested"}
+_STEP_EVENTS = {"task_completed", "task_approved", "task_rejected", "changes_requested", "wait_over"}
 FINISH_EVENTS = frozenset({"instance_completed", "instance_rejected", "instance_cancelled", "instance_failed"})
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 
@@ -85,12 +85,14 @@ def _payload(event_name: WebhookEvent, event: Event, instance: Instance, deliver
     if event_name is WebhookEvent.STEP_DONE:
         task = instance.task(event.task_id) if event.task_id else None
         payload["step"] = {
-            "id": task.step_id if task else None,
+            "id": task.step_id if task else event.data.get("step"),
             "task_id": event.task_id,
             "title": task.title if task else None,
-            "outcome": event.kind.removeprefix("task_"),
+            "outcome": "elapsed" if event.kind == "wait_over" else event.kind.removeprefix("task_"),
             "by": event.actor,
         }
+        if event.kind == "wait_over":
+            payload["step"]["waited_seconds"] = event.data.get("waited_seconds")
     if event_name is WebhookEvent.FINISHED:
         payload["outcome"] = instance.status.value
         payload["by"] = event.actor
@@ -106,7 +108,7 @@ def webhook_messages(
     messages = []
     for event in events:
         name = _webhook_event(event.kind)
-        if name is None:
+        if name is None or _decides_an_extension(instance, event):
             continue
         for hook in definition.webhooks:
             if name not in hook.events:
@@ -122,6 +124,12 @@ def webhook_messages(
                 )
             )
     return messages
+
+
+def _decides_an_extension(instance: Instance, event: Event) -> bool:
+    """A yes or no to more time on a wait is not a step done: the wait's own `wait_over` is, when it comes."""
+    task = instance.task(event.task_id) if event.task_id else None
+    return task is not None and task.extension is not None
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:

@@ -435,7 +435,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        5, "steps[0].type", "Input should be 'task', 'approval' or 'notify'",
+        5, "steps[0].type", "Input should be 'task', 'approval', 'notify' or 'wait'",
     ),
     (
         "missing title",

@@ -49,7 +49,7 @@ async def test_the_status_of_a_rejected_request_fills_steps_never_reached_and_te
 def test_check_reports_field_and_reference_errors_in_one_pass_with_suggestions_for_values(tmp_path: Path) -> None:
     catalog = load_catalog(copy_workflows(tmp_path / "workflows", misspelt=MISSPELT))
     report = format_report(catalog)
-    assert "steps[0].type: Input should be 'task', 'approval' or 'notify' (did you mean 'approval'?)" in report
+    assert "steps[0].type: Input should be 'task', 'approval', 'notify' or 'wait' (did you mean 'approval'?)" in report
     assert "'requester.manger' does not name anyone (did you mean 'requester.manager'?)" in report
     assert "{form.amout} refers to a form field the form does not have (did you mean '{form.amount}'?)" in report
     assert "condition uses form.amout, which the form does not have (did you mean 'form.amount'?)" in report

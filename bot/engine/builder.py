@@ -22,7 +22,8 @@ from .events import (
 from .expressions import escape_text, render_template
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
 from .refusals import People, RefusalFacts, RefusalReason, Why
-from .timers import deadline_at, first_timers, task_due_at
+from .timers import deadline_at, first_timers, task_due_at, wait_timers
+from .waits import wait_ends_at
 
 __all__ = ["TransitionBuilder", "already_closed", "refuse", "template_values"]
 
@@ -68,7 +69,7 @@ class TransitionBuilder:
 
     def enter_stage(self, index: int) -> None:
         """Open the stage at index; stages with nothing to wait for are passed through at once."""
-        while index < len(self.definition.steps):
+        while index < len(self.definition.stages):
             self.instance = self.instance.model_copy(update={"stage_index": index})
             for step in self.definition.stage_steps(index):
                 self._enter_step(step)
@@ -86,6 +87,9 @@ class TransitionBuilder:
             return
         if step.type is StepKind.NOTIFY:
             self._notify(step)
+            return
+        if step.type is StepKind.WAIT:
+            self._wait(step)
             return
         assignees = self._assignees_for(step)
         if not assignees:
@@ -124,6 +128,32 @@ class TransitionBuilder:
         timers = first_timers(step, task, self.directory, self.now)
         if timers:
             self.effects.append(AddTimers(timers))
+
+    def _wait(self, step: Step) -> None:
+        """Open a wait: a task nobody works on, ending at its time (with nothing to wait for, it passes at once).
+        The requester holds it when it reminds them or may be extended, so its message and button reach them."""
+        requester = self.instance.requester
+        ends = wait_ends_at(
+            until=step.until, length=step.wait_length, form=self.instance.form,
+            calendar=self.directory.calendar, zone=self.directory.zone_of(requester), now=self.now,
+        )  # fmt: skip
+        if ends is None or ends <= self.now:
+            self.events.append(Event("wait_over", self.now, data={"step": step.id, "waited_seconds": 0}))
+            return
+        holder = (requester,) if step.remind is not None or step.extend is not None else ()
+        round_suffix = f".r{self.instance.round}" if self.instance.round > 1 else ""
+        title = render_template(step.shown_title, template_values(self.definition, self.instance))
+        task = Task(
+            id=f"{self.instance.id}.{step.id}{round_suffix}", instance_id=self.instance.id, step_id=step.id,
+            kind=StepKind.WAIT, title=title, assignees=holder, created_at=self.now, due_at=ends,
+            round=self.instance.round,
+        )  # fmt: skip
+        self.instance = self.instance.model_copy(update={"tasks": (*self.instance.tasks, task)})
+        data = {"step": step.id, "until": ends.isoformat()}
+        self.events.append(Event("wait_started", self.now, task_id=task.id, data=data))
+        if holder:
+            self.effects.append(TaskOpened(task))
+        self.effects.append(AddTimers(wait_timers(step, task, self.now)))
 
     def _delegate(self, step: Step, assignees: tuple[str, ...]) -> tuple[str, ...]:
         """Send each absent person's task to their delegate (never to the requester for an approval). Where several

@@ -13,6 +13,7 @@ __all__ = [
     "Command",
     "CommentOn",
     "Decision",
+    "ExtendWait",
     "FireTimer",
     "ReassignTask",
     "ResubmitForm",
@@ -104,4 +105,14 @@ class CommentOn:
     text: str
 
 
-Command = ActOnTask | CancelInstance | FireTimer | SnoozeTask | ReassignTask | ResubmitForm | CommentOn
+@dataclass(frozen=True)
+class ExtendWait:
+    """The requester asks for `days` more on a wait (an access that lapses): it goes to the wait's approvers."""
+
+    task_id: str
+    actor: str
+    days: int
+    reason: str
+
+
+Command = ActOnTask | CancelInstance | FireTimer | SnoozeTask | ReassignTask | ResubmitForm | CommentOn | ExtendWait

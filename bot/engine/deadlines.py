@@ -10,6 +10,7 @@ from .builder import TransitionBuilder, refuse
 from .commands import FireTimer, ReassignTask, SnoozeTask
 from .definition import ApprovalRule, Step, StepKind, TimeoutAction, WorkflowDefinition
 from .events import AddTimers, CancelTimers, EscalateTask, Event, Refusal, RemindAssignee, TaskHandedOver, Transition
+from .extensions import wait_over
 from .instance import Instance, InstanceStatus, Task, TaskStatus
 from .permissions import NOT_YOURS, hand_over_refusal, may_not_approve
 from .refusals import People, RefusalReason
@@ -37,7 +38,9 @@ def fire(
     kind = TimerKind(command.kind)
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     late_by = max(timedelta(0), now - command.due_at)
-    if kind.is_reminder:
+    if kind is TimerKind.WAIT_OVER:
+        wait_over(builder, task, late_by)
+    elif kind.is_reminder:
         _remind(builder, step, task, command, kind, late_by)
     elif kind is TimerKind.ESCALATE:
         _escalate(builder, step, task, command, late_by)

@@ -7,9 +7,11 @@ import json
 import re
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +31,7 @@ from .expressions import Condition, FormValue, template_references
 from .integrations import ReportSchedule, WebhookSpec
 from .recurrence import Recurrence, parse_recurrence
 from .suggestions import did_you_mean
+from .waits import WaitLength, parse_wait_length
 from .worktime import TimeSpan, parse_span
 
 __all__ = [
@@ -159,6 +162,7 @@ class StepKind(StrEnum):
     TASK = "task"
     APPROVAL = "approval"
     NOTIFY = "notify"
+    WAIT = "wait"  # nobody's work: time passes (a duration, or until a form date), then the request goes on
     REVISION = "revision"  # not written in files: the requester's task when a reviewer asks for changes
 
 
@@ -239,6 +243,77 @@ class EscalationPolicy(_Frozen):
         return value
 
 
+def _wait_length_text(value: str) -> str:
+    parse_wait_length(value)
+    return " ".join(value.strip().split())
+
+
+WaitText = Annotated[str, Field(max_length=80)]
+
+
+class ExtendPolicy(_Frozen):
+    """`extend:` on a wait: the requester may ask for more time (*Extend…*), which goes to `approver` for a
+    yes or no; at most `most_days` days a time."""
+
+    approver: tuple[str, ...] = ("requester.manager",)
+    most_days: Annotated[int, Field(ge=1, le=365)] = 30
+
+    @field_validator("approver", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any, info: ValidationInfo) -> Any:
+        return _people_by_email((value,) if isinstance(value, str) else value, info)
+
+    @field_validator("approver")
+    @classmethod
+    def _names_people(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name who approves an extension, e.g. requester.manager")
+        for ref in value:
+            AssigneeRef.parse(ref)
+        return value
+
+
+class RevokeTask(_Frozen):
+    """What is done when a grant lapses: a task (by default for whoever granted it)."""
+
+    title: Annotated[str, Field(min_length=1, max_length=150)]
+    assignee: tuple[str, ...] = ()
+    due: Span | None = None
+
+    @field_validator("assignee", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any, info: ValidationInfo) -> Any:
+        return _people_by_email((value,) if isinstance(value, str) else value, info)
+
+    @field_validator("assignee")
+    @classmethod
+    def _names_people(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for ref in value:
+            AssigneeRef.parse(ref)
+        return value
+
+
+class Expiry(_Frozen):
+    """`expires:` on a task or approval: what it grants lapses `after` it is done (`30 days`, `form.days days`),
+    the requester is reminded `remind_before`, may ask to extend, and then `revoke` is done."""
+
+    after: WaitText
+    title: Annotated[str | None, Field(max_length=150)] = None
+    remind_before: Span | None = None
+    extend: ExtendPolicy | None = None
+    revoke: RevokeTask
+
+    @field_validator("after")
+    @classmethod
+    def _readable_length(cls, value: str) -> str:
+        return _wait_length_text(value)
+
+    @field_validator("remind_before")
+    @classmethod
+    def _wall_clock(cls, span: TimeSpan | None) -> TimeSpan | None:
+        return _wall_clock_only(span)
+
+
 class Step(_Frozen):
     """One step: a task to do, an approval to give, or a notification to send."""
 
@@ -263,6 +338,15 @@ class Step(_Frozen):
     allow_changes: bool = True
     approve_label: Annotated[str, Field(min_length=1, max_length=30)] = "Approve"  # the buttons' words
     reject_label: Annotated[str, Field(min_length=1, max_length=30)] = "Reject"
+    until: Annotated[str | None, Field(pattern=r"^form\.[a-z][a-z0-9_]*$")] = None  # a wait: until this form date
+    duration: Annotated[WaitText | None, Field(validation_alias=AliasChoices("for", "duration"))] = None  # or so long
+    extend: ExtendPolicy | None = None  # a wait the requester may ask to extend
+    expires: Expiry | None = None  # a task or approval whose grant lapses
+
+    @field_validator("duration")
+    @classmethod
+    def _readable_length(cls, value: str | None) -> str | None:
+        return _wait_length_text(value) if value is not None else None
 
     @field_validator("assignee", "to", mode="before")
     @classmethod
@@ -272,9 +356,10 @@ class Step(_Frozen):
     @field_validator("type", mode="before")
     @classmethod
     def _written_kinds(cls, value: Any) -> Any:
-        if value not in ("task", "approval", "notify") and not isinstance(value, StepKind):
-            hint = did_you_mean(str(value), ("task", "approval", "notify"))
-            raise ValueError(f"Input should be 'task', 'approval' or 'notify'{hint}")
+        written = ("task", "approval", "notify", "wait")
+        if value not in written and not isinstance(value, StepKind):
+            hint = did_you_mean(str(value), written)
+            raise ValueError(f"Input should be 'task', 'approval', 'notify' or 'wait'{hint}")
         return value
 
     @model_validator(mode="after")
@@ -287,6 +372,15 @@ class Step(_Frozen):
             raise ValueError("approve_label and reject_label apply to approval steps")
         if (self.rule is ApprovalRule.QUORUM) != (self.quorum is not None):
             raise ValueError("rule: quorum needs `quorum: N`, and `quorum` needs rule: quorum")
+        if self.type is StepKind.WAIT:
+            self._fits_a_wait()
+            return self
+        if self.until or self.duration or self.extend:
+            raise ValueError("until, for and extend belong to wait steps")
+        if self.expires is not None and self.type is StepKind.NOTIFY:
+            raise ValueError("expires applies to task and approval steps: what they grant lapses")
+        if self.expires is not None and len(self.id) > 32:
+            raise ValueError("a step that expires has an id of 32 characters at most (its lapse adds _expiry)")
         if self.type is StepKind.NOTIFY:
             if not self.to:
                 raise ValueError("a notify step needs `to` (people, groups or #channels)")
@@ -317,6 +411,46 @@ class Step(_Frozen):
             raise ValueError("on_timeout: reassign hands the task to the escalation ladder; add `escalate`")
         return self
 
+    def _fits_a_wait(self) -> None:
+        if (self.until is None) == (self.duration is None):
+            raise ValueError("a wait step needs either `until: form.<date field>` or `for:` a duration (3 days)")
+        written = {
+            "assignee": self.assignee, "to": self.to, "text": self.text, "due": self.due,
+            "escalate": self.escalate, "timeout": self.timeout, "on_timeout": self.on_timeout,
+            "expires": self.expires,
+        }  # fmt: skip
+        misplaced = [key for key, value in written.items() if value]
+        if misplaced:
+            raise ValueError(f"{', '.join(misplaced)} do not apply to a wait step: it is nobody's work")
+        if self.remind is not None and (self.remind.repeat is not None or self.remind.before is None):
+            raise ValueError("a wait step reminds only `before` it ends (remind: {before: 1d}), the requester")
+
+    @property
+    def wait_length(self) -> WaitLength | None:
+        return parse_wait_length(self.duration) if self.duration else None
+
+    @property
+    def shown_title(self) -> str:
+        """The title as written, or for a wait without one, what it waits for."""
+        if self.title or self.type is not StepKind.WAIT:
+            return self.title
+        return f"Waiting until {{{self.until}}}" if self.until else f"Waiting {self.duration}"
+
+    def lapse_steps(self) -> tuple[Step, Step]:
+        """For a step that `expires`: the wait until its grant lapses, then the revoke task."""
+        assert self.expires is not None
+        expiry = self.expires
+        remind = ReminderPolicy(before=expiry.remind_before, at_due=False) if expiry.remind_before else None
+        wait = Step(
+            id=f"{self.id}_expiry", type=StepKind.WAIT, title=expiry.title or f"Access from “{self.title}”",
+            duration=expiry.after, remind=remind, extend=expiry.extend, when=self.when,
+        )  # fmt: skip
+        revoke = Step(
+            id=f"{self.id}_revoke", type=StepKind.TASK, title=expiry.revoke.title,
+            assignee=expiry.revoke.assignee or self.assignee, due=expiry.revoke.due, when=self.when,
+        )  # fmt: skip
+        return wait, revoke
+
     @property
     def assignee_refs(self) -> tuple[AssigneeRef, ...]:
         return tuple(AssigneeRef.parse(ref) for ref in self.assignee)
@@ -334,7 +468,8 @@ class Step(_Frozen):
         escalation = (
             tuple(AssigneeRef.parse(ref, allow_assignee=True) for ref in self.escalate.to) if self.escalate else ()
         )
-        return self.assignee_refs + self.target_refs + escalation
+        extension = tuple(AssigneeRef.parse(ref) for ref in self.extend.approver) if self.extend else ()
+        return self.assignee_refs + self.target_refs + escalation + extension
 
 
 class ParallelGroup(_Frozen):
@@ -476,7 +611,7 @@ class WorkflowDefinition(_Frozen):
             return data
 
         def fill(step: Any) -> Any:
-            if not isinstance(step, dict) or step.get("type") == StepKind.NOTIFY.value:
+            if not isinstance(step, dict) or step.get("type") in (StepKind.NOTIFY.value, StepKind.WAIT.value):
                 return step
             return {**defaults, **step}
 
@@ -518,6 +653,7 @@ class WorkflowDefinition(_Frozen):
                     problems.append(f"{where}: condition uses form.{name}, which the form does not have{hint}")
             for text in (step.title, step.description or "", step.text or ""):
                 problems.extend(self._template_problems(where, text, fields))
+            problems.extend(self._wait_problems(where, step, fields))
         for allowed in self.start.allowed:
             if allowed != "everyone":
                 check_ref("start", AssigneeRef.parse(allowed))
@@ -533,6 +669,27 @@ class WorkflowDefinition(_Frozen):
         if problems:
             raise ValueError("\n".join(dict.fromkeys(problems)))
         return self
+
+    @staticmethod
+    def _wait_problems(where: str, step: Step, fields: dict[str, FormField]) -> list[str]:
+        """A wait names the form's date field it waits until, or the number field its length comes from."""
+        problems = []
+        if step.until is not None:
+            field = fields.get(step.until.removeprefix("form."))
+            if field is None:
+                hint = did_you_mean(step.until.removeprefix("form."), fields, shown="form.{}")
+                problems.append(f"{where}: {step.until!r} is not a field of the form{hint}")
+            elif field.type is not FieldType.DATE:
+                problems.append(f"{where}: {step.until!r} must be a date field to wait until")
+        length = step.wait_length
+        if length is not None and length.field is not None:
+            field = fields.get(length.field)
+            if field is None:
+                hint = did_you_mean(length.field, fields, shown="form.{}")
+                problems.append(f"{where}: {step.duration!r} counts with form.{length.field}, not in the form{hint}")
+            elif field.type is not FieldType.NUMBER:
+                problems.append(f"{where}: {step.duration!r} counts with form.{length.field}, which must be a number")
+        return problems
 
     @staticmethod
     def _check_ref(where: str, ref: AssigneeRef, fields: dict[str, FormField], groups: Any) -> None:
@@ -561,15 +718,28 @@ class WorkflowDefinition(_Frozen):
                 problems.append(f"{where}: unknown placeholder {{{name}}}; use {{form.<field>}} or {allowed}")
         return problems
 
+    @cached_property
+    def stages(self) -> tuple[Step | ParallelGroup, ...]:
+        """The stages a request goes through: `steps` as written, each step that `expires` followed by the wait
+        until its grant lapses and the revoke task (inside a parallel group, those two follow the group)."""
+        stages: list[Step | ParallelGroup] = []
+        for stage in self.steps:
+            stages.append(stage)
+            members = stage.parallel if isinstance(stage, ParallelGroup) else (stage,)
+            for step in members:
+                if step.expires is not None:
+                    stages.extend(step.lapse_steps())
+        return tuple(stages)
+
     def all_steps(self) -> tuple[Step, ...]:
-        """Every step, in order, parallel groups flattened."""
+        """Every step, in order, parallel groups flattened (with the lapse steps of those that expire)."""
         return tuple(
-            step for stage in self.steps for step in (stage.parallel if isinstance(stage, ParallelGroup) else (stage,))
+            step for stage in self.stages for step in (stage.parallel if isinstance(stage, ParallelGroup) else (stage,))
         )
 
     def stage_steps(self, index: int) -> tuple[Step, ...]:
         """The steps of one stage."""
-        stage = self.steps[index]
+        stage = self.stages[index]
         return stage.parallel if isinstance(stage, ParallelGroup) else (stage,)
 
     def step(self, step_id: str) -> Step:

@@ -17,6 +17,7 @@ __all__ = [
     "TaskDelegated",
     "CancelTimers",
     "EscalateTask",
+    "ExtensionDecided",
     "RemindAssignee",
     "TaskHandedOver",
     "Effect",
@@ -146,6 +147,15 @@ class TaskDelegated:
     task_title: str
 
 
+@dataclass(frozen=True)
+class ExtensionDecided:
+    """An approver said yes or no to more time on a wait; the requester hears, the wait's message shows it."""
+
+    wait: Task
+    extension: Task
+    approved: bool
+
+
 Effect = (
     TaskOpened
     | TaskClosed
@@ -160,6 +170,7 @@ Effect = (
     | TaskProgress
     | CommentAdded
     | TaskDelegated
+    | ExtensionDecided
 )
 
 

@@ -81,7 +81,7 @@ def flow_layout(definition: WorkflowDefinition) -> FlowLayout:
     previous: list[MapNode] = nodes[:1]
     after_group = False
     row = 1
-    for index, stage in enumerate(definition.steps):
+    for index, stage in enumerate(definition.stages):
         steps = stage.parallel if isinstance(stage, ParallelGroup) else (stage,)
         if after_group and len(steps) > 1:  # two parallel groups in a row meet at a join first
             join = MapNode(f"join-{index}", NodeKind.JOIN, "all done", row, 0.0)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from .definition import StepKind
 from .expressions import FormValue
 
-__all__ = ["FieldChange", "Instance", "InstanceStatus", "Task", "TaskStatus", "Vote"]
+__all__ = ["Extension", "FieldChange", "Instance", "InstanceStatus", "Task", "TaskStatus", "Vote"]
 
 
 class InstanceStatus(StrEnum):
@@ -59,6 +59,16 @@ class FieldChange(BaseModel):
     new: FormValue
 
 
+class Extension(BaseModel):
+    """What an extension task asks: `days` more for the wait task `of`, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    of: str
+    days: int
+    reason: str
+
+
 class Task(BaseModel):
     """One piece of work for one person or a group (any member may act)."""
 
@@ -87,6 +97,7 @@ class Task(BaseModel):
     round: int = 1
     changes: tuple[FieldChange, ...] = ()
     delegated_from: dict[str, str] = {}
+    extension: Extension | None = None  # an approval of more time for a wait (Extend…)
 
     @property
     def holders_ever(self) -> tuple[str, ...]:
@@ -123,8 +134,11 @@ class Instance(BaseModel):
         return next((task for task in self.tasks if task.id == task_id), None)
 
     def latest_task(self, step_id: str) -> Task | None:
-        """The most recent task of a step (a step runs again after changes are requested)."""
-        return next((task for task in reversed(self.tasks) if task.step_id == step_id), None)
+        """The most recent task of a step (a step runs again after changes are requested); a wait's extensions,
+        which carry its step id, are not its task."""
+        return next(
+            (task for task in reversed(self.tasks) if task.step_id == step_id and task.extension is None), None
+        )
 
     def open_tasks(self) -> tuple[Task, ...]:
         return tuple(task for task in self.tasks if task.status.is_open)

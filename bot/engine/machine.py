@@ -12,6 +12,7 @@ from .commands import (
     Command,
     CommentOn,
     Decision,
+    ExtendWait,
     FireTimer,
     ReassignTask,
     ResubmitForm,
@@ -21,7 +22,8 @@ from .commands import (
 from .deadlines import SNOOZE_OPTIONS, fire, reassign, snooze, snooze_until
 from .definition import StepKind, WorkflowDefinition
 from .events import Event, Refusal, RequestReceived, Transition
-from .instance import Instance, InstanceStatus, TaskStatus, Vote
+from .extensions import decide_extension, extend_wait
+from .instance import Instance, InstanceStatus, Task, TaskStatus, Vote
 from .refusals import People, RefusalReason
 from .reviews import comment, deciding_vote, record_vote, resubmit
 
@@ -93,12 +95,16 @@ def decide(
     definition: WorkflowDefinition, directory: Directory, instance: Instance, command: Command, now: datetime
 ) -> Transition | Refusal:
     """Apply a person's command to a running instance, enforcing who may do what."""
-    if isinstance(command, ActOnTask | SnoozeTask | ReassignTask | FireTimer | ResubmitForm):
+    if isinstance(command, ActOnTask | SnoozeTask | ReassignTask | FireTimer | ResubmitForm | ExtendWait):
         task = instance.task(command.task_id)
         if task is not None and not task.status.is_open:
             return already_closed(task, command.actor, now)
+        if task is not None and task.kind is StepKind.WAIT and not isinstance(command, FireTimer | ExtendWait):
+            return _not_work(task, command.actor, now)
     if instance.status.is_finished:
         return _finished(instance, command, now)
+    if isinstance(command, ExtendWait):
+        return extend_wait(definition, directory, instance, command, now)
     if isinstance(command, CancelInstance):
         return _cancel(definition, directory, instance, command, now)
     if isinstance(command, FireTimer):
@@ -149,7 +155,7 @@ def _act_refusal(
     if is_approval == (command.decision == Decision.COMPLETE):
         kind = task.kind.value
         return refuse(RefusalReason.WRONG_DECISION, now, command.actor, task_id=task.id, facts={"kind": kind})
-    if command.decision == Decision.REQUEST_CHANGES and not step.allow_changes:
+    if command.decision == Decision.REQUEST_CHANGES and (not step.allow_changes or task.extension is not None):
         return refuse(RefusalReason.NO_CHANGE_REQUESTS_HERE, now, command.actor, task_id=task.id)
     earlier = next((vote for vote in task.votes if vote.user == command.actor), None)
     if earlier is not None:
@@ -204,7 +210,9 @@ def _act(
         )
     builder = TransitionBuilder(definition, directory, instance, now, [event], [])
     builder.close_task(closed)
-    if command.decision == Decision.REJECT:
+    if closed.extension is not None:  # more time for a wait, or not: the request itself goes on either way
+        decide_extension(builder, closed, approved=command.decision == Decision.APPROVE)
+    elif command.decision == Decision.REJECT:
         builder.finish(InstanceStatus.REJECTED, by=command.actor, reason=comment)
     elif command.decision == Decision.REQUEST_CHANGES:
         builder.send_back(closed, by=command.actor, comment=comment or "")
@@ -227,6 +235,10 @@ def _cancel(
     builder = TransitionBuilder(definition, directory, instance, now, [], [])
     builder.finish(InstanceStatus.CANCELLED, by=command.actor, reason=reason)
     return builder.transition()
+
+
+def _not_work(task: Task, actor: str, now: datetime) -> Refusal:
+    return refuse(RefusalReason.WAIT_IS_NOT_WORK, now, actor, task_id=task.id, facts={"title": task.title})
 
 
 def _finished(instance: Instance, command: Command, now: datetime) -> Refusal:

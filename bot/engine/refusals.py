@@ -56,6 +56,11 @@ class RefusalReason(StrEnum):
     DELEGATION_IN_PAST = "delegation_in_past"
     DELEGATE_AWAY = "delegate_away"
     OLD_MENU_ITEM = "old_menu_item"
+    WAIT_IS_NOT_WORK = "wait_is_not_work"
+    NOT_EXTENDABLE = "not_extendable"
+    NOT_REQUESTER_TO_EXTEND = "not_requester_to_extend"
+    EXTENSION_LENGTH = "extension_length"
+    EXTENSION_PENDING = "extension_pending"
 
 
 @dataclass(frozen=True)

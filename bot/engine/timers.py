@@ -11,7 +11,7 @@ from .definition import Step
 from .instance import Task
 from .worktime import next_working_moment, span_after
 
-__all__ = ["Timer", "TimerKind", "first_timers", "next_repeat", "polite_moment", "task_due_at"]
+__all__ = ["Timer", "TimerKind", "first_timers", "next_repeat", "polite_moment", "task_due_at", "wait_timers"]
 
 
 class TimerKind(StrEnum):
@@ -20,6 +20,7 @@ class TimerKind(StrEnum):
     REMIND_OVERDUE = "remind_overdue"
     ESCALATE = "escalate"
     TIMEOUT = "timeout"
+    WAIT_OVER = "wait_over"  # a wait step's time is up: the request goes on
 
     @property
     def is_reminder(self) -> bool:
@@ -91,3 +92,15 @@ def next_repeat(scheduled: datetime, every: timedelta, now: datetime) -> datetim
 def polite_moment(person: str, directory: Directory, now: datetime) -> datetime:
     """Now, if it is working time for `person`; otherwise the start of their next working hours."""
     return next_working_moment(now, directory.calendar, directory.zone_of(person))
+
+
+def wait_timers(step: Step, task: Task, now: datetime) -> tuple[Timer, ...]:
+    """The end of a wait, and its holder's reminder `remind.before` it (when that is still ahead)."""
+    if task.due_at is None:
+        return ()
+    timers = [Timer(task.id, TimerKind.WAIT_OVER, task.due_at)]
+    before = step.remind.before if step.remind is not None else None
+    if before is not None and task.due_at - before.amount > now:
+        at = task.due_at - before.amount
+        timers += [Timer(task.id, TimerKind.REMIND_BEFORE, at, person) for person in task.assignees]
+    return tuple(timers)

@@ -27,6 +27,7 @@ from .messages import (
     ACTION_COMPLETE,
     ACTION_COMPLETE_WITH_NOTE,
     ACTION_EDIT_REQUEST,
+    ACTION_EXTEND,
     ACTION_MORE,
     ACTION_REASSIGN,
     ACTION_REJECT,
@@ -45,6 +46,7 @@ from .views import (
     CALLBACK_CHANGES,
     CALLBACK_COMMENT,
     CALLBACK_DONE_NOTE,
+    CALLBACK_EXTEND,
     CALLBACK_HAND_OVER,
     CALLBACK_PICK_WORKFLOW,
     CALLBACK_REJECT_REASON,
@@ -93,6 +95,8 @@ def register_listeners(
     app.view(CALLBACK_DONE_NOTE)(tasks.done_note_submitted)
     app.action(ACTION_SNOOZE)(tasks.snooze)
     app.action(ACTION_REASSIGN)(tasks.reassign)
+    app.action(ACTION_EXTEND)(tasks.ask_extension)  # a wait (an access that lapses): ask for more time
+    app.view(CALLBACK_EXTEND)(tasks.extension_submitted)
     app.action(ACTION_MORE)(together.more)  # the ⋯ menu: ask for changes, hand over, comment
     app.view(CALLBACK_CHANGES)(together.changes_submitted)
     app.view(CALLBACK_HAND_OVER)(together.hand_over_submitted)

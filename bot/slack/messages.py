@@ -83,6 +83,7 @@ ACTION_COMPLETE_WITH_NOTE = "task_complete_with_note"
 ACTION_MORE = "task_more"
 ACTION_EDIT_REQUEST = "request_edit"
 ACTION_WITHDRAW = "request_withdraw"
+ACTION_EXTEND = "wait_extend"
 TASK_ACTIONS = (ACTION_APPROVE, ACTION_REJECT, ACTION_COMPLETE, ACTION_COMPLETE_WITH_NOTE)
 
 _STATUS_ICON = {
@@ -139,6 +140,11 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
     description = ""
     if task.kind is StepKind.REVISION:
         description = f"<@{task.previous_assignees[0]}> asked for changes." if task.previous_assignees else ""
+    elif task.extension is not None:
+        reason = clip(escape_text(task.extension.reason), 1500)
+        description = f"<@{instance.requester}> asks for {task.extension.days} more days" + (
+            f":\n> {reason}" if reason else "."
+        )
     else:
         step = definition.step(task.step_id)
         if step.description:
@@ -158,7 +164,7 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
         blocks.append(context(" · ".join(_vote_line(vote) for vote in task.votes)))
     details = [f"Request #{task.instance_id} (`/workflow status {task.instance_id}`)"]
     if task.due_at:
-        details.append(f"due {when(task.due_at)}")
+        details.append(f"{'ends' if task.kind is StepKind.WAIT else 'due'} {when(task.due_at)}")
     if len(task.assignees) > 1:
         details.append("assigned to " + ", ".join(f"<@{u}>" for u in task.assignees) + _rule_note(definition, task))
     for delegate, absent in task.delegated_from.items():
@@ -197,12 +203,21 @@ def open_task_blocks(
     """The DM an assignee gets: what is asked, the request's details, and the buttons (until they voted)."""
     blocks = _task_header_blocks(definition, instance, task)
     voted = next((vote for vote in task.votes if vote.user == viewer), None)
-    if voted is not None:
+    if task.kind is StepKind.WAIT:
+        blocks.append(_wait_actions(definition, task))
+    elif voted is not None:
         blocks.append(section(f"You {_DECIDED.get(voted.decision, voted.decision)} this; waiting for the others."))
     else:
         changes = _allows_changes(definition, task)
         blocks.append(task_buttons(task, allow_changes=changes, labels=button_labels(definition, task)))
     return fit_blocks(blocks)
+
+
+def _wait_actions(definition: WorkflowDefinition, task: Task) -> Block:
+    """A wait asks nothing of its holder; the requester may ask for more time where the step allows it."""
+    if definition.step(task.step_id).extend is None:
+        return context("Nothing to do: this ends by itself, and the request goes on then.")
+    return actions(button("Extend…", action_id=ACTION_EXTEND, value=task.id), block_id=f"task:{task.id}")
 
 
 def _allows_changes(definition: WorkflowDefinition, task: Task) -> bool:
@@ -260,6 +275,8 @@ def closed_task_blocks(definition: WorkflowDefinition, instance: Instance, task:
         line = f"{_TASK_ICON[task.status]} *Not needed for now*: the request went back for changes."
     elif task.status is TaskStatus.CANCELLED:
         line = f"{_TASK_ICON[task.status]} *No longer needed*: {instance.title} is {instance.status.value}."
+    elif task.kind is StepKind.WAIT:
+        line = f":hourglass: *Time is up*{f' {when(task.acted_at)}' if task.acted_at else ''}."
     else:
         by = f" by <@{task.acted_by}>" if task.acted_by else ""
         at = f" {when(task.acted_at)}" if task.acted_at else ""
@@ -289,7 +306,10 @@ def receipt_blocks(definition: WorkflowDefinition, instance: Instance, *, in_cha
         lines.append(f"*Progress*: {done} of {len(work)} task{'s' if len(work) != 1 else ''} done")
     for task in waiting:
         holders = ", ".join(f"<@{u}>" for u in task.assignees)
-        lines.append(f":hourglass_flowing_sand: {task.title} — with {holders}")
+        if task.kind is StepKind.WAIT and task.due_at is not None:
+            lines.append(f":hourglass_flowing_sand: {task.title} — until {when(task.due_at)}")
+        else:
+            lines.append(f":hourglass_flowing_sand: {task.title} — with {holders}")
     return fit_blocks(
         [
             section("\n".join(lines), fields=form_summary(definition, instance)),
@@ -340,8 +360,11 @@ def status_blocks(
             continue
         task = instance.latest_task(step.id)  # after changes were requested, the round now under way
         if task is None:  # never opened: its title filled from the form, as it would have been
-            title = render_template(step.title, template_values(definition, instance))
+            title = render_template(step.shown_title, template_values(definition, instance))
             blocks.append(context(f":white_circle: {title} — not reached"))
+        elif task.status is TaskStatus.OPEN and task.kind is StepKind.WAIT:
+            until = f" until {when(task.due_at)}" if task.due_at else ""
+            blocks.append(section(f":hourglass_flowing_sand: *{task.title}* — waiting{until}"))
         elif task.status is TaskStatus.OPEN:
             holders = ", ".join(f"<@{u}>" for u in task.assignees)
             due = f", due {when(task.due_at)}" if task.due_at else ""
@@ -479,6 +502,8 @@ def reminder_blocks(
     definition: WorkflowDefinition, instance: Instance, task: Task, overdue_by: timedelta | None
 ) -> list[Block]:
     """A nudge about an open task: when it is due, its buttons, a snooze menu and a link to the request."""
+    if task.kind is StepKind.WAIT:
+        return _wait_reminder_blocks(definition, instance, task)
     if overdue_by is not None and overdue_by > timedelta(0):
         lead = f":alarm_clock: *Overdue by {how_long(overdue_by)}*: {task.title}"
     elif task.due_at is not None:
@@ -494,6 +519,28 @@ def reminder_blocks(
             buttons,
         ]
     )
+
+
+def _wait_reminder_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
+    ends = f" ends {when(task.due_at)}" if task.due_at else " ends soon"
+    return fit_blocks(
+        [
+            section(f":hourglass: *{task.title}*{ends}.", fields=form_summary(definition, instance)),
+            {**context(f"{instance.title} · `/workflow status {instance.id}`"), "block_id": PERMALINK_BLOCK},
+            _wait_actions(definition, task),
+        ]
+    )
+
+
+def extension_note(wait: Task, extension: Task, *, approved: bool) -> str:
+    """What the requester hears when an approver decided on more time."""
+    by = f"<@{extension.acted_by}>" if extension.acted_by else "Baton"
+    ends = when(wait.due_at) if wait.due_at else "soon"
+    days = extension.extension.days if extension.extension else 0
+    if approved:
+        return f":white_check_mark: {by} extended *{wait.title}* by {days} days: it now ends {ends}."
+    said = f"\n> {clip(escape_text(extension.comment), 1000)}" if extension.comment else ""
+    return f":x: {by} did not extend *{wait.title}*; it still ends {ends}.{said}"
 
 
 def escalation_blocks(

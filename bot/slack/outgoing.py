@@ -28,6 +28,7 @@ from bot.engine import (
     WorkflowDefinition,
 )
 from bot.engine.digest import DigestPlan
+from bot.engine.events import ExtensionDecided
 from bot.engine.expressions import escape_text
 from bot.store import OutboxMessage
 
@@ -38,6 +39,7 @@ from .messages import (
     delegated_note,
     digest_blocks,
     escalation_blocks,
+    extension_note,
     finished_blocks,
     handed_over_blocks,
     open_task_blocks,
@@ -244,6 +246,13 @@ def _notify_targets(_definition: WorkflowDefinition, instance: Instance, effect:
     return [_post(target, effect.text, blocks, instance) for target in (*effect.people, *effect.channels)]
 
 
+def _extension_decided(
+    _definition: WorkflowDefinition, instance: Instance, effect: ExtensionDecided
+) -> list[OutboxMessage]:
+    note = extension_note(effect.wait, effect.extension, approved=effect.approved)
+    return [_post(instance.requester, note, [section(note)], instance)]
+
+
 def _remind_assignee(
     definition: WorkflowDefinition, instance: Instance, effect: RemindAssignee
 ) -> list[OutboxMessage]:
@@ -328,6 +337,7 @@ def _update_in_place(
 _RENDERERS: dict[type[Effect], Callable[[WorkflowDefinition, Instance, Any], list[OutboxMessage]]] = {
     TaskOpened: _task_opened,
     TaskProgress: _task_progress,
+    ExtensionDecided: _extension_decided,
     CommentAdded: _comment_added,
     TaskDelegated: _task_delegated,
     TaskClosed: _task_closed,

@@ -67,6 +67,11 @@ _SENTENCES: dict[RefusalReason, str] = {
     RefusalReason.DELEGATION_IN_PAST: "Pick an end date in the future.",
     RefusalReason.DELEGATE_AWAY: "{delegate} is away too (delegating to {their_delegate}); pick someone else.",
     RefusalReason.OLD_MENU_ITEM: "That menu item belongs to an older version of Baton and does nothing now.",
+    RefusalReason.WAIT_IS_NOT_WORK: "Nobody acts on *{title}*: it ends by itself when its time is up.",
+    RefusalReason.NOT_EXTENDABLE: "*{title}* cannot be extended.",
+    RefusalReason.NOT_REQUESTER_TO_EXTEND: "Only {requester}, who asked for it, may ask to extend *{title}*.",
+    RefusalReason.EXTENSION_LENGTH: "Ask for 1 to {most} days.",
+    RefusalReason.EXTENSION_PENDING: "An extension of *{title}* is already waiting for {approvers}.",
 }
 
 

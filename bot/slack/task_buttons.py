@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine import Decision
+from bot.engine import Decision, RefusalReason
 from bot.service import Refused, WorkflowService
 
 from .collaboration import open_view, tell
@@ -17,7 +17,7 @@ from .followups import FollowUps
 from .messages import when
 from .parsing import ID_LIMIT, click_of, submission_of
 from .refusals import refusal_text
-from .views import done_note_view, reject_reason_view, submitted_text
+from .views import done_note_view, extension_view, reject_reason_view, submitted_days, submitted_text
 
 __all__ = ["TaskButtons"]
 
@@ -68,6 +68,35 @@ class TaskButtons:
             else f":arrow_right: Reassigned to <@{to}>; they have been told."
         )
         self._later(tell(client, channel_id, user_id, note), what="reassign note")
+
+    async def ask_extension(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """*Extend…* on a wait: from stored state, only its requester may ask; then the modal for days and why."""
+        click = click_of(body)
+        task_id, user_id, channel_id = click.value[:ID_LIMIT], click.user_id, click.channel_id
+        check = await self._service.may_extend(task_id, user_id)
+        await ack()
+        if isinstance(check, Refused):
+            self._later(tell(client, channel_id, user_id, refusal_text(check.why)), what="refusal note")
+            return
+        modal = extension_view(task_id, check)
+        self._later(open_view(client, click.trigger_id, modal, user_id, channel_id), what="views.open")
+
+    async def extension_submitted(self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
+        submission = submission_of(body, view)
+        task_id, user_id = submission.private_metadata[:ID_LIMIT], submission.user_id
+        days, reason = submitted_days(submission.values), (submitted_text(submission.values) or "").strip()
+        if days is None or days < 1:
+            await ack(response_action="errors", errors={"days": "A whole number of days, 1 or more."})
+            return
+        if not reason:
+            await ack(response_action="errors", errors={"comment": "Say why you need more time."})
+            return
+        result = await self._service.extend(task_id, user_id, days, reason)  # committed before Slack hears back
+        if isinstance(result, Refused):
+            field = "days" if result.why.reason is RefusalReason.EXTENSION_LENGTH else "comment"
+            await ack(response_action="errors", errors={field: refusal_text(result.why)[:150]})
+        else:
+            await ack()
 
     async def reject_reason_submitted(self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
         await self._comment_submitted(ack, body, view, Decision.REJECT)

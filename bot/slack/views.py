@@ -23,6 +23,7 @@ __all__ = [
     "pick_workflow_view",
     "submitted_user",
     "CALLBACK_DONE_NOTE",
+    "CALLBACK_EXTEND",
     "CALLBACK_REJECT_REASON",
     "CALLBACK_START_FORM",
     "done_note_view",
@@ -41,6 +42,7 @@ CALLBACK_CHANGES = "changes_reason"
 CALLBACK_HAND_OVER = "hand_over"
 CALLBACK_COMMENT = "add_comment"
 CALLBACK_PICK_WORKFLOW = "pick_workflow"
+CALLBACK_EXTEND = "extend_wait"
 _VALUE = "value"
 COMMENT_LIMIT = 2000
 
@@ -279,3 +281,35 @@ def _number_text(value: float, decimals: int) -> str:
 def notice_view(title: str, text: str) -> dict[str, Any]:
     """A modal that only says something (what a submission is answered with when it cannot go ahead)."""
     return {"type": "modal", "title": plain(title, 24), "close": plain("Close", 24), "blocks": [section(text)]}
+
+
+def extension_view(task_id: str, wait_title: str) -> dict[str, Any]:
+    """Ask how many more days, and why: the approvers decide on that."""
+    view = _text_modal(
+        CALLBACK_EXTEND,
+        task_id,
+        "Ask for more time",
+        f"Ask to extend *{clip(wait_title, 300)}*. Your approver decides; until then nothing changes.",
+        "Why",
+        required=True,
+    )
+    days = {
+        "type": "input",
+        "block_id": "days",
+        "label": plain("More days", 2000),
+        "element": {"type": "number_input", "action_id": _VALUE, "is_decimal_allowed": False, "min_value": "1"},
+    }
+    view["blocks"].insert(1, days)
+    return view
+
+
+def submitted_days(state_values: Any) -> int | None:
+    """The whole number of days typed into the extension modal; None for anything else."""
+    if not isinstance(state_values, dict):
+        return None
+    block = state_values.get("days")
+    value = _element_value(block.get(_VALUE) if isinstance(block, dict) else None)
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
