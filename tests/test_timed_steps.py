@@ -204,3 +204,31 @@ def test_check_reports_wait_mistakes_by_line_with_suggestions(tmp_path: Path) ->
         "c.yaml:17: steps[2].until: 'form.strat' is not a field of the form (did you mean 'form.start'?)",
         "d.yaml:10: steps[0].for: 'form.item days' counts with form.item, which must be a number",
     ], errors
+
+
+async def test_the_shipped_access_request_lapses_only_when_days_were_asked_for(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    copy_workflows(tmp_path / "workflows")
+    clock = OffsetClock(start=WEDNESDAY)
+    async with baton_on(tmp_path, slack, clock) as (baton, driver):
+        for number, days in ((1, None), (2, 5)):
+            fields: dict[str, Any] = {
+                "system": ("select", "github"), "level": ("select", "read"),
+                "justification": "to review pull requests",
+            }  # fmt: skip
+            if days is not None:
+                fields["days"] = days
+            await start_with_form(driver, slack, ALICE, "access-request", **fields)
+            request = f"Access request #{number}"
+            for approver in (MARIA, "U0OWEN"):
+                approval = await task_message(slack, approver, "task_approve", containing=request)
+                await driver.click_button_in(approval, approver, "task_approve")
+            grant = await task_message(slack, IVAN, "task_complete", containing=request)
+            await driver.click_button_in(grant, IVAN, "task_complete")
+        assert "instance_completed" in await history(baton, 1)  # lasting access: done once granted
+        access = await dm_containing(slack, ALICE, "Access from", timeout=30)  # DMs to one person: 1 a second
+        assert "Access request #2" in text_of(access) and "wait_extend" in text_of(access)
+        assert "instance_completed" not in await history(baton, 2)
+        await later(baton, clock, timedelta(days=5, minutes=1))
+        await task_message(slack, IVAN, "task_complete", containing="Remove <@U0ALICE>'s Read only access to GitHub")

@@ -441,13 +441,17 @@ class Step(_Frozen):
         assert self.expires is not None
         expiry = self.expires
         remind = ReminderPolicy(before=expiry.remind_before, at_due=False) if expiry.remind_before else None
+        counted_by = parse_wait_length(expiry.after).field
+        when = self.when  # skipped with the step; and a grant for an empty number of days does not lapse
+        if counted_by is not None:
+            when = f"form.{counted_by} > 0" + (f" and ({self.when})" if self.when else "")
         wait = Step(
             id=f"{self.id}_expiry", type=StepKind.WAIT, title=expiry.title or f"Access from “{self.title}”",
-            duration=expiry.after, remind=remind, extend=expiry.extend, when=self.when,
+            duration=expiry.after, remind=remind, extend=expiry.extend, when=when,
         )  # fmt: skip
         revoke = Step(
             id=f"{self.id}_revoke", type=StepKind.TASK, title=expiry.revoke.title,
-            assignee=expiry.revoke.assignee or self.assignee, due=expiry.revoke.due, when=self.when,
+            assignee=expiry.revoke.assignee or self.assignee, due=expiry.revoke.due, when=when,
         )  # fmt: skip
         return wait, revoke
 

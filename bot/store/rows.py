@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.engine import AddTimers, CancelTimers, Event, Instance, Task
+from bot.engine import AddTimers, CancelTimers, Event, Instance, StepKind, Task
 from bot.engine.timers import Timer
 
 from .records import DueTimer, MessageRef, OutboxMessage, PendingMessage
@@ -21,6 +21,7 @@ __all__ = [
     "due_timer",
     "epoch",
     "event_row",
+    "holders_of_work",
     "instance_row",
     "moment",
     "outbox_row",
@@ -167,8 +168,14 @@ def task_writes(
             continue
         marks[task.id] = mark
         rows.append(row)
-        assignees[task.id] = task.assignees
+        assignees[task.id] = holders_of_work(task)
     return rows, assignees
+
+
+def holders_of_work(task: Task) -> tuple[str, ...]:
+    """Whose open work a task is, as `task_assignees` lists it for task lists, digests and hand-overs: nobody's
+    for a wait (its holder only hears of it and may ask for more time)."""
+    return () if task.kind is StepKind.WAIT else task.assignees
 
 
 def timer_writes(

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.engine import Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
-from bot.store.rows import epoch, instance_row, moment, task_row, task_writes
+from bot.store.rows import epoch, holders_of_work, instance_row, moment, task_row, task_writes
 from bot.store.session import Statement
 
 from .part import SQLPart
@@ -134,5 +134,5 @@ def _assignees_of(task: Task) -> list[Statement]:
     """The statements that rewrite a task's assignees."""
     return [
         ("DELETE FROM task_assignees WHERE task_id = ?", [(task.id,)]),
-        (_ADD_ASSIGNEE, [(task.id, user) for user in task.assignees]),
+        (_ADD_ASSIGNEE, [(task.id, user) for user in holders_of_work(task)]),
     ]
