@@ -62,11 +62,17 @@ def baton_settings(
 
 @asynccontextmanager
 async def running_baton(
-    tmp_path: Path, slack: SlackEmulator, *, workflows_dir: Path = WORKFLOWS, **overrides: object
+    tmp_path: Path,
+    slack: SlackEmulator,
+    *,
+    workflows_dir: Path = WORKFLOWS,
+    clock: Clock | None = None,
+    **overrides: object,
 ) -> AsyncIterator[tuple[Baton, SlackDriver]]:
-    """A Baton on SQLite with some settings changed (e.g. slack_retry_max_seconds), serving, and a driver for it."""
+    """A Baton on SQLite with some settings changed (e.g. slack_retry_max_seconds), serving, and a driver for it;
+    on `clock` when given (a second one on the same files after the first stopped is a restart)."""
     settings = baton_settings(tmp_path, slack, workflows_dir=workflows_dir).model_copy(update=overrides)
-    baton = Baton(settings)
+    baton = Baton(settings, clock=clock) if clock is not None else Baton(settings)
     await baton.start()
     try:
         port = await baton.serve("127.0.0.1", 0)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 
 from bot.app import Baton
 from bot.catalog import load_catalog
@@ -20,7 +19,7 @@ from bot.clock import OffsetClock
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.payloads import number_value, plain_text_value
 
-from .conftest import SIGNING_SECRET, baton_settings
+from .conftest import running_baton
 from .story import copy_workflows, dm_containing, served, start_with_form, task_message, text_of, told
 
 ALICE, BOB, MARIA, IVAN = "U0ALICE", "U0BOB", "U0MARIA", "U0IVAN"
@@ -90,22 +89,13 @@ async def hook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
         yield f"{url}/hook", received
 
 
-@asynccontextmanager
-async def baton_on(
+def baton_on(
     tmp_path: Path, slack: SlackEmulator, clock: OffsetClock
-) -> AsyncIterator[tuple[Baton, SlackDriver]]:
+) -> AbstractAsyncContextManager[tuple[Baton, SlackDriver]]:
     """A Baton on the test's database and clock; a second one after a first has stopped is a restart."""
-    settings = baton_settings(tmp_path, slack, workflows_dir=tmp_path / "workflows").model_copy(
-        update={"webhook_allow_private_addresses": True, "api_token": SecretStr("unused-token-for-tests")}
+    return running_baton(
+        tmp_path, slack, workflows_dir=tmp_path / "workflows", clock=clock, webhook_allow_private_addresses=True
     )
-    baton = Baton(settings, clock=clock)
-    await baton.start()
-    try:
-        port = await baton.serve("127.0.0.1", 0)
-        async with SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack) as driver:
-            yield baton, driver
-    finally:
-        await baton.stop()
 
 
 async def later(baton: Baton, clock: OffsetClock, by: timedelta) -> None:

@@ -3,7 +3,7 @@ small modals they open (the reason for a rejection, the note with a completion).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
@@ -71,15 +71,7 @@ class TaskButtons:
 
     async def ask_extension(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         """*Extend…* on a wait: from stored state, only its requester may ask; then the modal for days and why."""
-        click = click_of(body)
-        task_id, user_id, channel_id = click.value[:ID_LIMIT], click.user_id, click.channel_id
-        check = await self._service.may_extend(task_id, user_id)
-        await ack()
-        if isinstance(check, Refused):
-            self._later(tell(client, channel_id, user_id, refusal_text(check.why)), what="refusal note")
-            return
-        modal = extension_view(task_id, check)
-        self._later(open_view(client, click.trigger_id, modal, user_id, channel_id), what="views.open")
+        await self._open_if_allowed(ack, body, client, self._service.may_extend, extension_view)
 
     async def extension_submitted(self, ack: AsyncAck, body: Body, view: Body, client: AsyncWebClient) -> None:
         submission = submission_of(body, view)
@@ -112,9 +104,23 @@ class TaskButtons:
         decision: str,
         view: Callable[[str, str], dict[str, Any]],
     ) -> None:
+        async def may(task_id: str, user_id: str) -> Refused | str:
+            return await self._service.check_act(task_id, user_id, decision)  # a refusal is in the history first
+
+        await self._open_if_allowed(ack, body, client, may, view)
+
+    async def _open_if_allowed(
+        self,
+        ack: AsyncAck,
+        body: Body,
+        client: AsyncWebClient,
+        may: Callable[[str, str], Awaitable[Refused | str]],
+        view: Callable[[str, str], dict[str, Any]],
+    ) -> None:
+        """Ask the service whether this person may (from stored state), then open the modal that asks the rest."""
         click = click_of(body)
         task_id, user_id, channel_id = click.value[:ID_LIMIT], click.user_id, click.channel_id
-        check = await self._service.check_act(task_id, user_id, decision)  # a refusal is in the history first
+        check = await may(task_id, user_id)
         await ack()
         if isinstance(check, Refused):
             self._later(tell(client, channel_id, user_id, refusal_text(check.why)), what="refusal note")

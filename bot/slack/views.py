@@ -232,17 +232,19 @@ def hand_over_view(task_id: str, task_title: str) -> dict[str, Any]:
         "Note",
         required=False,
     )
-    person = {
-        "type": "input",
-        "block_id": "person",
-        "label": plain("To whom?", 2000),
-        "element": {"type": "users_select", "action_id": _VALUE, "placeholder": plain("Pick a person", 150)},
-    }
+    person = {"type": "users_select", "action_id": _VALUE, "placeholder": plain("Pick a person", 150)}
+    return _asking_first(view, "person", "To whom?", person)
+
+
+def _asking_first(view: dict[str, Any], block_id: str, label: str, element: dict[str, Any]) -> dict[str, Any]:
+    """A text modal that asks one more thing first, right under its introduction."""
+    asked = {"type": "input", "block_id": block_id, "label": plain(label, 2000), "element": element}
     blocks = list(view["blocks"])
-    return {**view, "blocks": [blocks[0], person, *blocks[1:]]}
+    return {**view, "blocks": [blocks[0], asked, *blocks[1:]]}
 
 
 def submitted_user(state_values: Any, block_id: str = "person") -> str | None:
+    """The one value of an input block (a picked person, a typed number), or None."""
     if not isinstance(state_values, dict):
         return None
     block = state_values.get(block_id)
@@ -293,23 +295,14 @@ def extension_view(task_id: str, wait_title: str) -> dict[str, Any]:
         "Why",
         required=True,
     )
-    days = {
-        "type": "input",
-        "block_id": "days",
-        "label": plain("More days", 2000),
-        "element": {"type": "number_input", "action_id": _VALUE, "is_decimal_allowed": False, "min_value": "1"},
-    }
-    view["blocks"].insert(1, days)
-    return view
+    days = {"type": "number_input", "action_id": _VALUE, "is_decimal_allowed": False, "min_value": "1"}
+    return _asking_first(view, "days", "More days", days)
 
 
 def submitted_days(state_values: Any) -> int | None:
     """The whole number of days typed into the extension modal; None for anything else."""
-    if not isinstance(state_values, dict):
-        return None
-    block = state_values.get("days")
-    value = _element_value(block.get(_VALUE) if isinstance(block, dict) else None)
+    value = submitted_user(state_values, "days")  # the typed text, read as any one-value input is
     try:
-        return int(str(value).strip()) if value is not None else None
+        return int(value.strip()) if value is not None else None
     except ValueError:
         return None
