@@ -56,6 +56,11 @@ class RefusalReason(StrEnum):
     DELEGATION_IN_PAST = "delegation_in_past"
     DELEGATE_AWAY = "delegate_away"
     OLD_MENU_ITEM = "old_menu_item"
+    NOT_REQUESTER_TO_RATE = "not_requester_to_rate"
+    NO_RATINGS_HERE = "no_ratings_here"
+    NOT_RATEABLE = "not_rateable"
+    RATE_FIRST = "rate_first"
+    UNKNOWN_SCORE = "unknown_score"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from .blocks import (
     section,
 )
 from .history_words import history_phrase
+from .rating_blocks import rating_blocks
 from .views import CALLBACK_RESUBMIT, start_form_view
 
 __all__ = [
@@ -319,7 +320,11 @@ def finished_blocks(definition: WorkflowDefinition, instance: Instance) -> list[
     text = f"{icon} *{instance.title}* was *{instance.status.value}*{by}."
     if instance.outcome_reason:
         text += f"\n> {clip(escape_text(instance.outcome_reason), 2500)}"
-    return [section(text), context(f"Full history: `/workflow status {instance.id}`")]
+    return [
+        section(text),
+        context(f"Full history: `/workflow status {instance.id}`"),
+        *rating_blocks(definition, instance),
+    ]
 
 
 def status_blocks(

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.engine import Instance
+from bot.engine.flow import FLOW_EVENTS, FlowEvent, TaskSpan
 from bot.engine.kpis import (
     CLOSING_TASK_EVENTS,
     COUNTED_EVENTS,
@@ -22,6 +23,7 @@ from bot.engine.kpis import (
     KpiRows,
     TaskRow,
 )
+from bot.engine.satisfaction import RATED_EVENT, RatingRow
 
 from .rows import moment
 
@@ -34,6 +36,7 @@ __all__ = [
     "export_instances",
     "kpi_rows",
     "ops_snapshot",
+    "rating_rows",
 ]
 
 Fetch = Callable[[str, Sequence[Any]], Awaitable[Sequence[Sequence[Any]]]]
@@ -59,6 +62,8 @@ class InstanceExport:
     finished_by: str | None
     outcome_reason: str | None
     form: dict[str, Any] = field(default_factory=dict)
+    satisfaction: int | None = None
+    satisfaction_comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,71 @@ async def kpi_rows(
         instances=tuple(await _instance_rows(fetch, since, until, workflows)),
         tasks=tuple(await _task_rows(fetch, since, until, workflows)),
         counts=tuple(await _event_counts(fetch, since, until, workflows)),
+        flow_events=tuple(await _flow_events(fetch, since, until, workflows)),
+        task_spans=tuple(await _task_spans(fetch, since, until, workflows)),
+        ratings=tuple(await rating_rows(fetch, since, until, workflows=workflows)),
     )
+
+
+async def _flow_events(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
+) -> list[FlowEvent]:
+    """Every flow event (bot/engine/flow.py) of the requests that finished in [since, until), in written order."""
+    q = _Query()
+    sql = (
+        "SELECT e.instance_id, e.workflow, e.kind, e.at, e.task_id, e.data FROM events e "
+        "WHERE e.instance_id IN (SELECT f.instance_id FROM events f "
+        f"WHERE f.kind IN ({q.many(FINISHING_EVENTS[1:])}) AND f.at >= {q(since.timestamp())} "
+        f"AND f.at < {q(until.timestamp())}{_workflow_filter(q, 'f.workflow', workflows)}) "
+        f"AND e.kind IN ({q.many(FLOW_EVENTS)}) ORDER BY e.instance_id, e.id"
+    )
+    return [
+        FlowEvent(int(r[0]), str(r[1] or ""), r[2], moment(r[3]), r[4], json.loads(r[5]) if r[5] else {})
+        for r in await fetch(sql, q.params)
+    ]
+
+
+async def _task_spans(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
+) -> list[TaskSpan]:
+    """Every task open at some moment of [since, until): opened before its end, and still open or closed after its
+    start."""
+    q = _Query()
+    sql = (
+        "SELECT t.id, i.workflow, t.created_at, t.acted_at, t.status FROM tasks t "
+        "JOIN instances i ON i.id = t.instance_id "
+        f"WHERE t.created_at < {q(until.timestamp())} "
+        f"AND (t.status = 'open' OR t.acted_at >= {q(since.timestamp())})"
+    )
+    sql += _workflow_filter(q, "i.workflow", workflows)
+    spans = []
+    for r in await fetch(sql, q.params):
+        is_open = r[4] == "open"
+        closed = None if is_open else _maybe_dt(r[3])
+        spans.append(TaskSpan(r[0], r[1], moment(r[2]), closed, not is_open and r[4] != "cancelled"))
+    return spans
+
+
+async def rating_rows(
+    fetch: Fetch, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+) -> list[RatingRow]:
+    """The ratings requesters gave in [since, until), through the events (kind, at) index."""
+    q = _Query()
+    sql = (
+        "SELECT e.id, e.instance_id, e.workflow, e.at, e.data FROM events e "
+        f"WHERE e.kind = {q(RATED_EVENT)} AND e.at >= {q(since.timestamp())} AND e.at < {q(until.timestamp())}"
+    )
+    sql += _workflow_filter(q, "e.workflow", workflows)
+    rows = []
+    for r in await fetch(sql, q.params):
+        data = json.loads(r[4]) if r[4] else {}
+        score = data.get("score")
+        if isinstance(score, int):
+            comment = data.get("comment")
+            rows.append(
+                RatingRow(int(r[0]), int(r[1]), str(r[2] or ""), moment(r[3]), score, comment if comment else None)
+            )
+    return rows
 
 
 async def _instance_rows(
@@ -236,6 +305,8 @@ async def export_instances(
                 finished_by=state.finished_by,
                 outcome_reason=state.outcome_reason,
                 form=dict(state.form),
+                satisfaction=state.rating.score if state.rating else None,
+                satisfaction_comment=state.rating.comment if state.rating else None,
             )
         )
     return exported
