@@ -111,7 +111,7 @@ class ReportDesk:
                     "file": tasks_png,
                     "filename": f"{stem}-tasks.png",
                     "title": f"{title}: tasks opened, decided and open per week",
-                    "alt_txt": f"Bars of tasks opened and decided, a line of tasks still open, per week, {period.label}",
+                    "alt_txt": f"Bars of tasks opened and decided, a line of tasks open, per week ({period.label})",
                 },
             ],
         )
