@@ -94,7 +94,9 @@ async def test_someone_elses_click_is_refused_privately_and_changes_nothing(
         or None,
         what="Bob's ephemeral refusal",
     )
-    comment = await driver.click(BOB, action_id="request_rating_comment", value=str(instance_id), channel_id="C0GENERAL")
+    comment = await driver.click(
+        BOB, action_id="request_rating_comment", value=str(instance_id), channel_id="C0GENERAL"
+    )
     assert comment.status == 200
     await asyncio.sleep(0.3)
     assert slack.open_views(BOB) == []

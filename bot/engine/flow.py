@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from .definition import WorkflowDefinition
 
 __all__ = [
+    "FLOW_DATA_EVENTS",
     "FLOW_EVENTS",
     "FlowEvent",
     "FlowFigures",
@@ -39,6 +41,8 @@ _SNOOZED = "task_snoozed"
 _HANDED_ON = "task_reassigned"  # a new holder: an earlier snooze no longer holds
 FLOW_EVENTS = ("instance_started", *_ENDS, *_OPENS, *_CLOSES, _TIMEOUT, _SNOOZED, _HANDED_ON)
 """The kinds of events the flow figures read."""
+FLOW_DATA_EVENTS = (*_OPENS, _TIMEOUT, _SNOOZED)
+"""The kinds whose data the flow figures read (a step, a snooze's end, a deadline's action)."""
 
 Rates = Mapping[tuple[str, str], float]
 """Cost per hour by (workflow, step id)."""
@@ -268,22 +272,29 @@ def _seconds(interval: Interval) -> float:
 def task_weeks(
     spans: Iterable[TaskSpan], weeks: Sequence[date], start: datetime, as_of: datetime
 ) -> tuple[TaskWeek, ...]:
-    """For each ISO week (its Monday, UTC) of the period [start, as_of): tasks opened, decided, open at its end."""
-    spans = list(spans)
-    figures = []
-    for monday in weeks:
-        midnight = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
-        week_begin, week_end = max(start, midnight), min(as_of, midnight + timedelta(days=7))
-        figures.append(
-            TaskWeek(
-                week=monday,
-                opened=sum(1 for s in spans if week_begin <= s.opened_at < week_end),
-                decided=sum(
-                    1 for s in spans if s.decided and s.closed_at is not None and week_begin <= s.closed_at < week_end
-                ),
-                open_at_end=sum(
-                    1 for s in spans if s.opened_at < week_end and (s.closed_at is None or s.closed_at >= week_end)
-                ),
-            )
-        )
+    """For each ISO week (its Monday, UTC) of the period [start, as_of): tasks opened, decided, open at its end.
+
+    One pass over the tasks, whatever the number of weeks: each task adds to the week it opened in, the week it
+    was decided in, and (by a running sum) to every week whose end it was open at."""
+    if not weeks:
+        return ()
+    ends = [min(as_of, datetime(m.year, m.month, m.day, tzinfo=UTC) + timedelta(days=7)) for m in weeks]
+    first = max(start, datetime(weeks[0].year, weeks[0].month, weeks[0].day, tzinfo=UTC))
+    opened, decided, open_change = [0] * len(weeks), [0] * len(weeks), [0] * (len(weeks) + 1)
+    for span in spans:
+        if first <= span.opened_at < ends[-1]:
+            opened[bisect_right(ends, span.opened_at)] += 1
+        closed = span.closed_at
+        if span.decided and closed is not None and first <= closed < ends[-1]:
+            decided[bisect_right(ends, closed)] += 1
+        # open at the end E of a week when opened before E and not closed before E
+        since_week = bisect_right(ends, span.opened_at)
+        until_week = len(weeks) if closed is None else bisect_right(ends, closed)
+        if since_week < until_week:
+            open_change[since_week] += 1
+            open_change[until_week] -= 1
+    figures, still_open = [], 0
+    for index, monday in enumerate(weeks):
+        still_open += open_change[index]
+        figures.append(TaskWeek(monday, opened=opened[index], decided=decided[index], open_at_end=still_open))
     return tuple(figures)

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.engine import Instance
-from bot.engine.flow import FLOW_EVENTS, FlowEvent, TaskSpan
+from bot.engine.flow import FLOW_DATA_EVENTS, FLOW_EVENTS, FlowEvent, TaskSpan
 from bot.engine.kpis import (
     CLOSING_TASK_EVENTS,
     COUNTED_EVENTS,
@@ -146,9 +146,12 @@ async def _flow_events(
         f"AND e.kind IN ({q.many(FLOW_EVENTS)}) ORDER BY e.instance_id, e.id"
     )
     return [
-        FlowEvent(int(r[0]), str(r[1] or ""), r[2], moment(r[3]), r[4], json.loads(r[5]) if r[5] else {})
+        FlowEvent(int(r[0]), str(r[1] or ""), r[2], moment(r[3]), r[4], json.loads(r[5]) if r[2] in _READ_DATA else {})
         for r in await fetch(sql, q.params)
     ]
+
+
+_READ_DATA = frozenset(FLOW_DATA_EVENTS)  # the others' data the flow figures never read: not decoded
 
 
 async def _task_spans(
@@ -157,10 +160,12 @@ async def _task_spans(
     """Every task open at some moment of [since, until): opened before its end, and still open or closed after its
     start."""
     q = _Query()
+    # From the workflows' requests (instances_by_workflow) to their tasks (tasks_by_instance), as for open tasks:
+    # a report on one workflow reads that workflow's tasks only.
     sql = (
-        "SELECT t.id, i.workflow, t.created_at, t.acted_at, t.status FROM tasks t "
-        "JOIN instances i ON i.id = t.instance_id "
-        f"WHERE t.created_at < {q(until.timestamp())} "
+        "SELECT t.id, i.workflow, t.created_at, t.acted_at, t.status FROM instances i "
+        "JOIN tasks t ON t.instance_id = i.id "
+        f"WHERE i.created_at < {q(until.timestamp())} AND t.created_at < {q(until.timestamp())} "
         f"AND (t.status = 'open' OR t.acted_at >= {q(since.timestamp())})"
     )
     sql += _workflow_filter(q, "i.workflow", workflows)
