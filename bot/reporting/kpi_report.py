@@ -85,25 +85,28 @@ def teams_of(directory: OrgDirectory) -> dict[str, tuple[str, ...]]:
     return {manager: tuple(members) for manager, members in teams.items()}
 
 
-async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | None) -> KpiRows:
+async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | None, flow: bool = True) -> KpiRows:
     """The period's rows, read a month at a time so that no transaction holds the database for long.
 
     Chunks are merged: an instance seen in two chunks (started in one, finished in the next) once, open tasks
     once (the last chunk sees them all), and event counts of a week that straddles two chunks added up. The
-    ratings of the period before are read too, for satisfaction's trend."""
+    ratings of the period before are read too, for satisfaction's trend. Without `flow`, none of flow, task spans
+    and ratings is read (the Home's and the map's figures need none)."""
     instances: dict[int, InstanceRow] = {}
     tasks: dict[str, TaskRow] = {}
     counts: dict[tuple[str, str | None, str, date], int] = {}
     flows: dict[int, list[FlowEvent]] = {}
     spans: dict[str, TaskSpan] = {}
-    async with store.transaction(read_only=True) as work:
-        earlier = await work.rating_rows(previous_start(period), period.start, workflows=workflows)
-    ratings: dict[int, RatingRow] = {row.event_id: row for row in earlier}
+    ratings: dict[int, RatingRow] = {}
+    if flow:
+        async with store.transaction(read_only=True) as work:
+            earlier = await work.rating_rows(previous_start(period), period.start, workflows=workflows)
+        ratings.update((row.event_id, row) for row in earlier)
     start = period.start
     while start < period.end:
         end = min(period.end, start + _CHUNK)
         async with store.transaction(read_only=True) as work:
-            rows = await work.kpi_rows(start, end, workflows=workflows)
+            rows = await work.kpi_rows(start, end, workflows=workflows, flow=flow)
         instances.update((row.instance_id, row) for row in rows.instances)
         tasks.update((row.task_id, row) for row in rows.tasks)
         for count in rows.counts:
@@ -134,10 +137,12 @@ async def build_report(
     workflows: Sequence[str] | None,
     directory: OrgDirectory,
     definitions: Sequence[WorkflowDefinition] = (),
+    flow: bool = True,
 ) -> KpiReport:
     """Read the period's rows from the store and compute every figure (outside any transaction); the costs per
-    hour come from the definitions' steps and org.yaml's groups."""
-    rows = await load_rows(store, period, workflows=workflows)
+    hour come from the definitions' steps and org.yaml's groups. Without `flow`, the flow, cost, tasks-per-week
+    and satisfaction figures are left empty (nothing read for them)."""
+    rows = await load_rows(store, period, workflows=workflows, flow=flow)
     rates = step_rates(definitions, directory.chart.cost_per_hour)
     # Computing a year of figures over every workflow takes seconds of pure Python: off the event loop, so
     # clicks and commands still get their ack meanwhile.

@@ -224,7 +224,7 @@ class Reports(Protocol):
     """Reports, exports and metrics (the portable SQL is in reporting.py)."""
 
     async def kpi_rows(
-        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None, flow: bool = True
     ) -> KpiRows: ...
 
     async def rating_rows(

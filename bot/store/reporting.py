@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -121,12 +121,19 @@ async def kpi_rows(
     until: datetime,
     *,
     workflows: Sequence[str] | None = None,
+    flow: bool = True,
 ) -> KpiRows:
-    """The instances, tasks and counted events of [since, until), found through the events (kind, at) index."""
-    return KpiRows(
+    """The instances, tasks and counted events of [since, until), found through the events (kind, at) index; with
+    `flow`, also the flow events, task spans and ratings (a report has them, the Home and the map need none)."""
+    rows = KpiRows(
         instances=tuple(await _instance_rows(fetch, since, until, workflows)),
         tasks=tuple(await _task_rows(fetch, since, until, workflows)),
         counts=tuple(await _event_counts(fetch, since, until, workflows)),
+    )
+    if not flow:
+        return rows
+    return replace(
+        rows,
         flow_events=tuple(await _flow_events(fetch, since, until, workflows)),
         task_spans=tuple(await _task_spans(fetch, since, until, workflows)),
         ratings=tuple(await rating_rows(fetch, since, until, workflows=workflows)),
@@ -160,15 +167,18 @@ async def _task_spans(
     """Every task open at some moment of [since, until): opened before its end, and still open or closed after its
     start."""
     q = _Query()
-    # From the workflows' requests (instances_by_workflow) to their tasks (tasks_by_instance), as for open tasks:
-    # a report on one workflow reads that workflow's tasks only.
+    # Only requests that were running at some time of the period can hold such tasks: those running now
+    # (instances_by_workflow) and those that finished after its start (the events' (kind, at) index).
     sql = (
         "SELECT t.id, i.workflow, t.created_at, t.acted_at, t.status FROM instances i "
         "JOIN tasks t ON t.instance_id = i.id "
-        f"WHERE i.created_at < {q(until.timestamp())} AND t.created_at < {q(until.timestamp())} "
+        "WHERE i.id IN (SELECT f.instance_id FROM events f "
+        f"WHERE f.kind IN ({q.many(FINISHING_EVENTS[1:])}) AND f.at >= {q(since.timestamp())}"
+        f"{_workflow_filter(q, 'f.workflow', workflows)} "
+        f"UNION SELECT r.id FROM instances r WHERE r.status = 'running'{_workflow_filter(q, 'r.workflow', workflows)}) "
+        f"AND i.created_at < {q(until.timestamp())} AND t.created_at < {q(until.timestamp())} "
         f"AND (t.status = 'open' OR t.acted_at >= {q(since.timestamp())})"
     )
-    sql += _workflow_filter(q, "i.workflow", workflows)
     spans = []
     for r in await fetch(sql, q.params):
         is_open = r[4] == "open"

@@ -17,8 +17,10 @@ __all__ = ["SQLReports"]
 class SQLReports(SQLPart):
     """What reports, CSV exports and /metrics read."""
 
-    async def kpi_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
-        return await reporting.kpi_rows(self._db.all, since, until, workflows=workflows)
+    async def kpi_rows(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None, flow: bool = True
+    ) -> KpiRows:
+        return await reporting.kpi_rows(self._db.all, since, until, workflows=workflows, flow=flow)
 
     async def rating_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
