@@ -4,6 +4,7 @@ someone else's click is refused, the rating shows in the report and the export, 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from bot.app import Baton
 from bot.catalog import load_catalog
 from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
 from bot.emulator.payloads import plain_text_value
+from bot.engine import Instance, InstanceStatus, Rating, Refusal, RefusalReason, Transition
+from bot.engine.satisfaction import RateRequest, RatingComment, comment_rating, rate
 from bot.reporting.audit_export import read_csv
 
 from .conftest import ADMIN
@@ -181,3 +184,63 @@ def test_satisfaction_must_be_true_or_false_and_is_reported_with_file_and_line(t
     org.write_text(org.read_text().replace("\ngroups:\n", "\ncost_per_hour: {finanse: 90}\ngroups:\n", 1))
     problems = [str(error) for error in load_catalog(tmp_path / "workflows").errors]
     assert any("org.yaml:" in p and "cost_per_hour" in p and "finanse" in p for p in problems), problems
+
+
+# ---- the engine's rule, table-driven ---------------------------------------------------------------
+
+
+def _finished(status: str, *, rated: int | None = None) -> Instance:
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    rating = Rating(score=rated, comment="kept", at=now) if rated else None
+    return Instance(
+        id=7, workflow="quiet", definition_version="v", title="Quiet request #7", requester=ALICE, form={},
+        status=InstanceStatus(status), created_at=now, updated_at=now, finished_at=now, rating=rating,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "actor", "score", "satisfaction", "refused"),
+    [
+        ("completed", ALICE, 4, True, None),
+        ("rejected", ALICE, 1, True, None),
+        ("completed", BOB, 4, True, RefusalReason.NOT_REQUESTER_TO_RATE),
+        ("completed", ADMIN, 4, True, RefusalReason.NOT_REQUESTER_TO_RATE),  # admins neither
+        ("cancelled", ALICE, 4, True, RefusalReason.NOT_RATEABLE),
+        ("failed", ALICE, 4, True, RefusalReason.NOT_RATEABLE),
+        ("running", ALICE, 4, True, RefusalReason.NOT_RATEABLE),
+        ("completed", ALICE, 4, False, RefusalReason.NO_RATINGS_HERE),
+        ("completed", ALICE, 0, True, RefusalReason.UNKNOWN_SCORE),
+        ("completed", ALICE, 6, True, RefusalReason.UNKNOWN_SCORE),
+    ],
+)
+def test_only_the_requester_rates_a_completed_or_rejected_request_from_1_to_5(
+    tmp_path: Path, status: str, actor: str, score: int, satisfaction: bool, refused: RefusalReason | None
+) -> None:
+    text = QUIET if not satisfaction else QUIET.replace("satisfaction: false", "satisfaction: true")
+    definition = load_catalog(copy_workflows(tmp_path / "workflows", quiet=text)).workflows["quiet"]
+    now = datetime(2026, 11, 3, tzinfo=UTC)
+    outcome = rate(definition, _finished(status), RateRequest(actor, score), now)
+    if refused is None:
+        assert isinstance(outcome, Transition)
+        assert outcome.instance.rating == Rating(score=score, comment=None, at=now)
+        assert [(e.kind, e.actor, e.data) for e in outcome.events] == [
+            ("request_rated", ALICE, {"score": score, "comment": None})
+        ]
+    else:
+        assert isinstance(outcome, Refusal) and outcome.why.reason is refused
+        assert outcome.event.kind == "action_refused"
+
+
+def test_a_second_rating_replaces_the_first_and_keeps_its_comment_and_a_comment_needs_a_rating(
+    tmp_path: Path,
+) -> None:
+    text = QUIET.replace("satisfaction: false", "satisfaction: true")
+    definition = load_catalog(copy_workflows(tmp_path / "workflows", quiet=text)).workflows["quiet"]
+    now = datetime(2026, 11, 3, tzinfo=UTC)
+    again = rate(definition, _finished("completed", rated=2), RateRequest(ALICE, 5), now)
+    assert isinstance(again, Transition) and again.instance.rating == Rating(score=5, comment="kept", at=now)
+    assert again.events[0].data == {"score": 5, "comment": "kept", "replaces": 2}
+    early = comment_rating(definition, _finished("completed"), RatingComment(ALICE, "hi"), now)
+    assert isinstance(early, Refusal) and early.why.reason is RefusalReason.RATE_FIRST
+    cleared = comment_rating(definition, _finished("completed", rated=3), RatingComment(ALICE, "  "), now)
+    assert isinstance(cleared, Transition) and cleared.instance.rating == Rating(score=3, comment=None, at=now)
