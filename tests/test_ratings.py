@@ -124,7 +124,7 @@ async def test_the_rating_shows_in_the_report_and_the_export(
 
     assert (await driver.send_command(FIONA, "report expense-approval 30d")).status == 200
     summary = text_of(await dm_containing(slack, FIONA, "Report: Expense approval"))
-    assert "Satisfaction *2.0 of 5* over 1 ratings (1★ 0 · 2★ 1 · 3★ 0 · 4★ 0 · 5★ 0)" in summary
+    assert "Satisfaction *2.0 of 5* over 1 rating (1★ 0 · 2★ 1 · 3★ 0 · 4★ 0 · 5★ 0)" in summary
     assert "no ratings in the period before" in summary
     assert "2★ #1: Took three reminders" in summary
     assert "Flow efficiency *100%*" in summary  # the approval was open from start to finish

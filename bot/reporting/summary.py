@@ -8,14 +8,13 @@ from typing import Any
 
 from bot.engine.expressions import escape_text
 from bot.engine.flow import FlowFigures
-from bot.engine.kpis import Durations, Figures, KpiReport
+from bot.engine.kpis import Durations, Figures, KpiReport, week_label
 from bot.engine.satisfaction import Satisfaction
 
 __all__ = ["chart_png", "report_blocks", "report_text", "span", "tasks_chart_png"]
 
-_MAX_COMMENTS = 10
-
 _MAX_WORKFLOW_LINES = 12
+_MAX_COMMENTS = 10
 
 
 def span(seconds: float | None) -> str:
@@ -96,23 +95,28 @@ def _flow(flow: FlowFigures) -> str:
 
 def _satisfaction(ratings: Satisfaction) -> list[str]:
     if not ratings.count:
-        before = f" (the period before: {ratings.previous_average:.1f} of 5)" if ratings.previous_average else ""
+        average = ratings.previous_average
+        before = f" (the period before: {average:.1f} of 5)" if average is not None else ""
         return [f":star: Satisfaction: no ratings in this period{before}."]
     counts = " · ".join(f"{score}★ {count}" for score, count in zip(range(1, 6), ratings.distribution, strict=True))
     before = (
-        f"{ratings.arrow} was {ratings.previous_average:.1f} in the period before ({ratings.previous_count} ratings)"
+        f"{ratings.arrow} was {ratings.previous_average:.1f} in the period before "
+        f"({_plural(ratings.previous_count, 'rating')})"
         if ratings.previous_average is not None
         else "→ no ratings in the period before"
     )
-    lines = [
-        f":star: Satisfaction *{ratings.average:.1f} of 5* over {ratings.count} ratings ({counts}) · {before}"
-    ]
+    given = _plural(ratings.count, "rating")
+    lines = [f":star: Satisfaction *{ratings.average:.1f} of 5* over {given} ({counts}) · {before}"]
     for row in ratings.comments[-_MAX_COMMENTS:]:
-        said = escape_text(row.comment or "")[:300]
+        said = escape_text(" ".join((row.comment or "").split()))[:300]  # one quoted line each
         lines.append(f"> {row.score}★ #{row.instance_id}: {said}")
     if len(ratings.comments) > _MAX_COMMENTS:
-        lines.append(f"…and {len(ratings.comments) - _MAX_COMMENTS} earlier comments (in the export).")
+        lines.append(f"…and {len(ratings.comments) - _MAX_COMMENTS} earlier comments (in the export's events).")
     return lines
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
 def report_text(report: KpiReport, titles: Mapping[str, str]) -> str:
@@ -198,8 +202,6 @@ def tasks_chart_png(report: KpiReport, title: str) -> bytes:
     axes.bar([p + 0.2 for p in positions], [w.decided for w in weeks], width=0.4, color="#2eb67d", label="decided")
     axes.plot(positions, [w.open_at_end for w in weeks], color="#e01e5a", marker="o", label="open at the week's end")
     axes.set_ylabel("tasks")
-    from bot.engine.kpis import week_label
-
     axes.set_xticks(positions, [week_label(w.week) for w in weeks], rotation=45, ha="right", fontsize=8)
     axes.legend(loc="upper left", fontsize=8)
     axes.set_title(f"{title}: tasks per week ({report.period.label})", fontsize=10)
