@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from bot.engine import OrgDirectory, WorkflowDefinition
@@ -106,7 +106,11 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
     while start < period.end:
         end = min(period.end, start + _CHUNK)
         async with store.transaction(read_only=True) as work:
-            rows = await work.kpi_rows(start, end, workflows=workflows, flow=flow)
+            rows = await work.kpi_rows(start, end, workflows=workflows)
+        if flow:  # a transaction of its own: no single one holds the database for long
+            async with store.transaction(read_only=True) as work:
+                more = await work.flow_rows(start, end, workflows=workflows)
+            rows = replace(rows, flow_events=more.flow_events, task_spans=more.task_spans, ratings=more.ratings)
         instances.update((row.instance_id, row) for row in rows.instances)
         tasks.update((row.task_id, row) for row in rows.tasks)
         for count in rows.counts:

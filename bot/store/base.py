@@ -224,7 +224,11 @@ class Reports(Protocol):
     """Reports, exports and metrics (the portable SQL is in reporting.py)."""
 
     async def kpi_rows(
-        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None, flow: bool = True
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> KpiRows: ...
+
+    async def flow_rows(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
     ) -> KpiRows: ...
 
     async def rating_rows(

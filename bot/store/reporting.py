@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "OpsSnapshot",
     "export_events",
     "export_instances",
+    "flow_rows",
     "kpi_rows",
     "ops_snapshot",
     "rating_rows",
@@ -121,19 +122,25 @@ async def kpi_rows(
     until: datetime,
     *,
     workflows: Sequence[str] | None = None,
-    flow: bool = True,
 ) -> KpiRows:
-    """The instances, tasks and counted events of [since, until), found through the events (kind, at) index; with
-    `flow`, also the flow events, task spans and ratings (a report has them, the Home and the map need none)."""
-    rows = KpiRows(
+    """The instances, tasks and counted events of [since, until), found through the events (kind, at) index."""
+    return KpiRows(
         instances=tuple(await _instance_rows(fetch, since, until, workflows)),
         tasks=tuple(await _task_rows(fetch, since, until, workflows)),
         counts=tuple(await _event_counts(fetch, since, until, workflows)),
     )
-    if not flow:
-        return rows
-    return replace(
-        rows,
+
+
+async def flow_rows(
+    fetch: Fetch,
+    since: datetime,
+    until: datetime,
+    *,
+    workflows: Sequence[str] | None = None,
+) -> KpiRows:
+    """The flow events of the requests that finished in [since, until), the tasks open at some time of it, and
+    the ratings given in it (a full report has them; the Home's and the map's figures need none)."""
+    return KpiRows(
         flow_events=tuple(await _flow_events(fetch, since, until, workflows)),
         task_spans=tuple(await _task_spans(fetch, since, until, workflows)),
         ratings=tuple(await rating_rows(fetch, since, until, workflows=workflows)),

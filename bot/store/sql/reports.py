@@ -17,10 +17,11 @@ __all__ = ["SQLReports"]
 class SQLReports(SQLPart):
     """What reports, CSV exports and /metrics read."""
 
-    async def kpi_rows(
-        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None, flow: bool = True
-    ) -> KpiRows:
-        return await reporting.kpi_rows(self._db.all, since, until, workflows=workflows, flow=flow)
+    async def kpi_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
+        return await reporting.kpi_rows(self._db.all, since, until, workflows=workflows)
+
+    async def flow_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
+        return await reporting.flow_rows(self._db.all, since, until, workflows=workflows)
 
     async def rating_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
