@@ -19,7 +19,7 @@ from bot.reporting.kpi_report import build_report
 from bot.reporting.summary import report_text, tasks_chart_png
 from bot.service import Acted, Refused, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
-from bot.store import SQLiteStore
+from bot.store import Store, store_for
 from bot.workspace import Workspace
 
 from .story import copy_workflows
@@ -184,7 +184,7 @@ class MovableClock:
 
 
 @pytest.fixture
-async def history(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, WorkflowService, MovableClock]]:
+async def history(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Store, WorkflowService, MovableClock]]:
     """Hours after T0 (Monday 2026-11-02 09:00 UTC):
       #1 Alice  start 0; Maria snoozes 2 (1 h), approves 10; Fiona orders 16        → completed
       #2 Bob    start 2; Maria rejects 5                                            → rejected
@@ -195,7 +195,7 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, WorkflowSe
     catalog = load_catalog(_with_costs(copy_workflows(tmp_path / "workflows", purchase=PURCHASE)))
     assert not catalog.errors, catalog.errors
     clock = MovableClock()
-    store = SQLiteStore(tmp_path / "flow.db")
+    store = store_for(database_url)
     await store.open()
     service = WorkflowService(Workspace(store, catalog, admins=("U0ADMIN",), clock=clock), renderer=BlockKitRenderer())
 
@@ -233,7 +233,7 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, WorkflowSe
 
 
 async def test_the_report_shows_flow_efficiency_cost_and_tasks_per_week_from_the_stored_history(
-    history: tuple[SQLiteStore, WorkflowService, MovableClock],
+    history: tuple[Store, WorkflowService, MovableClock],
 ) -> None:
     store, service, clock = history
     period = parse_period("2026-11", T0)
