@@ -244,3 +244,19 @@ def test_a_second_rating_replaces_the_first_and_keeps_its_comment_and_a_comment_
     assert isinstance(early, Refusal) and early.why.reason is RefusalReason.RATE_FIRST
     cleared = comment_rating(definition, _finished("completed", rated=3), RatingComment(ALICE, "  "), now)
     assert isinstance(cleared, Transition) and cleared.instance.rating == Rating(score=3, comment=None, at=now)
+
+
+async def test_the_status_view_does_not_show_the_rating_to_the_approvers(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    outcome = await approved_expense(driver, slack)
+    assert (await driver.click_button_in(outcome, ALICE, "request_rate_1")).status == 200
+    rated = await updated(slack, outcome, "You rated this *1 of 5*")
+    assert (await driver.click_button_in(rated, ALICE, "request_rating_comment")).status == 200
+    modal = await slack.wait_for(lambda: (slack.open_views(ALICE) or [None])[-1], what="the comment modal")
+    await driver.submit_view(ALICE, modal, {"comment": {"value": plain_text_value("Maria took ages")}})
+    await updated(slack, outcome, "Maria took ages")
+    answer = await driver.send_command(MARIA, "status 1")
+    assert answer.status == 200
+    shown = answer.body + "".join(e.text + str(e.blocks) for e in slack.ephemerals(MARIA))
+    assert "approved" in shown and "Maria took ages" not in shown and "rated" not in shown

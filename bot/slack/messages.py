@@ -355,7 +355,9 @@ def status_blocks(
             by = f" by <@{task.acted_by}>" if task.acted_by else ""
             blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — {task.status.value}{by}"))
     refused = sum(1 for entry in trail or () if entry.kind == "action_refused")
-    trail = [entry for entry in trail or () if entry.kind != "action_refused"]  # in the log and the export
+    # Refusals are in the log and the export; so are ratings, which are for the workflow's owners in their
+    # reports, not for the approvers who can see this view.
+    trail = [entry for entry in trail or () if entry.kind not in ("action_refused", "request_rated")]
     if trail:
         blocks.append(divider())
         history = audit_blocks(trail, {task.step_id: task.title for task in instance.tasks})  # as rendered
