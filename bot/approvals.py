@@ -206,6 +206,7 @@ def approval_definition(ask: ApprovalAsk) -> WorkflowDefinition | str:
             ),
             steps=(step,),
             defaults={},
+            satisfaction=False,  # a system asked: no one to rate the answer
         )
     except (ValidationError, ValueError) as error:
         return str(error).splitlines()[0][:200]

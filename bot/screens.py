@@ -101,7 +101,7 @@ class Screens:
         if owned:  # a process owner sees the figures of their workflows
             period = parse_period(DEFAULT_PERIOD, now)
             owner_report = await build_report(
-                self._workspace.store, period, now=now, workflows=sorted(owned), directory=directory
+                self._workspace.store, period, now=now, workflows=sorted(owned), directory=directory, flow=False
             )
             async with self._workspace.store.transaction(read_only=True) as work:
                 open_now = (await work.ops_snapshot()).open_tasks

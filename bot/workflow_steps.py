@@ -253,4 +253,5 @@ def _approval_body(step: dict[str, Any]) -> dict[str, Any]:
             {"id": "details", "label": "Details", "multiline": True, "required": False},
         ],
         "steps": [step],
+        "satisfaction": False,  # ratings belong to workflow files, whose owners read them
     }

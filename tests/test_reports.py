@@ -177,7 +177,7 @@ async def test_the_weekly_report_goes_to_the_workflows_channel_once(
     assert await baton.reports.send_weekly_reports(baton.client) == 0  # the same week's report is not sent twice
     posted = [m for m in slack.messages("C0FINANCE") if "Report: Purchase" in text_of(m)]
     assert len(posted) == 1 and "Started *1*" in text_of(posted[0])
-    assert [f.channels for f in slack.files] == [("C0FINANCE",)]
+    assert [f.channels for f in slack.files] == [("C0FINANCE",), ("C0FINANCE",)]  # the two charts
 
 
 async def test_a_weekly_report_slack_refused_is_sent_at_the_next_sweep(

@@ -331,8 +331,12 @@ async def test_the_readme_tour_works_exactly_as_the_readme_tells_it(page: Page, 
 
     # 6. Alice: completed; her Home shows her requests and what she can start; Fiona's process map.
     assert "*Baton · Home*" in steps[5] and "*Process map* under *Apps*" in steps[5]
+    assert "rate it from 1 to 5" in steps[5]
     await act_as(page, ALICE)
     await expect(messages).to_contain_text("was completed")
+    outcome = messages.locator(".msg", has_text="How did this go")
+    await expect(outcome.locator('[data-action-id="request_rate_5"]')).to_be_visible()
+    await expect(outcome.locator('[data-action-id="request_rate_1"]')).to_be_visible()
     await page.click('[data-pane="home"]')
     await expect(messages).to_contain_text("Expense approval #1")
     await expect(messages).to_contain_text("Start something")  # what she can start, one button a workflow

@@ -24,6 +24,7 @@ from .events import (
     Event,
     InstanceFinished,
     NotifyTargets,
+    RatingRecorded,
     Refusal,
     RemindAssignee,
     RequestReceived,
@@ -35,7 +36,7 @@ from .events import (
     Transition,
 )
 from .expressions import FormValue
-from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus, Vote
+from .instance import FieldChange, Instance, InstanceStatus, Rating, Task, TaskStatus, Vote
 from .machine import SNOOZE_OPTIONS, can_start, decide, may_act, snooze_until, start, template_values
 from .org import OrgChart, OrgDirectory, OrgSettings, Person
 from .permissions import NOT_YOURS, comment_refusal, hand_over_refusal
@@ -79,6 +80,8 @@ __all__ = [
     "InstanceFinished",
     "InstanceStatus",
     "NotifyTargets",
+    "Rating",
+    "RatingRecorded",
     "OrgChart",
     "OrgDirectory",
     "OrgSettings",

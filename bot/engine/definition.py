@@ -336,6 +336,7 @@ class Step(_Frozen):
     quorum: Annotated[int | None, Field(ge=1, le=100)] = None
     rejections_to_reject: Annotated[int, Field(ge=1, le=100)] = 1
     allow_changes: bool = True
+    cost_per_hour: Annotated[float | None, Field(ge=0, le=1_000_000)] = None  # what an hour of this step costs
     approve_label: Annotated[str, Field(min_length=1, max_length=30)] = "Approve"  # the buttons' words
     reject_label: Annotated[str, Field(min_length=1, max_length=30)] = "Reject"
     until: Annotated[str | None, Field(pattern=r"^form\.[a-z][a-z0-9_]*$")] = None  # a wait: until this form date
@@ -583,6 +584,7 @@ class WorkflowDefinition(_Frozen):
     defaults: Annotated[dict[str, Any], Field(default_factory=dict)]
     report: ReportSchedule | None = None
     webhooks: tuple[WebhookSpec, ...] = ()
+    satisfaction: bool = True  # the requester may rate the outcome (1 to 5) from the outcome DM
 
     @field_validator("owners", mode="before")
     @classmethod

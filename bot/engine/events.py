@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "InstanceFinished",
     "NotifyTargets",
+    "RatingRecorded",
     "RequestReceived",
     "TaskClosed",
     "TaskOpened",
@@ -65,6 +66,11 @@ class RequestReceived:
 @dataclass(frozen=True)
 class InstanceFinished:
     """Tell the requester how their request ended."""
+
+
+@dataclass(frozen=True)
+class RatingRecorded:
+    """The requester rated their finished request: the outcome message shows the rating in place."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,7 @@ Effect = (
     | TaskClosed
     | RequestReceived
     | InstanceFinished
+    | RatingRecorded
     | NotifyTargets
     | AddTimers
     | CancelTimers

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from .definition import StepKind
 from .expressions import FormValue
 
-__all__ = ["Extension", "FieldChange", "Instance", "InstanceStatus", "Task", "TaskStatus", "Vote"]
+__all__ = ["Extension", "FieldChange", "Instance", "InstanceStatus", "Rating", "Task", "TaskStatus", "Vote"]
 
 
 class InstanceStatus(StrEnum):
@@ -47,6 +47,16 @@ class Vote(BaseModel):
     decision: str  # approve | reject
     at: datetime
     comment: str | None = None
+
+
+class Rating(BaseModel):
+    """How satisfied the requester was with a finished request: a score of 1 to 5, and maybe a comment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score: int
+    comment: str | None = None
+    at: datetime
 
 
 class FieldChange(BaseModel):
@@ -128,6 +138,7 @@ class Instance(BaseModel):
     outcome_reason: str | None = None
     origin_channel: str | None = None
     round: int = 1
+    rating: Rating | None = None  # the requester's latest rating, once the request ended
 
     def task(self, task_id: str) -> Task | None:
         """Look a task of this instance up by id."""

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
+from .flow import FlowEvent, FlowFigures, TaskSpan, TaskWeek, flow_figures, request_flows, task_weeks
+from .satisfaction import RatingRow, Satisfaction, satisfaction_figures
+
 __all__ = [
     "CLOSING_TASK_EVENTS",
     "COUNTED_EVENTS",
@@ -33,6 +36,7 @@ __all__ = [
     "looks_like_period",
     "parse_period",
     "percentile",
+    "previous_start",
     "week_label",
     "week_start",
 ]
@@ -217,6 +221,9 @@ class KpiRows:
     instances: tuple[InstanceRow, ...] = ()
     tasks: tuple[TaskRow, ...] = ()
     counts: tuple[EventCount, ...] = ()
+    flow_events: tuple[FlowEvent, ...] = ()  # every flow event of the requests that finished in the period
+    task_spans: tuple[TaskSpan, ...] = ()  # every task open at some time of the period
+    ratings: tuple[RatingRow, ...] = ()  # every rating given in the period and the one before (previous_start)
 
 
 # ---- figures -------------------------------------------------------------------------------------
@@ -346,6 +353,9 @@ class KpiReport:
     assignees: tuple[AssigneeFigures, ...] = ()
     teams: tuple[TeamFigures, ...] = ()
     weeks: tuple[WeekFigures, ...] = ()
+    satisfaction: Satisfaction = Satisfaction()
+    flow: FlowFigures = FlowFigures()
+    task_weeks: tuple[TaskWeek, ...] = ()
 
     def bottleneck(self) -> StepFigures | None:
         """The step whose decisions took longest (median), more decisions breaking ties."""
@@ -382,11 +392,23 @@ def _week_bounds(monday: date) -> tuple[datetime, datetime]:
 # ---- the computation -----------------------------------------------------------------------------
 
 
+def previous_start(period: Period) -> datetime:
+    """Where the period before this one, as long as this one, starts (satisfaction's trend compares the two)."""
+    return period.start - (period.end - period.start)
+
+
 def compute_kpis(
-    rows: KpiRows, period: Period, *, now: datetime, teams: Mapping[str, tuple[str, ...]] | None = None
+    rows: KpiRows,
+    period: Period,
+    *,
+    now: datetime,
+    teams: Mapping[str, tuple[str, ...]] | None = None,
+    rates: Mapping[tuple[str, str], float] | None = None,
 ) -> KpiReport:
-    """Every figure of a report from the rows of the period; `teams` maps a manager to their reports."""
+    """Every figure of a report from the rows of the period; `teams` maps a manager to their reports, `rates` a
+    (workflow, step) to its cost per hour."""
     as_of = min(period.end, now)
+    weeks = _weeks(rows.instances, period, as_of)
     tasks = [task for task in rows.tasks if task.is_open or period.contains(task.closed_at)]
     by_workflow_instances: dict[str, list[InstanceRow]] = defaultdict(list)
     by_workflow_tasks: dict[str, list[TaskRow]] = defaultdict(list)
@@ -410,7 +432,10 @@ def compute_kpis(
         steps=_steps(tasks, rows.counts, as_of),
         assignees=_assignees(tasks, as_of),
         teams=_teams(rows.instances, tasks, teams or {}, period, as_of),
-        weeks=_weeks(rows.instances, period, as_of),
+        weeks=weeks,
+        satisfaction=satisfaction_figures(rows.ratings, period.start, period.end, previous_start(period)),
+        flow=flow_figures(request_flows(rows.flow_events, rates or {}), period.start, period.end),
+        task_weeks=task_weeks(rows.task_spans, [week.week for week in weeks], period.start, as_of),
     )
 
 

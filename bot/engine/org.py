@@ -60,6 +60,7 @@ class OrgChart(BaseModel):
 
     people: dict[Annotated[str, Field(pattern=_USER_ID)], Person] = Field(default_factory=dict)
     groups: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], tuple[str, ...]] = Field(default_factory=dict)
+    cost_per_hour: dict[str, Annotated[float, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)  # by group
 
     @field_validator("groups")
     @classmethod
@@ -69,6 +70,15 @@ class OrgChart(BaseModel):
                 if not re.fullmatch(_USER_ID, member):
                     raise ValueError(f"group {name}: {member!r} is not a Slack user ID (U…)")
         return groups
+
+    @model_validator(mode="after")
+    def _costs_name_groups(self) -> OrgChart:
+        unknown = sorted(set(self.cost_per_hour) - set(self.groups))
+        if unknown:
+            known = ", ".join(sorted(self.groups)) or "none"
+            names = ", ".join(unknown)
+            raise ValueError(f"cost_per_hour names groups that are not in groups: {names} (groups: {known})")
+        return self
 
     @model_validator(mode="after")
     def _managers_are_known(self) -> OrgChart:

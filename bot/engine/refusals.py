@@ -61,6 +61,11 @@ class RefusalReason(StrEnum):
     NOT_REQUESTER_TO_EXTEND = "not_requester_to_extend"
     EXTENSION_LENGTH = "extension_length"
     EXTENSION_PENDING = "extension_pending"
+    NOT_REQUESTER_TO_RATE = "not_requester_to_rate"
+    NO_RATINGS_HERE = "no_ratings_here"
+    NOT_RATEABLE = "not_rateable"
+    RATE_FIRST = "rate_first"
+    UNKNOWN_SCORE = "unknown_score"
 
 
 @dataclass(frozen=True)

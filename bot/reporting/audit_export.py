@@ -44,6 +44,8 @@ INSTANCE_COLUMNS = (
     "finished_by",
     "outcome_reason",
     "form",
+    "satisfaction",
+    "satisfaction_comment",
 )
 EVENT_COLUMNS = ("id", "instance_id", "workflow", "kind", "at", "actor", "task_id", "data")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -93,6 +95,8 @@ def instances_csv(instances: Iterable[InstanceExport]) -> str:
                 i.finished_by,
                 i.outcome_reason,
                 i.form,
+                i.satisfaction,
+                i.satisfaction_comment,
             )
             for i in instances
         ),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from bot.engine import OrgDirectory, WorkflowDefinition
+from bot.engine.flow import FlowEvent, TaskSpan, step_rates
 from bot.engine.kpis import (
     DEFAULT_PERIOD,
     EventCount,
@@ -19,7 +20,9 @@ from bot.engine.kpis import (
     compute_kpis,
     looks_like_period,
     parse_period,
+    previous_start,
 )
+from bot.engine.satisfaction import RatingRow
 from bot.store import Store
 
 __all__ = ["ReportRequest", "build_report", "load_rows", "parse_report_request", "teams_of", "visible_workflows"]
@@ -82,37 +85,69 @@ def teams_of(directory: OrgDirectory) -> dict[str, tuple[str, ...]]:
     return {manager: tuple(members) for manager, members in teams.items()}
 
 
-async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | None) -> KpiRows:
+async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | None, flow: bool = True) -> KpiRows:
     """The period's rows, read a month at a time so that no transaction holds the database for long.
 
     Chunks are merged: an instance seen in two chunks (started in one, finished in the next) once, open tasks
-    once (the last chunk sees them all), and event counts of a week that straddles two chunks added up."""
+    once (the last chunk sees them all), and event counts of a week that straddles two chunks added up. The
+    ratings of the period before are read too, for satisfaction's trend. Without `flow`, none of flow, task spans
+    and ratings is read (the Home's and the map's figures need none)."""
     instances: dict[int, InstanceRow] = {}
     tasks: dict[str, TaskRow] = {}
     counts: dict[tuple[str, str | None, str, date], int] = {}
+    flows: dict[int, list[FlowEvent]] = {}
+    spans: dict[str, TaskSpan] = {}
+    ratings: dict[int, RatingRow] = {}
+    if flow:
+        async with store.transaction(read_only=True) as work:
+            earlier = await work.rating_rows(previous_start(period), period.start, workflows=workflows)
+        ratings.update((row.event_id, row) for row in earlier)
     start = period.start
     while start < period.end:
         end = min(period.end, start + _CHUNK)
         async with store.transaction(read_only=True) as work:
             rows = await work.kpi_rows(start, end, workflows=workflows)
+        if flow:  # a transaction of its own: no single one holds the database for long
+            async with store.transaction(read_only=True) as work:
+                more = await work.flow_rows(start, end, workflows=workflows)
+            rows = replace(rows, flow_events=more.flow_events, task_spans=more.task_spans, ratings=more.ratings)
         instances.update((row.instance_id, row) for row in rows.instances)
         tasks.update((row.task_id, row) for row in rows.tasks)
         for count in rows.counts:
             key = (count.workflow, count.step_id, count.kind, count.week)
             counts[key] = counts.get(key, 0) + count.count
+        chunk_flows: dict[int, list[FlowEvent]] = {}
+        for event in rows.flow_events:
+            chunk_flows.setdefault(event.instance_id, []).append(event)
+        flows.update(chunk_flows)  # a request finishes once: its whole story comes with the chunk it ended in
+        spans.update((span.task_id, span) for span in rows.task_spans)
+        ratings.update((row.event_id, row) for row in rows.ratings)
         start = end
     return KpiRows(
         instances=tuple(instances.values()),
         tasks=tuple(tasks.values()),
         counts=tuple(EventCount(*key, total) for key, total in counts.items()),
+        flow_events=tuple(event for story in flows.values() for event in story),
+        task_spans=tuple(spans.values()),
+        ratings=tuple(ratings.values()),
     )
 
 
 async def build_report(
-    store: Store, period: Period, *, now: datetime, workflows: Sequence[str] | None, directory: OrgDirectory
+    store: Store,
+    period: Period,
+    *,
+    now: datetime,
+    workflows: Sequence[str] | None,
+    directory: OrgDirectory,
+    definitions: Sequence[WorkflowDefinition] = (),
+    flow: bool = True,
 ) -> KpiReport:
-    """Read the period's rows from the store and compute every figure (outside any transaction)."""
-    rows = await load_rows(store, period, workflows=workflows)
+    """Read the period's rows from the store and compute every figure (outside any transaction); the costs per
+    hour come from the definitions' steps and org.yaml's groups. Without `flow`, the flow, cost, tasks-per-week
+    and satisfaction figures are left empty (nothing read for them)."""
+    rows = await load_rows(store, period, workflows=workflows, flow=flow)
+    rates = step_rates(definitions, directory.chart.cost_per_hour)
     # Computing a year of figures over every workflow takes seconds of pure Python: off the event loop, so
     # clicks and commands still get their ack meanwhile.
-    return await asyncio.to_thread(compute_kpis, rows, period, now=now, teams=teams_of(directory))
+    return await asyncio.to_thread(compute_kpis, rows, period, now=now, teams=teams_of(directory), rates=rates)

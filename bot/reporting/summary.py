@@ -6,11 +6,15 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from bot.engine.kpis import Durations, Figures, KpiReport
+from bot.engine.expressions import escape_text
+from bot.engine.flow import FlowFigures
+from bot.engine.kpis import Durations, Figures, KpiReport, week_label
+from bot.engine.satisfaction import Satisfaction
 
-__all__ = ["chart_png", "report_blocks", "report_text", "span"]
+__all__ = ["chart_png", "report_blocks", "report_text", "span", "tasks_chart_png"]
 
 _MAX_WORKFLOW_LINES = 12
+_MAX_COMMENTS = 10
 
 
 def span(seconds: float | None) -> str:
@@ -78,6 +82,43 @@ def _findings(report: KpiReport, titles: Mapping[str, str]) -> list[str]:
     return lines
 
 
+def _flow(flow: FlowFigures) -> str:
+    if not flow.requests:
+        return ":stopwatch: Flow efficiency: no request finished in this period."
+    cost = flow.cost_per_request
+    shown = f"{cost:,.2f}" if cost is not None else "– (no `cost_per_hour` set)"
+    return (
+        f":stopwatch: Flow efficiency *{_share(flow.efficiency)}*: tasks in someone's hands {span(flow.touch)}, "
+        f"waiting {span(flow.wait)}, over {flow.requests} finished requests · cost per request *{shown}*"
+    )
+
+
+def _satisfaction(ratings: Satisfaction) -> list[str]:
+    if not ratings.count:
+        average = ratings.previous_average
+        before = f" (the period before: {average:.1f} of 5)" if average is not None else ""
+        return [f":star: Satisfaction: no ratings in this period{before}."]
+    counts = " · ".join(f"{score}★ {count}" for score, count in zip(range(1, 6), ratings.distribution, strict=True))
+    before = (
+        f"{ratings.arrow} was {ratings.previous_average:.1f} in the period before "
+        f"({_plural(ratings.previous_count, 'rating')})"
+        if ratings.previous_average is not None
+        else "→ no ratings in the period before"
+    )
+    given = _plural(ratings.count, "rating")
+    lines = [f":star: Satisfaction *{ratings.average:.1f} of 5* over {given} ({counts}) · {before}"]
+    for row in ratings.comments[-_MAX_COMMENTS:]:
+        said = escape_text(" ".join((row.comment or "").split()))[:300]  # one quoted line each
+        lines.append(f"> {row.score}★ #{row.instance_id}: {said}")
+    if len(ratings.comments) > _MAX_COMMENTS:
+        lines.append(f"…and {len(ratings.comments) - _MAX_COMMENTS} earlier comments (in the export's events).")
+    return lines
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 def report_text(report: KpiReport, titles: Mapping[str, str]) -> str:
     """The whole summary as mrkdwn text (also the notification fallback)."""
     return "\n".join(_lines(report, titles))
@@ -93,6 +134,8 @@ def _lines(report: KpiReport, titles: Mapping[str, str]) -> list[str]:
         "completed requests",
         _health(report.total),
         *_findings(report, titles),
+        _flow(report.flow),
+        *_satisfaction(report.satisfaction),
     ]
     if len(report.workflows) > 1:
         lines.append("*By workflow*")
@@ -139,6 +182,29 @@ def chart_png(report: KpiReport, title: str) -> bytes:
     more = cycle_axes.get_legend_handles_labels()
     axes.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
     axes.set_title(f"{title}: throughput and cycle time per week ({report.period.label})", fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def tasks_chart_png(report: KpiReport, title: str) -> bytes:
+    """Tasks over time: opened and decided per week as bars, open at the end of each week as a line, as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    weeks = report.task_weeks
+    figure = Figure(figsize=(8, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    positions = list(range(len(weeks)))
+    axes.bar([p - 0.2 for p in positions], [w.opened for w in weeks], width=0.4, color="#36c5f0", label="opened")
+    axes.bar([p + 0.2 for p in positions], [w.decided for w in weeks], width=0.4, color="#2eb67d", label="decided")
+    axes.plot(positions, [w.open_at_end for w in weeks], color="#e01e5a", marker="o", label="open at the week's end")
+    axes.set_ylabel("tasks")
+    axes.set_xticks(positions, [week_label(w.week) for w in weeks], rotation=45, ha="right", fontsize=8)
+    axes.legend(loc="upper left", fontsize=8)
+    axes.set_title(f"{title}: tasks per week ({report.period.label})", fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

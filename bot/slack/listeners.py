@@ -37,6 +37,8 @@ from .messages import (
 from .metadata import MetadataSeal
 from .parsing import click_of, text_of
 from .people_events import PeopleEvents
+from .rating_blocks import ACTION_RATE, ACTION_RATING_COMMENT, CALLBACK_RATING_COMMENT
+from .ratings import RatingButtons
 from .report_desk import ReportDesk
 from .slash_command import SLASH_COMMAND, SlashCommand
 from .start_form import StartForm
@@ -84,6 +86,7 @@ def register_listeners(
     events = WorkspaceEvents(service, followups)
     fallback = Fallbacks(followups)
     steps = WorkflowBuilderSteps(service)
+    ratings = RatingButtons(service, followups)
 
     app.command(SLASH_COMMAND)(command.handle)  # every /workflow verb (bot/slack/command_text.py)
     # a task's DM
@@ -106,6 +109,9 @@ def register_listeners(
     app.action(ACTION_EDIT_REQUEST)(together.edit_request)
     app.view(CALLBACK_RESUBMIT)(together.resubmitted)
     app.action(ACTION_WITHDRAW)(together.withdraw)
+    app.action(ACTION_RATE)(ratings.rate)  # the outcome DM: 1 to 5, then an optional comment
+    app.action(ACTION_RATING_COMMENT)(ratings.ask_comment)
+    app.view(CALLBACK_RATING_COMMENT)(ratings.comment_submitted)
     app.shortcut(SHORTCUT_START)(together.start_shortcut)
     app.view(CALLBACK_PICK_WORKFLOW)(together.workflow_picked)
     app.shortcut(SHORTCUT_REQUEST_APPROVAL)(together.request_approval_shortcut)

@@ -37,6 +37,7 @@ from .blocks import (
     section,
 )
 from .history_words import history_phrase
+from .rating_blocks import rating_blocks
 from .views import CALLBACK_RESUBMIT, start_form_view
 
 __all__ = [
@@ -339,7 +340,11 @@ def finished_blocks(definition: WorkflowDefinition, instance: Instance) -> list[
     text = f"{icon} *{instance.title}* was *{instance.status.value}*{by}."
     if instance.outcome_reason:
         text += f"\n> {clip(escape_text(instance.outcome_reason), 2500)}"
-    return [section(text), context(f"Full history: `/workflow status {instance.id}`")]
+    return [
+        section(text),
+        context(f"Full history: `/workflow status {instance.id}`"),
+        *rating_blocks(definition, instance),
+    ]
 
 
 def status_blocks(
@@ -373,7 +378,9 @@ def status_blocks(
             by = f" by <@{task.acted_by}>" if task.acted_by else ""
             blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — {task.status.value}{by}"))
     refused = sum(1 for entry in trail or () if entry.kind == "action_refused")
-    trail = [entry for entry in trail or () if entry.kind != "action_refused"]  # in the log and the export
+    # Refusals are in the log and the export; so are ratings, which are for the workflow's owners in their
+    # reports, not for the approvers who can see this view.
+    trail = [entry for entry in trail or () if entry.kind not in ("action_refused", "request_rated")]
     if trail:
         blocks.append(divider())
         history = audit_blocks(trail, {task.step_id: task.title for task in instance.tasks})  # as rendered

@@ -16,6 +16,7 @@ from bot.engine import (
     Instance,
     InstanceFinished,
     NotifyTargets,
+    RatingRecorded,
     RemindAssignee,
     RequestReceived,
     StepKind,
@@ -46,6 +47,7 @@ from .messages import (
     receipt_blocks,
     reminder_blocks,
 )
+from .rating_blocks import outcome_message_key
 
 __all__ = [
     "BlockKitRenderer",
@@ -238,7 +240,17 @@ def _instance_finished(
     definition: WorkflowDefinition, instance: Instance, _effect: InstanceFinished
 ) -> list[OutboxMessage]:
     text = f"{instance.title} was {instance.status.value}."
-    return [_post(instance.requester, text, finished_blocks(definition, instance), instance)]
+    key = outcome_message_key(instance.id)
+    return [_post(instance.requester, text, finished_blocks(definition, instance), instance, key)]
+
+
+def _rating_recorded(
+    definition: WorkflowDefinition, instance: Instance, _effect: RatingRecorded
+) -> list[OutboxMessage]:
+    """The outcome DM shows the rating in place."""
+    text = f"{instance.title} was {instance.status.value}; you rated it."
+    key = outcome_message_key(instance.id)
+    return [_update_in_place(instance.requester, key, text, finished_blocks(definition, instance), instance)]
 
 
 def _notify_targets(_definition: WorkflowDefinition, instance: Instance, effect: NotifyTargets) -> list[OutboxMessage]:
@@ -343,6 +355,7 @@ _RENDERERS: dict[type[Effect], Callable[[WorkflowDefinition, Instance, Any], lis
     TaskClosed: _task_closed,
     RequestReceived: _request_received,
     InstanceFinished: _instance_finished,
+    RatingRecorded: _rating_recorded,
     NotifyTargets: _notify_targets,
     RemindAssignee: _remind_assignee,
     EscalateTask: _escalate_task,

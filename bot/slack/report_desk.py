@@ -20,7 +20,7 @@ from bot.engine.kpis import Period, parse_period
 from bot.engine.worktime import zone
 from bot.reporting.audit_export import events_csv, instances_csv, load_export
 from bot.reporting.kpi_report import build_report, parse_report_request, visible_workflows
-from bot.reporting.summary import chart_png, report_blocks, report_text
+from bot.reporting.summary import chart_png, report_blocks, report_text, tasks_chart_png
 from bot.service import WorkflowService
 from bot.store import Store
 from bot.workflow_steps import APPROVAL_WORKFLOW, approvals_for_reports
@@ -82,7 +82,12 @@ class ReportDesk:
     async def send_report(self, client: AsyncWebClient, conversation: str, workflows: list[str], period: Period) -> str:
         """Post the summary and its chart to a conversation (a person or a channel); return the channel ID."""
         report = await build_report(
-            self._store, period, now=self._clock.now(), workflows=workflows, directory=self._service.directory
+            self._store,
+            period,
+            now=self._clock.now(),
+            workflows=workflows,
+            directory=self._service.directory,
+            definitions=list(self._service.catalog.workflows.values()),
         )
         titles = self._titles(workflows)
         posted = await client.chat_postMessage(
@@ -91,12 +96,24 @@ class ReportDesk:
         channel = str(posted["channel"])
         title = next(iter(titles.values())) if len(titles) == 1 else f"{len(titles)} workflows"
         png = await asyncio.to_thread(chart_png, report, title)
+        tasks_png = await asyncio.to_thread(tasks_chart_png, report, title)
+        stem = f"baton-report-{_slug(title)}-{period.label.replace(' ', '-')}"
         await client.files_upload_v2(
             channel=channel,
-            file=png,
-            filename=f"baton-report-{_slug(title)}-{period.label.replace(' ', '-')}.png",
-            title=f"{title}: throughput and cycle time per week",
-            alt_txt=f"Bar chart of completed requests and a line of median cycle time per week, {period.label}",
+            file_uploads=[
+                {
+                    "file": png,
+                    "filename": f"{stem}.png",
+                    "title": f"{title}: throughput and cycle time per week",
+                    "alt_txt": f"Bars of completed requests and a line of median cycle time per week, {period.label}",
+                },
+                {
+                    "file": tasks_png,
+                    "filename": f"{stem}-tasks.png",
+                    "title": f"{title}: tasks opened, decided and open per week",
+                    "alt_txt": f"Bars of tasks opened and decided, a line of tasks open, per week ({period.label})",
+                },
+            ],
         )
         log.info("report sent: workflows=%s period=%s to=%s", ",".join(workflows), period.label, conversation)
         return channel

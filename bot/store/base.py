@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
 from bot.engine.kpis import KpiRows
+from bot.engine.satisfaction import RatingRow
 from bot.engine.timers import Timer
 from bot.pacing import Limit
 
@@ -225,6 +226,14 @@ class Reports(Protocol):
     async def kpi_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
     ) -> KpiRows: ...
+
+    async def flow_rows(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> KpiRows: ...
+
+    async def rating_rows(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[RatingRow]: ...
 
     async def export_instances(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.engine import Instance
+from bot.engine.flow import FLOW_DATA_EVENTS, FLOW_EVENTS, FlowEvent, TaskSpan
 from bot.engine.kpis import (
     CLOSING_TASK_EVENTS,
     COUNTED_EVENTS,
@@ -22,6 +23,7 @@ from bot.engine.kpis import (
     KpiRows,
     TaskRow,
 )
+from bot.engine.satisfaction import RATED_EVENT, RatingRow
 
 from .rows import moment
 
@@ -32,8 +34,10 @@ __all__ = [
     "OpsSnapshot",
     "export_events",
     "export_instances",
+    "flow_rows",
     "kpi_rows",
     "ops_snapshot",
+    "rating_rows",
 ]
 
 Fetch = Callable[[str, Sequence[Any]], Awaitable[Sequence[Sequence[Any]]]]
@@ -59,6 +63,8 @@ class InstanceExport:
     finished_by: str | None
     outcome_reason: str | None
     form: dict[str, Any] = field(default_factory=dict)
+    satisfaction: int | None = None
+    satisfaction_comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,91 @@ async def kpi_rows(
         tasks=tuple(await _task_rows(fetch, since, until, workflows)),
         counts=tuple(await _event_counts(fetch, since, until, workflows)),
     )
+
+
+async def flow_rows(
+    fetch: Fetch,
+    since: datetime,
+    until: datetime,
+    *,
+    workflows: Sequence[str] | None = None,
+) -> KpiRows:
+    """The flow events of the requests that finished in [since, until), the tasks open at some time of it, and
+    the ratings given in it (a full report has them; the Home's and the map's figures need none)."""
+    return KpiRows(
+        flow_events=tuple(await _flow_events(fetch, since, until, workflows)),
+        task_spans=tuple(await _task_spans(fetch, since, until, workflows)),
+        ratings=tuple(await rating_rows(fetch, since, until, workflows=workflows)),
+    )
+
+
+async def _flow_events(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
+) -> list[FlowEvent]:
+    """Every flow event (bot/engine/flow.py) of the requests that finished in [since, until), in written order."""
+    q = _Query()
+    sql = (
+        "SELECT e.instance_id, e.workflow, e.kind, e.at, e.task_id, e.data FROM events e "
+        "WHERE e.instance_id IN (SELECT f.instance_id FROM events f "
+        f"WHERE f.kind IN ({q.many(FINISHING_EVENTS[1:])}) AND f.at >= {q(since.timestamp())} "
+        f"AND f.at < {q(until.timestamp())}{_workflow_filter(q, 'f.workflow', workflows)}) "
+        f"AND e.kind IN ({q.many(FLOW_EVENTS)}) ORDER BY e.instance_id, e.id"
+    )
+    return [
+        FlowEvent(int(r[0]), str(r[1] or ""), r[2], moment(r[3]), r[4], json.loads(r[5]) if r[2] in _READ_DATA else {})
+        for r in await fetch(sql, q.params)
+    ]
+
+
+_READ_DATA = frozenset(FLOW_DATA_EVENTS)  # the others' data the flow figures never read: not decoded
+
+
+async def _task_spans(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
+) -> list[TaskSpan]:
+    """Every task open at some moment of [since, until): opened before its end, and still open or closed after its
+    start."""
+    q = _Query()
+    # Only requests that were running at some time of the period can hold such tasks: those running now
+    # (instances_by_workflow) and those that finished after its start (the events' (kind, at) index).
+    sql = (
+        "SELECT t.id, i.workflow, t.created_at, t.acted_at, t.status FROM instances i "
+        "JOIN tasks t ON t.instance_id = i.id "
+        "WHERE i.id IN (SELECT f.instance_id FROM events f "
+        f"WHERE f.kind IN ({q.many(FINISHING_EVENTS[1:])}) AND f.at >= {q(since.timestamp())}"
+        f"{_workflow_filter(q, 'f.workflow', workflows)} "
+        f"UNION SELECT r.id FROM instances r WHERE r.status = 'running'{_workflow_filter(q, 'r.workflow', workflows)}) "
+        f"AND i.created_at < {q(until.timestamp())} AND t.created_at < {q(until.timestamp())} "
+        f"AND (t.status = 'open' OR t.acted_at >= {q(since.timestamp())})"
+    )
+    spans = []
+    for r in await fetch(sql, q.params):
+        is_open = r[4] == "open"
+        closed = None if is_open else _maybe_dt(r[3])
+        spans.append(TaskSpan(r[0], r[1], moment(r[2]), closed, not is_open and r[4] != "cancelled"))
+    return spans
+
+
+async def rating_rows(
+    fetch: Fetch, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+) -> list[RatingRow]:
+    """The ratings requesters gave in [since, until), through the events (kind, at) index."""
+    q = _Query()
+    sql = (
+        "SELECT e.id, e.instance_id, e.workflow, e.at, e.data FROM events e "
+        f"WHERE e.kind = {q(RATED_EVENT)} AND e.at >= {q(since.timestamp())} AND e.at < {q(until.timestamp())}"
+    )
+    sql += _workflow_filter(q, "e.workflow", workflows)
+    rows = []
+    for r in await fetch(sql, q.params):
+        data = json.loads(r[4]) if r[4] else {}
+        score = data.get("score")
+        if isinstance(score, int):
+            comment = data.get("comment")
+            rows.append(
+                RatingRow(int(r[0]), int(r[1]), str(r[2] or ""), moment(r[3]), score, comment if comment else None)
+            )
+    return rows
 
 
 async def _instance_rows(
@@ -236,6 +327,8 @@ async def export_instances(
                 finished_by=state.finished_by,
                 outcome_reason=state.outcome_reason,
                 form=dict(state.form),
+                satisfaction=state.rating.score if state.rating else None,
+                satisfaction_comment=state.rating.comment if state.rating else None,
             )
         )
     return exported

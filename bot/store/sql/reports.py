@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.engine.kpis import KpiRows
+from bot.engine.satisfaction import RatingRow
 from bot.store import reporting
 
 from .part import SQLPart
@@ -18,6 +19,14 @@ class SQLReports(SQLPart):
 
     async def kpi_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
         return await reporting.kpi_rows(self._db.all, since, until, workflows=workflows)
+
+    async def flow_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
+        return await reporting.flow_rows(self._db.all, since, until, workflows=workflows)
+
+    async def rating_rows(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[RatingRow]:
+        return await reporting.rating_rows(self._db.all, since, until, workflows=workflows)
 
     async def export_instances(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
