@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from bot.engine import OrgDirectory, WorkflowDefinition
-from bot.engine.flow import FlowEvent, TaskSpan, step_rates
+from bot.engine.flow import step_rates
+from bot.engine.kpi_facts import FinishedRequest, KpiFacts, SpanGroup, TaskFact, compute_report
 from bot.engine.kpis import (
     DEFAULT_PERIOD,
     EventCount,
-    InstanceRow,
     KpiReport,
-    KpiRows,
     Period,
-    TaskRow,
-    compute_kpis,
     looks_like_period,
     parse_period,
     previous_start,
+    week_start,
 )
 from bot.engine.satisfaction import RatingRow
 from bot.store import Store
 
-__all__ = ["ReportRequest", "build_report", "load_rows", "parse_report_request", "teams_of", "visible_workflows"]
+__all__ = ["ReportRequest", "build_report", "load_facts", "parse_report_request", "teams_of", "visible_workflows"]
 
 _CHUNK = timedelta(days=31)  # a month of rows per transaction
 
@@ -85,19 +84,30 @@ def teams_of(directory: OrgDirectory) -> dict[str, tuple[str, ...]]:
     return {manager: tuple(members) for manager, members in teams.items()}
 
 
-async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | None, flow: bool = True) -> KpiRows:
-    """The period's rows, read a month at a time so that no transaction holds the database for long.
-
-    Chunks are merged: an instance seen in two chunks (started in one, finished in the next) once, open tasks
-    once (the last chunk sees them all), and event counts of a week that straddles two chunks added up. The
-    ratings of the period before are read too, for satisfaction's trend. Without `flow`, none of flow, task spans
-    and ratings is read (the Home's and the map's figures need none)."""
-    instances: dict[int, InstanceRow] = {}
-    tasks: dict[str, TaskRow] = {}
-    counts: dict[tuple[str, str | None, str, date], int] = {}
-    flows: dict[int, list[FlowEvent]] = {}
-    spans: dict[str, TaskSpan] = {}
+async def load_facts(
+    store: Store,
+    period: Period,
+    *,
+    now: datetime,
+    workflows: Sequence[str] | None,
+    flow: bool = True,
+    rated_workflows: Collection[str] = (),
+) -> KpiFacts:
+    """The period's facts, aggregated by the store a month at a time so that no transaction holds the database
+    for long; each month's counts add up (bot/store/report_facts.py says what falls in which month). The
+    ratings of the period before are read too, for satisfaction's trend. Without `flow`, none of flow, task
+    spans and ratings is read (the Home's and the map's figures need none)."""
+    finished: dict[tuple[str, str, int], int] = defaultdict(int)
+    started: dict[tuple[str, int], int] = defaultdict(int)
+    requesters: dict[str, tuple[int, int]] = {}
+    cycles: list[tuple[str, int, int]] = []
+    tasks: dict[str, TaskFact] = {}
+    counts: dict[tuple[str, str | None, str, date], int] = defaultdict(int)
+    requests: dict[int, FinishedRequest] = {}
+    spans: list[SpanGroup] = []
     ratings: dict[int, RatingRow] = {}
+    as_of = min(period.end, now)
+    first = max(period.start, _monday(period.start))
     if flow:
         async with store.transaction(read_only=True) as work:
             earlier = await work.rating_rows(previous_start(period), period.start, workflows=workflows)
@@ -106,31 +116,52 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
     while start < period.end:
         end = min(period.end, start + _CHUNK)
         async with store.transaction(read_only=True) as work:
-            rows = await work.kpi_rows(start, end, workflows=workflows)
+            chunk = await work.chunk_facts(start, end, workflows=workflows)
+            if end == period.end:  # open tasks: once
+                chunk.tasks.extend(await work.open_task_facts(end, workflows=workflows))
         if flow:  # a transaction of its own: no single one holds the database for long
             async with store.transaction(read_only=True) as work:
-                more = await work.flow_rows(start, end, workflows=workflows)
-            rows = replace(rows, flow_events=more.flow_events, task_spans=more.task_spans, ratings=more.ratings)
-        instances.update((row.instance_id, row) for row in rows.instances)
-        tasks.update((row.task_id, row) for row in rows.tasks)
-        for count in rows.counts:
-            key = (count.workflow, count.step_id, count.kind, count.week)
-            counts[key] = counts.get(key, 0) + count.count
-        chunk_flows: dict[int, list[FlowEvent]] = {}
-        for event in rows.flow_events:
-            chunk_flows.setdefault(event.instance_id, []).append(event)
-        flows.update(chunk_flows)  # a request finishes once: its whole story comes with the chunk it ended in
-        spans.update((span.task_id, span) for span in rows.task_spans)
-        ratings.update((row.event_id, row) for row in rows.ratings)
+                finished_requests = await work.flow_facts(
+                    start, end, workflows=workflows, rated_workflows=rated_workflows
+                )
+                spans.extend(
+                    await work.span_facts(
+                        start, end, period_start=period.start, first=first, as_of=as_of,
+                        first_chunk=start == period.start, workflows=workflows,
+                    )
+                )  # fmt: skip
+                chunk_ratings = await work.rating_rows(start, end, workflows=workflows)
+            requests.update((request.instance_id, request) for request in finished_requests)
+            ratings.update((row.event_id, row) for row in chunk_ratings)
+        for workflow, status, week, ended in chunk.finished:
+            finished[(workflow, status, week)] += ended
+        for workflow, week, began in chunk.started:
+            started[(workflow, week)] += began
+        for requester, opened, completed in chunk.requesters:
+            before = requesters.get(requester, (0, 0))
+            requesters[requester] = (before[0] + opened, before[1] + completed)
+        cycles.extend(chunk.cycles)
+        tasks.update((task.task_id, task) for task in chunk.tasks)
+        for event_count in chunk.counts:
+            key = (event_count.workflow, event_count.step_id, event_count.kind, event_count.week)
+            counts[key] += event_count.count
         start = end
-    return KpiRows(
-        instances=tuple(instances.values()),
+    return KpiFacts(
+        finished=dict(finished),
+        started=dict(started),
+        requesters=requesters,
+        cycles=tuple(cycles),
         tasks=tuple(tasks.values()),
         counts=tuple(EventCount(*key, total) for key, total in counts.items()),
-        flow_events=tuple(event for story in flows.values() for event in story),
-        task_spans=tuple(spans.values()),
+        requests=tuple(requests.values()),
+        spans=tuple(spans),
         ratings=tuple(ratings.values()),
     )
+
+
+def _monday(moment: datetime) -> datetime:
+    monday = week_start(moment)
+    return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
 
 
 async def build_report(
@@ -143,11 +174,13 @@ async def build_report(
     definitions: Sequence[WorkflowDefinition] = (),
     flow: bool = True,
 ) -> KpiReport:
-    """Read the period's rows from the store and compute every figure (outside any transaction); the costs per
+    """Read the period's facts from the store and compute every figure (outside any transaction); the costs per
     hour come from the definitions' steps and org.yaml's groups. Without `flow`, the flow, cost, tasks-per-week
     and satisfaction figures are left empty (nothing read for them)."""
-    rows = await load_rows(store, period, workflows=workflows, flow=flow)
     rates = step_rates(definitions, directory.chart.cost_per_hour)
-    # Computing a year of figures over every workflow takes seconds of pure Python: off the event loop, so
-    # clicks and commands still get their ack meanwhile.
-    return await asyncio.to_thread(compute_kpis, rows, period, now=now, teams=teams_of(directory), rates=rates)
+    facts = await load_facts(
+        store, period, now=now, workflows=workflows, flow=flow, rated_workflows={workflow for workflow, _ in rates}
+    )
+    # A year of figures over every workflow is still some pure Python: off the event loop, so clicks and
+    # commands get their ack meanwhile.
+    return await asyncio.to_thread(compute_report, facts, period, now=now, teams=teams_of(directory), rates=rates)

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
-from bot.engine.kpis import KpiRows
+from bot.engine.kpi_facts import FinishedRequest, SpanGroup, TaskFact
 from bot.engine.satisfaction import RatingRow
 from bot.engine.timers import Timer
 from bot.pacing import Limit
@@ -24,6 +24,7 @@ from .records import (
     SendingPause,
     StepExecution,
 )
+from .report_facts import ChunkFacts
 from .reporting import EventExport, InstanceExport, OpsSnapshot
 from .rows import TimerChange
 
@@ -223,13 +224,32 @@ class Delegations(Protocol):
 class Reports(Protocol):
     """Reports, exports and metrics (the portable SQL is in reporting.py)."""
 
-    async def kpi_rows(
+    async def chunk_facts(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
-    ) -> KpiRows: ...
+    ) -> ChunkFacts: ...
 
-    async def flow_rows(
-        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
-    ) -> KpiRows: ...
+    async def open_task_facts(self, until: datetime, *, workflows: Sequence[str] | None = None) -> list[TaskFact]: ...
+
+    async def flow_facts(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        workflows: Sequence[str] | None = None,
+        rated_workflows: Collection[str] = (),
+    ) -> list[FinishedRequest]: ...
+
+    async def span_facts(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        period_start: datetime,
+        first: datetime,
+        as_of: datetime,
+        first_chunk: bool,
+        workflows: Sequence[str] | None = None,
+    ) -> list[SpanGroup]: ...
 
     async def rating_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None

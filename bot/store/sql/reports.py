@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from bot.engine.kpis import KpiRows
+from bot.engine.kpi_facts import FinishedRequest, SpanGroup, TaskFact
 from bot.engine.satisfaction import RatingRow
-from bot.store import reporting
+from bot.store import report_facts, reporting
 
 from .part import SQLPart
 
@@ -17,11 +17,41 @@ __all__ = ["SQLReports"]
 class SQLReports(SQLPart):
     """What reports, CSV exports and /metrics read."""
 
-    async def kpi_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
-        return await reporting.kpi_rows(self._db.all, since, until, workflows=workflows)
+    async def chunk_facts(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> report_facts.ChunkFacts:
+        return await report_facts.chunk_facts(self._db.all, since, until, workflows=workflows)
 
-    async def flow_rows(self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None) -> KpiRows:
-        return await reporting.flow_rows(self._db.all, since, until, workflows=workflows)
+    async def open_task_facts(self, until: datetime, *, workflows: Sequence[str] | None = None) -> list[TaskFact]:
+        return await report_facts.open_task_facts(self._db.all, until, workflows=workflows)
+
+    async def flow_facts(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        workflows: Sequence[str] | None = None,
+        rated_workflows: Collection[str] = (),
+    ) -> list[FinishedRequest]:
+        return await report_facts.flow_facts(
+            self._db.all, since, until, workflows=workflows, rated_workflows=rated_workflows
+        )
+
+    async def span_facts(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        period_start: datetime,
+        first: datetime,
+        as_of: datetime,
+        first_chunk: bool,
+        workflows: Sequence[str] | None = None,
+    ) -> list[SpanGroup]:
+        return await report_facts.span_facts(
+            self._db.all, since, until, period_start=period_start, first=first, as_of=as_of,
+            first_chunk=first_chunk, workflows=workflows,
+        )  # fmt: skip
 
     async def rating_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None

@@ -1,0 +1,317 @@
+"""The portable SQL that aggregates a report's facts (bot/engine/kpi_facts.py): counts grouped in the database,
+durations and task intervals as whole microseconds, no datetime per row.
+
+Each function reads one chunk [since, until) of the period so that no transaction holds the database for long;
+the chunks partition what they count (a request by when it started or finished, a task by when it was decided
+or opened), so their facts add up. Stored times are epoch seconds of datetimes: `ROUND(at * 1000000)` gives back
+their exact microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.engine.kpi_facts import FinishedRequest, FlowTask, SpanGroup, TaskFact, micros, snooze_until
+from bot.engine.kpis import CLOSING_TASK_EVENTS, FINISHING_EVENTS, EventCount
+
+from .reporting import Fetch, _event_counts, _Query, _workflow_filter
+
+__all__ = ["ChunkFacts", "chunk_facts", "flow_facts", "open_task_facts", "span_facts"]
+
+_ENDS = FINISHING_EVENTS[1:]
+_OPENS = ("task_assigned", "revision_requested")
+_CLOSES = (
+    "task_completed",
+    "task_approved",
+    "task_rejected",
+    "changes_requested",
+    "task_cancelled",
+    "form_resubmitted",
+)
+_TIMEOUT = "task_timed_out"
+_SNOOZES = ("task_snoozed", "task_reassigned")
+_WEEK = 604_800_000_000
+_MONDAY_OFFSET = 259_200_000_000  # the epoch was a Thursday: week 0 began three days earlier
+
+
+def _us(column: str) -> str:
+    return f"CAST(ROUND({column} * 1000000) AS BIGINT)"
+
+
+def _week(column: str) -> str:
+    return f"(({_us(column)} + {_MONDAY_OFFSET}) / {_WEEK})"
+
+
+@dataclass(frozen=True)
+class ChunkFacts:
+    finished: list[tuple[str, str, int, int]]
+    started: list[tuple[str, int, int]]
+    requesters: list[tuple[str, int, int]]
+    cycles: list[tuple[str, int, int]]
+    tasks: list[TaskFact]
+    counts: list[EventCount]
+
+
+def _ended(q: _Query, since: datetime, until: datetime, workflows: Sequence[str] | None) -> str:
+    """The requests with an end event in [since, until)."""
+    return (
+        f"SELECT f.instance_id FROM events f WHERE f.kind IN ({q.many(_ENDS)}) AND f.at >= {q(since.timestamp())} "
+        f"AND f.at < {q(until.timestamp())}{_workflow_filter(q, 'f.workflow', workflows)}"
+    )
+
+
+def _instances_among(q: _Query, since: datetime, until: datetime, workflows: Sequence[str] | None) -> str:
+    """The requests with a start or end event in [since, until) (the events' (kind, at) index)."""
+    return (
+        "i.id IN (SELECT e.instance_id FROM events e "
+        f"WHERE e.kind IN ({q.many(FINISHING_EVENTS)}) AND e.at >= {q(since.timestamp())} "
+        f"AND e.at < {q(until.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)})"
+        + _workflow_filter(q, "i.workflow", workflows)
+    )
+
+
+async def chunk_facts(
+    fetch: Fetch, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+) -> ChunkFacts:
+    """Requests started and finished in [since, until) (counts by workflow, status and week; by requester; each
+    completed one's cycle), the tasks decided in it, and the counted events by week."""
+    low, high = micros(since), micros(until)
+    q = _Query()
+    finished_in = (
+        f"i.finished_at IS NOT NULL AND {_us('i.finished_at')} >= {q(low)} AND {_us('i.finished_at')} < {q(high)}"
+    )
+    finished = await fetch(
+        f"SELECT i.workflow, i.status, {_week('i.finished_at')} AS week, COUNT(*) FROM instances i "
+        f"WHERE {finished_in} AND {_instances_among(q, since, until, workflows)} GROUP BY i.workflow, i.status, "
+        f"{_week('i.finished_at')}",
+        q.params,
+    )
+    q = _Query()
+    started = await fetch(
+        f"SELECT i.workflow, {_week('i.created_at')}, COUNT(*) FROM instances i "
+        f"WHERE {_us('i.created_at')} >= {q(low)} AND {_us('i.created_at')} < {q(high)} "
+        f"AND {_instances_among(q, since, until, workflows)} GROUP BY i.workflow, {_week('i.created_at')}",
+        q.params,
+    )
+    q = _Query()
+    requesters = await fetch(
+        "SELECT s.requester, SUM(s.started), SUM(s.completed) FROM (SELECT i.requester, "
+        f"CASE WHEN {_us('i.created_at')} >= {q(low)} AND {_us('i.created_at')} < {q(high)} THEN 1 ELSE 0 END "
+        "AS started, "
+        f"CASE WHEN i.status = 'completed' AND {_us('i.finished_at')} >= {q(low)} "
+        f"AND {_us('i.finished_at')} < {q(high)} THEN 1 ELSE 0 END AS completed "
+        f"FROM instances i WHERE {_instances_among(q, since, until, workflows)}) s GROUP BY s.requester",
+        q.params,
+    )
+    q = _Query()
+    cycles = await fetch(
+        f"SELECT i.workflow, {_week('i.finished_at')}, {_us('i.finished_at')} - {_us('i.created_at')} "
+        f"FROM instances i WHERE i.status = 'completed' AND {finished_in} "
+        f"AND {_instances_among(q, since, until, workflows)}",
+        [low, high, *q.params],
+    )
+    return ChunkFacts(
+        finished=[(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in finished],
+        started=[(str(r[0]), int(r[1]), int(r[2])) for r in started],
+        requesters=[(str(r[0]), int(r[1] or 0), int(r[2] or 0)) for r in requesters],
+        cycles=[(str(r[0]), int(r[1]), int(r[2])) for r in cycles],
+        tasks=await _decided_tasks(fetch, since, until, workflows),
+        counts=await _event_counts(fetch, since, until, workflows),
+    )
+
+
+_TASK_COLUMNS = (
+    f"SELECT t.id, i.workflow, t.step_id, t.status, {_us('t.created_at')}, {_us('t.acted_at')}, {_us('t.due_at')}, "
+    "a.user_id "
+)
+
+
+async def _decided_tasks(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
+) -> list[TaskFact]:
+    """The tasks decided in [since, until): a closing event in it, and their decision's time in it."""
+    q = _Query()
+    sql = (
+        _TASK_COLUMNS + "FROM tasks t JOIN instances i ON i.id = t.instance_id "
+        "LEFT JOIN task_assignees a ON a.task_id = t.id WHERE t.id IN (SELECT e.task_id FROM events e "
+        f"WHERE e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) AND e.at >= {q(since.timestamp())} "
+        f"AND e.at < {q(until.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)}) "
+        "AND t.status <> 'open' AND t.status <> 'cancelled' AND t.acted_at IS NOT NULL "
+        f"AND {_us('t.acted_at')} >= {q(micros(since))} AND {_us('t.acted_at')} < {q(micros(until))}"
+        + _workflow_filter(q, "i.workflow", workflows)
+    )
+    return _task_facts(await fetch(sql, q.params))
+
+
+async def open_task_facts(fetch: Fetch, until: datetime, *, workflows: Sequence[str] | None = None) -> list[TaskFact]:
+    """The tasks open now that were created before `until`."""
+    q = _Query()
+    sql = (
+        _TASK_COLUMNS + "FROM instances i JOIN tasks t ON t.instance_id = i.id "
+        "LEFT JOIN task_assignees a ON a.task_id = t.id "
+        f"WHERE t.status = 'open' AND t.created_at < {q(until.timestamp())}"
+        + _workflow_filter(q, "i.workflow", workflows)
+    )
+    return _task_facts(await fetch(sql, q.params))
+
+
+def _task_facts(rows: Sequence[Sequence[Any]]) -> list[TaskFact]:
+    first: dict[str, Sequence[Any]] = {}
+    assignees: dict[str, list[str]] = {}
+    for r in rows:  # one row per (task, assignee)
+        if r[0] not in first:
+            first[r[0]] = r
+            assignees[r[0]] = []
+        if r[7] is not None:
+            assignees[r[0]].append(r[7])
+    facts = []
+    for task_id, r in first.items():
+        is_open = r[3] == "open"
+        closed = None if r[5] is None else int(r[5])
+        waited = 0 if is_open or closed is None else max(0, closed - int(r[4]))
+        due = None if r[6] is None else int(r[6])
+        facts.append(TaskFact(task_id, r[1], r[2], is_open, waited, closed, due, tuple(assignees[task_id])))
+    return facts
+
+
+async def flow_facts(
+    fetch: Fetch,
+    since: datetime,
+    until: datetime,
+    *,
+    workflows: Sequence[str] | None = None,
+    rated_workflows: Collection[str] = (),
+) -> list[FinishedRequest]:
+    """The requests with an end event in [since, until): their first start and end, and each task's first
+    opening and closing (by the events' order), with its snoozes. A task's step is read (from its opening
+    event's data) only in `rated_workflows`, the ones with a cost per hour."""
+    q = _Query()
+    bounds = await fetch(
+        f"SELECT b.instance_id, s.workflow, {_us('s.at')}, {_us('f.at')} FROM (SELECT e.instance_id, "
+        f"MIN(CASE WHEN e.kind = 'instance_started' THEN e.id END) AS started, "
+        f"MIN(CASE WHEN e.kind <> 'instance_started' THEN e.id END) AS finished FROM events e "
+        f"WHERE e.instance_id IN ({_ended(q, since, until, workflows)}) AND e.kind IN ({q.many(FINISHING_EVENTS)}) "
+        "GROUP BY e.instance_id) b JOIN events s ON s.id = b.started JOIN events f ON f.id = b.finished",
+        q.params,
+    )
+    q = _Query()
+    opens, closes = q.many(_OPENS), q.many(_CLOSES)
+    tasks = await fetch(
+        f"SELECT b.instance_id, b.task_id, b.opened, {_us('o.at')}, o.data, b.closed, {_us('c.at')} FROM ("
+        f"SELECT e.instance_id, e.task_id, MIN(CASE WHEN e.kind IN ({opens}) THEN e.id END) AS opened, "
+        f"MIN(CASE WHEN e.kind IN ({closes}) THEN e.id END) AS closed FROM events e "
+        f"WHERE e.instance_id IN ({_ended(q, since, until, workflows)}) AND e.task_id IS NOT NULL "
+        f"AND e.kind IN ({q.many(_OPENS + _CLOSES)}) GROUP BY e.instance_id, e.task_id) b "
+        "JOIN events o ON o.id = b.opened LEFT JOIN events c ON c.id = b.closed",
+        q.params,
+    )
+    q = _Query()
+    extras = await fetch(  # deadlines that may decide a task, snoozes and hand-overs: few
+        f"SELECT e.instance_id, e.task_id, e.kind, e.id, {_us('e.at')}, e.data FROM events e "
+        f"WHERE e.instance_id IN ({_ended(q, since, until, workflows)}) AND e.task_id IS NOT NULL "
+        f"AND e.kind IN ({q.many((_TIMEOUT, *_SNOOZES))}) ORDER BY e.id",
+        q.params,
+    )
+    return _finished_requests(bounds, tasks, extras, set(rated_workflows))
+
+
+def _finished_requests(
+    bounds: Sequence[Sequence[Any]],
+    tasks: Sequence[Sequence[Any]],
+    extras: Sequence[Sequence[Any]],
+    rated: set[str],
+) -> list[FinishedRequest]:
+    deciding_timeouts: dict[tuple[int, str], int] = {}  # the first deadline that approved or rejected: its id
+    timeout_at: dict[int, int] = {}
+    snoozes: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    for instance_id, task_id, kind, event_id, at, data in extras:
+        key = (int(instance_id), str(task_id))
+        if kind == _TIMEOUT:
+            if key not in deciding_timeouts and json.loads(data).get("action") in ("approve", "reject"):
+                deciding_timeouts[key] = int(event_id)
+                timeout_at[int(event_id)] = int(at)
+        elif kind == "task_snoozed":
+            snoozes.setdefault(key, []).append((int(at), snooze_until(json.loads(data).get("until"), int(at))))
+        else:
+            snoozes.setdefault(key, []).append((int(at), int(at)))
+    workflow_of = {int(r[0]): str(r[1] or "") for r in bounds}
+    by_instance: dict[int, list[tuple[int, FlowTask]]] = {}
+    for instance_id, task_id, opened_id, opened_at, data, closed_id, closed_at in tasks:
+        instance = int(instance_id)
+        key = (instance, str(task_id))
+        closed = None if closed_id is None else (int(closed_id), int(closed_at))
+        timeout = deciding_timeouts.get(key)
+        if timeout is not None and (closed is None or timeout < closed[0]):
+            closed = (timeout, timeout_at[timeout])
+        step = str(json.loads(data).get("step") or "") if workflow_of.get(instance) in rated else ""
+        task = FlowTask(step, int(opened_at), None if closed is None else closed[1], tuple(snoozes.get(key, ())))
+        by_instance.setdefault(instance, []).append((int(opened_id), task))
+    return [
+        FinishedRequest(
+            int(r[0]),
+            workflow_of[int(r[0])],
+            int(r[2]),
+            int(r[3]),
+            tuple(task for _, task in sorted(by_instance.get(int(r[0]), []), key=lambda pair: pair[0])),
+        )
+        for r in bounds
+    ]
+
+
+async def span_facts(
+    fetch: Fetch,
+    since: datetime,
+    until: datetime,
+    *,
+    period_start: datetime,
+    first: datetime,
+    as_of: datetime,
+    first_chunk: bool,
+    workflows: Sequence[str] | None = None,
+) -> list[SpanGroup]:
+    """Tasks open at some moment of the period and created in [since, until) (or before, in the first chunk),
+    grouped by where their opening and closing fall against the period's weeks (bot/engine/kpi_facts.py)."""
+    q = _Query()
+    created = (
+        f"t.created_at < {q(until.timestamp())}"
+        if first_chunk
+        else f"t.created_at >= {q(since.timestamp())} AND t.created_at < {q(until.timestamp())}"
+    )
+    first_us, as_of_us = micros(first), micros(as_of)
+    closed = f"CASE WHEN t.status = 'open' THEN NULL ELSE {_us('t.acted_at')} END"
+    inner = (
+        f"SELECT {_week('t.created_at')} AS ow, "
+        f"CASE WHEN {_us('t.created_at')} >= {q(first_us)} THEN 1 ELSE 0 END AS of, "
+        f"CASE WHEN {_us('t.created_at')} >= {q(as_of_us)} THEN 1 ELSE 0 END AS oe, "
+        f"(({closed} + {_MONDAY_OFFSET}) / {_WEEK}) AS cw, "
+        f"CASE WHEN {closed} >= {q(first_us)} THEN 1 ELSE 0 END AS cf, "
+        f"CASE WHEN {closed} >= {q(as_of_us)} THEN 1 ELSE 0 END AS ce, "
+        "CASE WHEN t.status <> 'open' AND t.status <> 'cancelled' THEN 1 ELSE 0 END AS decided "
+        "FROM instances i JOIN tasks t ON t.instance_id = i.id "
+        "WHERE i.id IN (SELECT f.instance_id FROM events f "
+        f"WHERE f.kind IN ({q.many(_ENDS)}) AND f.at >= {q(period_start.timestamp())}"
+        f"{_workflow_filter(q, 'f.workflow', workflows)} "
+        f"UNION SELECT r.id FROM instances r WHERE r.status = 'running'{_workflow_filter(q, 'r.workflow', workflows)}) "
+        f"AND i.created_at < {q(until.timestamp())} AND {created} "
+        f"AND (t.status = 'open' OR t.acted_at >= {q(period_start.timestamp())})"
+    )
+    rows = await fetch(
+        f"SELECT s.ow, s.of, s.oe, s.cw, s.cf, s.ce, s.decided, COUNT(*) FROM ({inner}) s "
+        "GROUP BY s.ow, s.of, s.oe, s.cw, s.cf, s.ce, s.decided",
+        q.params,
+    )
+    return [
+        SpanGroup(
+            (int(r[0]), bool(r[1]), bool(r[2])),
+            None if r[3] is None else (int(r[3]), bool(r[4]), bool(r[5])),
+            bool(r[6]),
+            int(r[7]),
+        )
+        for r in rows
+    ]
+
+
