@@ -1,0 +1,221 @@
+"""The figures aggregated in SQL are exactly those of the row-based report they replaced (tests/row_report.py),
+on a generated history with parallel steps, rejections, cancellations, overdue tasks, deadlines, snoozes,
+hand-overs, ratings and costs, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from bot.engine import OrgChart, OrgDirectory, Person
+from bot.engine.kpi_facts import compute_report
+from bot.engine.kpis import Period, compute_kpis, parse_period
+from bot.reporting.kpi_report import load_facts, teams_of
+from bot.store import store_for
+
+from .row_report import load_rows
+
+START = datetime(2026, 8, 3, 8, 0, tzinfo=UTC)  # a Monday
+NOW = datetime(2026, 11, 18, 15, 30, 0, 250_000, tzinfo=UTC)  # a Wednesday, with microseconds
+PEOPLE = [f"U0P{n:02d}" for n in range(24)]
+MANAGERS = [f"U0M{n}" for n in range(4)]
+FINANCE, LEGAL = ("U0FIN1", "U0FIN2"), ("U0LEG1", "U0FIN2")  # U0FIN2 sits in both queues
+RATES = {("purchase", "approve"): 60.0, ("purchase", "finance"): 90.0, ("leave", "legal"): 45.5}
+
+
+def manager_of(person: str) -> str:
+    return MANAGERS[PEOPLE.index(person) // 6]
+
+
+@dataclass
+class History:
+    instances: list[tuple[Any, ...]] = field(default_factory=list)
+    tasks: list[tuple[Any, ...]] = field(default_factory=list)
+    assignees: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # (instance, workflow, kind, at, actor, task, data)
+
+
+def generate(requests: int = 360, seed: int = 16) -> History:
+    """A history as the engine writes it, its times whole microseconds (they come from datetimes)."""
+    rng = random.Random(seed)
+    history = History()
+    span = int((NOW - START).total_seconds() * 1_000_000)
+    for number in range(1, requests + 1):
+        workflow = rng.choice(("purchase", "purchase", "leave", "access"))
+        requester = rng.choice(PEOPLE)
+        created = START + timedelta(microseconds=rng.randrange(span))
+        log: list[tuple[str, datetime, str | None, str | None, dict[str, Any]]] = []
+
+        def emit(kind: str, when: datetime, task: str | None = None, actor: str | None = None, **data: Any) -> None:
+            log.append((kind, when, actor, task, data))
+
+        def later(moment: datetime, hours: float) -> datetime:
+            return moment + timedelta(microseconds=int(rng.expovariate(1 / hours) * 3600e6) + 1)
+
+        def task(step: str, people: Sequence[str], opened: datetime, due_hours: float | None) -> str:
+            task_id = f"{number}.{step}"
+            emit("task_assigned", opened, task_id, step=step, assignees=list(people))
+            history.assignees.extend((task_id, person) for person in people)
+            due = opened + timedelta(hours=due_hours) if due_hours is not None else None
+            history.tasks.append([task_id, number, step, "open", opened, due, None, None])
+            return task_id
+
+        def close(task_id: str, status: str, when: datetime, actor: str, kind: str) -> None:
+            row = next(row for row in history.tasks if row[0] == task_id)
+            row[3], row[6], row[7] = status, actor, when
+            emit(kind, when, task_id, actor, step=row[2])
+
+        emit("instance_started", created, actor=requester)
+        status, finished = "running", None
+        approve = task("approve", [manager_of(requester)], created, 24.0)
+        if rng.random() < 0.15:  # the manager snoozes it (until an aware time, a naive one or nonsense)
+            snoozed = later(created, 2)
+            until = rng.choice([later(snoozed, 5).isoformat(), "2026-09-01T10:00:00", "soon"])
+            emit("task_snoozed", snoozed, approve, manager_of(requester), until=until)
+            if rng.random() < 0.4:
+                emit("task_reassigned", later(snoozed, 1), approve, manager_of(requester), to="U0P00")
+        decided = later(created, 20)
+        roll = rng.random()
+        if decided > NOW:
+            pass  # still with the manager
+        elif roll < 0.08:
+            cancelled = later(created, 6)
+            if cancelled < NOW:
+                row = next(row for row in history.tasks if row[0] == approve)
+                row[3] = "cancelled"
+                emit("task_cancelled", cancelled, approve, requester)
+                emit("instance_cancelled", cancelled, actor=requester)
+                status, finished = "cancelled", cancelled
+        elif roll < 0.16:
+            close(approve, "rejected", decided, manager_of(requester), "task_rejected")
+            emit("instance_rejected", decided, actor=manager_of(requester))
+            status, finished = "rejected", decided
+        else:
+            if roll < 0.22:  # the deadline decides: approved at its due time
+                deadline = next(row for row in history.tasks if row[0] == approve)[5]
+                emit("task_timed_out", deadline, approve, action="approve")
+                row = next(row for row in history.tasks if row[0] == approve)
+                row[3], row[7] = "approved", deadline
+                decided = deadline
+            else:
+                if roll < 0.26:
+                    emit("task_timed_out", decided - timedelta(hours=1), approve, action="remind")
+                close(approve, "approved", decided, manager_of(requester), "task_approved")
+            finance = task("finance", FINANCE, decided, 48.0)
+            legal = task("legal", LEGAL, decided + timedelta(minutes=rng.randrange(90)), None)  # side by side
+            done = [later(decided, 30), later(decided, 10)]
+            if all(moment < NOW for moment in done) and rng.random() < 0.9:
+                close(finance, "done", done[0], FINANCE[0], "task_completed")
+                if rng.random() < 0.1:
+                    emit("reminder_sent", decided + timedelta(hours=47), finance)
+                    emit("escalated", decided + timedelta(hours=50), finance)
+                close(legal, "done", done[1], LEGAL[1], "task_completed")
+                finished = max(done) + timedelta(seconds=rng.randrange(3600))
+                if finished < NOW:
+                    emit("instance_completed", finished, actor=FINANCE[0])
+                    status = "completed"
+                    if rng.random() < 0.5:
+                        rated = later(finished, 12)
+                        if rated < NOW:
+                            comment = rng.choice([None, "", "quick", "slow"])
+                            emit("request_rated", rated, actor=requester, score=rng.randint(1, 5), comment=comment)
+                else:
+                    finished = None
+        if rng.random() < 0.03:
+            emit("delivery_failed", created + timedelta(seconds=1), error="channel_not_found")
+        log = [entry for entry in log if entry[1] <= NOW]
+        updated = max(entry[1] for entry in log)
+        history.instances.append(
+            (number, workflow, f"v-{workflow}", requester, status, "{}", created, updated, finished)
+        )
+        for kind, when, actor, task_id, data in log:
+            history.events.append((number, workflow, kind, when, actor, task_id, json.dumps(data)))
+    history.events.sort(key=lambda event: event[3])  # written in time order, as the engine appends them
+    return history
+
+
+def _epoch(value: Any) -> Any:
+    return value.timestamp() if isinstance(value, datetime) else value
+
+
+INSERTS = [
+    ("definitions", "version, name, body, stored_at"),
+    ("instances", "id, workflow, definition_version, requester, status, state, created_at, updated_at, finished_at"),
+    ("tasks", "id, instance_id, step_id, status, created_at, due_at, acted_by, acted_at"),
+    ("task_assignees", "task_id, user_id"),
+    ("events", "instance_id, workflow, kind, at, actor, task_id, data"),
+]
+
+
+def _rows(history: History) -> list[list[tuple[Any, ...]]]:
+    definitions = [(f"v-{name}", name, "{}", 0.0) for name in ("purchase", "leave", "access")]
+    tasks = [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in history.tasks]
+    tables = [definitions, history.instances, tasks, history.assignees, history.events]
+    return [[tuple(_epoch(value) for value in row) for row in table] for table in tables]
+
+
+async def _fill(database_url: str, history: History) -> None:
+    tables = _rows(history)
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            for (table, columns), rows in zip(INSERTS, tables, strict=True):
+                marks = ", ".join("?" * len(columns.split(", ")))
+                db.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        return
+    connection = await asyncpg.connect(database_url)
+    try:
+        for (table, columns), rows in zip(INSERTS, tables, strict=True):
+            marks = ", ".join(f"${n + 1}" for n in range(len(columns.split(", "))))
+            await connection.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    finally:
+        await connection.close()
+
+
+_REPORTS = {person: manager_of(person) for person in PEOPLE} | dict.fromkeys((*MANAGERS, *FINANCE, *LEGAL), "U0BOSS")
+DIRECTORY = OrgDirectory(OrgChart(people={person: Person(name=person, manager=boss) for person, boss in _REPORTS.items()}))
+PERIODS = [
+    parse_period("30d", NOW),
+    parse_period("12w", NOW),
+    parse_period("2026-10", NOW),
+    parse_period("2026-Q3", NOW),
+    parse_period("2026", NOW),  # ends after now: its last week is under way
+    Period(START + timedelta(days=17, microseconds=3), NOW - timedelta(days=40), "an odd stretch"),
+]
+
+
+async def test_the_aggregated_figures_are_exactly_those_of_the_row_based_report(database_url: str) -> None:
+    history = generate()
+    store = store_for(database_url)
+    await store.open()
+    try:
+        await _fill(database_url, history)
+        teams = teams_of(DIRECTORY)
+        compared, year = 0, None
+        for period in PERIODS:
+            for workflows in (None, ["purchase"], ["leave", "access"]):
+                rows = await load_rows(store, period, workflows=workflows)
+                before = compute_kpis(rows, period, now=NOW, teams=teams, rates=RATES)
+                facts = await load_facts(
+                    store, period, now=NOW, workflows=workflows, rated_workflows={name for name, _ in RATES}
+                )
+                after = compute_report(facts, period, now=NOW, teams=teams, rates=RATES)
+                assert after == before, (period.label, workflows)
+                compared += 1
+                if period.label == "2026" and workflows is None:
+                    year = before
+    finally:
+        await store.close()
+    assert compared == len(PERIODS) * 3 and year is not None
+    # the history exercises what the figures are made of
+    assert year.total.started > 300 and year.total.completed > 150 and year.total.rejected and year.total.cancelled
+    assert year.total.overdue and year.total.reminders and year.total.timeouts and year.total.delivery_failures
+    assert year.flow.requests and year.flow.costed and 0 < (year.flow.efficiency or 0) < 1
+    assert year.satisfaction.count and any(team.waiting.count for team in year.teams)
+    assert any(week.open_at_end for week in year.task_weeks)
