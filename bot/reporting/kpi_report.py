@@ -108,9 +108,10 @@ async def load_facts(
     ratings: dict[int, RatingRow] = {}
     as_of = min(period.end, now)
     first = max(period.start, _monday(period.start))
-    if flow:
+    if flow:  # tasks per week: one query over the period, a few rows a week
         async with store.transaction(read_only=True) as work:
             earlier = await work.rating_rows(previous_start(period), period.start, workflows=workflows)
+            spans = await work.span_facts(period.start, period.end, first=first, as_of=as_of, workflows=workflows)
         ratings.update((row.event_id, row) for row in earlier)
     start = period.start
     while start < period.end:
@@ -124,12 +125,6 @@ async def load_facts(
                 finished_requests = await work.flow_facts(
                     start, end, workflows=workflows, rated_workflows=rated_workflows
                 )
-                spans.extend(
-                    await work.span_facts(
-                        start, end, period_start=period.start, first=first, as_of=as_of,
-                        first_chunk=start == period.start, workflows=workflows,
-                    )
-                )  # fmt: skip
                 chunk_ratings = await work.rating_rows(start, end, workflows=workflows)
             requests.update((request.instance_id, request) for request in finished_requests)
             ratings.update((row.event_id, row) for row in chunk_ratings)

@@ -241,13 +241,11 @@ class Reports(Protocol):
 
     async def span_facts(
         self,
-        since: datetime,
-        until: datetime,
-        *,
         period_start: datetime,
+        period_end: datetime,
+        *,
         first: datetime,
         as_of: datetime,
-        first_chunk: bool,
         workflows: Sequence[str] | None = None,
     ) -> list[SpanGroup]: ...
 

@@ -264,17 +264,15 @@ def _finished_requests(
 
 async def span_facts(
     fetch: Fetch,
-    since: datetime,
-    until: datetime,
-    *,
     period_start: datetime,
+    period_end: datetime,
+    *,
     first: datetime,
     as_of: datetime,
-    first_chunk: bool,
     workflows: Sequence[str] | None = None,
 ) -> list[SpanGroup]:
-    """Tasks open at some moment of the period and created in [since, until) (or before, in the first chunk),
-    grouped by where their opening and closing fall against the period's weeks (bot/engine/kpi_facts.py)."""
+    """The tasks open at some moment of the period, grouped by where their opening and closing fall against the
+    period's weeks (bot/engine/kpi_facts.py): one query for the whole period, its answer a few rows a week."""
     q = _Query()
     first_us, as_of_us = micros(first), micros(as_of)
     closed = f"CASE WHEN t.status = 'open' THEN NULL ELSE {_us('t.acted_at')} END"
@@ -291,9 +289,7 @@ async def span_facts(
         f"WHERE f.kind IN ({q.many(_ENDS)}) AND f.at >= {q(period_start.timestamp())}"
         f"{_workflow_filter(q, 'f.workflow', workflows)} "
         f"UNION SELECT r.id FROM instances r WHERE r.status = 'running'{_workflow_filter(q, 'r.workflow', workflows)}) "
-        f"AND i.created_at < {q(until.timestamp())} "
-        + ("" if first_chunk else f"AND t.created_at >= {q(since.timestamp())} ")
-        + f"AND t.created_at < {q(until.timestamp())} "
+        f"AND i.created_at < {q(period_end.timestamp())} AND t.created_at < {q(period_end.timestamp())} "
         f"AND (t.status = 'open' OR t.acted_at >= {q(period_start.timestamp())})"
     )
     rows = await fetch(

@@ -39,19 +39,16 @@ class SQLReports(SQLPart):
 
     async def span_facts(
         self,
-        since: datetime,
-        until: datetime,
-        *,
         period_start: datetime,
+        period_end: datetime,
+        *,
         first: datetime,
         as_of: datetime,
-        first_chunk: bool,
         workflows: Sequence[str] | None = None,
     ) -> list[SpanGroup]:
         return await report_facts.span_facts(
-            self._db.all, since, until, period_start=period_start, first=first, as_of=as_of,
-            first_chunk=first_chunk, workflows=workflows,
-        )  # fmt: skip
+            self._db.all, period_start, period_end, first=first, as_of=as_of, workflows=workflows
+        )
 
     async def rating_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
