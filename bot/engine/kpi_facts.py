@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from .flow import FlowFigures, Rates, TaskWeek
 from .kpis import (
@@ -73,8 +74,7 @@ def monday_of(week: int) -> date:
     return _WEEK_ZERO + timedelta(weeks=week)
 
 
-@dataclass(frozen=True)
-class TaskFact:
+class TaskFact(NamedTuple):
     """A task decided in the period, or open now: the numbers its figures need."""
 
     task_id: str
@@ -92,8 +92,7 @@ class TaskFact:
         return (self.closed if self.closed is not None and not self.is_open else as_of) > self.due
 
 
-@dataclass(frozen=True)
-class FlowTask:
+class FlowTask(NamedTuple):
     """A task of a finished request: when it first opened and closed, and the windows it was snoozed from."""
 
     step: str
@@ -155,18 +154,12 @@ def compute_report(
     as_of = min(period.end, now)
     as_of_us = micros(as_of)
     weeks = _weeks(facts, period, as_of)
-    names = sorted(
-        {w for w, _, _ in facts.finished}
-        | {w for w, _ in facts.started}
-        | {w for w, _, _ in facts.cycles}
-        | {t.workflow for t in facts.tasks}
-        | {c.workflow for c in facts.counts}
-    )
+    total, each = _by_workflow(facts)
     return KpiReport(
         period=period,
         as_of=as_of,
-        total=_figures(facts, None, as_of_us),
-        workflows={name: _figures(facts, name, as_of_us) for name in names},
+        total=_figures(total, as_of_us),
+        workflows={name: _figures(each[name], as_of_us) for name in sorted(each)},
         steps=_steps(facts, as_of_us),
         assignees=_assignees(facts.tasks, as_of_us),
         teams=_teams(facts, teams or {}, as_of_us),
@@ -178,34 +171,56 @@ def compute_report(
 
 
 def _durations(values_us: Sequence[int]) -> Durations:
-    return durations([_seconds(value) for value in values_us])
+    return durations([max(0, value) / MICROS for value in values_us])
 
 
-def _figures(facts: KpiFacts, workflow: str | None, as_of: int) -> Figures:
-    outcome: dict[str, int] = defaultdict(int)
+@dataclass
+class _Workflow:
+    """One workflow's facts (or every workflow's), gathered in one pass."""
+
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    started: int = 0
+    cycles: list[int] = field(default_factory=list)
+    tasks: list[TaskFact] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _by_workflow(facts: KpiFacts) -> tuple[_Workflow, dict[str, _Workflow]]:
+    total, each = _Workflow(), defaultdict[str, _Workflow](_Workflow)
     for (name, status, _), count in facts.finished.items():
-        if workflow is None or name == workflow:
-            outcome[status] += count
-    kinds: dict[str, int] = defaultdict(int)
+        total.outcomes[status] += count
+        each[name].outcomes[status] += count
+    for (name, _), count in facts.started.items():
+        total.started += count
+        each[name].started += count
+    for name, _, us in facts.cycles:
+        total.cycles.append(us)
+        each[name].cycles.append(us)
+    for task in facts.tasks:
+        total.tasks.append(task)
+        each[task.workflow].tasks.append(task)
     for event_count in facts.counts:
-        if workflow is None or event_count.workflow == workflow:
-            kinds[event_count.kind] += event_count.count
-    tasks = [t for t in facts.tasks if workflow is None or t.workflow == workflow]
-    with_due = [t for t in tasks if t.due is not None]
+        total.kinds[event_count.kind] += event_count.count
+        each[event_count.workflow].kinds[event_count.kind] += event_count.count
+    return total, each
+
+
+def _figures(facts: _Workflow, as_of: int) -> Figures:
+    with_due = [t for t in facts.tasks if t.due is not None]
     return Figures(
-        started=sum(count for (name, _), count in facts.started.items() if workflow is None or name == workflow),
-        completed=outcome["completed"],
-        rejected=outcome["rejected"],
-        cancelled=outcome["cancelled"],
-        failed=outcome["failed"],
-        cycle_time=_durations([us for name, _, us in facts.cycles if workflow is None or name == workflow]),
-        tasks=len(tasks),
+        started=facts.started,
+        completed=facts.outcomes["completed"],
+        rejected=facts.outcomes["rejected"],
+        cancelled=facts.outcomes["cancelled"],
+        failed=facts.outcomes["failed"],
+        cycle_time=_durations(facts.cycles),
+        tasks=len(facts.tasks),
         tasks_with_due=len(with_due),
         overdue=sum(1 for t in with_due if t.overdue(as_of)),
-        reminders=kinds["reminder_sent"],
-        escalations=kinds["escalated"],
-        delivery_failures=kinds["delivery_failed"],
-        timeouts=kinds["task_timed_out"],
+        reminders=facts.kinds["reminder_sent"],
+        escalations=facts.kinds["escalated"],
+        delivery_failures=facts.kinds["delivery_failed"],
+        timeouts=facts.kinds["task_timed_out"],
     )
 
 

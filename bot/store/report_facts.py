@@ -10,6 +10,7 @@ their exact microseconds.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,20 +162,16 @@ async def open_task_facts(fetch: Fetch, until: datetime, *, workflows: Sequence[
 
 def _task_facts(rows: Sequence[Sequence[Any]]) -> list[TaskFact]:
     first: dict[str, Sequence[Any]] = {}
-    assignees: dict[str, list[str]] = {}
+    assignees: dict[str, list[str]] = defaultdict(list)
     for r in rows:  # one row per (task, assignee)
-        if r[0] not in first:
-            first[r[0]] = r
-            assignees[r[0]] = []
+        first.setdefault(r[0], r)
         if r[7] is not None:
             assignees[r[0]].append(r[7])
     facts = []
-    for task_id, r in first.items():
-        is_open = r[3] == "open"
-        closed = None if r[5] is None else int(r[5])
-        waited = 0 if is_open or closed is None else max(0, closed - int(r[4]))
-        due = None if r[6] is None else int(r[6])
-        facts.append(TaskFact(task_id, r[1], r[2], is_open, waited, closed, due, tuple(assignees[task_id])))
+    for task_id, workflow, step_id, status, created, closed, due, _ in first.values():
+        is_open = status == "open"
+        waited = 0 if is_open or closed is None else max(0, closed - created)
+        facts.append(TaskFact(task_id, workflow, step_id, is_open, waited, closed, due, tuple(assignees[task_id])))
     return facts
 
 
@@ -201,12 +198,13 @@ async def flow_facts(
     q = _Query()
     opens, closes = q.many(_OPENS), q.many(_CLOSES)
     tasks = await fetch(
-        f"SELECT b.instance_id, b.task_id, b.opened, {_us('o.at')}, o.data, b.closed, {_us('c.at')} FROM ("
+        f"SELECT b.instance_id, b.task_id, {_us('o.at')}, {'o.data' if rated_workflows else 'NULL'}, b.closed, "
+        f"{_us('c.at')} FROM ("
         f"SELECT e.instance_id, e.task_id, MIN(CASE WHEN e.kind IN ({opens}) THEN e.id END) AS opened, "
         f"MIN(CASE WHEN e.kind IN ({closes}) THEN e.id END) AS closed FROM events e "
         f"WHERE e.instance_id IN ({_ended(q, since, until, workflows)}) AND e.task_id IS NOT NULL "
         f"AND e.kind IN ({q.many(_OPENS + _CLOSES)}) GROUP BY e.instance_id, e.task_id) b "
-        "JOIN events o ON o.id = b.opened LEFT JOIN events c ON c.id = b.closed",
+        "JOIN events o ON o.id = b.opened LEFT JOIN events c ON c.id = b.closed ORDER BY b.instance_id, b.opened",
         q.params,
     )
     q = _Query()
@@ -229,37 +227,29 @@ def _finished_requests(
     timeout_at: dict[int, int] = {}
     snoozes: dict[tuple[int, str], list[tuple[int, int]]] = {}
     for instance_id, task_id, kind, event_id, at, data in extras:
-        key = (int(instance_id), str(task_id))
+        key = (instance_id, task_id)
         if kind == _TIMEOUT:
             if key not in deciding_timeouts and json.loads(data).get("action") in ("approve", "reject"):
-                deciding_timeouts[key] = int(event_id)
-                timeout_at[int(event_id)] = int(at)
+                deciding_timeouts[key] = event_id
+                timeout_at[event_id] = at
         elif kind == "task_snoozed":
-            snoozes.setdefault(key, []).append((int(at), snooze_until(json.loads(data).get("until"), int(at))))
+            snoozes.setdefault(key, []).append((at, snooze_until(json.loads(data).get("until"), at)))
         else:
-            snoozes.setdefault(key, []).append((int(at), int(at)))
-    workflow_of = {int(r[0]): str(r[1] or "") for r in bounds}
-    by_instance: dict[int, list[tuple[int, FlowTask]]] = {}
-    for instance_id, task_id, opened_id, opened_at, data, closed_id, closed_at in tasks:
-        instance = int(instance_id)
-        key = (instance, str(task_id))
-        closed = None if closed_id is None else (int(closed_id), int(closed_at))
+            snoozes.setdefault(key, []).append((at, at))
+    workflow_of = {r[0]: str(r[1] or "") for r in bounds}
+    tasks_of: dict[int, list[FlowTask]] = defaultdict(list)
+    special = deciding_timeouts.keys() | snoozes.keys()
+    for instance_id, task_id, opened_at, data, closed_id, closed_at in tasks:  # in the order they first opened
+        step = str(json.loads(data).get("step") or "") if rated and workflow_of.get(instance_id) in rated else ""
+        if (instance_id, task_id) not in special:
+            tasks_of[instance_id].append(FlowTask(step, opened_at, closed_at))
+            continue
+        key = (instance_id, task_id)
         timeout = deciding_timeouts.get(key)
-        if timeout is not None and (closed is None or timeout < closed[0]):
-            closed = (timeout, timeout_at[timeout])
-        step = str(json.loads(data).get("step") or "") if workflow_of.get(instance) in rated else ""
-        task = FlowTask(step, int(opened_at), None if closed is None else closed[1], tuple(snoozes.get(key, ())))
-        by_instance.setdefault(instance, []).append((int(opened_id), task))
-    return [
-        FinishedRequest(
-            int(r[0]),
-            workflow_of[int(r[0])],
-            int(r[2]),
-            int(r[3]),
-            tuple(task for _, task in sorted(by_instance.get(int(r[0]), []), key=lambda pair: pair[0])),
-        )
-        for r in bounds
-    ]
+        if timeout is not None and (closed_id is None or timeout < closed_id):
+            closed_at = timeout_at[timeout]
+        tasks_of[instance_id].append(FlowTask(step, opened_at, closed_at, tuple(snoozes.get(key, ()))))
+    return [FinishedRequest(r[0], workflow_of[r[0]], r[2], r[3], tuple(tasks_of[r[0]])) for r in bounds]
 
 
 async def span_facts(
