@@ -35,6 +35,8 @@ _CLOSES = (
 )
 _TIMEOUT = "task_timed_out"
 _SNOOZES = ("task_snoozed", "task_reassigned")
+_SPECIAL = (_TIMEOUT, *_SNOOZES)
+_BATCH = 500  # values per IN (...)
 _WEEK = 604_800_000_000
 _MONDAY_OFFSET = 259_200_000_000  # the epoch was a Thursday: week 0 began three days earlier
 
@@ -82,44 +84,43 @@ async def chunk_facts(
     completed one's cycle), the tasks decided in it, and the counted events by week."""
     low, high = micros(since), micros(until)
     q = _Query()
-    finished_in = (
-        f"i.finished_at IS NOT NULL AND {_us('i.finished_at')} >= {q(low)} AND {_us('i.finished_at')} < {q(high)}"
+    chosen = (  # each request of the chunk once, its times in microseconds, whether it started or finished in it
+        "WITH chosen AS MATERIALIZED (SELECT c.workflow, c.requester, c.status, c.created, c.finished, "
+        f"CASE WHEN c.created >= {q(low)} AND c.created < {q(high)} THEN 1 ELSE 0 END AS began, "
+        f"CASE WHEN c.finished >= {q(low)} AND c.finished < {q(high)} THEN 1 ELSE 0 END AS ended "
+        f"FROM (SELECT i.workflow, i.requester, i.status, {_us('i.created_at')} AS created, "
+        f"{_us('i.finished_at')} AS finished FROM instances i WHERE {_instances_among(q, since, until, workflows)}) c) "
     )
-    finished = await fetch(
-        f"SELECT i.workflow, i.status, {_week('i.finished_at')} AS week, COUNT(*) FROM instances i "
-        f"WHERE {finished_in} AND {_instances_among(q, since, until, workflows)} GROUP BY i.workflow, i.status, "
-        f"{_week('i.finished_at')}",
+    rows = await fetch(
+        chosen + f"SELECT 'finished', workflow, status, ((finished + {_MONDAY_OFFSET}) / {_WEEK}) AS week, COUNT(*) "
+        "FROM chosen WHERE ended = 1 GROUP BY workflow, status, ((finished + "
+        f"{_MONDAY_OFFSET}) / {_WEEK}) "
+        f"UNION ALL SELECT 'started', workflow, NULL, ((created + {_MONDAY_OFFSET}) / {_WEEK}) AS week, COUNT(*) "
+        f"FROM chosen WHERE began = 1 GROUP BY workflow, ((created + {_MONDAY_OFFSET}) / {_WEEK}) "
+        "UNION ALL SELECT 'requester', requester, NULL, SUM(began), "
+        "SUM(CASE WHEN status = 'completed' THEN ended ELSE 0 END) FROM chosen GROUP BY requester "
+        f"UNION ALL SELECT 'cycle', workflow, NULL, ((finished + {_MONDAY_OFFSET}) / {_WEEK}), finished - created "
+        "FROM chosen WHERE ended = 1 AND status = 'completed'",
         q.params,
     )
-    q = _Query()
-    started = await fetch(
-        f"SELECT i.workflow, {_week('i.created_at')}, COUNT(*) FROM instances i "
-        f"WHERE {_us('i.created_at')} >= {q(low)} AND {_us('i.created_at')} < {q(high)} "
-        f"AND {_instances_among(q, since, until, workflows)} GROUP BY i.workflow, {_week('i.created_at')}",
-        q.params,
-    )
-    q = _Query()
-    requesters = await fetch(
-        "SELECT s.requester, SUM(s.started), SUM(s.completed) FROM (SELECT i.requester, "
-        f"CASE WHEN {_us('i.created_at')} >= {q(low)} AND {_us('i.created_at')} < {q(high)} THEN 1 ELSE 0 END "
-        "AS started, "
-        f"CASE WHEN i.status = 'completed' AND {_us('i.finished_at')} >= {q(low)} "
-        f"AND {_us('i.finished_at')} < {q(high)} THEN 1 ELSE 0 END AS completed "
-        f"FROM instances i WHERE {_instances_among(q, since, until, workflows)}) s GROUP BY s.requester",
-        q.params,
-    )
-    q = _Query()
-    cycles = await fetch(
-        f"SELECT i.workflow, {_week('i.finished_at')}, {_us('i.finished_at')} - {_us('i.created_at')} "
-        f"FROM instances i WHERE i.status = 'completed' AND {finished_in} "
-        f"AND {_instances_among(q, since, until, workflows)}",
-        [low, high, *q.params],
-    )
+    finished: list[tuple[str, str, int, int]] = []
+    started: list[tuple[str, int, int]] = []
+    requesters: list[tuple[str, int, int]] = []
+    cycles: list[tuple[str, int, int]] = []
+    for part, name, status, number, value in rows:
+        if part == "finished":
+            finished.append((name, status, number, value))
+        elif part == "started":
+            started.append((name, number, value))
+        elif part == "requester":
+            requesters.append((name, int(number or 0), int(value or 0)))
+        else:
+            cycles.append((name, number, value))
     return ChunkFacts(
-        finished=[(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in finished],
-        started=[(str(r[0]), int(r[1]), int(r[2])) for r in started],
-        requesters=[(str(r[0]), int(r[1] or 0), int(r[2] or 0)) for r in requesters],
-        cycles=[(str(r[0]), int(r[1]), int(r[2])) for r in cycles],
+        finished=finished,
+        started=started,
+        requesters=requesters,
+        cycles=cycles,
         tasks=await _decided_tasks(fetch, since, until, workflows),
         counts=await _event_counts(fetch, since, until, workflows),
     )
@@ -187,33 +188,42 @@ async def flow_facts(
     opening and closing (by the events' order), with its snoozes. A task's step is read (from its opening
     event's data) only in `rated_workflows`, the ones with a cost per hour."""
     q = _Query()
-    bounds = await fetch(
-        f"SELECT b.instance_id, s.workflow, {_us('s.at')}, {_us('f.at')} FROM (SELECT e.instance_id, "
-        f"MIN(CASE WHEN e.kind = 'instance_started' THEN e.id END) AS started, "
-        f"MIN(CASE WHEN e.kind <> 'instance_started' THEN e.id END) AS finished FROM events e "
-        f"WHERE e.instance_id IN ({_ended(q, since, until, workflows)}) AND e.kind IN ({q.many(FINISHING_EVENTS)}) "
-        "GROUP BY e.instance_id) b JOIN events s ON s.id = b.started JOIN events f ON f.id = b.finished",
-        q.params,
-    )
-    q = _Query()
-    opens, closes = q.many(_OPENS), q.many(_CLOSES)
-    tasks = await fetch(
-        f"SELECT b.instance_id, b.task_id, {_us('o.at')}, {'o.data' if rated_workflows else 'NULL'}, b.closed, "
-        f"{_us('c.at')} FROM ("
-        f"SELECT e.instance_id, e.task_id, MIN(CASE WHEN e.kind IN ({opens}) THEN e.id END) AS opened, "
-        f"MIN(CASE WHEN e.kind IN ({closes}) THEN e.id END) AS closed FROM events e "
-        f"WHERE e.instance_id IN ({_ended(q, since, until, workflows)}) AND e.task_id IS NOT NULL "
-        f"AND e.kind IN ({q.many(_OPENS + _CLOSES)}) GROUP BY e.instance_id, e.task_id) b "
+    firsts, lasts = q.many(("instance_started", *_OPENS)), q.many((*_ENDS, *_CLOSES))  # in the text's order
+    special = q.many(_SPECIAL)
+    instance_level = q.many(FINISHING_EVENTS)
+    ended = _ended(q, since, until, workflows)
+    kinds = q.many((*FINISHING_EVENTS, *_OPENS, *_CLOSES, *_SPECIAL))
+    data = "o.data" if rated_workflows else "NULL"
+    # One group per request (its first start and first end) and per task (its first opening and closing, and
+    # whether a deadline, a snooze or a hand-over touched it)
+    stories = await fetch(
+        f"SELECT b.instance_id, b.task_id, {_us('o.at')}, o.workflow, {data}, b.closed, {_us('c.at')}, b.special "
+        f"FROM (SELECT s.instance_id, s.task_id, MIN(CASE WHEN s.kind IN ({firsts}) THEN s.id END) AS opened, "
+        f"MIN(CASE WHEN s.kind IN ({lasts}) THEN s.id END) AS closed, "
+        f"SUM(CASE WHEN s.kind IN ({special}) THEN 1 ELSE 0 END) AS special "
+        "FROM (SELECT e.instance_id, e.id, e.kind, "
+        f"CASE WHEN e.kind IN ({instance_level}) THEN NULL ELSE e.task_id END AS task_id FROM events e "
+        f"WHERE e.instance_id IN ({ended}) AND e.kind IN ({kinds}) "
+        f"AND (e.task_id IS NOT NULL OR e.kind IN ({q.many(FINISHING_EVENTS)}))) s "
+        "GROUP BY s.instance_id, s.task_id) b "
         "JOIN events o ON o.id = b.opened LEFT JOIN events c ON c.id = b.closed ORDER BY b.instance_id, b.opened",
         q.params,
     )
-    q = _Query()
-    extras = await fetch(  # deadlines that may decide a task, snoozes and hand-overs: few
-        f"SELECT e.instance_id, e.task_id, e.kind, e.id, {_us('e.at')}, e.data FROM events e "
-        f"WHERE e.instance_id IN ({_ended(q, since, until, workflows)}) AND e.task_id IS NOT NULL "
-        f"AND e.kind IN ({q.many((_TIMEOUT, *_SNOOZES))}) ORDER BY e.id",
-        q.params,
-    )
+    touched = sorted({r[0] for r in stories if r[7]})
+    extras: list[Sequence[Any]] = []
+    for offset in range(0, len(touched), _BATCH):  # the deadlines, snoozes and hand-overs themselves: few
+        q = _Query()
+        extras.extend(
+            await fetch(
+                f"SELECT e.instance_id, e.task_id, e.kind, e.id, {_us('e.at')}, e.data FROM events e "
+                f"WHERE e.instance_id IN ({q.many(touched[offset : offset + _BATCH])}) AND e.task_id IS NOT NULL "
+                f"AND e.kind IN ({q.many(_SPECIAL)}) ORDER BY e.id",
+                q.params,
+            )
+        )
+    extras.sort(key=lambda r: r[3])
+    bounds = [(r[0], r[3], r[2], r[6]) for r in stories if r[1] is None and r[6] is not None]
+    tasks = [(r[0], r[1], r[2], r[4], r[5], r[6]) for r in stories if r[1] is not None]
     return _finished_requests(bounds, tasks, extras, set(rated_workflows))
 
 
