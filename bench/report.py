@@ -24,9 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +43,7 @@ from bot.engine.kpis import KpiReport, Period, parse_period
 from bot.reporting.kpi_report import build_report
 from bot.store import SQLiteStore, UnitOfWork
 
+PROJECT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
 YEAR = timedelta(days=365)
 HOUR = 3600.0
@@ -66,20 +69,20 @@ def generate(workflows: int, target_events: int, seed: int = 6) -> History:
     start_of_year = (NOW - YEAR).timestamp()
     for number in range(1, requests + 1):
         workflow = f"workflow-{number % workflows:02d}"
-        created = start_of_year + rng.random() * YEAR.total_seconds()
+        created = round(start_of_year + rng.random() * YEAR.total_seconds(), 6)  # whole microseconds, as Baton's
         requester = f"U{rng.randrange(1000):04d}"
         manager = f"UM{int(requester[1:]) // 8:03d}"
         history.started[workflow] = history.started.get(workflow, 0) + (created >= (NOW - YEAR).timestamp())
         events: list[tuple[Any, ...]] = [(number, "instance_started", created, requester, None, "{}")]
         first = f"{number}.approve"
-        approve_at = created + rng.expovariate(1 / (18 * HOUR))
+        approve_at = round(created + rng.expovariate(1 / (18 * HOUR)), 6)
         roll = rng.random()
         status, finished_at = "running", None
         if approve_at > NOW.timestamp():  # the manager has not decided yet
             history.tasks.append((first, number, "manager_ok", "open", created, created + 24 * HOUR, None, None))
             events.append((number, "task_assigned", created, None, first, "{}"))
         elif roll < 0.08:  # cancelled while the manager still had it
-            cancel_at = min(created + rng.random() * 10 * HOUR, NOW.timestamp())
+            cancel_at = min(round(created + rng.random() * 10 * HOUR, 6), NOW.timestamp())
             history.tasks.append((first, number, "manager_ok", "cancelled", created, created + 24 * HOUR, None, None))
             events += [
                 (number, "task_assigned", created, None, first, "{}"),
@@ -99,7 +102,7 @@ def generate(workflows: int, target_events: int, seed: int = 6) -> History:
             status, finished_at = "rejected", approve_at
         else:
             second = f"{number}.order"
-            done_at = approve_at + rng.expovariate(1 / (30 * HOUR))
+            done_at = round(approve_at + rng.expovariate(1 / (30 * HOUR)), 6)
             still_running = roll > 0.95 or done_at > NOW.timestamp()
             history.tasks.append(
                 (first, number, "manager_ok", "approved", created, created + 24 * HOUR, manager, approve_at)
@@ -222,7 +225,7 @@ ONE_WORKFLOW_CASES = [
 ]
 
 
-async def measure(path: Path, history: History, *, whole_year: bool = True) -> tuple[int, dict[str, float]]:
+async def measure(path: Path, counts: dict[str, int], *, whole_year: bool = True) -> tuple[int, dict[str, float]]:
     store = TimedStore(SQLiteStore(path))
     await store.open()
     problems = 0
@@ -235,6 +238,7 @@ async def measure(path: Path, history: History, *, whole_year: bool = True) -> t
             store.longest = 0.0
             seconds, report = await timed(store, period, workflows, runs)
             timings[label] = seconds
+            timings[f"{label} longest"] = store.longest
             total = report.total
             print(
                 f"  {label:<28} {seconds * 1000:8.1f} ms, longest transaction {store.longest * 1000:5.0f} ms "
@@ -243,7 +247,7 @@ async def measure(path: Path, history: History, *, whole_year: bool = True) -> t
                 f"{(total.cycle_time.median or 0) / HOUR:.1f} h, p90 {(total.cycle_time.p90 or 0) / HOUR:.1f} h)"
             )
             if workflows is None and (
-                total.started != sum(history.started.values()) or total.completed != sum(history.completed.values())
+                total.started != counts["started"] or total.completed != counts["completed"]
             ):
                 print("  MISMATCH: the year's report does not count what was generated", file=sys.stderr)
                 problems += 1
@@ -252,36 +256,103 @@ async def measure(path: Path, history: History, *, whole_year: bool = True) -> t
     return problems, timings
 
 
+def expected(history: History) -> dict[str, int]:
+    return {"started": sum(history.started.values()), "completed": sum(history.completed.values())}
+
+
+def build(path: Path, workflows: int, events: int) -> dict[str, int]:
+    """Write the generated year into a fresh store at `path`; what the year's report must count."""
+    path.unlink(missing_ok=True)
+    began = time.perf_counter()
+    history = generate(workflows, events)
+    asyncio.run(create_store(path))
+    fill(path, history, workflows)
+    print(
+        f"generated {len(history.instances):,} requests, {len(history.tasks):,} tasks and "
+        f"{len(history.events):,} events for {workflows} workflows over one year in "
+        f"{time.perf_counter() - began:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)",
+        flush=True,
+    )
+    return expected(history) | {"events": len(history.events)}
+
+
+def repeat(args: argparse.Namespace, scratch: Path) -> int:
+    """Time the reports `--repeats` times in fresh processes, on one generated database, alternating with the
+    code in `--compare-with` (another checkout) if given; min / median / max of the runs."""
+    path = args.db or scratch / "report-bench.db"
+    counts = build(path, args.workflows, args.events)
+    trees = {"this code": PROJECT}
+    if args.compare_with:
+        trees = {str(args.compare_with): Path(args.compare_with).resolve(), **trees}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    failed = False
+    for number in range(args.repeats):
+        for name, tree in trees.items():
+            out = scratch / f"run-{number}-{tree.name}.json"
+            command = [sys.executable, __file__, "--measure", str(path), "--json", str(out)]
+            command += ["--expect", json.dumps(counts)]
+            done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(tree)}, capture_output=True, text=True)
+            if done.returncode != 0 or not out.exists():
+                failed = True
+                print(f"run {number + 1} of {name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+                continue
+            results[name].append(json.loads(out.read_text()))
+            print(f"run {number + 1} ({name}):\n{done.stdout.rstrip()}", flush=True)
+    print(f"\nmedian of each case's timings in a run, then min / median / max over {args.repeats} runs (ms):")
+    for label in [case[0] for case in ONE_WORKFLOW_CASES] + ["all workflows, whole year"]:
+        cells = [f"{name}: {spread([r[label] * 1000 for r in results[name] if label in r])}" for name in trees]
+        print(f"  {label:<28}" + "    ".join(cells))
+        cells = [
+            f"{name}: {spread([r[label + ' longest'] * 1000 for r in results[name] if label in r])}" for name in trees
+        ]
+        print(f"  {'  longest transaction':<28}" + "    ".join(cells))
+    return 1 if failed else 0
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return " / ".join(f"{v:.1f}" for v in (min(values), statistics.median(values), max(values)))
+
+
+def measure_only(args: argparse.Namespace) -> int:
+    """One repeated run: the indexed cases on an existing database, figures to --json."""
+    counts = json.loads(args.expect)
+    problems, timings = asyncio.run(measure(args.measure, counts))
+    args.json.write_text(json.dumps(timings))
+    return 1 if problems else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workflows", type=int, default=50)
     parser.add_argument("--db", type=Path, help="where to write the database (default: a temporary file)")
+    parser.add_argument("--repeats", type=int, default=1, help="time the reports this many times, in fresh processes")
+    parser.add_argument("--compare-with", type=Path, metavar="DIR", help="also time the code in DIR (another checkout)")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a repeated run: this database
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--expect", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        return measure_only(args)
     with tempfile.TemporaryDirectory() as scratch:
+        if args.repeats > 1 or args.compare_with:
+            return repeat(args, Path(scratch))
         path = args.db or Path(scratch) / "report-bench.db"
-        path.unlink(missing_ok=True)
-        began = time.perf_counter()
-        history = generate(args.workflows, args.events)
-        asyncio.run(create_store(path))
-        fill(path, history, args.workflows)
-        print(
-            f"generated {len(history.instances):,} requests, {len(history.tasks):,} tasks and "
-            f"{len(history.events):,} events for {args.workflows} workflows over one year in "
-            f"{time.perf_counter() - began:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)"
-        )
+        counts = build(path, args.workflows, args.events)
         print("instance query plan: " + " | ".join(explain(path)))
-        print("report timings (kpi_rows a month per transaction, then compute_kpis):")
-        problems, indexed = asyncio.run(measure(path, history))
+        print("report timings (the store's facts a month per transaction, then the figures):")
+        problems, indexed = asyncio.run(measure(path, counts))
         with sqlite3.connect(path) as db:
             db.execute("DROP INDEX events_by_workflow")
         print("the same one-workflow reports without the events_by_workflow index (every workflow's events read):")
-        more, unindexed = asyncio.run(measure(path, history, whole_year=False))
+        more, unindexed = asyncio.run(measure(path, counts, whole_year=False))
         problems += more
         for label, seconds in indexed.items():
             if label in unindexed:
                 print(f"  {label:<28} {unindexed[label] / seconds:5.1f}x faster with the index")
-        print(json.dumps({"events": len(history.events), "problems": problems}))
+        print(json.dumps({"events": counts["events"], "problems": problems}))
     return 1 if problems else 0
 
 
