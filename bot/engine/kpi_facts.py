@@ -101,8 +101,7 @@ class FlowTask(NamedTuple):
     snoozes: tuple[tuple[int, int], ...] = ()  # (from, until); a hand-over is (at, at)
 
 
-@dataclass(frozen=True)
-class FinishedRequest:
+class FinishedRequest(NamedTuple):
     """A request that finished in the period: its start, its end and its tasks in the order they first opened."""
 
     instance_id: int
@@ -112,8 +111,7 @@ class FinishedRequest:
     tasks: tuple[FlowTask, ...]
 
 
-@dataclass(frozen=True)
-class SpanGroup:
+class SpanGroup(NamedTuple):
     """How many tasks opened and closed in the same places against the period's weeks: each moment as its week
     number, whether it is at or after the first moment counted (the later of the period's start and its first
     Monday), and whether it is at or after the report's as-of time; `closed` is None for an open task."""
@@ -121,7 +119,7 @@ class SpanGroup:
     opened: tuple[int, bool, bool]
     closed: tuple[int, bool, bool] | None
     decided: bool
-    count: int
+    tasks: int  # how many
 
 
 @dataclass(frozen=True)
@@ -415,14 +413,14 @@ def _task_weeks(groups: Sequence[SpanGroup], weeks: Sequence[date]) -> tuple[Tas
     opened, decided, change = [0] * size, [0] * size, [0] * (size + 1)
     for group in groups:
         if counted(group.opened):
-            opened[place(group.opened)] += group.count
+            opened[place(group.opened)] += group.tasks
         if group.decided and group.closed is not None and counted(group.closed):
-            decided[place(group.closed)] += group.count
+            decided[place(group.closed)] += group.tasks
         since = place(group.opened)
         until = size if group.closed is None else place(group.closed)
         if since < until:
-            change[since] += group.count
-            change[until] -= group.count
+            change[since] += group.tasks
+            change[until] -= group.tasks
     figures, still_open = [], 0
     for index, monday in enumerate(weeks):
         still_open += change[index]
