@@ -46,8 +46,16 @@ def generate(requests: int = 360, seed: int = 16) -> History:
     """A history as the engine writes it, its times whole microseconds (they come from datetimes)."""
     rng = random.Random(seed)
     history = History()
-    span = int((NOW - START).total_seconds() * 1_000_000)
     for number in range(1, requests + 1):
+        _request(number, rng, history)
+    history.events.sort(key=lambda event: event[3])  # written in time order, as the engine appends them
+    return history
+
+
+def _request(number: int, rng: random.Random, history: History) -> None:
+    """One request's rows and events."""
+    span = int((NOW - START).total_seconds() * 1_000_000)
+    if True:
         workflow = rng.choice(("purchase", "purchase", "leave", "access"))
         requester = rng.choice(PEOPLE)
         created = START + timedelta(microseconds=rng.randrange(span))
@@ -137,8 +145,6 @@ def generate(requests: int = 360, seed: int = 16) -> History:
         )
         for kind, when, actor, task_id, data in log:
             history.events.append((number, workflow, kind, when, actor, task_id, json.dumps(data)))
-    history.events.sort(key=lambda event: event[3])  # written in time order, as the engine appends them
-    return history
 
 
 def _epoch(value: Any) -> Any:
@@ -179,7 +185,9 @@ async def _fill(database_url: str, history: History) -> None:
 
 
 _REPORTS = {person: manager_of(person) for person in PEOPLE} | dict.fromkeys((*MANAGERS, *FINANCE, *LEGAL), "U0BOSS")
-DIRECTORY = OrgDirectory(OrgChart(people={person: Person(name=person, manager=boss) for person, boss in _REPORTS.items()}))
+DIRECTORY = OrgDirectory(
+    OrgChart(people={person: Person(name=person, manager=boss) for person, boss in _REPORTS.items()})
+)
 PERIODS = [
     parse_period("30d", NOW),
     parse_period("12w", NOW),

@@ -1,4 +1,5 @@
-"""KPIs from the event log: who may see which workflows, and the report of a period, read in one transaction."""
+"""KPIs from the event log: who may see which workflows, and the report of a period from the facts the store
+aggregates (a month per transaction)."""
 
 from __future__ import annotations
 
@@ -94,9 +95,10 @@ async def load_facts(
     rated_workflows: Collection[str] = (),
 ) -> KpiFacts:
     """The period's facts, aggregated by the store a month at a time so that no transaction holds the database
-    for long; each month's counts add up (bot/store/report_facts.py says what falls in which month). The
-    ratings of the period before are read too, for satisfaction's trend. Without `flow`, none of flow, task
-    spans and ratings is read (the Home's and the map's figures need none)."""
+    for long; each month's counts add up (bot/store/report_facts.py says what falls in which month), and tasks
+    per week are one grouped query. The ratings of the period before are read too, for satisfaction's trend.
+    Without `flow`, none of flow, task spans and ratings is read (the Home's and the map's figures need none);
+    a task's step (for its cost) is read only in `rated_workflows`."""
     finished: dict[tuple[str, str, int], int] = defaultdict(int)
     started: dict[tuple[str, int], int] = defaultdict(int)
     requesters: dict[str, tuple[int, int]] = {}

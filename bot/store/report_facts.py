@@ -1,10 +1,11 @@
-"""The portable SQL that aggregates a report's facts (bot/engine/kpi_facts.py): counts grouped in the database,
-durations and task intervals as whole microseconds, no datetime per row.
+"""The portable SQL that aggregates a report's facts (bot/engine/kpi_facts.py): counts grouped in the
+database, durations and task intervals as whole microseconds, no datetime per row.
 
-Each function reads one chunk [since, until) of the period so that no transaction holds the database for long;
-the chunks partition what they count (a request by when it started or finished, a task by when it was decided
-or opened), so their facts add up. Stored times are epoch seconds of datetimes: `ROUND(at * 1000000)` gives back
-their exact microseconds.
+`chunk_facts` and `flow_facts` read one chunk [since, until) of the period so that no transaction holds the
+database for long; the chunks partition what they count (a request by when it started or finished, a task by
+when it was decided, a request's flow by when it ended), so their facts add up. `span_facts` (tasks per week)
+is one grouped query over the period; `open_task_facts` is read once. Stored times are epoch seconds of
+datetimes: `ROUND(at * 1000000)` gives back their exact microseconds.
 """
 
 from __future__ import annotations
