@@ -1,26 +1,47 @@
-"""Today's row-based report (before the figures were aggregated in SQL), kept as the oracle of the equivalence
-test: every row of the period read and turned into datetimes, then kpis.compute_kpis over them."""
+"""The row-based report that the figures aggregated in SQL replaced, kept as the oracle of the equivalence test
+(tests/test_report_equivalence.py): every row of the period read and turned into datetimes, then the figures
+computed over them (what bot/engine/kpis.py and flow.py did before)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import replace
-from datetime import date, datetime, timedelta
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bot.engine.flow import FLOW_DATA_EVENTS, FLOW_EVENTS, FlowEvent, TaskSpan
+from bot.engine.flow import (
+    CLOSES,
+    ENDS,
+    FLOW_DATA_EVENTS,
+    FLOW_EVENTS,
+    HANDED_ON,
+    OPENS,
+    SNOOZED,
+    TIMEOUT,
+    FlowFigures,
+    Rates,
+    TaskWeek,
+)
 from bot.engine.kpis import (
     CLOSING_TASK_EVENTS,
     FINISHING_EVENTS,
+    AssigneeFigures,
+    Durations,
     EventCount,
-    InstanceRow,
-    KpiRows,
+    Figures,
+    KpiReport,
     Period,
-    TaskRow,
+    StepFigures,
+    TeamFigures,
+    WeekFigures,
+    durations,
     previous_start,
+    week_start,
 )
-from bot.engine.satisfaction import RatingRow
+from bot.engine.satisfaction import RatingRow, satisfaction_figures
 from bot.store import Store, UnitOfWork
 from bot.store.reporting import Fetch, _event_counts, _maybe_dt, _Query, _workflow_filter, rating_rows
 from bot.store.rows import moment
@@ -219,3 +240,457 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         task_spans=tuple(spans.values()),
         ratings=tuple(ratings.values()),
     )
+
+
+# ==== moved from bot/engine/kpis.py
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """An instance that started or finished in the period."""
+
+    instance_id: int
+    workflow: str
+    requester: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """A task closed in the period by a decision, or open now (created before the period's end)."""
+
+    task_id: str
+    instance_id: int
+    workflow: str
+    step_id: str
+    status: str
+    created_at: datetime
+    closed_at: datetime | None
+    due_at: datetime | None
+    assignees: tuple[str, ...]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def overdue(self, as_of: datetime) -> bool:
+        """Closed after its due time, or still open past it."""
+        if self.due_at is None:
+            return False
+        return (self.closed_at if self.closed_at is not None and not self.is_open else as_of) > self.due_at
+
+    @property
+    def waited(self) -> float:
+        """Seconds from being opened to being decided (0 while open)."""
+        if self.closed_at is None or self.is_open:
+            return 0.0
+        return max(0.0, (self.closed_at - self.created_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class KpiRows:
+    instances: tuple[InstanceRow, ...] = ()
+    tasks: tuple[TaskRow, ...] = ()
+    counts: tuple[EventCount, ...] = ()
+    flow_events: tuple[FlowEvent, ...] = ()  # every flow event of the requests that finished in the period
+    task_spans: tuple[TaskSpan, ...] = ()  # every task open at some time of the period
+    ratings: tuple[RatingRow, ...] = ()  # every rating given in the period and the one before (previous_start)
+
+
+def compute_kpis(
+    rows: KpiRows,
+    period: Period,
+    *,
+    now: datetime,
+    teams: Mapping[str, tuple[str, ...]] | None = None,
+    rates: Mapping[tuple[str, str], float] | None = None,
+) -> KpiReport:
+    """Every figure of a report from the rows of the period; `teams` maps a manager to their reports, `rates` a
+    (workflow, step) to its cost per hour."""
+    as_of = min(period.end, now)
+    weeks = _weeks(rows.instances, period, as_of)
+    tasks = [task for task in rows.tasks if task.is_open or period.contains(task.closed_at)]
+    by_workflow_instances: dict[str, list[InstanceRow]] = defaultdict(list)
+    by_workflow_tasks: dict[str, list[TaskRow]] = defaultdict(list)
+    by_workflow_counts: dict[str, list[EventCount]] = defaultdict(list)
+    for instance in rows.instances:
+        by_workflow_instances[instance.workflow].append(instance)
+    for task in tasks:
+        by_workflow_tasks[task.workflow].append(task)
+    for count in rows.counts:
+        by_workflow_counts[count.workflow].append(count)
+    names = sorted(set(by_workflow_instances) | set(by_workflow_tasks) | set(by_workflow_counts))
+    workflows = {
+        name: _figures(by_workflow_instances[name], by_workflow_tasks[name], by_workflow_counts[name], period, as_of)
+        for name in names
+    }
+    return KpiReport(
+        period=period,
+        as_of=as_of,
+        total=_figures(rows.instances, tasks, rows.counts, period, as_of),
+        workflows=workflows,
+        steps=_steps(tasks, rows.counts, as_of),
+        assignees=_assignees(tasks, as_of),
+        teams=_teams(rows.instances, tasks, teams or {}, period, as_of),
+        weeks=weeks,
+        satisfaction=satisfaction_figures(rows.ratings, period.start, period.end, previous_start(period)),
+        flow=flow_figures(request_flows(rows.flow_events, rates or {}), period.start, period.end),
+        task_weeks=task_weeks(rows.task_spans, [week.week for week in weeks], period.start, as_of),
+    )
+
+
+def _cycle_seconds(instance: InstanceRow) -> float:
+    assert instance.finished_at is not None
+    return max(0.0, (instance.finished_at - instance.created_at).total_seconds())
+
+
+def _figures(
+    instances: Iterable[InstanceRow],
+    tasks: Sequence[TaskRow],
+    counts: Iterable[EventCount],
+    period: Period,
+    as_of: datetime,
+) -> Figures:
+    instances = list(instances)
+    finished = [i for i in instances if period.contains(i.finished_at)]
+    outcome = defaultdict(int, {status: sum(1 for i in finished if i.status == status) for status in _OUTCOMES})
+    kinds: dict[str, int] = defaultdict(int)
+    for count in counts:
+        kinds[count.kind] += count.count
+    with_due = [task for task in tasks if task.due_at is not None]
+    return Figures(
+        started=sum(1 for i in instances if period.contains(i.created_at)),
+        completed=outcome["completed"],
+        rejected=outcome["rejected"],
+        cancelled=outcome["cancelled"],
+        failed=outcome["failed"],
+        cycle_time=durations([_cycle_seconds(i) for i in finished if i.status == "completed"]),
+        tasks=len(tasks),
+        tasks_with_due=len(with_due),
+        overdue=sum(1 for task in with_due if task.overdue(as_of)),
+        reminders=kinds["reminder_sent"],
+        escalations=kinds["escalated"],
+        delivery_failures=kinds["delivery_failed"],
+        timeouts=kinds["task_timed_out"],
+    )
+
+
+_OUTCOMES = ("completed", "rejected", "cancelled", "failed")
+
+
+def _steps(tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: datetime) -> tuple[StepFigures, ...]:
+    grouped: dict[tuple[str, str], list[TaskRow]] = defaultdict(list)
+    for task in tasks:
+        grouped[(task.workflow, task.step_id)].append(task)
+    kinds: dict[tuple[str, str, str], int] = defaultdict(int)
+    for count in counts:
+        if count.step_id is not None:
+            kinds[(count.workflow, count.step_id, count.kind)] += count.count
+            grouped.setdefault((count.workflow, count.step_id), [])
+    figures = []
+    for (workflow, step_id), step_tasks in sorted(grouped.items()):
+        with_due = [task for task in step_tasks if task.due_at is not None]
+        figures.append(
+            StepFigures(
+                workflow=workflow,
+                step_id=step_id,
+                time=durations([task.waited for task in step_tasks if not task.is_open]),
+                open_now=sum(1 for task in step_tasks if task.is_open),
+                tasks_with_due=len(with_due),
+                overdue=sum(1 for task in with_due if task.overdue(as_of)),
+                reminders=kinds[(workflow, step_id, "reminder_sent")],
+                escalations=kinds[(workflow, step_id, "escalated")],
+                timeouts=kinds[(workflow, step_id, "task_timed_out")],
+            )
+        )
+    return tuple(figures)
+
+
+def _queue_figures(tasks: Sequence[TaskRow], as_of: datetime) -> tuple[Durations, int, int]:
+    return (
+        durations([task.waited for task in tasks if not task.is_open]),
+        sum(1 for task in tasks if task.is_open),
+        sum(1 for task in tasks if task.overdue(as_of)),
+    )
+
+
+def _assignees(tasks: Sequence[TaskRow], as_of: datetime) -> tuple[AssigneeFigures, ...]:
+    queues: dict[str, list[TaskRow]] = defaultdict(list)
+    for task in tasks:
+        for person in task.assignees:
+            queues[person].append(task)
+    return tuple(AssigneeFigures(person, *_queue_figures(queue, as_of)) for person, queue in sorted(queues.items()))
+
+
+def _teams(
+    instances: Sequence[InstanceRow],
+    tasks: Sequence[TaskRow],
+    teams: Mapping[str, tuple[str, ...]],
+    period: Period,
+    as_of: datetime,
+) -> tuple[TeamFigures, ...]:
+    team_of: dict[str, list[str]] = defaultdict(list)  # one pass over the rows, whatever the number of teams
+    for manager, members in teams.items():
+        for member in members:
+            team_of[member].append(manager)
+    theirs: dict[str, list[InstanceRow]] = defaultdict(list)
+    for instance in instances:
+        for manager in team_of.get(instance.requester, ()):
+            theirs[manager].append(instance)
+    queues: dict[str, list[TaskRow]] = defaultdict(list)
+    for task in tasks:
+        for manager in {manager for person in task.assignees for manager in team_of.get(person, ())}:
+            queues[manager].append(task)
+    figures = []
+    for manager, members in sorted(teams.items()):
+        if not members:
+            continue
+        requests, queue = theirs[manager], queues[manager]
+        figures.append(
+            TeamFigures(
+                manager=manager,
+                members=tuple(members),
+                started=sum(1 for i in requests if period.contains(i.created_at)),
+                completed=sum(1 for i in requests if i.status == "completed" and period.contains(i.finished_at)),
+                waiting=_queue_figures(queue, as_of)[0],
+                open_now=sum(1 for task in queue if task.is_open),
+                overdue=sum(1 for task in queue if task.overdue(as_of)),
+            )
+        )
+    return tuple(figures)
+
+
+def _weeks(instances: Sequence[InstanceRow], period: Period, as_of: datetime) -> tuple[WeekFigures, ...]:
+    started: dict[date, int] = defaultdict(int)
+    outcomes: dict[tuple[date, str], int] = defaultdict(int)
+    cycles: dict[date, list[float]] = defaultdict(list)
+    for instance in instances:
+        if period.contains(instance.created_at):
+            started[week_start(instance.created_at)] += 1
+        if period.contains(instance.finished_at):
+            assert instance.finished_at is not None
+            week = week_start(instance.finished_at)
+            outcomes[(week, instance.status)] += 1
+            if instance.status == "completed":
+                cycles[week].append(_cycle_seconds(instance))
+    weeks = []
+    monday, last = week_start(period.start), week_start(max(period.start, as_of - timedelta(microseconds=1)))
+    while monday <= last:
+        weeks.append(
+            WeekFigures(
+                week=monday,
+                started=started[monday],
+                completed=outcomes[(monday, "completed")],
+                rejected=outcomes[(monday, "rejected")],
+                cancelled=outcomes[(monday, "cancelled")],
+                cycle_time=durations(cycles[monday]),
+            )
+        )
+        monday += timedelta(days=7)
+    return tuple(weeks)
+
+
+# ==== moved from bot/engine/flow.py
+
+@dataclass(frozen=True)
+class FlowEvent:
+    """One event of a request's life, as the flow figures need it."""
+
+    instance_id: int
+    workflow: str
+    kind: str
+    at: datetime
+    task_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestFlow:
+    """One finished request: its cycle, the part of it some task was in someone's hands, and what that cost."""
+
+    instance_id: int
+    workflow: str
+    finished_at: datetime
+    cycle: float  # seconds from start to finish
+    touch: float  # seconds with at least one task open and not snoozed
+    cost: float  # the sum over its tasks of (hours in someone's hands × the step's cost per hour)
+    costed: bool  # whether any of its tasks had a cost per hour
+
+    @property
+    def wait(self) -> float:
+        return max(0.0, self.cycle - self.touch)
+
+    @property
+    def efficiency(self) -> float | None:
+        """touch / (touch + wait); None for a request that ended the moment it started."""
+        return self.touch / self.cycle if self.cycle > 0 else None
+
+
+@dataclass(frozen=True)
+class TaskSpan:
+    """A task's life: when it opened, when it closed (None while open), whether it closed by a decision."""
+
+    task_id: str
+    workflow: str
+    opened_at: datetime
+    closed_at: datetime | None
+    decided: bool
+
+
+def request_flows(events: Iterable[FlowEvent], rates: Rates) -> list[RequestFlow]:
+    """Every finished request among the events (each request's events in the order they were written)."""
+    by_instance: dict[int, list[FlowEvent]] = defaultdict(list)
+    for event in events:
+        by_instance[event.instance_id].append(event)
+    flows = []
+    for instance_id, lines in sorted(by_instance.items()):
+        flow = _request_flow(instance_id, lines, rates)
+        if flow is not None:
+            flows.append(flow)
+    return flows
+
+
+def flow_figures(flows: Iterable[RequestFlow], start: datetime, end: datetime) -> FlowFigures:
+    """The sums over the requests that finished in [start, end)."""
+    counted = [flow for flow in flows if start <= flow.finished_at < end]
+    return FlowFigures(
+        requests=len(counted),
+        touch=sum(flow.touch for flow in counted),
+        wait=sum(flow.wait for flow in counted),
+        cost=sum(flow.cost for flow in counted),
+        costed=sum(1 for flow in counted if flow.costed),
+    )
+
+
+Interval = tuple[datetime, datetime]
+
+
+def _request_flow(instance_id: int, lines: Sequence[FlowEvent], rates: Rates) -> RequestFlow | None:
+    started = next((e.at for e in lines if e.kind == "instance_started"), None)
+    finished = next((e.at for e in lines if e.kind in ENDS), None)
+    if started is None or finished is None or finished < started:
+        return None
+    workflow = lines[0].workflow
+    opened: dict[str, datetime] = {}
+    steps: dict[str, str] = {}
+    closed: dict[str, datetime] = {}
+    snoozes: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for event in lines:
+        task = event.task_id
+        if task is None:
+            continue
+        if event.kind in OPENS and task not in opened:
+            opened[task] = event.at
+            steps[task] = str(event.data.get("step") or "")
+        elif task not in closed and (
+            event.kind in CLOSES or (event.kind == TIMEOUT and event.data.get("action") in ("approve", "reject"))
+        ):
+            closed[task] = event.at
+        elif event.kind == SNOOZED:
+            snoozes[task].append((event.at, _until(event.data.get("until"), event.at)))
+        elif event.kind == HANDED_ON:
+            snoozes[task].append((event.at, event.at))  # ends an earlier snooze, snoozes nothing itself
+    active: list[Interval] = []
+    cost, costed = 0.0, False
+    for task, start in opened.items():
+        end = min(closed.get(task, finished), finished)
+        pieces = _minus(_clip((start, end), started, finished), _snoozed(snoozes.get(task, []), end))
+        active.extend(pieces)
+        rate = rates.get((workflow, steps[task]))
+        if rate is not None:
+            costed = True
+            cost += rate * sum(_seconds(piece) for piece in pieces) / 3600.0
+    return RequestFlow(
+        instance_id=instance_id,
+        workflow=workflow,
+        finished_at=finished,
+        cycle=_seconds((started, finished)),
+        touch=sum(_seconds(piece) for piece in _union(active)),
+        cost=cost,
+        costed=costed,
+    )
+
+
+def _until(value: Any, at: datetime) -> datetime:
+    try:
+        until = datetime.fromisoformat(str(value))
+    except ValueError:
+        return at
+    return until if until.tzinfo is not None else at
+
+
+def _snoozed(snoozes: list[tuple[datetime, datetime]], end: datetime) -> list[Interval]:
+    """The windows a task was snoozed: each snooze lasts until its time, the next snooze or hand-over, or the end."""
+    ordered = sorted(snoozes)
+    windows = []
+    for index, (start, until) in enumerate(ordered):
+        stop = min(until, end, *(later for later, _ in ordered[index + 1 :]))
+        if stop > start:
+            windows.append((start, stop))
+    return windows
+
+
+def _clip(interval: Interval, low: datetime, high: datetime) -> Interval:
+    return max(interval[0], low), min(interval[1], high)
+
+
+def _minus(interval: Interval, holes: Sequence[Interval]) -> list[Interval]:
+    pieces = [interval] if interval[1] > interval[0] else []
+    for hole_start, hole_end in holes:
+        rest = []
+        for start, end in pieces:
+            if hole_end <= start or hole_start >= end:
+                rest.append((start, end))
+                continue
+            if hole_start > start:
+                rest.append((start, hole_start))
+            if hole_end < end:
+                rest.append((hole_end, end))
+        pieces = rest
+    return pieces
+
+
+def _union(intervals: Iterable[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _seconds(interval: Interval) -> float:
+    return max(0.0, (interval[1] - interval[0]).total_seconds())
+
+
+def task_weeks(
+    spans: Iterable[TaskSpan], weeks: Sequence[date], start: datetime, as_of: datetime
+) -> tuple[TaskWeek, ...]:
+    """For each ISO week (its Monday, UTC) of the period [start, as_of): tasks opened, decided, open at its end.
+
+    One pass over the tasks, whatever the number of weeks: each task adds to the week it opened in, the week it
+    was decided in, and (by a running sum) to every week whose end it was open at."""
+    if not weeks:
+        return ()
+    ends = [min(as_of, datetime(m.year, m.month, m.day, tzinfo=UTC) + timedelta(days=7)) for m in weeks]
+    first = max(start, datetime(weeks[0].year, weeks[0].month, weeks[0].day, tzinfo=UTC))
+    opened, decided, open_change = [0] * len(weeks), [0] * len(weeks), [0] * (len(weeks) + 1)
+    for span in spans:
+        if first <= span.opened_at < ends[-1]:
+            opened[bisect_right(ends, span.opened_at)] += 1
+        closed = span.closed_at
+        if span.decided and closed is not None and first <= closed < ends[-1]:
+            decided[bisect_right(ends, closed)] += 1
+        # open at the end E of a week when opened before E and not closed before E
+        since_week = bisect_right(ends, span.opened_at)
+        until_week = len(weeks) if closed is None else bisect_right(ends, closed)
+        if since_week < until_week:
+            open_change[since_week] += 1
+            open_change[until_week] -= 1
+    figures, still_open = [], 0
+    for index, monday in enumerate(weeks):
+        still_open += open_change[index]
+        figures.append(TaskWeek(monday, opened=opened[index], decided=decided[index], open_at_end=still_open))
+    return tuple(figures)

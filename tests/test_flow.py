@@ -12,7 +12,7 @@ import pytest
 
 from bot.catalog import load_catalog
 from bot.engine import Decision, Instance
-from bot.engine.flow import FlowEvent, TaskSpan, TaskWeek, flow_figures, request_flows, step_rates, task_weeks
+from bot.engine.flow import TaskWeek, step_rates
 from bot.engine.kpis import parse_period
 from bot.engine.satisfaction import RatingRow, satisfaction_figures
 from bot.reporting.kpi_report import build_report
@@ -22,6 +22,7 @@ from bot.slack.outgoing import BlockKitRenderer
 from bot.store import Store, store_for
 from bot.workspace import Workspace
 
+from .row_report import FlowEvent, TaskSpan, flow_figures, request_flows, task_weeks
 from .story import copy_workflows
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday, 09:00 UTC

@@ -331,7 +331,7 @@ async def test_a_long_period_read_a_month_at_a_time_adds_up_to_the_same_figures(
 
 
 def test_a_single_slow_decision_does_not_make_a_bottleneck_when_others_have_more() -> None:
-    from bot.engine.kpis import KpiRows, TaskRow, compute_kpis
+    from .row_report import KpiRows, TaskRow, compute_kpis
 
     def decided(task_id: str, step: str, hours: float, person: str) -> TaskRow:
         return TaskRow(task_id, 1, "w", step, "done", T0, T0 + timedelta(hours=hours), None, (person,))

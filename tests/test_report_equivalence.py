@@ -16,11 +16,11 @@ import asyncpg
 
 from bot.engine import OrgChart, OrgDirectory, Person
 from bot.engine.kpi_facts import compute_report
-from bot.engine.kpis import Period, compute_kpis, parse_period
+from bot.engine.kpis import Period, parse_period
 from bot.reporting.kpi_report import load_facts, teams_of
 from bot.store import store_for
 
-from .row_report import load_rows
+from .row_report import compute_kpis, load_rows
 
 START = datetime(2026, 8, 3, 8, 0, tzinfo=UTC)  # a Monday
 NOW = datetime(2026, 11, 18, 15, 30, 0, 250_000, tzinfo=UTC)  # a Wednesday, with microseconds

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
-from .flow import FlowEvent, FlowFigures, TaskSpan, TaskWeek, flow_figures, request_flows, task_weeks
-from .satisfaction import RatingRow, Satisfaction, satisfaction_figures
+from .flow import FlowFigures, TaskWeek
+from .satisfaction import Satisfaction
 
 __all__ = [
     "CLOSING_TASK_EVENTS",
@@ -22,16 +21,12 @@ __all__ = [
     "Durations",
     "EventCount",
     "Figures",
-    "InstanceRow",
     "KpiReport",
-    "KpiRows",
     "Period",
     "StepFigures",
-    "TaskRow",
     "TeamFigures",
     "Trend",
     "WeekFigures",
-    "compute_kpis",
     "durations",
     "looks_like_period",
     "parse_period",
@@ -160,51 +155,7 @@ def durations(values: Sequence[float]) -> Durations:
     return Durations(len(ordered), percentile(ordered, 50), percentile(ordered, 90), float(sum(ordered)))
 
 
-# ---- rows the store hands over -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InstanceRow:
-    """An instance that started or finished in the period."""
-
-    instance_id: int
-    workflow: str
-    requester: str
-    status: str
-    created_at: datetime
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    """A task closed in the period by a decision, or open now (created before the period's end)."""
-
-    task_id: str
-    instance_id: int
-    workflow: str
-    step_id: str
-    status: str
-    created_at: datetime
-    closed_at: datetime | None
-    due_at: datetime | None
-    assignees: tuple[str, ...]
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == "open"
-
-    def overdue(self, as_of: datetime) -> bool:
-        """Closed after its due time, or still open past it."""
-        if self.due_at is None:
-            return False
-        return (self.closed_at if self.closed_at is not None and not self.is_open else as_of) > self.due_at
-
-    @property
-    def waited(self) -> float:
-        """Seconds from being opened to being decided (0 while open)."""
-        if self.closed_at is None or self.is_open:
-            return 0.0
-        return max(0.0, (self.closed_at - self.created_at).total_seconds())
+# ---- counts the store hands over -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -216,16 +167,6 @@ class EventCount:
     kind: str
     week: date
     count: int
-
-
-@dataclass(frozen=True)
-class KpiRows:
-    instances: tuple[InstanceRow, ...] = ()
-    tasks: tuple[TaskRow, ...] = ()
-    counts: tuple[EventCount, ...] = ()
-    flow_events: tuple[FlowEvent, ...] = ()  # every flow event of the requests that finished in the period
-    task_spans: tuple[TaskSpan, ...] = ()  # every task open at some time of the period
-    ratings: tuple[RatingRow, ...] = ()  # every rating given in the period and the one before (previous_start)
 
 
 # ---- figures -------------------------------------------------------------------------------------
@@ -397,196 +338,3 @@ def _week_bounds(monday: date) -> tuple[datetime, datetime]:
 def previous_start(period: Period) -> datetime:
     """Where the period before this one, as long as this one, starts (satisfaction's trend compares the two)."""
     return period.start - (period.end - period.start)
-
-
-def compute_kpis(
-    rows: KpiRows,
-    period: Period,
-    *,
-    now: datetime,
-    teams: Mapping[str, tuple[str, ...]] | None = None,
-    rates: Mapping[tuple[str, str], float] | None = None,
-) -> KpiReport:
-    """Every figure of a report from the rows of the period; `teams` maps a manager to their reports, `rates` a
-    (workflow, step) to its cost per hour."""
-    as_of = min(period.end, now)
-    weeks = _weeks(rows.instances, period, as_of)
-    tasks = [task for task in rows.tasks if task.is_open or period.contains(task.closed_at)]
-    by_workflow_instances: dict[str, list[InstanceRow]] = defaultdict(list)
-    by_workflow_tasks: dict[str, list[TaskRow]] = defaultdict(list)
-    by_workflow_counts: dict[str, list[EventCount]] = defaultdict(list)
-    for instance in rows.instances:
-        by_workflow_instances[instance.workflow].append(instance)
-    for task in tasks:
-        by_workflow_tasks[task.workflow].append(task)
-    for count in rows.counts:
-        by_workflow_counts[count.workflow].append(count)
-    names = sorted(set(by_workflow_instances) | set(by_workflow_tasks) | set(by_workflow_counts))
-    workflows = {
-        name: _figures(by_workflow_instances[name], by_workflow_tasks[name], by_workflow_counts[name], period, as_of)
-        for name in names
-    }
-    return KpiReport(
-        period=period,
-        as_of=as_of,
-        total=_figures(rows.instances, tasks, rows.counts, period, as_of),
-        workflows=workflows,
-        steps=_steps(tasks, rows.counts, as_of),
-        assignees=_assignees(tasks, as_of),
-        teams=_teams(rows.instances, tasks, teams or {}, period, as_of),
-        weeks=weeks,
-        satisfaction=satisfaction_figures(rows.ratings, period.start, period.end, previous_start(period)),
-        flow=flow_figures(request_flows(rows.flow_events, rates or {}), period.start, period.end),
-        task_weeks=task_weeks(rows.task_spans, [week.week for week in weeks], period.start, as_of),
-    )
-
-
-def _cycle_seconds(instance: InstanceRow) -> float:
-    assert instance.finished_at is not None
-    return max(0.0, (instance.finished_at - instance.created_at).total_seconds())
-
-
-def _figures(
-    instances: Iterable[InstanceRow],
-    tasks: Sequence[TaskRow],
-    counts: Iterable[EventCount],
-    period: Period,
-    as_of: datetime,
-) -> Figures:
-    instances = list(instances)
-    finished = [i for i in instances if period.contains(i.finished_at)]
-    outcome = defaultdict(int, {status: sum(1 for i in finished if i.status == status) for status in _OUTCOMES})
-    kinds: dict[str, int] = defaultdict(int)
-    for count in counts:
-        kinds[count.kind] += count.count
-    with_due = [task for task in tasks if task.due_at is not None]
-    return Figures(
-        started=sum(1 for i in instances if period.contains(i.created_at)),
-        completed=outcome["completed"],
-        rejected=outcome["rejected"],
-        cancelled=outcome["cancelled"],
-        failed=outcome["failed"],
-        cycle_time=durations([_cycle_seconds(i) for i in finished if i.status == "completed"]),
-        tasks=len(tasks),
-        tasks_with_due=len(with_due),
-        overdue=sum(1 for task in with_due if task.overdue(as_of)),
-        reminders=kinds["reminder_sent"],
-        escalations=kinds["escalated"],
-        delivery_failures=kinds["delivery_failed"],
-        timeouts=kinds["task_timed_out"],
-    )
-
-
-_OUTCOMES = ("completed", "rejected", "cancelled", "failed")
-
-
-def _steps(tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: datetime) -> tuple[StepFigures, ...]:
-    grouped: dict[tuple[str, str], list[TaskRow]] = defaultdict(list)
-    for task in tasks:
-        grouped[(task.workflow, task.step_id)].append(task)
-    kinds: dict[tuple[str, str, str], int] = defaultdict(int)
-    for count in counts:
-        if count.step_id is not None:
-            kinds[(count.workflow, count.step_id, count.kind)] += count.count
-            grouped.setdefault((count.workflow, count.step_id), [])
-    figures = []
-    for (workflow, step_id), step_tasks in sorted(grouped.items()):
-        with_due = [task for task in step_tasks if task.due_at is not None]
-        figures.append(
-            StepFigures(
-                workflow=workflow,
-                step_id=step_id,
-                time=durations([task.waited for task in step_tasks if not task.is_open]),
-                open_now=sum(1 for task in step_tasks if task.is_open),
-                tasks_with_due=len(with_due),
-                overdue=sum(1 for task in with_due if task.overdue(as_of)),
-                reminders=kinds[(workflow, step_id, "reminder_sent")],
-                escalations=kinds[(workflow, step_id, "escalated")],
-                timeouts=kinds[(workflow, step_id, "task_timed_out")],
-            )
-        )
-    return tuple(figures)
-
-
-def _queue_figures(tasks: Sequence[TaskRow], as_of: datetime) -> tuple[Durations, int, int]:
-    return (
-        durations([task.waited for task in tasks if not task.is_open]),
-        sum(1 for task in tasks if task.is_open),
-        sum(1 for task in tasks if task.overdue(as_of)),
-    )
-
-
-def _assignees(tasks: Sequence[TaskRow], as_of: datetime) -> tuple[AssigneeFigures, ...]:
-    queues: dict[str, list[TaskRow]] = defaultdict(list)
-    for task in tasks:
-        for person in task.assignees:
-            queues[person].append(task)
-    return tuple(AssigneeFigures(person, *_queue_figures(queue, as_of)) for person, queue in sorted(queues.items()))
-
-
-def _teams(
-    instances: Sequence[InstanceRow],
-    tasks: Sequence[TaskRow],
-    teams: Mapping[str, tuple[str, ...]],
-    period: Period,
-    as_of: datetime,
-) -> tuple[TeamFigures, ...]:
-    team_of: dict[str, list[str]] = defaultdict(list)  # one pass over the rows, whatever the number of teams
-    for manager, members in teams.items():
-        for member in members:
-            team_of[member].append(manager)
-    theirs: dict[str, list[InstanceRow]] = defaultdict(list)
-    for instance in instances:
-        for manager in team_of.get(instance.requester, ()):
-            theirs[manager].append(instance)
-    queues: dict[str, list[TaskRow]] = defaultdict(list)
-    for task in tasks:
-        for manager in {manager for person in task.assignees for manager in team_of.get(person, ())}:
-            queues[manager].append(task)
-    figures = []
-    for manager, members in sorted(teams.items()):
-        if not members:
-            continue
-        requests, queue = theirs[manager], queues[manager]
-        figures.append(
-            TeamFigures(
-                manager=manager,
-                members=tuple(members),
-                started=sum(1 for i in requests if period.contains(i.created_at)),
-                completed=sum(1 for i in requests if i.status == "completed" and period.contains(i.finished_at)),
-                waiting=_queue_figures(queue, as_of)[0],
-                open_now=sum(1 for task in queue if task.is_open),
-                overdue=sum(1 for task in queue if task.overdue(as_of)),
-            )
-        )
-    return tuple(figures)
-
-
-def _weeks(instances: Sequence[InstanceRow], period: Period, as_of: datetime) -> tuple[WeekFigures, ...]:
-    started: dict[date, int] = defaultdict(int)
-    outcomes: dict[tuple[date, str], int] = defaultdict(int)
-    cycles: dict[date, list[float]] = defaultdict(list)
-    for instance in instances:
-        if period.contains(instance.created_at):
-            started[week_start(instance.created_at)] += 1
-        if period.contains(instance.finished_at):
-            assert instance.finished_at is not None
-            week = week_start(instance.finished_at)
-            outcomes[(week, instance.status)] += 1
-            if instance.status == "completed":
-                cycles[week].append(_cycle_seconds(instance))
-    weeks = []
-    monday, last = week_start(period.start), week_start(max(period.start, as_of - timedelta(microseconds=1)))
-    while monday <= last:
-        weeks.append(
-            WeekFigures(
-                week=monday,
-                started=started[monday],
-                completed=outcomes[(monday, "completed")],
-                rejected=outcomes[(monday, "rejected")],
-                cancelled=outcomes[(monday, "cancelled")],
-                cycle_time=durations(cycles[monday]),
-            )
-        )
-        monday += timedelta(days=7)
-    return tuple(weeks)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.engine.flow import CLOSES, HANDED_ON, OPENS, SNOOZED, TIMEOUT
 from bot.engine.kpi_facts import FinishedRequest, FlowTask, SpanGroup, TaskFact, micros, snooze_until
 from bot.engine.kpis import CLOSING_TASK_EVENTS, FINISHING_EVENTS, EventCount
 
@@ -25,17 +26,7 @@ from .reporting import Fetch, _event_counts, _Query, _workflow_filter
 __all__ = ["ChunkFacts", "chunk_facts", "flow_facts", "open_task_facts", "span_facts"]
 
 _ENDS = FINISHING_EVENTS[1:]
-_OPENS = ("task_assigned", "revision_requested")
-_CLOSES = (
-    "task_completed",
-    "task_approved",
-    "task_rejected",
-    "changes_requested",
-    "task_cancelled",
-    "form_resubmitted",
-)
-_TIMEOUT = "task_timed_out"
-_SNOOZES = ("task_snoozed", "task_reassigned")
+_OPENS, _CLOSES, _TIMEOUT, _SNOOZES = OPENS, CLOSES, TIMEOUT, (SNOOZED, HANDED_ON)
 _SPECIAL = (_TIMEOUT, *_SNOOZES)
 _BATCH = 500  # values per IN (...)
 _WEEK = 604_800_000_000
@@ -243,7 +234,7 @@ def _finished_requests(
             if key not in deciding_timeouts and json.loads(data).get("action") in ("approve", "reject"):
                 deciding_timeouts[key] = event_id
                 timeout_at[event_id] = at
-        elif kind == "task_snoozed":
+        elif kind == SNOOZED:
             snoozes.setdefault(key, []).append((at, snooze_until(json.loads(data).get("until"), at)))
         else:
             snoozes.setdefault(key, []).append((at, at))
