@@ -101,11 +101,29 @@ def _request(number: int, rng: random.Random, history: History) -> None:
                 emit("task_cancelled", cancelled, approve, requester)
                 emit("instance_cancelled", cancelled, actor=requester)
                 status, finished = "cancelled", cancelled
-        elif roll < 0.16:
+        elif roll < 0.13:
             close(approve, "rejected", decided, manager_of(requester), "task_rejected")
             emit("instance_rejected", decided, actor=manager_of(requester))
             status, finished = "rejected", decided
+        elif roll < 0.15:  # the deadline rejects it
+            deadline = next(row for row in history.tasks if row[0] == approve)[5]
+            if deadline < NOW:
+                emit("task_timed_out", deadline, approve, action="reject")
+                row = next(row for row in history.tasks if row[0] == approve)
+                row[3], row[7] = "rejected", deadline
+                emit("instance_rejected", deadline)
+                status, finished = "rejected", deadline
+        elif roll < 0.16:  # a step's call failed
+            emit("instance_failed", decided, error="webhook")
+            row = next(row for row in history.tasks if row[0] == approve)
+            row[3] = "cancelled"
+            status, finished = "failed", decided
         else:
+            if 0.30 < roll < 0.36:  # sent back for changes, resubmitted, reopened: the first opening and closing count
+                asked = decided - timedelta(hours=rng.randint(1, 5))
+                emit("changes_requested", asked, approve, manager_of(requester), step="approve")
+                emit("form_resubmitted", asked + timedelta(minutes=30), approve, requester)
+                emit("revision_requested", asked + timedelta(minutes=31), approve, step="approve")
             if roll < 0.22:  # the deadline decides: approved at its due time
                 deadline = next(row for row in history.tasks if row[0] == approve)[5]
                 emit("task_timed_out", deadline, approve, action="approve")
@@ -223,6 +241,7 @@ async def test_the_aggregated_figures_are_exactly_those_of_the_row_based_report(
     assert compared == len(PERIODS) * 3 and year is not None
     # the history exercises what the figures are made of
     assert year.total.started > 300 and year.total.completed > 150 and year.total.rejected and year.total.cancelled
+    assert year.total.failed
     assert year.total.overdue and year.total.reminders and year.total.timeouts and year.total.delivery_failures
     assert year.flow.requests and year.flow.costed and 0 < (year.flow.efficiency or 0) < 1
     assert year.satisfaction.count and any(team.waiting.count for team in year.teams)
