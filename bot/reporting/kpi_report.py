@@ -15,6 +15,7 @@ from bot.engine.kpis import (
     KpiReport,
     KpiRows,
     Period,
+    PurgedTally,
     TaskRow,
     compute_kpis,
     looks_like_period,
@@ -90,6 +91,7 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
     instances: dict[int, InstanceRow] = {}
     tasks: dict[str, TaskRow] = {}
     counts: dict[tuple[str, str | None, str, date], int] = {}
+    purged: list[PurgedTally] = []  # each day's tallies are read in the one chunk the day begins in
     start = period.start
     while start < period.end:
         end = min(period.end, start + _CHUNK)
@@ -100,11 +102,13 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         for count in rows.counts:
             key = (count.workflow, count.step_id, count.kind, count.week)
             counts[key] = counts.get(key, 0) + count.count
+        purged.extend(rows.purged)
         start = end
     return KpiRows(
         instances=tuple(instances.values()),
         tasks=tuple(tasks.values()),
         counts=tuple(EventCount(*key, total) for key, total in counts.items()),
+        purged=tuple(purged),
     )
 
 

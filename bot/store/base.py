@@ -9,7 +9,7 @@ from typing import Protocol
 
 from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
-from bot.engine.kpis import KpiRows
+from bot.engine.kpis import KpiRows, PurgedTally
 from bot.engine.timers import Timer
 from bot.pacing import Limit
 
@@ -20,6 +20,7 @@ from .records import (
     MessageRef,
     OutboxMessage,
     PendingMessage,
+    PurgedRows,
     SendingPause,
     StepExecution,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Outbox",
     "Reports",
     "Requests",
+    "Retention",
     "SeenRequests",
     "SendingPauses",
     "SlackMessages",
@@ -237,6 +239,25 @@ class Reports(Protocol):
     async def ops_snapshot(self) -> OpsSnapshot: ...
 
 
+class Retention(Protocol):
+    """Finished requests past RETENTION_DAYS, and the tallies that keep their part of the reports."""
+
+    async def claim_expired_requests(self, finished_before: datetime, *, limit: int) -> list[int]:
+        """Up to `limit` requests finished before then with no message still to send, oldest first (locked for this
+        transaction where processes share the database; others pass over them)."""
+        ...
+
+    async def purged_rows(self, instance_ids: Sequence[int]) -> PurgedRows: ...
+
+    async def add_purged_tallies(self, tallies: Sequence[PurgedTally]) -> None:
+        """Add these to the tallies of their workflow, step, measure and day."""
+        ...
+
+    async def delete_requests(self, instance_ids: Sequence[int]) -> dict[str, int]:
+        """Delete the requests and what they own (but messages still to send); rows deleted per kind."""
+        ...
+
+
 class ApiRequests(Protocol):
     """Requests started over the API: which token started each, its callback, its idempotency key."""
 
@@ -261,6 +282,7 @@ class UnitOfWork(
     Delegations,
     Reports,
     ApiRequests,
+    Retention,
     Protocol,
 ):
     """Everything done inside one transaction; it commits on leaving the block, or rolls back on error."""

@@ -41,6 +41,12 @@ class Dialect(Protocol):
         """The null-safe "is not equal to" operator."""
         ...
 
+    @property
+    def skip_locked(self) -> str:
+        """The clause that locks the rows a claim reads for deletion, passing over those another process holds
+        ("" where one process owns the database)."""
+        ...
+
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         """Conditions `column` is one of `values`, each with its parameters: all the values are covered by one
         condition or by several (each run in its own statement); none for no values."""
@@ -62,6 +68,7 @@ class SQLiteDialect:
     next_instance_id = "SELECT COALESCE(MAX(id), 0) + 1 FROM instances"
     row_lock = ""
     differs = "IS NOT"
+    skip_locked = ""
 
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         chunks = [list(values[offset : offset + _IN_LIMIT]) for offset in range(0, len(values), _IN_LIMIT)]
@@ -99,6 +106,7 @@ class PostgreSQLDialect:
     next_instance_id = "SELECT nextval(pg_get_serial_sequence('instances', 'id'))"  # processes start at once
     row_lock = " FOR NO KEY UPDATE"
     differs = "IS DISTINCT FROM"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         return [(f"{column} = ANY(?::{sql_type}[])", [list(values)])] if values else []

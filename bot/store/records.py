@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.engine.kpis import InstanceRow, TaskRow
+
 __all__ = [
     "ApiOrigin",
     "ApiStart",
@@ -14,6 +16,7 @@ __all__ = [
     "MessageRef",
     "OutboxMessage",
     "PendingMessage",
+    "PurgedRows",
     "SendingPause",
     "StepExecution",
 ]
@@ -106,6 +109,16 @@ class ApiOrigin:
     instance_id: int
     created_at: datetime
     caller: ApiStart
+
+
+@dataclass(frozen=True)
+class PurgedRows:
+    """What reports read of requests about to be purged: the requests, their decided tasks, and their counted
+    events as (workflow, step or None, kind, at)."""
+
+    instances: tuple[InstanceRow, ...]
+    tasks: tuple[TaskRow, ...]
+    events: tuple[tuple[str, str | None, str, datetime], ...]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from .pause import SQLSendingPause
 from .people import SQLDelegations, SQLDigests, SQLHomeViewers
 from .reports import SQLReports
 from .requests import SQLRequests
+from .retention import SQLRetention
 from .slack import SQLSeenRequests, SQLSlackMessages
 from .steps import SQLFunctionExecutions
 from .timers import SQLTimers
@@ -33,6 +34,7 @@ class SQLUnitOfWork(
     SQLDelegations,
     SQLReports,
     SQLApiRequests,
+    SQLRetention,
 ):
     """Every concern's operations inside one open transaction (bot/store/base.py `UnitOfWork`)."""
 
