@@ -295,6 +295,10 @@ def _day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
 @dataclass(frozen=True)
 class KpiRows:
     instances: tuple[InstanceRow, ...] = ()
@@ -486,7 +490,7 @@ def compute_kpis(
         by_workflow_counts[count.workflow].append(count)
     for tally in purged:
         by_workflow_purged[tally.workflow].append(tally)
-    names = sorted(set(by_workflow_instances) | set(by_workflow_tasks) | set(by_workflow_counts) | set(by_workflow_purged))
+    names = sorted({*by_workflow_instances, *by_workflow_tasks, *by_workflow_counts, *by_workflow_purged})
     workflows = {
         name: _figures(
             by_workflow_instances[name],
@@ -513,7 +517,7 @@ def compute_kpis(
 def _purged_counts(purged: Iterable[PurgedTally]) -> list[EventCount]:
     """Counted events of purged requests, as the event log would have counted them (per ISO week)."""
     return [
-        EventCount(tally.workflow, tally.step_id, tally.measure, tally.day - timedelta(days=tally.day.weekday()), tally.count)
+        EventCount(tally.workflow, tally.step_id, tally.measure, _monday(tally.day), tally.count)
         for tally in purged
         if tally.measure in COUNTED_EVENTS
     ]
@@ -667,7 +671,7 @@ def _weeks(
     cycles: dict[date, list[float]] = defaultdict(list)
     purged_cycles: dict[date, list[PurgedTally]] = defaultdict(list)
     for tally in purged:
-        monday = tally.day - timedelta(days=tally.day.weekday())
+        monday = _monday(tally.day)
         if tally.measure == "started":
             started[monday] += tally.count
         elif tally.measure in _OUTCOMES:
