@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.engine.kpis import purged_tallies
-from bot.store import Store
+from bot.settings import Settings
+from bot.store import Store, StoreError, store_for
 
-__all__ = ["Purged", "RetentionSweep"]
+__all__ = ["Purged", "RetentionSweep", "purge_command"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +80,31 @@ class RetentionSweep:
             await work.add_purged_tallies(tallies)
             deleted = await work.delete_requests(ids)
         return len(ids), len(tallies), deleted
+
+
+def purge_command(settings: Settings, *, older_than: int | None) -> int:
+    """`python -m bot purge`: purge everything past retention now; print what was removed."""
+    days = older_than if older_than is not None else settings.retention_days
+    if days is None:
+        print("baton: RETENTION_DAYS is not set (requests are kept for ever); set it or give --older-than DAYS",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if days < 1:
+        print("baton: --older-than must be at least 1 day", file=sys.stderr)
+        return 2
+
+    async def run() -> Purged:
+        store = store_for(settings.database_url, auto_migrate=settings.auto_migrate)
+        await store.open()
+        try:
+            return await RetentionSweep(store, SystemClock(), days=days).purge_expired(max_batches=None)
+        finally:
+            await store.close()
+
+    try:
+        purged = asyncio.run(run())
+    except StoreError as error:
+        print(f"baton: {error}", file=sys.stderr)
+        return 3
+    print(purged.summary())
+    return 0

@@ -30,6 +30,7 @@ _PHRASES = {
     "step_skipped": "step skipped (its condition did not hold)",
     "delivery_failed": "a message could not be delivered",
     "action_refused": "was refused",
+    "personal_data_erased": "a person's personal data was erased here",
 }
 
 

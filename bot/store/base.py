@@ -17,10 +17,12 @@ from .records import (
     ApiOrigin,
     AuditEntry,
     DueTimer,
+    ErasedRows,
     MessageRef,
     OutboxMessage,
     PendingMessage,
     PurgedRows,
+    Redaction,
     SendingPause,
     StepExecution,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "ApiRequests",
     "Delegations",
     "Digests",
+    "Erasure",
     "FunctionExecutions",
     "History",
     "HomeViewers",
@@ -258,6 +261,18 @@ class Retention(Protocol):
         ...
 
 
+class Erasure(Protocol):
+    """A person's id, name and email rewritten wherever they are stored (`python -m bot forget`)."""
+
+    async def pseudonym_secret(self, candidate: str) -> str:
+        """The database's secret for pseudonyms: `candidate` the first time it is asked for, the same ever after."""
+        ...
+
+    async def erase_person(self, user_id: str, redaction: Redaction, reason: str) -> ErasedRows:
+        """Rewrite every row that names the person with `redaction`; pending messages to them fail with `reason`."""
+        ...
+
+
 class ApiRequests(Protocol):
     """Requests started over the API: which token started each, its callback, its idempotency key."""
 
@@ -283,6 +298,7 @@ class UnitOfWork(
     Reports,
     ApiRequests,
     Retention,
+    Erasure,
     Protocol,
 ):
     """Everything done inside one transaction; it commits on leaving the block, or rolls back on error."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from .api import SQLApiRequests
+from .erasure import SQLErasure
 from .history import SQLHistory
 from .outbox import SQLOutbox
 from .part import SQLPart
@@ -35,6 +36,7 @@ class SQLUnitOfWork(
     SQLReports,
     SQLApiRequests,
     SQLRetention,
+    SQLErasure,
 ):
     """Every concern's operations inside one open transaction (bot/store/base.py `UnitOfWork`)."""
 
