@@ -137,6 +137,11 @@ class Erasure:
                 f"{len(self.erased.requests)} requests got a history line saying that personal data was erased"
                 + (f"; {dropped} messages to them will not be sent" if dropped else "")
             )
+        if self.erased.open_tasks:
+            lines.append(
+                f"{self.erased.open_tasks} open tasks were theirs and now wait for {self.pseudonym}, who cannot act: "
+                "an admin can decide them, or cancel those requests"
+            )
         if self.erased.definitions:
             lines.append(
                 f"stored versions of {', '.join(self.erased.definitions)} still name them (as the workflow files do): "

@@ -249,3 +249,4 @@ async def test_python_m_bot_purge_removes_what_is_past_retention_and_says_what(
         assert await rows_of(database_url, [recent]) == dict.fromkeys(
             ("instances", "events", "tasks", "timers", "outbox", "slack_messages"), 0
         )
+        assert await expense(baton, ALICE) > recent  # a purged request's number is never given again

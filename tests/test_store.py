@@ -147,6 +147,7 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
         "DROP TABLE pseudonym_keys",  # 12
+        "DROP TABLE retention_marks",
         "DROP INDEX instances_by_finish",
         "DROP TABLE purged_tallies",
         "DELETE FROM schema_version WHERE version = 12",

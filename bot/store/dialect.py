@@ -65,7 +65,10 @@ class Dialect(Protocol):
 class SQLiteDialect:
     """One process owns the file and runs one unit of work at a time: nothing to lock, nothing to skip."""
 
-    next_instance_id = "SELECT COALESCE(MAX(id), 0) + 1 FROM instances"
+    next_instance_id = (  # after the highest number in use or purged (bot/store/sql/retention.py)
+        "SELECT MAX(n) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS n FROM instances UNION ALL "
+        "SELECT mark FROM retention_marks WHERE mark_name = 'highest_purged_request') AS numbers"
+    )
     row_lock = ""
     differs = "IS NOT"
     skip_locked = ""

@@ -134,6 +134,7 @@ class ErasedRows:
     requests: tuple[int, ...]
     dropped_messages: int
     definitions: tuple[str, ...]
+    open_tasks: int = 0  # tasks they held that are still open: now held by the pseudonym, so by nobody
 
 
 @dataclass(frozen=True)

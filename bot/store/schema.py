@@ -218,6 +218,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX purged_tallies_by_day ON purged_tallies (day)",
         # Finds the requests that finished before the retention cutoff without reading every request.
         "CREATE INDEX instances_by_finish ON instances (finished_at)",
+        # The highest request number purged, so that SQLite never gives a purged request's number to a new one
+        # (PostgreSQL draws numbers from a sequence).
+        """CREATE TABLE retention_marks (
+            mark_name TEXT PRIMARY KEY,
+            mark INTEGER NOT NULL
+        )""",
         # The secret that makes `forget`'s pseudonyms (forgotten-<hash>) impossible to recompute from a user id
         # by anyone who does not hold this database: one row, made by the first erasure.
         """CREATE TABLE pseudonym_keys (

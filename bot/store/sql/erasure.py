@@ -62,6 +62,11 @@ class SQLErasure(SQLPart):
             "WHERE status = 'pending' AND conversation = ?",
             (reason, user_id),
         )
+        held = await self._db.one(
+            "SELECT COUNT(DISTINCT t.id) FROM tasks t JOIN task_assignees a ON a.task_id = t.id "
+            "WHERE a.user_id = ? AND t.status = 'open'",
+            (user_id,),
+        )
         changed: dict[str, int] = {}
         requests: set[int] = set()
         for erasable in _ERASABLE:
@@ -84,6 +89,7 @@ class SQLErasure(SQLPart):
             requests=tuple(sorted(requests)),
             dropped_messages=dropped,
             definitions=tuple(sorted(str(row[0]) for row in definitions)),
+            open_tasks=int(held[0]),
         )
 
     async def _rewrite(self, erasable: _Erasable, redaction: Redaction) -> tuple[int, set[int]]:

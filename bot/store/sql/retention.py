@@ -19,6 +19,9 @@ _ADD_TALLY = """INSERT INTO purged_tallies (workflow, step_id, measure, day, cou
    ON CONFLICT (workflow, step_id, measure, day) DO UPDATE SET count = purged_tallies.count + excluded.count,
        seconds = purged_tallies.seconds + excluded.seconds, with_due = purged_tallies.with_due + excluded.with_due,
        overdue = purged_tallies.overdue + excluded.overdue"""
+_MARK_HIGHEST = """INSERT INTO retention_marks (mark_name, mark) VALUES ('highest_purged_request', ?)
+   ON CONFLICT (mark_name) DO UPDATE SET mark = CASE WHEN excluded.mark > retention_marks.mark
+       THEN excluded.mark ELSE retention_marks.mark END"""
 # What a request owns, deleted in an order that leaves no reference dangling. `{among}` names the requests.
 _OWNED: tuple[tuple[str, str], ...] = (
     ("timers", "DELETE FROM timers WHERE {among}"),
@@ -104,6 +107,9 @@ class SQLRetention(SQLPart):
         """Delete these requests and every row they own but messages still to send; how many rows of each kind."""
         deleted = dict.fromkeys((name for name, _sql in _OWNED), 0)
         ids = list(instance_ids)
+        if not ids:
+            return deleted
+        await self._db.write(_MARK_HIGHEST, (max(ids),))
         for name, sql in _OWNED:
             column = "instance_id" if name != "requests" else "id"
             for condition, params in self._dialect.member_of(column, ids, "bigint"):
