@@ -149,6 +149,8 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
         "DROP TABLE pseudonym_keys",  # 12
         "DROP TABLE retention_marks",
         "DROP INDEX instances_by_finish",
+        "DROP INDEX outbox_by_instance",
+        "DROP INDEX timers_by_instance",
         "DROP TABLE purged_tallies",
         "DELETE FROM schema_version WHERE version = 12",
         "DROP TABLE sending_pause",  # 11

@@ -216,8 +216,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (workflow, step_id, measure, day)
         )""",
         "CREATE INDEX purged_tallies_by_day ON purged_tallies (day)",
-        # Finds the requests that finished before the retention cutoff without reading every request.
+        # Finds the requests that finished before the retention cutoff without reading every request, and what they
+        # own in the tables not yet indexed by request.
         "CREATE INDEX instances_by_finish ON instances (finished_at)",
+        "CREATE INDEX outbox_by_instance ON outbox (instance_id)",
+        "CREATE INDEX timers_by_instance ON timers (instance_id)",
         # The highest request number purged, so that SQLite never gives a purged request's number to a new one
         # (PostgreSQL draws numbers from a sequence).
         """CREATE TABLE retention_marks (
