@@ -6,7 +6,7 @@ Run: `.venv/bin/python bench/retention.py [--events 300000] [--workflows 50] [--
    requests finished) into a SQLite file made by the real `SQLiteStore`, once.
 2. Each run, on a fresh copy of that file: time the year's report over every workflow (`build_report`), purge
    everything finished more than `--days` before the end of the year with the real `RetentionSweep` (batches of
-   200, one transaction each; the longest batch is how long a purge keeps clicks waiting), then time the report
+   100, one transaction each; the longest batch is how long a purge keeps clicks waiting), then time the report
    again and compare its counts with the first one.
 
 Timings are printed as min / median / max over the runs, never asserted. The script exits 1 if a count differs.
@@ -117,7 +117,7 @@ async def main() -> int:
     print(f"purged {sorted(purged)} requests; min / median / max of {args.runs} runs:")
     print(f"  whole purge:                 {spread([r[0] for r in results])}")
     print(f"  requests purged per second:  {spread([r[4] / r[0] for r in results], '')}")
-    print(f"  longest batch (one transaction of 200): {spread([r[1] * 1000 for r in results], ' ms')}")
+    print(f"  longest batch (one transaction of 100): {spread([r[1] * 1000 for r in results], ' ms')}")
     print(f"  year report, all workflows, before: {spread([r[2] for r in results])}")
     print(f"  year report, all workflows, after:  {spread([r[3] for r in results])}")
     same = all(result[5] for result in results)

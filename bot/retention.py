@@ -22,8 +22,8 @@ __all__ = ["Purged", "RetentionSweep", "purge_command"]
 
 log = logging.getLogger(__name__)
 
-BATCH = 200  # requests per transaction: a batch holds the store for tens of milliseconds
-SWEEP_BATCHES = 25  # batches per scheduled sweep; what is left waits for the next sweep
+BATCH = 100  # requests per transaction, as the timer sweep: a batch holds the store for tens of milliseconds
+SWEEP_BATCHES = 50  # batches per scheduled sweep (5,000 requests); what is left waits for the next sweep
 
 
 @dataclass(frozen=True)

@@ -65,3 +65,13 @@ async def query(database: str, sql: str) -> list[tuple[object, ...]]:
         return [tuple(row) for row in await connection.fetch(sql)]
     finally:
         await connection.close()
+
+
+async def sent_all_but(database: str, conversation: str = "", *, timeout: float = 20.0) -> None:
+    """Wait until every queued message has gone out, but those to `conversation`."""
+    for _ in range(int(timeout * 10)):
+        pending = f"SELECT id FROM outbox WHERE status = 'pending' AND conversation <> '{conversation}'"
+        if not await query(database, pending):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("messages are still waiting to be sent")

@@ -14,10 +14,9 @@ from bot.app import Baton
 from bot.emulator import SlackDriver, SlackEmulator
 
 from .conftest import ADMIN
-from .databases import query
+from .databases import query, sent_all_but
 from .processes import PROJECT
 from .story import start_expense, start_with_form, task_message
-from .test_retention import sent_but_to_bob
 
 ALICE, BOB, MARIA, FIONA = "U0ALICE", "U0BOB", "U0MARIA", "U0FIONA"
 ALICE_NAMED = ("U0ALICE", "Alice Example", "alice@example.com")
@@ -71,7 +70,7 @@ async def test_forget_pseudonymises_a_person_everywhere_once_and_says_so_in_each
     await start_with_form(driver, slack, BOB, "content-review", draft_url="https://docs.example.com/d/1",
                           reviewer=("user", ALICE))  # fmt: skip
     await driver.click_button_in(await task_message(slack, ALICE, "task_approve"), ALICE, "task_approve")
-    await sent_but_to_bob(database_url)
+    await sent_all_but(database_url)
     assert sorted(int(row[0]) for row in await query(database_url, "SELECT id FROM instances")) == [1, 2]
     assert naming(await exported(database_url, tmp_path / "before")) == list(ALICE_NAMED)  # she is there, fully
 

@@ -23,7 +23,7 @@ from bot.reporting.kpi_report import build_report
 from bot.service import Refused, Started
 
 from .conftest import baton_settings
-from .databases import query
+from .databases import query, sent_all_but
 from .processes import PROJECT
 from .story import copy_workflows
 
@@ -150,15 +150,6 @@ async def rows_of(database_url: str, requests: list[int]) -> dict[str, int]:
     return counts
 
 
-async def sent_but_to_bob(database_url: str, *, timeout: float = 20.0) -> None:
-    """Wait until every queued message has gone out, but those to Bob (whose DMs Slack refuses)."""
-    for _ in range(int(timeout * 10)):
-        if not await query(database_url, f"SELECT id FROM outbox WHERE status = 'pending' AND conversation <> '{BOB}'"):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("messages are still waiting")
-
-
 async def gone(database_url: str, request: int, *, timeout: float = 20.0) -> None:
     for _ in range(int(timeout * 10)):
         if not (await query(database_url, f"SELECT 1 FROM instances WHERE id = {request}")):
@@ -228,7 +219,7 @@ async def test_python_m_bot_purge_removes_what_is_past_retention_and_says_what(
         period = old_period(clock)
         back_to_two_days_ago(clock)
         recent = await expense(baton, ALICE)
-        await sent_but_to_bob(database_url)
+        await sent_all_but(database_url, BOB)  # Slack refuses Bob's DMs
         before = await report(baton, period)
         assert len(await query(database_url, "SELECT id FROM instances")) == 5  # kept for ever without the setting
 

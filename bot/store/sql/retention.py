@@ -64,14 +64,14 @@ class SQLRetention(SQLPart):
                 "id", ids, "bigint",
             )
         ]  # fmt: skip
-        closing = ", ".join(f"'{kind}'" for kind in CLOSING_TASK_EVENTS)
-        closed = {
-            r[0]
-            for r in await self._all_among(
-                f"SELECT DISTINCT task_id FROM events WHERE kind IN ({closing}) AND {{among}}",
-                "instance_id", ids, "bigint",
-            )
-        }  # fmt: skip
+        # Every event of the batch through events_by_instance (a few a request), its kinds picked out here: with the
+        # kinds in the query, SQLite may prefer the (kind, at) index and read those kinds of every request.
+        events = await self._all_among(
+            "SELECT e.kind, e.at, e.task_id, i.workflow, t.step_id FROM events e "
+            "JOIN instances i ON i.id = e.instance_id LEFT JOIN tasks t ON t.id = e.task_id WHERE {among}",
+            "e.instance_id", ids, "bigint",
+        )  # fmt: skip
+        closed = {r[2] for r in events if r[0] in CLOSING_TASK_EVENTS and r[2] is not None}
         tasks = [
             TaskRow(r[0], int(r[1]), r[2], r[3], r[4], moment(r[5]), moment(r[6]) if r[6] is not None else None,
                     moment(r[7]) if r[7] is not None else None, ())
@@ -83,16 +83,8 @@ class SQLRetention(SQLPart):
             )
             if r[0] in closed
         ]  # fmt: skip
-        counted = ", ".join(f"'{kind}'" for kind in COUNTED_EVENTS)
-        events = [
-            (r[0], r[1], r[2], moment(r[3]))
-            for r in await self._all_among(
-                "SELECT i.workflow, t.step_id, e.kind, e.at FROM events e JOIN instances i ON i.id = e.instance_id "
-                f"LEFT JOIN tasks t ON t.id = e.task_id WHERE e.kind IN ({counted}) AND {{among}}",
-                "e.instance_id", ids, "bigint",
-            )
-        ]  # fmt: skip
-        return PurgedRows(tuple(instances), tuple(tasks), tuple(events))
+        counted = [(r[3], r[4], r[0], moment(r[1])) for r in events if r[0] in COUNTED_EVENTS]
+        return PurgedRows(tuple(instances), tuple(tasks), tuple(counted))
 
     async def add_purged_tallies(self, tallies: Sequence[PurgedTally]) -> None:
         await self._db.write_many(
