@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app import Baton
-from bot.emulator import SlackDriver, SlackEmulator
+from bot.emulator import HttpError, SlackDriver, SlackEmulator
 
 from .conftest import ADMIN
 from .databases import query, sent_all_but
@@ -69,8 +69,12 @@ async def test_forget_pseudonymises_a_person_everywhere_once_and_says_so_in_each
     # Bob has a draft reviewed by Alice (a user field holding her id), and she approves it.
     await start_with_form(driver, slack, BOB, "content-review", draft_url="https://docs.example.com/d/1",
                           reviewer=("user", ALICE))  # fmt: skip
-    await driver.click_button_in(await task_message(slack, ALICE, "task_approve"), ALICE, "task_approve")
-    await sent_all_but(database_url)
+    review = await task_message(slack, ALICE, "task_approve")
+    slack.inject("chat.update", HttpError(500), times=None, channel=review.channel)  # her DM's edit waits
+    await driver.click_button_in(review, ALICE, "task_approve")
+    await sent_all_but(database_url, ALICE)
+    waiting = await query(database_url, f"SELECT id FROM outbox WHERE status = 'pending' AND conversation = '{ALICE}'")
+    assert waiting
     assert sorted(int(row[0]) for row in await query(database_url, "SELECT id FROM instances")) == [1, 2]
     assert naming(await exported(database_url, tmp_path / "before")) == list(ALICE_NAMED)  # she is there, fully
 
@@ -78,6 +82,11 @@ async def test_forget_pseudonymises_a_person_everywhere_once_and_says_so_in_each
     assert status == 0, said
     assert "forgot U0ALICE: now forgotten-" in said and "2 requests got a history line" in said, said
     assert "remove U0ALICE from org.yaml" in said, said
+    assert f"{len(waiting)} messages to them will not be sent" in said, said
+    slack.clear_faults()
+    pending = await query(database_url, "SELECT id FROM outbox WHERE status = 'pending'")
+    dropped = await query(database_url, "SELECT id FROM outbox WHERE last_error LIKE 'not sent: its recipient%'")
+    assert sorted(dropped) == sorted(waiting) and not set(pending) & set(waiting)
     pseudonym = said.split("now ", 1)[1].split(" ", 1)[0]
 
     export = await exported(database_url, tmp_path / "after")
