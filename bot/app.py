@@ -230,7 +230,9 @@ class Baton:
 
     async def _purge_expired(self) -> None:
         if self.retention is not None:
-            await self.retention.purge_expired()
+            purged = await self.retention.purge_expired()
+            if purged.requests:
+                log.info("retention: %s", purged.summary())
 
     async def _send_weekly_reports(self) -> None:
         await self.reports.send_weekly_reports(self.client)

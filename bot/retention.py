@@ -8,7 +8,6 @@ Builder executions. A request with a message still pending waits for a later swe
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,8 +18,6 @@ from bot.settings import Settings
 from bot.store import Store, StoreError, store_for
 
 __all__ = ["Purged", "RetentionSweep", "purge_command"]
-
-log = logging.getLogger(__name__)
 
 BATCH = 100  # requests per transaction, as the timer sweep: a batch holds the store for tens of milliseconds
 SWEEP_BATCHES = 50  # batches per scheduled sweep (5,000 requests); what is left waits for the next sweep
@@ -65,10 +62,7 @@ class RetentionSweep:
             if purged < self._batch:
                 break
             await asyncio.sleep(0)  # let clicks in between batches
-        done = Purged(cutoff, requests, rows, tallies)
-        if requests:
-            log.info("retention: %s", done.summary())
-        return done
+        return Purged(cutoff, requests, rows, tallies)
 
     async def _purge_batch(self, cutoff: datetime) -> tuple[int, int, dict[str, int]]:
         async with self._store.transaction() as work:

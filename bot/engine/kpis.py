@@ -246,10 +246,6 @@ class PurgedTally:
     def starts(self) -> datetime:
         return datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
 
-    @property
-    def key(self) -> tuple[str, str | None, str, date]:
-        return (self.workflow, self.step_id, self.measure, self.day)
-
 
 def purged_tallies(
     instances: Iterable[InstanceRow],
