@@ -25,6 +25,7 @@ from bot.metrics import (
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
 from bot.recurring import ScheduledStarts
+from bot.retention import RetentionSweep
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
@@ -74,6 +75,7 @@ class Baton:
     reports: ReportDesk = field(init=False)
     maps: MapDesk = field(init=False)
     scheduled_starts: ScheduledStarts = field(init=False)
+    retention: RetentionSweep | None = field(init=False, default=None)  # with RETENTION_DAYS only
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
     tracing: Tracing = field(default_factory=tracing_from_environment)  # off unless OTEL_* asks for traces
     profiles: SlackProfiles = field(init=False)
@@ -168,6 +170,9 @@ class Baton:
         self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
         self.scheduler.every(_USERGROUP_REFRESH_SECONDS, self.usergroups.refresh, name="usergroups")
         self.scheduler.every(settings.scheduler_interval_seconds, self._start_scheduled, name="scheduled-starts")
+        if settings.retention_days is not None:
+            self.retention = RetentionSweep(self.store, self.clock, days=settings.retention_days)
+            self.scheduler.every(settings.retention_sweep_seconds, self._purge_expired, name="retention")
         # What fell due while Baton was down goes out once, now.
         await self._start_scheduled()
         caught_up = await self.service.timer_sweep.fire_due_timers()
@@ -222,6 +227,12 @@ class Baton:
 
     async def _start_scheduled(self) -> None:
         await self.scheduled_starts.start_due()
+
+    async def _purge_expired(self) -> None:
+        if self.retention is not None:
+            purged = await self.retention.purge_expired()
+            if purged.requests:
+                log.info("retention: %s", purged.summary())
 
     async def _send_weekly_reports(self) -> None:
         await self.reports.send_weekly_reports(self.client)

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     outbox_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
     stop_notice_seconds: Annotated[float, Field(ge=0, le=60)] = 0.0  # on SIGTERM: /readyz 503, still serving, first
+    retention_days: Annotated[int | None, Field(ge=1, le=36500)] = None  # purge requests finished longer ago
+    retention_sweep_seconds: Annotated[float, Field(gt=0, le=86400)] = 3600.0  # how often the purge runs
 
     @field_validator("slack_api_url")
     @classmethod

@@ -146,6 +146,13 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await start_timed(service(store, tmp_path), 2)
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
+        "DROP TABLE pseudonym_keys",  # 12
+        "DROP TABLE retention_marks",
+        "DROP INDEX instances_by_finish",
+        "DROP INDEX outbox_by_instance",
+        "DROP INDEX timers_by_instance",
+        "DROP TABLE purged_tallies",
+        "DELETE FROM schema_version WHERE version = 12",
         "DROP TABLE sending_pause",  # 11
         "DELETE FROM schema_version WHERE version = 11",
         "DROP TABLE api_requests",  # 10

@@ -26,7 +26,9 @@ __all__ = [
     "KpiReport",
     "KpiRows",
     "Period",
+    "PurgedTally",
     "StepFigures",
+    "TASK_MEASURE",
     "TaskRow",
     "TeamFigures",
     "Trend",
@@ -37,6 +39,7 @@ __all__ = [
     "parse_period",
     "percentile",
     "previous_start",
+    "purged_tallies",
     "week_label",
     "week_start",
 ]
@@ -154,8 +157,16 @@ class Durations:
     total: float = 0.0
 
 
-def durations(values: Sequence[float]) -> Durations:
-    return Durations(len(values), percentile(values, 50), percentile(values, 90), float(sum(values)))
+def durations(values: Sequence[float], *, purged: Iterable[PurgedTally] = ()) -> Durations:
+    """The durations' figures; purged tallies add their count and seconds exactly, and stand in the percentiles
+    as that many durations of their mean (the durations themselves were not kept)."""
+    counted = [tally for tally in purged if tally.count > 0]
+    if not counted:
+        return Durations(len(values), percentile(values, 50), percentile(values, 90), float(sum(values)))
+    standing_in = [tally.seconds / tally.count for tally in counted for _ in range(tally.count)]
+    every = [*values, *standing_in]
+    total = float(sum(values)) + sum(tally.seconds for tally in counted)
+    return Durations(len(every), percentile(every, 50), percentile(every, 90), total)
 
 
 # ---- rows the store hands over -------------------------------------------------------------------
@@ -216,6 +227,78 @@ class EventCount:
     count: int
 
 
+TASK_MEASURE = "task_decided"  # a purged task decided on that day (bot/retention.py)
+
+
+@dataclass(frozen=True)
+class PurgedTally:
+    """What requests purged for retention left to reports, for one workflow, step and UTC day: how many of one
+    measure (a request started or finished with an outcome, a task decided, or a counted event's kind), with their
+    summed seconds (cycle time of completed requests, time to decision of tasks) and, for tasks, how many had a
+    due time and how many were overdue. It names no person and no request. `step_id` is None for the request."""
+
+    workflow: str
+    step_id: str | None
+    measure: str
+    day: date
+    count: int
+    seconds: float = 0.0
+    with_due: int = 0
+    overdue: int = 0
+
+    @property
+    def starts(self) -> datetime:
+        return datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
+
+
+def purged_tallies(
+    instances: Iterable[InstanceRow],
+    tasks: Iterable[TaskRow],
+    events: Iterable[tuple[str, str | None, str, datetime]],
+) -> list[PurgedTally]:
+    """The tallies that stand for these finished requests in reports once they are deleted: each counted as the
+    report counts it (started on its start's day, its outcome and cycle time on its finish's day, each decided task
+    on its decision's day) and each counted event (workflow, step, kind, at) on its day."""
+    sums: dict[tuple[str, str | None, str, date], list[float]] = defaultdict(lambda: [0, 0.0, 0, 0])
+
+    def add(key: tuple[str, str | None, str, date], seconds: float = 0.0, with_due: int = 0, overdue: int = 0) -> None:
+        tally = sums[key]
+        tally[0] += 1
+        tally[1] += seconds
+        tally[2] += with_due
+        tally[3] += overdue
+
+    for instance in instances:
+        add((instance.workflow, None, "started", _day(instance.created_at)))
+        if instance.finished_at is not None and instance.status in _OUTCOMES:
+            cycle = _cycle_seconds(instance) if instance.status == "completed" else 0.0
+            add((instance.workflow, None, instance.status, _day(instance.finished_at)), cycle)
+    for task in tasks:
+        if task.is_open or task.closed_at is None:
+            continue
+        due = task.due_at is not None
+        add(
+            (task.workflow, task.step_id, TASK_MEASURE, _day(task.closed_at)),
+            task.waited,
+            int(due),
+            int(due and task.overdue(task.closed_at)),
+        )
+    for workflow, step_id, kind, at in events:
+        add((workflow, step_id, kind, _day(at)))
+    return [
+        PurgedTally(*key, count=int(total[0]), seconds=total[1], with_due=int(total[2]), overdue=int(total[3]))
+        for key, total in sorted(sums.items(), key=lambda item: (item[0][0], item[0][1] or "", item[0][2], item[0][3]))
+    ]
+
+
+def _day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
 @dataclass(frozen=True)
 class KpiRows:
     instances: tuple[InstanceRow, ...] = ()
@@ -224,6 +307,7 @@ class KpiRows:
     flow_events: tuple[FlowEvent, ...] = ()  # every flow event of the requests that finished in the period
     task_spans: tuple[TaskSpan, ...] = ()  # every task open at some time of the period
     ratings: tuple[RatingRow, ...] = ()  # every rating given in the period and the one before (previous_start)
+    purged: tuple[PurgedTally, ...] = ()  # what requests deleted for retention left behind (bot/retention.py)
 
 
 # ---- figures -------------------------------------------------------------------------------------
@@ -408,28 +492,40 @@ def compute_kpis(
     """Every figure of a report from the rows of the period; `teams` maps a manager to their reports, `rates` a
     (workflow, step) to its cost per hour."""
     as_of = min(period.end, now)
-    weeks = _weeks(rows.instances, period, as_of)
     tasks = [task for task in rows.tasks if task.is_open or period.contains(task.closed_at)]
+    purged = [tally for tally in rows.purged if period.contains(tally.starts)]
+    weeks = _weeks(rows.instances, period, as_of, purged=purged)
+    counts = [*rows.counts, *_purged_counts(purged)]
     by_workflow_instances: dict[str, list[InstanceRow]] = defaultdict(list)
     by_workflow_tasks: dict[str, list[TaskRow]] = defaultdict(list)
     by_workflow_counts: dict[str, list[EventCount]] = defaultdict(list)
+    by_workflow_purged: dict[str, list[PurgedTally]] = defaultdict(list)
     for instance in rows.instances:
         by_workflow_instances[instance.workflow].append(instance)
     for task in tasks:
         by_workflow_tasks[task.workflow].append(task)
-    for count in rows.counts:
+    for count in counts:
         by_workflow_counts[count.workflow].append(count)
-    names = sorted(set(by_workflow_instances) | set(by_workflow_tasks) | set(by_workflow_counts))
+    for tally in purged:
+        by_workflow_purged[tally.workflow].append(tally)
+    names = sorted({*by_workflow_instances, *by_workflow_tasks, *by_workflow_counts, *by_workflow_purged})
     workflows = {
-        name: _figures(by_workflow_instances[name], by_workflow_tasks[name], by_workflow_counts[name], period, as_of)
+        name: _figures(
+            by_workflow_instances[name],
+            by_workflow_tasks[name],
+            by_workflow_counts[name],
+            period,
+            as_of,
+            purged=by_workflow_purged[name],
+        )
         for name in names
     }
     return KpiReport(
         period=period,
         as_of=as_of,
-        total=_figures(rows.instances, tasks, rows.counts, period, as_of),
+        total=_figures(rows.instances, tasks, counts, period, as_of, purged=purged),
         workflows=workflows,
-        steps=_steps(tasks, rows.counts, as_of),
+        steps=_steps(tasks, counts, as_of, purged=purged),
         assignees=_assignees(tasks, as_of),
         teams=_teams(rows.instances, tasks, teams or {}, period, as_of),
         weeks=weeks,
@@ -437,6 +533,15 @@ def compute_kpis(
         flow=flow_figures(request_flows(rows.flow_events, rates or {}), period.start, period.end),
         task_weeks=task_weeks(rows.task_spans, [week.week for week in weeks], period.start, as_of),
     )
+
+
+def _purged_counts(purged: Iterable[PurgedTally]) -> list[EventCount]:
+    """Counted events of purged requests, as the event log would have counted them (per ISO week)."""
+    return [
+        EventCount(tally.workflow, tally.step_id, tally.measure, _monday(tally.day), tally.count)
+        for tally in purged
+        if tally.measure in COUNTED_EVENTS
+    ]
 
 
 def _cycle_seconds(instance: InstanceRow) -> float:
@@ -450,24 +555,35 @@ def _figures(
     counts: Iterable[EventCount],
     period: Period,
     as_of: datetime,
+    *,
+    purged: Sequence[PurgedTally] = (),
 ) -> Figures:
     instances = list(instances)
     finished = [i for i in instances if period.contains(i.finished_at)]
     outcome = defaultdict(int, {status: sum(1 for i in finished if i.status == status) for status in _OUTCOMES})
+    purged_by_measure: dict[str, list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        purged_by_measure[tally.measure].append(tally)
+        if tally.measure in _OUTCOMES:
+            outcome[tally.measure] += tally.count
+    decided = purged_by_measure[TASK_MEASURE]
     kinds: dict[str, int] = defaultdict(int)
     for count in counts:
         kinds[count.kind] += count.count
     with_due = [task for task in tasks if task.due_at is not None]
     return Figures(
-        started=sum(1 for i in instances if period.contains(i.created_at)),
+        started=sum(1 for i in instances if period.contains(i.created_at))
+        + sum(tally.count for tally in purged_by_measure["started"]),
         completed=outcome["completed"],
         rejected=outcome["rejected"],
         cancelled=outcome["cancelled"],
         failed=outcome["failed"],
-        cycle_time=durations([_cycle_seconds(i) for i in finished if i.status == "completed"]),
-        tasks=len(tasks),
-        tasks_with_due=len(with_due),
-        overdue=sum(1 for task in with_due if task.overdue(as_of)),
+        cycle_time=durations(
+            [_cycle_seconds(i) for i in finished if i.status == "completed"], purged=purged_by_measure["completed"]
+        ),
+        tasks=len(tasks) + sum(tally.count for tally in decided),
+        tasks_with_due=len(with_due) + sum(tally.with_due for tally in decided),
+        overdue=sum(1 for task in with_due if task.overdue(as_of)) + sum(tally.overdue for tally in decided),
         reminders=kinds["reminder_sent"],
         escalations=kinds["escalated"],
         delivery_failures=kinds["delivery_failed"],
@@ -478,10 +594,17 @@ def _figures(
 _OUTCOMES = ("completed", "rejected", "cancelled", "failed")
 
 
-def _steps(tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: datetime) -> tuple[StepFigures, ...]:
+def _steps(
+    tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: datetime, *, purged: Iterable[PurgedTally] = ()
+) -> tuple[StepFigures, ...]:
     grouped: dict[tuple[str, str], list[TaskRow]] = defaultdict(list)
     for task in tasks:
         grouped[(task.workflow, task.step_id)].append(task)
+    decided: dict[tuple[str, str], list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        if tally.measure == TASK_MEASURE and tally.step_id is not None:
+            decided[(tally.workflow, tally.step_id)].append(tally)
+            grouped.setdefault((tally.workflow, tally.step_id), [])
     kinds: dict[tuple[str, str, str], int] = defaultdict(int)
     for count in counts:
         if count.step_id is not None:
@@ -490,14 +613,15 @@ def _steps(tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: dateti
     figures = []
     for (workflow, step_id), step_tasks in sorted(grouped.items()):
         with_due = [task for task in step_tasks if task.due_at is not None]
+        tallies = decided[(workflow, step_id)]
         figures.append(
             StepFigures(
                 workflow=workflow,
                 step_id=step_id,
-                time=durations([task.waited for task in step_tasks if not task.is_open]),
+                time=durations([task.waited for task in step_tasks if not task.is_open], purged=tallies),
                 open_now=sum(1 for task in step_tasks if task.is_open),
-                tasks_with_due=len(with_due),
-                overdue=sum(1 for task in with_due if task.overdue(as_of)),
+                tasks_with_due=len(with_due) + sum(tally.with_due for tally in tallies),
+                overdue=sum(1 for task in with_due if task.overdue(as_of)) + sum(tally.overdue for tally in tallies),
                 reminders=kinds[(workflow, step_id, "reminder_sent")],
                 escalations=kinds[(workflow, step_id, "escalated")],
                 timeouts=kinds[(workflow, step_id, "task_timed_out")],
@@ -560,10 +684,21 @@ def _teams(
     return tuple(figures)
 
 
-def _weeks(instances: Sequence[InstanceRow], period: Period, as_of: datetime) -> tuple[WeekFigures, ...]:
+def _weeks(
+    instances: Sequence[InstanceRow], period: Period, as_of: datetime, *, purged: Iterable[PurgedTally] = ()
+) -> tuple[WeekFigures, ...]:
     started: dict[date, int] = defaultdict(int)
     outcomes: dict[tuple[date, str], int] = defaultdict(int)
     cycles: dict[date, list[float]] = defaultdict(list)
+    purged_cycles: dict[date, list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        monday = _monday(tally.day)
+        if tally.measure == "started":
+            started[monday] += tally.count
+        elif tally.measure in _OUTCOMES:
+            outcomes[(monday, tally.measure)] += tally.count
+            if tally.measure == "completed":
+                purged_cycles[monday].append(tally)
     for instance in instances:
         if period.contains(instance.created_at):
             started[week_start(instance.created_at)] += 1
@@ -583,7 +718,7 @@ def _weeks(instances: Sequence[InstanceRow], period: Period, as_of: datetime) ->
                 completed=outcomes[(monday, "completed")],
                 rejected=outcomes[(monday, "rejected")],
                 cancelled=outcomes[(monday, "cancelled")],
-                cycle_time=durations(cycles[monday]),
+                cycle_time=durations(cycles[monday], purged=purged_cycles[monday]),
             )
         )
         monday += timedelta(days=7)

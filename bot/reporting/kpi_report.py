@@ -16,6 +16,7 @@ from bot.engine.kpis import (
     KpiReport,
     KpiRows,
     Period,
+    PurgedTally,
     TaskRow,
     compute_kpis,
     looks_like_period,
@@ -102,6 +103,7 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         async with store.transaction(read_only=True) as work:
             earlier = await work.rating_rows(previous_start(period), period.start, workflows=workflows)
         ratings.update((row.event_id, row) for row in earlier)
+    purged: list[PurgedTally] = []  # each day's tallies are read in the one chunk the day begins in
     start = period.start
     while start < period.end:
         end = min(period.end, start + _CHUNK)
@@ -122,6 +124,7 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         flows.update(chunk_flows)  # a request finishes once: its whole story comes with the chunk it ended in
         spans.update((span.task_id, span) for span in rows.task_spans)
         ratings.update((row.event_id, row) for row in rows.ratings)
+        purged.extend(rows.purged)
         start = end
     return KpiRows(
         instances=tuple(instances.values()),
@@ -130,6 +133,7 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         flow_events=tuple(event for story in flows.values() for event in story),
         task_spans=tuple(spans.values()),
         ratings=tuple(ratings.values()),
+        purged=tuple(purged),
     )
 
 

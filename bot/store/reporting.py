@@ -21,6 +21,7 @@ from bot.engine.kpis import (
     EventCount,
     InstanceRow,
     KpiRows,
+    PurgedTally,
     TaskRow,
 )
 from bot.engine.satisfaction import RATED_EVENT, RatingRow
@@ -128,6 +129,7 @@ async def kpi_rows(
         instances=tuple(await _instance_rows(fetch, since, until, workflows)),
         tasks=tuple(await _task_rows(fetch, since, until, workflows)),
         counts=tuple(await _event_counts(fetch, since, until, workflows)),
+        purged=tuple(await _purged_tallies(fetch, since, until, workflows)),
     )
 
 
@@ -161,6 +163,24 @@ async def _flow_events(
     )
     return [
         FlowEvent(int(r[0]), str(r[1] or ""), r[2], moment(r[3]), r[4], json.loads(r[5]) if r[2] in _READ_DATA else {})
+        for r in await fetch(sql, q.params)
+    ]
+
+
+async def _purged_tallies(
+    fetch: Fetch, since: datetime, until: datetime, workflows: Sequence[str] | None
+) -> list[PurgedTally]:
+    """What purged requests left to reports, for the days that begin in [since, until)."""
+    q = _Query()
+    sql = (
+        "SELECT workflow, step_id, measure, day, count, seconds, with_due, overdue FROM purged_tallies "
+        f"WHERE day >= {q(since.timestamp())} AND day < {q(until.timestamp())}"
+    )
+    sql += _workflow_filter(q, "workflow", workflows)
+    return [
+        PurgedTally(
+            r[0], r[1] or None, r[2], moment(r[3]).date(), int(r[4]), float(r[5]), int(r[6]), int(r[7])
+        )
         for r in await fetch(sql, q.params)
     ]
 
