@@ -1,6 +1,7 @@
 """The pure workflow engine: definitions, instances, commands, timers and the state machine. No I/O."""
 
 from .assignees import AssigneeRef, Directory
+from .builder import placeholder_text
 from .commands import (
     ActOnTask,
     CancelInstance,
@@ -33,7 +34,7 @@ from .events import (
     TaskProgress,
     Transition,
 )
-from .expressions import FormValue
+from .expressions import FileRef, FormValue
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus, Vote
 from .machine import SNOOZE_OPTIONS, can_start, decide, may_act, snooze_until, start, template_values
 from .org import OrgChart, OrgDirectory, OrgSettings, Person
@@ -72,6 +73,7 @@ __all__ = [
     "FieldType",
     "FireTimer",
     "FormField",
+    "FileRef",
     "FormValue",
     "Instance",
     "InstanceFinished",
@@ -105,5 +107,6 @@ __all__ = [
     "may_act",
     "snooze_until",
     "start",
+    "placeholder_text",
     "template_values",
 ]
