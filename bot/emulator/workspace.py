@@ -616,6 +616,24 @@ class Workspace:
     def file(self, file_id: str) -> UploadedFile | None:
         return self.uploads.get(file_id)
 
+    def attach_file(self, user_id: str, filename: str, content: bytes = b"%PDF-1.4 receipt") -> dict[str, Any]:
+        """A file ``user_id`` picks in a modal's ``file_input``: uploaded by them, shared nowhere yet, returned as
+        the file object a ``view_submission`` carries for it."""
+        if user_id not in self.users_by_id:
+            raise KeyError(user_id)
+        upload = UploadedFile(
+            id=self.new_id("F"),
+            filename=filename,
+            length=len(content),
+            title=filename,
+            user=user_id,
+            created=int(self.clock()),
+            content=content,
+            completed=True,
+        )
+        self.uploads[upload.id] = upload
+        return upload.to_slack(self.team_domain)
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-able picture of the workspace, e.g. for a sandbox page."""
         snapshot = {
