@@ -99,7 +99,7 @@ def test_invalid_values(field: FormField, raw: FormValue, message: str) -> None:
         ({"type": "select"}, "needs options"),
         ({"type": "text", "options": [{"value": "a", "label": "A"}]}, "only apply to select"),
         ({"type": "date", "min": 1}, "min and max only apply to number"),
-        ({"type": "number", "multiline": True}, "only apply to text"),
+        ({"type": "number", "multiline": True}, "only applies to text"),
         ({"type": "number", "min": 5, "max": 1}, "min is larger than max"),
         ({"min_length": 9, "max_length": 2}, "min_length is larger"),
         ({"type": "select", "options": [{"value": "a", "label": "A"}, {"value": "a", "label": "B"}]},

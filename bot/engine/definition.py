@@ -93,7 +93,7 @@ _COUNTED = (FieldType.MULTI_SELECT, FieldType.MULTI_USER, FieldType.CHECKBOXES)
 _LENGTHS = (FieldType.TEXT, FieldType.RICH_TEXT)
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _FILE_ID = re.compile(r"F[A-Z0-9]{2,}")
-_FILETYPE = r"^[a-z0-9]{1,16}$"
+_FILETYPE = re.compile(r"[a-z0-9]{1,16}")
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _MAX_FILES = 10  # Slack's file_input takes 1 to 10 files
 
@@ -125,7 +125,7 @@ class FormField(_Frozen):
     options: tuple[SelectOption, ...] = ()
     min_selected: Annotated[int | None, Field(ge=1, le=100)] = None
     max_selected: Annotated[int | None, Field(ge=1, le=100)] = None
-    filetypes: tuple[Annotated[str, Field(pattern=_FILETYPE)], ...] = ()
+    filetypes: tuple[str, ...] = ()
     max_files: Annotated[int | None, Field(ge=1, le=_MAX_FILES)] = None
 
     @field_validator("type", mode="before")
@@ -141,9 +141,13 @@ class FormField(_Frozen):
     @classmethod
     def _extensions(cls, value: Any) -> Any:
         """`[PDF, .png]` means the same as `[pdf, png]`."""
-        if isinstance(value, list | tuple):
-            return tuple(item.lower().lstrip(".") if isinstance(item, str) else item for item in value)
-        return value
+        if not isinstance(value, list | tuple):
+            return value
+        extensions = tuple(item.lower().lstrip(".") if isinstance(item, str) else item for item in value)
+        for item in extensions:
+            if not isinstance(item, str) or not _FILETYPE.fullmatch(item):
+                raise ValueError(f"{item!r} is not a file extension such as pdf or png")
+        return extensions
 
     @model_validator(mode="after")
     def _fits_its_type(self) -> FormField:
