@@ -989,7 +989,7 @@ def test_format_report_of_the_shipped_workflows(shipped: Catalog) -> None:
     lines = report.splitlines()
     assert len(lines) == len(SHIPPED) + 1
     assert "expense-approval" in lines[3] and "Expense approval" in lines[3]
-    assert "3 steps, 4 form fields" in lines[3]
+    assert "3 steps, 5 form fields" in lines[3]
     assert lines[-1] == "7 workflows loaded, 0 errors"
 
 
