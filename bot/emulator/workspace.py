@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import random
+import re
 import string
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -327,6 +328,11 @@ class UploadedFile:
     alt_txt: str | None = None
     snippet_type: str | None = None
 
+    @property
+    def slug(self) -> str:
+        """The file name as Slack puts it in links: lower case, anything but letters, digits, `.`, `-` as `_`."""
+        return re.sub(r"[^a-z0-9.\-]+", "_", self.filename.lower()) or "file"
+
     def to_slack(self, team_domain: str) -> dict[str, Any]:
         extension = self.filename.rsplit(".", 1)[-1].lower() if "." in self.filename else "binary"
         return {
@@ -343,8 +349,8 @@ class UploadedFile:
             "mode": "hosted",
             "is_external": False,
             "is_public": bool(self.channels),
-            "url_private": f"https://files.slack.com/files-pri/{self.id}/{self.filename}",
-            "permalink": f"https://{team_domain}.slack.com/files/{self.user}/{self.id}/{self.filename}",
+            "url_private": f"https://files.slack.com/files-pri/{self.id}/{self.slug}",
+            "permalink": f"https://{team_domain}.slack.com/files/{self.user}/{self.id}/{self.slug}",
             "channels": list(self.channels),
         }
 

@@ -265,7 +265,8 @@ def placeholder_text(field: FormField, value: FormValue) -> str:
     if field.type is FieldType.FILE:
         return ", ".join(escape_text(str(item.get("name", ""))) for item in items if isinstance(item, dict))
     if field.type is FieldType.DATETIME:
-        return str(value).replace("T", " ").replace("Z", " UTC")
+        text = str(value)  # stored as 2026-12-24T15:00:00Z
+        return f"{text[:10]} {text[11:16]} UTC" if len(text) == 20 and text.endswith("Z") else escape_text(text)
     return escape_text(str(value))  # typed by a person: shown as written, never as markup
 
 
