@@ -335,7 +335,7 @@ def decision_note(task: Task) -> str:
 
 def revision_view(definition: WorkflowDefinition, instance: Instance, task_id: str) -> dict[str, object]:
     """The start form again, filled with the current values, to resubmit after a change request."""
-    view = start_form_view(definition, origin_channel=None, initial=instance.form)
+    view = start_form_view(definition, origin_channel=None, initial=instance.form, files_kept=True)
     return {**view, "callback_id": CALLBACK_RESUBMIT, "private_metadata": task_id, "submit": plain("Resubmit", 24)}
 
 

@@ -52,13 +52,20 @@ def field_block_id(field_id: str) -> str:
 
 
 def start_form_view(
-    definition: WorkflowDefinition, *, origin_channel: str | None, initial: Mapping[str, FormValue] | None = None
+    definition: WorkflowDefinition,
+    *,
+    origin_channel: str | None,
+    initial: Mapping[str, FormValue] | None = None,
+    files_kept: bool = False,
 ) -> dict[str, Any]:
-    """The modal that collects a workflow's start form (prefilled with `initial` values, if any)."""
+    """The modal that collects a workflow's start form (prefilled with `initial` values, if any); `files_kept`
+    when files already attached stay unless new ones are attached (a resubmission), else they are asked again."""
     blocks: list[Block] = []
     if definition.description:
         blocks.append(section(definition.description))
-    blocks.extend(_input(field, (initial or {}).get(field.id)) for field in definition.form)
+    for field in definition.form:
+        value = (initial or {}).get(field.id)
+        blocks.append(_input(field, None if field.type is FieldType.FILE and not files_kept else value))
     return {
         "type": "modal",
         "callback_id": CALLBACK_START_FORM,
