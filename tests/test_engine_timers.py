@@ -375,3 +375,20 @@ def test_nobody_acts_on_a_wait_and_a_refused_extension_changes_nothing() -> None
     assert longer is not None and longer.due_at == NOW + timedelta(days=5)
     kinds = [t.kind for effect in approved.effects if isinstance(effect, AddTimers) for t in effect.timers]
     assert TimerKind.WAIT_OVER in kinds
+
+
+def test_a_wait_until_a_datetime_field_ends_at_that_moment() -> None:
+    defn = WorkflowDefinition.model_validate(
+        {
+            "name": "w", "title": "W",
+            "form": [{"id": "at", "label": "At", "type": "datetime"}],
+            "steps": [
+                {"id": "hold", "type": "wait", "until": "form.at"},
+                {"id": "go", "title": "Go", "assignee": "U0DIRK"},
+            ],
+        }
+    )  # fmt: skip
+    opened = start(defn, DIRECTORY, StartWorkflow(1, "U0ALICE", {"at": "2026-12-05T18:30:00Z"}), NOW)
+    assert isinstance(opened, Transition)
+    hold = opened.instance.task("1.hold")
+    assert hold is not None and hold.due_at == datetime(2026, 12, 5, 18, 30, tzinfo=UTC) and hold.assignees == ()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from .assignees import Directory, resolve, resolve_first
-from .definition import ApprovalRule, FieldType, Step, StepKind, WorkflowDefinition
+from .definition import ApprovalRule, FieldType, FormField, Step, StepKind, WorkflowDefinition
 from .events import (
     AddTimers,
     CancelTimers,
@@ -19,13 +20,13 @@ from .events import (
     TaskOpened,
     Transition,
 )
-from .expressions import escape_text, render_template
+from .expressions import FormValue, escape_text, render_template
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
 from .refusals import People, RefusalFacts, RefusalReason, Why
 from .timers import deadline_at, first_timers, task_due_at, wait_timers
 from .waits import wait_ends_at
 
-__all__ = ["TransitionBuilder", "already_closed", "refuse", "template_values"]
+__all__ = ["TransitionBuilder", "already_closed", "placeholder_text", "refuse", "template_values"]
 
 class TransitionBuilder:
     """Accumulates one transition's state changes, events and effects."""
@@ -278,16 +279,25 @@ def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[
     }
     for field in definition.form:
         value = instance.form.get(field.id)
-        if value is None:
-            shown = "—"
-        elif field.type is FieldType.USER:
-            shown = f"<@{value}>"
-        elif field.type is FieldType.SELECT:
-            shown = next((o.label for o in field.options if o.value == value), str(value))
-        else:
-            shown = escape_text(str(value))  # typed by a person: shown as written, never as markup
-        values[f"form.{field.id}"] = shown
+        values[f"form.{field.id}"] = "—" if value is None else placeholder_text(field, value)
     return values
+
+
+def placeholder_text(field: FormField, value: FormValue) -> str:
+    """One form value in a `{form.x}` placeholder: options by their labels, lists comma-separated, files by name,
+    people as user tokens (`<@U…>`, which every renderer of titles shows as the person)."""
+    items: list[Any] = value if isinstance(value, list) else [value]
+    if field.type in (FieldType.USER, FieldType.MULTI_USER):
+        return ", ".join(f"<@{user}>" for user in items)
+    if field.type.has_options:
+        labels = {option.value: option.label for option in field.options}
+        return ", ".join(labels.get(str(item), str(item)) for item in items)
+    if field.type is FieldType.FILE:
+        return ", ".join(escape_text(str(item.get("name", ""))) for item in items if isinstance(item, dict))
+    if field.type is FieldType.DATETIME:
+        text = str(value)  # stored as 2026-12-24T15:00:00Z
+        return f"{text[:10]} {text[11:16]} UTC" if len(text) == 20 and text.endswith("Z") else escape_text(text)
+    return escape_text(str(value))  # typed by a person: shown as written, never as markup
 
 
 def already_closed(task: Task, actor: str, now: datetime) -> Refusal:

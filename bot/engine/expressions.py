@@ -9,9 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Condition", "FormValue", "escape_text", "render_template", "template_references"]
+__all__ = ["Condition", "FileRef", "FormValue", "escape_text", "render_template", "template_references"]
 
-FormValue = str | int | float | bool | None
+FileRef = dict[str, str]
+"""A file attached through a form: its Slack `id`, `name` and `permalink`."""
+FormValue = str | int | float | bool | list[str] | list[FileRef] | None
+"""One form value; list fields (several options, people or files) hold lists."""
 
 _COMPARATORS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
