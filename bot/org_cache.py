@@ -88,6 +88,7 @@ class OrgCache:
         }
         partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # as the store does for its database, opened later
             descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "wb") as file:
                 file.write(json.dumps(header).encode() + b"\n" + body)
