@@ -1,6 +1,6 @@
 """A large organisation: how long a serve process takes to load org.yaml, and its RSS once started, before and after.
 
-Run: `.venv/bin/python bench/org.py [--people 20000] [--tasks 100000] [--runs 3] [--scratch DIR]`.
+Run: `.venv/bin/python bench/org.py [--people 20000] [--tasks 100000] [--runs 3] [--scratch DIR] [--compare-with DIR]`.
 
 1. Generate, in the scratch directory (kept, and reused by the next run with the same P and T; not timed):
    - `workflows/`: the shipped workflows and an org.yaml in YAML, as a person edits it, with the shipped people
@@ -20,6 +20,9 @@ Run: `.venv/bin/python bench/org.py [--people 20000] [--tasks 100000] [--runs 3]
    - `first start`: libyaml's parser, no compiled copy yet: the first start after org.yaml changed, which writes
      the copy (ORG_CACHE, deleted before each run);
    - `later starts`: the copy written by a start before, org.yaml unchanged (every start until org.yaml changes).
+   With `--compare-with DIR` (another checkout, e.g. `git archive main | tar -x -C DIR`), the code in DIR is
+   started as well, as it is (`DIR`) and with pure-Python YAML and no `gc.freeze()` (`DIR, before`), in turn with
+   the others.
    Each run waits until /readyz answers 200 (no Slack request is made) and 3 s more, then reads the process's
    RSS and peak RSS (VmRSS, VmHWM) from /proc, its org load time from its start-up log line (`... an org of P
    people in S s`), and the wall time from spawning it to the first 200. min / median / max of each are printed.
@@ -48,7 +51,8 @@ import aiohttp
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
+CODE = Path(os.environ.get("BENCH_ORG_CODE", PROJECT))  # the code Baton runs from: this tree, or --compare-with's
+sys.path.insert(0, str(CODE))
 
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC")
 TITLES = ("Engineer", "Analyst", "Designer", "Accountant", "Support Specialist", "Team Lead")
@@ -58,11 +62,30 @@ SIGNING_SECRET = "bench-org-signing-secret"
 YEAR = 365 * 86400.0
 SETTLE_SECONDS = 3.0
 LOADED = re.compile(r"loaded \d+ workflows and an org of (\d+) people in ([0-9.]+)s")
-STARTS = {
-    "before": "pure-Python YAML, no copy, no gc.freeze",
-    "first start": "libyaml, no copy yet (writes it)",
-    "later starts": "libyaml's copy, org.yaml unchanged",
-}
+
+@dataclass(frozen=True)
+class Start:
+    """One way to start a serve process: a label, what it means, the code it runs and how it reads org.yaml."""
+
+    label: str
+    how: str
+    code: Path
+    way: str  # pure: pure-Python YAML, no copy, no gc.freeze; libyaml: no copy yet; copy: the copy of a start before
+
+
+def starts(compare_with: Path | None) -> list[Start]:
+    here = [
+        Start("before", "pure-Python YAML, no copy, no gc.freeze", PROJECT, "pure"),
+        Start("first start", "libyaml, no copy yet (writes it)", PROJECT, "libyaml"),
+        Start("later starts", "libyaml's copy, org.yaml unchanged", PROJECT, "copy"),
+    ]
+    if compare_with is None:
+        return here
+    there = [
+        Start("DIR, before", "pure-Python YAML, no gc.freeze", compare_with, "pure"),
+        Start("DIR", "its own loading (libyaml when it has it)", compare_with, "libyaml"),
+    ]
+    return there + here
 
 
 def person_id(index: int) -> str:
@@ -156,14 +179,14 @@ def _free_port() -> int:
         return int(free.getsockname()[1])
 
 
-async def measure_once(api_url: str, start: str, workflows: Path, database: Path, scratch: Path) -> Run:
+async def measure_once(api_url: str, start: Start, workflows: Path, database: Path, scratch: Path) -> Run:
     """One fresh serve process, started the given way, measured once it is ready and has settled."""
     run_database = scratch / "run.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{run_database}{suffix}").unlink(missing_ok=True)
     shutil.copy(database, run_database)
     cache = scratch / "org-cache.json"
-    if start != "later starts":
+    if start.way != "copy":
         cache.unlink(missing_ok=True)
     port = _free_port()
     log_path = scratch / "serve.log"
@@ -174,14 +197,15 @@ async def measure_once(api_url: str, start: str, workflows: Path, database: Path
         "SLACK_API_URL": api_url,
         "DATABASE_URL": f"sqlite:///{run_database}",
         "WORKFLOWS_DIR": str(workflows),
-        "ORG_CACHE": "off" if start == "before" else str(cache),
+        "ORG_CACHE": "off" if start.way == "pure" else str(cache),  # code before ORG_CACHE ignores it
+        "BENCH_ORG_CODE": str(start.code),
         "LOG_LEVEL": "INFO",
         "HOST": "127.0.0.1",
         "PORT": str(port),
     }
     spawned = time.monotonic()
     with log_path.open("wb") as log:
-        command = [sys.executable, str(Path(__file__).resolve()), "--serve", start]
+        command = [sys.executable, str(Path(__file__).resolve()), "--serve", start.way]
         process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
     try:
         async with aiohttp.ClientSession() as session:
@@ -228,31 +252,34 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"org.yaml {size:.1f} MB; database {database.stat().st_size / 1e6:.0f} MB")
     slack = SlackEmulator(bot_token=BOT_TOKEN)
     await slack.start()
-    results: dict[str, list[Run]] = {start: [] for start in STARTS}
+    compare_with = Path(args.compare_with).resolve() if args.compare_with else None
+    if compare_with:
+        print(f"DIR: {compare_with}")
+    ways = starts(compare_with)
+    results: dict[Start, list[Run]] = {start: [] for start in ways}
     try:
-        for _ in range(args.runs):  # the three ways in turn, so that a busy spell of the machine hits each alike
-            for start in STARTS:
+        for _ in range(args.runs):  # the ways in turn, so that a busy spell of the machine hits each alike
+            for start in ways:
                 results[start].append(await measure_once(slack.api_url, start, workflows, database, scratch))
     finally:
         await slack.stop()
     print(f"{'start':<13} {'how':<40} {'org load':<24} {'spawn to ready':<24} {'RSS':<28} {'peak RSS':<28}")
-    for start, how in STARTS.items():
-        runs = results[start]
+    for start, runs in results.items():
         org, ready = _spread([r.org_seconds for r in runs], "s", 2), _spread([r.ready_seconds for r in runs], "s", 2)
         rss, peak = _spread([r.rss_mib for r in runs], "MiB", 0), _spread([r.peak_mib for r in runs], "MiB", 0)
-        print(f"{start:<13} {how:<40} {org:<24} {ready:<24} {rss:<28} {peak:<28}")
+        print(f"{start.label:<13} {start.how:<40} {org:<24} {ready:<24} {rss:<28} {peak:<28}")
     print("(min / median / max; RSS once /readyz answered 200 and 3 s more, before any Slack request)")
     return 0
 
 
-def serve(start: str) -> int:
+def serve(way: str) -> int:
     """`python -m bot serve`, started the given way (the switches are set before Baton starts)."""
     import gc
 
     import bot.catalog
     from bot.__main__ import main
 
-    if start == "before":
+    if way == "pure":
         bot.catalog._C_LOADER = None  # as PyYAML without libyaml: the pure-Python SafeLoader
         gc.freeze = lambda: None  # as before the composition root froze start-up's objects
     return main(["serve"])
@@ -264,7 +291,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scratch", help="where the generated org and database are kept (default: the temp dir)")
-    parser.add_argument("--serve", choices=tuple(STARTS), help=argparse.SUPPRESS)  # one measured process
+    parser.add_argument(
+        "--compare-with", metavar="DIR", help="also start the code in DIR (e.g. `git archive main | tar -x -C DIR`)"
+    )
+    parser.add_argument("--serve", choices=("pure", "libyaml", "copy"), help=argparse.SUPPRESS)  # one measured process
     return parser.parse_args(argv)
 
 
