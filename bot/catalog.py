@@ -265,9 +265,12 @@ def _org_from_json(raw: bytes) -> OrgChart | None:
 def _compacted(org: OrgChart, digest: str, cache: OrgCache | None) -> OrgChart:
     """The same org built again from its JSON, once the parser's node tree is gone: its strings then lie together
     instead of scattered through the memory the tree held, which the process can give back. Cached when asked."""
-    body = org.model_dump_json().encode()
-    compact = OrgChart.model_validate_json(body)
-    if compact != org:  # not expected; an org that does not survive its own JSON is kept as read, and not cached
+    try:
+        body = org.model_dump_json().encode()
+        compact = OrgChart.model_validate_json(body)
+    except ValueError:  # not expected (pydantic's serialisation and validation errors are ValueErrors)
+        return org
+    if compact != org:  # not expected either: an org that does not survive its own JSON is kept as read, uncached
         return org
     if cache is not None:
         cache.write(digest, body)

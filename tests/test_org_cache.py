@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.catalog import CatalogError, load_catalog, load_org
 from bot.emulator import SlackEmulator
@@ -41,6 +42,14 @@ def test_loading_with_a_cache_writes_the_compiled_copy_and_reads_it_back_as_the_
     assert cache.exists()
     assert OrgCache(cache).read(source_digest(path.read_bytes())) == first == load_org(path)
     assert load_org(path, cache=cache) == first
+
+
+def test_the_org_rebuilt_after_parsing_is_the_org_as_written(tmp_path: Path) -> None:
+    shipped = WORKFLOWS / "org.yaml"
+    as_written = OrgChart.model_validate(yaml.safe_load(shipped.read_text()))
+    assert as_written.calendar.holidays and as_written.settings.daily_digest  # the copy must keep these too
+    assert load_org(shipped) == as_written == load_org(shipped, cache=tmp_path / "org-cache.json")
+    assert load_org(shipped, cache=tmp_path / "org-cache.json") == as_written  # now from the copy
 
 
 def test_the_compiled_copy_stands_in_for_org_yaml_while_org_yaml_is_unchanged(tmp_path: Path) -> None:
