@@ -285,8 +285,8 @@ def _org_from_json(raw: bytes) -> OrgChart | None:
 
 
 def _compacted(org: OrgChart, digest: str, cache: OrgCache | None) -> OrgChart:
-    """The same org built again from its JSON, once the parser's node tree is gone: its strings then lie together
-    instead of scattered through the memory the tree held, which the process can give back. Cached when asked."""
+    """The same org built again from its JSON once the parser is done: its strings then lie together instead of
+    scattered through the memory the parser held, which the process can then give back. Cached when asked."""
     try:
         body = org.model_dump_json().encode()
         compact = OrgChart.model_validate_json(body)

@@ -15,6 +15,7 @@ from bot.catalog import CatalogError, load_catalog, load_org
 from bot.emulator import SlackEmulator
 from bot.engine import OrgChart
 from bot.org_cache import OrgCache, source_digest
+from bot.settings import Settings
 from tests.conftest import WORKFLOWS, running_baton
 
 ORG = """\
@@ -136,3 +137,18 @@ async def test_baton_keeps_the_copy_beside_its_database_and_reads_an_edited_org_
     org.write_text(org.read_text().replace("name: Fiona Finance", "name: Fiona Renamed"))
     async with running_baton(tmp_path, slack, workflows_dir=workflows) as (baton, _):
         assert baton.service.catalog.org.people["U0FIONA"].name == "Fiona Renamed"
+
+
+@pytest.mark.parametrize(
+    ("database_url", "org_cache", "expected"),
+    [
+        ("sqlite:///data/baton.db", "auto", Path("data/baton.org-cache.json")),
+        ("sqlite:////var/lib/baton/live.db", "auto", Path("/var/lib/baton/live.org-cache.json")),
+        ("postgresql://baton@db/baton", "auto", None),
+        ("postgresql://baton@db/baton", "/tmp/baton-org-cache.json", Path("/tmp/baton-org-cache.json")),
+        ("sqlite:///data/baton.db", "off", None),
+    ],
+)
+def test_where_the_copy_is_kept(database_url: str, org_cache: str, expected: Path | None) -> None:
+    settings = Settings(_env_file=None, database_url=database_url, org_cache=org_cache)  # type: ignore[call-arg]
+    assert settings.org_cache_path == expected
