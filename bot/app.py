@@ -94,7 +94,7 @@ class Baton:
         """Open the store and start sending; raise StoreError for an unusable database."""
         settings = self.settings
         loading = time.perf_counter()
-        catalog = self.catalog or load_catalog(settings.workflows_dir)
+        catalog = self.catalog or load_catalog(settings.workflows_dir, org_cache=settings.org_cache_path)
         log.info(
             "loaded %s workflows and an org of %s people in %.3fs",
             len(catalog.workflows),

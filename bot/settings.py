@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     database_url: str = "sqlite:///data/baton.db"
     workflows_dir: Path = Path("workflows")
+    org_cache: str = "auto"  # auto: beside a SQLite database, none on PostgreSQL; off; or the file's path
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
     baton_admins: Annotated[tuple[str, ...], NoDecode] = ()
@@ -206,6 +207,18 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def org_cache_path(self) -> Path | None:
+        """Where the compiled copy of org.yaml is kept (bot/org_cache.py), if anywhere."""
+        if self.org_cache.lower() == "off":
+            return None
+        if self.org_cache.lower() != "auto":
+            return Path(self.org_cache)
+        if not self.database_url.startswith("sqlite:///"):
+            return None  # no local directory of Baton's own to keep it in; ORG_CACHE names one
+        database = self.sqlite_path
+        return database.with_name(f"{database.stem}.org-cache.json")
 
     @property
     def has_slack_credentials(self) -> bool:
