@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from bot.api import StartBody, read_start_body
 from bot.catalog import load_catalog
-from bot.engine.expressions import escape_text
 from bot.reporting.audit_export import events_csv, read_csv
 from bot.reporting.kpi_report import ReportRequest, parse_report_request
 from bot.slack.collaboration import parse_delegation, readable
 from bot.slack.command_text import VERBS, parse_command_text, parse_instance_id
+from bot.slack.wording import escape_text
 from bot.store.reporting import EventExport
 
 JSON = st.recursive(

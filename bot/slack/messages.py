@@ -24,7 +24,7 @@ from bot.engine import (
     template_values,
 )
 from bot.engine.digest import Assignment, DigestPlan
-from bot.engine.expressions import escape_text, render_template
+from bot.engine.expressions import render_template
 from bot.store import AuditEntry
 
 from .blocks import (
@@ -43,6 +43,7 @@ from .blocks import (
 from .history_words import history_phrase
 from .rating_blocks import rating_blocks
 from .views import CALLBACK_RESUBMIT, start_form_view
+from .wording import SLACK_WORDING, escape_text
 
 __all__ = [
     "ACTION_EDIT_REQUEST",
@@ -147,7 +148,7 @@ def shown_value(field: FormField, value: FormValue) -> str:
             return when(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
         except ValueError:
             return escape_text(str(value))
-    return placeholder_text(field, value)
+    return placeholder_text(field, value, SLACK_WORDING)
 
 
 def _file_link(file: Mapping[str, Any]) -> str:
@@ -171,7 +172,7 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
     else:
         step = definition.step(task.step_id)
         if step.description:
-            description = render_template(step.description, template_values(definition, instance))
+            description = render_template(step.description, template_values(definition, instance, SLACK_WORDING))
     blocks: list[Block] = [
         section(f"*{task.title}*"),  # a section, not a header: titles may mention people
         section(
@@ -392,7 +393,7 @@ def status_blocks(
             continue
         task = instance.latest_task(step.id)  # after changes were requested, the round now under way
         if task is None:  # never opened: its title filled from the form, as it would have been
-            title = render_template(step.shown_title, template_values(definition, instance))
+            title = render_template(step.shown_title, template_values(definition, instance, SLACK_WORDING))
             blocks.append(context(f":white_circle: {title} — not reached"))
         elif task.status is TaskStatus.OPEN and task.kind is StepKind.WAIT:
             until = f" until {when(task.due_at)}" if task.due_at else ""
