@@ -1,5 +1,5 @@
-"""Command line: `python -m bot serve | socket | check | run | sandbox | migrate | migrate-data | export | backup`,
-and `org import`."""
+"""Command line: `python -m bot serve | socket | check | run | sandbox | migrate | migrate-data | export | backup |
+purge | forget`, and `org import`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from typing import Any
 from bot.app import DRAIN_SECONDS, Baton
 from bot.backup import backup
 from bot.catalog import format_report, load_catalog
+from bot.erasure import forget_command
 from bot.logs import configure_logging
 from bot.migrate import migrate, migrate_data
 from bot.org_import import add_org_arguments, org_command
 from bot.reporting.audit_export import add_export_arguments, export_command
+from bot.retention import purge_command
 from bot.sandbox import SANDBOX_DATABASE, Sandbox, ignored_settings
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import StoreError
@@ -50,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     saving = commands.add_parser("backup", help="copy the SQLite database, consistently, while Baton runs")
     saving.add_argument("file", type=Path, help="where the copy goes (replaced if it exists)")
     add_org_arguments(commands.add_parser("org", help="keep org.yaml up to date from the Slack workspace"))
+    purging = commands.add_parser("purge", help="delete finished requests older than RETENTION_DAYS now")
+    purging.add_argument("--older-than", type=int, metavar="DAYS", help="instead of RETENTION_DAYS")
+    forgetting = commands.add_parser("forget", help="replace a person by a pseudonym everywhere Baton stores them")
+    forgetting.add_argument("user", help="their Slack user id (U…), or their email in org.yaml")
+    forgetting.add_argument("--name", help="their full name, when org.yaml no longer has them")
+    forgetting.add_argument("--email", help="their email, when org.yaml no longer has them")
     return parser
 
 
@@ -69,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _backup(settings.database_url, args.file)
     if args.command == "org":
         return org_command(settings, args)
+    if args.command == "purge":
+        return purge_command(settings, older_than=args.older_than)
+    if args.command == "forget":
+        return forget_command(settings, args.user, name=args.name, email=args.email)
     if args.command == "migrate":
         return _run(_migrate(settings.database_url))
     if args.command == "migrate-data":

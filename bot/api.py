@@ -85,7 +85,11 @@ def _valueproblem(value: object) -> str | None:
         if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
             return "text may not contain control characters"
         return None
-    return "values are text, numbers, true/false or null"
+    if isinstance(value, list):  # a multi_select, checkboxes or multi_user field: its values or user IDs
+        if len(value) > 100 or not all(isinstance(item, str) and _valueproblem(item) is None for item in value):
+            return "a list holds at most 100 texts (option values or user IDs)"
+        return None
+    return "values are text, numbers, true/false, null or a list of texts"
 
 
 class StartApi(ApiEndpoint):

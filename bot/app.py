@@ -25,6 +25,7 @@ from bot.metrics import (
 from bot.outbox import OutboxSender
 from bot.profiles import SlackProfiles
 from bot.recurring import ScheduledStarts
+from bot.retention import RetentionSweep
 from bot.scheduler import Scheduler
 from bot.service import WorkflowService
 from bot.settings import Settings, slowest_slack_call
@@ -40,6 +41,7 @@ from bot.slack.metadata import MetadataSeal
 from bot.slack.outgoing import BlockKitRenderer
 from bot.slack.people_events import PeopleEvents
 from bot.slack.report_desk import ReportDesk
+from bot.slack.wording import SLACK_WORDING
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.tracing import Tracing, tracing_from_environment
@@ -74,6 +76,7 @@ class Baton:
     reports: ReportDesk = field(init=False)
     maps: MapDesk = field(init=False)
     scheduled_starts: ScheduledStarts = field(init=False)
+    retention: RetentionSweep | None = field(init=False, default=None)  # with RETENTION_DAYS only
     metrics: BatonMetrics = field(default_factory=BatonMetrics)  # a registry per Baton, never the global one
     tracing: Tracing = field(default_factory=tracing_from_environment)  # off unless OTEL_* asks for traces
     profiles: SlackProfiles = field(init=False)
@@ -92,7 +95,7 @@ class Baton:
         """Open the store and start sending; raise StoreError for an unusable database."""
         settings = self.settings
         loading = time.perf_counter()
-        catalog = self.catalog or load_catalog(settings.workflows_dir)
+        catalog = self.catalog or load_catalog(settings.workflows_dir, org_cache=settings.org_cache_path)
         log.info(
             "loaded %s workflows and an org of %s people in %.3fs",
             len(catalog.workflows),
@@ -146,6 +149,7 @@ class Baton:
             catalog,
             admins=settings.baton_admins,
             clock=self.clock,
+            wording=SLACK_WORDING,
             zones=self.profiles.zone,
             usergroups=self.usergroups,
         )
@@ -168,6 +172,9 @@ class Baton:
         self.scheduler.every(_DIGEST_SWEEP_SECONDS, self._send_digests, name="daily-digest")
         self.scheduler.every(_USERGROUP_REFRESH_SECONDS, self.usergroups.refresh, name="usergroups")
         self.scheduler.every(settings.scheduler_interval_seconds, self._start_scheduled, name="scheduled-starts")
+        if settings.retention_days is not None:
+            self.retention = RetentionSweep(self.store, self.clock, days=settings.retention_days)
+            self.scheduler.every(settings.retention_sweep_seconds, self._purge_expired, name="retention")
         # What fell due while Baton was down goes out once, now.
         await self._start_scheduled()
         caught_up = await self.service.timer_sweep.fire_due_timers()
@@ -222,6 +229,12 @@ class Baton:
 
     async def _start_scheduled(self) -> None:
         await self.scheduled_starts.start_due()
+
+    async def _purge_expired(self) -> None:
+        if self.retention is not None:
+            purged = await self.retention.purge_expired()
+            if purged.requests:
+                log.info("retention: %s", purged.summary())
 
     async def _send_weekly_reports(self) -> None:
         await self.reports.send_weekly_reports(self.client)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import json
 import re
@@ -29,6 +30,8 @@ from bot.engine.definition import (
     WorkflowDefinition,
 )
 from bot.engine.org import OrgChart, Person
+from bot.org_cache import OrgCache, source_digest
+from bot.plain_yaml import load_plain_mapping
 
 __all__ = [
     "ORG_FILE",
@@ -55,7 +58,8 @@ _WORKFLOW_MODELS: tuple[type[BaseModel], ...] = (
     ReminderPolicy,
     EscalationPolicy,
 )
-_ORG_MODELS: tuple[type[BaseModel], ...] = (OrgChart, Person)
+_WORKFLOW_KEYS = frozenset(name for model in _WORKFLOW_MODELS for name in model.model_fields)
+_ORG_KEYS = frozenset(OrgChart.model_fields) | frozenset(field.name for field in dataclasses.fields(Person))
 _CONDITION = re.compile(r"condition|allowed as values")
 _LEADING_REF = re.compile(r"^(\S+) (?:refers|must be|\()")
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
@@ -120,18 +124,20 @@ class _Document:
     root: _Spot
 
 
-def load_org(path: Path) -> OrgChart:
-    """Read the org chart; a missing file is an empty org; raise CatalogError saying what is wrong."""
-    org, errors = _read_org(path)
+def load_org(path: Path, *, cache: Path | None = None) -> OrgChart:
+    """Read the org chart; a missing file is an empty org; raise CatalogError saying what is wrong.
+    With `cache`, a compiled copy kept in that file stands in for the file while the file is unchanged."""
+    org, errors = _read_org(path, cache)
     if org is None or errors:
         raise CatalogError(errors)
     return org
 
 
-def load_catalog(directory: Path) -> Catalog:
-    """Load the org chart and every workflow file in `directory`; never raises for bad content."""
+def load_catalog(directory: Path, *, org_cache: Path | None = None) -> Catalog:
+    """Load the org chart and every workflow file in `directory`; never raises for bad content.
+    With `org_cache`, a compiled copy of org.yaml kept in that file stands in for it while org.yaml is unchanged."""
     org_path = _org_path(directory)
-    org, errors = _read_org(org_path)
+    org, errors = _read_org(org_path, org_cache)
     context = _org_context(org)
     workflows: dict[str, WorkflowDefinition] = {}
     origins: dict[str, Path] = {}
@@ -218,18 +224,33 @@ def _safely(path: Path, load: Callable[[Path], T | list[DefinitionError]]) -> T 
 # ---- org.yaml ---------------------------------------------------------------------------------
 
 
-def _read_org(path: Path) -> tuple[OrgChart | None, list[DefinitionError]]:
-    result = _safely(path, _load_org_file)
+def _read_org(path: Path, cache: Path | None) -> tuple[OrgChart | None, list[DefinitionError]]:
+    result = _safely(path, lambda p: _load_org_file(p, OrgCache(cache) if cache else None))
     return (result, []) if isinstance(result, OrgChart) else (None, result)
 
 
-def _load_org_file(path: Path) -> OrgChart | list[DefinitionError]:
+def _load_org_file(path: Path, cache: OrgCache | None) -> OrgChart | list[DefinitionError]:
     if not path.exists():
         return OrgChart()
-    generated = _org_from_json(path)
-    if generated is not None:
-        return generated
-    document = _parse(path)
+    raw = _read(path)
+    if isinstance(raw, DefinitionError):
+        return [raw]
+    digest = source_digest(raw)
+    cached = cache.read(digest) if cache else None
+    if cached is not None:
+        return cached
+    from_json = _org_from_json(raw)
+    org = from_json if from_json is not None else _org_from_yaml(path, raw)
+    if isinstance(org, list):
+        return org
+    return _compacted(org, digest, cache)
+
+
+def _org_from_yaml(path: Path, raw: bytes) -> OrgChart | list[DefinitionError]:
+    plain = _org_from_plain_yaml(raw)
+    if plain is not None:
+        return plain
+    document = _parse(path, raw)
     if document is None:
         return OrgChart()
     if isinstance(document, DefinitionError):
@@ -239,20 +260,52 @@ def _load_org_file(path: Path) -> OrgChart | list[DefinitionError]:
     try:
         return OrgChart.model_validate(document.data)
     except ValidationError as error:
-        return _validation_errors(path, document, error, _ORG_MODELS)
+        return _validation_errors(path, document, error, _ORG_KEYS)
 
 
-def _org_from_json(path: Path) -> OrgChart | None:
+def _org_from_plain_yaml(raw: bytes) -> OrgChart | None:
+    """An org.yaml that is a plain mapping (most are) read from libyaml's events, without PyYAML's node tree:
+    several times faster (bot/plain_yaml.py). None when it is not plain, or not a valid org: the node tree then
+    says by line what is wrong."""
+    if _C_LOADER is None:
+        return None
+    try:
+        data = load_plain_mapping(raw.decode("utf-8-sig"), _C_LOADER)
+    except UnicodeDecodeError:
+        return None
+    if data is None:
+        return None
+    try:
+        return OrgChart.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _org_from_json(raw: bytes) -> OrgChart | None:
     """An org.yaml written as JSON (JSON is YAML; an HR sync writes it so) loads in a fraction of the time YAML
     takes. None when the file is not such JSON, or not a valid org: the YAML path then says what is wrong, by line."""
     try:
-        raw = path.read_bytes()
         if not raw.lstrip().startswith(b"{"):
             return None
         data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_refuse_duplicate_keys)
         return OrgChart.model_validate(data)
-    except (OSError, ValueError):  # unreadable, not JSON, a key twice (ValueError), or not a valid org
+    except ValueError:  # not JSON, a key twice (ValueError), or not a valid org
         return None
+
+
+def _compacted(org: OrgChart, digest: str, cache: OrgCache | None) -> OrgChart:
+    """The same org built again from its JSON once the parser is done: its strings then lie together instead of
+    scattered through the memory the parser held, which the process can then give back. Cached when asked."""
+    try:
+        body = org.model_dump_json().encode()
+        compact = OrgChart.model_validate_json(body)
+    except ValueError:  # not expected (pydantic's serialisation and validation errors are ValueErrors)
+        return org
+    if compact != org:  # not expected either: an org that does not survive its own JSON is kept as read, uncached
+        return org
+    if cache is not None:
+        cache.write(digest, body)
+    return compact
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -278,7 +331,7 @@ def _load_workflow(
     try:
         definition = WorkflowDefinition.model_validate(document.data, context=context)
     except ValidationError as error:
-        errors = _validation_errors(path, document, error, _WORKFLOW_MODELS)
+        errors = _validation_errors(path, document, error, _WORKFLOW_KEYS)
         return errors + _whole_workflow_errors(path, document, error, context, known=errors)
     problem = _naming_problem(path, definition.name, origins)
     if problem:
@@ -306,7 +359,7 @@ def _whole_workflow_errors(
         checks = [d for d in error.errors(include_url=False) if d["type"] == "value_error" and _names_a_reference(d)]
         if checks:
             exception = ValidationError.from_exception_data(error.title, checks)  # type: ignore[arg-type]
-            found += _validation_errors(path, document, exception, _WORKFLOW_MODELS)
+            found += _validation_errors(path, document, exception, _WORKFLOW_KEYS)
     return [e for e in dict.fromkeys(found) if e not in known]
 
 
@@ -367,12 +420,20 @@ def _not_a_mapping(path: Path, document: _Document, keys: str) -> DefinitionErro
 # ---- reading YAML -----------------------------------------------------------------------------
 
 
-def _parse(path: Path) -> _Document | DefinitionError | None:
-    """Read and parse one file; None when it holds no document at all."""
+def _read(path: Path) -> bytes | DefinitionError:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         return DefinitionError(path, 0, "", f"cannot read the file: {error.strerror or error}")
+
+
+def _parse(path: Path, raw: bytes | None = None) -> _Document | DefinitionError | None:
+    """Parse one file (read it unless `raw` holds its bytes); None when it holds no document at all."""
+    if raw is None:
+        read = _read(path)
+        if isinstance(read, DefinitionError):
+            return read
+        raw = read
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -550,9 +611,9 @@ def _second_with_id(spots: list[_Spot], wanted: str | None = None) -> _Spot | No
 
 
 def _validation_errors(
-    path: Path, document: _Document, error: ValidationError, models: tuple[type[BaseModel], ...]
+    path: Path, document: _Document, error: ValidationError, keys: frozenset[str]
 ) -> list[DefinitionError]:
-    keys = frozenset(name for model in models for name in model.model_fields)
+    """Each pydantic error at its line; `keys` are the keys the file may use, for `did you mean`."""
     details = _without_noise(error.errors(include_url=False, include_context=False, include_input=False))
     errors = []
     for detail in details:
@@ -590,14 +651,14 @@ def _message(detail: ErrorDetails, keys: frozenset[str]) -> str:
     kind, loc = detail["type"], detail["loc"]
     if kind == "missing":
         return "required, but missing"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # the second from a dataclass (Person)
         close = difflib.get_close_matches(str(loc[-1]), sorted(keys), n=1, cutoff=0.75) if loc else []
         return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
     if kind == "string_pattern_mismatch" and any(part == "owners" for part in loc):
         return "must be a Slack user ID such as U0123ABCD (owners are people, not groups)"
     if kind in ("tuple_type", "list_type"):
         return "must be a list, one `- item` per line"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
+    if kind in ("model_type", "dict_type", "model_attributes_type", "dataclass_type", "dataclass_args_type"):
         return "must be a mapping of keys to values (such as `{before: 4h, repeat: 1d}`), not a single value"
     return detail["msg"].removeprefix("Value error, ")
 

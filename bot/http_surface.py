@@ -90,7 +90,7 @@ class HttpSurface:
         started = time.perf_counter()
         kind = request_type(bolt_request.body)
         delivery = event_delivery(bolt_request.body)
-        if delivery is not None and await self._baton.service.seen(delivery):
+        if delivery is not None and await self._baton.service.sightings.seen(delivery):
             log.info("duplicate event ignored: %s", delivery)
             self._baton.metrics.observe_request(kind, 200, time.perf_counter() - started)
             return BoltResponse(status=200, body="")
@@ -100,7 +100,7 @@ class HttpSurface:
             if span is not None:
                 span.set_attribute("http.response.status_code", bolt_response.status)
         if delivery is not None and bolt_response.status == 200:
-            await self._baton.service.first_sighting(delivery)  # only once its work is committed and answered
+            await self._baton.service.sightings.first_sighting(delivery)  # only once its work is committed and answered
         self._baton.metrics.observe_request(kind, bolt_response.status, time.perf_counter() - started)
         return bolt_response
 

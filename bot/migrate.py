@@ -136,9 +136,14 @@ async def _copy(
         "SELECT table_name, column_name FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND is_identity = 'YES'"
     ):
+        highest = f"COALESCE(MAX({column}), 0)"
+        if table == "instances":  # and after the requests purged for retention
+            highest = (
+                f"GREATEST({highest}, COALESCE((SELECT mark FROM retention_marks "
+                "WHERE mark_name = 'highest_purged_request'), 0))"
+            )
         await connection.execute(  # the next request number continues after the copied ones
-            f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-            f"(SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}), false)"
+            f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), (SELECT {highest} + 1 FROM {table}), false)"
         )
     return copied
 

@@ -53,7 +53,7 @@ class ScheduledStarts:
         if occurrence is None or occurrence < since:
             return None  # nothing due since Baton first saw this schedule
         key = f"schedule:{name}:{int(occurrence.timestamp())}"
-        if await self._service.seen(key):
+        if await self._service.sightings.seen(key):
             return None
         late = now - occurrence > LATE_AFTER
         result = await self._service.start(

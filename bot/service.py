@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,11 +36,12 @@ from bot.engine import (
 from bot.engine.builder import refuse
 from bot.engine.extensions import extension_refusal
 from bot.engine.permissions import NOT_YOURS, comment_refusal, hand_over_refusal
-from bot.engine.satisfaction import RateRequest, RatingComment, comment_rating, rate, rating_refusal
 from bot.pipeline import CommandPipeline, Refused, Subject, by_request, by_task
+from bot.ratings import Ratings
 from bot.recording import Recording, TransitionRecorder
 from bot.rendering import Renderer
 from bot.screens import HomeData, Screens, StatusView
+from bot.sightings import Sightings
 from bot.store import ApiOrigin, ApiStart, UnitOfWork
 from bot.sweeps import DigestSweep, TimerSweep
 from bot.workflow_steps import StepExecutions
@@ -93,6 +94,8 @@ class WorkflowService:
         self.timer_sweep = TimerSweep(recording)
         self.digests = DigestSweep(recording)
         self.steps = StepExecutions(workspace, self._pipeline, usergroup_handle=usergroup_handle, on_commit=on_commit)
+        self.ratings = Ratings(self._pipeline)
+        self.sightings = Sightings(workspace)
 
     @property
     def catalog(self) -> Catalog:
@@ -255,47 +258,6 @@ class WorkflowService:
         )
         return outcome.instance
 
-    async def rate(self, instance_id: int, actor: str, score: int) -> Instance | Refused:
-        """The requester scores their finished request (1 to 5); a second score replaces the first."""
-
-        def judge(subject: Subject, _directory: OrgDirectory, now: datetime) -> Transition | Refusal:
-            assert subject.instance is not None
-            return rate(subject.definition, subject.instance, RateRequest(actor, score), now)
-
-        outcome = await self._pipeline.run(_rated_request(instance_id), judge)
-        if isinstance(outcome, Refused):
-            return outcome
-        log.info(
-            "request rated: instance=%s score=%s",
-            instance_id,
-            score,
-            extra={"workflow": outcome.instance.workflow, "instance": instance_id, "user": actor},
-        )
-        return outcome.instance
-
-    async def may_comment_rating(self, instance_id: int, actor: str) -> Instance | Refused:
-        """May `actor` comment on their rating of this request now? The request (for the modal), or the refusal."""
-
-        def ask(subject: Subject, _directory: OrgDirectory, now: datetime) -> Refusal | None:
-            assert subject.instance is not None
-            return rating_refusal(subject.definition, subject.instance, actor, now, needs_rating=True)
-
-        subject = await self._pipeline.check(_rated_request(instance_id), ask)
-        if isinstance(subject, Refused):
-            return subject
-        assert subject.instance is not None
-        return subject.instance
-
-    async def comment_rating(self, instance_id: int, actor: str, text: str) -> Instance | Refused:
-        """Set the comment of the requester's rating (empty text removes it)."""
-
-        def judge(subject: Subject, _directory: OrgDirectory, now: datetime) -> Transition | Refusal:
-            assert subject.instance is not None
-            return comment_rating(subject.definition, subject.instance, RatingComment(actor, text), now)
-
-        outcome = await self._pipeline.run(_rated_request(instance_id), judge)
-        return outcome if isinstance(outcome, Refused) else outcome.instance
-
     async def snooze(self, task_id: str, actor: str, option: str) -> Instance | Refused:
         """Quiet a task's reminders for its holder until the chosen time (never past the final deadline)."""
         return await self._apply(task_id, SnoozeTask(task_id, actor, option))
@@ -359,32 +321,6 @@ class WorkflowService:
         """The request a token started with this idempotency key, if any."""
         async with self._workspace.store.transaction(read_only=True) as work:
             return await work.api_origin_by_key(token, idempotency_key)
-
-    async def seen(self, request_key: str) -> bool:
-        """Whether a Slack request (an event_id) was already handled and answered."""
-        async with self._workspace.store.transaction(read_only=True) as work:
-            return await work.seen(request_key)
-
-    async def first_sighting(self, request_key: str) -> bool:
-        """True the first time a Slack request (an event_id) is seen; false for Slack's retries."""
-        async with self._workspace.store.transaction() as work:
-            return await work.first_sighting(request_key, self.now())
-
-    async def forget_sighting(self, request_key: str) -> None:
-        """The work a first sighting claimed failed: let the next attempt claim it again."""
-        async with self._workspace.store.transaction() as work:
-            await work.forget_sighting(request_key)
-
-
-def _rated_request(instance_id: int) -> Callable[[UnitOfWork], Awaitable[Subject | Refused]]:
-    """Load the request a rating names; one that is not there is refused as for someone else's."""
-    load = by_request(instance_id)
-
-    async def loaded(work: UnitOfWork) -> Subject | Refused:
-        subject = await load(work)
-        return Refused(Why(RefusalReason.NOT_REQUESTER_TO_RATE)) if isinstance(subject, Refused) else subject
-
-    return loaded
 
 
 def _deciding(command: ActOnTask | TaskCommand) -> Callable[[Subject, OrgDirectory, datetime], Transition | Refusal]:

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     database_url: str = "sqlite:///data/baton.db"
     workflows_dir: Path = Path("workflows")
+    org_cache: str = "auto"  # auto: beside a SQLite database, none on PostgreSQL; off; or the file's path
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
     baton_admins: Annotated[tuple[str, ...], NoDecode] = ()
@@ -110,6 +111,8 @@ class Settings(BaseSettings):
     outbox_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     database_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
     stop_notice_seconds: Annotated[float, Field(ge=0, le=60)] = 0.0  # on SIGTERM: /readyz 503, still serving, first
+    retention_days: Annotated[int | None, Field(ge=1, le=36500)] = None  # purge requests finished longer ago
+    retention_sweep_seconds: Annotated[float, Field(gt=0, le=86400)] = 3600.0  # how often the purge runs
 
     @field_validator("slack_api_url")
     @classmethod
@@ -204,6 +207,18 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def org_cache_path(self) -> Path | None:
+        """Where the compiled copy of org.yaml is kept (bot/org_cache.py), if anywhere."""
+        if self.org_cache.lower() == "off":
+            return None
+        if self.org_cache.lower() != "auto":
+            return Path(self.org_cache)
+        if not self.database_url.startswith("sqlite:///"):
+            return None  # no local directory of Baton's own to keep it in; ORG_CACHE names one
+        database = self.sqlite_path
+        return database.with_name(f"{database.stem}.org-cache.json")
 
     @property
     def has_slack_credentials(self) -> bool:

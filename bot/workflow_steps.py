@@ -170,9 +170,16 @@ def form_values(raw: Any) -> dict[str, FormValue] | str:
     if not isinstance(raw, dict):
         return '`form_values` must be a JSON object such as {"amount": 120, "purpose": "Train to Lyon"}.'
     return {
-        str(key): value if isinstance(value, str | int | float) or value is None else str(value)
+        str(key): value if isinstance(value, str | int | float) or value is None else _listed(value)
         for key, value in raw.items()
     }
+
+
+def _listed(value: Any) -> FormValue:
+    """A list of texts stays a list (a multi_select or multi_user field's values); anything else becomes text."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [str(item) for item in value]
+    return str(value)
 
 
 def approval_definition(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,3 +47,31 @@ async def fresh_postgres() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def query(database: str, sql: str) -> list[tuple[object, ...]]:
+    """The rows of `sql` (no parameters), read over a fresh connection to `database` (SQLite in a thread, so that
+    a test's own read never blocks the event loop a Baton in the same process runs on)."""
+    if database.startswith("sqlite:///"):
+        path = database.removeprefix("sqlite:///")
+
+        def read() -> list[tuple[object, ...]]:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                return [tuple(row) for row in db.execute(sql)]
+
+        return await asyncio.to_thread(read)
+    connection = await asyncpg.connect(database)
+    try:
+        return [tuple(row) for row in await connection.fetch(sql)]
+    finally:
+        await connection.close()
+
+
+async def sent_all_but(database: str, conversation: str = "", *, timeout: float = 20.0) -> None:
+    """Wait until every queued message has gone out, but those to `conversation`."""
+    for _ in range(int(timeout * 10)):
+        pending = f"SELECT id FROM outbox WHERE status = 'pending' AND conversation <> '{conversation}'"
+        if not await query(database, pending):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("messages are still waiting to be sent")

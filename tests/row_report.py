@@ -27,6 +27,7 @@ from bot.engine.flow import (
 )
 from bot.engine.kpis import (
     CLOSING_TASK_EVENTS,
+    COUNTED_EVENTS,
     FINISHING_EVENTS,
     AssigneeFigures,
     Durations,
@@ -38,12 +39,14 @@ from bot.engine.kpis import (
     TeamFigures,
     WeekFigures,
     durations,
+    percentile,
     previous_start,
     week_start,
 )
+from bot.engine.purged import TASK_MEASURE, InstanceRow, PurgedTally, TaskRow
 from bot.engine.satisfaction import RatingRow, satisfaction_figures
 from bot.store import Store, UnitOfWork
-from bot.store.reporting import Fetch, _event_counts, _maybe_dt, _Query, _workflow_filter, rating_rows
+from bot.store.reporting import Fetch, _event_counts, _maybe_dt, _Query, _workflow_filter, purged_tallies, rating_rows
 from bot.store.rows import moment
 
 _CHUNK = timedelta(days=31)
@@ -65,6 +68,7 @@ async def kpi_rows(
         instances=tuple(await _instance_rows(fetch, since, until, workflows)),
         tasks=tuple(await _task_rows(fetch, since, until, workflows)),
         counts=tuple(await _event_counts(fetch, since, until, workflows)),
+        purged=tuple(await purged_tallies(fetch, since, until, workflows=workflows)),
     )
 
 
@@ -211,6 +215,7 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         async with store.transaction(read_only=True) as work:
             earlier = await rating_rows(_fetch(work), previous_start(period), period.start, workflows=workflows)
         ratings.update((row.event_id, row) for row in earlier)
+    purged: list[PurgedTally] = []  # each day's tallies are read in the one chunk the day begins in
     start = period.start
     while start < period.end:
         end = min(period.end, start + _CHUNK)
@@ -231,6 +236,7 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         flows.update(chunk_flows)  # a request finishes once: its whole story comes with the chunk it ended in
         spans.update((span.task_id, span) for span in rows.task_spans)
         ratings.update((row.event_id, row) for row in rows.ratings)
+        purged.extend(rows.purged)
         start = end
     return KpiRows(
         instances=tuple(instances.values()),
@@ -239,53 +245,23 @@ async def load_rows(store: Store, period: Period, *, workflows: Sequence[str] | 
         flow_events=tuple(event for story in flows.values() for event in story),
         task_spans=tuple(spans.values()),
         ratings=tuple(ratings.values()),
+        purged=tuple(purged),
     )
 
 
 # ==== moved from bot/engine/kpis.py
 
-@dataclass(frozen=True)
-class InstanceRow:
-    """An instance that started or finished in the period."""
 
-    instance_id: int
-    workflow: str
-    requester: str
-    status: str
-    created_at: datetime
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    """A task closed in the period by a decision, or open now (created before the period's end)."""
-
-    task_id: str
-    instance_id: int
-    workflow: str
-    step_id: str
-    status: str
-    created_at: datetime
-    closed_at: datetime | None
-    due_at: datetime | None
-    assignees: tuple[str, ...]
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == "open"
-
-    def overdue(self, as_of: datetime) -> bool:
-        """Closed after its due time, or still open past it."""
-        if self.due_at is None:
-            return False
-        return (self.closed_at if self.closed_at is not None and not self.is_open else as_of) > self.due_at
-
-    @property
-    def waited(self) -> float:
-        """Seconds from being opened to being decided (0 while open)."""
-        if self.closed_at is None or self.is_open:
-            return 0.0
-        return max(0.0, (self.closed_at - self.created_at).total_seconds())
+def _durations(values: Sequence[float], *, purged: Iterable[PurgedTally] = ()) -> Durations:
+    """As main's kpis.durations with retention: purged tallies add their count and seconds exactly, and stand in
+    the percentiles as that many durations of their mean (here as that many copies)."""
+    counted = sorted((tally for tally in purged if tally.count > 0), key=lambda t: (t.seconds / t.count, t.seconds))
+    if not counted:
+        return durations(values)
+    standing_in = [tally.seconds / tally.count for tally in counted for _ in range(tally.count)]
+    every = sorted([*values, *standing_in])
+    total = float(sum(sorted(values))) + float(sum(sorted(tally.seconds for tally in counted)))
+    return Durations(len(every), percentile(every, 50), percentile(every, 90), total)
 
 
 @dataclass(frozen=True)
@@ -296,6 +272,7 @@ class KpiRows:
     flow_events: tuple[FlowEvent, ...] = ()  # every flow event of the requests that finished in the period
     task_spans: tuple[TaskSpan, ...] = ()  # every task open at some time of the period
     ratings: tuple[RatingRow, ...] = ()  # every rating given in the period and the one before (previous_start)
+    purged: tuple[PurgedTally, ...] = ()  # what requests deleted for retention left behind (bot/retention.py)
 
 
 def compute_kpis(
@@ -309,28 +286,40 @@ def compute_kpis(
     """Every figure of a report from the rows of the period; `teams` maps a manager to their reports, `rates` a
     (workflow, step) to its cost per hour."""
     as_of = min(period.end, now)
-    weeks = _weeks(rows.instances, period, as_of)
     tasks = [task for task in rows.tasks if task.is_open or period.contains(task.closed_at)]
+    purged = [tally for tally in rows.purged if period.contains(tally.starts)]
+    weeks = _weeks(rows.instances, period, as_of, purged=purged)
+    counts = [*rows.counts, *_purged_counts(purged)]
     by_workflow_instances: dict[str, list[InstanceRow]] = defaultdict(list)
     by_workflow_tasks: dict[str, list[TaskRow]] = defaultdict(list)
     by_workflow_counts: dict[str, list[EventCount]] = defaultdict(list)
+    by_workflow_purged: dict[str, list[PurgedTally]] = defaultdict(list)
     for instance in rows.instances:
         by_workflow_instances[instance.workflow].append(instance)
     for task in tasks:
         by_workflow_tasks[task.workflow].append(task)
-    for count in rows.counts:
+    for count in counts:
         by_workflow_counts[count.workflow].append(count)
-    names = sorted(set(by_workflow_instances) | set(by_workflow_tasks) | set(by_workflow_counts))
+    for tally in purged:
+        by_workflow_purged[tally.workflow].append(tally)
+    names = sorted({*by_workflow_instances, *by_workflow_tasks, *by_workflow_counts, *by_workflow_purged})
     workflows = {
-        name: _figures(by_workflow_instances[name], by_workflow_tasks[name], by_workflow_counts[name], period, as_of)
+        name: _figures(
+            by_workflow_instances[name],
+            by_workflow_tasks[name],
+            by_workflow_counts[name],
+            period,
+            as_of,
+            purged=by_workflow_purged[name],
+        )
         for name in names
     }
     return KpiReport(
         period=period,
         as_of=as_of,
-        total=_figures(rows.instances, tasks, rows.counts, period, as_of),
+        total=_figures(rows.instances, tasks, counts, period, as_of, purged=purged),
         workflows=workflows,
-        steps=_steps(tasks, rows.counts, as_of),
+        steps=_steps(tasks, counts, as_of, purged=purged),
         assignees=_assignees(tasks, as_of),
         teams=_teams(rows.instances, tasks, teams or {}, period, as_of),
         weeks=weeks,
@@ -338,6 +327,19 @@ def compute_kpis(
         flow=flow_figures(request_flows(rows.flow_events, rates or {}), period.start, period.end),
         task_weeks=task_weeks(rows.task_spans, [week.week for week in weeks], period.start, as_of),
     )
+
+
+def _purged_counts(purged: Iterable[PurgedTally]) -> list[EventCount]:
+    """Counted events of purged requests, as the event log would have counted them (per ISO week)."""
+    return [
+        EventCount(tally.workflow, tally.step_id, tally.measure, _monday(tally.day), tally.count)
+        for tally in purged
+        if tally.measure in COUNTED_EVENTS
+    ]
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
 
 
 def _cycle_seconds(instance: InstanceRow) -> float:
@@ -351,24 +353,35 @@ def _figures(
     counts: Iterable[EventCount],
     period: Period,
     as_of: datetime,
+    *,
+    purged: Sequence[PurgedTally] = (),
 ) -> Figures:
     instances = list(instances)
     finished = [i for i in instances if period.contains(i.finished_at)]
     outcome = defaultdict(int, {status: sum(1 for i in finished if i.status == status) for status in _OUTCOMES})
+    purged_by_measure: dict[str, list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        purged_by_measure[tally.measure].append(tally)
+        if tally.measure in _OUTCOMES:
+            outcome[tally.measure] += tally.count
+    decided = purged_by_measure[TASK_MEASURE]
     kinds: dict[str, int] = defaultdict(int)
     for count in counts:
         kinds[count.kind] += count.count
     with_due = [task for task in tasks if task.due_at is not None]
     return Figures(
-        started=sum(1 for i in instances if period.contains(i.created_at)),
+        started=sum(1 for i in instances if period.contains(i.created_at))
+        + sum(tally.count for tally in purged_by_measure["started"]),
         completed=outcome["completed"],
         rejected=outcome["rejected"],
         cancelled=outcome["cancelled"],
         failed=outcome["failed"],
-        cycle_time=durations([_cycle_seconds(i) for i in finished if i.status == "completed"]),
-        tasks=len(tasks),
-        tasks_with_due=len(with_due),
-        overdue=sum(1 for task in with_due if task.overdue(as_of)),
+        cycle_time=_durations(
+            [_cycle_seconds(i) for i in finished if i.status == "completed"], purged=purged_by_measure["completed"]
+        ),
+        tasks=len(tasks) + sum(tally.count for tally in decided),
+        tasks_with_due=len(with_due) + sum(tally.with_due for tally in decided),
+        overdue=sum(1 for task in with_due if task.overdue(as_of)) + sum(tally.overdue for tally in decided),
         reminders=kinds["reminder_sent"],
         escalations=kinds["escalated"],
         delivery_failures=kinds["delivery_failed"],
@@ -379,10 +392,17 @@ def _figures(
 _OUTCOMES = ("completed", "rejected", "cancelled", "failed")
 
 
-def _steps(tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: datetime) -> tuple[StepFigures, ...]:
+def _steps(
+    tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: datetime, *, purged: Iterable[PurgedTally] = ()
+) -> tuple[StepFigures, ...]:
     grouped: dict[tuple[str, str], list[TaskRow]] = defaultdict(list)
     for task in tasks:
         grouped[(task.workflow, task.step_id)].append(task)
+    decided: dict[tuple[str, str], list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        if tally.measure == TASK_MEASURE and tally.step_id is not None:
+            decided[(tally.workflow, tally.step_id)].append(tally)
+            grouped.setdefault((tally.workflow, tally.step_id), [])
     kinds: dict[tuple[str, str, str], int] = defaultdict(int)
     for count in counts:
         if count.step_id is not None:
@@ -391,14 +411,15 @@ def _steps(tasks: Sequence[TaskRow], counts: Iterable[EventCount], as_of: dateti
     figures = []
     for (workflow, step_id), step_tasks in sorted(grouped.items()):
         with_due = [task for task in step_tasks if task.due_at is not None]
+        tallies = decided[(workflow, step_id)]
         figures.append(
             StepFigures(
                 workflow=workflow,
                 step_id=step_id,
-                time=durations([task.waited for task in step_tasks if not task.is_open]),
+                time=_durations([task.waited for task in step_tasks if not task.is_open], purged=tallies),
                 open_now=sum(1 for task in step_tasks if task.is_open),
-                tasks_with_due=len(with_due),
-                overdue=sum(1 for task in with_due if task.overdue(as_of)),
+                tasks_with_due=len(with_due) + sum(tally.with_due for tally in tallies),
+                overdue=sum(1 for task in with_due if task.overdue(as_of)) + sum(tally.overdue for tally in tallies),
                 reminders=kinds[(workflow, step_id, "reminder_sent")],
                 escalations=kinds[(workflow, step_id, "escalated")],
                 timeouts=kinds[(workflow, step_id, "task_timed_out")],
@@ -461,10 +482,21 @@ def _teams(
     return tuple(figures)
 
 
-def _weeks(instances: Sequence[InstanceRow], period: Period, as_of: datetime) -> tuple[WeekFigures, ...]:
+def _weeks(
+    instances: Sequence[InstanceRow], period: Period, as_of: datetime, *, purged: Iterable[PurgedTally] = ()
+) -> tuple[WeekFigures, ...]:
     started: dict[date, int] = defaultdict(int)
     outcomes: dict[tuple[date, str], int] = defaultdict(int)
     cycles: dict[date, list[float]] = defaultdict(list)
+    purged_cycles: dict[date, list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        monday = _monday(tally.day)
+        if tally.measure == "started":
+            started[monday] += tally.count
+        elif tally.measure in _OUTCOMES:
+            outcomes[(monday, tally.measure)] += tally.count
+            if tally.measure == "completed":
+                purged_cycles[monday].append(tally)
     for instance in instances:
         if period.contains(instance.created_at):
             started[week_start(instance.created_at)] += 1
@@ -484,7 +516,7 @@ def _weeks(instances: Sequence[InstanceRow], period: Period, as_of: datetime) ->
                 completed=outcomes[(monday, "completed")],
                 rejected=outcomes[(monday, "rejected")],
                 cancelled=outcomes[(monday, "cancelled")],
-                cycle_time=durations(cycles[monday]),
+                cycle_time=_durations(cycles[monday], purged=purged_cycles[monday]),
             )
         )
         monday += timedelta(days=7)

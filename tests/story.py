@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,19 @@ from aiohttp import web
 from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
 from bot.emulator.payloads import (
     action_from_element,
+    checkboxes_value,
     date_value,
+    datetime_value,
+    email_value,
+    file_input_value,
+    multi_static_select_value,
+    multi_users_value,
     number_value,
     plain_text_value,
+    radio_value,
+    rich_text_value,
     static_select_value,
+    url_value,
     user_value,
 )
 
@@ -73,17 +82,31 @@ async def told(slack: SlackEmulator, user: str, containing: str, *, timeout: flo
     return await slack.wait_for(find, timeout, what=f"a private note to {user} containing {containing!r}")
 
 
+_ELEMENT_STATES: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "date": date_value,
+    "user": user_value,
+    "select": lambda v: static_select_value(v, v),
+    "multi_select": lambda vs: multi_static_select_value((v, v) for v in vs),
+    "multi_user": multi_users_value,
+    "checkboxes": lambda vs: checkboxes_value((v, v) for v in vs),
+    "radio": lambda v: radio_value(v, v),
+    "datetime": datetime_value,
+    "email": email_value,
+    "url": url_value,
+    "rich_text": rich_text_value,
+    "files": file_input_value,
+}
+
+
 def field_values(**fields: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    """View state for a start form, from python values: str, int/float, ('date', s), ('user', u), ('select', v)."""
+    """View state for a start form, from python values: str, int/float, or (kind, value) with kind one of
+    date, user, select, multi_select, multi_user, checkboxes, radio (option values or user IDs), datetime (a Unix
+    timestamp), email, url, rich_text (text) and files (file objects from `slack.attach_file`)."""
     values: dict[str, dict[str, dict[str, Any]]] = {}
     for name, raw in fields.items():
         if isinstance(raw, tuple):
             kind, value = raw
-            element = {
-                "date": lambda v: date_value(v),
-                "user": lambda v: user_value(v),
-                "select": lambda v: static_select_value(v, v),
-            }[kind](value)
+            element = _ELEMENT_STATES[kind](value)
         elif isinstance(raw, int | float):
             element = number_value(raw)
         else:

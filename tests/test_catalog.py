@@ -657,6 +657,136 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
         """,
         3, "1", "Keys should be strings",
     ),
+    (
+        "misspelt field type",
+        "bad.yaml",
+        """\
+        name: bad
+        title: Bad
+        form:
+          - id: kinds
+            label: Kinds
+            type: multiselect
+            options: [{value: a, label: A}]
+        steps:
+          - id: a
+            title: A
+            assignee: requester
+        """,
+        6, "form[0].type", "not 'multiselect' (did you mean 'multi_select'?)",
+    ),
+    (
+        "misspelt file field key",
+        "bad.yaml",
+        """\
+        name: bad
+        title: Bad
+        form:
+          - id: receipt
+            label: Receipt
+            type: file
+            max_file: 3
+        steps:
+          - id: a
+            title: A
+            assignee: requester
+        """,
+        7, "form[0].max_file", "unknown key; did you mean 'max_files'?",
+    ),
+    (
+        "misspelt selection count",
+        "bad.yaml",
+        """\
+        name: bad
+        title: Bad
+        form:
+          - id: kinds
+            label: Kinds
+            type: checkboxes
+            options: [{value: a, label: A}]
+            max_selectd: 2
+        steps:
+          - id: a
+            title: A
+            assignee: requester
+        """,
+        8, "form[0].max_selectd", "unknown key; did you mean 'max_selected'?",
+    ),
+    (
+        "too many files for Slack",
+        "bad.yaml",
+        """\
+        name: bad
+        title: Bad
+        form:
+          - id: receipt
+            label: Receipt
+            type: file
+            filetypes: [pdf]
+            max_files: 11
+        steps:
+          - id: a
+            title: A
+            assignee: requester
+        """,
+        8, "form[0].max_files", "less than or equal to 10",
+    ),
+    (
+        "not a file extension",
+        "bad.yaml",
+        """\
+        name: bad
+        title: Bad
+        form:
+          - id: receipt
+            label: Receipt
+            type: file
+            filetypes: [pdf, "p n g"]
+        steps:
+          - id: a
+            title: A
+            assignee: requester
+        """,
+        7, "form[0].filetypes[1]", "'p n g' is not a file extension",
+    ),
+    (
+        "too many checkboxes for Slack",
+        "bad.yaml",
+        """\
+        name: bad
+        title: Bad
+        form:
+          - id: kinds
+            label: Kinds
+            type: checkboxes
+            options: [{value: a, label: A}, {value: b, label: B}, {value: c, label: C}, {value: d, label: D},
+                      {value: e, label: E}, {value: f, label: F}, {value: g, label: G}, {value: h, label: H},
+                      {value: i, label: I}, {value: j, label: J}, {value: k, label: K}]
+        steps:
+          - id: a
+            title: A
+            assignee: requester
+        """,
+        7, "form[0].options", "a checkboxes field offers at most 10 options",
+    ),
+    (
+        "a selection count on a field without choices",
+        "bad.yaml",
+        """\
+        name: bad
+        title: Bad
+        form:
+          - id: note
+            label: Note
+            type: email
+            max_selected: 2
+        steps:
+          - id: a
+            title: A
+            assignee: requester
+        """,
+        7, "form[0].max_selected", "min_selected and max_selected only apply to multi_select, multi_user and",
+    ),
 ]
 
 
@@ -859,7 +989,7 @@ def test_format_report_of_the_shipped_workflows(shipped: Catalog) -> None:
     lines = report.splitlines()
     assert len(lines) == len(SHIPPED) + 1
     assert "expense-approval" in lines[3] and "Expense approval" in lines[3]
-    assert "3 steps, 4 form fields" in lines[3]
+    assert "3 steps, 5 form fields" in lines[3]
     assert lines[-1] == "7 workflows loaded, 0 errors"
 
 

@@ -28,6 +28,21 @@ CURRENCY = FormField.model_validate(
         "options": [{"value": "EUR", "label": "Euro"}, {"value": "USD", "label": "Dollar"}],
     }
 )
+_KINDS = [{"value": "hardware", "label": "Hardware"}, {"value": "software", "label": "Software"},
+          {"value": "network", "label": "Network"}]  # fmt: skip
+KINDS = FormField.model_validate({"id": "kinds", "label": "Kinds", "type": "multi_select", "options": _KINDS,
+                                  "min_selected": 1, "max_selected": 2})  # fmt: skip
+EXTRAS = FormField.model_validate({"id": "extras", "label": "Extras", "type": "checkboxes", "options": _KINDS,
+                                   "required": False})  # fmt: skip
+LEVEL = FormField.model_validate({"id": "level", "label": "Level", "type": "radio", "options": _KINDS})
+WATCHERS = FormField(id="watchers", label="Watchers", type="multi_user", min_selected=2)
+WHEN = FormField(id="when", label="When", type="datetime")
+MAIL = FormField(id="mail", label="Mail", type="email")
+PAGE = FormField(id="page", label="Page", type="url")
+DETAILS = FormField(id="details", label="Details", type="rich_text", max_length=10)
+RECEIPT = FormField(id="receipt", label="Receipt", type="file", filetypes=("PDF", ".png"), max_files=2)
+PDF = {"id": "F01", "name": "a.PDF", "permalink": "https://t.slack.com/files/U1/F01/a.pdf", "url_private": "x"}
+PNG = {"id": "F02", "name": "b.png", "permalink": "https://t.slack.com/files/U1/F02/b.png"}
 
 # ---- FormField.validate_value ----------------------------------------------------------------
 
@@ -54,6 +69,19 @@ VALID: list[tuple[FormField, FormValue, FormValue]] = [
     (PERSON, "W0123ABC", "W0123ABC"),
     (CURRENCY, "EUR", "EUR"),
     (CURRENCY, " USD ", "USD"),
+    (KINDS, ["network", "hardware", "network"], ["hardware", "network"]),  # the form's order, once each
+    (KINDS, "software", ["software"]),
+    (EXTRAS, [], None),
+    (EXTRAS, ["hardware", "software", "network"], ["hardware", "software", "network"]),
+    (LEVEL, "network", "network"),
+    (WATCHERS, ["U0BOB", "U0ALICE"], ["U0BOB", "U0ALICE"]),
+    (WHEN, 1798124400, "2026-12-24T15:00:00Z"),
+    (WHEN, "2026-12-24T16:00:00+01:00", "2026-12-24T15:00:00Z"),
+    (WHEN, "2026-12-24T15:00Z", "2026-12-24T15:00:00Z"),
+    (MAIL, " ann@example.com ", "ann@example.com"),
+    (PAGE, "https://example.com/a?b=1&c=2", "https://example.com/a?b=1&c=2"),
+    (DETAILS, "• a\n• b", "• a\n• b"),
+    (RECEIPT, [PDF, PNG, PDF], [{k: PDF[k] for k in ("id", "name", "permalink")}, PNG]),
 ]
 
 INVALID: list[tuple[FormField, FormValue, str]] = [
@@ -78,6 +106,28 @@ INVALID: list[tuple[FormField, FormValue, str]] = [
     (PERSON, "u0alice", "Pick a person"),
     (CURRENCY, "eur", "Pick one of the options"),
     (CURRENCY, "Euro", "Pick one of the options"),
+    (KINDS, [], "required"),
+    (KINDS, ["hardware", "software", "network"], "Pick at most 2 options"),
+    (KINDS, ["gpu"], "Pick among the options"),
+    (LEVEL, ["hardware"], "one value here, not a list"),
+    (WATCHERS, ["U0BOB"], "Pick at least 2 people"),
+    (WATCHERS, ["U0BOB", "bob"], "Pick people from the list"),
+    (WHEN, "2026-12-24T15:00:00", "with its zone"),
+    (WHEN, "Christmas", "Pick a date and a time"),
+    (WHEN, 10**20, "Pick a date and a time"),
+    (MAIL, "ann", "Enter an email address"),
+    (MAIL, "ann@example", "Enter an email address"),
+    (PAGE, "example.com", "Enter a web address"),
+    (PAGE, "javascript:alert(1)", "Enter a web address"),
+    (PAGE, "https://exa mple.com", "Enter a web address"),
+    (PAGE, "https://example.com/<!channel>", "Enter a web address"),
+    (DETAILS, "x" * 11, "under 10 characters"),
+    (RECEIPT, [PDF, PNG, {**PNG, "id": "F03"}], "at most 2 files"),
+    (RECEIPT, [{**PDF, "name": "a.exe"}], "a.exe is not one of: pdf, png"),
+    (RECEIPT, [{**PDF, "permalink": "javascript:alert(1)"}], "no link"),
+    (RECEIPT, [{**PDF, "permalink": "https://t.slack.com/x|<!channel>"}], "no link"),
+    (RECEIPT, [{"id": "nope", "name": "a.pdf", "permalink": "https://x.example.com/a.pdf"}], "through the form"),
+    (RECEIPT, ["a.pdf"], "through the form"),
 ]
 
 
@@ -97,9 +147,19 @@ def test_invalid_values(field: FormField, raw: FormValue, message: str) -> None:
     ("spec", "message"),
     [
         ({"type": "select"}, "needs options"),
+        ({"type": "multi_select"}, "a multi_select field needs options"),
+        ({"type": "radio", "options": [{"value": f"v{i}", "label": "V"} for i in range(11)]}, "at most 10 options"),
+        ({"type": "checkboxes", "options": [{"value": "a", "label": "A"}], "min_selected": 2}, "only 1 options"),
+        ({"type": "multi_user", "min_selected": 3, "max_selected": 2}, "min_selected is larger than max_selected"),
+        ({"type": "email", "max_selected": 2}, "max_selected only apply to multi_select"),
+        ({"type": "url", "max_length": 20}, "only apply to text and rich_text"),
+        ({"type": "text", "max_files": 2}, "filetypes and max_files only apply to file fields"),
+        ({"type": "file", "max_files": 11}, "less than or equal to 10"),
+        ({"type": "file", "filetypes": ["p df"]}, "not a file extension"),
+        ({"type": "multiselect"}, "did you mean 'multi_select'"),
         ({"type": "text", "options": [{"value": "a", "label": "A"}]}, "only apply to select"),
         ({"type": "date", "min": 1}, "min and max only apply to number"),
-        ({"type": "number", "multiline": True}, "only apply to text"),
+        ({"type": "number", "multiline": True}, "only applies to text"),
         ({"type": "number", "min": 5, "max": 1}, "min is larger than max"),
         ({"min_length": 9, "max_length": 2}, "min_length is larger"),
         ({"type": "select", "options": [{"value": "a", "label": "A"}, {"value": "a", "label": "B"}]},
@@ -201,6 +261,14 @@ CONDITIONS: list[tuple[str, dict[str, FormValue], bool]] = [
     ("-form.amount < 0", {"amount": "x"}, False),
     ("form.a in form.b", {"a": 1, "b": 2}, False),
     ("form.a in form.b", {"a": "ab", "b": "cabd"}, True),
+    ("'hardware' in form.kinds", {"kinds": ["software", "hardware"]}, True),
+    ("'hardware' in form.kinds", {"kinds": ["software"]}, False),
+    ("'hardware' in form.kinds", {"kinds": None}, False),
+    ("'hardware' not in form.kinds", {"kinds": ["software"]}, True),
+    ("'U0BOB' in form.watchers and form.when < '2027-01-01'", {"watchers": ["U0BOB"], "when": "2026-12-24T15:00:00Z"},
+     True),
+    ("form.kinds == ['software']", {"kinds": ["software"]}, True),
+    ("form.kinds > 1", {"kinds": ["software"]}, False),
     # a comparison that cannot hold (a number against text) is false on its own; the other branch still counts
     ("form.amount > '1000' or form.cat == 'software'", {"amount": 5000, "cat": "software"}, True),
     ("form.amount > '1000' and form.cat == 'software'", {"amount": 5000, "cat": "software"}, False),

@@ -32,6 +32,7 @@ from bot.emulator import (
     payloads,
     sign_request,
     validate_blocks,
+    validate_view,
 )
 
 TOKEN = "xoxb-test-token"
@@ -751,3 +752,62 @@ async def test_an_executions_token_works_while_it_runs_for_15_minutes_at_most() 
         assert (await slack_error(waiting.auth_test())).response["error"] == "token_expired"
         stranger = AsyncWebClient(token="xoxb-someone-else", base_url=emulator.api_url)
         assert (await slack_error(stranger.auth_test())).response["error"] == "invalid_auth"
+
+
+def _form_modal(*elements: dict[str, Any]) -> dict[str, Any]:
+    blocks = [
+        {"type": "input", "block_id": f"b{i}", "label": {"type": "plain_text", "text": "Field"}, "element": element}
+        for i, element in enumerate(elements)
+    ]
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Form"},
+            "submit": {"type": "plain_text", "text": "Send"}, "blocks": blocks}  # fmt: skip
+
+
+def _choices(count: int) -> list[dict[str, Any]]:
+    return [{"text": {"type": "plain_text", "text": f"Choice {i}"}, "value": f"c{i}"} for i in range(count)]
+
+
+def test_form_elements_are_checked_with_slacks_limits() -> None:
+    good = _form_modal(
+        {"type": "multi_static_select", "action_id": "a", "options": _choices(100), "max_selected_items": 2,
+         "initial_options": _choices(2)},
+        {"type": "multi_users_select", "action_id": "b", "initial_users": ["U1"], "max_selected_items": 3},
+        {"type": "checkboxes", "action_id": "c", "options": _choices(10), "initial_options": _choices(1)},
+        {"type": "radio_buttons", "action_id": "d", "options": _choices(10), "initial_option": _choices(1)[0]},
+        {"type": "datetimepicker", "action_id": "e", "initial_date_time": 1796000000},
+        {"type": "email_text_input", "action_id": "f", "initial_value": "a@example.com"},
+        {"type": "url_text_input", "action_id": "g", "initial_value": "https://example.com"},
+        {"type": "rich_text_input", "action_id": "h", "initial_value": {"type": "rich_text", "elements": []}},
+        {"type": "file_input", "action_id": "i", "filetypes": ["pdf", "png"], "max_files": 10},
+    )  # fmt: skip
+    assert validate_view(good) == []
+    bad = {
+        "more than 10 checkboxes": {"type": "checkboxes", "options": _choices(11)},
+        "more than 10 radio buttons": {"type": "radio_buttons", "options": _choices(11)},
+        "checkboxes without options": {"type": "checkboxes"},
+        "more than 100 options": {"type": "multi_static_select", "options": _choices(101)},
+        "max_selected_items 0": {"type": "multi_users_select", "max_selected_items": 0},
+        "initial option not offered": {"type": "checkboxes", "options": _choices(2), "initial_options": [
+            {"text": {"type": "plain_text", "text": "X"}, "value": "x"}]},
+        "11 files": {"type": "file_input", "max_files": 11},
+        "filetypes not a list": {"type": "file_input", "filetypes": "pdf"},
+        "datetime as text": {"type": "datetimepicker", "initial_date_time": "2026-12-24"},
+        "rich text as text": {"type": "rich_text_input", "initial_value": "hello"},
+        "unknown element": {"type": "multi_file_input"},
+    }
+    for case, element in bad.items():
+        assert validate_view(_form_modal(element)), case
+    file_button = [{"type": "actions", "elements": [{"type": "file_input", "action_id": "f"}]}]
+    only_in_inputs = "file_input is only allowed in input blocks [json-pointer:/blocks/0/elements/0]"
+    assert validate_blocks(file_button) == [only_in_inputs]
+
+
+def test_a_file_attached_in_a_modal_is_the_users_upload_with_a_slack_shaped_link() -> None:
+    emulator = SlackEmulator()
+    emulator.add_user("U1", name="ann")
+    attached = emulator.attach_file("U1", "Taxi Receipt.PDF")
+    assert attached["permalink"] == f"https://baton-sandbox.slack.com/files/U1/{attached['id']}/taxi_receipt.pdf"
+    assert (attached["name"], attached["user"], attached["filetype"]) == ("Taxi Receipt.PDF", "U1", "pdf")
+    assert emulator.file(attached["id"]) is not None
+    with pytest.raises(KeyError):
+        emulator.attach_file("U0NOBODY", "x.pdf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from bot.engine import (
     start,
 )
 from bot.slack.refusals import refusal_text
+from bot.slack.wording import SLACK_WORDING
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 ORG = OrgChart.model_validate(
@@ -287,10 +289,33 @@ def test_a_workflow_of_only_skipped_and_notify_steps_completes_at_once() -> None
     ]
     outcome = started(definition(steps=steps), amount=5)
     assert outcome.instance.status is InstanceStatus.COMPLETED
-    assert NotifyTargets("tell", ("U0FIONA", "U0FRANK"), (), "<@U0ALICE> spent 5") in outcome.effects
+    assert NotifyTargets("tell", ("U0FIONA", "U0FRANK"), (), "@U0ALICE spent 5") in outcome.effects  # plain wording
 
 
 def test_unknown_task_is_refused() -> None:
     defn = definition()
     outcome = decide(defn, DIRECTORY, started(defn).instance, ActOnTask("1.nope", "U0MARIA", "approve"), NOW)
     assert isinstance(outcome, Refusal)
+
+
+def test_templates_name_people_and_typed_text_in_the_wording_the_directory_carries() -> None:
+    steps = [{"id": "tell", "type": "notify", "to": "U0FIONA", "text": "{requester} wrote {form.note}"}]
+    defn = WorkflowDefinition.model_validate(
+        {"name": "w", "title": "W", "form": [{"id": "note", "label": "Note"}], "steps": steps}
+    )
+    typed = {"note": "<!channel> & co"}
+    for directory, said in (
+        (DIRECTORY, "@U0ALICE wrote <!channel> & co"),
+        (OrgDirectory(ORG, wording=SLACK_WORDING), "<@U0ALICE> wrote &lt;!channel&gt; &amp; co"),
+    ):
+        outcome = start(defn, directory, StartWorkflow(1, "U0ALICE", typed), NOW)
+        assert isinstance(outcome, Transition)
+        assert NotifyTargets("tell", ("U0FIONA",), (), said) in outcome.effects
+
+
+def test_the_engine_writes_no_slack_markup_of_its_own() -> None:
+    engine = Path(__file__).resolve().parents[1] / "bot" / "engine"
+    for module in engine.glob("*.py"):
+        source = module.read_text()
+        for markup in ("<@", "&lt;", "<!", "mrkdwn"):
+            assert markup not in source, f"{module.name} writes {markup!r}: say it through the directory's wording"

@@ -12,6 +12,7 @@ from bot.engine import (
     AddTimers,
     CancelTimers,
     EscalateTask,
+    ExtendWait,
     FireTimer,
     Instance,
     InstanceStatus,
@@ -311,3 +312,83 @@ def test_timers_of_a_closed_task_do_nothing() -> None:
     assert isinstance(cancelled, Transition)
     stale = fire(defn, cancelled.instance, Timer("1.check", TimerKind.REMIND_DUE, NOW, "U0MARIA"), NOW)
     assert isinstance(stale, Transition) and not stale.effects  # Maria no longer holds it
+
+
+# ---- waits and lapsing grants -----------------------------------------------------------------------
+
+LAPSING = {
+    "name": "lapse",
+    "title": "Lapse",
+    "form": [{"id": "days", "label": "Days", "type": "number", "required": False}],
+    "steps": [
+        {
+            "id": "grant", "type": "task", "title": "Grant", "assignee": "U0DIRK",
+            "expires": {"after": "form.days days", "extend": {"approver": "requester.manager", "most_days": 5},
+                        "revoke": {"title": "Revoke"}},
+        }
+    ],
+}  # fmt: skip
+
+
+def granted(days: int | None) -> Transition:
+    defn = WorkflowDefinition.model_validate(LAPSING)
+    opened = start(defn, DIRECTORY, StartWorkflow(1, "U0ALICE", {"days": days}), NOW)
+    assert isinstance(opened, Transition)
+    done = decide(defn, DIRECTORY, opened.instance, ActOnTask("1.grant", "U0DIRK", "complete"), NOW)
+    assert isinstance(done, Transition)
+    return done
+
+
+def test_a_grant_for_no_days_does_not_lapse_and_one_for_some_waits_then_revokes() -> None:
+    assert granted(None).instance.status is InstanceStatus.COMPLETED
+    waiting = granted(3).instance
+    wait = waiting.task("1.grant_expiry")
+    assert wait is not None and wait.due_at == NOW + timedelta(days=3) and wait.assignees == ("U0ALICE",)
+    defn = WorkflowDefinition.model_validate(LAPSING)
+    over = decide(defn, DIRECTORY, waiting, FireTimer(wait.id, TimerKind.WAIT_OVER.value, wait.due_at), wait.due_at)
+    assert isinstance(over, Transition)
+    revoke = over.instance.task("1.grant_revoke")
+    assert revoke is not None and revoke.assignees == ("U0DIRK",) and revoke.title == "Revoke"
+
+
+def test_nobody_acts_on_a_wait_and_a_refused_extension_changes_nothing() -> None:
+    defn = WorkflowDefinition.model_validate(LAPSING)
+    waiting = granted(3).instance
+    for command in (ActOnTask("1.grant_expiry", "U0ALICE", "complete"), SnoozeTask("1.grant_expiry", "U0ALICE", "1h")):
+        refused = decide(defn, DIRECTORY, waiting, command, NOW)
+        assert isinstance(refused, Refusal) and refused.why.reason.value == "wait_is_not_work"
+    for actor, days, reason in (("U0MARIA", 2, "not_requester_to_extend"), ("U0ALICE", 6, "extension_length")):
+        refused = decide(defn, DIRECTORY, waiting, ExtendWait("1.grant_expiry", actor, days, "why"), NOW)
+        assert isinstance(refused, Refusal) and refused.why.reason.value == reason
+    asked = decide(defn, DIRECTORY, waiting, ExtendWait("1.grant_expiry", "U0ALICE", 2, "more work"), NOW)
+    assert isinstance(asked, Transition)
+    again = decide(defn, DIRECTORY, asked.instance, ExtendWait("1.grant_expiry", "U0ALICE", 1, "more"), NOW)
+    assert isinstance(again, Refusal) and again.why.reason.value == "extension_pending"
+    rejected = decide(defn, DIRECTORY, asked.instance, ActOnTask("1.grant_expiry.x1", "U0MARIA", "reject", "no"), NOW)
+    assert isinstance(rejected, Transition)
+    assert rejected.instance.status is InstanceStatus.RUNNING  # the request goes on; only more time was refused
+    wait = rejected.instance.task("1.grant_expiry")
+    assert wait is not None and wait.status is TaskStatus.OPEN and wait.due_at == NOW + timedelta(days=3)
+    approved = decide(defn, DIRECTORY, asked.instance, ActOnTask("1.grant_expiry.x1", "U0MARIA", "approve"), NOW)
+    assert isinstance(approved, Transition)
+    longer = approved.instance.task("1.grant_expiry")
+    assert longer is not None and longer.due_at == NOW + timedelta(days=5)
+    kinds = [t.kind for effect in approved.effects if isinstance(effect, AddTimers) for t in effect.timers]
+    assert TimerKind.WAIT_OVER in kinds
+
+
+def test_a_wait_until_a_datetime_field_ends_at_that_moment() -> None:
+    defn = WorkflowDefinition.model_validate(
+        {
+            "name": "w", "title": "W",
+            "form": [{"id": "at", "label": "At", "type": "datetime"}],
+            "steps": [
+                {"id": "hold", "type": "wait", "until": "form.at"},
+                {"id": "go", "title": "Go", "assignee": "U0DIRK"},
+            ],
+        }
+    )  # fmt: skip
+    opened = start(defn, DIRECTORY, StartWorkflow(1, "U0ALICE", {"at": "2026-12-05T18:30:00Z"}), NOW)
+    assert isinstance(opened, Transition)
+    hold = opened.instance.task("1.hold")
+    assert hold is not None and hold.due_at == datetime(2026, 12, 5, 18, 30, tzinfo=UTC) and hold.assignees == ()

@@ -17,6 +17,7 @@ from bot.reporting.kpi_report import build_report, parse_report_request, visible
 from bot.reporting.summary import chart_png, report_text, span
 from bot.service import Acted, Refused, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
+from bot.slack.wording import SLACK_WORDING
 from bot.store import SQLiteStore
 from bot.workspace import Workspace
 
@@ -157,7 +158,8 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, WorkflowSe
     clock = MovableClock(T0)
     store = SQLiteStore(tmp_path / "kpi.db")
     await store.open()
-    service = WorkflowService(Workspace(store, catalog, admins=("U0ADMIN",), clock=clock), renderer=BlockKitRenderer())
+    workspace = Workspace(store, catalog, admins=("U0ADMIN",), clock=clock, wording=SLACK_WORDING)
+    service = WorkflowService(workspace, renderer=BlockKitRenderer())
 
     async def start(hours: float, requester: str) -> Instance:
         clock.at(hours)
@@ -348,3 +350,43 @@ def test_a_single_slow_decision_does_not_make_a_bottleneck_when_others_have_more
     assert slowest is not None and slowest.user_id == BOB
     alone = compute_kpis(KpiRows(tasks=(decided("a", "rare", 100, ALICE),)), parse_period("2026-03", T0), now=T0)
     assert alone.bottleneck() is not None and alone.trend() is None
+
+
+def test_tallies_of_purged_requests_give_the_report_the_figures_their_rows_gave() -> None:
+    from bot.engine.kpi_facts import KpiFacts, compute_report
+    from bot.engine.kpis import EventCount
+    from bot.engine.purged import InstanceRow, TaskRow, purged_tallies
+
+    from .row_report import KpiRows, compute_kpis
+
+    def finished(number: int, status: str, hours: float) -> InstanceRow:
+        start = T0 + timedelta(days=number, hours=9)
+        return InstanceRow(number, "w", ALICE, status, start, start + timedelta(hours=hours))
+
+    def decided(number: int, hours: float, *, due_in: float | None) -> TaskRow:
+        start = T0 + timedelta(days=number, hours=9)
+        due = start + timedelta(hours=due_in) if due_in is not None else None
+        return TaskRow(f"{number}.ok", number, "w", "ok", "approved", start, start + timedelta(hours=hours), due,
+                       (MARIA,))  # fmt: skip
+
+    instances = (finished(1, "completed", 5), finished(2, "rejected", 30), finished(9, "completed", 50),
+                 finished(16, "cancelled", 1))  # fmt: skip
+    tasks = (decided(1, 4, due_in=24), decided(2, 30, due_in=24), decided(9, 49, due_in=None))
+    reminded = T0 + timedelta(days=2, hours=10)
+    period, now = parse_period("2026-03", T0), T0 + timedelta(days=40)
+    live = compute_kpis(
+        KpiRows(instances, tasks, (EventCount("w", "ok", "reminder_sent", week_start(reminded), 1),)), period, now=now
+    )
+    tallies = purged_tallies(instances, tasks, [("w", "ok", "reminder_sent", reminded)])
+    purged = compute_kpis(KpiRows(purged=tuple(tallies)), period, now=now)
+    assert purged.total == live.total and purged.workflows == live.workflows  # one request a day: medians too
+    assert purged.steps == live.steps and purged.weeks == live.weeks
+    assert (live.total.started, live.total.completed, live.total.rejected, live.total.overdue) == (4, 2, 1, 1)
+    assert purged.assignees == () and live.assignees != ()  # per-person figures are not kept
+    outside = compute_kpis(KpiRows(purged=tuple(tallies)), parse_period("2026-05", T0), now=now)
+    assert outside.total.started == 0  # a tally counts in the period its day begins in
+    # the report Baton computes (from facts the store aggregates) adds the tallies the same way
+    aggregated = compute_report(KpiFacts(purged=tuple(tallies)), period, now=now)
+    assert aggregated.total == live.total and aggregated.workflows == live.workflows
+    assert aggregated.steps == live.steps and aggregated.weeks == live.weeks and aggregated.assignees == ()
+    assert compute_report(KpiFacts(purged=tuple(tallies)), parse_period("2026-05", T0), now=now).total.started == 0

@@ -87,6 +87,11 @@ def test_the_app_has_the_scopes_its_steps_need(manifest: dict[str, Any]) -> None
     assert {"chat:write", "im:write", "users:read", "usergroups:read"} <= scopes
 
 
+def test_forms_may_ask_for_files(manifest: dict[str, Any]) -> None:
+    # Slack refuses a modal with a file_input (a `type: file` field) from an app without files:read.
+    assert "files:read" in manifest["oauth_config"]["scopes"]["bot"]
+
+
 def test_the_manifest_is_one_app_slack_can_read(manifest: dict[str, Any]) -> None:
     assert manifest["_metadata"]["major_version"] == 1
     assert set(manifest) <= {"_metadata", "display_information", "features", "oauth_config", "settings", "functions"}

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from bot.api import StartBody, read_start_body
 from bot.catalog import load_catalog
-from bot.engine.expressions import escape_text
 from bot.reporting.audit_export import events_csv, read_csv
 from bot.reporting.kpi_report import ReportRequest, parse_report_request
 from bot.slack.collaboration import parse_delegation, readable
 from bot.slack.command_text import VERBS, parse_command_text, parse_instance_id
+from bot.slack.wording import escape_text
 from bot.store.reporting import EventExport
 
 JSON = st.recursive(
@@ -47,7 +47,8 @@ def test_any_start_api_body_is_read_into_a_requester_and_form_or_errors(raw: byt
     if body.requester is not None:
         assert body.requester.isalnum() and body.requester[0] in "UW"
     for value in body.form.values():
-        assert value is None or isinstance(value, str | int | float)
+        listed = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        assert value is None or isinstance(value, str | int | float) or listed
     assert all(len(key) <= 70 for key in body.errors)
 
 

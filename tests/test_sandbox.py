@@ -152,6 +152,20 @@ async def test_a_requester_and_her_manager_run_an_expense_approval_through_the_p
     )
 
 
+async def test_a_receipt_chosen_on_the_page_becomes_alices_upload_and_a_link_in_marias_task(page: Page) -> None:
+    assert await page.post("send", user=ALICE, channel="C0GENERAL", text="/workflow start expense-approval")
+    form = await page.wait_for(lambda s: top_view(s, ALICE), "Alice's form")
+    entered = {"field:amount": "90", "field:currency": "EUR", "field:reason": "Train to Lyon",
+               "field:receipt": ["ticket.pdf"]}  # fmt: skip
+    answer = await page.post("submit", user=ALICE, view_id=form["id"], values=entered)
+    assert "answer" not in answer or answer["answer"] is None, answer
+    state = await page.state()
+    [upload] = [f for f in state["workspace"]["files"] if f["name"] == "ticket.pdf"]
+    assert upload["user"] == ALICE
+    link = f"<{upload['permalink']}|ticket.pdf>"
+    await page.wait_for(lambda s: any(link in json.dumps(m["blocks"]) for m in dm_messages(s, MARIA)), "the link")
+
+
 async def test_a_slash_command_answer_is_a_private_note_in_that_conversation(page: Page) -> None:
     await page.post("send", user=ALICE, channel="C0GENERAL", text="/workflow help")
     note = await page.wait_for(lambda s: (s["workspace"]["ephemerals"].get(ALICE) or [None])[-1], "a private note")

@@ -31,6 +31,7 @@ from bot.slack.parsing import (
     submitted_choice,
     user_of,
 )
+from bot.slack.rich_text import rich_text_of, rich_text_plain
 from bot.slack.views import submitted_form, submitted_text, submitted_user
 
 JSON = st.recursive(
@@ -52,11 +53,14 @@ ACTION = st.fixed_dictionaries(
     },
 )
 STATE_VALUES = st.dictionaries(
-    st.sampled_from(["field:amount", "field:reason", "comment", "person", "workflow"]) | st.text(max_size=6),
+    st.sampled_from(["field:amount", "field:reason", "field:receipt", "comment", "person", "workflow"])
+    | st.text(max_size=6),
     st.dictionaries(st.sampled_from(["value", "x"]), st.fixed_dictionaries(
         {}, optional={"type": st.sampled_from(["plain_text_input", "static_select", "users_select", "number_input",
-                                               "datepicker"]) | JSON, "value": JSON, "selected_option": JSON,
-                      "selected_user": JSON, "selected_date": JSON}) | JSON, max_size=2) | JSON,
+                                               "datepicker", "file_input", "checkboxes"]) | JSON, "value": JSON,
+                      "selected_option": JSON, "selected_user": JSON, "selected_date": JSON,
+                      "selected_options": JSON, "selected_users": JSON, "selected_date_time": JSON,
+                      "rich_text_value": JSON, "files": JSON}) | JSON, max_size=2) | JSON,
     max_size=4,
 )
 VIEW = st.fixed_dictionaries(
@@ -179,8 +183,48 @@ CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "workflows")
 def test_any_submitted_modal_values_read_into_form_values_or_nothing(values: Any, workflow: str) -> None:
     form = submitted_form(CATALOG.workflows[workflow], values if isinstance(values, dict) else None)
     assert isinstance(form, dict)
-    assert all(value is None or isinstance(value, str | int | float) for value in form.values())
+    for value in form.values():
+        listed = isinstance(value, list) and all(isinstance(item, str | dict) for item in value)
+        assert value is None or isinstance(value, str | int | float) or listed
     text, person = submitted_text(values), submitted_user(values)
     assert text is None or isinstance(text, str)
     assert person is None or isinstance(person, str)
     assert isinstance(submitted_choice(values if isinstance(values, dict) else {}, "workflow"), str)
+
+
+def test_a_rich_text_value_is_kept_as_its_plain_text() -> None:
+    value = {
+        "type": "rich_text",
+        "elements": [
+            {"type": "rich_text_section", "elements": [
+                {"type": "text", "text": "Please "}, {"type": "text", "text": "hurry", "style": {"bold": True}},
+                {"type": "text", "text": ", see "}, {"type": "link", "url": "https://x.example.com", "text": "spec"},
+                {"type": "text", "text": " and ask "}, {"type": "user", "user_id": "U0BOB"},
+                {"type": "emoji", "name": "pray"}, {"type": "broadcast", "range": "channel"},
+            ]},
+            {"type": "rich_text_list", "style": "bullet", "elements": [
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": "chair"}]},
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": "desk"}]},
+            ]},
+            {"type": "rich_text_list", "style": "ordered", "indent": 1, "elements": [
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": "first"}]},
+            ]},
+            {"type": "rich_text_quote", "elements": [{"type": "text", "text": "quoted"}]},
+            {"type": "rich_text_preformatted", "elements": [{"type": "text", "text": "code"}]},
+            "junk", {"type": "rich_text_list", "elements": "junk"},
+        ],
+    }  # fmt: skip
+    assert rich_text_plain(value) == (
+        "Please hurry, see spec (https://x.example.com) and ask @U0BOB:pray:@channel\n"
+        "• chair\n• desk\n  1. first\n> quoted\ncode"
+    )
+    assert rich_text_plain(rich_text_of("typed\nagain")) == "typed\nagain"
+
+
+@settings(max_examples=200)
+@given(st.recursive(st.none() | st.text(max_size=5) | st.integers(),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                        st.sampled_from(["type", "elements", "text", "url", "style", "indent", "user_id"]), inner,
+                        max_size=4), max_leaves=30))  # fmt: skip
+def test_any_rich_text_shape_reads_as_text_without_raising(value: Any) -> None:
+    assert isinstance(rich_text_plain({"type": "rich_text", "elements": value}), str)

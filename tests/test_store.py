@@ -23,6 +23,7 @@ from bot.migrate import migrate, migrate_data, schema_version, tables
 from bot.pacing import CONVERSATION_LIMIT
 from bot.service import Acted, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
+from bot.slack.wording import SLACK_WORDING
 from bot.store import DueTimer, OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
 from bot.store.schema import SCHEMA_VERSION, migration_statements
 from bot.workspace import Workspace
@@ -74,7 +75,7 @@ def service(store: Store, tmp_path: Path) -> WorkflowService:
     org = workflows / "org.yaml"
     org.write_text(yaml.safe_dump(yaml.safe_load(org.read_text()) | {"calendar": ALWAYS_OPEN}))
     catalog = load_catalog(workflows)
-    workspace = Workspace(store, catalog, admins=(ADMIN,), clock=OffsetClock(start=NOW))
+    workspace = Workspace(store, catalog, admins=(ADMIN,), clock=OffsetClock(start=NOW), wording=SLACK_WORDING)
     return WorkflowService(workspace, renderer=BlockKitRenderer())
 
 
@@ -146,6 +147,13 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await start_timed(service(store, tmp_path), 2)
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
+        "DROP TABLE pseudonym_keys",  # 12
+        "DROP TABLE retention_marks",
+        "DROP INDEX instances_by_finish",
+        "DROP INDEX outbox_by_instance",
+        "DROP INDEX timers_by_instance",
+        "DROP TABLE purged_tallies",
+        "DELETE FROM schema_version WHERE version = 12",
         "DROP TABLE sending_pause",  # 11
         "DELETE FROM schema_version WHERE version = 11",
         "DROP TABLE api_requests",  # 10
@@ -343,7 +351,7 @@ async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its
     broken = ids[2]
     await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
     later = OffsetClock(start=NOW + timedelta(hours=1))
-    workspace = Workspace(store, work_service.catalog, admins=(ADMIN,), clock=later)
+    workspace = Workspace(store, work_service.catalog, admins=(ADMIN,), clock=later, wording=SLACK_WORDING)
     sweep = WorkflowService(workspace, renderer=BlockKitRenderer())
     assert await sweep.timer_sweep.fire_due_timers() == 10
     fired = await run_sql(database_url, "SELECT instance_id, status FROM timers WHERE fired_at IS NOT NULL")

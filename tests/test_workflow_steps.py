@@ -130,7 +130,7 @@ async def test_a_started_workflow_completes_the_step_with_its_request_outcome_an
         execution = await finished(slack, execution_id)
     assert execution.state == "completed" and execution.outputs is not None
     assert execution.outputs["request_id"] == 1 and execution.outputs["outcome"] == "completed"
-    assert json.loads(execution.outputs["form_values"]) == form | {"receipt_url": None}
+    assert json.loads(execution.outputs["form_values"]) == form | {"receipt": None, "receipt_url": None}
 
 
 async def test_form_values_a_workflow_refuses_fail_the_step_with_the_field_and_why(

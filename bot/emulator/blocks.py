@@ -43,6 +43,38 @@ _BLOCK_TYPES: Final = frozenset(
         "carousel",
     }
 )
+_ELEMENT_TYPES: Final = frozenset(
+    {
+        "button",
+        "channels_select",
+        "checkboxes",
+        "conversations_select",
+        "datepicker",
+        "datetimepicker",
+        "email_text_input",
+        "external_select",
+        "file_input",
+        "image",
+        "multi_channels_select",
+        "multi_conversations_select",
+        "multi_external_select",
+        "multi_static_select",
+        "multi_users_select",
+        "number_input",
+        "overflow",
+        "plain_text_input",
+        "radio_buttons",
+        "rich_text_input",
+        "static_select",
+        "timepicker",
+        "url_text_input",
+        "users_select",
+        "workflow_button",
+    }
+)
+_MULTI_SELECTS: Final = frozenset(kind for kind in _ELEMENT_TYPES if kind.startswith("multi_"))
+_INPUT_ONLY: Final = frozenset({"file_input", "rich_text_input", "email_text_input", "url_text_input"})
+_MAX_FILES: Final = 10
 _OPTION_LIMITS: Final[Mapping[str, int]] = MappingProxyType(
     {
         "static_select": 100,
@@ -119,8 +151,38 @@ def _check_element(element: Any, pointer: str, errors: list[str], action_ids: se
         style = element.get("style")
         if style is not None and style not in ("primary", "danger"):
             errors.append(f"must be one of ['primary', 'danger'] [json-pointer:{pointer}/style]")
+    if kind not in _ELEMENT_TYPES:
+        errors.append(f"unsupported type: {kind} [json-pointer:{pointer}/type]")
+        return
     if kind in _OPTION_LIMITS and "options" in element:
         _check_options(element["options"], f"{pointer}/options", _OPTION_LIMITS[kind], errors)
+    if kind in ("checkboxes", "radio_buttons") and "options" not in element:
+        errors.append(f"missing required field: options [json-pointer:{pointer}]")
+    _check_initial_options(element, pointer, errors)
+    if kind in _MULTI_SELECTS and "max_selected_items" in element:
+        limit = element["max_selected_items"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            errors.append(f"must be at least 1 [json-pointer:{pointer}/max_selected_items]")
+    if kind == "multi_users_select" and "initial_users" in element:
+        users = element["initial_users"]
+        if not isinstance(users, list) or not all(isinstance(user, str) for user in users):
+            errors.append(f"must be an array of user IDs [json-pointer:{pointer}/initial_users]")
+    if kind == "file_input":
+        _check_file_input(element, pointer, errors)
+    if kind == "datetimepicker" and "initial_date_time" in element:
+        stamp = element["initial_date_time"]
+        if isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 <= stamp < 10**10:
+            errors.append(f"must be a UNIX timestamp in seconds [json-pointer:{pointer}/initial_date_time]")
+    if kind == "rich_text_input" and "initial_value" in element:
+        initial = element["initial_value"]
+        if not isinstance(initial, dict) or initial.get("type") != "rich_text" or not isinstance(
+            initial.get("elements"), list
+        ):
+            errors.append(f"must be a rich_text object [json-pointer:{pointer}/initial_value]")
+    initial_text = element.get("initial_value")
+    typed = kind in ("email_text_input", "url_text_input")
+    if typed and initial_text is not None and not isinstance(initial_text, str):
+        errors.append(f"must be a string [json-pointer:{pointer}/initial_value]")
     if kind in ("static_select", "multi_static_select") and "options" not in element and "option_groups" not in element:
         errors.append(f"must provide either options or option_groups [json-pointer:{pointer}]")
     placeholder = element.get("placeholder")
@@ -128,6 +190,37 @@ def _check_element(element: Any, pointer: str, errors: list[str], action_ids: se
         _check_text(placeholder, f"{pointer}/placeholder", 150, errors, plain_only=True)
     if kind == "image" and not (element.get("image_url") or element.get("slack_file")):
         errors.append(f"missing required field: image_url [json-pointer:{pointer}]")
+
+
+def _check_initial_options(element: dict[str, Any], pointer: str, errors: list[str]) -> None:
+    """`initial_option(s)` must each be one of the element's `options` (here: by value)."""
+    options = element.get("options")
+    listed = options if isinstance(options, list) else []
+    offered = [option.get("value") for option in listed if isinstance(option, dict)]
+    for key in ("initial_option", "initial_options"):
+        if key not in element:
+            continue
+        chosen = element[key] if key == "initial_options" else [element[key]]
+        if not isinstance(chosen, list):
+            errors.append(f"must be an array [json-pointer:{pointer}/{key}]")
+            continue
+        for i, option in enumerate(chosen):
+            if isinstance(options, list) and (not isinstance(option, dict) or option.get("value") not in offered):
+                where = f"{pointer}/{key}" + (f"/{i}" if key == "initial_options" else "")
+                errors.append(f"must match one of the options [json-pointer:{where}]")
+
+
+def _check_file_input(element: dict[str, Any], pointer: str, errors: list[str]) -> None:
+    max_files = element.get("max_files")
+    if max_files is not None and (
+        isinstance(max_files, bool) or not isinstance(max_files, int) or not 1 <= max_files <= _MAX_FILES
+    ):
+        errors.append(f"must be between 1 and {_MAX_FILES} [json-pointer:{pointer}/max_files]")
+    filetypes = element.get("filetypes")
+    if filetypes is not None and (
+        not isinstance(filetypes, list) or not all(isinstance(kind, str) and kind for kind in filetypes)
+    ):
+        errors.append(f"must be an array of file extensions [json-pointer:{pointer}/filetypes]")
 
 
 def _check_block(block: dict[str, Any], pointer: str, errors: list[str]) -> None:
@@ -151,6 +244,10 @@ def _check_block(block: dict[str, Any], pointer: str, errors: list[str]) -> None
         _check_text(block.get("text"), f"{pointer}/text", 150, errors, plain_only=True)
     elif kind == "actions":
         elements = block.get("elements")
+        for i, element in enumerate(elements if isinstance(elements, list) else []):
+            if isinstance(element, dict) and element.get("type") in _INPUT_ONLY:
+                where = f"{pointer}/elements/{i}"
+                errors.append(f"{element['type']} is only allowed in input blocks [json-pointer:{where}]")
         if not isinstance(elements, list) or not elements:
             errors.append(f"must provide at least 1 element [json-pointer:{pointer}/elements]")
         else:

@@ -29,6 +29,7 @@ __all__ = [
     "date_value",
     "datetime_value",
     "email_value",
+    "file_input_value",
     "event_callback",
     "member_left_channel_event",
     "message_event",
@@ -37,6 +38,7 @@ __all__ = [
     "number_value",
     "plain_text_value",
     "radio_value",
+    "rich_text_value",
     "rich_text_blocks",
     "slash_command",
     "ssl_check",
@@ -47,6 +49,7 @@ __all__ = [
     "url_verification",
     "user_change_event",
     "user_ref",
+    "url_value",
     "user_value",
     "view_closed",
     "view_submission",
@@ -639,6 +642,22 @@ def radio_value(value: str | None, text: str | None = None) -> dict[str, Any]:
     if value is None:
         return {"type": "radio_buttons", "selected_option": None}
     return {"type": "radio_buttons", "selected_option": _option(value, text if text is not None else value)}
+
+
+def rich_text_value(text: str | None) -> dict[str, Any]:
+    """``rich_text_input`` state: the text as one rich_text section (``None``: nothing written)."""
+    if text is None:
+        return {"type": "rich_text_input", "rich_text_value": None}
+    return {"type": "rich_text_input", "rich_text_value": rich_text_blocks(text)[0]}
+
+
+def url_value(value: str | None) -> dict[str, Any]:
+    return {"type": "url_text_input", "value": value}
+
+
+def file_input_value(files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``file_input`` state: the file objects of what the user attached (see ``Workspace.attach_file``)."""
+    return {"type": "file_input", "files": [dict(file) for file in files]}
 
 
 def global_shortcut(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import random
+import re
 import string
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -327,6 +328,11 @@ class UploadedFile:
     alt_txt: str | None = None
     snippet_type: str | None = None
 
+    @property
+    def slug(self) -> str:
+        """The file name as Slack puts it in links: lower case, anything but letters, digits, `.`, `-` as `_`."""
+        return re.sub(r"[^a-z0-9.\-]+", "_", self.filename.lower()) or "file"
+
     def to_slack(self, team_domain: str) -> dict[str, Any]:
         extension = self.filename.rsplit(".", 1)[-1].lower() if "." in self.filename else "binary"
         return {
@@ -343,8 +349,8 @@ class UploadedFile:
             "mode": "hosted",
             "is_external": False,
             "is_public": bool(self.channels),
-            "url_private": f"https://files.slack.com/files-pri/{self.id}/{self.filename}",
-            "permalink": f"https://{team_domain}.slack.com/files/{self.user}/{self.id}/{self.filename}",
+            "url_private": f"https://files.slack.com/files-pri/{self.id}/{self.slug}",
+            "permalink": f"https://{team_domain}.slack.com/files/{self.user}/{self.id}/{self.slug}",
             "channels": list(self.channels),
         }
 
@@ -615,6 +621,24 @@ class Workspace:
 
     def file(self, file_id: str) -> UploadedFile | None:
         return self.uploads.get(file_id)
+
+    def attach_file(self, user_id: str, filename: str, content: bytes = b"%PDF-1.4 receipt") -> dict[str, Any]:
+        """A file ``user_id`` picks in a modal's ``file_input``: uploaded by them, shared nowhere yet, returned as
+        the file object a ``view_submission`` carries for it."""
+        if user_id not in self.users_by_id:
+            raise KeyError(user_id)
+        upload = UploadedFile(
+            id=self.new_id("F"),
+            filename=filename,
+            length=len(content),
+            title=filename,
+            user=user_id,
+            created=int(self.clock()),
+            content=content,
+            completed=True,
+        )
+        self.uploads[upload.id] = upload
+        return upload.to_slack(self.team_domain)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able picture of the workspace, e.g. for a sandbox page."""

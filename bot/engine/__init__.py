@@ -1,6 +1,7 @@
 """The pure workflow engine: definitions, instances, commands, timers and the state machine. No I/O."""
 
 from .assignees import AssigneeRef, Directory
+from .builder import placeholder_text
 from .commands import (
     ActOnTask,
     CancelInstance,
@@ -35,7 +36,7 @@ from .events import (
     TaskProgress,
     Transition,
 )
-from .expressions import FormValue
+from .expressions import FileRef, FormValue
 from .instance import FieldChange, Instance, InstanceStatus, Rating, Task, TaskStatus, Vote
 from .machine import SNOOZE_OPTIONS, can_start, decide, may_act, snooze_until, start, template_values
 from .org import OrgChart, OrgDirectory, OrgSettings, Person
@@ -75,6 +76,7 @@ __all__ = [
     "FieldType",
     "FireTimer",
     "FormField",
+    "FileRef",
     "FormValue",
     "Instance",
     "InstanceFinished",
@@ -110,5 +112,6 @@ __all__ = [
     "may_act",
     "snooze_until",
     "start",
+    "placeholder_text",
     "template_values",
 ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from .assignees import Directory, resolve, resolve_first
-from .definition import ApprovalRule, FieldType, Step, StepKind, WorkflowDefinition
+from .definition import ApprovalRule, FieldType, FormField, Step, StepKind, WorkflowDefinition
 from .events import (
     AddTimers,
     CancelTimers,
@@ -19,13 +20,14 @@ from .events import (
     TaskOpened,
     Transition,
 )
-from .expressions import escape_text, render_template
+from .expressions import FormValue, render_template
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
 from .refusals import People, RefusalFacts, RefusalReason, Why
 from .timers import deadline_at, first_timers, task_due_at, wait_timers
 from .waits import wait_ends_at
+from .wording import Wording
 
-__all__ = ["TransitionBuilder", "already_closed", "refuse", "template_values"]
+__all__ = ["TransitionBuilder", "already_closed", "placeholder_text", "refuse", "template_values"]
 
 class TransitionBuilder:
     """Accumulates one transition's state changes, events and effects."""
@@ -52,6 +54,10 @@ class TransitionBuilder:
         return Transition(
             self.instance.model_copy(update={"updated_at": self.now}), tuple(self.events), tuple(self.effects)
         )
+
+    def _filled(self, template: str) -> str:
+        """A step's template with the request's values, in the wording the directory's adapter asked for."""
+        return render_template(template, template_values(self.definition, self.instance, self.directory.wording))
 
     def replace_task(self, task: Task) -> None:
         tasks = tuple(task if existing.id == task.id else existing for existing in self.instance.tasks)
@@ -107,7 +113,7 @@ class TransitionBuilder:
             instance_id=self.instance.id,
             step_id=step.id,
             kind=step.type,
-            title=render_template(step.title, template_values(self.definition, self.instance)),
+            title=self._filled(step.title),
             assignees=assignees,
             created_at=self.now,
             due_at=task_due_at(step, assignees, self.directory, self.now),
@@ -142,7 +148,7 @@ class TransitionBuilder:
             return
         holder = (requester,) if step.remind is not None or step.extend is not None else ()
         round_suffix = f".r{self.instance.round}" if self.instance.round > 1 else ""
-        title = render_template(step.shown_title, template_values(self.definition, self.instance))
+        title = self._filled(step.shown_title)
         task = Task(
             id=f"{self.instance.id}.{step.id}{round_suffix}", instance_id=self.instance.id, step_id=step.id,
             kind=StepKind.WAIT, title=title, assignees=holder, created_at=self.now, due_at=ends,
@@ -174,7 +180,7 @@ class TransitionBuilder:
                 self.events.append(
                     Event("task_delegated", self.now, data={"step": step.id, "from": person, "to": delegate})
                 )
-                title = render_template(step.title, template_values(self.definition, self.instance))
+                title = self._filled(step.title)
                 self.effects.append(TaskDelegated(person, delegate, title))
             else:
                 result.append(person)
@@ -243,7 +249,7 @@ class TransitionBuilder:
             people.extend(
                 resolve(ref, requester=self.instance.requester, form=self.instance.form, directory=self.directory)
             )
-        text = render_template(step.text or "", template_values(self.definition, self.instance))
+        text = self._filled(step.text or "")
         people_unique = tuple(dict.fromkeys(people))
         self.events.append(
             Event(
@@ -268,26 +274,36 @@ class TransitionBuilder:
         self.effects.append(InstanceFinished())
 
 
-def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[str, str]:
-    """Values for `{...}` placeholders: form fields (people as mentions), requester, workflow, instance."""
+def template_values(definition: WorkflowDefinition, instance: Instance, wording: Wording) -> dict[str, str]:
+    """Values for `{...}` placeholders: form fields, requester, workflow, instance; people and typed text in the
+    adapter's `wording` (Slack's: mentions, escaped text)."""
     values = {
-        "requester": f"<@{instance.requester}>",
+        "requester": wording.person(instance.requester),
         "workflow": definition.title,
         "instance": f"#{instance.id}",
         "title": instance.title,
     }
     for field in definition.form:
         value = instance.form.get(field.id)
-        if value is None:
-            shown = "—"
-        elif field.type is FieldType.USER:
-            shown = f"<@{value}>"
-        elif field.type is FieldType.SELECT:
-            shown = next((o.label for o in field.options if o.value == value), str(value))
-        else:
-            shown = escape_text(str(value))  # typed by a person: shown as written, never as markup
-        values[f"form.{field.id}"] = shown
+        values[f"form.{field.id}"] = "—" if value is None else placeholder_text(field, value, wording)
     return values
+
+
+def placeholder_text(field: FormField, value: FormValue, wording: Wording) -> str:
+    """One form value in a `{form.x}` placeholder: options by their labels, lists comma-separated, files by name,
+    people and typed text as `wording` names them."""
+    items: list[Any] = value if isinstance(value, list) else [value]
+    if field.type in (FieldType.USER, FieldType.MULTI_USER):
+        return ", ".join(wording.person(str(user)) for user in items)
+    if field.type.has_options:
+        labels = {option.value: option.label for option in field.options}
+        return ", ".join(labels.get(str(item), str(item)) for item in items)
+    if field.type is FieldType.FILE:
+        return ", ".join(wording.typed(str(item.get("name", ""))) for item in items if isinstance(item, dict))
+    if field.type is FieldType.DATETIME:
+        text = str(value)  # stored as 2026-12-24T15:00:00Z
+        return f"{text[:10]} {text[11:16]} UTC" if len(text) == 20 and text.endswith("Z") else wording.typed(text)
+    return wording.typed(str(value))  # typed by a person: shown as written, never as markup
 
 
 def already_closed(task: Task, actor: str, now: datetime) -> Refusal:

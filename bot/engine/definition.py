@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -27,7 +29,7 @@ from pydantic import (
 )
 
 from .assignees import AssigneeRef
-from .expressions import Condition, FormValue, template_references
+from .expressions import Condition, FileRef, FormValue, template_references
 from .integrations import ReportSchedule, WebhookSpec
 from .recurrence import Recurrence, parse_recurrence
 from .suggestions import did_you_mean
@@ -64,6 +66,44 @@ class FieldType(StrEnum):
     DATE = "date"
     USER = "user"
     SELECT = "select"
+    MULTI_SELECT = "multi_select"
+    MULTI_USER = "multi_user"
+    CHECKBOXES = "checkboxes"
+    RADIO = "radio"
+    DATETIME = "datetime"
+    EMAIL = "email"
+    URL = "url"
+    RICH_TEXT = "rich_text"
+    FILE = "file"
+
+    @property
+    def has_options(self) -> bool:
+        return self in _OPTION_LIMITS
+
+    @property
+    def is_list(self) -> bool:
+        """Whether its value is a list: several options, people or files."""
+        return self in (FieldType.MULTI_SELECT, FieldType.MULTI_USER, FieldType.CHECKBOXES, FieldType.FILE)
+
+
+_OPTION_LIMITS = {  # Slack's most options per element
+    FieldType.SELECT: 100,
+    FieldType.MULTI_SELECT: 100,
+    FieldType.CHECKBOXES: 10,
+    FieldType.RADIO: 10,
+}
+_COUNTED = (FieldType.MULTI_SELECT, FieldType.MULTI_USER, FieldType.CHECKBOXES)
+_LENGTHS = (FieldType.TEXT, FieldType.RICH_TEXT)
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_FILE_ID = re.compile(r"F[A-Z0-9]{2,}")
+_FILETYPE = re.compile(r"[a-z0-9]{1,16}")
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_MAX_FILES = 10  # Slack's file_input takes 1 to 10 files
+
+
+def _option_list(kinds: tuple[FieldType, ...]) -> str:
+    names = [kind.value for kind in kinds]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
 class SelectOption(_Frozen):
@@ -86,39 +126,81 @@ class FormField(_Frozen):
     max: float | None = None
     decimals: Annotated[int, Field(ge=0, le=6)] = 2
     options: tuple[SelectOption, ...] = ()
+    min_selected: Annotated[int | None, Field(ge=1, le=100)] = None
+    max_selected: Annotated[int | None, Field(ge=1, le=100)] = None
+    filetypes: tuple[str, ...] = ()
+    max_files: Annotated[int | None, Field(ge=1, le=_MAX_FILES)] = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: Any) -> Any:
+        names = [kind.value for kind in FieldType]
+        if not isinstance(value, FieldType) and value not in names:
+            hint = did_you_mean(str(value), names)
+            raise ValueError(f"a field type is one of {', '.join(names)}; not {value!r}{hint}")
+        return value
+
+    @field_validator("filetypes", mode="before")
+    @classmethod
+    def _extensions(cls, value: Any) -> Any:
+        """`[PDF, .png]` means the same as `[pdf, png]`."""
+        if not isinstance(value, list | tuple):
+            return value
+        extensions = tuple(item.lower().lstrip(".") if isinstance(item, str) else item for item in value)
+        for item in extensions:
+            if not isinstance(item, str) or not _FILETYPE.fullmatch(item):
+                raise ValueError(f"{item!r} is not a file extension such as pdf or png")
+        return extensions
 
     @model_validator(mode="after")
     def _fits_its_type(self) -> FormField:
-        if self.type is FieldType.SELECT and not self.options:
-            raise ValueError("a select field needs options")
-        if len(self.options) > 100:
-            raise ValueError(f"a select field offers at most 100 options (Slack's limit), not {len(self.options)}")
-        if self.type is not FieldType.SELECT and self.options:
-            raise ValueError(f"options only apply to select fields, not {self.type.value}")
-        if self.type is not FieldType.NUMBER and (self.min is not None or self.max is not None):
+        kind = self.type
+        if kind.has_options and not self.options:
+            raise ValueError(f"a {kind.value} field needs options")
+        if kind.has_options and len(self.options) > _OPTION_LIMITS[kind]:
+            limit = _OPTION_LIMITS[kind]
+            count = len(self.options)
+            raise ValueError(f"a {kind.value} field offers at most {limit} options (Slack's limit), not {count}")
+        if not kind.has_options and self.options:
+            raise ValueError(f"options only apply to {_option_list(tuple(_OPTION_LIMITS))} fields, not {kind.value}")
+        if kind is not FieldType.NUMBER and (self.min is not None or self.max is not None):
             raise ValueError("min and max only apply to number fields")
-        if self.type is not FieldType.TEXT and (
-            self.multiline or self.min_length is not None or self.max_length is not None
-        ):
-            raise ValueError("multiline, min_length and max_length only apply to text fields")
+        if kind is not FieldType.TEXT and self.multiline:
+            raise ValueError("multiline only applies to text fields")
+        if kind not in _LENGTHS and (self.min_length is not None or self.max_length is not None):
+            raise ValueError("min_length and max_length only apply to text and rich_text fields")
+        if kind not in _COUNTED and (self.min_selected is not None or self.max_selected is not None):
+            raise ValueError(f"min_selected and max_selected only apply to {_option_list(_COUNTED)} fields")
+        if kind is not FieldType.FILE and (self.filetypes or self.max_files is not None):
+            raise ValueError("filetypes and max_files only apply to file fields")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min is larger than max")
         if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise ValueError("min_length is larger than max_length")
+        if self.min_selected is not None and self.max_selected is not None and self.min_selected > self.max_selected:
+            raise ValueError("min_selected is larger than max_selected")
+        if kind.has_options and (self.min_selected or 0) > len(self.options):
+            raise ValueError(f"min_selected is {self.min_selected}, but there are only {len(self.options)} options")
         if len({option.value for option in self.options}) != len(self.options):
             raise ValueError("select option values must be unique")
         return self
 
     def validate_value(self, raw: FormValue) -> FormValue:
         """Check and normalise one submitted value; raise ValueError with a message for the person."""
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if raw is None or (isinstance(raw, str) and not raw.strip()) or (isinstance(raw, list) and not raw):
             if self.required:
                 raise ValueError("This field is required.")
             return None
         if self.type is FieldType.NUMBER:
             return self._number(raw)
+        if self.type.is_list:
+            return self._list(raw)
+        if isinstance(raw, list):
+            raise ValueError("Give one value here, not a list.")
+        if self.type is FieldType.DATETIME:
+            return _moment(raw)
         text = str(raw).strip()
-        if self.type is FieldType.TEXT:
+        if self.type in _LENGTHS:
             if self.min_length is not None and len(text) < self.min_length:
                 raise ValueError(f"Write at least {self.min_length} characters.")
             limit = self.max_length or 3000
@@ -131,14 +213,64 @@ class FormField(_Frozen):
             except ValueError:
                 raise ValueError("Pick a date (YYYY-MM-DD).") from None
         if self.type is FieldType.USER:
-            if not re.fullmatch(r"[UW][A-Z0-9]{2,}", text):
+            if not _USER_ID.fullmatch(text):
                 raise ValueError("Pick a person.")
             return text
+        if self.type is FieldType.EMAIL:
+            if len(text) > 254 or not _ADDRESS.fullmatch(text):
+                raise ValueError("Enter an email address, such as name@example.com.")
+            return text
+        if self.type is FieldType.URL:
+            return _web_address(text)
         if text not in {option.value for option in self.options}:
             raise ValueError("Pick one of the options.")
         return text
 
+    def _list(self, raw: FormValue) -> list[str] | list[FileRef]:
+        items = raw if isinstance(raw, list) else [raw]
+        if self.type is FieldType.FILE:
+            return self._files(items)
+        chosen = list(dict.fromkeys(str(item).strip() for item in items))
+        if self.type is FieldType.MULTI_USER:
+            if not all(_USER_ID.fullmatch(user) for user in chosen):
+                raise ValueError("Pick people from the list.")
+            noun = "person" if (self.min_selected or 1) == 1 else "people"
+            plural = "people"
+        else:
+            known = [option.value for option in self.options]
+            if not set(chosen) <= set(known):
+                raise ValueError("Pick among the options.")
+            chosen = [value for value in known if value in chosen]  # in the form's order, whatever the click order
+            noun, plural = "option", "options"
+        if self.min_selected is not None and len(chosen) < self.min_selected:
+            raise ValueError(f"Pick at least {self.min_selected} {noun if self.min_selected == 1 else plural}.")
+        if self.max_selected is not None and len(chosen) > self.max_selected:
+            raise ValueError(f"Pick at most {self.max_selected} {noun if self.max_selected == 1 else plural}.")
+        return chosen
+
+    def _files(self, items: list[Any]) -> list[FileRef]:
+        files: list[FileRef] = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise ValueError("Attach the file through the form.")
+            file_id, name, permalink = (item.get(key) for key in ("id", "name", "permalink"))
+            if not (isinstance(file_id, str) and _FILE_ID.fullmatch(file_id) and isinstance(name, str) and name):
+                raise ValueError("Attach the file through the form.")
+            if not isinstance(permalink, str) or not _is_web_address(permalink):
+                raise ValueError(f"{name} has no link Baton can show.")
+            extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+            if self.filetypes and extension not in self.filetypes:
+                raise ValueError(f"{name} is not one of: {', '.join(self.filetypes)}.")
+            if all(known["id"] != file_id for known in files):
+                files.append({"id": file_id, "name": name[:255], "permalink": permalink})
+        limit = self.max_files or _MAX_FILES
+        if len(files) > limit:
+            raise ValueError(f"Attach at most {limit} file{'s' if limit != 1 else ''} (these are {len(files)}).")
+        return files
+
     def _number(self, raw: FormValue) -> float | int:
+        if isinstance(raw, list):
+            raise ValueError("Enter a number, e.g. 1250.50.")
         text = str(raw).strip().replace(",", "") if not isinstance(raw, int | float) else raw
         try:
             number = float(text)
@@ -152,6 +284,34 @@ class FormField(_Frozen):
             raise ValueError(f"The largest allowed value is {_show(self.max)}.")
         number = round(number, self.decimals)
         return int(number) if number.is_integer() else number
+
+
+def _moment(raw: str | int | float | bool) -> str:
+    """A date and time as UTC ISO 8601 (`2026-12-03T14:30:00Z`): from Slack's Unix timestamp, or ISO text with a
+    zone (a time without one could be anyone's)."""
+    try:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            moment = datetime.fromtimestamp(raw, UTC)
+        else:
+            moment = datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise ValueError("Pick a date and a time.") from None
+    if moment.tzinfo is None:
+        raise ValueError("Give the time with its zone, such as 2026-12-03T14:30:00Z.")
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _is_web_address(text: str) -> bool:
+    if len(text) > 3000 or any(char.isspace() or char in "<>|" for char in text):
+        return False
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and "." in (parts.hostname or "")
+
+
+def _web_address(text: str) -> str:
+    if not _is_web_address(text):
+        raise ValueError("Enter a web address, such as https://example.com/page.")
+    return text
 
 
 def _show(number: float) -> str:
@@ -685,8 +845,8 @@ class WorkflowDefinition(_Frozen):
             if field is None:
                 hint = did_you_mean(step.until.removeprefix("form."), fields, shown="form.{}")
                 problems.append(f"{where}: {step.until!r} is not a field of the form{hint}")
-            elif field.type is not FieldType.DATE:
-                problems.append(f"{where}: {step.until!r} must be a date field to wait until")
+            elif field.type not in (FieldType.DATE, FieldType.DATETIME):
+                problems.append(f"{where}: {step.until!r} must be a date or datetime field to wait until")
         length = step.wait_length
         if length is not None and length.field is not None:
             field = fields.get(length.field)
@@ -764,6 +924,15 @@ class WorkflowDefinition(_Frozen):
         """A content hash: instances remember the version they started on."""
         body = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def attachments(self, form: Mapping[str, FormValue]) -> list[FileRef]:
+        """The files attached to a form's file fields, in the form's order."""
+        files: list[FileRef] = []
+        for field in self.form:
+            value = form.get(field.id)
+            if field.type is FieldType.FILE and isinstance(value, list):
+                files.extend(item for item in value if isinstance(item, dict))
+        return files
 
     def validate_form(
         self, raw: dict[str, FormValue], *, partial: bool = False

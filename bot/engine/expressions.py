@@ -9,9 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Condition", "FormValue", "escape_text", "render_template", "template_references"]
+__all__ = ["Condition", "FileRef", "FormValue", "render_template", "template_references"]
 
-FormValue = str | int | float | bool | None
+FileRef = dict[str, str]
+"""A file attached through a form: its Slack `id`, `name` and `permalink`."""
+FormValue = str | int | float | bool | list[str] | list[FileRef] | None
+"""One form value; list fields (several options, people or files) hold lists."""
 
 _COMPARATORS: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
@@ -140,19 +143,6 @@ def template_references(template: str) -> set[str]:
 # Characters that can make typed text read as something else: direction overrides and isolates (which
 # reverse what follows, e.g. `\u202egnp.exe` shows as `exe.png`), zero-width and invisible characters (which
 # hide words from a reader or a search), NUL and other control characters. Removed from typed text.
-_DISGUISES = [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0xAD, 0x061C, 0x180E]
-_DISGUISES += [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF, *range(0xFFF9, 0xFFFC)]
-_INERT = str.maketrans({**dict.fromkeys(_DISGUISES), "\r": "\n", "\u2028": "\n", "\u2029": "\n"})
-
-
-def escape_text(text: str) -> str:
-    """Text people typed, made safe inside message markup: `&`, `<` and `>` become entities, so a typed
-    `<!channel>` or `<https://evil|click>` shows as written instead of pinging a channel or hiding a link;
-    direction overrides, zero-width and control characters are removed, so the text reads as it is."""
-    plain = text.replace("\r\n", "\n").translate(_INERT)
-    return plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def render_template(template: str, values: Mapping[str, str]) -> str:
     """Fill `{name}` placeholders from values; unknown placeholders stay as written."""
     return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)

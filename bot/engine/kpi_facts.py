@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from .flow import FlowFigures, Rates, TaskWeek
 from .kpis import (
+    COUNTED_EVENTS,
     AssigneeFigures,
     Durations,
     EventCount,
@@ -29,6 +30,7 @@ from .kpis import (
     previous_start,
     week_start,
 )
+from .purged import OUTCOMES, TASK_MEASURE, PurgedTally
 from .satisfaction import RatingRow, satisfaction_figures
 
 __all__ = [
@@ -132,6 +134,7 @@ class KpiFacts:
     requests: Sequence[FinishedRequest] = ()
     spans: Sequence[SpanGroup] = ()
     ratings: Sequence[RatingRow] = ()
+    purged: Sequence[PurgedTally] = ()  # what requests deleted for retention left (bot/engine/purged.py)
 
 
 def _seconds(us: int) -> float:
@@ -150,14 +153,15 @@ def compute_report(
     (workflow, step) to its cost per hour."""
     as_of = min(period.end, now)
     as_of_us = micros(as_of)
-    weeks = _weeks(facts, period, as_of)
-    total, each = _by_workflow(facts)
+    purged = [tally for tally in facts.purged if period.contains(tally.starts)]
+    weeks = _weeks(facts, period, as_of, purged)
+    total, each = _by_workflow(facts, purged)
     return KpiReport(
         period=period,
         as_of=as_of,
         total=_figures(total, as_of_us),
         workflows={name: _figures(each[name], as_of_us) for name in sorted(each)},
-        steps=_steps(facts, as_of_us),
+        steps=_steps(facts, as_of_us, purged),
         assignees=_assignees(facts.tasks, as_of_us),
         teams=_teams(facts, teams or {}, as_of_us),
         weeks=weeks,
@@ -167,8 +171,8 @@ def compute_report(
     )
 
 
-def _durations(values_us: Sequence[int]) -> Durations:
-    return durations([max(0, value) / MICROS for value in values_us])
+def _durations(values_us: Sequence[int], purged: Sequence[PurgedTally] = ()) -> Durations:
+    return durations([max(0, value) / MICROS for value in values_us], purged=purged)
 
 
 @dataclass
@@ -180,10 +184,16 @@ class _Workflow:
     cycles: list[int] = field(default_factory=list)
     tasks: list[TaskFact] = field(default_factory=list)
     kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    purged: dict[str, list[PurgedTally]] = field(default_factory=lambda: defaultdict(list))  # by measure
 
 
-def _by_workflow(facts: KpiFacts) -> tuple[_Workflow, dict[str, _Workflow]]:
+def _by_workflow(facts: KpiFacts, purged: Sequence[PurgedTally]) -> tuple[_Workflow, dict[str, _Workflow]]:
     total, each = _Workflow(), defaultdict[str, _Workflow](_Workflow)
+    for tally in purged:  # a purged request's part: as its rows counted, but its percentiles (see durations)
+        for facts_of in (total, each[tally.workflow]):
+            facts_of.purged[tally.measure].append(tally)
+            if tally.measure in COUNTED_EVENTS:
+                facts_of.kinds[tally.measure] += tally.count
     for (name, status, _), count in facts.finished.items():
         total.outcomes[status] += count
         each[name].outcomes[status] += count
@@ -204,16 +214,19 @@ def _by_workflow(facts: KpiFacts) -> tuple[_Workflow, dict[str, _Workflow]]:
 
 def _figures(facts: _Workflow, as_of: int) -> Figures:
     with_due = [t for t in facts.tasks if t.due is not None]
+    purged = facts.purged
+    outcomes = {status: facts.outcomes[status] + sum(t.count for t in purged[status]) for status in OUTCOMES}
+    decided = purged[TASK_MEASURE]
     return Figures(
-        started=facts.started,
-        completed=facts.outcomes["completed"],
-        rejected=facts.outcomes["rejected"],
-        cancelled=facts.outcomes["cancelled"],
-        failed=facts.outcomes["failed"],
-        cycle_time=_durations(facts.cycles),
-        tasks=len(facts.tasks),
-        tasks_with_due=len(with_due),
-        overdue=sum(1 for t in with_due if t.overdue(as_of)),
+        started=facts.started + sum(tally.count for tally in purged["started"]),
+        completed=outcomes["completed"],
+        rejected=outcomes["rejected"],
+        cancelled=outcomes["cancelled"],
+        failed=outcomes["failed"],
+        cycle_time=_durations(facts.cycles, purged["completed"]),
+        tasks=len(facts.tasks) + sum(tally.count for tally in decided),
+        tasks_with_due=len(with_due) + sum(tally.with_due for tally in decided),
+        overdue=sum(1 for t in with_due if t.overdue(as_of)) + sum(tally.overdue for tally in decided),
         reminders=facts.kinds["reminder_sent"],
         escalations=facts.kinds["escalated"],
         delivery_failures=facts.kinds["delivery_failed"],
@@ -221,7 +234,7 @@ def _figures(facts: _Workflow, as_of: int) -> Figures:
     )
 
 
-def _steps(facts: KpiFacts, as_of: int) -> tuple[StepFigures, ...]:
+def _steps(facts: KpiFacts, as_of: int, purged: Sequence[PurgedTally]) -> tuple[StepFigures, ...]:
     grouped: dict[tuple[str, str], list[TaskFact]] = defaultdict(list)
     for task in facts.tasks:
         grouped[(task.workflow, task.step_id)].append(task)
@@ -230,17 +243,29 @@ def _steps(facts: KpiFacts, as_of: int) -> tuple[StepFigures, ...]:
         if count.step_id is not None:
             kinds[(count.workflow, count.step_id, count.kind)] += count.count
             grouped.setdefault((count.workflow, count.step_id), [])
+    decided: dict[tuple[str, str], list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        if tally.step_id is None:
+            continue
+        if tally.measure == TASK_MEASURE:
+            decided[(tally.workflow, tally.step_id)].append(tally)
+        elif tally.measure in COUNTED_EVENTS:
+            kinds[(tally.workflow, tally.step_id, tally.measure)] += tally.count
+        else:
+            continue
+        grouped.setdefault((tally.workflow, tally.step_id), [])
     figures = []
     for (workflow, step_id), tasks in sorted(grouped.items()):
         with_due = [t for t in tasks if t.due is not None]
+        tallies = decided[(workflow, step_id)]
         figures.append(
             StepFigures(
                 workflow=workflow,
                 step_id=step_id,
-                time=_durations([t.waited for t in tasks if not t.is_open]),
+                time=_durations([t.waited for t in tasks if not t.is_open], tallies),
                 open_now=sum(1 for t in tasks if t.is_open),
-                tasks_with_due=len(with_due),
-                overdue=sum(1 for t in with_due if t.overdue(as_of)),
+                tasks_with_due=len(with_due) + sum(tally.with_due for tally in tallies),
+                overdue=sum(1 for t in with_due if t.overdue(as_of)) + sum(tally.overdue for tally in tallies),
                 reminders=kinds[(workflow, step_id, "reminder_sent")],
                 escalations=kinds[(workflow, step_id, "escalated")],
                 timeouts=kinds[(workflow, step_id, "task_timed_out")],
@@ -289,7 +314,9 @@ def _teams(facts: KpiFacts, teams: Mapping[str, tuple[str, ...]], as_of: int) ->
     return tuple(figures)
 
 
-def _weeks(facts: KpiFacts, period: Period, as_of: datetime) -> tuple[WeekFigures, ...]:
+def _weeks(
+    facts: KpiFacts, period: Period, as_of: datetime, purged: Sequence[PurgedTally]
+) -> tuple[WeekFigures, ...]:
     started: dict[int, int] = defaultdict(int)
     for (_, week), count in facts.started.items():
         started[week] += count
@@ -299,6 +326,15 @@ def _weeks(facts: KpiFacts, period: Period, as_of: datetime) -> tuple[WeekFigure
     cycles: dict[int, list[int]] = defaultdict(list)
     for _, week, us in facts.cycles:
         cycles[week].append(us)
+    purged_cycles: dict[int, list[PurgedTally]] = defaultdict(list)
+    for tally in purged:
+        week = (tally.day - _WEEK_ZERO).days // 7
+        if tally.measure == "started":
+            started[week] += tally.count
+        elif tally.measure in OUTCOMES:
+            outcomes[(week, tally.measure)] += tally.count
+            if tally.measure == "completed":
+                purged_cycles[week].append(tally)
     weeks = []
     monday, last = week_start(period.start), week_start(max(period.start, as_of - timedelta(microseconds=1)))
     while monday <= last:
@@ -310,7 +346,7 @@ def _weeks(facts: KpiFacts, period: Period, as_of: datetime) -> tuple[WeekFigure
                 completed=outcomes[(number, "completed")],
                 rejected=outcomes[(number, "rejected")],
                 cancelled=outcomes[(number, "cancelled")],
-                cycle_time=_durations(cycles[number]),
+                cycle_time=_durations(cycles[number], purged_cycles[number]),
             )
         )
         monday += timedelta(days=7)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
 from typing import TypeVar
 
 from .flow import FlowFigures, TaskWeek
+from .purged import PurgedTally
 from .satisfaction import Satisfaction
 
 __all__ = [
@@ -149,10 +152,31 @@ class Durations:
     total: float = 0.0
 
 
-def durations(values: Sequence[float]) -> Durations:
-    """Count, median, 90th percentile and total (summed smallest first, so the same whatever the rows' order)."""
+def durations(values: Sequence[float], *, purged: Iterable[PurgedTally] = ()) -> Durations:
+    """Count, median, 90th percentile and total (summed smallest first, so the same whatever the rows' order).
+
+    Purged tallies (bot/engine/purged.py) add their count and seconds exactly, and stand in the percentiles as
+    that many durations of their mean (the durations themselves were not kept): weighted ranks, not copies."""
     ordered = sorted(values)
-    return Durations(len(ordered), percentile(ordered, 50), percentile(ordered, 90), float(sum(ordered)))
+    tallies = sorted((tally.seconds / tally.count, tally.count, tally.seconds) for tally in purged if tally.count > 0)
+    if not tallies:
+        return Durations(len(ordered), percentile(ordered, 50), percentile(ordered, 90), float(sum(ordered)))
+    weighted = sorted([(value, 1) for value in ordered] + [(mean, count) for mean, count, _ in tallies])
+    total = float(sum(ordered)) + float(sum(sorted(seconds for _, _, seconds in tallies)))
+    count = sum(weight for _, weight in weighted)
+    return Durations(count, _weighted_percentile(weighted, count, 50), _weighted_percentile(weighted, count, 90), total)
+
+
+def _weighted_percentile(weighted: Sequence[tuple[float, int]], count: int, q: float) -> float:
+    """`percentile` over the values each repeated its weight times (sorted by value), without the copies."""
+    ends = list(accumulate(weight for _, weight in weighted))  # ends[i]: ranks below the end of the i-th value
+
+    def at(rank: int) -> float:
+        return weighted[bisect_right(ends, rank)][0]
+
+    position = (count - 1) * q / 100.0
+    low, high = math.floor(position), math.ceil(position)
+    return at(low) + (at(high) - at(low)) * (position - low)
 
 
 # ---- counts the store hands over -----------------------------------------------------------------

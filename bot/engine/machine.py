@@ -86,6 +86,8 @@ def start(
         actor=command.requester,
         data={"workflow": definition.name, "version": definition.version, "trigger": command.trigger},
     )
+    if files := definition.attachments(form):  # in the history and the export, beside who asked
+        started.data["files"] = files
     builder = TransitionBuilder(definition, directory, instance, now, [started], [RequestReceived()])
     builder.enter_stage(0)
     return builder.transition()

@@ -9,7 +9,9 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
+from .wording import PLAIN_WORDING, Wording
 from .worktime import ClockTime, WorkingCalendar, known_zone, zone
 
 __all__ = ["OrgChart", "OrgDirectory", "OrgSettings", "Person"]
@@ -17,8 +19,10 @@ __all__ = ["OrgChart", "OrgDirectory", "OrgSettings", "Person"]
 _USER_ID = r"^[UW][A-Z0-9]{2,}$"
 
 
-class Person(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class Person:
+    """One person: a slotted record validated by pydantic (a model per person cost five times the memory, and
+    an organisation has tens of thousands of them)."""
 
     name: Annotated[str, Field(min_length=1, max_length=80)]
     manager: Annotated[str | None, Field(pattern=_USER_ID)] = None
@@ -99,8 +103,10 @@ class OrgDirectory:
         usergroups: Mapping[str, tuple[str, ...]] | None = None,
         delegations: Mapping[str, str] | None = None,
         zones: Callable[[str], str | None] | None = None,
+        wording: Wording = PLAIN_WORDING,
     ) -> None:
         self._zones = zones or (lambda _user: None)
+        self._wording = wording
         self._chart = chart
         self._admins = admins
         self._usergroups: Mapping[str, tuple[str, ...]] = usergroups if usergroups is not None else {}
@@ -113,6 +119,11 @@ class OrgDirectory:
     @property
     def admins(self) -> tuple[str, ...]:
         return self._admins
+
+    @property
+    def wording(self) -> Wording:
+        """How templates name people and typed text for whoever shows them (Slack: mentions, escaped text)."""
+        return self._wording
 
     def manager_of(self, user_id: str) -> str | None:
         person = self._chart.people.get(user_id)
@@ -159,10 +170,16 @@ class OrgDirectory:
             usergroups={**self._usergroups, **usergroups},
             delegations=self._delegations,
             zones=self._zones,
+            wording=self._wording,
         )
 
     def with_delegations(self, delegations: Mapping[str, str]) -> OrgDirectory:
         """The same directory, with the delegations in force now."""
         return OrgDirectory(
-            self._chart, admins=self._admins, usergroups=self._usergroups, delegations=delegations, zones=self._zones
+            self._chart,
+            admins=self._admins,
+            usergroups=self._usergroups,
+            delegations=delegations,
+            zones=self._zones,
+            wording=self._wording,
         )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from .assignees import Directory
 from .builder import TransitionBuilder, refuse
 from .commands import ActOnTask, CommentOn, Decision, ResubmitForm
-from .definition import ApprovalRule, Step, StepKind, WorkflowDefinition
+from .definition import ApprovalRule, FieldType, Step, StepKind, WorkflowDefinition
 from .events import CancelTimers, CommentAdded, Event, Refusal, TaskProgress, Transition
+from .expressions import FormValue
 from .instance import FieldChange, Instance, Task, TaskStatus, Vote
 from .permissions import comment_refusal
 from .refusals import People, RefusalReason
@@ -80,7 +82,7 @@ def resubmit(
     if command.actor != instance.requester:
         requester = {"requester": People((instance.requester,))}
         return refuse(RefusalReason.NOT_REQUESTER_TO_EDIT, now, command.actor, task_id=task.id, facts=requester)
-    form, errors = definition.validate_form(command.form)
+    form, errors = definition.validate_form(_keeping_files(definition, instance.form, command.form))
     if errors:
         details = "; ".join(f"{field}: {message}" for field, message in errors.items())
         return refuse(RefusalReason.FORM_INVALID, now, command.actor, task_id=task.id, facts={"details": details})
@@ -102,6 +104,8 @@ def resubmit(
             data={"round": instance.round + 1, "changes": [c.model_dump(mode="json") for c in changes]},
         )
     )
+    if definition.attachments(form) != definition.attachments(instance.form):
+        builder.events[-1].data["files"] = definition.attachments(form)
     builder.enter_stage(instance.stage_index)
     return builder.transition()
 
@@ -121,3 +125,15 @@ def comment(
     builder.events.append(Event("comment_added", now, actor=command.actor, data={"comment": text}))
     builder.effects.append(CommentAdded(command.actor, text, people))
     return builder.transition()
+
+
+def _keeping_files(
+    definition: WorkflowDefinition, current: Mapping[str, FormValue], submitted: Mapping[str, FormValue]
+) -> dict[str, FormValue]:
+    """The resubmitted form, where a file field left empty keeps the files it had: a form cannot show the files
+    already attached (Slack's file_input has no initial value), so new files replace them and none keeps them."""
+    merged = dict(submitted)
+    for field in definition.form:
+        if field.type is FieldType.FILE and not merged.get(field.id) and current.get(field.id):
+            merged[field.id] = current[field.id]
+    return merged

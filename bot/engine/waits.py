@@ -70,12 +70,15 @@ def wait_ends_at(
     now: datetime,
 ) -> datetime | None:
     """When a wait entered `now` is over, in `zone` (the requester's); None when there is nothing to wait for
-    (an empty field). Until a date: the start of that date's working day (its first working moment)."""
+    (an empty field). Until a date: the start of that date's working day (its first working moment); until a
+    date and time: that moment."""
     if until is not None:
         value = form.get(until.removeprefix("form."))
         if not isinstance(value, str) or not value:
             return None
         try:
+            if "T" in value:  # a datetime field: stored in UTC, ISO 8601 with a Z
+                return datetime.fromisoformat(value.replace("Z", "+00:00"))
             day = date.fromisoformat(value[:10])
         except ValueError:
             return None

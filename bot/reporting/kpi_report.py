@@ -22,6 +22,7 @@ from bot.engine.kpis import (
     previous_start,
     week_start,
 )
+from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RatingRow
 from bot.store import Store
 
@@ -98,7 +99,8 @@ async def load_facts(
     for long; each month's counts add up (bot/store/report_facts.py says what falls in which month), and tasks
     per week are one grouped query. The ratings of the period before are read too, for satisfaction's trend.
     Without `flow`, none of flow, task spans and ratings is read (the Home's and the map's figures need none);
-    a task's step (for its cost) is read only in `rated_workflows`."""
+    a task's step (for its cost) is read only in `rated_workflows`. What purged requests left (bot/engine/purged.py)
+    comes with the chunk each of its days begins in."""
     finished: dict[tuple[str, str, int], int] = defaultdict(int)
     started: dict[tuple[str, int], int] = defaultdict(int)
     requesters: dict[str, tuple[int, int]] = {}
@@ -108,6 +110,7 @@ async def load_facts(
     requests: dict[int, FinishedRequest] = {}
     spans: list[SpanGroup] = []
     ratings: dict[int, RatingRow] = {}
+    purged: list[PurgedTally] = []  # each day's tallies are read in the one chunk the day begins in
     as_of = min(period.end, now)
     first = max(period.start, _monday(period.start))
     if flow:  # tasks per week: one query over the period, a few rows a week
@@ -120,6 +123,7 @@ async def load_facts(
         end = min(period.end, start + _CHUNK)
         async with store.transaction(read_only=True) as work:
             chunk = await work.chunk_facts(start, end, workflows=workflows)
+            purged.extend(await work.purged_tallies(start, end, workflows=workflows))
             if end == period.end:  # open tasks: once
                 chunk.tasks.extend(await work.open_task_facts(end, workflows=workflows))
         if flow:  # a transaction of its own: no single one holds the database for long
@@ -153,6 +157,7 @@ async def load_facts(
         requests=tuple(requests.values()),
         spans=tuple(spans),
         ratings=tuple(ratings.values()),
+        purged=tuple(purged),
     )
 
 

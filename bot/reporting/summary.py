@@ -6,10 +6,10 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from bot.engine.expressions import escape_text
 from bot.engine.flow import FlowFigures
 from bot.engine.kpis import Durations, Figures, KpiReport, week_label
 from bot.engine.satisfaction import Satisfaction
+from bot.slack.wording import escape_text
 
 __all__ = ["chart_png", "report_blocks", "report_text", "span", "tasks_chart_png"]
 

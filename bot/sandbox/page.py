@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["BadRequest", "Handler", "PageActions", "api_handler", "query_int"]
 
 log = logging.getLogger(__name__)
+_PAGE_FILE = b"(a file attached on the sandbox page: the page sends its name, not its content)"
 
 TIME_STEPS: Final = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 FORM: Final = "application/x-www-form-urlencoded"
@@ -118,7 +119,13 @@ class PageActions:
         if view is None:
             raise BadRequest("that view is no longer open")
         entered = body.get("values")
-        state = view_state(view, entered if isinstance(entered, Mapping) else {})
+        person = self._sandbox.emulator.user(user)
+        state = view_state(
+            view,
+            entered if isinstance(entered, Mapping) else {},
+            tz=zone(person.tz if person else None),
+            attach=lambda name: self._sandbox.emulator.attach_file(user, name[:255], _PAGE_FILE),
+        )
         response = await self._sandbox.driver.submit_view(user, view_id, state)
         outcome = _outcome(response)
         with contextlib.suppress(ValueError):

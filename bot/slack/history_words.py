@@ -31,6 +31,7 @@ _PHRASES = {
     "delivery_failed": "a message could not be delivered",
     "action_refused": "was refused",
     "request_rated": "rated the outcome",
+    "personal_data_erased": "a person's personal data was erased here",
 }
 
 

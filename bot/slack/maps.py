@@ -17,12 +17,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
 from bot.engine import WorkflowDefinition
-from bot.engine.expressions import escape_text
 from bot.engine.kpis import Period, parse_period
 from bot.map_drawing import ImageFormat, draw_map, map_summary
 from bot.process_map import ProcessMap, load_process_map
 from bot.reporting.kpi_report import parse_report_request
 from bot.service import WorkflowService
+from bot.slack.wording import escape_text
 from bot.store import Store
 
 from .blocks import Block, actions, button

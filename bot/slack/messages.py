@@ -8,7 +8,10 @@ from typing import Any
 
 from bot.engine import (
     ApprovalRule,
+    FieldChange,
     FieldType,
+    FormField,
+    FormValue,
     Instance,
     InstanceStatus,
     StepKind,
@@ -17,10 +20,11 @@ from bot.engine import (
     TaskStatus,
     Vote,
     WorkflowDefinition,
+    placeholder_text,
     template_values,
 )
 from bot.engine.digest import Assignment, DigestPlan
-from bot.engine.expressions import escape_text, render_template
+from bot.engine.expressions import render_template
 from bot.store import AuditEntry
 
 from .blocks import (
@@ -39,6 +43,7 @@ from .blocks import (
 from .history_words import history_phrase
 from .rating_blocks import rating_blocks
 from .views import CALLBACK_RESUBMIT, start_form_view
+from .wording import SLACK_WORDING, escape_text
 
 __all__ = [
     "ACTION_EDIT_REQUEST",
@@ -124,17 +129,35 @@ def form_summary(definition: WorkflowDefinition, instance: Instance) -> list[str
         value = instance.form.get(field.id)
         if value is None:
             continue
-        if field.type is FieldType.USER:
-            shown = f"<@{value}>"
-        elif field.type is FieldType.SELECT:
-            shown = next((o.label for o in field.options if o.value == value), str(value))
-        else:
-            shown = escape_text(str(value))  # typed by a person: shown as written, never as markup
-        fields.append(f"*{field.label}*\n{clip(shown, 1500)}")
+        fields.append(f"*{field.label}*\n{clip(shown_value(field, value), 1500)}")
     if len(fields) > 10:  # a section shows at most 10 fields: pack them so that none is dropped
         per = -(-len(fields) // 10)
         fields = [clip("\n".join(fields[i : i + per]), 2000) for i in range(0, len(fields), per)]
     return fields
+
+
+def shown_value(field: FormField, value: FormValue) -> str:
+    """One form value as a reader sees it: people as mentions, files as links (`<permalink|name>`), a date and
+    time in the reader's own zone, options by their labels, typed text escaped."""
+    items: list[Any] = value if isinstance(value, list) else [value]
+    if field.type is FieldType.FILE:
+        links = [_file_link(item) for item in items if isinstance(item, dict)]
+        return ", ".join(link for link in links if link)
+    if field.type is FieldType.DATETIME:
+        try:
+            return when(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        except ValueError:
+            return escape_text(str(value))
+    return placeholder_text(field, value, SLACK_WORDING)
+
+
+def _file_link(file: Mapping[str, Any]) -> str:
+    name = escape_text(str(file.get("name") or "file")).replace("|", "¦")
+    permalink = file.get("permalink")
+    safe = isinstance(permalink, str) and not set(permalink) & set("<>| ")
+    if safe and isinstance(permalink, str) and permalink.startswith(("https://", "http://")):
+        return f"<{permalink}|{name}>"
+    return name
 
 
 def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task: Task) -> list[Block]:
@@ -149,7 +172,7 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
     else:
         step = definition.step(task.step_id)
         if step.description:
-            description = render_template(step.description, template_values(definition, instance))
+            description = render_template(step.description, template_values(definition, instance, SLACK_WORDING))
     blocks: list[Block] = [
         section(f"*{task.title}*"),  # a section, not a header: titles may mention people
         section(
@@ -158,8 +181,7 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
         ),
     ]
     if task.changes:
-        labels = {field.id: field.label for field in definition.form}
-        lines = [f"• *{labels.get(c.field, c.field)}*: ~{_shown(c.old)}~ → {_shown(c.new)}" for c in task.changes]
+        lines = [_change_line(definition.field(c.field), c) for c in task.changes]
         blocks.append(section(f":pencil2: *Changed in round {task.round}*\n" + "\n".join(lines)))
     if task.votes:
         blocks.append(context(" · ".join(_vote_line(vote) for vote in task.votes)))
@@ -174,8 +196,14 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
     return blocks
 
 
-def _shown(value: object) -> str:
-    return "—" if value is None else clip(escape_text(str(value)), 300)
+def _change_line(field: FormField | None, change: FieldChange) -> str:
+    def shown(value: FormValue) -> str:
+        if value is None:
+            return "—"
+        return clip(shown_value(field, value) if field else escape_text(str(value)), 300)
+
+    label = field.label if field else change.field
+    return f"• *{label}*: ~{shown(change.old)}~ → {shown(change.new)}"
 
 
 _DECIDED = {"approve": "approved", "reject": "rejected", "request_changes": "asked for changes"}
@@ -329,7 +357,7 @@ def decision_note(task: Task) -> str:
 
 def revision_view(definition: WorkflowDefinition, instance: Instance, task_id: str) -> dict[str, object]:
     """The start form again, filled with the current values, to resubmit after a change request."""
-    view = start_form_view(definition, origin_channel=None, initial=instance.form)
+    view = start_form_view(definition, origin_channel=None, initial=instance.form, files_kept=True)
     return {**view, "callback_id": CALLBACK_RESUBMIT, "private_metadata": task_id, "submit": plain("Resubmit", 24)}
 
 
@@ -365,7 +393,7 @@ def status_blocks(
             continue
         task = instance.latest_task(step.id)  # after changes were requested, the round now under way
         if task is None:  # never opened: its title filled from the form, as it would have been
-            title = render_template(step.shown_title, template_values(definition, instance))
+            title = render_template(step.shown_title, template_values(definition, instance, SLACK_WORDING))
             blocks.append(context(f":white_circle: {title} — not reached"))
         elif task.status is TaskStatus.OPEN and task.kind is StepKind.WAIT:
             until = f" until {when(task.due_at)}" if task.due_at else ""
@@ -405,6 +433,10 @@ def audit_blocks(trail: Sequence[AuditEntry], step_titles: Mapping[str, str] | N
         # what a person wrote is escaped; a task title is Baton's own rendered text (values already escaped)
         detail = escape_text(str(said)) if said else clip(titles.get(str(step), str(step or "")), 200)
         phrase = history_phrase(entry.kind, entry.data.get("trigger"))
+        files = entry.data.get("files")
+        if isinstance(files, list):  # what was attached at the start, or attached instead in a resubmission
+            links = ", ".join(_file_link(file) for file in files if isinstance(file, dict))
+            detail = (f"{detail} · " if detail else "") + (f"attached {links}" if links else "attachments removed")
         lines.append(f"{when(entry.at)} · {who}{phrase}" + (f" · {detail}" if detail else ""))
     chunks: list[Block] = []
     text = "*History*"

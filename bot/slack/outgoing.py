@@ -30,7 +30,7 @@ from bot.engine import (
 )
 from bot.engine.digest import DigestPlan
 from bot.engine.events import ExtensionDecided
-from bot.engine.expressions import escape_text
+from bot.slack.wording import escape_text
 from bot.store import OutboxMessage
 
 from .blocks import clip, section

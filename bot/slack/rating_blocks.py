@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from bot.engine import Instance, WorkflowDefinition
-from bot.engine.expressions import escape_text
 from bot.engine.satisfaction import COMMENT_LIMIT, RATEABLE, SCORES
+from bot.slack.wording import escape_text
 
 from .blocks import Block, actions, button, clip, context, plain, section
 

@@ -39,7 +39,7 @@ class RatingButtons:
     async def rate(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         click = click_of(body)
         score = score_of(click.action_id) or 0
-        result = await self._service.rate(request_number(click.value), click.user_id, score)
+        result = await self._service.ratings.rate(request_number(click.value), click.user_id, score)
         await ack()
         if isinstance(result, Refused):
             note = refusal_text(result.why)
@@ -47,7 +47,7 @@ class RatingButtons:
 
     async def ask_comment(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         click = click_of(body)
-        rated = await self._service.may_comment_rating(request_number(click.value), click.user_id)
+        rated = await self._service.ratings.may_comment_rating(request_number(click.value), click.user_id)
         await ack()
         if isinstance(rated, Refused):
             note = refusal_text(rated.why)
@@ -59,7 +59,7 @@ class RatingButtons:
     async def comment_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         submission = submission_of(body, view)
         text = submitted_text(submission.values) or ""
-        result = await self._service.comment_rating(
+        result = await self._service.ratings.comment_rating(
             request_number(submission.private_metadata), submission.user_id, text
         )
         if isinstance(result, Refused):

@@ -153,13 +153,13 @@ class ReportDesk:
             if (now - due).total_seconds() > _LATE_REPORT:
                 continue
             key = f"weekly-report:{name}:{due.isoformat()}"
-            if not await self._service.first_sighting(key):
+            if not await self._service.sightings.first_sighting(key):
                 continue  # claimed before sending, so several processes send it once
             try:
                 await self.send_report(client, schedule.channel, [name], parse_period(schedule.period, now))
                 sent += 1
             except _SEND_ERRORS as error:
-                await self._service.forget_sighting(key)  # the next sweep tries again (for up to a day)
+                await self._service.sightings.forget_sighting(key)  # the next sweep tries again (for up to a day)
                 log.error(
                     "weekly report of %s to %s failed, will retry: %r", name, schedule.channel, error,
                     extra={"workflow": name},

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from bot.engine import FieldType, FormField, FormValue, WorkflowDefinition
+from bot.engine import FieldType, FileRef, FormField, FormValue, WorkflowDefinition
 
 from .blocks import Block, clip, context, fit_blocks, plain, section
+from .rich_text import rich_text_of, rich_text_plain
 
 __all__ = [
     "CALLBACK_CHANGES",
@@ -52,13 +54,20 @@ def field_block_id(field_id: str) -> str:
 
 
 def start_form_view(
-    definition: WorkflowDefinition, *, origin_channel: str | None, initial: Mapping[str, FormValue] | None = None
+    definition: WorkflowDefinition,
+    *,
+    origin_channel: str | None,
+    initial: Mapping[str, FormValue] | None = None,
+    files_kept: bool = False,
 ) -> dict[str, Any]:
-    """The modal that collects a workflow's start form (prefilled with `initial` values, if any)."""
+    """The modal that collects a workflow's start form (prefilled with `initial` values, if any); `files_kept`
+    when files already attached stay unless new ones are attached (a resubmission), else they are asked again."""
     blocks: list[Block] = []
     if definition.description:
         blocks.append(section(definition.description))
-    blocks.extend(_input(field, (initial or {}).get(field.id)) for field in definition.form)
+    for field in definition.form:
+        value = (initial or {}).get(field.id)
+        blocks.append(_input(field, None if field.type is FieldType.FILE and not files_kept else value))
     return {
         "type": "modal",
         "callback_id": CALLBACK_START_FORM,
@@ -71,54 +80,115 @@ def start_form_view(
 
 
 def _input(field: FormField, initial: FormValue = None) -> Block:
-    element: dict[str, Any]
-    if field.type is FieldType.TEXT:
-        element = {"type": "plain_text_input", "multiline": field.multiline}
-        if field.min_length is not None:
-            element["min_length"] = field.min_length
-        element["max_length"] = field.max_length or 3000
-    elif field.type is FieldType.NUMBER:
-        element = {"type": "number_input", "is_decimal_allowed": field.decimals > 0}
-        if field.min is not None:
-            element["min_value"] = _number_text(field.min, field.decimals)
-        if field.max is not None:
-            element["max_value"] = _number_text(field.max, field.decimals)
-    elif field.type is FieldType.DATE:
-        element = {"type": "datepicker"}
-    elif field.type is FieldType.USER:
-        element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
-    else:
-        element = {
-            "type": "static_select",
-            "placeholder": plain("Choose", 150),
-            "options": [{"text": plain(o.label, 75), "value": o.value} for o in field.options[:100]],
-        }
+    element = _element(field)
     element["action_id"] = _VALUE
-    if initial is not None:
+    optional = not field.required
+    hint = field.help or ""
+    if initial is not None and field.type is FieldType.FILE:  # Slack cannot show files already attached
+        files = initial if isinstance(initial, list) else []
+        names = ", ".join(str(f.get("name")) for f in files if isinstance(f, dict))
+        hint = clip(f"Attached: {names}. Leave empty to keep them; new files replace them. {hint}".strip(), 2000)
+        optional = True
+    elif initial is not None:
         _prefill(field, element, initial)
     block: Block = {
         "type": "input",
         "block_id": field_block_id(field.id),
         "label": plain(field.label, 2000),
         "element": element,
-        "optional": not field.required,
+        "optional": optional,
     }
-    if field.help:
-        block["hint"] = plain(field.help, 2000)
+    if hint:
+        block["hint"] = plain(hint, 2000)
     return block
 
 
+def _options(field: FormField) -> list[dict[str, Any]]:
+    return [_option(field, option.value) for option in field.options]
+
+
+def _option(field: FormField, value: str) -> dict[str, Any]:
+    label = next((o.label for o in field.options if o.value == value), value)
+    return {"text": plain(label, 75), "value": value}
+
+
+def _element(field: FormField) -> dict[str, Any]:
+    """The Block Kit element that asks for one field, with Slack's own limits."""
+    kind = field.type
+    element: dict[str, Any]
+    if kind is FieldType.TEXT:
+        element = {"type": "plain_text_input", "multiline": field.multiline}
+        if field.min_length is not None:
+            element["min_length"] = field.min_length
+        element["max_length"] = field.max_length or 3000
+    elif kind is FieldType.NUMBER:
+        element = {"type": "number_input", "is_decimal_allowed": field.decimals > 0}
+        if field.min is not None:
+            element["min_value"] = _number_text(field.min, field.decimals)
+        if field.max is not None:
+            element["max_value"] = _number_text(field.max, field.decimals)
+    elif kind is FieldType.DATE:
+        element = {"type": "datepicker"}
+    elif kind is FieldType.DATETIME:
+        element = {"type": "datetimepicker"}
+    elif kind is FieldType.USER:
+        element = {"type": "users_select", "placeholder": plain("Pick a person", 150)}
+    elif kind is FieldType.MULTI_USER:
+        element = {"type": "multi_users_select", "placeholder": plain("Pick people", 150)}
+    elif kind is FieldType.SELECT:
+        element = {"type": "static_select", "placeholder": plain("Choose", 150), "options": _options(field)}
+    elif kind is FieldType.MULTI_SELECT:
+        element = {"type": "multi_static_select", "placeholder": plain("Choose", 150), "options": _options(field)}
+    elif kind is FieldType.CHECKBOXES:
+        element = {"type": "checkboxes", "options": _options(field)}
+    elif kind is FieldType.RADIO:
+        element = {"type": "radio_buttons", "options": _options(field)}
+    elif kind is FieldType.EMAIL:
+        element = {"type": "email_text_input", "placeholder": plain("name@example.com", 150)}
+    elif kind is FieldType.URL:
+        element = {"type": "url_text_input", "placeholder": plain("https://", 150)}
+    elif kind is FieldType.RICH_TEXT:
+        element = {"type": "rich_text_input"}
+    else:
+        element = {"type": "file_input", "max_files": field.max_files or 10}
+        if field.filetypes:
+            element["filetypes"] = list(field.filetypes)
+    if field.max_selected is not None and kind in (FieldType.MULTI_SELECT, FieldType.MULTI_USER):
+        element["max_selected_items"] = field.max_selected  # checkboxes have no such limit: Baton checks it
+    return element
+
+
 def _prefill(field: FormField, element: dict[str, Any], value: FormValue) -> None:
-    if field.type is FieldType.DATE:
+    items = [str(item) for item in value] if isinstance(value, list) else [str(value)]
+    kind = field.type
+    if kind is FieldType.DATE:
         element["initial_date"] = str(value)
-    elif field.type is FieldType.USER:
+    elif kind is FieldType.DATETIME:
+        stamp = _timestamp(str(value))
+        if stamp is not None:
+            element["initial_date_time"] = stamp
+    elif kind is FieldType.USER:
         element["initial_user"] = str(value)
-    elif field.type is FieldType.SELECT:
-        option = next((o for o in field.options if o.value == value), None)
-        if option is not None:
-            element["initial_option"] = {"text": plain(option.label, 75), "value": option.value}
+    elif kind is FieldType.MULTI_USER:
+        element["initial_users"] = items
+    elif kind in (FieldType.SELECT, FieldType.RADIO):
+        if any(o.value == value for o in field.options):
+            element["initial_option"] = _option(field, str(value))
+    elif kind in (FieldType.MULTI_SELECT, FieldType.CHECKBOXES):
+        known = [item for item in items if any(o.value == item for o in field.options)]
+        if known:
+            element["initial_options"] = [_option(field, item) for item in known]
+    elif kind is FieldType.RICH_TEXT:
+        element["initial_value"] = rich_text_of(str(value))
     else:
         element["initial_value"] = clip(str(value), 3000)
+
+
+def _timestamp(moment: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
 
 
 def submitted_form(definition: WorkflowDefinition, state_values: Any) -> dict[str, FormValue]:
@@ -143,7 +213,27 @@ def _element_value(element: Any) -> FormValue:
     option = element.get("selected_option")
     if isinstance(option, dict) and isinstance(option.get("value"), str):
         return str(option["value"])
+    options = element.get("selected_options")
+    if isinstance(options, list):
+        return [str(o["value"]) for o in options if isinstance(o, dict) and isinstance(o.get("value"), str)]
+    users = element.get("selected_users")
+    if isinstance(users, list):
+        return [user for user in users if isinstance(user, str)]
+    moment = element.get("selected_date_time")
+    if isinstance(moment, int | float) and not isinstance(moment, bool):
+        return moment
+    rich = element.get("rich_text_value")
+    if isinstance(rich, dict):
+        return rich_text_plain(rich)
+    files = element.get("files")
+    if isinstance(files, list):
+        return [_file_ref(item) for item in files if isinstance(item, dict)]
     return None
+
+
+def _file_ref(item: dict[str, Any]) -> FileRef:
+    """What Baton keeps of an uploaded file: enough to show it as a link and to find it again."""
+    return {key: item[key] for key in ("id", "name", "permalink") if isinstance(item.get(key), str)}
 
 
 def _text_modal(

@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
 from bot.engine.kpi_facts import FinishedRequest, SpanGroup, TaskFact
+from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RatingRow
 from bot.engine.timers import Timer
 from bot.pacing import Limit
@@ -18,9 +19,12 @@ from .records import (
     ApiOrigin,
     AuditEntry,
     DueTimer,
+    ErasedRows,
     MessageRef,
     OutboxMessage,
     PendingMessage,
+    PurgedRows,
+    Redaction,
     SendingPause,
     StepExecution,
 )
@@ -32,12 +36,14 @@ __all__ = [
     "ApiRequests",
     "Delegations",
     "Digests",
+    "Erasure",
     "FunctionExecutions",
     "History",
     "HomeViewers",
     "Outbox",
     "Reports",
     "Requests",
+    "Retention",
     "SeenRequests",
     "SendingPauses",
     "SlackMessages",
@@ -249,6 +255,12 @@ class Reports(Protocol):
         workflows: Sequence[str] | None = None,
     ) -> list[SpanGroup]: ...
 
+    async def purged_tallies(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[PurgedTally]:
+        """What requests purged for retention left to reports, for the UTC days that begin in [since, until)."""
+        ...
+
     async def rating_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
     ) -> list[RatingRow]: ...
@@ -262,6 +274,37 @@ class Reports(Protocol):
     ) -> list[EventExport]: ...
 
     async def ops_snapshot(self) -> OpsSnapshot: ...
+
+
+class Retention(Protocol):
+    """Finished requests past RETENTION_DAYS, and the tallies that keep their part of the reports."""
+
+    async def claim_expired_requests(self, finished_before: datetime, *, limit: int) -> list[int]:
+        """Up to `limit` requests finished before then with no message still to send, oldest first (locked for this
+        transaction where processes share the database; others pass over them)."""
+        ...
+
+    async def purged_rows(self, instance_ids: Sequence[int]) -> PurgedRows: ...
+
+    async def add_purged_tallies(self, tallies: Sequence[PurgedTally]) -> None:
+        """Add these to the tallies of their workflow, step, measure and day."""
+        ...
+
+    async def delete_requests(self, instance_ids: Sequence[int]) -> dict[str, int]:
+        """Delete the requests and what they own (but messages still to send); rows deleted per kind."""
+        ...
+
+
+class Erasure(Protocol):
+    """A person's id, name and email rewritten wherever they are stored (`python -m bot forget`)."""
+
+    async def pseudonym_secret(self, candidate: str) -> str:
+        """The database's secret for pseudonyms: `candidate` the first time it is asked for, the same ever after."""
+        ...
+
+    async def erase_person(self, user_id: str, redaction: Redaction, reason: str) -> ErasedRows:
+        """Rewrite every row that names the person with `redaction`; pending messages to them fail with `reason`."""
+        ...
 
 
 class ApiRequests(Protocol):
@@ -288,6 +331,8 @@ class UnitOfWork(
     Delegations,
     Reports,
     ApiRequests,
+    Retention,
+    Erasure,
     Protocol,
 ):
     """Everything done inside one transaction; it commits on leaving the block, or rolls back on error."""

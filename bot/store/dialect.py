@@ -41,6 +41,12 @@ class Dialect(Protocol):
         """The null-safe "is not equal to" operator."""
         ...
 
+    @property
+    def skip_locked(self) -> str:
+        """The clause that locks the rows a claim reads for deletion, passing over those another process holds
+        ("" where one process owns the database)."""
+        ...
+
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         """Conditions `column` is one of `values`, each with its parameters: all the values are covered by one
         condition or by several (each run in its own statement); none for no values."""
@@ -59,9 +65,13 @@ class Dialect(Protocol):
 class SQLiteDialect:
     """One process owns the file and runs one unit of work at a time: nothing to lock, nothing to skip."""
 
-    next_instance_id = "SELECT COALESCE(MAX(id), 0) + 1 FROM instances"
+    next_instance_id = (  # after the highest number in use or purged (bot/store/sql/retention.py)
+        "SELECT MAX(n) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS n FROM instances UNION ALL "
+        "SELECT mark FROM retention_marks WHERE mark_name = 'highest_purged_request') AS numbers"
+    )
     row_lock = ""
     differs = "IS NOT"
+    skip_locked = ""
 
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         chunks = [list(values[offset : offset + _IN_LIMIT]) for offset in range(0, len(values), _IN_LIMIT)]
@@ -99,6 +109,7 @@ class PostgreSQLDialect:
     next_instance_id = "SELECT nextval(pg_get_serial_sequence('instances', 'id'))"  # processes start at once
     row_lock = " FOR NO KEY UPDATE"
     differs = "IS DISTINCT FROM"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         return [(f"{column} = ANY(?::{sql_type}[])", [list(values)])] if values else []

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+from bot.engine.purged import InstanceRow, TaskRow
 
 __all__ = [
     "ApiOrigin",
     "ApiStart",
     "AuditEntry",
     "DueTimer",
+    "ErasedRows",
     "MessageRef",
     "OutboxMessage",
     "PendingMessage",
+    "PurgedRows",
+    "Redaction",
     "SendingPause",
     "StepExecution",
 ]
@@ -106,6 +111,40 @@ class ApiOrigin:
     instance_id: int
     created_at: datetime
     caller: ApiStart
+
+
+class Redaction(Protocol):
+    """How a person's mentions are rewritten: `needles` (lower case) find the rows that may name them, `text` and
+    `json` rewrite a column's value (JSON text: inside its strings and keys), unchanged where nothing names them."""
+
+    @property
+    def needles(self) -> tuple[str, ...]: ...
+
+    def text(self, value: str) -> str: ...
+
+    def json(self, value: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ErasedRows:
+    """What an erasure changed: rows per table, the requests whose rows named the person, the messages to them
+    that will not be sent, and the stored workflow versions that still name them (their files do too)."""
+
+    changed: dict[str, int]
+    requests: tuple[int, ...]
+    dropped_messages: int
+    definitions: tuple[str, ...]
+    open_tasks: int = 0  # tasks they held that are still open: now held by the pseudonym, so by nobody
+
+
+@dataclass(frozen=True)
+class PurgedRows:
+    """What reports read of requests about to be purged: the requests, their decided tasks, and their counted
+    events as (workflow, step or None, kind, at)."""
+
+    instances: tuple[InstanceRow, ...]
+    tasks: tuple[TaskRow, ...]
+    events: tuple[tuple[str, str | None, str, datetime], ...]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.engine import Instance
 from bot.engine.kpis import COUNTED_EVENTS, EventCount
+from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RATED_EVENT, RatingRow
 
 from .rows import moment
@@ -26,6 +27,7 @@ __all__ = [
     "export_events",
     "export_instances",
     "ops_snapshot",
+    "purged_tallies",
     "rating_rows",
 ]
 
@@ -142,6 +144,22 @@ async def _event_counts(
     sql += f" GROUP BY i.workflow, t.step_id, e.kind, {week}"
     rows = await fetch(sql, q.params)
     return [EventCount(r[0], r[1], r[2], _WEEK_ZERO + timedelta(weeks=int(r[3])), int(r[4])) for r in rows]
+
+
+async def purged_tallies(
+    fetch: Fetch, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+) -> list[PurgedTally]:
+    """What purged requests left to reports, for the days that begin in [since, until)."""
+    q = _Query()
+    sql = (
+        "SELECT workflow, step_id, measure, day, count, seconds, with_due, overdue FROM purged_tallies "
+        f"WHERE day >= {q(since.timestamp())} AND day < {q(until.timestamp())}"
+    )
+    sql += _workflow_filter(q, "workflow", workflows)
+    return [
+        PurgedTally(r[0], r[1] or None, r[2], moment(r[3]).date(), int(r[4]), float(r[5]), int(r[6]), int(r[7]))
+        for r in await fetch(sql, q.params)
+    ]
 
 
 async def export_instances(

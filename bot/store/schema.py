@@ -200,6 +200,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             paused_at REAL NOT NULL
         )""",
     ),
+    (
+        # Retention (RETENTION_DAYS): finished requests older than that are deleted, and what reports need of them
+        # stays as tallies per workflow, step, measure and UTC day (bot/engine/purged.py `PurgedTally`): counts and
+        # summed seconds, no person and no request. `step_id` is '' for the request itself.
+        """CREATE TABLE purged_tallies (
+            workflow TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            measure TEXT NOT NULL,
+            day REAL NOT NULL,
+            count INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            with_due INTEGER NOT NULL,
+            overdue INTEGER NOT NULL,
+            PRIMARY KEY (workflow, step_id, measure, day)
+        )""",
+        "CREATE INDEX purged_tallies_by_day ON purged_tallies (day)",
+        # Finds the requests that finished before the retention cutoff without reading every request, and what they
+        # own in the tables not yet indexed by request.
+        "CREATE INDEX instances_by_finish ON instances (finished_at)",
+        "CREATE INDEX outbox_by_instance ON outbox (instance_id)",
+        "CREATE INDEX timers_by_instance ON timers (instance_id)",
+        # The highest request number purged, so that SQLite never gives a purged request's number to a new one
+        # (PostgreSQL draws numbers from a sequence).
+        """CREATE TABLE retention_marks (
+            mark_name TEXT PRIMARY KEY,
+            mark INTEGER NOT NULL
+        )""",
+        # The secret that makes `forget`'s pseudonyms (forgotten-<hash>) impossible to recompute from a user id
+        # by anyone who does not hold this database: one row, made by the first erasure.
+        """CREATE TABLE pseudonym_keys (
+            key_name TEXT PRIMARY KEY,
+            secret TEXT NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -291,6 +291,12 @@
     }
   }
 
+  function richText(value) {
+    // A rich_text value's plain text (Baton prefills its own plain text as one section).
+    const walk = (node) => (node.type === "text" ? node.text || "" : (node.elements || []).map(walk).join(""));
+    return (value.elements || []).map(walk).join("\n");
+  }
+
   function renderInput(block, error) {
     const element = block.element || {};
     const name = { "data-input": block.block_id, id: `input-${block.block_id}` };
@@ -308,12 +314,51 @@
         control = el("input", { ...name, type: "date", value: element.initial_date });
         break;
       case "users_select":
+      case "radio_buttons":
       case "static_select": {
         const initial = element.initial_user || (element.initial_option && element.initial_option.value);
         control = selectFor(element, () => {}, initial);
         Object.entries(name).forEach(([k, v]) => control.setAttribute(k, v));
         break;
       }
+      case "multi_static_select":
+      case "multi_users_select":
+      case "checkboxes": {
+        // Several values: one list box, Ctrl/Cmd-click to pick more (sent as a list).
+        const people = element.type === "multi_users_select";
+        const chosen = new Set(people ? element.initial_users || [] : (element.initial_options || []).map((o) => o.value));
+        const options = people
+          ? page.data.people.map((p) => ({ value: p.id, text: { text: p.name } }))
+          : element.options || [];
+        control = el("select", { ...name, multiple: true, "data-many": "1" },
+          options.map((o) => el("option", { value: o.value, selected: chosen.has(o.value) }, o.text.text)));
+        break;
+      }
+      case "datetimepicker": {
+        // datetime-local is wall time: the acting person's, as the server reads it back.
+        const initial = element.initial_date_time
+          ? new Date(element.initial_date_time * 1000).toLocaleString("sv-SE", { timeZone: me().tz || "UTC" })
+            .replace(" ", "T").slice(0, 16)
+          : "";
+        control = el("input", { ...name, type: "datetime-local", value: initial });
+        break;
+      }
+      case "email_text_input":
+        control = el("input", { ...name, type: "email", value: element.initial_value });
+        break;
+      case "url_text_input":
+        control = el("input", { ...name, type: "url", value: element.initial_value });
+        break;
+      case "rich_text_input": {
+        const initial = element.initial_value ? richText(element.initial_value) : "";
+        control = el("textarea", { ...name }, initial);
+        break;
+      }
+      case "file_input":
+        // The sandbox sends the chosen files' names; the fake Slack makes an upload of each.
+        control = el("input", { ...name, type: "file", multiple: (element.max_files || 10) > 1, "data-many": "1",
+          accept: (element.filetypes || []).map((t) => `.${t}`).join(",") });
+        break;
       default:
         control = el("input", { ...name, type: "text", value: element.initial_value });
     }
@@ -575,7 +620,11 @@
       onsubmit: async (event) => {
         event.preventDefault();
         const values = {};
-        form.querySelectorAll("[data-input]").forEach((input) => { values[input.dataset.input] = input.value; });
+        form.querySelectorAll("[data-input]").forEach((input) => {
+          if (!input.dataset.many) values[input.dataset.input] = input.value;
+          else if (input.type === "file") values[input.dataset.input] = [...input.files].map((f) => f.name);
+          else values[input.dataset.input] = [...input.selectedOptions].map((o) => o.value);
+        });
         submit.disabled = true;
         try { await api("submit", { ...where, values }); } finally { submit.disabled = false; }
       },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from .api import SQLApiRequests
+from .erasure import SQLErasure
 from .history import SQLHistory
 from .outbox import SQLOutbox
 from .part import SQLPart
@@ -12,6 +13,7 @@ from .pause import SQLSendingPause
 from .people import SQLDelegations, SQLDigests, SQLHomeViewers
 from .reports import SQLReports
 from .requests import SQLRequests
+from .retention import SQLRetention
 from .slack import SQLSeenRequests, SQLSlackMessages
 from .steps import SQLFunctionExecutions
 from .timers import SQLTimers
@@ -33,6 +35,8 @@ class SQLUnitOfWork(
     SQLDelegations,
     SQLReports,
     SQLApiRequests,
+    SQLRetention,
+    SQLErasure,
 ):
     """Every concern's operations inside one open transaction (bot/store/base.py `UnitOfWork`)."""
 

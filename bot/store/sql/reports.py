@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from bot.engine.kpi_facts import FinishedRequest, SpanGroup, TaskFact
+from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RatingRow
 from bot.store import report_facts, reporting
 
@@ -49,6 +50,11 @@ class SQLReports(SQLPart):
         return await report_facts.span_facts(
             self._db.all, period_start, period_end, first=first, as_of=as_of, workflows=workflows
         )
+
+    async def purged_tallies(
+        self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
+    ) -> list[PurgedTally]:
+        return await reporting.purged_tallies(self._db.all, since, until, workflows=workflows)
 
     async def rating_rows(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
