@@ -1,6 +1,7 @@
 """The figures aggregated in SQL are exactly those of the row-based report they replaced (tests/row_report.py),
 on a generated history with parallel steps, rejections, cancellations, overdue tasks, deadlines, snoozes,
-hand-overs, ratings and costs, on SQLite and PostgreSQL."""
+hand-overs, ratings and costs, on SQLite and PostgreSQL; and again once the older requests are purged for
+retention, their tallies standing in."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 
 import asyncpg
 
+from bot.clock import Clock
 from bot.engine import OrgChart, OrgDirectory, Person
 from bot.engine.kpi_facts import compute_report
-from bot.engine.kpis import Period, parse_period
+from bot.engine.kpis import KpiReport, Period, parse_period
 from bot.reporting.kpi_report import load_facts, teams_of
+from bot.retention import RetentionSweep
 from bot.store import store_for
 
 from .row_report import compute_kpis, load_rows
@@ -216,29 +219,34 @@ PERIODS = [
 ]
 
 
+async def _compare(store: Any) -> KpiReport | None:
+    """Both reports of every period and choice of workflows: equal; the year's over every workflow."""
+    teams = teams_of(DIRECTORY)
+    year = None
+    for period in PERIODS:
+        for workflows in (None, ["purchase"], ["leave", "access"]):
+            rows = await load_rows(store, period, workflows=workflows)
+            before = compute_kpis(rows, period, now=NOW, teams=teams, rates=RATES)
+            facts = await load_facts(
+                store, period, now=NOW, workflows=workflows, rated_workflows={name for name, _ in RATES}
+            )
+            after = compute_report(facts, period, now=NOW, teams=teams, rates=RATES)
+            assert after == before, (period.label, workflows)
+            if period.label == "2026" and workflows is None:
+                year = before
+    return year
+
+
 async def test_the_aggregated_figures_are_exactly_those_of_the_row_based_report(database_url: str) -> None:
     history = generate()
     store = store_for(database_url)
     await store.open()
     try:
         await _fill(database_url, history)
-        teams = teams_of(DIRECTORY)
-        compared, year = 0, None
-        for period in PERIODS:
-            for workflows in (None, ["purchase"], ["leave", "access"]):
-                rows = await load_rows(store, period, workflows=workflows)
-                before = compute_kpis(rows, period, now=NOW, teams=teams, rates=RATES)
-                facts = await load_facts(
-                    store, period, now=NOW, workflows=workflows, rated_workflows={name for name, _ in RATES}
-                )
-                after = compute_report(facts, period, now=NOW, teams=teams, rates=RATES)
-                assert after == before, (period.label, workflows)
-                compared += 1
-                if period.label == "2026" and workflows is None:
-                    year = before
+        year = await _compare(store)
     finally:
         await store.close()
-    assert compared == len(PERIODS) * 3 and year is not None
+    assert year is not None
     # the history exercises what the figures are made of
     assert year.total.started > 300 and year.total.completed > 150 and year.total.rejected and year.total.cancelled
     assert year.total.failed
@@ -246,3 +254,33 @@ async def test_the_aggregated_figures_are_exactly_those_of_the_row_based_report(
     assert year.flow.requests and year.flow.costed and 0 < (year.flow.efficiency or 0) < 1
     assert year.satisfaction.count and any(team.waiting.count for team in year.teams)
     assert any(week.open_at_end for week in year.task_weeks)
+
+
+class _At:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+async def test_with_requests_purged_for_retention_both_reports_add_their_tallies_alike(database_url: str) -> None:
+    """Requests finished more than 60 days before now purged (their tallies kept, several requests a day): every
+    report adds the tallies as the row-based one did, medians standing in at each day's mean included."""
+    history = generate()
+    store = store_for(database_url)
+    await store.open()
+    try:
+        await _fill(database_url, history)
+        clock: Clock = _At(NOW)
+        purged = await RetentionSweep(store, clock, days=60).purge_expired(max_batches=None)
+        async with store.transaction(read_only=True) as work:
+            tallies = await work.purged_tallies(START - timedelta(days=7), NOW, workflows=None)
+        year = await _compare(store)
+    finally:
+        await store.close()
+    assert purged.requests > 100 and year is not None
+    assert any(t.measure == "completed" and t.count > 1 for t in tallies)  # a day's mean stands in for several
+    assert any(t.measure == "task_decided" and t.count > 1 and t.overdue for t in tallies)
+    assert any(t.measure == "reminder_sent" for t in tallies)
+    assert year.total.started > 300 and year.total.completed > 150
