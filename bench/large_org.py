@@ -1,6 +1,7 @@
 """A large organisation: how long a serve process takes to load org.yaml, and its RSS once started, before and after.
 
-Run: `.venv/bin/python bench/org.py [--people 20000] [--tasks 100000] [--runs 3] [--scratch DIR] [--compare-with DIR]`.
+Run: `.venv/bin/python bench/large_org.py [--people 20000] [--tasks 100000] [--runs 3] [--scratch DIR]
+[--compare-with DIR]`.
 
 1. Generate, in the scratch directory (kept, and reused by the next run with the same P and T; not timed):
    - `workflows/`: the shipped workflows and an org.yaml in YAML, as a person edits it, with the shipped people
@@ -241,7 +242,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
     scratch = Path(args.scratch or Path(tempfile.gettempdir()) / f"baton-bench-org-{args.people}-{args.tasks}")
     scratch.mkdir(parents=True, exist_ok=True)
-    print(f"bench/org.py: {args.people} people, {args.tasks} open tasks, {args.runs} runs; scratch {scratch}")
+    print(f"bench/large_org.py: {args.people} people, {args.tasks} open tasks, {args.runs} runs; scratch {scratch}")
     workflows = scratch / "workflows"
     write_workflows(workflows, args.people)
     database = scratch / "baton.db"
