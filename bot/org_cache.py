@@ -10,11 +10,9 @@ and the copy rewritten, atomically (a temporary file renamed over it), so a read
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import pydantic
 from pydantic import ValidationError
 
+from bot.atomic_write import write_atomically
 from bot.engine.org import OrgChart
 
 __all__ = ["OrgCache", "source_digest"]
@@ -86,16 +85,7 @@ class OrgCache:
             "model": _model_fingerprint(),
             "body_sha256": hashlib.sha256(body).hexdigest(),
         }
-        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)  # as the store does for its database, opened later
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(json.dumps(header).encode() + b"\n" + body)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, self.path)
+            write_atomically(self.path, json.dumps(header).encode() + b"\n" + body)
         except OSError as error:
-            with contextlib.suppress(OSError):
-                partial.unlink()
             log.warning("org cache %s not written (%s); org.yaml is read at every start", self.path, error)

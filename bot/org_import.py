@@ -13,9 +13,7 @@ import asyncio
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.atomic_write import write_atomically
 from bot.catalog import ORG_FILE, CatalogError, load_org
 from bot.org_merge import OrgChanges, SlackMember, merge_members
 from bot.settings import Settings
@@ -248,26 +247,20 @@ class _OrgFile:
 
     def replace(self) -> None:
         """Write the document beside the file, check it loads as Baton's org, then rename it over the file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".yaml", dir=self.path.parent)
-        partial = Path(name)
+        if self.as_json:
+            text = json.dumps(self.document, ensure_ascii=False, indent=1) + "\n"
+        else:
+            out = io.StringIO()
+            _yaml().dump(_quoted_where_needed(self.document), out)
+            text = out.getvalue()
+        write_atomically(self.path, text.encode(), check=self._loads)
+
+    def _loads(self, written: Path) -> None:
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                if self.as_json:
-                    json.dump(self.document, out, ensure_ascii=False, indent=1)
-                    out.write("\n")
-                else:
-                    _yaml().dump(_quoted_where_needed(self.document), out)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                load_org(partial)
-            except CatalogError as error:
-                kept = f"the updated org would not load, so {self.path} was left as it was"
-                raise ImportProblem(f"{kept}:\n{error}") from None
-            os.replace(partial, self.path)
-        finally:
-            partial.unlink(missing_ok=True)
+            load_org(written)
+        except CatalogError as error:
+            kept = f"the updated org would not load, so {self.path} was left as it was"
+            raise ImportProblem(f"{kept}:\n{error}") from None
 
 
 def _quoted_where_needed(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,6 +87,19 @@ class CommandPipeline:
                 await then(work, subject, outcome)
         self._on_commit()
         return outcome
+
+    async def run_logged(
+        self, load: Loader, judge: Judge, log: logging.Logger, line: str, *, actor: str, shown: object
+    ) -> Instance | Refused:
+        """Run a command on a request and, once it is recorded, log `line` with the request's number and `shown`
+        (e.g. `"request rated: instance=%s score=%s"`) under the request's workflow, number and `actor`."""
+        outcome = await self.run(load, judge)
+        if isinstance(outcome, Refused):
+            return outcome
+        instance = outcome.instance
+        fields = {"workflow": instance.workflow, "instance": instance.id, "user": actor}
+        log.info(line, instance.id, shown, extra=fields)
+        return instance
 
     async def check(self, load: Loader, ask: Ask) -> Subject | Refused:
         """Ask the engine whether a command may go ahead, deciding nothing; a no is still in the history."""

@@ -30,16 +30,8 @@ class Ratings:
             assert subject.instance is not None
             return rate(subject.definition, subject.instance, RateRequest(actor, score), now)
 
-        outcome = await self._pipeline.run(_rated_request(instance_id), judge)
-        if isinstance(outcome, Refused):
-            return outcome
-        log.info(
-            "request rated: instance=%s score=%s",
-            instance_id,
-            score,
-            extra={"workflow": outcome.instance.workflow, "instance": instance_id, "user": actor},
-        )
-        return outcome.instance
+        line = "request rated: instance=%s score=%s"
+        return await self._pipeline.run_logged(_rated_request(instance_id), judge, log, line, actor=actor, shown=score)
 
     async def may_comment_rating(self, instance_id: int, actor: str) -> Instance | Refused:
         """May `actor` comment on their rating of this request now? The request (for the modal), or the refusal."""

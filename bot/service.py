@@ -247,16 +247,8 @@ class WorkflowService:
                 return refuse(RefusalReason.NO_SUCH_REQUEST, now, actor, action="cancel", facts=request)
             return decide(subject.definition, directory, subject.instance, CancelInstance(actor, reason), now)
 
-        outcome = await self._pipeline.run(by_request(instance_id), judge)
-        if isinstance(outcome, Refused):
-            return outcome
-        log.info(
-            "instance cancelled: instance=%s actor=%s",
-            instance_id,
-            actor,
-            extra={"workflow": outcome.instance.workflow, "instance": instance_id, "user": actor},
-        )
-        return outcome.instance
+        line = "instance cancelled: instance=%s actor=%s"
+        return await self._pipeline.run_logged(by_request(instance_id), judge, log, line, actor=actor, shown=actor)
 
     async def snooze(self, task_id: str, actor: str, option: str) -> Instance | Refused:
         """Quiet a task's reminders for its holder until the chosen time (never past the final deadline)."""
