@@ -50,6 +50,20 @@ steps:
     on_timeout: reject
 """
 
+LAPSE = """
+name: lapse
+title: Lapse
+form:
+  - {id: item, label: Item}
+steps:
+  - id: check
+    type: approval
+    title: Check {form.item} for {requester}
+    assignee: requester.manager
+    due: 30s
+    on_timeout: cancel
+"""
+
 
 BOTH_FINANCE = """
 name: both-finance
@@ -85,7 +99,8 @@ steps:
 def workflows_dir(tmp_path: Path) -> Path:
     return copy_workflows(
         tmp_path / "workflows",
-        **{"quick-check": QUICK_CHECK, "deadline": DEADLINE, "quick-task": QUICK_TASK, "both-finance": BOTH_FINANCE},
+        **{"quick-check": QUICK_CHECK, "deadline": DEADLINE, "quick-task": QUICK_TASK, "both-finance": BOTH_FINANCE,
+           "lapse": LAPSE},
     )
 
 
@@ -228,6 +243,22 @@ async def test_a_deadline_with_on_timeout_reject_ends_the_request(
     assert "No decision before the deadline" in text_of(outcome)
     await updated(slack, approval, "Rejected")
     assert "task_timed_out" in await kinds(baton)
+
+
+async def test_a_deadline_with_on_timeout_cancel_tells_the_requester_which_task_lapsed_in_plain_words(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
+) -> None:
+    await start_with_form(driver, slack, ALICE, "lapse", item="a <b> & co")
+    approval = await task_message(slack, MARIA, "task_approve")
+    await later(baton, clock, 31)
+    outcome = await dm_containing(slack, ALICE, "was *cancelled*")
+    reason = next(line for line in text_of(outcome).split("\\n") if "passed its deadline" in line)
+    # The reason names the task as text, never as escaped markup such as `&lt;@U0ALICE&gt;` or `&amp;lt;`.
+    assert "“Check a &lt;b&gt; &amp; co for @U0ALICE” passed its deadline." in reason, reason
+    await updated(slack, approval, "cancelled")
+    async with baton.store.transaction(read_only=True) as work:
+        finished = await work.instance(1)
+    assert finished is not None and finished.outcome_reason == "“Check a <b> & co for @U0ALICE” passed its deadline."
 
 
 async def test_reminders_wait_for_the_receivers_working_hours(

@@ -24,7 +24,7 @@ from bot.emulator.payloads import (
 )
 
 from .conftest import SIGNING_SECRET
-from .story import field_values, start_expense, task_message
+from .story import choose_in, field_values, start_expense, task_message, text_of
 
 ALICE, BOB, MARIA = "U0ALICE", "U0BOB", "U0MARIA"
 
@@ -108,6 +108,27 @@ async def test_text_people_type_is_shown_as_written_never_as_markup(
     posted = json.dumps([card.text, card.blocks])
     assert "<!channel>" not in posted and "<https://evil.example|" not in posted
     assert "&lt;!channel&gt;" in posted and "&amp; co" in posted
+
+
+async def test_a_reviewers_comment_reaches_the_requesters_revision_task_as_written_never_as_markup(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    # The comment becomes the title of Alice's revision task: a typed `<!here>` must not ping, a typed
+    # `<https://…|label>` must not become a disguised link, wherever the title is shown (her DM, her Home).
+    await start_expense(driver, slack, ALICE, 500, "Flights to the offsite")
+    approval = await task_message(slack, MARIA, "task_approve")
+    await choose_in(driver, approval, MARIA, "task_more", "request_changes")
+    modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
+    hostile = "<!here> fix it <https://evil.example|see the policy> & co"
+    note = {"comment": {"value": plain_text_value(hostile)}}
+    assert (await driver.submit_view(MARIA, modal, note)).status == 200
+    revision = await task_message(slack, ALICE, "request_edit")
+    shown = json.dumps([revision.text, revision.blocks])
+    assert "<!here>" not in shown and "<https://evil.example|" not in shown, text_of(revision)
+    assert "&lt;!here&gt; fix it" in shown and "&amp; co" in shown
+    await driver.open_home(ALICE)
+    home = await slack.wait_for(lambda: (v := slack.home_view(ALICE)) and "fix it" in json.dumps(v) and v)
+    assert "<!here>" not in json.dumps(home) and "&lt;!here&gt; fix it" in json.dumps(home)
 
 
 async def test_an_outsider_cancelling_a_request_learns_no_more_than_for_one_that_does_not_exist(

@@ -25,7 +25,7 @@ from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
 from .refusals import People, RefusalFacts, RefusalReason, Why
 from .timers import deadline_at, first_timers, task_due_at, wait_timers
 from .waits import wait_ends_at
-from .wording import Wording
+from .wording import PLAIN_WORDING, Wording
 
 __all__ = ["TransitionBuilder", "already_closed", "placeholder_text", "refuse", "template_values"]
 
@@ -54,6 +54,11 @@ class TransitionBuilder:
         return Transition(
             self.instance.model_copy(update={"updated_at": self.now}), tuple(self.events), tuple(self.effects)
         )
+
+    def plain(self, template: str) -> str:
+        """A step's template with the request's values as plain text, for text any adapter may show or escape
+        (an outcome's reason): people as `@U…`, typed text as typed."""
+        return render_template(template, template_values(self.definition, self.instance, PLAIN_WORDING))
 
     def _filled(self, template: str) -> str:
         """A step's template with the request's values, in the wording the directory's adapter asked for."""
@@ -186,6 +191,16 @@ class TransitionBuilder:
                 result.append(person)
         return tuple(dict.fromkeys(result))
 
+    def _revision_title(self, comment: str, limit: int = 150) -> str:
+        """"Update your request: <the comment>", the comment in the directory's wording (typed text is never
+        markup) and cut, before it is worded, so the title stays within `limit` and no entity is cut in half."""
+        kept = comment
+        while True:
+            title = f"Update your request: {self.directory.wording.typed(kept)}"
+            if len(title) <= limit or not kept:
+                return title
+            kept = kept[: max(0, len(kept) - (len(title) - limit))]
+
     def send_back(self, closed: Task, *, by: str, comment: str) -> None:
         """A reviewer asked for changes: close the stage's other tasks and give the requester a revision task."""
         for task in self.instance.open_tasks():
@@ -196,7 +211,7 @@ class TransitionBuilder:
             instance_id=self.instance.id,
             step_id="revise",
             kind=StepKind.REVISION,
-            title=f"Update your request: {comment}"[:150],
+            title=self._revision_title(comment),
             assignees=(self.instance.requester,),
             created_at=self.now,
             comment=comment,

@@ -197,7 +197,7 @@ def _time_out(builder: TransitionBuilder, step: Step, task: Task, late_by: timed
             hand_over(builder, step, task, people, by=None, note="No one acted before the deadline.", rung=level + 1)
         return
     if action is TimeoutAction.CANCEL:
-        builder.finish(InstanceStatus.CANCELLED, by=None, reason=f"“{task.title}” passed its deadline.")
+        builder.finish(InstanceStatus.CANCELLED, by=None, reason=f"“{builder.plain(step.title)}” passed its deadline.")
         return
     approve = action is TimeoutAction.APPROVE
     comment = "Approved automatically at the deadline." if approve else "No decision before the deadline."
