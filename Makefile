@@ -36,7 +36,7 @@ $(CHROMIUM):
 test: $(STAMP) | $(CHROMIUM)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 check: $(STAMP)
 	$(BIN)/python -m bot check

@@ -75,6 +75,9 @@ async def test_a_backup_taken_while_approvals_arrive_is_one_snapshot_that_baton_
     tmp_path: Path, slack: SlackEmulator
 ) -> None:
     pairs = org_of_one_approver_teams(tmp_path, slack)
+    # Without the "please reimburse" note, whose 20 DMs to the one finance person are paced (about 15 s).
+    expenses = tmp_path / "workflows" / "expense-approval.yaml"
+    expenses.write_text(expenses.read_text().split("  - id: reimburse")[0])
     database = tmp_path / "baton.db"
     process = BatonProcess(slack, database, tmp_path / "workflows", tmp_path / "baton.log")
     during, after = tmp_path / "during.db", tmp_path / "after.db"
