@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest workers for `make test` (pytest-xdist): the suite mostly waits on real processes and HTTP, so two
+# workers halve it on a 2-core machine; `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run sandbox test lint typecheck pytest check bench clean
 
@@ -36,7 +39,7 @@ $(CHROMIUM):
 test: $(STAMP) | $(CHROMIUM)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 check: $(STAMP)
 	$(BIN)/python -m bot check
