@@ -31,6 +31,7 @@ from bot.engine import (
     WorkflowDefinition,
     decide,
     start,
+    worded,
 )
 from bot.engine.timers import next_repeat
 from bot.slack.refusals import refusal_text
@@ -348,7 +349,7 @@ def test_a_grant_for_no_days_does_not_lapse_and_one_for_some_waits_then_revokes(
     over = decide(defn, DIRECTORY, waiting, FireTimer(wait.id, TimerKind.WAIT_OVER.value, wait.due_at), wait.due_at)
     assert isinstance(over, Transition)
     revoke = over.instance.task("1.grant_revoke")
-    assert revoke is not None and revoke.assignees == ("U0DIRK",) and revoke.title == "Revoke"
+    assert revoke is not None and revoke.assignees == ("U0DIRK",) and revoke.title == worded("Revoke")
 
 
 def test_nobody_acts_on_a_wait_and_a_refused_extension_changes_nothing() -> None:
