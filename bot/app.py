@@ -41,7 +41,6 @@ from bot.slack.metadata import MetadataSeal
 from bot.slack.outgoing import BlockKitRenderer
 from bot.slack.people_events import PeopleEvents
 from bot.slack.report_desk import ReportDesk
-from bot.slack.wording import SLACK_WORDING
 from bot.store import Store, store_for
 from bot.store.postgres import redacted
 from bot.tracing import Tracing, tracing_from_environment
@@ -149,7 +148,6 @@ class Baton:
             catalog,
             admins=settings.baton_admins,
             clock=self.clock,
-            wording=SLACK_WORDING,
             zones=self.profiles.zone,
             usergroups=self.usergroups,
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.engine import Instance, Task, TaskStatus, WorkflowDefinition
 from bot.engine.definition import StepKind
+from bot.slack.wording import shown
 
 __all__ = ["request_view"]
 
@@ -27,7 +28,7 @@ def _step(task: Task) -> dict[str, Any]:
         "task_id": task.id,
         "step": task.step_id,
         "kind": task.kind.value,
-        "title": task.title,
+        "title": shown(task.title),  # as Slack shows it, as before titles were facts
         "status": task.status.value,
         "assignees": list(task.assignees),
         "due_at": _at(task.due_at),

@@ -27,11 +27,13 @@ from bot.engine import (
     Task,
     Transition,
     Why,
+    WordedText,
     WorkflowDefinition,
     can_start,
     decide,
     may_act,
     start,
+    worded,
 )
 from bot.engine.builder import refuse
 from bot.engine.extensions import extension_refusal
@@ -203,7 +205,7 @@ class WorkflowService:
         )
         return Acted(outcome.instance, task)
 
-    async def check_act(self, task_id: str, actor: str, decision: str) -> Refused | str:
+    async def check_act(self, task_id: str, actor: str, decision: str) -> Refused | WordedText:
         """May `actor` take this decision now? The refusal (in the history), or the task's title to ask about."""
         command = ActOnTask(task_id, actor, decision)
 
@@ -215,17 +217,17 @@ class WorkflowService:
         if isinstance(subject, Refused):
             return subject
         task = subject.instance.task(task_id) if subject.instance else None
-        return task.title if task else task_id
+        return task.title if task else worded(task_id)
 
-    async def may_hand_over(self, task_id: str, actor: str) -> Refused | str:
+    async def may_hand_over(self, task_id: str, actor: str) -> Refused | WordedText:
         """May `actor` hand this task over now? The refusal, or the task's title for the form (nothing recorded)."""
         return await self._ask(task_id, lambda d, people, i: hand_over_refusal(d, people, i, task_id, actor))
 
-    async def may_comment(self, task_id: str, actor: str) -> Refused | str:
+    async def may_comment(self, task_id: str, actor: str) -> Refused | WordedText:
         """May `actor` comment on this task's request now? The refusal, or the task's title for the form."""
         return await self._ask(task_id, lambda _d, people, instance: comment_refusal(people, instance, actor))
 
-    async def _ask(self, task_id: str, rule: PermissionRule) -> Refused | str:
+    async def _ask(self, task_id: str, rule: PermissionRule) -> Refused | WordedText:
         """Answer a "may this person…" rule of the engine from stored state, without deciding anything."""
         async with self._workspace.store.transaction(read_only=True) as work:
             instance = await work.instance_of_task(task_id)
@@ -235,7 +237,7 @@ class WorkflowService:
             directory = await self._workspace.directory_in(work, self._workspace.now())
         refusal = rule(definition, directory, instance)
         task = instance.task(task_id)
-        return Refused(refusal) if refusal is not None else (task.title if task else task_id)
+        return Refused(refusal) if refusal is not None else (task.title if task else worded(task_id))
 
     async def cancel(self, instance_id: int, actor: str, reason: str | None = None) -> Instance | Refused:
         """Cancel a request (its requester or an admin)."""
@@ -278,7 +280,7 @@ class WorkflowService:
         """Add a comment to the request a task belongs to; everyone involved sees it in their thread."""
         return await self._apply(task_id, CommentOn(actor, text))
 
-    async def may_extend(self, task_id: str, actor: str) -> Refused | str:
+    async def may_extend(self, task_id: str, actor: str) -> Refused | WordedText:
         """May `actor` ask for more time on this wait? The refusal, or the wait's title for the form."""
         return await self._ask(task_id, lambda definition, _people, i: extension_refusal(definition, i, task_id, actor))
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from bot.catalog import Catalog
 from bot.clock import Clock
 from bot.engine import Instance, OrgDirectory, WorkflowDefinition, can_start
-from bot.engine.wording import Wording
 from bot.store import Store, UnitOfWork
 
 __all__ = ["Workspace", "definition_of"]
@@ -24,13 +23,10 @@ class Workspace:
         *,
         admins: tuple[str, ...],
         clock: Clock,
-        wording: Wording,
         zones: Callable[[str], str | None] | None = None,
         usergroups: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
-        """`wording`: how the engine's templates name people and typed text (the composition root gives Slack's)."""
         self.store = store
-        self._wording = wording
         self.clock = clock
         self._admins = admins
         self._zones = zones
@@ -44,9 +40,7 @@ class Workspace:
         self.directory = self._directory_for(catalog)
 
     def _directory_for(self, catalog: Catalog) -> OrgDirectory:
-        return OrgDirectory(
-            catalog.org, admins=self._admins, zones=self._zones, usergroups=self._usergroups, wording=self._wording
-        )
+        return OrgDirectory(catalog.org, admins=self._admins, zones=self._zones, usergroups=self._usergroups)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -15,6 +15,7 @@ from bot.engine import (
     Instance,
     InstanceFinished,
     InstanceStatus,
+    Named,
     NotifyTargets,
     OrgChart,
     OrgDirectory,
@@ -25,10 +26,13 @@ from bot.engine import (
     TaskOpened,
     TaskStatus,
     Transition,
+    Typed,
     WorkflowDefinition,
     decide,
     start,
+    worded,
 )
+from bot.engine.wording import PLAIN_WORDING
 from bot.slack.refusals import refusal_text
 from bot.slack.wording import SLACK_WORDING
 
@@ -94,7 +98,7 @@ def test_start_opens_the_first_step_for_the_requesters_manager() -> None:
     assert open_steps(outcome.instance) == ["manager"]
     task = outcome.instance.tasks[0]
     assert task.assignees == ("U0MARIA",)
-    assert task.title == "Approve 10"
+    assert task.title == worded("Approve ", Typed(typed="10"))  # the amount as typed: each adapter words it
     assert isinstance(outcome.effects[0], RequestReceived)
     assert TaskOpened(task) in outcome.effects
     assert [e.kind for e in outcome.events] == ["instance_started", "task_assigned"]
@@ -114,7 +118,7 @@ def test_when_condition_decides_whether_finance_approves(amount: float, expected
         assert outcome.instance.status is InstanceStatus.COMPLETED
         assert "step_skipped" in [e.kind for e in outcome.events]
         notify = [e for e in outcome.effects if isinstance(e, NotifyTargets)]
-        assert notify == [NotifyTargets("tell", ("U0ALICE",), ("#finance",), "Paid 1000")]
+        assert notify == [NotifyTargets("tell", ("U0ALICE",), ("#finance",), worded("Paid ", Typed(typed="1000")))]
     else:
         assert outcome.instance.status is InstanceStatus.RUNNING
         finance = outcome.instance.task("1.finance")
@@ -289,7 +293,8 @@ def test_a_workflow_of_only_skipped_and_notify_steps_completes_at_once() -> None
     ]
     outcome = started(definition(steps=steps), amount=5)
     assert outcome.instance.status is InstanceStatus.COMPLETED
-    assert NotifyTargets("tell", ("U0FIONA", "U0FRANK"), (), "@U0ALICE spent 5") in outcome.effects  # plain wording
+    said = worded(Named(user="U0ALICE"), " spent ", Typed(typed="5"))
+    assert NotifyTargets("tell", ("U0FIONA", "U0FRANK"), (), said) in outcome.effects
 
 
 def test_unknown_task_is_refused() -> None:
@@ -298,19 +303,26 @@ def test_unknown_task_is_refused() -> None:
     assert isinstance(outcome, Refusal)
 
 
-def test_templates_name_people_and_typed_text_in_the_wording_the_directory_carries() -> None:
+def test_templates_carry_people_and_typed_text_as_facts_that_each_wording_shows_its_own_way() -> None:
     steps = [{"id": "tell", "type": "notify", "to": "U0FIONA", "text": "{requester} wrote {form.note}"}]
     defn = WorkflowDefinition.model_validate(
         {"name": "w", "title": "W", "form": [{"id": "note", "label": "Note"}], "steps": steps}
     )
-    typed = {"note": "<!channel> & co"}
-    for directory, said in (
-        (DIRECTORY, "@U0ALICE wrote <!channel> & co"),
-        (OrgDirectory(ORG, wording=SLACK_WORDING), "<@U0ALICE> wrote &lt;!channel&gt; &amp; co"),
-    ):
-        outcome = start(defn, directory, StartWorkflow(1, "U0ALICE", typed), NOW)
-        assert isinstance(outcome, Transition)
-        assert NotifyTargets("tell", ("U0FIONA",), (), said) in outcome.effects
+    outcome = start(defn, DIRECTORY, StartWorkflow(1, "U0ALICE", {"note": "<!channel> & co"}), NOW)
+    assert isinstance(outcome, Transition)
+    (notify,) = [effect for effect in outcome.effects if isinstance(effect, NotifyTargets)]
+    assert notify.text == worded(Named(user="U0ALICE"), " wrote ", Typed(typed="<!channel> & co"))
+    assert notify.text.shown_in(PLAIN_WORDING) == "@U0ALICE wrote <!channel> & co"
+    assert notify.text.shown_in(SLACK_WORDING) == "<@U0ALICE> wrote &lt;!channel&gt; &amp; co"
+
+
+def test_worded_text_with_a_limit_is_cut_in_typed_text_before_wording_and_never_in_a_person() -> None:
+    revision = worded("Update your request: ", Typed(typed="a" * 120 + "&&"), limit=150)
+    assert revision.shown_in(PLAIN_WORDING) == "Update your request: " + "a" * 120 + "&&"
+    assert revision.shown_in(SLACK_WORDING) == "Update your request: " + "a" * 120 + "&amp;"  # not `&amp;&am`
+    named = worded("Extend “", Typed(typed="x" * 134), Named(user="U0ALICE"), "” by 3 days", limit=150)
+    assert named.shown_in(SLACK_WORDING) == "Extend “" + "x" * 134  # not `<@U0AL`
+    assert named.shown_in(PLAIN_WORDING) == "Extend “" + "x" * 134 + "@U0ALICE"
 
 
 def test_the_engine_writes_no_slack_markup_of_its_own() -> None:
@@ -318,4 +330,4 @@ def test_the_engine_writes_no_slack_markup_of_its_own() -> None:
     for module in engine.glob("*.py"):
         source = module.read_text()
         for markup in ("<@", "&lt;", "<!", "mrkdwn"):
-            assert markup not in source, f"{module.name} writes {markup!r}: say it through the directory's wording"
+            assert markup not in source, f"{module.name} writes {markup!r}: carry it as worded text"

@@ -31,6 +31,7 @@ from bot.engine import (
     WorkflowDefinition,
     decide,
     start,
+    worded,
 )
 from bot.engine.timers import next_repeat
 from bot.slack.refusals import refusal_text
@@ -348,7 +349,7 @@ def test_a_grant_for_no_days_does_not_lapse_and_one_for_some_waits_then_revokes(
     over = decide(defn, DIRECTORY, waiting, FireTimer(wait.id, TimerKind.WAIT_OVER.value, wait.due_at), wait.due_at)
     assert isinstance(over, Transition)
     revoke = over.instance.task("1.grant_revoke")
-    assert revoke is not None and revoke.assignees == ("U0DIRK",) and revoke.title == "Revoke"
+    assert revoke is not None and revoke.assignees == ("U0DIRK",) and revoke.title == worded("Revoke")
 
 
 def test_nobody_acts_on_a_wait_and_a_refused_extension_changes_nothing() -> None:
@@ -360,8 +361,12 @@ def test_nobody_acts_on_a_wait_and_a_refused_extension_changes_nothing() -> None
     for actor, days, reason in (("U0MARIA", 2, "not_requester_to_extend"), ("U0ALICE", 6, "extension_length")):
         refused = decide(defn, DIRECTORY, waiting, ExtendWait("1.grant_expiry", actor, days, "why"), NOW)
         assert isinstance(refused, Refusal) and refused.why.reason.value == reason
+    not_hers = decide(defn, DIRECTORY, waiting, ExtendWait("1.grant_expiry", "U0MARIA", 2, "why"), NOW)
+    assert isinstance(not_hers, Refusal) and not_hers.event.data["title"] == "Access from “Grant”"  # as plain text
     asked = decide(defn, DIRECTORY, waiting, ExtendWait("1.grant_expiry", "U0ALICE", 2, "more work"), NOW)
     assert isinstance(asked, Transition)
+    extension = asked.instance.task("1.grant_expiry.x1")
+    assert extension is not None and extension.title == worded("Extend “Access from “Grant”” by 2 days", limit=150)
     again = decide(defn, DIRECTORY, asked.instance, ExtendWait("1.grant_expiry", "U0ALICE", 1, "more"), NOW)
     assert isinstance(again, Refusal) and again.why.reason.value == "extension_pending"
     rejected = decide(defn, DIRECTORY, asked.instance, ActOnTask("1.grant_expiry.x1", "U0MARIA", "reject", "no"), NOW)

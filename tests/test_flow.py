@@ -19,7 +19,6 @@ from bot.reporting.kpi_report import build_report
 from bot.reporting.summary import report_text, tasks_chart_png
 from bot.service import Acted, Refused, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
-from bot.slack.wording import SLACK_WORDING
 from bot.store import Store, store_for
 from bot.workspace import Workspace
 
@@ -199,7 +198,7 @@ async def history(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Stor
     clock = MovableClock()
     store = store_for(database_url)
     await store.open()
-    workspace = Workspace(store, catalog, admins=("U0ADMIN",), clock=clock, wording=SLACK_WORDING)
+    workspace = Workspace(store, catalog, admins=("U0ADMIN",), clock=clock)
     service = WorkflowService(workspace, renderer=BlockKitRenderer())
 
     async def start(hours: float, requester: str) -> Instance:

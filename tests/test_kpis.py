@@ -17,7 +17,6 @@ from bot.reporting.kpi_report import build_report, parse_report_request, visible
 from bot.reporting.summary import chart_png, report_text, span
 from bot.service import Acted, Refused, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
-from bot.slack.wording import SLACK_WORDING
 from bot.store import SQLiteStore
 from bot.workspace import Workspace
 
@@ -158,7 +157,7 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, WorkflowSe
     clock = MovableClock(T0)
     store = SQLiteStore(tmp_path / "kpi.db")
     await store.open()
-    workspace = Workspace(store, catalog, admins=("U0ADMIN",), clock=clock, wording=SLACK_WORDING)
+    workspace = Workspace(store, catalog, admins=("U0ADMIN",), clock=clock)
     service = WorkflowService(workspace, renderer=BlockKitRenderer())
 
     async def start(hours: float, requester: str) -> Instance:

@@ -28,7 +28,7 @@ from bot.emulator import (
     validate_blocks,
 )
 from bot.emulator.payloads import view_submission
-from bot.engine import Instance, InstanceStatus, Task, TaskStatus, WorkflowDefinition
+from bot.engine import Instance, InstanceStatus, Task, TaskStatus, Typed, WorkflowDefinition, worded
 from bot.settings import SettingsError, load_settings
 from bot.slack.command_text import VERBS, parse_command_text
 from bot.slack.messages import open_task_blocks, status_blocks
@@ -373,8 +373,8 @@ def test_messages_respect_block_kit_limits_for_any_input(value: str, title: str)
 
     now = datetime(2026, 12, 2, tzinfo=UTC)
     task = Task(id="1.manager_approval", instance_id=1, step_id="manager_approval", kind="approval",
-                title=(title or "t") * 3, assignees=("U0MARIA",) * 30, created_at=now, status=TaskStatus.OPEN,
-                comment=value)
+                title=worded(Typed(typed=(title or "t") * 3)), assignees=("U0MARIA",) * 30, created_at=now,
+                status=TaskStatus.OPEN, comment=value)
     instance = Instance(id=1, workflow=definition.name, definition_version=definition.version, title="Expense #1",
                         requester="U0ALICE",
                         form={"amount": 1, "currency": "EUR", "reason": value, "receipt_url": value},

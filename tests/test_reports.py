@@ -20,7 +20,6 @@ from bot.emulator.web_api import SlackError
 from bot.reporting.audit_export import EVENT_COLUMNS, INSTANCE_COLUMNS, export_command, instances_csv, read_csv
 from bot.service import Started
 from bot.slack.outgoing import BlockKitRenderer
-from bot.slack.wording import SLACK_WORDING
 from bot.store import SQLiteStore
 from bot.store.reporting import InstanceExport
 from bot.workspace import Workspace
@@ -147,7 +146,7 @@ def test_the_command_line_writes_the_same_csv_files(tmp_path: Path, capsys: pyte
         await store.open()
         try:
             catalog = load_catalog(copy_workflows(tmp_path / "wf"))
-            workspace = Workspace(store, catalog, admins=(), clock=SystemClock(), wording=SLACK_WORDING)
+            workspace = Workspace(store, catalog, admins=(), clock=SystemClock())
             service = WorkflowService(workspace, renderer=BlockKitRenderer())
             for amount in (10, 20):
                 form = {"amount": amount, "currency": "EUR", "reason": "A taxi ride"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sqlite3
 import subprocess
@@ -18,12 +19,12 @@ import yaml
 
 from bot.catalog import load_catalog
 from bot.clock import OffsetClock
-from bot.engine import AddTimers, CancelTimers, Instance, TaskStatus, Timer, TimerKind
+from bot.engine import AddTimers, CancelTimers, Instance, Named, TaskStatus, Timer, TimerKind, Typed, Written, worded
 from bot.migrate import migrate, migrate_data, schema_version, tables
 from bot.pacing import CONVERSATION_LIMIT
 from bot.service import Acted, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
-from bot.slack.wording import SLACK_WORDING
+from bot.slack.wording import shown
 from bot.store import DueTimer, OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
 from bot.store.schema import SCHEMA_VERSION, migration_statements
 from bot.workspace import Workspace
@@ -75,7 +76,7 @@ def service(store: Store, tmp_path: Path) -> WorkflowService:
     org = workflows / "org.yaml"
     org.write_text(yaml.safe_dump(yaml.safe_load(org.read_text()) | {"calendar": ALWAYS_OPEN}))
     catalog = load_catalog(workflows)
-    workspace = Workspace(store, catalog, admins=(ADMIN,), clock=OffsetClock(start=NOW), wording=SLACK_WORDING)
+    workspace = Workspace(store, catalog, admins=(ADMIN,), clock=OffsetClock(start=NOW))
     return WorkflowService(workspace, renderer=BlockKitRenderer())
 
 
@@ -96,6 +97,39 @@ async def test_a_fresh_database_is_at_the_current_schema_and_request_numbers_sta
 ) -> None:
     assert await schema_version(database_url) == SCHEMA_VERSION
     assert await start_timed(service(store, tmp_path), 3) == [1, 2, 3]
+
+
+async def test_a_request_stored_with_its_task_titles_as_slack_markup_loads_them_as_facts_shown_the_same(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    # Before titles were facts, Baton stored each task title as Slack mrkdwn: people as mentions, typed text
+    # escaped, an owner's link as written.
+    (instance_id,) = await start_timed(service(store, tmp_path), 1)
+    async with store.transaction(read_only=True) as work:
+        instance = await work.instance(instance_id)
+    assert instance is not None
+    task_id = instance.tasks[0].id
+    markup = "Check <@U0ALICE>'s a &lt;b&gt; &amp;amp; co, see <https://wiki.example.com|the wiki>"
+    older = json.loads(instance.model_dump_json())
+    older["tasks"][0]["title"] = markup
+    stored = json.dumps(older).replace("'", "''")
+    await run_sql(database_url, f"UPDATE instances SET state = '{stored}' WHERE id = {instance_id}")
+    async with store.transaction() as work:
+        loaded = [await work.instance(instance_id), await work.instance_of_task(task_id)]
+        loaded += [*(await work.instances([instance_id])).values(), *await work.instances_requested_by(ALICE)]
+        again = loaded[0]
+        assert again is not None
+        await work.save_instance(again)
+    for read in loaded:
+        assert read is not None
+        title = read.tasks[0].title
+        assert title == worded(
+            Typed(typed="Check "), Named(user="U0ALICE"), Typed(typed="'s a <b> &amp; co, see "),
+            Written(written="<https://wiki.example.com|the wiki>"),
+        )  # fmt: skip
+        assert shown(title) == markup  # Slack shows it as before
+    (state,) = await run_sql(database_url, f"SELECT state FROM instances WHERE id = {instance_id}")
+    assert '"parts"' in str(state[0]) and markup not in str(state[0])  # saved again in today's form
 
 
 async def test_state_events_outbox_and_timers_are_saved_together(store: Store, tmp_path: Path) -> None:
@@ -351,7 +385,7 @@ async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its
     broken = ids[2]
     await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
     later = OffsetClock(start=NOW + timedelta(hours=1))
-    workspace = Workspace(store, work_service.catalog, admins=(ADMIN,), clock=later, wording=SLACK_WORDING)
+    workspace = Workspace(store, work_service.catalog, admins=(ADMIN,), clock=later)
     sweep = WorkflowService(workspace, renderer=BlockKitRenderer())
     assert await sweep.timer_sweep.fire_due_timers() == 10
     fired = await run_sql(database_url, "SELECT instance_id, status FROM timers WHERE fired_at IS NOT NULL")

@@ -43,9 +43,16 @@ from .org import OrgChart, OrgDirectory, OrgSettings, Person
 from .permissions import NOT_YOURS, comment_refusal, hand_over_refusal
 from .refusals import People, RefusalReason, Why
 from .timers import Timer, TimerKind
+from .wording import Named, Part, Typed, WordedText, Written, worded
 from .worktime import WorkingCalendar
 
 __all__ = [
+    "Named",
+    "Part",
+    "Typed",
+    "WordedText",
+    "Written",
+    "worded",
     "NOT_YOURS",
     "SNOOZE_OPTIONS",
     "comment_refusal",

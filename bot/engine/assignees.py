@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from .expressions import FormValue
 from .suggestions import did_you_mean
-from .wording import Wording
 from .worktime import WorkingCalendar
 
 __all__ = ["AssigneeRef", "Directory", "resolve_first", "resolve"]
@@ -44,9 +43,6 @@ class Directory(Protocol):
 
     @property
     def admins(self) -> tuple[str, ...]: ...
-
-    @property
-    def wording(self) -> Wording: ...
 
 
 @dataclass(frozen=True)

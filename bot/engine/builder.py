@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,14 +21,15 @@ from .events import (
     TaskOpened,
     Transition,
 )
-from .expressions import FormValue, render_template
+from .expressions import FormValue, fill_template
 from .instance import FieldChange, Instance, InstanceStatus, Task, TaskStatus
 from .refusals import People, RefusalFacts, RefusalReason, Why
 from .timers import deadline_at, first_timers, task_due_at, wait_timers
 from .waits import wait_ends_at
-from .wording import PLAIN_WORDING, Wording
+from .wording import PLAIN_WORDING, Named, Part, Typed, WordedText, Written, worded
 
 __all__ = ["TransitionBuilder", "already_closed", "placeholder_text", "refuse", "template_values"]
+
 
 class TransitionBuilder:
     """Accumulates one transition's state changes, events and effects."""
@@ -58,11 +60,11 @@ class TransitionBuilder:
     def plain(self, template: str) -> str:
         """A step's template with the request's values as plain text, for text any adapter may show or escape
         (an outcome's reason): people as `@U…`, typed text as typed."""
-        return render_template(template, template_values(self.definition, self.instance, PLAIN_WORDING))
+        return self._filled(template).shown_in(PLAIN_WORDING)
 
-    def _filled(self, template: str) -> str:
-        """A step's template with the request's values, in the wording the directory's adapter asked for."""
-        return render_template(template, template_values(self.definition, self.instance, self.directory.wording))
+    def _filled(self, template: str) -> WordedText:
+        """A step's template with the request's values, as facts (people by id, typed text as typed)."""
+        return fill_template(template, template_values(self.definition, self.instance))
 
     def replace_task(self, task: Task) -> None:
         tasks = tuple(task if existing.id == task.id else existing for existing in self.instance.tasks)
@@ -191,16 +193,6 @@ class TransitionBuilder:
                 result.append(person)
         return tuple(dict.fromkeys(result))
 
-    def _revision_title(self, comment: str, limit: int = 150) -> str:
-        """"Update your request: <the comment>", the comment in the directory's wording (typed text is never
-        markup) and cut, before it is worded, so the title stays within `limit` and no entity is cut in half."""
-        kept = comment
-        while True:
-            title = f"Update your request: {self.directory.wording.typed(kept)}"
-            if len(title) <= limit or not kept:
-                return title
-            kept = kept[: max(0, len(kept) - (len(title) - limit))]
-
     def send_back(self, closed: Task, *, by: str, comment: str) -> None:
         """A reviewer asked for changes: close the stage's other tasks and give the requester a revision task."""
         for task in self.instance.open_tasks():
@@ -211,7 +203,7 @@ class TransitionBuilder:
             instance_id=self.instance.id,
             step_id="revise",
             kind=StepKind.REVISION,
-            title=self._revision_title(comment),
+            title=worded("Update your request: ", Typed(typed=comment), limit=150),  # typed text is never markup
             assignees=(self.instance.requester,),
             created_at=self.now,
             comment=comment,
@@ -289,36 +281,44 @@ class TransitionBuilder:
         self.effects.append(InstanceFinished())
 
 
-def template_values(definition: WorkflowDefinition, instance: Instance, wording: Wording) -> dict[str, str]:
-    """Values for `{...}` placeholders: form fields, requester, workflow, instance; people and typed text in the
-    adapter's `wording` (Slack's: mentions, escaped text)."""
+def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[str, WordedText]:
+    """Values for `{...}` placeholders: form fields, requester, workflow, instance; people by id, typed text as
+    typed (each adapter words them: Slack's as mentions and escaped text)."""
     values = {
-        "requester": wording.person(instance.requester),
-        "workflow": definition.title,
-        "instance": f"#{instance.id}",
-        "title": instance.title,
+        "requester": worded(Named(user=instance.requester)),
+        "workflow": worded(definition.title),
+        "instance": worded(f"#{instance.id}"),
+        "title": worded(instance.title),
     }
     for field in definition.form:
         value = instance.form.get(field.id)
-        values[f"form.{field.id}"] = "—" if value is None else placeholder_text(field, value, wording)
+        values[f"form.{field.id}"] = worded("—") if value is None else placeholder_text(field, value)
     return values
 
 
-def placeholder_text(field: FormField, value: FormValue, wording: Wording) -> str:
+def placeholder_text(field: FormField, value: FormValue) -> WordedText:
     """One form value in a `{form.x}` placeholder: options by their labels, lists comma-separated, files by name,
-    people and typed text as `wording` names them."""
+    people by id and typed text as typed."""
     items: list[Any] = value if isinstance(value, list) else [value]
     if field.type in (FieldType.USER, FieldType.MULTI_USER):
-        return ", ".join(wording.person(str(user)) for user in items)
+        return _listed(Named(user=str(user)) for user in items)
     if field.type.has_options:
         labels = {option.value: option.label for option in field.options}
-        return ", ".join(labels.get(str(item), str(item)) for item in items)
+        return _listed(Written(written=labels.get(str(item), str(item))) for item in items)
     if field.type is FieldType.FILE:
-        return ", ".join(wording.typed(str(item.get("name", ""))) for item in items if isinstance(item, dict))
+        return _listed(Typed(typed=str(item.get("name", ""))) for item in items if isinstance(item, dict))
     if field.type is FieldType.DATETIME:
         text = str(value)  # stored as 2026-12-24T15:00:00Z
-        return f"{text[:10]} {text[11:16]} UTC" if len(text) == 20 and text.endswith("Z") else wording.typed(text)
-    return wording.typed(str(value))  # typed by a person: shown as written, never as markup
+        return worded(f"{text[:10]} {text[11:16]} UTC" if len(text) == 20 and text.endswith("Z") else Typed(typed=text))
+    return worded(Typed(typed=str(value)))  # typed by a person: shown as written, never as markup
+
+
+def _listed(parts: Iterable[Part]) -> WordedText:
+    """Parts separated by commas."""
+    pieces: list[str | Part] = []
+    for part in parts:
+        pieces.extend((", ", part) if pieces else (part,))
+    return worded(*pieces)
 
 
 def already_closed(task: Task, actor: str, now: datetime) -> Refusal:

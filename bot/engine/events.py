@@ -9,6 +9,7 @@ from typing import Any
 from .instance import Instance, Task
 from .refusals import Why
 from .timers import Timer
+from .wording import WordedText
 
 __all__ = [
     "AddTimers",
@@ -80,7 +81,7 @@ class NotifyTargets:
     step_id: str
     people: tuple[str, ...]
     channels: tuple[str, ...]
-    text: str
+    text: WordedText
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class TaskDelegated:
 
     absent: str
     delegate: str
-    task_title: str
+    task_title: WordedText
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Condition", "FileRef", "FormValue", "render_template", "template_references"]
+from .wording import WordedText, worded
+
+__all__ = ["Condition", "FileRef", "FormValue", "fill_template", "template_references"]
 
 FileRef = dict[str, str]
 """A file attached through a form: its Slack `id`, `name` and `permalink`."""
@@ -143,6 +145,13 @@ def template_references(template: str) -> set[str]:
 # Characters that can make typed text read as something else: direction overrides and isolates (which
 # reverse what follows, e.g. `\u202egnp.exe` shows as `exe.png`), zero-width and invisible characters (which
 # hide words from a reader or a search), NUL and other control characters. Removed from typed text.
-def render_template(template: str, values: Mapping[str, str]) -> str:
+def fill_template(template: str, values: Mapping[str, WordedText]) -> WordedText:
     """Fill `{name}` placeholders from values; unknown placeholders stay as written."""
-    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), template)
+    pieces: list[str | WordedText] = []
+    written_up_to = 0
+    for match in _PLACEHOLDER.finditer(template):
+        pieces.append(template[written_up_to : match.start()])
+        pieces.append(values.get(match.group(1), worded(match.group(0))))
+        written_up_to = match.end()
+    pieces.append(template[written_up_to:])
+    return worded(*pieces)

@@ -13,6 +13,7 @@ from .events import AddTimers, CancelTimers, Event, ExtensionDecided, Refusal, T
 from .instance import Extension, Instance, Task, TaskStatus
 from .refusals import People, RefusalReason, Why
 from .timers import wait_timers
+from .wording import WordedText, worded
 from .worktime import TimeSpan, span_after
 
 __all__ = ["close_extensions", "decide_extension", "extend_wait", "extension_refusal", "wait_over"]
@@ -47,7 +48,7 @@ def extension_refusal(definition: WorkflowDefinition, instance: Instance, task_i
         return Why(RefusalReason.TASK_GONE)
     if not wait.status.is_open or instance.status.is_finished:
         return Why(RefusalReason.ALREADY_CLOSED, {"status": wait.status.value})
-    facts: dict[str, str | People] = {"title": wait.title}
+    facts: dict[str, str | People | WordedText] = {"title": wait.title}
     if definition.step(wait.step_id).extend is None:
         return Why(RefusalReason.NOT_EXTENDABLE, facts)
     if actor != instance.requester:
@@ -84,7 +85,7 @@ def extend_wait(
     days = f"{command.days} day{'s' if command.days != 1 else ''}"
     extension = Task(
         id=f"{wait.id}.x{number}", instance_id=instance.id, step_id=wait.step_id, kind=StepKind.APPROVAL,
-        title=f"Extend “{wait.title}” by {days}"[:150], assignees=approvers, created_at=now,
+        title=worded("Extend “", wait.title, f"” by {days}", limit=150), assignees=approvers, created_at=now,
         extension=Extension(of=wait.id, days=command.days, reason=reason), round=wait.round,
     )  # fmt: skip
     builder = TransitionBuilder(definition, directory, instance, now, [], [])

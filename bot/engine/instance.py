@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .definition import StepKind
 from .expressions import FormValue
+from .wording import WordedText
 
 __all__ = ["Extension", "FieldChange", "Instance", "InstanceStatus", "Rating", "Task", "TaskStatus", "Vote"]
 
@@ -88,7 +89,7 @@ class Task(BaseModel):
     instance_id: int
     step_id: str
     kind: StepKind
-    title: str
+    title: WordedText
     assignees: tuple[str, ...]
     status: TaskStatus = TaskStatus.OPEN
     created_at: datetime

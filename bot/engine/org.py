@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from .wording import PLAIN_WORDING, Wording
 from .worktime import ClockTime, WorkingCalendar, known_zone, zone
 
 __all__ = ["OrgChart", "OrgDirectory", "OrgSettings", "Person"]
@@ -103,10 +102,8 @@ class OrgDirectory:
         usergroups: Mapping[str, tuple[str, ...]] | None = None,
         delegations: Mapping[str, str] | None = None,
         zones: Callable[[str], str | None] | None = None,
-        wording: Wording = PLAIN_WORDING,
     ) -> None:
         self._zones = zones or (lambda _user: None)
-        self._wording = wording
         self._chart = chart
         self._admins = admins
         self._usergroups: Mapping[str, tuple[str, ...]] = usergroups if usergroups is not None else {}
@@ -119,11 +116,6 @@ class OrgDirectory:
     @property
     def admins(self) -> tuple[str, ...]:
         return self._admins
-
-    @property
-    def wording(self) -> Wording:
-        """How templates name people and typed text for whoever shows them (Slack: mentions, escaped text)."""
-        return self._wording
 
     def manager_of(self, user_id: str) -> str | None:
         person = self._chart.people.get(user_id)
@@ -170,7 +162,6 @@ class OrgDirectory:
             usergroups={**self._usergroups, **usergroups},
             delegations=self._delegations,
             zones=self._zones,
-            wording=self._wording,
         )
 
     def with_delegations(self, delegations: Mapping[str, str]) -> OrgDirectory:
@@ -181,5 +172,4 @@ class OrgDirectory:
             usergroups=self._usergroups,
             delegations=delegations,
             zones=self._zones,
-            wording=self._wording,
         )

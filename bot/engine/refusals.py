@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .wording import PLAIN_WORDING, WordedText
+
 __all__ = ["People", "RefusalFacts", "RefusalReason", "Why"]
 
 
@@ -75,7 +77,7 @@ class People:
     ids: tuple[str, ...]
 
 
-RefusalFacts = Mapping[str, "str | People"]
+RefusalFacts = Mapping[str, "str | People | WordedText"]
 
 
 @dataclass(frozen=True)
@@ -87,5 +89,11 @@ class Why:
 
     def recorded(self) -> dict[str, object]:
         """The refusal as the event log keeps it: the reason's code and its facts as plain values."""
-        plain = {key: list(value.ids) if isinstance(value, People) else value for key, value in self.facts.items()}
-        return {"reason": self.reason.value, **plain}
+        return {"reason": self.reason.value, **{key: _recorded(value) for key, value in self.facts.items()}}
+
+
+def _recorded(value: str | People | WordedText) -> object:
+    """A fact as a plain value: people as their ids, a worded title as plain text."""
+    if isinstance(value, People):
+        return list(value.ids)
+    return value.shown_in(PLAIN_WORDING) if isinstance(value, WordedText) else value

@@ -1,12 +1,14 @@
-"""How a template names what it fills in, as the adapter that shows it wants: the engine fills `{requester}` and
-`{form.x}` with the `Wording` its directory carries, and writes no markup of its own."""
+"""Text the engine composes as facts (what the workflow's owner or the engine wrote, what a person typed, a person
+by user id), and the `Wording` an adapter shows it in: the engine writes no markup of its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["PLAIN_WORDING", "PlainWording", "Wording"]
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["PLAIN_WORDING", "Named", "Part", "PlainWording", "Typed", "WordedText", "Wording", "Written", "worded"]
 
 
 class Wording(Protocol):
@@ -19,7 +21,7 @@ class Wording(Protocol):
 
 @dataclass(frozen=True)
 class PlainWording:
-    """No markup: a person as `@U…`, typed text as typed (for a directory nobody renders, such as in tests)."""
+    """No markup: a person as `@U…`, typed text as typed (for text any adapter may show or escape)."""
 
     def person(self, user_id: str) -> str:
         return f"@{user_id}"
@@ -29,3 +31,100 @@ class PlainWording:
 
 
 PLAIN_WORDING = PlainWording()
+
+
+class Written(BaseModel):
+    """Text the workflow's owner wrote (a template, an option's label) or the engine wrote: shown as written."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    written: str
+
+
+class Typed(BaseModel):
+    """Text a person typed (a form value, a comment): shown as typed, never as markup."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    typed: str
+
+
+class Named(BaseModel):
+    """A person, by user id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str
+
+
+Part = Written | Typed | Named
+
+
+class WordedText(BaseModel):
+    """A title or a message as facts, in order; `limit`, if any, is the most characters it is shown in (typed
+    text is cut before it is worded, so no entity is cut in half, and a person is never cut)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    parts: tuple[Part, ...] = ()
+    limit: int | None = None
+
+    def shown_in(self, wording: Wording) -> str:
+        """The text as `wording` shows it."""
+        shown = ""
+        for part in self.parts:
+            piece = _shown(part, wording)
+            if self.limit is not None and len(shown) + len(piece) > self.limit:
+                return shown + _cut(part, wording, self.limit - len(shown))
+            shown += piece
+        return shown
+
+    def __str__(self) -> str:
+        raise TypeError("worded text has no wording of its own: show it with .shown_in(wording)")
+
+
+def worded(*pieces: str | Part | WordedText, limit: int | None = None) -> WordedText:
+    """Worded text of pieces in order (a `str` is written text); empty pieces dropped, neighbours of a kind joined."""
+    parts: list[Part] = []
+    for piece in pieces:
+        for part in _parts_of(piece):
+            _append(parts, part)
+    return WordedText(parts=tuple(parts), limit=limit)
+
+
+def _parts_of(piece: str | Part | WordedText) -> tuple[Part, ...]:
+    if isinstance(piece, WordedText):
+        return piece.parts
+    return (Written(written=piece),) if isinstance(piece, str) else (piece,)
+
+
+def _append(parts: list[Part], part: Part) -> None:
+    if isinstance(part, Written | Typed) and not (part.written if isinstance(part, Written) else part.typed):
+        return
+    last = parts[-1] if parts else None
+    if isinstance(part, Written) and isinstance(last, Written):
+        parts[-1] = Written(written=last.written + part.written)
+    elif isinstance(part, Typed) and isinstance(last, Typed):
+        parts[-1] = Typed(typed=last.typed + part.typed)
+    else:
+        parts.append(part)
+
+
+def _shown(part: Part, wording: Wording) -> str:
+    if isinstance(part, Written):
+        return part.written
+    if isinstance(part, Typed):
+        return wording.typed(part.typed)
+    return wording.person(part.user)
+
+
+def _cut(part: Part, wording: Wording, room: int) -> str:
+    """As much of a part as fits in `room` characters once worded."""
+    if isinstance(part, Written):
+        return part.written[: max(0, room)]
+    if isinstance(part, Named):
+        return ""
+    kept = part.typed
+    while kept and len(wording.typed(kept)) > room:
+        kept = kept[: max(0, len(kept) - (len(wording.typed(kept)) - room))]
+    return wording.typed(kept)

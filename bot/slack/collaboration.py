@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine import Decision, RefusalReason, StepKind, Why
+from bot.engine import Decision, RefusalReason, StepKind, Why, WordedText
 from bot.service import FormInvalid, Refused, WorkflowService
 
 from .blocks import actions, button, section
@@ -37,6 +37,7 @@ from .views import (
     submitted_text,
     submitted_user,
 )
+from .wording import shown
 
 __all__ = ["SHORTCUT_REQUEST_APPROVAL", "SHORTCUT_START", "Collaboration", "parse_delegation"]
 
@@ -104,9 +105,9 @@ class Collaboration:
             self._tell(client, channel, user_id, refusal_text(check.why))
             return
         view = {"request_changes": changes_view, "hand_over": hand_over_view, "comment": comment_view}[choice]
-        self._open(client, click.trigger_id, view(task_id, check), user_id, channel)
+        self._open(client, click.trigger_id, view(task_id, shown(check)), user_id, channel)
 
-    async def _may(self, choice: str, task_id: str, user_id: str) -> Refused | str:
+    async def _may(self, choice: str, task_id: str, user_id: str) -> Refused | WordedText:
         """May this person do what they picked from the menu? The refusal, or the task's title."""
         if choice == "request_changes":
             return await self._service.check_act(task_id, user_id, Decision.REQUEST_CHANGES)
@@ -218,7 +219,7 @@ class Collaboration:
             label, action_id = "Mark done", ACTION_COMPLETE
         else:
             return
-        question = f"Record this as *{label.rstrip('…')}* on “{task.title}” ({instance.title})?"
+        question = f"Record this as *{label.rstrip('…')}* on “{shown(task.title)}” ({instance.title})?"
         blocks = [section(question), actions(button(label, action_id=action_id, value=task.id, style="primary"))]
         await _offer(client, str(channel), str(user_id), question, blocks, str(thread))
 

@@ -13,6 +13,7 @@ from .blocks import Block, context, divider, fit_blocks, header, section
 from .home_start import MAX_START_BUTTONS, start_buttons
 from .maps import map_buttons
 from .messages import button_labels, how_long, requests_blocks, task_buttons, when
+from .wording import shown
 
 __all__ = ["home_view"]
 
@@ -25,7 +26,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
     if not tasks:
         blocks.append(section(":tada: Nothing waiting for you."))
     for definition, instance, task in tasks[:15]:
-        blocks.append(section(f"*{task.title}*\n{instance.title} from <@{instance.requester}>{_due(task, now)}"))
+        blocks.append(section(f"*{shown(task.title)}*\n{instance.title} from <@{instance.requester}>{_due(task, now)}"))
         allow_changes = task.kind.value == "approval" and definition.step(task.step_id).allow_changes
         blocks.append(task_buttons(task, allow_changes=allow_changes, labels=button_labels(definition, task)))
     if len(tasks) > 15:
@@ -38,7 +39,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
         blocks.append(divider())
         blocks.append(header(f"Your team: {len(team)} open, {overdue} overdue"))
         for holder, instance, task in team[:15]:
-            blocks.append(section(f"<@{holder}>: *{task.title}* — {instance.title}{_due(task, now)}"))
+            blocks.append(section(f"<@{holder}>: *{shown(task.title)}* — {instance.title}{_due(task, now)}"))
     if home.owner_report is not None:
         blocks.append(divider())
         blocks.append(header("Your workflows, last 30 days"))

@@ -24,7 +24,7 @@ from bot.engine import (
     template_values,
 )
 from bot.engine.digest import Assignment, DigestPlan
-from bot.engine.expressions import render_template
+from bot.engine.expressions import fill_template
 from bot.store import AuditEntry
 
 from .blocks import (
@@ -43,7 +43,7 @@ from .blocks import (
 from .history_words import history_phrase
 from .rating_blocks import rating_blocks
 from .views import CALLBACK_RESUBMIT, start_form_view
-from .wording import SLACK_WORDING, escape_text
+from .wording import escape_text, shown
 
 __all__ = [
     "ACTION_EDIT_REQUEST",
@@ -148,7 +148,7 @@ def shown_value(field: FormField, value: FormValue) -> str:
             return when(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
         except ValueError:
             return escape_text(str(value))
-    return placeholder_text(field, value, SLACK_WORDING)
+    return shown(placeholder_text(field, value))
 
 
 def _file_link(file: Mapping[str, Any]) -> str:
@@ -172,9 +172,9 @@ def _task_header_blocks(definition: WorkflowDefinition, instance: Instance, task
     else:
         step = definition.step(task.step_id)
         if step.description:
-            description = render_template(step.description, template_values(definition, instance, SLACK_WORDING))
+            description = shown(fill_template(step.description, template_values(definition, instance)))
     blocks: list[Block] = [
-        section(f"*{task.title}*"),  # a section, not a header: titles may mention people
+        section(f"*{shown(task.title)}*"),  # a section, not a header: titles may mention people
         section(
             f"*{instance.title}* requested by <@{instance.requester}>" + (f"\n{description}" if description else ""),
             fields=form_summary(definition, instance),
@@ -336,9 +336,9 @@ def receipt_blocks(definition: WorkflowDefinition, instance: Instance, *, in_cha
     for task in waiting:
         holders = ", ".join(f"<@{u}>" for u in task.assignees)
         if task.kind is StepKind.WAIT and task.due_at is not None:
-            lines.append(f":hourglass_flowing_sand: {task.title} — until {when(task.due_at)}")
+            lines.append(f":hourglass_flowing_sand: {shown(task.title)} — until {when(task.due_at)}")
         else:
-            lines.append(f":hourglass_flowing_sand: {task.title} — with {holders}")
+            lines.append(f":hourglass_flowing_sand: {shown(task.title)} — with {holders}")
     return fit_blocks(
         [
             section("\n".join(lines), fields=form_summary(definition, instance)),
@@ -351,7 +351,7 @@ def decision_note(task: Task) -> str:
     """One line for the request's thread: who decided what."""
     outcome = _TASK_OUTCOME.get(task.status, task.status.value).lower()
     who = f"<@{task.acted_by}>" if task.acted_by else "Baton"
-    text = f"{_TASK_ICON.get(task.status, '')} {who}: *{task.title}* — {outcome}"
+    text = f"{_TASK_ICON.get(task.status, '')} {who}: *{shown(task.title)}* — {outcome}"
     return text + (f"\n> {clip(escape_text(task.comment), 1000)}" if task.comment else "")
 
 
@@ -393,31 +393,31 @@ def status_blocks(
             continue
         task = instance.latest_task(step.id)  # after changes were requested, the round now under way
         if task is None:  # never opened: its title filled from the form, as it would have been
-            title = render_template(step.shown_title, template_values(definition, instance, SLACK_WORDING))
+            title = shown(fill_template(step.shown_title, template_values(definition, instance)))
             blocks.append(context(f":white_circle: {title} — not reached"))
         elif task.status is TaskStatus.OPEN and task.kind is StepKind.WAIT:
             until = f" until {when(task.due_at)}" if task.due_at else ""
-            blocks.append(section(f":hourglass_flowing_sand: *{task.title}* — waiting{until}"))
+            blocks.append(section(f":hourglass_flowing_sand: *{shown(task.title)}* — waiting{until}"))
         elif task.status is TaskStatus.OPEN:
             holders = ", ".join(f"<@{u}>" for u in task.assignees)
             due = f", due {when(task.due_at)}" if task.due_at else ""
-            blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — waiting for {holders}{due}"))
+            blocks.append(section(f"{_TASK_ICON[task.status]} *{shown(task.title)}* — waiting for {holders}{due}"))
         else:
             by = f" by <@{task.acted_by}>" if task.acted_by else ""
-            blocks.append(section(f"{_TASK_ICON[task.status]} *{task.title}* — {task.status.value}{by}"))
+            blocks.append(section(f"{_TASK_ICON[task.status]} *{shown(task.title)}* — {task.status.value}{by}"))
     refused = sum(1 for entry in trail or () if entry.kind == "action_refused")
     # Refusals are in the log and the export; so are ratings, which are for the workflow's owners in their
     # reports, not for the approvers who can see this view.
     trail = [entry for entry in trail or () if entry.kind not in ("action_refused", "request_rated")]
     if trail:
         blocks.append(divider())
-        history = audit_blocks(trail, {task.step_id: task.title for task in instance.tasks})  # as rendered
+        history = audit_blocks(trail, {task.step_id: shown(task.title) for task in instance.tasks})  # as rendered
         if refused:
             history.insert(0, context(f"{refused} refused attempt(s) are in the audit export, not shown here."))
         room = MESSAGE_BLOCKS_LIMIT - len(blocks)
         if len(history) > room:  # a very long history: keep its newest lines, which matter most
-            shown = history[len(history) - room + 1 :]
-            history = [context(f"…{len(history) - len(shown)} earlier part(s) of the history not shown."), *shown]
+            newest = history[len(history) - room + 1 :]
+            history = [context(f"…{len(history) - len(newest)} earlier part(s) of the history not shown."), *newest]
         blocks.extend(history)
     return fit_blocks(blocks)
 
@@ -456,7 +456,7 @@ def task_list_blocks(tasks: Sequence[tuple[WorkflowDefinition, Instance, Task]])
     blocks: list[Block] = [header(f"Your open tasks ({len(tasks)})")]
     for definition, instance, task in tasks[:15]:
         due = f" · due {when(task.due_at)}" if task.due_at else ""
-        blocks.append(section(f"*{task.title}*\n{instance.title} from <@{instance.requester}>{due}"))
+        blocks.append(section(f"*{shown(task.title)}*\n{instance.title} from <@{instance.requester}>{due}"))
         blocks.append(task_buttons(task, labels=button_labels(definition, task)))
     if len(tasks) > 15:
         blocks.append(context(f"…and {len(tasks) - 15} more."))
@@ -544,11 +544,11 @@ def reminder_blocks(
     if task.kind is StepKind.WAIT:
         return _wait_reminder_blocks(definition, instance, task)
     if overdue_by is not None and overdue_by > timedelta(0):
-        lead = f":alarm_clock: *Overdue by {how_long(overdue_by)}*: {task.title}"
+        lead = f":alarm_clock: *Overdue by {how_long(overdue_by)}*: {shown(task.title)}"
     elif task.due_at is not None:
-        lead = f":bell: *Reminder*: {task.title} is due {when(task.due_at)}"
+        lead = f":bell: *Reminder*: {shown(task.title)} is due {when(task.due_at)}"
     else:
-        lead = f":bell: *Reminder*: {task.title}"
+        lead = f":bell: *Reminder*: {shown(task.title)}"
     buttons = task_buttons(task, labels=button_labels(definition, task))
     buttons = {**buttons, "elements": [*buttons["elements"], snooze_menu(task)]}
     return fit_blocks(
@@ -564,7 +564,7 @@ def _wait_reminder_blocks(definition: WorkflowDefinition, instance: Instance, ta
     ends = f" ends {when(task.due_at)}" if task.due_at else " ends soon"
     return fit_blocks(
         [
-            section(f":hourglass: *{task.title}*{ends}.", fields=form_summary(definition, instance)),
+            section(f":hourglass: *{shown(task.title)}*{ends}.", fields=form_summary(definition, instance)),
             {**context(f"{instance.title} · `/workflow status {instance.id}`"), "block_id": PERMALINK_BLOCK},
             _wait_actions(definition, task),
         ]
@@ -577,9 +577,9 @@ def extension_note(wait: Task, extension: Task, *, approved: bool) -> str:
     ends = when(wait.due_at) if wait.due_at else "soon"
     days = extension.extension.days if extension.extension else 0
     if approved:
-        return f":white_check_mark: {by} extended *{wait.title}* by {days} days: it now ends {ends}."
+        return f":white_check_mark: {by} extended *{shown(wait.title)}* by {days} days: it now ends {ends}."
     said = f"\n> {clip(escape_text(extension.comment), 1000)}" if extension.comment else ""
-    return f":x: {by} did not extend *{wait.title}*; it still ends {ends}.{said}"
+    return f":x: {by} did not extend *{shown(wait.title)}*; it still ends {ends}.{said}"
 
 
 def escalation_blocks(
@@ -588,7 +588,7 @@ def escalation_blocks(
     """Tell someone higher up what is stuck, for how long, who holds it; let them reassign (or act)."""
     holders = ", ".join(f"<@{user}>" for user in task.assignees)
     blocks: list[Block] = [
-        section(f"*Stuck: {task.title}*"),
+        section(f"*Stuck: {shown(task.title)}*"),
         section(
             f":rotating_light: *{instance.title}* from <@{instance.requester}> has waited "
             f"*{how_long(overdue_by)}* past its due time with {holders}.",
@@ -642,7 +642,7 @@ def digest_blocks(plan: DigestPlan, instances: Mapping[int, Instance], now: date
 def _digest_line(item: Assignment, instances: Mapping[int, Instance], now: datetime) -> str:
     instance = instances.get(item.instance_id)
     task = instance.task(item.task_id) if instance else None
-    title = task.title if task else item.task_id
+    title = shown(task.title) if task else item.task_id
     where = instance.title if instance else f"request #{item.instance_id}"
     if item.due_at is not None and item.due_at < now:
         due = f" · :alarm_clock: overdue by {how_long(now - item.due_at)}"
@@ -655,13 +655,14 @@ def _digest_line(item: Assignment, instances: Mapping[int, Instance], now: datet
 
 def delegated_note(effect: TaskDelegated, instance: Instance) -> str:
     """What an absent person reads when a new task of theirs went to their delegate."""
-    return f"While you are away, “{effect.task_title}” ({instance.title}) went to your delegate <@{effect.delegate}>."
+    title = shown(effect.task_title)
+    return f"While you are away, “{title}” ({instance.title}) went to your delegate <@{effect.delegate}>."
 
 
 def fill_permalink(args: dict[str, Any], link: str | None) -> dict[str, Any]:
     """End a message's link line with the link to the original request, or, without one, say where it is."""
-    shown = link.replace('"', "%22") if link else None
-    tail = f" · <{shown}|Open the original request>" if shown else " · the original request above"
+    quoted = link.replace('"', "%22") if link else None
+    tail = f" · <{quoted}|Open the original request>" if quoted else " · the original request above"
     return {**args, "blocks": [_with_tail(block, tail) for block in args.get("blocks") or ()]}
 
 

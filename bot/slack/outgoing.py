@@ -30,7 +30,7 @@ from bot.engine import (
 )
 from bot.engine.digest import DigestPlan
 from bot.engine.events import ExtensionDecided
-from bot.slack.wording import escape_text
+from bot.slack.wording import escape_text, shown
 from bot.store import OutboxMessage
 
 from .blocks import clip, section
@@ -174,7 +174,7 @@ def _render(definition: WorkflowDefinition, instance: Instance, effect: Effect) 
 
 def _task_opened(definition: WorkflowDefinition, instance: Instance, effect: TaskOpened) -> list[OutboxMessage]:
     task = effect.task
-    text = f"New task for you: {task.title} ({instance.title})"
+    text = f"New task for you: {shown(task.title)} ({instance.title})"
     return [
         _post(user, text, open_task_blocks(definition, instance, task, viewer=user), instance, _key(task, user))
         for user in task.assignees
@@ -183,7 +183,7 @@ def _task_opened(definition: WorkflowDefinition, instance: Instance, effect: Tas
 
 def _task_progress(definition: WorkflowDefinition, instance: Instance, effect: TaskProgress) -> list[OutboxMessage]:
     task = effect.task
-    text = f"{task.title}: {len(task.votes)} decided"
+    text = f"{shown(task.title)}: {len(task.votes)} decided"
     return [
         _update_copy(task, user, text, open_task_blocks(definition, instance, task, viewer=user), instance)
         for user in task.assignees
@@ -212,7 +212,7 @@ def _task_closed(definition: WorkflowDefinition, instance: Instance, effect: Tas
     """Every copy ends in the outcome, also those of people who handed it on."""
     task = effect.task
     blocks = closed_task_blocks(definition, instance, task)
-    text = f"{task.title}: {task.status.value}"
+    text = f"{shown(task.title)}: {task.status.value}"
     copies = [_update_copy(task, user, text, blocks, instance) for user in task.holders_ever]
     reminded = task.holders_ever if task.reminders_sent or task.former_assignees or task.previous_assignees else ()
     nudges = [
@@ -254,8 +254,9 @@ def _rating_recorded(
 
 
 def _notify_targets(_definition: WorkflowDefinition, instance: Instance, effect: NotifyTargets) -> list[OutboxMessage]:
-    blocks = [section(effect.text)]
-    return [_post(target, effect.text, blocks, instance) for target in (*effect.people, *effect.channels)]
+    text = shown(effect.text)
+    blocks = [section(text)]
+    return [_post(target, text, blocks, instance) for target in (*effect.people, *effect.channels)]
 
 
 def _extension_decided(
@@ -272,8 +273,11 @@ def _remind_assignee(
     task, person = effect.task, effect.person
     blocks = reminder_blocks(definition, instance, task, effect.overdue_by)
     key = reminder_message_key(task.id, person)
-    message = _post(person, f"Reminder: {task.title}", blocks, instance, key)
-    return [_superseded(person, key, f"Reminder: {task.title}", instance), replace(message, link_to=_key(task, person))]
+    message = _post(person, f"Reminder: {shown(task.title)}", blocks, instance, key)
+    return [
+        _superseded(person, key, f"Reminder: {shown(task.title)}", instance),
+        replace(message, link_to=_key(task, person)),
+    ]
 
 
 def _escalate_task(definition: WorkflowDefinition, instance: Instance, effect: EscalateTask) -> list[OutboxMessage]:
@@ -282,8 +286,8 @@ def _escalate_task(definition: WorkflowDefinition, instance: Instance, effect: E
     messages = []
     for person in effect.people:
         key = escalation_message_key(task.id, person)
-        messages.append(_superseded(person, key, f"Stuck: {task.title}", instance))
-        messages.append(_post(person, f"Stuck: {task.title}", blocks, instance, key))
+        messages.append(_superseded(person, key, f"Stuck: {shown(task.title)}", instance))
+        messages.append(_post(person, f"Stuck: {shown(task.title)}", blocks, instance, key))
     return messages
 
 
@@ -309,19 +313,19 @@ def _hand_over(definition: WorkflowDefinition, instance: Instance, effect: TaskH
     old_view = handed_over_blocks(definition, instance, task, by=effect.by, note=effect.note)
     new_people = ", ".join(f"<@{user}>" for user in task.assignees)
     messages = [
-        _update_copy(task, user, f"{task.title}: reassigned to {new_people}", old_view, instance)
+        _update_copy(task, user, f"{shown(task.title)}: reassigned to {new_people}", old_view, instance)
         for user in effect.previous
         if user not in task.assignees
     ]
-    text = f"Task handed to you: {task.title} ({instance.title})"
+    text = f"Task handed to you: {shown(task.title)} ({instance.title})"
     for user in task.assignees:
         blocks = open_task_blocks(definition, instance, task, viewer=user)
         key = task_message_key(task.id, user)
         if user in effect.previous:
-            messages.append(_update_copy(task, user, f"{task.title}: now with {new_people}", blocks, instance))
+            messages.append(_update_copy(task, user, f"{shown(task.title)}: now with {new_people}", blocks, instance))
         elif user in task.former_assignees:
             messages.append(_update_copy(task, user, text, blocks, instance))
-            note = f"“{task.title}” ({instance.title}) is back with you."
+            note = f"“{shown(task.title)}” ({instance.title}) is back with you."
             messages.append(_in_thread(_post(user, note, [section(note)], instance), key))
         else:
             messages.append(_post(user, text, blocks, instance, key))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bot.engine import People, Refusal, RefusalReason, Why
+from bot.engine import People, Refusal, RefusalReason, Why, WordedText
+
+from .wording import shown
 
 __all__ = ["refusal_text"]
 
@@ -95,5 +97,7 @@ def refusal_text(why: Why | Refusal) -> str:
     return _SENTENCES[why.reason].format(**shown)
 
 
-def _shown(value: str | People) -> str:
-    return ", ".join(f"<@{user}>" for user in value.ids) if isinstance(value, People) else value
+def _shown(value: str | People | WordedText) -> str:
+    if isinstance(value, People):
+        return ", ".join(f"<@{user}>" for user in value.ids)
+    return shown(value) if isinstance(value, WordedText) else value

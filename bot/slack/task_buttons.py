@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine import Decision, RefusalReason
+from bot.engine import Decision, RefusalReason, WordedText
 from bot.service import Refused, WorkflowService
 
 from .collaboration import open_view, tell
@@ -18,6 +18,7 @@ from .messages import when
 from .parsing import ID_LIMIT, click_of, submission_of
 from .refusals import refusal_text
 from .views import done_note_view, extension_view, reject_reason_view, submitted_days, submitted_text
+from .wording import shown
 
 __all__ = ["TaskButtons"]
 
@@ -104,7 +105,7 @@ class TaskButtons:
         decision: str,
         view: Callable[[str, str], dict[str, Any]],
     ) -> None:
-        async def may(task_id: str, user_id: str) -> Refused | str:
+        async def may(task_id: str, user_id: str) -> Refused | WordedText:
             return await self._service.check_act(task_id, user_id, decision)  # a refusal is in the history first
 
         await self._open_if_allowed(ack, body, client, may, view)
@@ -114,7 +115,7 @@ class TaskButtons:
         ack: AsyncAck,
         body: Body,
         client: AsyncWebClient,
-        may: Callable[[str, str], Awaitable[Refused | str]],
+        may: Callable[[str, str], Awaitable[Refused | WordedText]],
         view: Callable[[str, str], dict[str, Any]],
     ) -> None:
         """Ask the service whether this person may (from stored state), then open the modal that asks the rest."""
@@ -125,7 +126,7 @@ class TaskButtons:
         if isinstance(check, Refused):
             self._later(tell(client, channel_id, user_id, refusal_text(check.why)), what="refusal note")
             return
-        modal = view(task_id, check)
+        modal = view(task_id, shown(check))
         self._later(open_view(client, click.trigger_id, modal, user_id, channel_id), what="views.open")
 
     async def _act(self, ack: AsyncAck, body: Body, client: AsyncWebClient, decision: str) -> None:

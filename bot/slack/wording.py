@@ -1,11 +1,13 @@
-"""How Slack words what the engine's templates name: a person as a mention, text people typed made inert in
-mrkdwn. The composition root hands `SLACK_WORDING` to the engine's directory (bot/engine/wording.py)."""
+"""How Slack words the text the engine composes as facts (bot/engine/wording.py): a person as a mention, text
+people typed made inert in mrkdwn."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SLACK_WORDING", "SlackWording", "escape_text"]
+from bot.engine.wording import WordedText
+
+__all__ = ["SLACK_WORDING", "SlackWording", "escape_text", "shown"]
 
 _DISGUISES = [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0xAD, 0x061C, 0x180E]
 _DISGUISES += [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF, *range(0xFFF9, 0xFFFC)]
@@ -32,3 +34,8 @@ class SlackWording:
 
 
 SLACK_WORDING = SlackWording()
+
+
+def shown(text: WordedText) -> str:
+    """Worded text as Slack shows it: people as mentions, typed text escaped."""
+    return text.shown_in(SLACK_WORDING)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.engine import Instance
 from bot.engine.kpis import COUNTED_EVENTS, EventCount
 from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RATED_EVENT, RatingRow
 
+from .older_states import instance_from_state
 from .rows import moment
 
 __all__ = [
@@ -178,7 +178,7 @@ async def export_instances(
     sql += _workflow_filter(q, "workflow", workflows) + " ORDER BY id"
     exported = []
     for r in await fetch(sql, q.params):
-        state = Instance.model_validate_json(r[8])
+        state = instance_from_state(r[8])
         exported.append(
             InstanceExport(
                 id=int(r[0]),

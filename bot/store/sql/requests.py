@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.engine import Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
+from bot.store.older_states import instance_from_state
 from bot.store.rows import epoch, holders_of_work, instance_row, moment, task_row, task_writes
 from bot.store.session import Statement
 
@@ -57,7 +58,7 @@ class SQLRequests(SQLPart):
     async def instance(self, instance_id: int) -> Instance | None:
         # Locked until commit (where locks are taken): whoever loads an instance may decide on it, one at a time.
         row = await self._db.one(f"SELECT state FROM instances WHERE id = ?{self._row_lock}", (instance_id,))
-        return Instance.model_validate_json(row[0]) if row else None
+        return instance_from_state(row[0]) if row else None
 
     async def instances(self, instance_ids: Collection[int]) -> dict[int, Instance]:
         """Several instances by id, locked as `instance` locks one (those that do not exist are left out)."""
@@ -67,14 +68,14 @@ class SQLRequests(SQLPart):
             list(dict.fromkeys(instance_ids)),
             "bigint",
         )
-        return {row[0]: Instance.model_validate_json(row[1]) for row in rows}
+        return {row[0]: instance_from_state(row[1]) for row in rows}
 
     async def instance_of_task(self, task_id: str) -> Instance | None:
         lock = f"{self._row_lock} OF i" if self._row_lock else ""
         row = await self._db.one(
             f"SELECT i.state FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE t.id = ?{lock}", (task_id,)
         )
-        return Instance.model_validate_json(row[0]) if row else None
+        return instance_from_state(row[0]) if row else None
 
     async def save_instance(self, instance: Instance) -> None:
         """Upsert the instance and its tasks; rewrite the assignees of the tasks whose status or due time changed."""
@@ -110,7 +111,7 @@ class SQLRequests(SQLPart):
         )
         tasks = []
         for state, task_id in rows:
-            task = Instance.model_validate_json(state).task(task_id)
+            task = instance_from_state(state).task(task_id)
             if task is not None:
                 tasks.append(task)
         return tasks
@@ -120,7 +121,7 @@ class SQLRequests(SQLPart):
             "SELECT state FROM instances WHERE requester = ? ORDER BY created_at DESC, id DESC LIMIT ?",
             (user_id, limit),
         )
-        return [Instance.model_validate_json(row[0]) for row in rows]
+        return [instance_from_state(row[0]) for row in rows]
 
     async def open_assignments(self) -> list[Assignment]:
         rows = await self._db.all(
