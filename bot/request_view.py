@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.engine import Instance, Task, TaskStatus, WorkflowDefinition
 from bot.engine.definition import StepKind
-from bot.slack.wording import shown
+from bot.engine.wording import PLAIN_WORDING
 
 __all__ = ["request_view"]
 
@@ -28,7 +28,7 @@ def _step(task: Task) -> dict[str, Any]:
         "task_id": task.id,
         "step": task.step_id,
         "kind": task.kind.value,
-        "title": shown(task.title),  # as Slack shows it, as before titles were facts
+        "title": task.title.shown_in(PLAIN_WORDING),  # for programs: plain text, no Slack markup
         "status": task.status.value,
         "assignees": list(task.assignees),
         "due_at": _at(task.due_at),

@@ -29,7 +29,7 @@ from yarl import URL
 
 from bot.engine import Event, Instance, WorkflowDefinition
 from bot.engine.integrations import WebhookEvent, is_batons_secret
-from bot.slack.wording import shown
+from bot.engine.wording import PLAIN_WORDING
 from bot.store import OutboxMessage
 
 __all__ = [
@@ -88,7 +88,7 @@ def _payload(event_name: WebhookEvent, event: Event, instance: Instance, deliver
         payload["step"] = {
             "id": task.step_id if task else event.data.get("step"),
             "task_id": event.task_id,
-            "title": shown(task.title) if task else None,  # as Slack shows it, as before titles were facts
+            "title": task.title.shown_in(PLAIN_WORDING) if task else None,  # plain text, no Slack markup
             "outcome": "elapsed" if event.kind == "wait_over" else event.kind.removeprefix("task_"),
             "by": event.actor,
         }

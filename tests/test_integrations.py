@@ -526,9 +526,9 @@ def test_the_redactor_blanks_out_secrets_and_token_shaped_text() -> None:
     assert text.count("[redacted]") == 3
 
 
-def test_the_request_view_and_webhooks_name_a_task_as_slack_shows_its_title() -> None:
-    # Titles are facts in the state; the API and webhooks still say them in Slack's mrkdwn, as they did before
-    # (an open question of issue 13: plain text or parts may serve their readers better).
+def test_the_request_view_and_webhooks_name_a_task_in_plain_text_never_in_slack_markup() -> None:
+    # Titles are facts in the state; programs reading the API and webhooks get them as plain text: what a person
+    # typed as typed (no `&lt;` entities), people as `@U…` (no `<@U…>` mentions).
     definition = WorkflowDefinition.model_validate(
         {
             "name": "purchase", "title": "Purchase", "form": [{"id": "item", "label": "Item"}],
@@ -543,7 +543,7 @@ def test_the_request_view_and_webhooks_name_a_task_as_slack_shows_its_title() ->
     assert isinstance(started, Transition)
     approved = decide(definition, directory, started.instance, ActOnTask("1.ok", MARIA, "approve"), now)
     assert isinstance(approved, Transition)
-    said = "Approve a &lt;b&gt; &amp; co for <@U0ALICE>"
+    said = "Approve a <b> & co for @U0ALICE"
     assert request_view(definition, approved.instance)["steps"][0]["title"] == said
     (delivery,) = webhook_messages(definition, approved.instance, approved.events)
     assert json.loads(delivery.args["body"])["step"]["title"] == said
