@@ -149,6 +149,15 @@ async def choose_in(driver: SlackDriver, message: Message, user: str, action_id:
     assert response.status == 200, response.body
 
 
+async def ask_for_changes(driver: SlackDriver, slack: SlackEmulator, task: Message, user: str, comment: str) -> None:
+    """`user` picks ⋯ → *Ask for changes* on a task DM and sends `comment` from its modal."""
+    await choose_in(driver, task, user, "task_more", "request_changes")
+    modal = await slack.wait_for(lambda: (slack.open_views(user) or [None])[-1])
+    note = {"comment": {"value": {"type": "plain_text_input", "value": comment}}}
+    answer = await driver.submit_view(user, modal, note)
+    assert answer.status == 200, answer.body
+
+
 def copy_workflows(target: Path, **extra_files: str) -> Path:
     """The shipped workflows plus extra files (name without .yaml -> YAML text)."""
     shutil.copytree(WORKFLOWS, target)

@@ -16,6 +16,7 @@ from bot.emulator.payloads import user_value
 
 from .conftest import ADMIN
 from .story import (
+    ask_for_changes,
     copy_workflows,
     dm_containing,
     field_values,
@@ -170,10 +171,7 @@ async def test_changes_requested_then_an_edited_amount_moves_the_expense_over_th
 ) -> None:
     await start_expense(driver, slack, ALICE, 500, "Flights to the offsite")
     first = await task_message(slack, MARIA, "task_approve")
-    await choose(driver, first, MARIA, "task_more", "request_changes")
-    modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
-    note = {"comment": {"value": {"type": "plain_text_input", "value": "Add the hotel, please"}}}
-    assert (await driver.submit_view(MARIA, modal, note)).status == 200
+    await ask_for_changes(driver, slack, first, MARIA, "Add the hotel, please")
     await updated(slack, first, "Changes requested")
     revision = await task_message(slack, ALICE, "request_edit")
     assert "Add the hotel" in text_of(revision)

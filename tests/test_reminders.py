@@ -9,7 +9,7 @@ import pytest
 
 from bot.app import Baton
 from bot.clock import OffsetClock
-from bot.emulator import SlackDriver, SlackEmulator
+from bot.emulator import Message, SlackDriver, SlackEmulator
 from bot.service import FormInvalid, Refused
 from bot.store import OutboxMessage
 
@@ -50,19 +50,11 @@ steps:
     on_timeout: reject
 """
 
-LAPSE = """
-name: lapse
-title: Lapse
-form:
-  - {id: item, label: Item}
-steps:
-  - id: check
-    type: approval
-    title: Check {form.item} for {requester}
-    assignee: requester.manager
-    due: 30s
-    on_timeout: cancel
-"""
+LAPSE = (  # the same step, cancelling the request at its deadline, its title naming the requester
+    DEADLINE.replace("name: deadline\ntitle: Deadline", "name: lapse\ntitle: Lapse")
+    .replace("title: Check {form.item}", "title: Check {form.item} for {requester}")
+    .replace("on_timeout: reject", "on_timeout: cancel")
+)
 
 
 BOTH_FINANCE = """
@@ -233,13 +225,20 @@ async def test_snooze_delays_the_next_reminder(
     assert "task_snoozed" in await kinds(baton)
 
 
+async def past_the_deadline(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock, workflow: str, item: str, ended: str
+) -> tuple[Message, Message]:
+    """Alice asks, Maria does not act until the 30 s deadline has passed: Maria's task DM, and Alice's news."""
+    await start_with_form(driver, slack, ALICE, workflow, item=item)
+    approval = await task_message(slack, MARIA, "task_approve")
+    await later(baton, clock, 31)
+    return approval, await dm_containing(slack, ALICE, f"was *{ended}*")
+
+
 async def test_a_deadline_with_on_timeout_reject_ends_the_request(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "deadline", item="a purchase order")
-    approval = await task_message(slack, MARIA, "task_approve")
-    await later(baton, clock, 31)
-    outcome = await dm_containing(slack, ALICE, "was *rejected*")
+    approval, outcome = await past_the_deadline(driver, slack, baton, clock, "deadline", "a purchase order", "rejected")
     assert "No decision before the deadline" in text_of(outcome)
     await updated(slack, approval, "Rejected")
     assert "task_timed_out" in await kinds(baton)
@@ -248,10 +247,7 @@ async def test_a_deadline_with_on_timeout_reject_ends_the_request(
 async def test_a_deadline_with_on_timeout_cancel_tells_the_requester_which_task_lapsed_in_plain_words(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
 ) -> None:
-    await start_with_form(driver, slack, ALICE, "lapse", item="a <b> & co")
-    approval = await task_message(slack, MARIA, "task_approve")
-    await later(baton, clock, 31)
-    outcome = await dm_containing(slack, ALICE, "was *cancelled*")
+    approval, outcome = await past_the_deadline(driver, slack, baton, clock, "lapse", "a <b> & co", "cancelled")
     reason = next(line for line in text_of(outcome).split("\\n") if "passed its deadline" in line)
     # The reason names the task as text, never as escaped markup such as `&lt;@U0ALICE&gt;` or `&amp;lt;`.
     assert "“Check a &lt;b&gt; &amp; co for @U0ALICE” passed its deadline." in reason, reason

@@ -24,7 +24,7 @@ from bot.emulator.payloads import (
 )
 
 from .conftest import SIGNING_SECRET
-from .story import choose_in, field_values, start_expense, task_message, text_of
+from .story import ask_for_changes, field_values, start_expense, task_message, text_of
 
 ALICE, BOB, MARIA = "U0ALICE", "U0BOB", "U0MARIA"
 
@@ -117,11 +117,7 @@ async def test_a_reviewers_comment_reaches_the_requesters_revision_task_as_writt
     # `<https://…|label>` must not become a disguised link, wherever the title is shown (her DM, her Home).
     await start_expense(driver, slack, ALICE, 500, "Flights to the offsite")
     approval = await task_message(slack, MARIA, "task_approve")
-    await choose_in(driver, approval, MARIA, "task_more", "request_changes")
-    modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
-    hostile = "<!here> fix it <https://evil.example|see the policy> & co"
-    note = {"comment": {"value": plain_text_value(hostile)}}
-    assert (await driver.submit_view(MARIA, modal, note)).status == 200
+    await ask_for_changes(driver, slack, approval, MARIA, "<!here> fix it <https://evil.example|see the policy> & co")
     revision = await task_message(slack, ALICE, "request_edit")
     shown = json.dumps([revision.text, revision.blocks])
     assert "<!here>" not in shown and "<https://evil.example|" not in shown, text_of(revision)
