@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import json
+import re
 import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.reporting.audit_export import events_csv, read_csv
 from bot.reporting.kpi_report import ReportRequest, parse_report_request
 from bot.slack.collaboration import parse_delegation, readable
 from bot.slack.command_text import VERBS, parse_command_text, parse_instance_id
-from bot.slack.wording import escape_text
+from bot.slack.wording import SLACK_WORDING, escape_text
 from bot.store.reporting import EventExport
 
 JSON = st.recursive(
@@ -87,6 +88,17 @@ def test_typed_text_escaped_for_slack_carries_no_markup_invisible_or_control_cha
     assert not any(ord(c) in INVISIBLE or (unicodedata.category(c) == "Cc" and c not in "\n\t") for c in shown)
     kept = [c for c in text.replace("\r\n", "\n") if ord(c) not in INVISIBLE and unicodedata.category(c) != "Cc"]
     assert [c for c in html.unescape(shown) if c not in "\n\t"] == [c for c in kept if c not in "\u2028\u2029\xad"]
+
+
+@settings(max_examples=300)
+@given(person=st.text(max_size=30) | st.from_regex(r"[UW][A-Z0-9]{2,12}", fullmatch=True))
+def test_a_person_is_a_mention_only_when_slack_would_know_the_id(person: str) -> None:
+    shown = SLACK_WORDING.person(person)
+    if re.fullmatch(r"[UW][A-Z0-9]+", person):
+        assert shown == f"<@{person}>"
+    else:  # e.g. the pseudonym `forget` leaves in stored titles: text, never a broken mention or markup
+        assert shown == escape_text(person) and "<" not in shown
+    assert SLACK_WORDING.person("forgotten-3f2a") == "forgotten-3f2a"
 
 
 # ---- slash command words --------------------------------------------------------------------------------
