@@ -252,9 +252,7 @@ async def measure(path: Path, counts: dict[str, int], *, whole_year: bool = True
                 f"completed {total.completed}, tasks {total.tasks}, cycle median "
                 f"{(total.cycle_time.median or 0) / HOUR:.1f} h, p90 {(total.cycle_time.p90 or 0) / HOUR:.1f} h)"
             )
-            if workflows is None and (
-                total.started != counts["started"] or total.completed != counts["completed"]
-            ):
+            if workflows is None and (total.started != counts["started"] or total.completed != counts["completed"]):
                 print("  MISMATCH: the year's report does not count what was generated", file=sys.stderr)
                 problems += 1
     finally:
@@ -266,8 +264,16 @@ def expected(history: History) -> dict[str, int]:
     return {"started": sum(history.started.values()), "completed": sum(history.completed.values())}
 
 
-def build(path: Path, workflows: int, events: int) -> dict[str, int]:
-    """Write the generated year into a fresh store at `path`; what the year's report must count."""
+def build(path: Path, workflows: int, events: int, *, reuse: bool = False) -> dict[str, int]:
+    """Write the generated year into a fresh store at `path`; what the year's report must count. With `reuse`,
+    a database this script generated before with the same sizes (its counts beside it) is taken as it is."""
+    counts_file = path.with_name(f"{path.name}.{workflows}-{events}.counts.json")
+    if reuse and path.exists() and counts_file.exists():
+        print(f"reusing {path} ({path.stat().st_size / 2**20:.0f} MiB), generated before", flush=True)
+        asyncio.run(create_store(path))  # the migrations of this code, if any are new
+        counts: dict[str, int] = json.loads(counts_file.read_text())
+        return counts
+    counts_file.unlink(missing_ok=True)
     path.unlink(missing_ok=True)
     began = time.perf_counter()
     history = generate(workflows, events)
@@ -279,14 +285,16 @@ def build(path: Path, workflows: int, events: int) -> dict[str, int]:
         f"{time.perf_counter() - began:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)",
         flush=True,
     )
-    return expected(history) | {"events": len(history.events)}
+    counts = expected(history) | {"events": len(history.events)}
+    counts_file.write_text(json.dumps(counts))
+    return counts
 
 
 def repeat(args: argparse.Namespace, scratch: Path) -> int:
     """Time the reports `--repeats` times in fresh processes, on one generated database, alternating with the
     code in `--compare-with` (another checkout) if given; min / median / max of the runs."""
     path = args.db or scratch / "report-bench.db"
-    counts = build(path, args.workflows, args.events)
+    counts = build(path, args.workflows, args.events, reuse=args.reuse)
     trees = {"this code": PROJECT}
     if args.compare_with:
         trees = {str(args.compare_with): Path(args.compare_with).resolve(), **trees}
@@ -334,6 +342,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workflows", type=int, default=50)
     parser.add_argument("--db", type=Path, help="where to write the database (default: a temporary file)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --db: take the database generated there before, if any"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="time the reports this many times, in fresh processes")
     parser.add_argument("--compare-with", type=Path, metavar="DIR", help="also time the code in DIR (another checkout)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a repeated run: this database

@@ -190,9 +190,7 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
         await reopened.close()
 
 
-async def test_a_read_only_unit_of_work_writes_nothing_and_waits_for_no_decision(
-    store: Store, tmp_path: Path
-) -> None:
+async def test_a_read_only_unit_of_work_writes_nothing_and_waits_for_no_decision(store: Store, tmp_path: Path) -> None:
     (instance_id,) = await start_timed(service(store, tmp_path), 1)
     async with store.transaction() as work:
         depth = await work.outbox_depth()
@@ -349,7 +347,7 @@ async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its
     work_service = service(store, tmp_path)
     ids = await start_timed(work_service, 5)  # a reminder and an escalation each
     broken = ids[2]
-    await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
+    await run_sql(database_url, f'UPDATE instances SET state = \'{{"not": "an instance"}}\' WHERE id = {broken}')
     later = OffsetClock(start=NOW + timedelta(hours=1))
     workspace = Workspace(store, work_service.catalog, admins=(ADMIN,), clock=later, wording=SLACK_WORDING)
     sweep = WorkflowService(workspace, renderer=BlockKitRenderer())
@@ -411,14 +409,21 @@ async def test_postgresql_is_not_migrated_at_start_unless_asked(tmp_path: Path) 
 
 async def test_the_migrate_command_and_a_refused_start_up_speak_plainly() -> None:
     async with fresh_postgres() as url:
-        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s",
-               "SLACK_API_URL": "http://127.0.0.1:9/api/"}
-        refused = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=PROJECT, env=env, capture_output=True,
-                                 text=True, timeout=60)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": url,
+            "SLACK_BOT_TOKEN": "xoxb-x",
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        }
+        refused = subprocess.run(
+            [sys.executable, "-m", "bot", "serve"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert refused.returncode == 3 and "python -m bot migrate" in refused.stderr
         assert "Traceback" not in refused.stderr
-        done = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=PROJECT, env=env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "migrate"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         assert f"from version 0 to {SCHEMA_VERSION}" in done.stdout
 

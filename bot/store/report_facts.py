@@ -298,5 +298,3 @@ async def span_facts(
         )
         for r in rows
     ]
-
-
