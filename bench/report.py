@@ -210,6 +210,14 @@ class TimedStore:
             yield work
         self.longest = max(self.longest, time.perf_counter() - began)
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """A report's snapshot on its own connection: it holds no writer, but it is timed as one would be."""
+        began = time.perf_counter()
+        async with self._store.reading() as work:
+            yield work
+        self.longest = max(self.longest, time.perf_counter() - began)
+
 
 async def timed(store: TimedStore, period: Period, workflows: list[str] | None, runs: int) -> tuple[float, KpiReport]:
     people = {f"U{n:04d}": Person(name=f"Person {n}", manager=f"UM{n // 8:03d}") for n in range(1000)}

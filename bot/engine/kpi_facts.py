@@ -42,6 +42,10 @@ __all__ = [
     "compute_report",
     "micros",
     "snooze_until",
+    "task_weeks",
+    "FlowSums",
+    "flow_figures",
+    "flow_sums",
     "monday_of",
     "week_number",
 ]
@@ -167,7 +171,7 @@ def compute_report(
         weeks=weeks,
         satisfaction=satisfaction_figures(facts.ratings, period.start, period.end, previous_start(period)),
         flow=_flow(facts.requests, rates or {}, micros(period.start), micros(period.end)),
-        task_weeks=_task_weeks(facts.spans, [week.week for week in weeks]),
+        task_weeks=task_weeks(facts.spans, [week.week for week in weeks]),
     )
 
 
@@ -447,7 +451,7 @@ def _union(intervals: list[Interval]) -> list[Interval]:
 # ---- tasks per week ------------------------------------------------------------------------------
 
 
-def _task_weeks(groups: Sequence[SpanGroup], weeks: Sequence[date]) -> tuple[TaskWeek, ...]:
+def task_weeks(groups: Sequence[SpanGroup], weeks: Sequence[date]) -> tuple[TaskWeek, ...]:
     """Opened, decided and open at the end of each week, as flow.task_weeks counts them (weeks end on the next
     Monday, the last at the as-of time)."""
     if not weeks:

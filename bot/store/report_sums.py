@@ -1,0 +1,367 @@
+"""The portable SQL that sums a report over its whole period (bot/engine/kpi_sums.py): counts, and each group of
+durations ranked by a window function, so that a few hundred rows come back for a year of history.
+
+A task, a request and its flow fall in the period as in report_facts.py (there by chunks): a request by when it
+started or finished, a task by when it was decided (a closing event and its decision in the period) or open now.
+Every time is whole microseconds (`ROUND(at * 1000000)` gives back a datetime's exact microseconds). A request's
+flow is summed here when its tasks were plainly open from their first opening to their first closing (the earliest
+of each, by time); those with a snooze, a hand-over or a deadline, and those of workflows with a cost per hour,
+come back as facts (report_facts.flow_facts) for the engine to walk through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.engine.flow import CLOSES, HANDED_ON, OPENS, SNOOZED, TIMEOUT
+from bot.engine.kpi_facts import FinishedRequest, FlowSums, micros
+from bot.engine.kpi_sums import KpiSums, QueueSums, Spread, StepSums
+from bot.engine.kpis import CLOSING_TASK_EVENTS, FINISHING_EVENTS, Period, week_start
+
+from .report_facts import _MONDAY_OFFSET, _WEEK, _us, flow_facts, span_facts
+from .reporting import Fetch, _event_counts, _Query, _workflow_filter, rating_rows
+
+__all__ = ["report_sums"]
+
+_ENDS = FINISHING_EVENTS[1:]
+_SPECIAL = (TIMEOUT, SNOOZED, HANDED_ON)
+_TEAM_BATCH = 5000  # (member, manager) pairs per statement
+_BATCH = 500  # request numbers per flow_facts call
+
+
+def _clamped(expression: str) -> str:
+    return f"CASE WHEN {expression} < 0 THEN 0 ELSE {expression} END"
+
+
+def _spread(source: str, keys: Sequence[str], columns: Sequence[str]) -> str:
+    """Per group of `keys` of `source` (whose durations are its column `v`): `columns` (the keys padded to the
+    union's shape), the count, the sum and the values at the ranks of the median and the 90th percentile
+    (kpi_sums.rank_bounds: floor and ceiling of (n - 1) * q / 100, here in integers)."""
+    partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
+    ranks = ("(n - 1) / 2", "n / 2", "((n - 1) * 9) / 10", "((n - 1) * 9 + 9) / 10")
+    picks = ", ".join(f"MAX(CASE WHEN k = {rank} THEN v END)" for rank in ranks)
+    ranked = (
+        f"SELECT {', '.join(keys) + ', ' if keys else ''}v, "
+        f"ROW_NUMBER() OVER ({partition}ORDER BY v) - 1 AS k, "
+        f"COUNT(*) OVER ({partition}) AS n, SUM(v) OVER ({partition}) AS s FROM ({source}) src"
+    )
+    group = ", ".join([*keys, "n", "s"])
+    return (
+        f"SELECT {', '.join(columns)}, n, s, {picks} FROM ({ranked}) ranked "
+        f"WHERE k IN ({', '.join(ranks)}) GROUP BY {group}"
+    )
+
+
+def _spread_of(row: Sequence[Any], at: int) -> Spread:
+    return Spread(*(int(value) for value in row[at : at + 6]))
+
+
+async def report_sums(
+    fetch: Fetch,
+    period: Period,
+    *,
+    now: datetime,
+    workflows: Sequence[str] | None = None,
+    teams: Mapping[str, tuple[str, ...]] | None = None,
+    rated_workflows: Collection[str] = (),
+    flow: bool = True,
+) -> KpiSums:
+    """The sums of a report of `period` over `workflows` (None: all), in a handful of statements; without `flow`,
+    none of flow, tasks per week and ratings (the Home's and the map's figures need none)."""
+    as_of = min(period.end, now)
+    finished, started, requesters, cycles, week_cycles, all_cycles = await _requests(fetch, period, workflows)
+    steps, assignees = await _tasks(fetch, period, as_of, workflows)
+    team_sums = await _teams(fetch, period, as_of, workflows, teams or {})
+    counts = await _event_counts(fetch, period.start, period.end, workflows)
+    if not flow:
+        return KpiSums(
+            finished, started, requesters, cycles, week_cycles, all_cycles, steps, assignees, team_sums, counts
+        )
+    summed, special = await _flow(fetch, period, workflows, rated_workflows)
+    requests: list[FinishedRequest] = []
+    for offset in range(0, len(special), _BATCH):
+        requests += await flow_facts(
+            fetch,
+            period.start,
+            period.end,
+            workflows=workflows,
+            rated_workflows=rated_workflows,
+            among=special[offset : offset + _BATCH],
+        )
+    first = max(period.start, _monday(period.start))
+    return KpiSums(
+        finished=finished,
+        started=started,
+        requesters=requesters,
+        cycles=cycles,
+        week_cycles=week_cycles,
+        all_cycles=all_cycles,
+        steps=steps,
+        assignees=assignees,
+        teams=team_sums,
+        counts=counts,
+        flow=summed,
+        requests=requests,
+        spans=await span_facts(fetch, period.start, period.end, first=first, as_of=as_of, workflows=workflows),
+        ratings=await rating_rows(fetch, _previous(period), period.end, workflows=workflows),
+    )
+
+
+def _previous(period: Period) -> datetime:
+    return period.start - (period.end - period.start)
+
+
+def _monday(moment: datetime) -> datetime:
+    monday = week_start(moment)
+    return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+
+
+async def _requests(
+    fetch: Fetch, period: Period, workflows: Sequence[str] | None
+) -> tuple[
+    dict[tuple[str, str, int], int],
+    dict[tuple[str, int], int],
+    dict[str, tuple[int, int]],
+    dict[str, Spread],
+    dict[int, Spread],
+    Spread | None,
+]:
+    """Requests started and finished in the period: counts by workflow, status and week, by requester, and the
+    spread of the completed ones' cycle times by workflow, by week and over all."""
+    low, high = micros(period.start), micros(period.end)
+    q = _Query()
+    chosen = (
+        "WITH chosen AS MATERIALIZED (SELECT c.workflow, c.requester, c.status, c.created, c.finished, "
+        f"CASE WHEN c.created >= {q(low)} AND c.created < {q(high)} THEN 1 ELSE 0 END AS began, "
+        f"CASE WHEN c.finished >= {q(low)} AND c.finished < {q(high)} THEN 1 ELSE 0 END AS ended "
+        f"FROM (SELECT i.workflow, i.requester, i.status, {_us('i.created_at')} AS created, "
+        f"{_us('i.finished_at')} AS finished FROM instances i WHERE i.id IN (SELECT e.instance_id FROM events e "
+        f"WHERE e.kind IN ({q.many(FINISHING_EVENTS)}) AND e.at >= {q(period.start.timestamp())} "
+        f"AND e.at < {q(period.end.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)})"
+        f"{_workflow_filter(q, 'i.workflow', workflows)}) c), "
+        "cycles AS MATERIALIZED (SELECT workflow, "
+        f"((finished + {_MONDAY_OFFSET}) / {_WEEK}) AS week, {_clamped('finished - created')} AS v "
+        "FROM chosen WHERE ended = 1 AND status = 'completed') "
+    )
+    week = f"((finished + {_MONDAY_OFFSET}) / {_WEEK})"
+    by_workflow = _spread("SELECT workflow, v FROM cycles", ["workflow"], ["'workflow'", "workflow", "NULL", "NULL"])
+    by_week = _spread("SELECT week, v FROM cycles", ["week"], ["'week'", "NULL", "NULL", "week"])
+    over_all = _spread("SELECT v FROM cycles", [], ["'all'", "NULL", "NULL", "NULL"])
+    rows = await fetch(
+        chosen + f"SELECT 'finished', workflow, status, {week}, COUNT(*), 0, 0, 0, 0, 0 "
+        f"FROM chosen WHERE ended = 1 GROUP BY workflow, status, {week} "
+        f"UNION ALL SELECT 'started', workflow, NULL, ((created + {_MONDAY_OFFSET}) / {_WEEK}), COUNT(*), "
+        "0, 0, 0, 0, 0 "
+        f"FROM chosen WHERE began = 1 GROUP BY workflow, ((created + {_MONDAY_OFFSET}) / {_WEEK}) "
+        "UNION ALL SELECT 'requester', requester, NULL, NULL, SUM(began), "
+        "SUM(CASE WHEN status = 'completed' THEN ended ELSE 0 END), 0, 0, 0, 0 FROM chosen GROUP BY requester "
+        f"UNION ALL {by_workflow} UNION ALL {by_week} UNION ALL {over_all}",
+        q.params,
+    )
+    finished: dict[tuple[str, str, int], int] = {}
+    started: dict[tuple[str, int], int] = {}
+    requesters: dict[str, tuple[int, int]] = {}
+    cycles: dict[str, Spread] = {}
+    week_cycles: dict[int, Spread] = {}
+    all_cycles: Spread | None = None
+    for row in rows:
+        part, name, status, number = row[0], row[1], row[2], row[3]
+        if part == "finished":
+            finished[(name, status, int(number))] = int(row[4])
+        elif part == "started":
+            started[(name, int(number))] = int(row[4])
+        elif part == "requester":
+            requesters[name] = (int(row[4] or 0), int(row[5] or 0))
+        elif part == "workflow":
+            cycles[name] = _spread_of(row, 4)
+        elif part == "week":
+            week_cycles[int(number)] = _spread_of(row, 4)
+        else:
+            all_cycles = _spread_of(row, 4)
+    return finished, started, requesters, cycles, week_cycles, all_cycles
+
+
+def _report_tasks(q: _Query, period: Period, as_of: datetime, workflows: Sequence[str] | None) -> str:
+    """The CTE `tk` of the tasks decided in the period or open now: their workflow, step, whether open, how long
+    they waited (0 while open) and whether they were overdue at the as-of time."""
+    low, high, as_of_us = micros(period.start), micros(period.end), micros(as_of)
+    at = q(as_of_us)  # the first placeholder of the text: the values go in the order the text asks for them
+    columns = (
+        f"SELECT t.id AS task, i.workflow, t.step_id AS step, {{open}} AS is_open, {_us('t.created_at')} AS created, "
+        f"{_us('t.acted_at')} AS closed, {_us('t.due_at')} AS due "
+    )
+    decided = (
+        columns.format(open=0) + "FROM tasks t JOIN instances i ON i.id = t.instance_id "
+        f"WHERE t.id IN (SELECT e.task_id FROM events e WHERE e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) "
+        f"AND e.at >= {q(period.start.timestamp())} AND e.at < {q(period.end.timestamp())}"
+        f"{_workflow_filter(q, 'e.workflow', workflows)}) "
+        "AND t.status <> 'open' AND t.status <> 'cancelled' AND t.acted_at IS NOT NULL "
+        f"AND {_us('t.acted_at')} >= {q(low)} AND {_us('t.acted_at')} < {q(high)}"
+        + _workflow_filter(q, "i.workflow", workflows)
+    )
+    still_open = (
+        columns.format(open=1) + "FROM instances i JOIN tasks t ON t.instance_id = i.id "
+        f"WHERE t.status = 'open' AND t.created_at < {q(period.end.timestamp())}"
+        + _workflow_filter(q, "i.workflow", workflows)
+    )
+    return (
+        f"tk AS MATERIALIZED (SELECT r.task, r.workflow, r.step, r.is_open, r.due, "
+        f"CASE WHEN r.is_open = 1 OR r.closed IS NULL THEN 0 ELSE {_clamped('r.closed - r.created')} END AS v, "
+        "CASE WHEN r.due IS NULL THEN 0 WHEN (CASE WHEN r.closed IS NOT NULL AND r.is_open = 0 THEN r.closed "
+        f"ELSE {at} END) > r.due THEN 1 ELSE 0 END AS overdue FROM ({decided} UNION ALL {still_open}) r)"
+    )
+
+
+async def _tasks(
+    fetch: Fetch, period: Period, as_of: datetime, workflows: Sequence[str] | None
+) -> tuple[list[StepSums], dict[str, QueueSums]]:
+    """Per step and per assignee: tasks, open, with a due time, overdue, and the spread of the decided ones'
+    waits."""
+    q = _Query()
+    tk = _report_tasks(q, period, as_of, workflows)
+    queued = "SELECT a.user_id AS who, tk.v FROM tk JOIN task_assignees a ON a.task_id = tk.task WHERE tk.is_open = 0"
+    step_times = _spread(
+        "SELECT workflow, step, v FROM tk WHERE is_open = 0", ["workflow", "step"], ["'step time'", "workflow", "step"]
+    )
+    queue_times = _spread(queued, ["who"], ["'queue time'", "who", "NULL"])
+    rows = await fetch(
+        f"WITH {tk} "
+        "SELECT 'step', workflow, step, COUNT(*), SUM(is_open), SUM(CASE WHEN due IS NULL THEN 0 ELSE 1 END), "
+        "SUM(overdue), 0, 0 FROM tk GROUP BY workflow, step "
+        "UNION ALL SELECT 'queue', a.user_id, NULL, SUM(tk.is_open), SUM(tk.overdue), 0, 0, 0, 0 "
+        "FROM tk JOIN task_assignees a ON a.task_id = tk.task GROUP BY a.user_id "
+        f"UNION ALL {step_times} UNION ALL {queue_times}",
+        q.params,
+    )
+    steps: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    times: dict[tuple[str, str], Spread] = {}
+    queues: dict[str, list[Any]] = {}
+    waits: dict[str, Spread] = {}
+    for row in rows:
+        part = row[0]
+        if part == "step":
+            steps[(row[1], row[2])] = (int(row[3]), int(row[4]), int(row[5]), int(row[6]))
+        elif part == "queue":
+            queues[row[1]] = [int(row[3]), int(row[4])]
+        elif part == "step time":
+            times[(row[1], row[2])] = _spread_of(row, 3)
+        else:
+            waits[row[1]] = _spread_of(row, 3)
+    return (
+        [
+            StepSums(workflow, step, *figures, times.get((workflow, step)))
+            for (workflow, step), figures in steps.items()
+        ],
+        {person: QueueSums(open_now, overdue, waits.get(person)) for person, (open_now, overdue) in queues.items()},
+    )
+
+
+async def _teams(
+    fetch: Fetch,
+    period: Period,
+    as_of: datetime,
+    workflows: Sequence[str] | None,
+    teams: Mapping[str, tuple[str, ...]],
+) -> dict[str, QueueSums]:
+    """Per manager, the queue of their team: each task in some member's queue once."""
+    pairs = [(member, manager) for manager, members in sorted(teams.items()) for member in members]
+    sums: dict[str, QueueSums] = {}
+    batch: list[tuple[str, str]] = []
+    for index, pair in enumerate(pairs):  # a team's pairs stay in one batch
+        batch.append(pair)
+        last = index + 1 == len(pairs) or pairs[index + 1][1] != pair[1]
+        if last and (len(batch) >= _TEAM_BATCH or index + 1 == len(pairs)):
+            sums |= await _team_batch(fetch, period, as_of, workflows, batch)
+            batch = []
+    return sums
+
+
+async def _team_batch(
+    fetch: Fetch, period: Period, as_of: datetime, workflows: Sequence[str] | None, pairs: Sequence[tuple[str, str]]
+) -> dict[str, QueueSums]:
+    q = _Query()
+    tk = _report_tasks(q, period, as_of, workflows)
+    team = "team (member, manager) AS (VALUES " + ", ".join(f"({q(member)}, {q(manager)})" for member, manager in pairs)
+    queued = (
+        "tq AS MATERIALIZED (SELECT DISTINCT m.manager, tk.task, tk.is_open, tk.overdue, tk.v FROM tk "
+        "JOIN task_assignees a ON a.task_id = tk.task JOIN team m ON m.member = a.user_id)"
+    )
+    times = _spread("SELECT manager, v FROM tq WHERE is_open = 0", ["manager"], ["'time'", "manager"])
+    rows = await fetch(
+        f"WITH {tk}, {team}), {queued} "
+        "SELECT 'queue', manager, SUM(is_open), SUM(overdue), 0, 0, 0, 0 FROM tq GROUP BY manager "
+        f"UNION ALL {times}",
+        q.params,
+    )
+    counts = {row[1]: (int(row[2]), int(row[3])) for row in rows if row[0] == "queue"}
+    waits = {row[1]: _spread_of(row, 2) for row in rows if row[0] == "time"}
+    return {manager: QueueSums(*counts[manager], waits.get(manager)) for manager in counts}
+
+
+async def _flow(
+    fetch: Fetch, period: Period, workflows: Sequence[str] | None, rated_workflows: Collection[str]
+) -> tuple[FlowSums, list[int]]:
+    """Touch and wait of the requests that finished in the period, summed where their tasks were plainly open
+    (the union of their intervals, gaps and islands); the numbers of the others."""
+    low, high = micros(period.start), micros(period.end)
+    q = _Query()
+    ended = (
+        "ended AS MATERIALIZED (SELECT DISTINCT f.instance_id AS i FROM events f "
+        f"WHERE f.kind IN ({q.many(_ENDS)}) AND f.at >= {q(period.start.timestamp())} "
+        f"AND f.at < {q(period.end.timestamp())}{_workflow_filter(q, 'f.workflow', workflows)})"
+    )
+    opens, closes, special = q.many(OPENS), q.many(CLOSES), q.many(_SPECIAL)
+    every = q.many((*OPENS, *CLOSES, *_SPECIAL))
+    tasks = (
+        f"iv AS (SELECT e.instance_id AS i, MIN(CASE WHEN e.kind IN ({opens}) THEN e.at END) AS o, "
+        f"MIN(CASE WHEN e.kind IN ({closes}) THEN e.at END) AS c, "
+        f"SUM(CASE WHEN e.kind IN ({special}) THEN 1 ELSE 0 END) AS sp FROM events e "
+        f"WHERE e.instance_id IN (SELECT i FROM ended) AND e.task_id IS NOT NULL AND e.kind IN ({every}) "
+        f"GROUP BY e.instance_id, e.task_id)"
+    )
+    started, ends = q(FINISHING_EVENTS[0]), q.many(_ENDS)
+    bounds = (
+        f"b AS MATERIALIZED (SELECT e.instance_id AS i, MIN(e.workflow) AS workflow, "
+        f"{_us(f'MIN(CASE WHEN e.kind = {started} THEN e.at END)')} AS s, "
+        f"{_us(f'MIN(CASE WHEN e.kind IN ({ends}) THEN e.at END)')} AS f FROM events e "
+        f"WHERE e.instance_id IN (SELECT i FROM ended) AND e.kind IN ({q.many(FINISHING_EVENTS)}) "
+        "GROUP BY e.instance_id)"
+    )
+    counted = (
+        f"cb AS MATERIALIZED (SELECT i, workflow, s, f FROM b WHERE s IS NOT NULL AND f IS NOT NULL AND f >= s "
+        f"AND f >= {q(low)} AND f < {q(high)})"
+    )
+    rated = f" AND cb.workflow NOT IN ({q.many(sorted(rated_workflows))})" if rated_workflows else ""
+    pieces = (  # each task's interval within its request, if any: from max(opened, started) to min(closed, end)
+        "x AS (SELECT cb.i, CASE WHEN w.o > cb.s THEN w.o ELSE cb.s END AS lo, "
+        "CASE WHEN w.c IS NOT NULL AND w.c < cb.f THEN w.c ELSE cb.f END AS hi "
+        f"FROM (SELECT i, {_us('o')} AS o, {_us('c')} AS c FROM iv WHERE o IS NOT NULL) w JOIN cb ON cb.i = w.i)"
+    )
+    islands = (
+        "y AS (SELECT i, lo, hi, MAX(hi) OVER (PARTITION BY i ORDER BY lo, hi "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM x WHERE hi > lo), "
+        "touch AS (SELECT i, SUM(CASE WHEN reach IS NULL OR reach < lo THEN hi - lo WHEN reach < hi THEN hi - reach "
+        "ELSE 0 END) AS us FROM y GROUP BY i)"
+    )
+    whole = (  # the requests summed here: no deadline, snooze or hand-over on any task, no cost per hour
+        "plain AS MATERIALIZED (SELECT cb.i, cb.s, cb.f FROM cb "
+        f"WHERE NOT EXISTS (SELECT 1 FROM iv WHERE iv.i = cb.i AND iv.sp > 0){rated})"
+    )
+    rows = await fetch(
+        f"WITH {ended}, {tasks}, {bounds}, {counted}, {pieces}, {islands}, {whole} "
+        "SELECT 'sums', COUNT(*), SUM(COALESCE(t.us, 0)), "
+        "SUM(CASE WHEN p.f - p.s - COALESCE(t.us, 0) > 0 THEN p.f - p.s - COALESCE(t.us, 0) ELSE 0 END) "
+        "FROM plain p LEFT JOIN touch t ON t.i = p.i "
+        "UNION ALL SELECT 'other', cb.i, 0, 0 FROM cb WHERE cb.i NOT IN (SELECT i FROM plain)",
+        q.params,
+    )
+    sums = FlowSums()
+    others: list[int] = []
+    for part, number, touch, wait in rows:
+        if part == "sums":
+            sums = FlowSums(int(number), int(touch or 0), int(wait or 0))
+        else:
+            others.append(int(number))
+    return sums, sorted(others)
