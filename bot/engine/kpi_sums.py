@@ -52,6 +52,7 @@ __all__ = [
     "compute_summed_report",
     "rank_bounds",
     "spread_durations",
+    "spread_of",
     "team_figures",
 ]
 
@@ -74,6 +75,14 @@ def rank_bounds(count: int, q: int) -> tuple[int, int]:
     """The 0-based ranks that the q-th percentile of `count` values interpolates between (kpis.percentile)."""
     position = (count - 1) * q / 100.0
     return math.floor(position), math.ceil(position)
+
+
+def spread_of(values: Sequence[int]) -> Spread:
+    """The spread of some durations in whole microseconds (none below 0; at least one)."""
+    ordered = sorted(values)
+    size = len(ordered)
+    (low50, high50), (low90, high90) = rank_bounds(size, 50), rank_bounds(size, 90)
+    return Spread(size, sum(ordered), ordered[low50], ordered[high50], ordered[low90], ordered[high90])
 
 
 def _percentile(count: int, q: int, low_us: int, high_us: int) -> float:

@@ -11,13 +11,14 @@ come back as facts (report_facts.flow_facts) for the engine to walk through.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.engine.flow import CLOSES, HANDED_ON, OPENS, SNOOZED, TIMEOUT
 from bot.engine.kpi_facts import FinishedRequest, FlowSums, micros
-from bot.engine.kpi_sums import KpiSums, QueueSums, Spread, StepSums
+from bot.engine.kpi_sums import KpiSums, QueueSums, Spread, StepSums, spread_of
 from bot.engine.kpis import CLOSING_TASK_EVENTS, FINISHING_EVENTS, Period, week_start
 
 from .report_facts import _MONDAY_OFFSET, _WEEK, _us, flow_facts, span_facts
@@ -29,33 +30,15 @@ _ENDS = FINISHING_EVENTS[1:]
 _SPECIAL = (TIMEOUT, SNOOZED, HANDED_ON)
 _TEAM_BATCH = 5000  # (member, manager) pairs per statement
 _BATCH = 500  # request numbers per flow_facts call
+_K = TypeVar("_K")
 
 
 def _clamped(expression: str) -> str:
     return f"CASE WHEN {expression} < 0 THEN 0 ELSE {expression} END"
 
 
-def _spread(source: str, keys: Sequence[str], columns: Sequence[str]) -> str:
-    """Per group of `keys` of `source` (whose durations are its column `v`): `columns` (the keys padded to the
-    union's shape), the count, the sum and the values at the ranks of the median and the 90th percentile
-    (kpi_sums.rank_bounds: floor and ceiling of (n - 1) * q / 100, here in integers)."""
-    partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
-    ranks = ("(n - 1) / 2", "n / 2", "((n - 1) * 9) / 10", "((n - 1) * 9 + 9) / 10")
-    picks = ", ".join(f"MAX(CASE WHEN k = {rank} THEN v END)" for rank in ranks)
-    ranked = (
-        f"SELECT {', '.join(keys) + ', ' if keys else ''}v, "
-        f"ROW_NUMBER() OVER ({partition}ORDER BY v) - 1 AS k, "
-        f"COUNT(*) OVER ({partition}) AS n, SUM(v) OVER ({partition}) AS s FROM ({source}) src"
-    )
-    group = ", ".join([*keys, "n", "s"])
-    return (
-        f"SELECT {', '.join(columns)}, n, s, {picks} FROM ({ranked}) ranked "
-        f"WHERE k IN ({', '.join(ranks)}) GROUP BY {group}"
-    )
-
-
-def _spread_of(row: Sequence[Any], at: int) -> Spread:
-    return Spread(*(int(value) for value in row[at : at + 6]))
+def _spreads(groups: Mapping[_K, list[int]]) -> dict[_K, Spread]:
+    return {key: spread_of(values) for key, values in groups.items()}
 
 
 async def report_sums(
@@ -72,8 +55,7 @@ async def report_sums(
     none of flow, tasks per week and ratings (the Home's and the map's figures need none)."""
     as_of = min(period.end, now)
     finished, started, requesters, cycles, week_cycles, all_cycles = await _requests(fetch, period, workflows)
-    steps, assignees = await _tasks(fetch, period, as_of, workflows)
-    team_sums = await _teams(fetch, period, as_of, workflows, teams or {})
+    steps, assignees, team_sums = await _tasks(fetch, period, as_of, workflows, teams or {})
     counts = await _event_counts(fetch, period.start, period.end, workflows)
     if not flow:
         return KpiSums(
@@ -141,45 +123,40 @@ async def _requests(
         f"WHERE e.kind IN ({q.many(FINISHING_EVENTS)}) AND e.at >= {q(period.start.timestamp())} "
         f"AND e.at < {q(period.end.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)})"
         f"{_workflow_filter(q, 'i.workflow', workflows)}) c), "
-        "cycles AS MATERIALIZED (SELECT workflow, "
+        "cycles AS (SELECT workflow, "
         f"((finished + {_MONDAY_OFFSET}) / {_WEEK}) AS week, {_clamped('finished - created')} AS v "
         "FROM chosen WHERE ended = 1 AND status = 'completed') "
     )
     week = f"((finished + {_MONDAY_OFFSET}) / {_WEEK})"
-    by_workflow = _spread("SELECT workflow, v FROM cycles", ["workflow"], ["'workflow'", "workflow", "NULL", "NULL"])
-    by_week = _spread("SELECT week, v FROM cycles", ["week"], ["'week'", "NULL", "NULL", "week"])
-    over_all = _spread("SELECT v FROM cycles", [], ["'all'", "NULL", "NULL", "NULL"])
     rows = await fetch(
-        chosen + f"SELECT 'finished', workflow, status, {week}, COUNT(*), 0, 0, 0, 0, 0 "
+        chosen + f"SELECT 'finished', workflow, status, {week}, COUNT(*), 0 "
         f"FROM chosen WHERE ended = 1 GROUP BY workflow, status, {week} "
-        f"UNION ALL SELECT 'started', workflow, NULL, ((created + {_MONDAY_OFFSET}) / {_WEEK}), COUNT(*), "
-        "0, 0, 0, 0, 0 "
+        f"UNION ALL SELECT 'started', workflow, NULL, ((created + {_MONDAY_OFFSET}) / {_WEEK}), COUNT(*), 0 "
         f"FROM chosen WHERE began = 1 GROUP BY workflow, ((created + {_MONDAY_OFFSET}) / {_WEEK}) "
         "UNION ALL SELECT 'requester', requester, NULL, NULL, SUM(began), "
-        "SUM(CASE WHEN status = 'completed' THEN ended ELSE 0 END), 0, 0, 0, 0 FROM chosen GROUP BY requester "
-        f"UNION ALL {by_workflow} UNION ALL {by_week} UNION ALL {over_all}",
+        "SUM(CASE WHEN status = 'completed' THEN ended ELSE 0 END) FROM chosen GROUP BY requester "
+        "UNION ALL SELECT 'cycle', workflow, NULL, week, v, 0 FROM cycles",
         q.params,
     )
     finished: dict[tuple[str, str, int], int] = {}
     started: dict[tuple[str, int], int] = {}
     requesters: dict[str, tuple[int, int]] = {}
-    cycles: dict[str, Spread] = {}
-    week_cycles: dict[int, Spread] = {}
-    all_cycles: Spread | None = None
-    for row in rows:
-        part, name, status, number = row[0], row[1], row[2], row[3]
-        if part == "finished":
-            finished[(name, status, int(number))] = int(row[4])
+    by_workflow: dict[str, list[int]] = defaultdict(list)
+    by_week: dict[int, list[int]] = defaultdict(list)
+    every: list[int] = []
+    for part, name, status, number, value, other in rows:
+        if part == "cycle":  # the most rows: one per completed request
+            by_workflow[name].append(value)
+            by_week[number].append(value)
+            every.append(value)
+        elif part == "finished":
+            finished[(name, status, int(number))] = int(value)
         elif part == "started":
-            started[(name, int(number))] = int(row[4])
-        elif part == "requester":
-            requesters[name] = (int(row[4] or 0), int(row[5] or 0))
-        elif part == "workflow":
-            cycles[name] = _spread_of(row, 4)
-        elif part == "week":
-            week_cycles[int(number)] = _spread_of(row, 4)
+            started[(name, int(number))] = int(value)
         else:
-            all_cycles = _spread_of(row, 4)
+            requesters[name] = (int(value or 0), int(other or 0))
+    cycles, week_cycles = _spreads(by_workflow), _spreads(by_week)
+    all_cycles = spread_of(every) if every else None
     return finished, started, requesters, cycles, week_cycles, all_cycles
 
 
@@ -215,89 +192,93 @@ def _report_tasks(q: _Query, period: Period, as_of: datetime, workflows: Sequenc
 
 
 async def _tasks(
-    fetch: Fetch, period: Period, as_of: datetime, workflows: Sequence[str] | None
-) -> tuple[list[StepSums], dict[str, QueueSums]]:
-    """Per step and per assignee: tasks, open, with a due time, overdue, and the spread of the decided ones'
-    waits."""
-    q = _Query()
-    tk = _report_tasks(q, period, as_of, workflows)
-    queued = "SELECT a.user_id AS who, tk.v FROM tk JOIN task_assignees a ON a.task_id = tk.task WHERE tk.is_open = 0"
-    step_times = _spread(
-        "SELECT workflow, step, v FROM tk WHERE is_open = 0", ["workflow", "step"], ["'step time'", "workflow", "step"]
-    )
-    queue_times = _spread(queued, ["who"], ["'queue time'", "who", "NULL"])
-    rows = await fetch(
-        f"WITH {tk} "
-        "SELECT 'step', workflow, step, COUNT(*), SUM(is_open), SUM(CASE WHEN due IS NULL THEN 0 ELSE 1 END), "
-        "SUM(overdue), 0, 0 FROM tk GROUP BY workflow, step "
-        "UNION ALL SELECT 'queue', a.user_id, NULL, SUM(tk.is_open), SUM(tk.overdue), 0, 0, 0, 0 "
-        "FROM tk JOIN task_assignees a ON a.task_id = tk.task GROUP BY a.user_id "
-        f"UNION ALL {step_times} UNION ALL {queue_times}",
-        q.params,
-    )
-    steps: dict[tuple[str, str], tuple[int, int, int, int]] = {}
-    times: dict[tuple[str, str], Spread] = {}
-    queues: dict[str, list[Any]] = {}
-    waits: dict[str, Spread] = {}
-    for row in rows:
-        part = row[0]
-        if part == "step":
-            steps[(row[1], row[2])] = (int(row[3]), int(row[4]), int(row[5]), int(row[6]))
-        elif part == "queue":
-            queues[row[1]] = [int(row[3]), int(row[4])]
-        elif part == "step time":
-            times[(row[1], row[2])] = _spread_of(row, 3)
-        else:
-            waits[row[1]] = _spread_of(row, 3)
-    return (
-        [
-            StepSums(workflow, step, *figures, times.get((workflow, step)))
-            for (workflow, step), figures in steps.items()
-        ],
-        {person: QueueSums(open_now, overdue, waits.get(person)) for person, (open_now, overdue) in queues.items()},
-    )
-
-
-async def _teams(
     fetch: Fetch,
     period: Period,
     as_of: datetime,
     workflows: Sequence[str] | None,
     teams: Mapping[str, tuple[str, ...]],
-) -> dict[str, QueueSums]:
-    """Per manager, the queue of their team: each task in some member's queue once."""
+) -> tuple[list[StepSums], dict[str, QueueSums], dict[str, QueueSums]]:
+    """Per step, per assignee and per manager's team (each task in some member's queue once): tasks, open, with a
+    due time, overdue, and how long the decided ones waited. Large org charts take a statement per few thousand
+    members, each reading the tasks again."""
     pairs = [(member, manager) for manager, members in sorted(teams.items()) for member in members]
-    sums: dict[str, QueueSums] = {}
-    batch: list[tuple[str, str]] = []
-    for index, pair in enumerate(pairs):  # a team's pairs stay in one batch
-        batch.append(pair)
-        last = index + 1 == len(pairs) or pairs[index + 1][1] != pair[1]
-        if last and (len(batch) >= _TEAM_BATCH or index + 1 == len(pairs)):
-            sums |= await _team_batch(fetch, period, as_of, workflows, batch)
-            batch = []
-    return sums
+    batches: list[list[tuple[str, str]]] = [[]]
+    for index, pair in enumerate(pairs):  # a team's members stay in one batch
+        if len(batches[-1]) >= _TEAM_BATCH and pair[1] != pairs[index - 1][1]:
+            batches.append([])
+        batches[-1].append(pair)
+    steps: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    queues: dict[str, tuple[int, int]] = {}
+    team_queues: dict[str, tuple[int, int]] = {}
+    times: dict[tuple[str, str], list[int]] = defaultdict(list)
+    waits: dict[str, list[int]] = defaultdict(list)
+    team_waits: dict[str, list[int]] = defaultdict(list)
+    for number, batch in enumerate(batches):
+        rows = await fetch(*_task_statement(period, as_of, workflows, batch, queues=number == 0))
+        for part, name, step, value, *counts in rows:
+            if part == "wait":  # the most rows: one per decided task, and one per assignee of each
+                times[(name, step)].append(value)
+            elif part == "queued":
+                waits[name].append(value)
+            elif part == "team wait":
+                team_waits[name].append(value)
+            elif part == "step":
+                steps[(name, step)] = (int(value), int(counts[0]), int(counts[1]), int(counts[2]))
+            elif part == "queue":
+                queues[name] = (int(value), int(counts[0]))
+            else:
+                team_queues[name] = (int(value), int(counts[0]))
+    step_times, queue_waits, team_times = _spreads(times), _spreads(waits), _spreads(team_waits)
+    return (
+        [
+            StepSums(workflow, step, *counts, step_times.get((workflow, step)))
+            for (workflow, step), counts in steps.items()
+        ],
+        {person: QueueSums(*counts, queue_waits.get(person)) for person, counts in queues.items()},
+        {manager: QueueSums(*counts, team_times.get(manager)) for manager, counts in team_queues.items()},
+    )
 
 
-async def _team_batch(
-    fetch: Fetch, period: Period, as_of: datetime, workflows: Sequence[str] | None, pairs: Sequence[tuple[str, str]]
-) -> dict[str, QueueSums]:
+def _task_statement(
+    period: Period,
+    as_of: datetime,
+    workflows: Sequence[str] | None,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    queues: bool,
+) -> tuple[str, list[Any]]:
+    """The statement of `_tasks`: the steps' and assignees' parts (with `queues`) and the teams of `pairs`."""
     q = _Query()
-    tk = _report_tasks(q, period, as_of, workflows)
-    team = "team (member, manager) AS (VALUES " + ", ".join(f"({q(member)}, {q(manager)})" for member, manager in pairs)
-    queued = (
-        "tq AS MATERIALIZED (SELECT DISTINCT m.manager, tk.task, tk.is_open, tk.overdue, tk.v FROM tk "
-        "JOIN task_assignees a ON a.task_id = tk.task JOIN team m ON m.member = a.user_id)"
-    )
-    times = _spread("SELECT manager, v FROM tq WHERE is_open = 0", ["manager"], ["'time'", "manager"])
-    rows = await fetch(
-        f"WITH {tk}, {team}), {queued} "
-        "SELECT 'queue', manager, SUM(is_open), SUM(overdue), 0, 0, 0, 0 FROM tq GROUP BY manager "
-        f"UNION ALL {times}",
-        q.params,
-    )
-    counts = {row[1]: (int(row[2]), int(row[3])) for row in rows if row[0] == "queue"}
-    waits = {row[1]: _spread_of(row, 2) for row in rows if row[0] == "time"}
-    return {manager: QueueSums(*counts[manager], waits.get(manager)) for manager in counts}
+    ctes = [_report_tasks(q, period, as_of, workflows)]
+    parts = []
+    # CROSS JOIN: SQLite goes from the report's tasks to their assignees (by the key), not through every assignee
+    if queues:
+        parts += [
+            "SELECT 'step', workflow, step, COUNT(*), SUM(is_open), SUM(CASE WHEN due IS NULL THEN 0 ELSE 1 END), "
+            "SUM(overdue) FROM tk GROUP BY workflow, step",
+            "SELECT 'queue', a.user_id, NULL, SUM(tk.is_open), SUM(tk.overdue), 0, 0 "
+            "FROM tk CROSS JOIN task_assignees a WHERE a.task_id = tk.task GROUP BY a.user_id",
+            "SELECT 'wait', workflow, step, v, 0, 0, 0 FROM tk WHERE is_open = 0",
+            "SELECT 'queued', a.user_id, NULL, tk.v, 0, 0, 0 FROM tk CROSS JOIN task_assignees a "
+            "WHERE a.task_id = tk.task AND tk.is_open = 0",
+        ]
+    if pairs:
+        ctes.append(
+            "team (member, manager) AS (VALUES "
+            + ", ".join(f"({q(member)}, {q(manager)})" for member, manager in pairs)
+            + ")"
+        )
+        ctes.append(
+            "tq AS MATERIALIZED (SELECT DISTINCT m.manager, tk.task, tk.is_open, tk.overdue, tk.v FROM tk "
+            "CROSS JOIN task_assignees a CROSS JOIN team m WHERE a.task_id = tk.task AND m.member = a.user_id)"
+        )
+        parts += [
+            "SELECT 'team', manager, NULL, SUM(is_open), SUM(overdue), 0, 0 FROM tq GROUP BY manager",
+            "SELECT 'team wait', manager, NULL, v, 0, 0, 0 FROM tq WHERE is_open = 0",
+        ]
+    if not parts:
+        parts.append("SELECT 'none', NULL, NULL, 0, 0, 0, 0 WHERE 1 = 0")
+    return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts), q.params
 
 
 async def _flow(
@@ -315,7 +296,7 @@ async def _flow(
     opens, closes, special = q.many(OPENS), q.many(CLOSES), q.many(_SPECIAL)
     every = q.many((*OPENS, *CLOSES, *_SPECIAL))
     tasks = (
-        f"iv AS (SELECT e.instance_id AS i, MIN(CASE WHEN e.kind IN ({opens}) THEN e.at END) AS o, "
+        f"iv AS MATERIALIZED (SELECT e.instance_id AS i, MIN(CASE WHEN e.kind IN ({opens}) THEN e.at END) AS o, "
         f"MIN(CASE WHEN e.kind IN ({closes}) THEN e.at END) AS c, "
         f"SUM(CASE WHEN e.kind IN ({special}) THEN 1 ELSE 0 END) AS sp FROM events e "
         f"WHERE e.instance_id IN (SELECT i FROM ended) AND e.task_id IS NOT NULL AND e.kind IN ({every}) "
@@ -335,19 +316,25 @@ async def _flow(
     )
     rated = f" AND cb.workflow NOT IN ({q.many(sorted(rated_workflows))})" if rated_workflows else ""
     pieces = (  # each task's interval within its request, if any: from max(opened, started) to min(closed, end)
-        "x AS (SELECT cb.i, CASE WHEN w.o > cb.s THEN w.o ELSE cb.s END AS lo, "
+        "x AS MATERIALIZED (SELECT cb.i, CASE WHEN w.o > cb.s THEN w.o ELSE cb.s END AS lo, "
         "CASE WHEN w.c IS NOT NULL AND w.c < cb.f THEN w.c ELSE cb.f END AS hi "
         f"FROM (SELECT i, {_us('o')} AS o, {_us('c')} AS c FROM iv WHERE o IS NOT NULL) w JOIN cb ON cb.i = w.i)"
     )
-    islands = (
+    islands = (  # a request's touch: the length of the union of its intervals. Of one or two, their lengths less
+        # their overlap; of more, gaps and islands: each interval adds what reaches past the earlier ones' end
+        "per AS MATERIALIZED (SELECT i, COUNT(*) AS n, SUM(hi - lo) AS length, MIN(hi) AS first_end, "
+        "MAX(lo) AS last_start FROM x WHERE hi > lo GROUP BY i), "
         "y AS (SELECT i, lo, hi, MAX(hi) OVER (PARTITION BY i ORDER BY lo, hi "
-        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM x WHERE hi > lo), "
-        "touch AS (SELECT i, SUM(CASE WHEN reach IS NULL OR reach < lo THEN hi - lo WHEN reach < hi THEN hi - reach "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM x "
+        "WHERE hi > lo AND i IN (SELECT i FROM per WHERE n > 2)), "
+        "touch AS (SELECT i, length - CASE WHEN n = 2 AND first_end > last_start THEN first_end - last_start "
+        "ELSE 0 END AS us FROM per WHERE n <= 2 "
+        "UNION ALL SELECT i, SUM(CASE WHEN reach IS NULL OR reach < lo THEN hi - lo WHEN reach < hi THEN hi - reach "
         "ELSE 0 END) AS us FROM y GROUP BY i)"
     )
     whole = (  # the requests summed here: no deadline, snooze or hand-over on any task, no cost per hour
         "plain AS MATERIALIZED (SELECT cb.i, cb.s, cb.f FROM cb "
-        f"WHERE NOT EXISTS (SELECT 1 FROM iv WHERE iv.i = cb.i AND iv.sp > 0){rated})"
+        f"WHERE cb.i NOT IN (SELECT iv.i FROM iv WHERE iv.sp > 0){rated})"
     )
     rows = await fetch(
         f"WITH {ended}, {tasks}, {bounds}, {counted}, {pieces}, {islands}, {whole} "
