@@ -147,6 +147,12 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await start_timed(service(store, tmp_path), 2)
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
+        "DROP INDEX instances_reported",  # 14
+        "DROP INDEX events_by_task",
+        "DROP INDEX events_by_kind",
+        "CREATE INDEX events_by_kind ON events (kind, at)",
+        "DELETE FROM schema_version WHERE version = 14",
+        "DELETE FROM schema_version WHERE version = 13",  # 13: nothing
         "DROP TABLE pseudonym_keys",  # 12
         "DROP TABLE retention_marks",
         "DROP INDEX instances_by_finish",

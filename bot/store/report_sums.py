@@ -50,12 +50,14 @@ async def report_sums(
     teams: Mapping[str, tuple[str, ...]] | None = None,
     rated_workflows: Collection[str] = (),
     flow: bool = True,
+    joined: str = "GROUP_CONCAT",
 ) -> KpiSums:
     """The sums of a report of `period` over `workflows` (None: all), in a handful of statements; without `flow`,
-    none of flow, tasks per week and ratings (the Home's and the map's figures need none)."""
+    none of flow, tasks per week and ratings (the Home's and the map's figures need none). `joined` is the
+    database's aggregate that joins texts (bot/store/dialect.py)."""
     as_of = min(period.end, now)
     finished, started, requesters, cycles, week_cycles, all_cycles = await _requests(fetch, period, workflows)
-    steps, assignees, team_sums = await _tasks(fetch, period, as_of, workflows, teams or {})
+    steps, assignees, team_sums = await _tasks(fetch, period, as_of, workflows, teams or {}, joined)
     counts = await _event_counts(fetch, period.start, period.end, workflows)
     if not flow:
         return KpiSums(
@@ -197,6 +199,7 @@ async def _tasks(
     as_of: datetime,
     workflows: Sequence[str] | None,
     teams: Mapping[str, tuple[str, ...]],
+    joined: str,
 ) -> tuple[list[StepSums], dict[str, QueueSums], dict[str, QueueSums]]:
     """Per step, per assignee and per manager's team (each task in some member's queue once): tasks, open, with a
     due time, overdue, and how long the decided ones waited. Large org charts take a statement per few thousand
@@ -214,12 +217,13 @@ async def _tasks(
     waits: dict[str, list[int]] = defaultdict(list)
     team_waits: dict[str, list[int]] = defaultdict(list)
     for number, batch in enumerate(batches):
-        rows = await fetch(*_task_statement(period, as_of, workflows, batch, queues=number == 0))
-        for part, name, step, value, *counts in rows:
-            if part == "wait":  # the most rows: one per decided task, and one per assignee of each
+        rows = await fetch(*_task_statement(period, as_of, workflows, batch, joined, queues=number == 0))
+        for part, name, step, value, *counts, people in rows:
+            if part == "wait":  # the most rows: one per decided task, with its assignees
                 times[(name, step)].append(value)
-            elif part == "queued":
-                waits[name].append(value)
+                for person in (people or "").split(","):
+                    if person:
+                        waits[person].append(value)
             elif part == "team wait":
                 team_waits[name].append(value)
             elif part == "step":
@@ -244,6 +248,7 @@ def _task_statement(
     as_of: datetime,
     workflows: Sequence[str] | None,
     pairs: Sequence[tuple[str, str]],
+    joined: str,
     *,
     queues: bool,
 ) -> tuple[str, list[Any]]:
@@ -255,12 +260,12 @@ def _task_statement(
     if queues:
         parts += [
             "SELECT 'step', workflow, step, COUNT(*), SUM(is_open), SUM(CASE WHEN due IS NULL THEN 0 ELSE 1 END), "
-            "SUM(overdue) FROM tk GROUP BY workflow, step",
-            "SELECT 'queue', a.user_id, NULL, SUM(tk.is_open), SUM(tk.overdue), 0, 0 "
+            "SUM(overdue), NULL FROM tk GROUP BY workflow, step",
+            "SELECT 'queue', a.user_id, NULL, SUM(tk.is_open), SUM(tk.overdue), 0, 0, NULL "
             "FROM tk CROSS JOIN task_assignees a WHERE a.task_id = tk.task GROUP BY a.user_id",
-            "SELECT 'wait', workflow, step, v, 0, 0, 0 FROM tk WHERE is_open = 0",
-            "SELECT 'queued', a.user_id, NULL, tk.v, 0, 0, 0 FROM tk CROSS JOIN task_assignees a "
-            "WHERE a.task_id = tk.task AND tk.is_open = 0",
+            # each decided task once, with its assignees (ids hold no comma: Slack's are letters and digits)
+            f"SELECT 'wait', workflow, step, v, 0, 0, 0, (SELECT {joined}(a.user_id, ',') FROM task_assignees a "
+            "WHERE a.task_id = tk.task) FROM tk WHERE is_open = 0",
         ]
     if pairs:
         ctes.append(
@@ -273,11 +278,11 @@ def _task_statement(
             "CROSS JOIN task_assignees a CROSS JOIN team m WHERE a.task_id = tk.task AND m.member = a.user_id)"
         )
         parts += [
-            "SELECT 'team', manager, NULL, SUM(is_open), SUM(overdue), 0, 0 FROM tq GROUP BY manager",
-            "SELECT 'team wait', manager, NULL, v, 0, 0, 0 FROM tq WHERE is_open = 0",
+            "SELECT 'team', manager, NULL, SUM(is_open), SUM(overdue), 0, 0, NULL FROM tq GROUP BY manager",
+            "SELECT 'team wait', manager, NULL, v, 0, 0, 0, NULL FROM tq WHERE is_open = 0",
         ]
     if not parts:
-        parts.append("SELECT 'none', NULL, NULL, 0, 0, 0, 0 WHERE 1 = 0")
+        parts.append("SELECT 'none', NULL, NULL, 0, 0, 0, 0, NULL WHERE 1 = 0")
     return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts), q.params
 
 
@@ -303,52 +308,51 @@ async def _flow(
         f"GROUP BY e.instance_id, e.task_id)"
     )
     started, ends = q(FINISHING_EVENTS[0]), q.many(_ENDS)
-    bounds = (
-        f"b AS MATERIALIZED (SELECT e.instance_id AS i, MIN(e.workflow) AS workflow, "
+    bounds = (  # each request's first start and first end
+        f"b AS MATERIALIZED (SELECT e.instance_id AS i, "
         f"{_us(f'MIN(CASE WHEN e.kind = {started} THEN e.at END)')} AS s, "
         f"{_us(f'MIN(CASE WHEN e.kind IN ({ends}) THEN e.at END)')} AS f FROM events e "
         f"WHERE e.instance_id IN (SELECT i FROM ended) AND e.kind IN ({q.many(FINISHING_EVENTS)}) "
         "GROUP BY e.instance_id)"
     )
-    counted = (
-        f"cb AS MATERIALIZED (SELECT i, workflow, s, f FROM b WHERE s IS NOT NULL AND f IS NOT NULL AND f >= s "
-        f"AND f >= {q(low)} AND f < {q(high)})"
+    counted = (  # those that count: their end in the period, not before their start
+        "cb AS MATERIALIZED (SELECT b.i, i.workflow, b.s, b.f FROM b JOIN instances i ON i.id = b.i "
+        f"WHERE b.s IS NOT NULL AND b.f IS NOT NULL AND b.f >= b.s AND b.f >= {q(low)} AND b.f < {q(high)})"
     )
     rated = f" AND cb.workflow NOT IN ({q.many(sorted(rated_workflows))})" if rated_workflows else ""
-    pieces = (  # each task's interval within its request, if any: from max(opened, started) to min(closed, end)
-        "x AS MATERIALIZED (SELECT cb.i, CASE WHEN w.o > cb.s THEN w.o ELSE cb.s END AS lo, "
-        "CASE WHEN w.c IS NOT NULL AND w.c < cb.f THEN w.c ELSE cb.f END AS hi "
-        f"FROM (SELECT i, {_us('o')} AS o, {_us('c')} AS c FROM iv WHERE o IS NOT NULL) w JOIN cb ON cb.i = w.i)"
-    )
-    islands = (  # a request's touch: the length of the union of its intervals. Of one or two, their lengths less
-        # their overlap; of more, gaps and islands: each interval adds what reaches past the earlier ones' end
-        "per AS MATERIALIZED (SELECT i, COUNT(*) AS n, SUM(hi - lo) AS length, MIN(hi) AS first_end, "
-        "MAX(lo) AS last_start FROM x WHERE hi > lo GROUP BY i), "
-        "y AS (SELECT i, lo, hi, MAX(hi) OVER (PARTITION BY i ORDER BY lo, hi "
-        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM x "
-        "WHERE hi > lo AND i IN (SELECT i FROM per WHERE n > 2)), "
-        "touch AS (SELECT i, length - CASE WHEN n = 2 AND first_end > last_start THEN first_end - last_start "
-        "ELSE 0 END AS us FROM per WHERE n <= 2 "
-        "UNION ALL SELECT i, SUM(CASE WHEN reach IS NULL OR reach < lo THEN hi - lo WHEN reach < hi THEN hi - reach "
-        "ELSE 0 END) AS us FROM y GROUP BY i)"
-    )
     whole = (  # the requests summed here: no deadline, snooze or hand-over on any task, no cost per hour
         "plain AS MATERIALIZED (SELECT cb.i, cb.s, cb.f FROM cb "
         f"WHERE cb.i NOT IN (SELECT iv.i FROM iv WHERE iv.sp > 0){rated})"
     )
+    pieces = (  # each task's interval within its request, if any: from max(opened, started) to min(closed, end)
+        f"x AS MATERIALIZED (SELECT cb.i, cb.s, cb.f, CASE WHEN {_us('iv.o')} > cb.s THEN {_us('iv.o')} ELSE cb.s END "
+        f"AS lo, CASE WHEN iv.c IS NOT NULL AND {_us('iv.c')} < cb.f THEN {_us('iv.c')} ELSE cb.f END AS hi "
+        "FROM iv CROSS JOIN cb WHERE cb.i = iv.i AND iv.o IS NOT NULL AND iv.i IN (SELECT i FROM plain))"
+    )
+    islands = (  # a request's touch: the length of the union of its intervals. Of one or two, their lengths less
+        # their overlap; of more, gaps and islands: each interval adds what reaches past the earlier ones' end
+        "per AS MATERIALIZED (SELECT i, MIN(s) AS s, MIN(f) AS f, COUNT(*) AS n, SUM(hi - lo) AS length, "
+        "MIN(hi) AS first_end, MAX(lo) AS last_start FROM x WHERE hi > lo GROUP BY i), "
+        "y AS (SELECT i, s, f, lo, hi, MAX(hi) OVER (PARTITION BY i ORDER BY lo, hi "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM x "
+        "WHERE hi > lo AND i IN (SELECT i FROM per WHERE n > 2)), "
+        "touch AS (SELECT s, f, length - CASE WHEN n = 2 AND first_end > last_start THEN first_end - last_start "
+        "ELSE 0 END AS us FROM per WHERE n <= 2 "
+        "UNION ALL SELECT MIN(s), MIN(f), SUM(CASE WHEN reach IS NULL OR reach < lo THEN hi - lo "
+        "WHEN reach < hi THEN hi - reach ELSE 0 END) FROM y GROUP BY i)"
+    )
     rows = await fetch(
-        f"WITH {ended}, {tasks}, {bounds}, {counted}, {pieces}, {islands}, {whole} "
-        "SELECT 'sums', COUNT(*), SUM(COALESCE(t.us, 0)), "
-        "SUM(CASE WHEN p.f - p.s - COALESCE(t.us, 0) > 0 THEN p.f - p.s - COALESCE(t.us, 0) ELSE 0 END) "
-        "FROM plain p LEFT JOIN touch t ON t.i = p.i "
+        f"WITH {ended}, {tasks}, {bounds}, {counted}, {whole}, {pieces}, {islands} "
+        "SELECT 'touched', COUNT(*), SUM(us), SUM(CASE WHEN f - s - us > 0 THEN f - s - us ELSE 0 END) FROM touch "
+        "UNION ALL SELECT 'untouched', COUNT(*), 0, SUM(f - s) FROM plain WHERE i NOT IN (SELECT i FROM per) "
         "UNION ALL SELECT 'other', cb.i, 0, 0 FROM cb WHERE cb.i NOT IN (SELECT i FROM plain)",
         q.params,
     )
     sums = FlowSums()
     others: list[int] = []
     for part, number, touch, wait in rows:
-        if part == "sums":
-            sums = FlowSums(int(number), int(touch or 0), int(wait or 0))
-        else:
+        if part == "other":
             others.append(int(number))
+        else:  # the requests with some task in hand, and those with none (all of their cycle waiting)
+            sums = FlowSums(sums.requests + int(number), sums.touch + int(touch or 0), sums.wait + int(wait or 0))
     return sums, sorted(others)

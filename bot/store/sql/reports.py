@@ -64,7 +64,14 @@ class SQLReports(SQLPart):
         flow: bool = True,
     ) -> KpiSums:
         return await report_sums.report_sums(
-            self._db.all, period, now=now, workflows=workflows, teams=teams, rated_workflows=rated_workflows, flow=flow
+            self._db.all,
+            period,
+            now=now,
+            workflows=workflows,
+            teams=teams,
+            rated_workflows=rated_workflows,
+            flow=flow,
+            joined=self._dialect.joined,
         )
 
     async def purged_tallies(
