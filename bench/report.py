@@ -32,6 +32,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -54,6 +55,20 @@ NOW = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
 YEAR = timedelta(days=365)
 HOUR = 3600.0
 EVENTS_PER_REQUEST = 5.93  # on average, with the mix below
+
+
+_CREATE = """# the store's schema as the code on PYTHONPATH makes it
+import asyncio, sys
+from pathlib import Path
+from bot.store import SQLiteStore
+
+async def create(path):
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+
+asyncio.run(create(Path(sys.argv[1])))
+"""
 
 
 class History:
@@ -272,20 +287,24 @@ def expected(history: History) -> dict[str, int]:
     return {"started": sum(history.started.values()), "completed": sum(history.completed.values())}
 
 
-def build(path: Path, workflows: int, events: int, *, reuse: bool = False) -> dict[str, int]:
-    """Write the generated year into a fresh store at `path`; what the year's report must count. With `reuse`,
-    a database this script generated before with the same sizes (its counts beside it) is taken as it is."""
+def build(path: Path, workflows: int, events: int, *, reuse: bool = False, schema_of: Path = PROJECT) -> dict[str, int]:
+    """Write the generated year into a fresh store at `path` (with the schema of the code in `schema_of`); what
+    the year's report must count. With `reuse`, a database this script generated before with the same sizes (its
+    counts beside it) is taken as it is."""
     counts_file = path.with_name(f"{path.name}.{workflows}-{events}.counts.json")
     if reuse and path.exists() and counts_file.exists():
         print(f"reusing {path} ({path.stat().st_size / 2**20:.0f} MiB), generated before", flush=True)
-        asyncio.run(create_store(path))  # the migrations of this code, if any are new
         counts: dict[str, int] = json.loads(counts_file.read_text())
         return counts
     counts_file.unlink(missing_ok=True)
     path.unlink(missing_ok=True)
     began = time.perf_counter()
     history = generate(workflows, events)
-    asyncio.run(create_store(path))
+    if schema_of == PROJECT:
+        asyncio.run(create_store(path))
+    else:  # the other checkout's schema: older code refuses a database migrated further than it knows
+        creator = [sys.executable, "-c", _CREATE, str(path)]
+        subprocess.run(creator, env=os.environ | {"PYTHONPATH": str(schema_of)}, check=True)
     fill(path, history, workflows)
     print(
         f"generated {len(history.instances):,} requests, {len(history.tasks):,} tasks and "
@@ -302,16 +321,21 @@ def repeat(args: argparse.Namespace, scratch: Path) -> int:
     """Time the reports `--repeats` times in fresh processes, on one generated database, alternating with the
     code in `--compare-with` (another checkout) if given; min / median / max of the runs."""
     path = args.db or scratch / "report-bench.db"
-    counts = build(path, args.workflows, args.events, reuse=args.reuse)
     trees = {"this code": PROJECT}
     if args.compare_with:
         trees = {str(args.compare_with): Path(args.compare_with).resolve(), **trees}
+    counts = build(path, args.workflows, args.events, reuse=args.reuse, schema_of=next(iter(trees.values())))
+    copies = {}  # each checkout times its own copy of the one generated year, migrated to its own schema
+    for index, name in enumerate(trees):
+        copies[name] = path.with_name(f"{path.stem}-{index}{path.suffix}")
+        if not (args.reuse and copies[name].exists()):
+            shutil.copyfile(path, copies[name])
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     failed = False
     for number in range(args.repeats):
         for name, tree in trees.items():
             out = scratch / f"run-{number}-{tree.name}.json"
-            command = [sys.executable, __file__, "--measure", str(path), "--json", str(out)]
+            command = [sys.executable, __file__, "--measure", str(copies[name]), "--json", str(out)]
             command += ["--expect", json.dumps(counts)]
             done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(tree)}, capture_output=True, text=True)
             if done.returncode != 0 or not out.exists():
