@@ -634,3 +634,21 @@ async def test_a_sending_pause_keeps_its_first_reason_until_resumed(store: Store
         assert ended is not None and ended.reason == "tokens_revoked"
         assert await work.resume_sending() is None
         assert await work.sending_pause() is None
+
+
+async def test_a_report_reads_its_snapshot_without_holding_a_decision_up(tmp_path: Path) -> None:
+    """SQLite: a report's reading unit of work has a connection of its own, so a write commits while it is open,
+    and the report goes on seeing the database as it was when it began."""
+    store = SQLiteStore(tmp_path / "baton.db")
+    await store.open()
+    try:
+        async with store.reading() as report:
+            before = await report.ops_snapshot()
+            async with asyncio.timeout(5):  # the store's one writer is not behind the report
+                async with store.transaction() as work:
+                    await work.enqueue([OutboxMessage("C1", "chat.postMessage", {"channel": "C1", "text": "x"})], NOW)
+            assert (await report.ops_snapshot()).outbox_pending == before.outbox_pending == 0  # its snapshot
+        async with store.reading() as report:
+            assert (await report.ops_snapshot()).outbox_pending == 1
+    finally:
+        await store.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from bot.engine.flow import CLOSES, HANDED_ON, OPENS, SNOOZED, TIMEOUT
 from bot.engine.kpi_facts import FinishedRequest, FlowSums, micros
@@ -28,7 +28,6 @@ __all__ = ["report_sums"]
 
 _ENDS = FINISHING_EVENTS[1:]
 _SPECIAL = (TIMEOUT, SNOOZED, HANDED_ON)
-_TEAM_BATCH = 5000  # (member, manager) pairs per statement
 _BATCH = 500  # request numbers per flow_facts call
 _K = TypeVar("_K")
 
@@ -201,89 +200,56 @@ async def _tasks(
     teams: Mapping[str, tuple[str, ...]],
     joined: str,
 ) -> tuple[list[StepSums], dict[str, QueueSums], dict[str, QueueSums]]:
-    """Per step, per assignee and per manager's team (each task in some member's queue once): tasks, open, with a
-    due time, overdue, and how long the decided ones waited. Large org charts take a statement per few thousand
-    members, each reading the tasks again."""
-    pairs = [(member, manager) for manager, members in sorted(teams.items()) for member in members]
-    batches: list[list[tuple[str, str]]] = [[]]
-    for index, pair in enumerate(pairs):  # a team's members stay in one batch
-        if len(batches[-1]) >= _TEAM_BATCH and pair[1] != pairs[index - 1][1]:
-            batches.append([])
-        batches[-1].append(pair)
+    """Per step (counted by the database), per assignee and per manager's team (each task in some member's queue
+    once): tasks, open, with a due time, overdue, and how long the decided ones waited. A task comes back once,
+    with its assignees (ids hold no comma: Slack's are letters and digits), for the queues."""
+    q = _Query()
+    tk = _report_tasks(q, period, as_of, workflows)
+    rows = await fetch(
+        f"WITH {tk} SELECT 'step', workflow, step, COUNT(*), SUM(is_open), "
+        "SUM(CASE WHEN due IS NULL THEN 0 ELSE 1 END), SUM(overdue), NULL FROM tk GROUP BY workflow, step "
+        f"UNION ALL SELECT 'task', workflow, step, v, is_open, overdue, 0, (SELECT {joined}(a.user_id, ',') "
+        "FROM task_assignees a WHERE a.task_id = tk.task) FROM tk",
+        q.params,
+    )
+    team_of: dict[str, list[str]] = defaultdict(list)
+    for manager, members in teams.items():
+        for member in dict.fromkeys(members):
+            team_of[member].append(manager)
     steps: dict[tuple[str, str], tuple[int, int, int, int]] = {}
-    queues: dict[str, tuple[int, int]] = {}
-    team_queues: dict[str, tuple[int, int]] = {}
     times: dict[tuple[str, str], list[int]] = defaultdict(list)
+    queues: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # open, overdue
     waits: dict[str, list[int]] = defaultdict(list)
+    team_queues: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     team_waits: dict[str, list[int]] = defaultdict(list)
-    for number, batch in enumerate(batches):
-        rows = await fetch(*_task_statement(period, as_of, workflows, batch, joined, queues=number == 0))
-        for part, name, step, value, *counts, people in rows:
-            if part == "wait":  # the most rows: one per decided task, with its assignees
-                times[(name, step)].append(value)
-                for person in (people or "").split(","):
-                    if person:
-                        waits[person].append(value)
-            elif part == "team wait":
-                team_waits[name].append(value)
-            elif part == "step":
-                steps[(name, step)] = (int(value), int(counts[0]), int(counts[1]), int(counts[2]))
-            elif part == "queue":
-                queues[name] = (int(value), int(counts[0]))
-            else:
-                team_queues[name] = (int(value), int(counts[0]))
+    for part, workflow, step, value, is_open, overdue, step_overdue, people in rows:
+        if part == "step":  # value: its tasks; then how many are open, have a due time (here) and are overdue
+            steps[(workflow, step)] = (int(value), int(is_open), int(overdue), int(step_overdue))
+            continue
+        persons = people.split(",") if people else ()
+        managers = {manager for person in persons for manager in team_of.get(person, ())}
+        for owner, queue_of, wait_of in [(p, queues, waits) for p in persons] + [
+            (m, team_queues, team_waits) for m in managers
+        ]:
+            queue = queue_of[owner]
+            queue[0] += is_open
+            queue[1] += overdue
+            if not is_open:
+                wait_of[owner].append(value)
+        if not is_open:
+            times[(workflow, step)].append(value)
     step_times, queue_waits, team_times = _spreads(times), _spreads(waits), _spreads(team_waits)
     return (
         [
             StepSums(workflow, step, *counts, step_times.get((workflow, step)))
             for (workflow, step), counts in steps.items()
         ],
-        {person: QueueSums(*counts, queue_waits.get(person)) for person, counts in queues.items()},
-        {manager: QueueSums(*counts, team_times.get(manager)) for manager, counts in team_queues.items()},
+        {person: QueueSums(open_now, late, queue_waits.get(person)) for person, (open_now, late) in queues.items()},
+        {
+            manager: QueueSums(open_now, late, team_times.get(manager))
+            for manager, (open_now, late) in team_queues.items()
+        },
     )
-
-
-def _task_statement(
-    period: Period,
-    as_of: datetime,
-    workflows: Sequence[str] | None,
-    pairs: Sequence[tuple[str, str]],
-    joined: str,
-    *,
-    queues: bool,
-) -> tuple[str, list[Any]]:
-    """The statement of `_tasks`: the steps' and assignees' parts (with `queues`) and the teams of `pairs`."""
-    q = _Query()
-    ctes = [_report_tasks(q, period, as_of, workflows)]
-    parts = []
-    # CROSS JOIN: SQLite goes from the report's tasks to their assignees (by the key), not through every assignee
-    if queues:
-        parts += [
-            "SELECT 'step', workflow, step, COUNT(*), SUM(is_open), SUM(CASE WHEN due IS NULL THEN 0 ELSE 1 END), "
-            "SUM(overdue), NULL FROM tk GROUP BY workflow, step",
-            "SELECT 'queue', a.user_id, NULL, SUM(tk.is_open), SUM(tk.overdue), 0, 0, NULL "
-            "FROM tk CROSS JOIN task_assignees a WHERE a.task_id = tk.task GROUP BY a.user_id",
-            # each decided task once, with its assignees (ids hold no comma: Slack's are letters and digits)
-            f"SELECT 'wait', workflow, step, v, 0, 0, 0, (SELECT {joined}(a.user_id, ',') FROM task_assignees a "
-            "WHERE a.task_id = tk.task) FROM tk WHERE is_open = 0",
-        ]
-    if pairs:
-        ctes.append(
-            "team (member, manager) AS (VALUES "
-            + ", ".join(f"({q(member)}, {q(manager)})" for member, manager in pairs)
-            + ")"
-        )
-        ctes.append(
-            "tq AS MATERIALIZED (SELECT DISTINCT m.manager, tk.task, tk.is_open, tk.overdue, tk.v FROM tk "
-            "CROSS JOIN task_assignees a CROSS JOIN team m WHERE a.task_id = tk.task AND m.member = a.user_id)"
-        )
-        parts += [
-            "SELECT 'team', manager, NULL, SUM(is_open), SUM(overdue), 0, 0, NULL FROM tq GROUP BY manager",
-            "SELECT 'team wait', manager, NULL, v, 0, 0, 0, NULL FROM tq WHERE is_open = 0",
-        ]
-    if not parts:
-        parts.append("SELECT 'none', NULL, NULL, 0, 0, 0, 0, NULL WHERE 1 = 0")
-    return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts), q.params
 
 
 async def _flow(
