@@ -120,9 +120,7 @@ async def _requests(
         f"CASE WHEN c.created >= {q(low)} AND c.created < {q(high)} THEN 1 ELSE 0 END AS began, "
         f"CASE WHEN c.finished >= {q(low)} AND c.finished < {q(high)} THEN 1 ELSE 0 END AS ended "
         f"FROM (SELECT i.workflow, i.requester, i.status, {_us('i.created_at')} AS created, "
-        f"{_us('i.finished_at')} AS finished FROM instances i WHERE i.id IN (SELECT e.instance_id FROM events e "
-        f"WHERE e.kind IN ({q.many(FINISHING_EVENTS)}) AND e.at >= {q(period.start.timestamp())} "
-        f"AND e.at < {q(period.end.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)})"
+        f"{_us('i.finished_at')} AS finished FROM instances i WHERE {_with_event(q, period, workflows)}"
         f"{_workflow_filter(q, 'i.workflow', workflows)}) c), "
         "cycles AS (SELECT workflow, "
         f"((finished + {_MONDAY_OFFSET}) / {_WEEK}) AS week, {_clamped('finished - created')} AS v "
@@ -161,6 +159,21 @@ async def _requests(
     return finished, started, requesters, cycles, week_cycles, all_cycles
 
 
+def _with_event(q: _Query, period: Period, workflows: Sequence[str] | None) -> str:
+    """The condition that a request `i` has a start or end event in the period: for every workflow, each
+    request's own events (by its index), else through the few workflows' events (events_by_workflow)."""
+    kinds, since, until = FINISHING_EVENTS, period.start.timestamp(), period.end.timestamp()
+    if workflows is None:
+        return (
+            f"EXISTS (SELECT 1 FROM events e WHERE e.instance_id = i.id AND e.kind IN ({q.many(kinds)}) "
+            f"AND e.at >= {q(since)} AND e.at < {q(until)})"
+        )
+    return (
+        f"i.id IN (SELECT e.instance_id FROM events e WHERE e.kind IN ({q.many(kinds)}) AND e.at >= {q(since)} "
+        f"AND e.at < {q(until)}{_workflow_filter(q, 'e.workflow', workflows)})"
+    )
+
+
 def _report_tasks(q: _Query, period: Period, as_of: datetime, workflows: Sequence[str] | None) -> str:
     """The CTE `tk` of the tasks decided in the period or open now: their workflow, step, whether open, how long
     they waited (0 while open) and whether they were overdue at the as-of time."""
@@ -170,12 +183,23 @@ def _report_tasks(q: _Query, period: Period, as_of: datetime, workflows: Sequenc
         f"SELECT t.id AS task, i.workflow, t.step_id AS step, {{open}} AS is_open, {_us('t.created_at')} AS created, "
         f"{_us('t.acted_at')} AS closed, {_us('t.due_at')} AS due "
     )
+    if workflows is None:  # every task: through the tasks in order, each one's events by the request's index
+        closing = (
+            "FROM tasks t CROSS JOIN instances i WHERE i.id = t.instance_id AND EXISTS (SELECT 1 FROM events e "
+            f"WHERE e.instance_id = t.instance_id AND e.task_id = t.id AND e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) "
+            f"AND e.at >= {q(period.start.timestamp())} AND e.at < {q(period.end.timestamp())}) "
+        )
+    else:  # a few workflows: through their closing events (events_by_workflow)
+        closing = (
+            "FROM tasks t JOIN instances i ON i.id = t.instance_id "
+            f"WHERE t.id IN (SELECT e.task_id FROM events e WHERE e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) "
+            f"AND e.at >= {q(period.start.timestamp())} AND e.at < {q(period.end.timestamp())}"
+            f"{_workflow_filter(q, 'e.workflow', workflows)}) "
+        )
     decided = (
-        columns.format(open=0) + "FROM tasks t JOIN instances i ON i.id = t.instance_id "
-        f"WHERE t.id IN (SELECT e.task_id FROM events e WHERE e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) "
-        f"AND e.at >= {q(period.start.timestamp())} AND e.at < {q(period.end.timestamp())}"
-        f"{_workflow_filter(q, 'e.workflow', workflows)}) "
-        "AND t.status <> 'open' AND t.status <> 'cancelled' AND t.acted_at IS NOT NULL "
+        columns.format(open=0)
+        + closing
+        + "AND t.status <> 'open' AND t.status <> 'cancelled' AND t.acted_at IS NOT NULL "
         f"AND {_us('t.acted_at')} >= {q(low)} AND {_us('t.acted_at')} < {q(high)}"
         + _workflow_filter(q, "i.workflow", workflows)
     )
