@@ -1,5 +1,5 @@
-"""KPIs from the event log: who may see which workflows, and the report of a period from the facts the store
-aggregates (a month per transaction)."""
+"""KPIs from the event log: who may see which workflows, and the report of a period from the sums the store makes
+in one snapshot (or, where purged requests left tallies, from the facts it reads a month per transaction)."""
 
 from __future__ import annotations
 

@@ -11,10 +11,11 @@ come back as facts (report_facts.flow_facts) for the engine to walk through.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.engine.flow import CLOSES, HANDED_ON, OPENS, SNOOZED, TIMEOUT
 from bot.engine.kpi_facts import FinishedRequest, FlowSums, micros
@@ -101,16 +102,17 @@ def _monday(moment: datetime) -> datetime:
     return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
 
 
-async def _requests(
-    fetch: Fetch, period: Period, workflows: Sequence[str] | None
-) -> tuple[
+_RequestSums = tuple[
     dict[tuple[str, str, int], int],
     dict[tuple[str, int], int],
     dict[str, tuple[int, int]],
     dict[str, Spread],
     dict[int, Spread],
     Spread | None,
-]:
+]
+
+
+async def _requests(fetch: Fetch, period: Period, workflows: Sequence[str] | None) -> _RequestSums:
     """Requests started and finished in the period: counts by workflow, status and week, by requester, and the
     spread of the completed ones' cycle times by workflow, by week and over all."""
     low, high = micros(period.start), micros(period.end)
@@ -137,6 +139,10 @@ async def _requests(
         "UNION ALL SELECT 'cycle', workflow, NULL, week, v, 0 FROM cycles",
         q.params,
     )
+    return await asyncio.to_thread(_request_sums, rows)
+
+
+def _request_sums(rows: Sequence[Sequence[Any]]) -> _RequestSums:
     finished: dict[tuple[str, str, int], int] = {}
     started: dict[tuple[str, int], int] = {}
     requesters: dict[str, tuple[int, int]] = {}
@@ -236,6 +242,13 @@ async def _tasks(
         "FROM task_assignees a WHERE a.task_id = tk.task) FROM tk",
         q.params,
     )
+    # a year of rows is some pure Python: off the event loop, so that clicks get their ack meanwhile
+    return await asyncio.to_thread(_queues, rows, teams)
+
+
+def _queues(
+    rows: Sequence[Sequence[Any]], teams: Mapping[str, tuple[str, ...]]
+) -> tuple[list[StepSums], dict[str, QueueSums], dict[str, QueueSums]]:
     team_of: dict[str, list[str]] = defaultdict(list)
     for manager, members in teams.items():
         for member in dict.fromkeys(members):
