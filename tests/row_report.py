@@ -261,7 +261,7 @@ def _durations(values: Sequence[float], *, purged: Iterable[PurgedTally] = ()) -
         return durations(values)
     standing_in = [tally.seconds / tally.count for tally in counted for _ in range(tally.count)]
     every = sorted([*values, *standing_in])
-    total = micro_total(values) + float(sum(sorted(tally.seconds for tally in counted)))
+    total = micro_total([*values, *(tally.seconds for tally in counted)])
     return Durations(len(every), percentile(every, 50), percentile(every, 90), total)
 
 

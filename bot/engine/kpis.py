@@ -164,7 +164,7 @@ def durations(values: Sequence[float], *, purged: Iterable[PurgedTally] = ()) ->
     if not tallies:
         return Durations(len(ordered), percentile(ordered, 50), percentile(ordered, 90), micro_total(ordered))
     weighted = sorted([(value, 1) for value in ordered] + [(mean, count) for mean, count, _ in tallies])
-    total = micro_total(ordered) + float(sum(sorted(seconds for _, _, seconds in tallies)))
+    total = micro_total([*ordered, *(seconds for _, _, seconds in tallies)])  # tallies sum whole microseconds too
     count = sum(weight for _, weight in weighted)
     return Durations(count, _weighted_percentile(weighted, count, 50), _weighted_percentile(weighted, count, 90), total)
 
