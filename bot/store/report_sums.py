@@ -296,18 +296,22 @@ async def _flow(
     (the union of their intervals, gaps and islands); the numbers of the others."""
     low, high = micros(period.start), micros(period.end)
     q = _Query()
-    ended = (
-        "ended AS MATERIALIZED (SELECT DISTINCT f.instance_id AS i FROM events f "
-        f"WHERE f.kind IN ({q.many(_ENDS)}) AND f.at >= {q(period.start.timestamp())} "
-        f"AND f.at < {q(period.end.timestamp())}{_workflow_filter(q, 'f.workflow', workflows)})"
-    )
+    if workflows is None:  # every request: one pass in the order of each request's events (events_by_task)
+        ended, among = "", ""
+    else:  # a few workflows' requests: those with an end event in the period (events_by_workflow)
+        ended = (
+            "ended AS MATERIALIZED (SELECT DISTINCT f.instance_id AS i FROM events f "
+            f"WHERE f.kind IN ({q.many(_ENDS)}) AND f.at >= {q(period.start.timestamp())} "
+            f"AND f.at < {q(period.end.timestamp())}{_workflow_filter(q, 'f.workflow', workflows)}), "
+        )
+        among = "e.instance_id IN (SELECT i FROM ended) AND "
     opens, closes, special = q.many(OPENS), q.many(CLOSES), q.many(_SPECIAL)
     every = q.many((*OPENS, *CLOSES, *_SPECIAL))
     tasks = (
         f"iv AS MATERIALIZED (SELECT e.instance_id AS i, MIN(CASE WHEN e.kind IN ({opens}) THEN e.at END) AS o, "
         f"MIN(CASE WHEN e.kind IN ({closes}) THEN e.at END) AS c, "
         f"SUM(CASE WHEN e.kind IN ({special}) THEN 1 ELSE 0 END) AS sp FROM events e "
-        f"WHERE e.instance_id IN (SELECT i FROM ended) AND e.task_id IS NOT NULL AND e.kind IN ({every}) "
+        f"WHERE {among}e.task_id IS NOT NULL AND e.kind IN ({every}) "
         f"GROUP BY e.instance_id, e.task_id)"
     )
     started, ends = q(FINISHING_EVENTS[0]), q.many(_ENDS)
@@ -315,7 +319,7 @@ async def _flow(
         f"b AS MATERIALIZED (SELECT e.instance_id AS i, "
         f"{_us(f'MIN(CASE WHEN e.kind = {started} THEN e.at END)')} AS s, "
         f"{_us(f'MIN(CASE WHEN e.kind IN ({ends}) THEN e.at END)')} AS f FROM events e "
-        f"WHERE e.instance_id IN (SELECT i FROM ended) AND e.kind IN ({q.many(FINISHING_EVENTS)}) "
+        f"WHERE {among}e.kind IN ({q.many(FINISHING_EVENTS)}) "
         "GROUP BY e.instance_id)"
     )
     counted = (  # those that count: their end in the period, not before their start
@@ -345,7 +349,7 @@ async def _flow(
         "WHEN reach < hi THEN hi - reach ELSE 0 END) FROM y GROUP BY i)"
     )
     rows = await fetch(
-        f"WITH {ended}, {tasks}, {bounds}, {counted}, {whole}, {pieces}, {islands} "
+        f"WITH {ended}{tasks}, {bounds}, {counted}, {whole}, {pieces}, {islands} "
         "SELECT 'touched', COUNT(*), SUM(us), SUM(CASE WHEN f - s - us > 0 THEN f - s - us ELSE 0 END) FROM touch "
         "UNION ALL SELECT 'untouched', COUNT(*), 0, SUM(f - s) FROM plain WHERE i NOT IN (SELECT i FROM per) "
         "UNION ALL SELECT 'other', cb.i, 0, 0 FROM cb WHERE cb.i NOT IN (SELECT i FROM plain)",
