@@ -1,7 +1,7 @@
 """How long does a KPI report take on a year of history: 50 workflows, about a million events?
 
-Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db PATH]
-[--repeats 3] [--compare-with DIR]`
+Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db PATH [--reuse]]
+[--repeats 3] [--compare-with DIR]` (`--reuse`: the database generated at PATH before, if any)
 
 1. Create a SQLite store with the real `SQLiteStore` (its schema, migrations and pragmas), then write a year
    of generated history straight into it with `executemany` in one transaction: per request an `instances`
@@ -10,16 +10,19 @@ Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db
    `task_rejected`, `task_completed`, `instance_*`), plus some `reminder_sent`, `escalated`, `task_timed_out`
    and `delivery_failed`. Outcomes: about 78% completed, 8% rejected, 8% cancelled, the rest still running.
    Times are whole microseconds, as Baton's (they come from datetimes).
-2. Time `build_report` (the store's facts, a month per transaction, then the pure figures) for one workflow
+2. Time `build_report` (the store's sums in one read-only snapshot, then the pure figures) for one workflow
    over 30 days and 12 weeks and a year, and for every workflow over the year; each several times, with the
-   longest single transaction (how long a report keeps others from writing). Show the `EXPLAIN QUERY PLAN`
-   of the instance query, which uses the `events_by_workflow` index.
+   longest single unit of work (code before this read facts a month per transaction on the store's one
+   connection, holding writers meanwhile; a report's snapshot now has a connection of its own). Show the
+   `EXPLAIN QUERY PLAN` of the instance query, which uses the `events_by_workflow` index.
 3. Drop `events_by_workflow` (the index migration 6 added) and time the one-workflow reports again, so the
    gain of reading one workflow's events only is a ratio measured in the same run on the same data.
 
 With `--repeats N` or `--compare-with DIR`, step 2 runs N times, each in a fresh process on the one generated
 database, alternating with the same script over the code in DIR (e.g. `git worktree add /tmp/before main`:
-`build_report` is the interface both have), and prints min / median / max of the runs; step 3 is skipped.
+`build_report` is the interface both have), and prints min / median / max of the runs; step 3 is skipped. The
+database is generated with the schema of DIR's code (older code refuses a newer one), and each checkout times
+its own copy of it, migrated by its own code.
 
 Timings are printed, never asserted. The report's own figures are checked against counts made while
 generating (started and completed), and the script exits 1 if they differ.
@@ -391,7 +394,7 @@ def main() -> int:
         path = args.db or Path(scratch) / "report-bench.db"
         counts = build(path, args.workflows, args.events)
         print("instance query plan: " + " | ".join(explain(path)))
-        print("report timings (the store's facts a month per transaction, then the figures):")
+        print("report timings (the store's sums in one snapshot, then the figures):")
         problems, indexed = asyncio.run(measure(path, counts))
         with sqlite3.connect(path) as db:
             db.execute("DROP INDEX events_by_workflow")
