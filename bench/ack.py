@@ -192,10 +192,7 @@ class Benchmark:
         counter: DecisionCounter | None = None
         try:
             self.baton = baton_process(
-                emulator,
-                self.database_url,
-                self.scratch / "workflows",
-                self.scratch / "baton.log",
+                emulator, self.database_url, self.scratch / "workflows", self.scratch / "baton.log",
                 slack_tier_pacing="false",
             )
             self.bolt = bare_bolt_process(emulator, self.scratch / "bare-bolt.log")
@@ -311,11 +308,8 @@ def spread(values: Sequence[float], fmt: str) -> str:
 
 def latency_spread(runs: Sequence[Run]) -> str:
     return " | ".join(
-        (
-            spread([r.p(50) for r in runs], ".1f"),
-            spread([r.p(99) for r in runs], ".1f"),
-            spread([r.max_ms for r in runs], ".1f"),
-        )
+        (spread([r.p(50) for r in runs], ".1f"), spread([r.p(99) for r in runs], ".1f"),
+         spread([r.max_ms for r in runs], ".1f"))
     )
 
 

@@ -64,7 +64,6 @@ YEAR = 365 * 86400.0
 SETTLE_SECONDS = 3.0
 LOADED = re.compile(r"loaded \d+ workflows and an org of (\d+) people in ([0-9.]+)s")
 
-
 @dataclass(frozen=True)
 class Start:
     """One way to start a serve process: a label, what it means, the code it runs and how it reads org.yaml."""

@@ -150,14 +150,8 @@ async def measure(
         database_url = f"sqlite:///{directory / 'baton.db'}"
     else:
         database_url = await create_postgres_database()
-        migrated = subprocess.run(
-            [sys.executable, "-m", "bot", "migrate"],
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "DATABASE_URL": database_url},
-            timeout=60,
-        )
+        migrated = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=PROJECT, capture_output=True,
+                                  text=True, env={**os.environ, "DATABASE_URL": database_url}, timeout=60)
         if migrated.returncode != 0:
             raise BenchError(f"migrate failed: {migrated.stderr}")
     emulator = SlackEmulator(bot_token=BOT_TOKEN)
@@ -209,15 +203,11 @@ def report(results: list[Result]) -> None:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     print(f"Python {platform.python_version()}, CPUs: {cpus} (usable: {usable}), load average now: {load}")
-    print(
-        f"{len(results[0].statuses)} Approve clicks per configuration, {results[0].concurrency} in flight, "
-        "round-robin over the processes"
-    )
+    print(f"{len(results[0].statuses)} Approve clicks per configuration, {results[0].concurrency} in flight, "
+          "round-robin over the processes")
     print()
-    header = (
-        f"{'configuration':<16}{'clicks/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'non-200':>8}"
-        f"{'committed/s':>12}{'all in (s)':>11}{'x committed/s':>15}{'x p99':>7}"
-    )
+    header = (f"{'configuration':<16}{'clicks/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'non-200':>8}"
+              f"{'committed/s':>12}{'all in (s)':>11}{'x committed/s':>15}{'x p99':>7}")
     print(header)
     print("-" * len(header))
     base = results[0]
@@ -258,10 +248,9 @@ async def main_async(args: argparse.Namespace) -> int:
         ("1 × PostgreSQL", 1, "postgresql"),
         ("3 × PostgreSQL", 3, "postgresql"),
     ]
-    with (
-        ProcessPoolExecutor(max_workers=1, mp_context=context) as pool,
-        tempfile.TemporaryDirectory(prefix="baton-scale-") as scratch,
-    ):
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool, tempfile.TemporaryDirectory(
+        prefix="baton-scale-"
+    ) as scratch:
         await asyncio.get_running_loop().run_in_executor(pool, ready)
         results = []
         try:

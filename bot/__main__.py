@@ -223,6 +223,5 @@ async def _socket(settings: Settings) -> bool:
     log.info("stopped%s", "" if clean and drained else " (some work was cut short)")
     return clean and drained
 
-
 if __name__ == "__main__":
     sys.exit(main())

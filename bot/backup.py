@@ -46,8 +46,8 @@ def postgresql_backup_advice(url: str) -> str:
     """What to run instead for PostgreSQL."""
     return (
         f"{redacted(url)} is PostgreSQL: back it up with its own tools while Baton runs, for example "
-        '`pg_dump --format=custom --file=baton.dump "$DATABASE_URL"` (one consistent snapshot), and restore '
-        'with `pg_restore --clean --if-exists --dbname="$DATABASE_URL" baton.dump` while Baton is stopped'
+        "`pg_dump --format=custom --file=baton.dump \"$DATABASE_URL\"` (one consistent snapshot), and restore "
+        "with `pg_restore --clean --if-exists --dbname=\"$DATABASE_URL\" baton.dump` while Baton is stopped"
     )
 
 

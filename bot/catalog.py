@@ -366,12 +366,8 @@ def _whole_workflow_errors(
 _PEOPLE_KEYS = frozenset({"assignee", "to", "allowed"})
 # what the checks that wait for valid fields say; other errors of later rounds echo the keys removed before
 _REFERENCE_PROBLEMS = (
-    "does not name anyone",
-    "refers to a form field",
-    "which the form does not have",
-    "is not in org.yaml",
-    "unknown placeholder",
-    "must be a user field",
+    "does not name anyone", "refers to a form field", "which the form does not have", "is not in org.yaml",
+    "unknown placeholder", "must be a user field",
 )
 
 

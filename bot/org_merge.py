@@ -116,7 +116,9 @@ def _new_entry(
     return entry
 
 
-def _update_entry(member: SlackMember, entry: Any, managers: Mapping[str, str] | None, changes: OrgChanges) -> None:
+def _update_entry(
+    member: SlackMember, entry: Any, managers: Mapping[str, str] | None, changes: OrgChanges
+) -> None:
     if not isinstance(entry, MutableMapping):
         changes.warnings.append(f"{member.id}: the entry is not a mapping; left as written")
         return

@@ -50,5 +50,7 @@ async def load_process_map(
     store: Store, definition: WorkflowDefinition, period: Period, *, now: datetime, directory: OrgDirectory
 ) -> ProcessMap:
     """Read the workflow's figures of the period from the store and lay out its map."""
-    report = await build_report(store, period, now=now, workflows=[definition.name], directory=directory, flow=False)
+    report = await build_report(
+        store, period, now=now, workflows=[definition.name], directory=directory, flow=False
+    )
     return process_map(definition, report, period_label=period.label)

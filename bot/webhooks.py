@@ -185,7 +185,9 @@ class _CheckedResolver(AbstractResolver):
                 self.refused = ip
                 raise OSError(f"{host} resolves to {ip}, which is not a public address")
             results.append(
-                ResolveResult(hostname=host, host=ip, port=int(address[1]), family=info_family, proto=proto, flags=0)
+                ResolveResult(
+                    hostname=host, host=ip, port=int(address[1]), family=info_family, proto=proto, flags=0
+                )
             )
         return results
 
@@ -197,7 +199,9 @@ WebhookPost = Callable[[dict[str, Any], datetime], Awaitable[WebhookOutcome]]
 """What the outbox calls to deliver one queued webhook: `webhook_sender()`, or the sandbox's recorder."""
 
 
-def webhook_sender(*, allow_private: bool = False, trace_headers: Callable[[], dict[str, str]] = dict) -> WebhookPost:
+def webhook_sender(
+    *, allow_private: bool = False, trace_headers: Callable[[], dict[str, str]] = dict
+) -> WebhookPost:
     """The POST the outbox uses; `allow_private` (WEBHOOK_ALLOW_PRIVATE_ADDRESSES) lets webhooks reach
     loopback, private and link-local addresses, which are refused by default; `trace_headers` adds the trace
     context (`traceparent`) of the span the POST is made in."""

@@ -28,13 +28,8 @@ def seed_people(emulator: SlackEmulator, workflows_dir: Path = WORKFLOWS) -> Non
     """Give the emulator the people of org.yaml, with their time zones."""
     org = yaml.safe_load((workflows_dir / "org.yaml").read_text()) or {}
     for user_id, person in (org.get("people") or {}).items():
-        emulator.add_user(
-            user_id,
-            name=person["name"].split()[0].lower(),
-            real_name=person["name"],
-            tz=person.get("tz") or "UTC",
-            email=person.get("email"),
-        )
+        emulator.add_user(user_id, name=person["name"].split()[0].lower(), real_name=person["name"],
+                          tz=person.get("tz") or "UTC", email=person.get("email"))
     emulator.add_user(ADMIN, name="admin", real_name="Ada Admin")
     emulator.add_channel("C0GENERAL", "general")
     emulator.add_channel("C0FINANCE", "finance")

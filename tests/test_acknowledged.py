@@ -80,7 +80,9 @@ async def requests_waiting_for_approval(
             assert (await driver.submit_view(employee, view, values)).status == 200
 
         await asyncio.gather(*(start(number, employee) for number, (employee, _m) in enumerate(pairs)))
-    return {employee: await task_message(slack, manager, "task_approve", timeout=30) for employee, manager in pairs}
+    return {
+        employee: await task_message(slack, manager, "task_approve", timeout=30) for employee, manager in pairs
+    }
 
 
 async def burst_cut_short(
@@ -149,13 +151,8 @@ async def test_every_approval_answered_200_survives_a_sigkill_at_a_random_moment
         await process.start()
         tasks = await requests_waiting_for_approval(process, slack, pairs)
         burst, _status = await burst_cut_short(
-            process,
-            slack,
-            pairs,
-            tasks,
-            answers_before_the_signal=rng.randint(1, TEAMS // 2),
-            delay=rng.uniform(0, 0.005),
-            signal="SIGKILL",
+            process, slack, pairs, tasks,
+            answers_before_the_signal=rng.randint(1, TEAMS // 2), delay=rng.uniform(0, 0.005), signal="SIGKILL",
         )
         assert burst.answered, "the kill came before any answer"
         await check_every_answer_held(process, slack, database, pairs, burst)
@@ -174,13 +171,8 @@ async def test_a_sigterm_in_a_burst_finishes_what_is_in_flight_exits_0_and_keeps
         await process.start()
         tasks = await requests_waiting_for_approval(process, slack, pairs)
         burst, status = await burst_cut_short(
-            process,
-            slack,
-            pairs,
-            tasks,
-            answers_before_the_signal=rng.randint(1, TEAMS // 2),
-            delay=rng.uniform(0, 0.005),
-            signal="SIGTERM",
+            process, slack, pairs, tasks,
+            answers_before_the_signal=rng.randint(1, TEAMS // 2), delay=rng.uniform(0, 0.005), signal="SIGTERM",
         )
         log = (tmp_path / "baton.log").read_text()
         assert status == 0, f"exit status {status}; log:\n{log[-3000:]}"

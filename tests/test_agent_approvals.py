@@ -267,29 +267,21 @@ async def test_a_started_workflow_with_a_callback_url_hears_its_rejection_with_t
 
 
 def test_a_workflow_file_may_not_take_the_name_of_the_apis_one_off_approvals(tmp_path: Path) -> None:
-    directory = copy_workflows(
-        tmp_path / "workflows",
-        **{
-            "api-approval": """name: api-approval
+    directory = copy_workflows(tmp_path / "workflows", **{"api-approval": """name: api-approval
 title: Mine
 steps:
   - {id: ok, type: approval, title: "Approve", assignee: requester.manager, approve_label: Ship it}
-"""
-        },
-    )
+"""})
     errors = [str(error) for error in load_catalog(directory).errors]
     assert len(errors) == 1 and "api-approval.yaml:1: name: 'api-approval' is the name of the API's" in errors[0]
 
 
 def test_button_words_belong_to_approval_steps_in_workflow_files(tmp_path: Path) -> None:
-    directory = copy_workflows(
-        tmp_path / "workflows",
-        chores="""name: chores
+    directory = copy_workflows(tmp_path / "workflows", chores="""name: chores
 title: Chores
 steps:
   - {id: sweep, title: "Sweep", assignee: requester, reject_label: Nope}
-""",
-    )
+""")
     errors = [str(error) for error in load_catalog(directory).errors]
     assert len(errors) == 1 and "chores.yaml:4" in errors[0] and "apply to approval steps" in errors[0], errors
 

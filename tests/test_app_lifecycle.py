@@ -20,10 +20,9 @@ ALICE, MARIA = "U0ALICE", "U0MARIA"
 
 
 async def health(driver: SlackDriver) -> dict[str, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(driver.baton_url.replace("/slack/events", "/healthz")) as answer,
-    ):
+    async with aiohttp.ClientSession() as session, session.get(
+        driver.baton_url.replace("/slack/events", "/healthz")
+    ) as answer:
         assert answer.status == 200  # the process is fine: a restart would not bring the token back
         details: dict[str, Any] = await answer.json()
         return details

@@ -111,7 +111,9 @@ async def test_handing_over_one_seat_sends_no_second_dm_and_every_copy_ends_in_t
         return [m for m in slack.dm_messages(person) if "the canteen menu" in text_of(m) and m.thread_ts is None]
 
     def all_show_the_outcome() -> bool:
-        return all("Approved" in text_of(m) and "task_approve" not in text_of(m) for p in copies for m in task_dms(p))
+        return all(
+            "Approved" in text_of(m) and "task_approve" not in text_of(m) for p in copies for m in task_dms(p)
+        )
 
     await slack.wait_for(all_show_the_outcome, what="every copy of the task showing its outcome, without buttons")
     assert {person: len(task_dms(person)) for person in copies} == {person: 1 for person in copies}
@@ -149,9 +151,8 @@ async def test_a_requester_never_approves_their_own_request_not_as_a_board_membe
     await start_with_form(driver, slack, MARIA, "board-decision", topic="A bigger budget for my team")
     dirk_copy = await task_message(slack, DIRK, "task_approve", containing="bigger budget")
     await task_message(slack, HANNA, "task_approve", containing="bigger budget")
-    assert not [
-        m for m in slack.dm_messages(MARIA) if "bigger budget" in text_of(m) and find_action(m.blocks, "task_approve")
-    ]
+    assert not [m for m in slack.dm_messages(MARIA) if "bigger budget" in text_of(m) and find_action(m.blocks,
+                                                                                                     "task_approve")]
     await driver.click_button_in(dirk_copy, MARIA, "task_approve")  # forged from Dirk's copy: not hers to act on
     await told(slack, MARIA, f"Only <@{DIRK}>, <@{HANNA}> can act")
     # An admin may act for anyone, but not on a request the admin raised.
@@ -260,9 +261,8 @@ async def test_app_home_for_an_employee_and_for_a_manager(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton, clock: OffsetClock
 ) -> None:
     await start_expense(driver, slack, ALICE, 64, "Team books")
-    await start_with_form(
-        driver, slack, ALICE, "content-review", draft_url="https://example.com/draft", reviewer=("user", BOB)
-    )
+    await start_with_form(driver, slack, ALICE, "content-review", draft_url="https://example.com/draft",
+                          reviewer=("user", BOB))
     await task_message(slack, BOB, "task_approve")
     await driver.open_home(ALICE)
     alice = await slack.wait_for(lambda: (v := slack.home_view(ALICE)) and "Expense approval #1" in str(v) and v)

@@ -30,15 +30,9 @@ pytestmark = pytest.mark.slow
 async def run_backup(database: Path, target: Path) -> tuple[int, str]:
     """`python -m bot backup target` as its own process, as an operator runs it beside the serving Baton."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "backup",
-        str(target),
-        cwd=PROJECT,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        sys.executable, "-m", "bot", "backup", str(target),
+        cwd=PROJECT, env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
     return int(process.returncode or 0), output.decode()
@@ -146,15 +140,9 @@ async def test_a_backup_refuses_plainly_what_it_cannot_do(tmp_path: Path) -> Non
     status, said = await run_backup(database, database)
     assert status == 2 and "would overwrite the database itself" in said, said
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "backup",
-        str(tmp_path / "pg.dump"),
-        cwd=PROJECT,
-        env={**os.environ, "DATABASE_URL": "postgresql://baton:s3cret@db.example/baton"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        sys.executable, "-m", "bot", "backup", str(tmp_path / "pg.dump"),
+        cwd=PROJECT, env={**os.environ, "DATABASE_URL": "postgresql://baton:s3cret@db.example/baton"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     output = (await process.communicate())[0].decode()
     assert process.returncode == 2 and "pg_dump" in output and "pg_restore" in output, output

@@ -19,12 +19,7 @@ from bot.engine.definition import ParallelGroup, StepKind
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SHIPPED = (
-    "access-request",
-    "approval",
-    "content-review",
-    "expense-approval",
-    "onboarding",
-    "project-task",
+    "access-request", "approval", "content-review", "expense-approval", "onboarding", "project-task",
     "support-ticket",
 )
 
@@ -124,9 +119,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
         title: Bad: really
         steps: []
         """,
-        2,
-        "",
-        "invalid YAML",
+        2, "", "invalid YAML",
     ),
     (
         "yaml indentation",
@@ -139,9 +132,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
            assignee: requester
         """,
-        6,
-        "",
-        "invalid YAML",
+        6, "", "invalid YAML",
     ),
     (
         "unknown key",
@@ -154,9 +145,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             asignee: requester
         """,
-        6,
-        "steps[0].asignee",
-        "did you mean 'assignee'",
+        6, "steps[0].asignee", "did you mean 'assignee'",
     ),
     (
         "unknown key in a parallel step",
@@ -174,9 +163,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
                 assignee: requester
                 colour: blue
         """,
-        11,
-        "steps[0].parallel[1].colour",
-        "unknown key",
+        11, "steps[0].parallel[1].colour", "unknown key",
     ),
     (
         "unknown key beside parallel",
@@ -191,9 +178,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
                 assignee: requester
             label: x
         """,
-        8,
-        "steps[0].label",
-        "unknown key",
+        8, "steps[0].label", "unknown key",
     ),
     (
         "bad duration",
@@ -207,9 +192,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             assignee: requester
             due: soon
         """,
-        7,
-        "steps[0].due",
-        "'soon' is not a duration",
+        7, "steps[0].due", "'soon' is not a duration",
     ),
     (
         "duration without unit",
@@ -223,9 +206,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             assignee: requester
             due: 3
         """,
-        7,
-        "steps[0].due",
-        "has no unit",
+        7, "steps[0].due", "has no unit",
     ),
     (
         "unknown group",
@@ -238,9 +219,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: group:legal
         """,
-        6,
-        "steps[0].assignee",
-        "group 'legal' is not in org.yaml",
+        6, "steps[0].assignee", "group 'legal' is not in org.yaml",
     ),
     (
         "unknown group in an escalation ladder",
@@ -259,9 +238,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
                 - requester.manager
                 - group:legal
         """,
-        12,
-        "steps[0].escalate.to[1]",
-        "group 'legal'",
+        12, "steps[0].escalate.to[1]", "group 'legal'",
     ),
     (
         "form.x without such a field",
@@ -281,9 +258,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: B
             assignee: [requester.manager, form.approver]
         """,
-        13,
-        "steps[1].assignee[1]",
-        "form.approver refers to a form field the form does not have",
+        13, "steps[1].assignee[1]", "form.approver refers to a form field the form does not have",
     ),
     (
         "form.x that is not a user field",
@@ -300,9 +275,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: form.amount
         """,
-        10,
-        "steps[0].assignee",
-        "must be a user field",
+        10, "steps[0].assignee", "must be a user field",
     ),
     (
         "template with a missing field",
@@ -319,9 +292,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             to: requester
             text: "Total: {form.total}"
         """,
-        10,
-        "steps[1].text",
-        "{form.total} refers",
+        10, "steps[1].text", "{form.total} refers",
     ),
     (
         "when with a missing field",
@@ -339,9 +310,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             assignee: requester
             when: form.total > 5
         """,
-        11,
-        "steps[0].when",
-        "condition uses form.total",
+        11, "steps[0].when", "condition uses form.total",
     ),
     (
         "when with forbidden syntax",
@@ -355,9 +324,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             assignee: requester
             when: __import__('os').system('rm -rf /')
         """,
-        7,
-        "steps[0].when",
-        "is not allowed in a condition",
+        7, "steps[0].when", "is not allowed in a condition",
     ),
     (
         "assignee that names nobody",
@@ -372,9 +339,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
               - requester.manager
               - the boss
         """,
-        8,
-        "steps[0].assignee[1]",
-        "'the boss' does not name anyone",
+        8, "steps[0].assignee[1]", "'the boss' does not name anyone",
     ),
     (
         "duplicate step ids",
@@ -394,9 +359,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
                 title: Again
                 assignee: requester
         """,
-        11,
-        "steps[1].parallel[1].id",
-        "repeated: a",
+        11, "steps[1].parallel[1].id", "repeated: a",
     ),
     (
         "duplicate form field ids",
@@ -414,9 +377,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        6,
-        "form[1].id",
-        "form field ids must be unique",
+        6, "form[1].id", "form field ids must be unique",
     ),
     (
         "notify without text",
@@ -432,9 +393,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             type: notify
             to: requester
         """,
-        7,
-        "steps[1]",
-        "a notify step needs `text`",
+        7, "steps[1]", "a notify step needs `text`",
     ),
     (
         "task with notify keys",
@@ -448,9 +407,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             assignee: requester
             text: hello
         """,
-        7,
-        "steps[0].text",
-        "belong to notify steps",
+        7, "steps[0].text", "belong to notify steps",
     ),
     (
         "remind without due",
@@ -464,9 +421,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             assignee: requester
             remind: {before: 1h}
         """,
-        7,
-        "steps[0].remind",
-        "need a `due`",
+        7, "steps[0].remind", "need a `due`",
     ),
     (
         "unknown step type",
@@ -480,9 +435,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        5,
-        "steps[0].type",
-        "Input should be 'task', 'approval', 'notify' or 'wait'",
+        5, "steps[0].type", "Input should be 'task', 'approval', 'notify' or 'wait'",
     ),
     (
         "missing title",
@@ -495,9 +448,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        2,
-        "title",
-        "required, but missing",
+        2, "title", "required, but missing",
     ),
     (
         "missing step id",
@@ -512,9 +463,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
           - title: B
             assignee: requester
         """,
-        7,
-        "steps[1].id",
-        "required, but missing",
+        7, "steps[1].id", "required, but missing",
     ),
     (
         "no steps",
@@ -524,9 +473,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
         title: Bad
         steps: []
         """,
-        3,
-        "steps",
-        "at least 1 item",
+        3, "steps", "at least 1 item",
     ),
     (
         "select without options",
@@ -543,9 +490,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        4,
-        "form[0]",
-        "a select field needs options",
+        4, "form[0]", "a select field needs options",
     ),
     (
         "select option without label",
@@ -565,9 +510,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        9,
-        "form[0].options[1].label",
-        "required, but missing",
+        9, "form[0].options[1].label", "required, but missing",
     ),
     (
         "unknown start group",
@@ -584,9 +527,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        6,
-        "start.allowed[1]",
-        "group 'legal'",
+        6, "start.allowed[1]", "group 'legal'",
     ),
     (
         "on_team_join names no user field",
@@ -601,9 +542,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        4,
-        "start.on_team_join",
-        "must name a user field",
+        4, "start.on_team_join", "must name a user field",
     ),
     (
         "unknown defaults",
@@ -619,9 +558,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        5,
-        "defaults.colour",
-        "defaults may set",
+        5, "defaults.colour", "defaults may set",
     ),
     (
         "title too long",
@@ -634,9 +571,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        2,
-        "title",
-        "at most 24 characters",
+        2, "title", "at most 24 characters",
     ),
     (
         "name differs from the file name",
@@ -650,9 +585,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        3,
-        "name",
-        "must match the file name",
+        3, "name", "must match the file name",
     ),
     (
         "duplicate yaml key",
@@ -666,9 +599,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             assignee: requester
             title: B
         """,
-        7,
-        "",
-        "'title' appears twice",
+        7, "", "'title' appears twice",
     ),
     ("empty file", "bad.yaml", "", 1, "", "the file is empty"),
     ("only comments", "bad.yaml", "# nothing here yet\n", 1, "", "the file is empty"),
@@ -680,9 +611,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
         - name: bad
           title: Bad
         """,
-        2,
-        "",
-        "not a list",
+        2, "", "not a list",
     ),
     ("a single value", "bad.yaml", "just some text\n", 1, "", "not a single value"),
     (
@@ -693,9 +622,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
         ---
         name: again
         """,
-        2,
-        "",
-        "expected a single document",
+        2, "", "expected a single document",
     ),
     (
         "python tag",
@@ -704,9 +631,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
         name: bad
         title: !!python/object/apply:os.system ["echo hi"]
         """,
-        2,
-        "",
-        "invalid YAML",
+        2, "", "invalid YAML",
     ),
     (
         "impossible date",
@@ -716,9 +641,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
         title: Bad
         description: 2024-02-30
         """,
-        3,
-        "",
-        "cannot read a value",
+        3, "", "cannot read a value",
     ),
     (
         "non-string key",
@@ -732,9 +655,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        3,
-        "1",
-        "Keys should be strings",
+        3, "1", "Keys should be strings",
     ),
     (
         "misspelt field type",
@@ -752,9 +673,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        6,
-        "form[0].type",
-        "not 'multiselect' (did you mean 'multi_select'?)",
+        6, "form[0].type", "not 'multiselect' (did you mean 'multi_select'?)",
     ),
     (
         "misspelt file field key",
@@ -772,9 +691,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        7,
-        "form[0].max_file",
-        "unknown key; did you mean 'max_files'?",
+        7, "form[0].max_file", "unknown key; did you mean 'max_files'?",
     ),
     (
         "misspelt selection count",
@@ -793,9 +710,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        8,
-        "form[0].max_selectd",
-        "unknown key; did you mean 'max_selected'?",
+        8, "form[0].max_selectd", "unknown key; did you mean 'max_selected'?",
     ),
     (
         "too many files for Slack",
@@ -814,9 +729,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        8,
-        "form[0].max_files",
-        "less than or equal to 10",
+        8, "form[0].max_files", "less than or equal to 10",
     ),
     (
         "not a file extension",
@@ -834,9 +747,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        7,
-        "form[0].filetypes[1]",
-        "'p n g' is not a file extension",
+        7, "form[0].filetypes[1]", "'p n g' is not a file extension",
     ),
     (
         "too many checkboxes for Slack",
@@ -856,9 +767,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        7,
-        "form[0].options",
-        "a checkboxes field offers at most 10 options",
+        7, "form[0].options", "a checkboxes field offers at most 10 options",
     ),
     (
         "a selection count on a field without choices",
@@ -876,9 +785,7 @@ BROKEN: list[tuple[str, str, str, int, str, str]] = [
             title: A
             assignee: requester
         """,
-        7,
-        "form[0].max_selected",
-        "min_selected and max_selected only apply to multi_select, multi_user and",
+        7, "form[0].max_selected", "min_selected and max_selected only apply to multi_select, multi_user and",
     ),
 ]
 
@@ -1031,10 +938,7 @@ def test_every_reference_mistake_in_a_file_is_reported_at_its_line(tmp_path: Pat
         """
     errors = load_catalog(_directory(tmp_path, {"many.yaml": many})).errors
     assert sorted((e.line, e.field) for e in errors) == [
-        (8, "steps[0].title"),
-        (8, "steps[0].title"),
-        (9, "steps[0].assignee"),
-        (10, "steps[0].when"),
+        (8, "steps[0].title"), (8, "steps[0].title"), (9, "steps[0].assignee"), (10, "steps[0].when"),
         (13, "steps[1].title"),
     ]
 
@@ -1050,8 +954,7 @@ def test_plain_words_for_the_usual_shape_mistakes(tmp_path: Path) -> None:
     files = {
         "owners.yaml": GOOD.replace("title: Good", "title: Good\nowners: [group:finance]"),
         "remind.yaml": GOOD.replace("name: good", "name: remind").replace(
-            "assignee: requester", "assignee: requester\n    remind: 4h"
-        ),
+            "assignee: requester", "assignee: requester\n    remind: 4h"),
         "form.yaml": GOOD.replace("name: good", "name: form").replace("title: Good", "title: Good\nform: {id: a}"),
     }
     messages = {error.file.name: error.message for error in load_catalog(_directory(tmp_path, files)).errors}
@@ -1101,38 +1004,14 @@ def test_format_report_lists_errors(tmp_path: Path) -> None:
 # ---- never raises -----------------------------------------------------------------------------
 
 _KEYS = st.sampled_from(
-    [
-        "name",
-        "title",
-        "steps",
-        "form",
-        "id",
-        "type",
-        "assignee",
-        "to",
-        "text",
-        "when",
-        "due",
-        "remind",
-        "escalate",
-        "after",
-        "parallel",
-        "start",
-        "allowed",
-        "defaults",
-        "label",
-        "options",
-        "value",
-        "x",
-    ]
+    ["name", "title", "steps", "form", "id", "type", "assignee", "to", "text", "when", "due", "remind",
+     "escalate", "after", "parallel", "start", "allowed", "defaults", "label", "options", "value", "x"]
 )
 _SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=False),
-    st.text(max_size=20),
-    st.sampled_from(["requester", "form.a", "group:finance", "1d", "task", "notify", "form.a > 1", "{form.a}"]),
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+    st.sampled_from(
+        ["requester", "form.a", "group:finance", "1d", "task", "notify", "form.a > 1", "{form.a}"]
+    ),
 )
 _YAMLISH = st.recursive(
     _SCALARS,

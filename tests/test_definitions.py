@@ -162,7 +162,8 @@ def test_invalid_values(field: FormField, raw: FormValue, message: str) -> None:
         ({"type": "number", "multiline": True}, "only applies to text"),
         ({"type": "number", "min": 5, "max": 1}, "min is larger than max"),
         ({"min_length": 9, "max_length": 2}, "min_length is larger"),
-        ({"type": "select", "options": [{"value": "a", "label": "A"}, {"value": "a", "label": "B"}]}, "unique"),
+        ({"type": "select", "options": [{"value": "a", "label": "A"}, {"value": "a", "label": "B"}]},
+         "unique"),
     ],
 )
 def test_field_definitions_that_do_not_fit_their_type(spec: dict[str, Any], message: str) -> None:
@@ -264,11 +265,8 @@ CONDITIONS: list[tuple[str, dict[str, FormValue], bool]] = [
     ("'hardware' in form.kinds", {"kinds": ["software"]}, False),
     ("'hardware' in form.kinds", {"kinds": None}, False),
     ("'hardware' not in form.kinds", {"kinds": ["software"]}, True),
-    (
-        "'U0BOB' in form.watchers and form.when < '2027-01-01'",
-        {"watchers": ["U0BOB"], "when": "2026-12-24T15:00:00Z"},
-        True,
-    ),
+    ("'U0BOB' in form.watchers and form.when < '2027-01-01'", {"watchers": ["U0BOB"], "when": "2026-12-24T15:00:00Z"},
+     True),
     ("form.kinds == ['software']", {"kinds": ["software"]}, True),
     ("form.kinds > 1", {"kinds": ["software"]}, False),
     # a comparison that cannot hold (a number against text) is false on its own; the other branch still counts
@@ -344,11 +342,8 @@ def test_a_misspelt_placeholder_is_an_error_at_load_not_text_in_slack(slip: str)
 
 @pytest.mark.parametrize(
     "policy",
-    [
-        {"remind": {"before": "1 business day"}},
-        {"remind": {"repeat": "2 business hours"}},
-        {"escalate": {"after": "1d", "repeat": "1 business day"}},
-    ],
+    [{"remind": {"before": "1 business day"}}, {"remind": {"repeat": "2 business hours"}},
+     {"escalate": {"after": "1d", "repeat": "1 business day"}}],
 )
 def test_reminder_offsets_and_cadences_are_plain_durations(policy: dict[str, object]) -> None:
     step = {"id": "a", "type": "task", "title": "A", "assignee": "requester", "due": "2 business days", **policy}

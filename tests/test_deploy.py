@@ -236,14 +236,8 @@ async def test_the_image_install_step_gives_a_baton_that_migrates_serves_and_pas
     healthcheck = json.loads(dict(_runtime_stage())["HEALTHCHECK"].split("CMD", 1)[1])
     assert healthcheck[0] == "python"
     process = BatonProcess(
-        slack,
-        app / "data" / "baton.db",
-        app / "workflows",
-        tmp_path / "baton.log",
-        python=str(python),
-        cwd=app,
-        pythonpath=env["PYTHONPATH"],
-        auto_migrate="false",
+        slack, app / "data" / "baton.db", app / "workflows", tmp_path / "baton.log",
+        python=str(python), cwd=app, pythonpath=env["PYTHONPATH"], auto_migrate="false",
     )
     await process.start()
     try:

@@ -136,7 +136,9 @@ async def slack_error(call: Awaitable[Any]) -> SlackApiError:
 # --- Web API behaviour -----------------------------------------------------------------------------------
 
 
-async def test_post_to_user_opens_dm_and_returns_increasing_ts(emulator: SlackEmulator, client: AsyncWebClient) -> None:
+async def test_post_to_user_opens_dm_and_returns_increasing_ts(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
     first = await client.chat_postMessage(channel="U1", text="hello")
     second = await client.chat_postMessage(channel="U1", text="again")
 
@@ -201,7 +203,9 @@ async def test_missing_required_argument_answers_the_reference_error(
     error = await slack_error(client.api_call("users.info", http_verb="GET", params={}))
     assert error.response["error"] == "user_not_found"
 
-    error = await slack_error(client.api_call("chat.postEphemeral", json={"channel": "C0GENERAL", "text": "x"}))
+    error = await slack_error(
+        client.api_call("chat.postEphemeral", json={"channel": "C0GENERAL", "text": "x"})
+    )
     assert error.response["error"] == "invalid_arguments"  # postEphemeral lists no user_* error
 
     error = await slack_error(client.api_call("files.getUploadURLExternal", params={"filename": "a.txt"}))
@@ -228,7 +232,9 @@ async def test_without_reference_runs_without_validation(tmp_path: Path) -> None
         assert error.response["error"] == "channel_not_found"  # from the handler itself
 
 
-async def test_auth_errors_and_unknown_channel_or_method(emulator: SlackEmulator, client: AsyncWebClient) -> None:
+async def test_auth_errors_and_unknown_channel_or_method(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
     auth = await client.auth_test()
     assert auth["user_id"] == emulator.bot_user_id and auth["team_id"] == emulator.team_id
 
@@ -249,7 +255,9 @@ async def test_auth_errors_and_unknown_channel_or_method(emulator: SlackEmulator
     assert error.response["error"] == "no_text"
 
 
-async def test_form_encoded_json_string_args_are_normalised(emulator: SlackEmulator, client: AsyncWebClient) -> None:
+async def test_form_encoded_json_string_args_are_normalised(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
     response = await client.api_call(
         "chat.postMessage",
         data={"channel": "C0GENERAL", "text": "form", "blocks": json.dumps([section("from a form")])},
@@ -347,14 +355,18 @@ async def test_views_open_needs_a_fresh_unused_trigger() -> None:
 
         no_submit = modal()
         del no_submit["submit"]
-        error = await slack_error(web_client.views_open(trigger_id=emu.issue_trigger_id("U1"), view=no_submit))
+        error = await slack_error(
+            web_client.views_open(trigger_id=emu.issue_trigger_id("U1"), view=no_submit)
+        )
         assert error.response["error"] == "invalid_arguments"
         assert len(emu.open_views("U1")) == 1
 
 
 async def test_views_push_update_and_publish(emulator: SlackEmulator, client: AsyncWebClient) -> None:
     root = (await client.views_open(trigger_id=emulator.issue_trigger_id("U1"), view=modal()))["view"]
-    pushed = (await client.views_push(trigger_id=emulator.issue_trigger_id("U1"), view=modal("Step 2")))["view"]
+    pushed = (await client.views_push(trigger_id=emulator.issue_trigger_id("U1"), view=modal("Step 2")))[
+        "view"
+    ]
     assert pushed["previous_view_id"] == root["id"] and pushed["root_view_id"] == root["id"]
     assert [v["title"]["text"] for v in emulator.open_views("U1")] == ["Start workflow", "Step 2"]
 
@@ -647,7 +659,9 @@ def test_payload_value_helpers_and_action_shapes() -> None:
         "type": "modal",
         "blocks": [{"type": "actions", "block_id": "b1", "elements": [select]}],
     }
-    payload = payloads.block_actions(user_id="U1", action_id="priority", value="high", trigger_id="t", view=view)
+    payload = payloads.block_actions(
+        user_id="U1", action_id="priority", value="high", trigger_id="t", view=view
+    )
     assert payload["container"] == {"type": "view", "view_id": "V1"}
     assert "response_url" not in payload and "message" not in payload
     [action] = payload["actions"]
@@ -655,7 +669,9 @@ def test_payload_value_helpers_and_action_shapes() -> None:
     assert action["selected_option"]["value"] == "high"
     assert action["selected_option"]["text"]["text"] == "High"
 
-    fields = payloads.slash_command(command="workflow", text="", user_id="U1", channel_id="D123", trigger_id="t")
+    fields = payloads.slash_command(
+        command="workflow", text="", user_id="U1", channel_id="D123", trigger_id="t"
+    )
     assert fields["command"] == "/workflow" and fields["channel_name"] == "directmessage"
     assert payloads.url_verification("abc")["challenge"] == "abc"
 
@@ -771,11 +787,8 @@ def test_form_elements_are_checked_with_slacks_limits() -> None:
         "checkboxes without options": {"type": "checkboxes"},
         "more than 100 options": {"type": "multi_static_select", "options": _choices(101)},
         "max_selected_items 0": {"type": "multi_users_select", "max_selected_items": 0},
-        "initial option not offered": {
-            "type": "checkboxes",
-            "options": _choices(2),
-            "initial_options": [{"text": {"type": "plain_text", "text": "X"}, "value": "x"}],
-        },
+        "initial option not offered": {"type": "checkboxes", "options": _choices(2), "initial_options": [
+            {"text": {"type": "plain_text", "text": "X"}, "value": "x"}]},
         "11 files": {"type": "file_input", "max_files": 11},
         "filetypes not a list": {"type": "file_input", "filetypes": "pdf"},
         "datetime as text": {"type": "datetimepicker", "initial_date_time": "2026-12-24"},

@@ -73,23 +73,15 @@ def definition(**overrides: Any) -> WorkflowDefinition:
     return WorkflowDefinition.model_validate(data, context={"groups": ORG.groups})
 
 
-def started(
-    defn: WorkflowDefinition, *, requester: str = "U0ALICE", directory: OrgDirectory = DIRECTORY, **form: Any
-) -> Transition:
+def started(defn: WorkflowDefinition, *, requester: str = "U0ALICE", directory: OrgDirectory = DIRECTORY,
+            **form: Any) -> Transition:
     outcome = start(defn, directory, StartWorkflow(1, requester, {"amount": 10, **form}), NOW)
     assert isinstance(outcome, Transition), outcome
     return outcome
 
 
-def act(
-    defn: WorkflowDefinition,
-    instance: Instance,
-    step: str,
-    actor: str,
-    decision: str,
-    comment: str | None = None,
-    directory: OrgDirectory = DIRECTORY,
-) -> Transition | Refusal:
+def act(defn: WorkflowDefinition, instance: Instance, step: str, actor: str, decision: str,
+        comment: str | None = None, directory: OrgDirectory = DIRECTORY) -> Transition | Refusal:
     return decide(defn, directory, instance, ActOnTask(f"{instance.id}.{step}", actor, decision, comment), NOW)
 
 
@@ -176,14 +168,10 @@ def test_parallel_tasks_open_together_and_the_next_stage_waits_for_all() -> None
 
 
 def test_rejection_cancels_the_other_open_tasks_and_closes_their_messages() -> None:
-    steps = [
-        {
-            "parallel": [
-                {"id": "a", "type": "approval", "title": "A", "assignee": "U0MARIA"},
-                {"id": "b", "type": "task", "title": "B", "assignee": "U0IVAN"},
-            ]
-        }
-    ]
+    steps = [{"parallel": [
+        {"id": "a", "type": "approval", "title": "A", "assignee": "U0MARIA"},
+        {"id": "b", "type": "task", "title": "B", "assignee": "U0IVAN"},
+    ]}]
     defn = definition(steps=steps)
     outcome = act(defn, started(defn).instance, "a", "U0MARIA", Decision.REJECT, "no")
     assert isinstance(outcome, Transition)

@@ -146,15 +146,8 @@ def test_the_requester_neither_chooses_their_approver_nor_hears_of_their_own_stu
     directory = OrgDirectory(
         OrgChart.model_validate({"people": people, "groups": {"finance": [FIONA, FRANK]}}), admins=(REQUESTER,)
     )
-    step = {
-        "id": "check",
-        "type": "approval",
-        "title": "Check",
-        "assignee": FIONA,
-        "due": "1h",
-        "escalate": {"after": "1h", "to": ["assignee.manager", MARIA]},
-        "on_timeout": "reassign",
-    }
+    step = {"id": "check", "type": "approval", "title": "Check", "assignee": FIONA, "due": "1h",
+            "escalate": {"after": "1h", "to": ["assignee.manager", MARIA]}, "on_timeout": "reassign"}
     defn = WorkflowDefinition.model_validate({"name": "w", "title": "W", "steps": [step]})
     begun = start(defn, directory, StartWorkflow(1, REQUESTER, {}), NOW)
     assert isinstance(begun, Transition)
@@ -300,12 +293,8 @@ class ApprovalRulesHold(RuleBasedStateMachine):
 
     # -- commands ------------------------------------------------------------------------------------------------
 
-    @rule(
-        actor=people,
-        decision=st.sampled_from(["approve", "reject", "complete", "request_changes"]),
-        pick=picks,
-        comment=st.sampled_from([None, "", "because"]),
-    )
+    @rule(actor=people, decision=st.sampled_from(["approve", "reject", "complete", "request_changes"]), pick=picks,
+          comment=st.sampled_from([None, "", "because"]))
     def act(self, actor: str, decision: str, pick: int, comment: str | None) -> None:
         self._run(ActOnTask(self._task_id(pick), actor, decision, comment))
 

@@ -188,11 +188,11 @@ class MovableClock:
 @pytest.fixture
 async def history(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Store, WorkflowService, MovableClock]]:
     """Hours after T0 (Monday 2026-11-02 09:00 UTC):
-    #1 Alice  start 0; Maria snoozes 2 (1 h), approves 10; Fiona orders 16        → completed
-    #2 Bob    start 2; Maria rejects 5                                            → rejected
-    #3 Alice  start 4; Maria's approval still open
-    #4 Sam    start 8; Sam cancels 20 (his manager's approval is cancelled)       → cancelled
-    #5 Bob    start 170 (next week); Maria approves 172; the order stays open
+      #1 Alice  start 0; Maria snoozes 2 (1 h), approves 10; Fiona orders 16        → completed
+      #2 Bob    start 2; Maria rejects 5                                            → rejected
+      #3 Alice  start 4; Maria's approval still open
+      #4 Sam    start 8; Sam cancels 20 (his manager's approval is cancelled)       → cancelled
+      #5 Bob    start 170 (next week); Maria approves 172; the order stays open
     """
     catalog = load_catalog(_with_costs(copy_workflows(tmp_path / "workflows", purchase=PURCHASE)))
     assert not catalog.errors, catalog.errors

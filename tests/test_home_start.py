@@ -58,9 +58,8 @@ async def test_a_start_button_for_a_workflow_one_may_not_start_opens_nothing_and
 async def test_an_owners_home_counts_their_workflows_open_tasks_now(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(
-        driver, slack, ALICE, "expense-approval", amount=9, currency=("select", "EUR"), reason="Printer toner"
-    )
+    await start_with_form(driver, slack, ALICE, "expense-approval", amount=9, currency=("select", "EUR"),
+                          reason="Printer toner")
     await task_message(slack, MARIA, "task_approve")
     await driver.open_home(FIONA)  # Fiona owns expense-approval
     home = await slack.wait_for(lambda: (v := slack.home_view(FIONA)) and "Open tasks now" in str(v) and v)

@@ -62,10 +62,8 @@ async def test_a_half_sent_body_is_dropped_after_the_read_timeout_without_a_trac
 ) -> None:
     _baton, driver = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
-    writer.write(
-        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b'Content-Length: 5000\r\n\r\n{"type": '
-    )
+    writer.write(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 5000\r\n\r\n{\"type\": ")
     await writer.drain()
     started = time.monotonic()
     answer = await asyncio.wait_for(reader.read(), timeout=10)  # the server answers and closes
@@ -108,9 +106,8 @@ async def test_an_unsigned_oversized_body_is_refused_without_logging_any_of_it(
     answer = await driver.post_raw(huge, FORM, sign=False)
     assert answer.status == 413
     forged = "payload=%7B%7D\n2026-01-01 00:00:00 INFO bot.service: workflow started: instance=9"
-    answer = await driver.post_raw(
-        forged, FORM, sign=False, headers={"User-Agent": "curl\u2028ERROR fake\x85line\u202e"}
-    )
+    answer = await driver.post_raw(forged, FORM, sign=False,
+                                   headers={"User-Agent": "curl\u2028ERROR fake\x85line\u202e"})
     assert answer.status in (400, 401)
     lines = refusal_lines(caplog)
     assert len(lines) == 2
@@ -156,11 +153,8 @@ async def test_malformed_requests_get_a_400_with_one_log_line_and_the_process_st
     served: tuple[Baton, SlackDriver], caplog: pytest.LogCaptureFixture
 ) -> None:
     _baton, driver = served
-    ok_event = json.dumps(
-        event_callback(
-            {"type": "app_mention", "user": ALICE, "channel": "C0GENERAL", "ts": "1.1", "text": "hi"}, event_id="Ev0OK"
-        )
-    )
+    ok_event = json.dumps(event_callback({"type": "app_mention", "user": ALICE, "channel": "C0GENERAL",
+                                          "ts": "1.1", "text": "hi"}, event_id="Ev0OK"))
     deep = '{"type": "event_callback", "event": ' + "[" * 5000 + "]" * 5000 + "}"
     deepish = '{"type": "block_actions", "x": ' + "[" * 200 + "]" * 200 + "}"
     start_form = {"type": "modal", "id": "V0X", "callback_id": "start_form", "private_metadata": "{}", "blocks": []}
@@ -179,25 +173,17 @@ async def test_malformed_requests_get_a_400_with_one_log_line_and_the_process_st
         (interaction({"type": "block_actions", "user": None, "actions": [{"action_id": "task_approve"}]}), FORM, {}),
         (interaction({"type": "block_actions", "user": {"id": ALICE}, "actions": None}), FORM, {}),
         (interaction({"type": "block_actions", "user": {"id": ALICE}, "actions": [None]}), FORM, {}),
-        (
-            interaction(
-                {"type": "block_actions", "user": {"id": ALICE}, "team": 7, "actions": [{"action_id": "task_approve"}]}
-            ),
-            FORM,
-            {},
-        ),
+        (interaction({"type": "block_actions", "user": {"id": ALICE}, "team": 7,
+                      "actions": [{"action_id": "task_approve"}]}), FORM, {}),
         (interaction(view_submission(user_id=ALICE, view=no_type, values={}, trigger_id="t")), FORM, {}),
         ("payload=%7Bnot json", FORM, {}),
     ]
     for body, content_type, headers in signed_cases:
         answer = await driver.post_raw(body, content_type, headers=headers)
         assert answer.status in (400, 415), (answer.status, body[:60], content_type, headers)
-    stamp_abc = await driver.post_raw(
-        ok_event,
-        "application/json",
-        headers={"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"},
-        sign=False,
-    )
+    stamp_abc = await driver.post_raw(ok_event, "application/json",
+                                      headers={"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"},
+                                      sign=False)
     assert stamp_abc.status == 400
     assert len(refusal_lines(caplog)) == len(signed_cases) + 1
     assert_no_tracebacks(caplog)
@@ -208,23 +194,12 @@ async def test_signed_requests_of_kinds_baton_does_not_handle_get_200_not_404(
     served: tuple[Baton, SlackDriver], caplog: pytest.LogCaptureFixture
 ) -> None:
     _baton, driver = served
-    rate_limited = {
-        "token": "x",
-        "type": "app_rate_limited",
-        "team_id": "T0",
-        "minute_rate_limited": 1,
-        "api_app_id": "A0",
-    }
+    rate_limited = {"token": "x", "type": "app_rate_limited", "team_id": "T0", "minute_rate_limited": 1,
+                    "api_app_id": "A0"}
     closed = view_closed(user_id=ALICE, view={"type": "modal", "id": "V0C", "callback_id": "start_form"})
-    unknown_event = event_callback(
-        {
-            "type": "reaction_added",
-            "user": ALICE,
-            "reaction": "+1",
-            "item": {"type": "message", "channel": "C0GENERAL", "ts": "1.1"},
-        },
-        event_id="Ev0REACT",
-    )
+    unknown_event = event_callback({"type": "reaction_added", "user": ALICE, "reaction": "+1",
+                                    "item": {"type": "message", "channel": "C0GENERAL", "ts": "1.1"}},
+                                   event_id="Ev0REACT")
     invented = event_callback({"type": "something_slack_adds_next_year"}, event_id="Ev0NEW")
     for body, content_type in [
         (json.dumps(rate_limited), "application/json"),
@@ -243,10 +218,9 @@ async def test_the_http_limits_come_from_settings(tmp_path: Path, slack: SlackEm
     async with running_baton(tmp_path, slack, http_max_body_bytes=2048) as (_baton, driver):
         body = json.dumps({"type": "event_callback", "event": {"type": "app_mention", "text": "x" * 3000}})
         assert (await driver.post_raw(body, "application/json")).status == 413
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(driver.baton_url.replace("/slack/events", "/healthz")) as health,
-        ):
+        async with aiohttp.ClientSession() as session, session.get(
+            driver.baton_url.replace("/slack/events", "/healthz")
+        ) as health:
             assert health.status == 200
 
 
@@ -289,9 +263,8 @@ async def test_real_payloads_with_any_part_missing_or_of_the_wrong_type_never_ge
     approval = await task_message(slack, "U0MARIA", "task_approve")
     await choose_in(driver, approval, "U0MARIA", "task_more", "comment")
     comment_form = await slack.wait_for(lambda: (slack.open_views("U0MARIA") or [None])[-1])
-    await driver.submit_view(
-        "U0MARIA", comment_form, {"comment": {"comment": {"type": "plain_text_input", "value": "ok"}}}
-    )
+    await driver.submit_view("U0MARIA", comment_form, {"comment": {"comment": {"type": "plain_text_input",
+                                                                                "value": "ok"}}})
     await driver.send_message("U0MARIA", approval.channel, "lgtm", thread_ts=approval.ts)
     await driver.open_home("U0MARIA")
     await driver.shortcut(ALICE, "start_workflow")
@@ -328,20 +301,16 @@ async def test_the_start_api_drops_a_half_sent_body_after_the_read_timeout_too(
         driver,
     ):
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
-        writer.write(
-            b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
-            b"Authorization: Bearer " + token.encode() + b"\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 900\r\n\r\n{"form": '
-        )
+        writer.write(b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 900\r\n\r\n{\"form\": ")
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), timeout=10)
         assert answer.startswith(b"HTTP/1.1 408")
         writer.close()
         _reader, writer = await asyncio.open_connection("127.0.0.1", port_of(driver))
-        writer.write(
-            b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
-            b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 900\r\n\r\n{"
-        )
+        writer.write(b"POST /api/workflows/expense-approval/start HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 900\r\n\r\n{")
         await writer.drain()
         writer.close()  # gives up half-way
         await asyncio.sleep(0.3)

@@ -195,15 +195,10 @@ async def scoped(
 ) -> AsyncIterator[Baton]:
     """A Baton with named tokens: `erp` starts expenses as Alice only; `hr` starts anything, naming requesters.
     Maria is one of its admins (BATON_ADMINS), which must count for nothing through the API."""
-    monkeypatch.setenv(
-        "API_TOKENS",
-        json.dumps(
-            {  # as an operator writes it: JSON in the environment
-                "erp": {"token": ERP_TOKEN, "workflows": ["expense-approval"], "requester": ALICE},
-                "hr": {"token": HR_TOKEN, "workflows": ["*"], "name_requesters": True},
-            }
-        ),
-    )
+    monkeypatch.setenv("API_TOKENS", json.dumps({  # as an operator writes it: JSON in the environment
+        "erp": {"token": ERP_TOKEN, "workflows": ["expense-approval"], "requester": ALICE},
+        "hr": {"token": HR_TOKEN, "workflows": ["*"], "name_requesters": True},
+    }))
     monkeypatch.setenv("BATON_ADMINS", MARIA)
     settings = load_settings(
         _env_file=None,
@@ -225,8 +220,7 @@ async def scoped(
 async def instances(baton: Baton) -> list[int]:
     async with baton.store.transaction(read_only=True) as work:
         return [instance.id for instance in await work.instances_requested_by(ALICE)] + [
-            instance.id for instance in await work.instances_requested_by(HANNA)
-        ]
+            instance.id for instance in await work.instances_requested_by(HANNA)]
 
 
 async def test_the_api_refuses_requesters_who_are_not_people_of_org_yaml_and_the_bot_itself(
@@ -360,9 +354,7 @@ async def delivery_failures(baton: Baton, instance_id: int, count: int) -> list[
 
 def hooked_workflow(directory: Path, *urls: str) -> Path:
     hooks = "\n".join(f'  - {{url: "{url}", events: started, secret_env: {HOOK_SECRET_ENV}}}' for url in urls)
-    return copy_workflows(
-        directory,
-        hooked=f"""
+    return copy_workflows(directory, hooked=f"""
 name: hooked
 title: Hooked
 form: [{{id: item, label: Item}}]
@@ -370,8 +362,7 @@ webhooks:
 {hooks}
 steps:
   - {{id: manager_ok, type: approval, title: "Approve {{form.item}}", assignee: requester.manager}}
-""",
-    )
+""")
 
 
 async def test_webhooks_to_loopback_private_and_link_local_addresses_are_refused_and_never_called(
@@ -387,8 +378,7 @@ async def test_webhooks_to_loopback_private_and_link_local_addresses_are_refused
         "http://10.11.12.13/internal",
     )
     async with running_baton(tmp_path, slack, workflows_dir=hooked_workflow(tmp_path / "workflows", *urls)) as (
-        baton,
-        _driver,
+        baton, _driver
     ):
         started = await baton.service.start("hooked", ALICE, {"item": "chairs"})
         assert isinstance(started, Started)
@@ -404,8 +394,7 @@ async def test_a_webhook_answered_with_a_redirect_fails_for_good_without_followi
     monkeypatch.setenv(HOOK_SECRET_ENV, HOOK_SECRET)
     workflows = hooked_workflow(tmp_path / "workflows", f"{hooks.url}/moved")
     async with running_baton(tmp_path, slack, workflows_dir=workflows, webhook_allow_private_addresses=True) as (
-        baton,
-        _driver,
+        baton, _driver
     ):
         started = await baton.service.start("hooked", ALICE, {"item": "desk"})
         assert isinstance(started, Started)
@@ -419,22 +408,17 @@ def test_a_webhook_signed_with_one_of_batons_own_secrets_is_refused_at_load_with
     tmp_path: Path,
 ) -> None:
     for secret in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "API_TOKEN", "DATABASE_URL"):
-        directory = copy_workflows(
-            tmp_path / secret,
-            hooked=f"""name: hooked
+        directory = copy_workflows(tmp_path / secret, hooked=f"""name: hooked
 title: Hooked
 webhooks:
   - {{url: "https://erp.example.com/hook", secret_env: {secret}}}
 steps:
   - {{id: manager_ok, type: approval, title: "Approve", assignee: requester.manager}}
-""",
-        )
+""")
         errors = [str(error) for error in load_catalog(directory).errors]
         assert len(errors) == 1, errors
-        assert errors[0].endswith(
-            f"hooked.yaml:4: webhooks[0].secret_env: {secret} is one of Baton's own secrets; "
-            "sign webhooks with a secret of their own, e.g. ERP_HOOK_SECRET"
-        ), errors
+        assert errors[0].endswith(f"hooked.yaml:4: webhooks[0].secret_env: {secret} is one of Baton's own secrets; "
+                                  "sign webhooks with a secret of their own, e.g. ERP_HOOK_SECRET"), errors
 
 
 async def test_a_queued_webhook_naming_one_of_batons_own_secrets_is_never_sent(

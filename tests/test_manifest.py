@@ -22,20 +22,8 @@ PRIMITIVE_TYPES = {"string", "boolean", "integer", "number", "object", "array"}
 SLACK_TYPES = {
     f"slack#/types/{name}"
     for name in (
-        "blocks",
-        "canvas_id",
-        "canvas_template_id",
-        "channel_id",
-        "date",
-        "expanded_rich_text",
-        "file_id",
-        "list_id",
-        "message_ts",
-        "rich_text",
-        "team_id",
-        "timestamp",
-        "user_id",
-        "usergroup_id",
+        "blocks", "canvas_id", "canvas_template_id", "channel_id", "date", "expanded_rich_text", "file_id", "list_id",
+        "message_ts", "rich_text", "team_id", "timestamp", "user_id", "usergroup_id",
     )
 } | {"slack#/types/credential/oauth2"}
 CALLBACK_ID = re.compile(r"^[a-z][a-z0-9_]{0,99}$")  # Slack says "any string"; Baton keeps to its samples' snake_case

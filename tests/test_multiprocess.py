@@ -81,9 +81,8 @@ async def test_a_double_click_landing_on_two_processes_records_one_decision(
     two_batons: tuple[SlackDriver, SlackDriver], slack: SlackEmulator, postgres_url: str
 ) -> None:
     first, second = two_batons
-    await start_with_form(
-        first, slack, ALICE, "expense-approval", amount=20, currency=("select", "EUR"), reason="Coffee beans"
-    )
+    await start_with_form(first, slack, ALICE, "expense-approval", amount=20, currency=("select", "EUR"),
+                          reason="Coffee beans")
     approval = await task_message(slack, MARIA, "task_approve")
     answers = await asyncio.gather(
         first.click_button_in(approval, MARIA, "task_approve"), second.click_button_in(approval, MARIA, "task_approve")
@@ -213,13 +212,8 @@ async def test_three_processes_run_300_workflows_once_each_while_one_is_killed(
         # 300 requests in seconds are far beyond Slack's chat.update/views.publish tiers; this test is about
         # exactly-once across processes, so tier pacing is off (per-conversation pacing stays on).
         BatonProcess(
-            slack,
-            postgres_url,
-            workflows,
-            tmp_path / f"baton-{n}.log",
-            outbox_lease_seconds="24",
-            slack_api_timeout_seconds="5",
-            slack_tier_pacing="false",
+            slack, postgres_url, workflows, tmp_path / f"baton-{n}.log", outbox_lease_seconds="24",
+            slack_api_timeout_seconds="5", slack_tier_pacing="false",
         )
         for n in range(3)
     ]
@@ -296,7 +290,9 @@ async def test_three_processes_run_300_workflows_once_each_while_one_is_killed(
                     break
                 await asyncio.sleep(0.1)
             states = dict(await connection.fetch("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
-            rows = await connection.fetch("SELECT instance_id, kind, COUNT(*) FROM events GROUP BY instance_id, kind")
+            rows = await connection.fetch(
+                "SELECT instance_id, kind, COUNT(*) FROM events GROUP BY instance_id, kind"
+            )
             instances = [row[0] for row in await connection.fetch("SELECT id FROM instances")]
         finally:
             await connection.close()

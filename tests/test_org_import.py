@@ -89,10 +89,7 @@ async def test_a_workspace_of_thousands_with_an_hr_csv_updates_org_yaml_keeping_
     assert len(org.people) == 12 - 1 + 1 + added  # the shipped, less Frank, plus the contractor and the newcomers
     person = org.people[newcomer(1234)[0]]
     assert (person.name, person.email, person.tz, person.title) == (
-        "Person 1234",
-        "person1234@example.com",
-        ZONES[1234 % 5],
-        None,
+        "Person 1234", "person1234@example.com", ZONES[1234 % 5], None
     )
     assert person.manager == newcomer(123)[0] and org.people[newcomer(3)[0]].manager == "U0MARIA"
     assert org.people["U0BOB"].tz == "Asia/Tokyo" and org.people["U0ALICE"].manager == "U0BOB"

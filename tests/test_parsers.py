@@ -53,13 +53,8 @@ def test_any_start_api_body_is_read_into_a_requester_and_form_or_errors(raw: byt
 
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "workflows")
-FORM_VALUES = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=40)
-    | st.sampled_from(["1e999", "NaN", "-0", "1,000.5", "2026-02-30", "U0ALICE", "EUR", " ", "9" * 400])
+FORM_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40) | st.sampled_from(
+    ["1e999", "NaN", "-0", "1,000.5", "2026-02-30", "U0ALICE", "EUR", " ", "9" * 400]
 )
 
 
@@ -117,7 +112,9 @@ def test_any_text_is_a_request_number_or_none(text: str) -> None:
 )
 @example(argument="<@U0MARIA>", rest="for ² days", today=date(2026, 11, 2))  # a digit int() does not read
 @example(argument="<@U0MARIA>", rest="for 99999999999 days", today=date(2026, 11, 2))  # past the end of time
-def test_any_delegation_text_gives_a_person_and_a_last_day_or_a_problem(argument: str, rest: str, today: date) -> None:
+def test_any_delegation_text_gives_a_person_and_a_last_day_or_a_problem(
+    argument: str, rest: str, today: date
+) -> None:
     user, last, problem = parse_delegation(argument, rest, today)
     if problem is None:
         assert user is not None and last is not None and today <= last
@@ -168,11 +165,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @settings(max_examples=300)
-@given(
-    texts=st.lists(
-        st.text(max_size=20) | st.sampled_from(["=1+1", "+A1", "-2", "@SUM(A1)", "'=x", "\t=1"]), min_size=1, max_size=5
-    )
-)
+@given(texts=st.lists(st.text(max_size=20) | st.sampled_from(["=1+1", "+A1", "-2", "@SUM(A1)", "'=x", "\t=1"]),
+                      min_size=1, max_size=5))
 def test_exported_text_never_starts_a_formula_and_reads_back_as_it_was(texts: list[str]) -> None:
     at = datetime(2026, 11, 2, tzinfo=UTC)
     events = [EventExport(i, 1, "w", text, at, text, text, {"said": text}) for i, text in enumerate(texts)]

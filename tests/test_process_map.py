@@ -96,9 +96,8 @@ async def test_an_owner_gets_the_map_with_each_steps_load_and_the_bottleneck(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
     for amount in (120, 130, 140):
-        started = await baton.service.start(
-            "expense-approval", ALICE, {"amount": amount, "currency": "EUR", "reason": "taxi to the airport"}
-        )
+        started = await baton.service.start("expense-approval", ALICE, {"amount": amount, "currency": "EUR",
+                                                                        "reason": "taxi to the airport"})
         assert isinstance(started, Started), started
         if amount != 140:
             await baton.service.act(started.instance.open_tasks()[0].id, MARIA, "approve")
@@ -135,9 +134,8 @@ async def test_the_owners_home_has_a_map_button_that_sends_the_map_and_a_forged_
 ) -> None:
     await driver.open_home(FIONA)
     home = await slack.wait_for(lambda: (v := slack.home_view(FIONA)) and "Map: Expense approval" in str(v) and v)
-    clicked = await driver.click(
-        FIONA, action_id=f"{ACTION_OPEN_MAP}:0", value="expense-approval", view=home, block_id="process_maps"
-    )
+    clicked = await driver.click(FIONA, action_id=f"{ACTION_OPEN_MAP}:0", value="expense-approval", view=home,
+                                 block_id="process_maps")
     assert clicked.status == 200
     upload = await slack.wait_for(lambda: next((f for f in slack.files if "baton-map" in f.filename), None))
     assert upload.filename == "baton-map-expense-approval-last-30-days.png"

@@ -93,9 +93,8 @@ async def test_someone_elses_click_is_refused_privately_and_changes_nothing(
     answer = await driver.click(BOB, action_id="request_rate_1", value=str(instance_id), channel_id="C0GENERAL")
     assert answer.status == 200
     await slack.wait_for(
-        lambda: (
-            [e for e in slack.ephemerals(BOB) if "Only the person who made this request can rate it." in e.text] or None
-        ),
+        lambda: [e for e in slack.ephemerals(BOB) if "Only the person who made this request can rate it." in e.text]
+        or None,
         what="Bob's ephemeral refusal",
     )
     comment = await driver.click(

@@ -95,9 +95,8 @@ async def test_two_hundred_workflows_finish_while_slack_fails_thirty_percent_of_
                 view = await slack.wait_for(lambda: (slack.open_views(employee) or [None])[-1], 10)
                 values = field_values(amount=10 + number, currency=("select", "EUR"), reason=f"Expense {number}")
                 assert (await driver.submit_view(employee, view, values)).status == 200
-                approval = await task_message(
-                    slack, manager, "task_approve", containing=f"Expense {number}", timeout=60
-                )
+                approval = await task_message(slack, manager, "task_approve", containing=f"Expense {number}",
+                                              timeout=60)
                 assert (await driver.click_button_in(approval, manager, "task_approve")).status == 200
                 await updated(slack, approval, "Approved", timeout=60)
                 await dm_containing(slack, employee, "was *completed*", timeout=60)
@@ -111,7 +110,6 @@ async def test_two_hundred_workflows_finish_while_slack_fails_thirty_percent_of_
             async with baton.store.transaction() as work:
                 instance = await work.instance(instance_id)
             assert instance is not None and instance.status is InstanceStatus.COMPLETED  # state matches the log
-
         def outbox() -> tuple[dict[str, int], set[str]]:
             with sqlite3.connect(tmp_path / "baton.db") as db:
                 states = dict(db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
@@ -158,14 +156,8 @@ async def test_a_rate_limited_post_holds_back_its_conversation_only(
     others = [c for c in slack.calls_to("chat.postMessage") if c.args["channel"] in ("U0FIONA", "U0FRANK")]
     assert others and all(c.ok and c.at - refused.at < 3.5 for c in others)  # not held back by the 429
     again = await slack.wait_for(
-        lambda: next(
-            (
-                c
-                for c in slack.calls_to("chat.postMessage")
-                if c.at > refused.at and c.args["channel"] == refused.args["channel"]
-            ),
-            None,
-        ),
+        lambda: next((c for c in slack.calls_to("chat.postMessage")
+                      if c.at > refused.at and c.args["channel"] == refused.args["channel"]), None),
         15,
         what="the limited conversation's retry",
     )
@@ -184,11 +176,8 @@ async def _gaps_between_tries(tmp_path: Path, slack: SlackEmulator, *, failures:
     async with running_baton(tmp_path, slack, slack_retry_max_seconds=cap) as (_baton, driver):
         slack.inject("chat.postMessage", HttpError(500), times=None)  # an outage of chat.postMessage
         await start_expense(driver, slack, ALICE, 5, "Taxi fare")
-        await slack.wait_for(
-            lambda: max(map(len, tries_by_channel().values()), default=0) > failures,
-            60,
-            what=f"{failures + 1} tries of one message",
-        )
+        await slack.wait_for(lambda: max(map(len, tries_by_channel().values()), default=0) > failures, 60,
+                             what=f"{failures + 1} tries of one message")
         slack.clear_faults()  # Slack is back: the message goes out on its next try
         await task_message(slack, MARIA, "task_approve", timeout=30)
     times = max(tries_by_channel().values(), key=len)[: failures + 1]
@@ -247,20 +236,15 @@ async def test_a_slack_call_slower_than_the_timeout_is_tried_again_and_the_decis
         slack.inject("chat.postMessage", Delay(2.0), times=1, channel=MARIA)
         await start_expense(driver, slack, ALICE, 5, "Late-night taxi")
         posts = await slack.wait_for(
-            lambda: (
-                (found := [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == MARIA])
-                and len(found) >= 2
-                and found
-            ),
+            lambda: (found := [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == MARIA])
+            and len(found) >= 2 and found,
             15,
             what="the task DM tried again after the timeout",
         )
         assert all(c.ok for c in posts) and [isinstance(c.fault, Delay) for c in posts].count(True) == 1
         approvals = await slack.wait_for(
-            lambda: (
-                len(found := [m for m in slack.dm_messages(MARIA) if find_action(m.blocks, "task_approve")]) == 2
-                and found
-            ),
+            lambda: len(found := [m for m in slack.dm_messages(MARIA) if find_action(m.blocks, "task_approve")])
+            == 2 and found,
             10,
             what="both copies of the task DM",
         )
@@ -307,10 +291,7 @@ async def test_a_channel_baton_was_not_invited_to_is_reported_and_the_workflow_g
     # A notify step names a channel nobody ran `/invite @baton` in: Slack answers not_in_channel, no retry can
     # cure that, so the admins are told which channel, the request's history says so, and the request finishes.
     slack.add_channel("C0ANNOUNCE", "announcements", bot_is_member=False)
-    workflows = copy_workflows(
-        tmp_path / "workflows",
-        **{
-            "announce": """
+    workflows = copy_workflows(tmp_path / "workflows", **{"announce": """
 name: announce
 title: Announcement
 form:
@@ -320,9 +301,7 @@ steps:
     type: notify
     to: "#announcements"
     text: "{form.news}"
-"""
-        },
-    )
+"""})
     async with running_baton(tmp_path, slack, workflows_dir=workflows) as (baton, driver):
         await start_with_form(driver, slack, ALICE, "announce", news="The canteen opens at noon")
         alert = await dm_containing(slack, ADMIN, "could not deliver")
@@ -343,14 +322,8 @@ async def test_unknown_buttons_and_forms_are_answered_politely(
     response = await driver.click(ALICE, action_id="retired_button_v0", value="x", channel_id="C0GENERAL")
     assert response.status == 200
     await told(slack, ALICE, "older version of Baton")
-    view = {
-        "id": "V0OLD",
-        "callback_id": "retired_form",
-        "type": "modal",
-        "private_metadata": "",
-        "hash": "h",
-        "state": {"values": {}},
-    }
+    view = {"id": "V0OLD", "callback_id": "retired_form", "type": "modal", "private_metadata": "", "hash": "h",
+            "state": {"values": {}}}
     answer = await driver.submit_view(ALICE, view, {})
     assert answer.status == 200 and answer.json()["response_action"] == "update"
 
@@ -370,18 +343,8 @@ async def test_an_oversized_body_is_refused_and_malformed_ones_change_nothing(
 @pytest.mark.parametrize(
     "text",
     [
-        "",
-        " ",
-        "status 99999999999999999999",
-        "status #-1",
-        "cancel",
-        "start",
-        "start ../../etc/passwd",
-        "start <@U0BOB|bob>",
-        "ünïcødé 🚀 status",
-        "status 1 2 3",
-        '"quoted" start',
-        "x" * 10_000,
+        "", " ", "status 99999999999999999999", "status #-1", "cancel", "start", "start ../../etc/passwd",
+        "start <@U0BOB|bob>", "ünïcødé 🚀 status", "status 1 2 3", '"quoted" start', "x" * 10_000,
         "cancel 1 " + "y" * 5000,
     ],
 )
@@ -409,28 +372,13 @@ def test_messages_respect_block_kit_limits_for_any_input(value: str, title: str)
     from datetime import UTC, datetime
 
     now = datetime(2026, 12, 2, tzinfo=UTC)
-    task = Task(
-        id="1.manager_approval",
-        instance_id=1,
-        step_id="manager_approval",
-        kind="approval",
-        title=(title or "t") * 3,
-        assignees=("U0MARIA",) * 30,
-        created_at=now,
-        status=TaskStatus.OPEN,
-        comment=value,
-    )
-    instance = Instance(
-        id=1,
-        workflow=definition.name,
-        definition_version=definition.version,
-        title="Expense #1",
-        requester="U0ALICE",
-        form={"amount": 1, "currency": "EUR", "reason": value, "receipt_url": value},
-        tasks=(task,),
-        created_at=now,
-        updated_at=now,
-    )
+    task = Task(id="1.manager_approval", instance_id=1, step_id="manager_approval", kind="approval",
+                title=(title or "t") * 3, assignees=("U0MARIA",) * 30, created_at=now, status=TaskStatus.OPEN,
+                comment=value)
+    instance = Instance(id=1, workflow=definition.name, definition_version=definition.version, title="Expense #1",
+                        requester="U0ALICE",
+                        form={"amount": 1, "currency": "EUR", "reason": value, "receipt_url": value},
+                        tasks=(task,), created_at=now, updated_at=now)
     assert validate_blocks(open_task_blocks(definition, instance, task)) == []
     assert validate_blocks(status_blocks(definition, instance, None)) == []
 
@@ -443,42 +391,26 @@ def test_a_long_form_shows_every_field_and_a_select_stays_within_slack_limits() 
         {"name": "w", "title": "W", "form": [{"id": f"f{i}", "label": f"Field {i}"} for i in range(23)], "steps": steps}
     )
     now = datetime(2026, 12, 2, tzinfo=UTC)
-    instance = Instance(
-        id=1,
-        workflow="w",
-        definition_version=definition.version,
-        title="W #1",
-        requester="U0ALICE",
-        form={f"f{i}": f"value {i}" for i in range(23)},
-        tasks=(),
-        created_at=now,
-        updated_at=now,
-    )
+    instance = Instance(id=1, workflow="w", definition_version=definition.version, title="W #1", requester="U0ALICE",
+                        form={f"f{i}": f"value {i}" for i in range(23)}, tasks=(), created_at=now, updated_at=now)
     blocks = status_blocks(definition, instance, None)
     assert validate_blocks(blocks) == [] and all(f"value {i}" in str(blocks) for i in range(23))
     options = [{"value": f"o{i}", "label": f"Option {i}"} for i in range(101)]
     with pytest.raises(ValidationError, match="at most 100 options"):
         WorkflowDefinition.model_validate(
-            {
-                "name": "w",
-                "title": "W",
-                "form": [{"id": "s", "label": "S", "type": "select", "options": options}],
-                "steps": steps,
-            }
+            {"name": "w", "title": "W", "form": [{"id": "s", "label": "S", "type": "select", "options": options}],
+             "steps": steps}
         )
 
 
 def test_a_whole_number_field_sends_whole_number_bounds() -> None:
     from bot.slack.views import start_form_view
 
-    definition = WorkflowDefinition.model_validate(
-        {
-            "name": "w",
-            "title": "W",
-            "form": [{"id": "n", "label": "Nights", "type": "number", "min": 1, "max": 14, "decimals": 0}],
-            "steps": [{"id": "a", "type": "task", "title": "A", "assignee": "requester"}],
-        }
-    )
+    definition = WorkflowDefinition.model_validate({
+        "name": "w", "title": "W",
+        "form": [{"id": "n", "label": "Nights", "type": "number", "min": 1, "max": 14, "decimals": 0}],
+        "steps": [{"id": "a", "type": "task", "title": "A", "assignee": "requester"}],
+    })
     element = next(b["element"] for b in start_form_view(definition, origin_channel=None)["blocks"] if "element" in b)
     assert (element["min_value"], element["max_value"], element["is_decimal_allowed"]) == ("1", "14", False)
 
@@ -488,21 +420,11 @@ def test_a_very_long_history_shows_its_newest_lines() -> None:
 
     definition = load_catalog(PROJECT / "workflows").workflows["expense-approval"]
     now = datetime(2026, 12, 2, tzinfo=UTC)
-    instance = Instance(
-        id=1,
-        workflow=definition.name,
-        definition_version=definition.version,
-        title="Expense #1",
-        requester="U0ALICE",
-        form={"amount": 1, "currency": "EUR", "reason": "x"},
-        tasks=(),
-        created_at=now,
-        updated_at=now,
-    )
-    trail = [
-        AuditEntry(n, 1, "comment_added", now + timedelta(minutes=n), "U0BOB", None, {"comment": f"note {n}"})
-        for n in range(6000)
-    ]
+    instance = Instance(id=1, workflow=definition.name, definition_version=definition.version, title="Expense #1",
+                        requester="U0ALICE", form={"amount": 1, "currency": "EUR", "reason": "x"}, tasks=(),
+                        created_at=now, updated_at=now)
+    trail = [AuditEntry(n, 1, "comment_added", now + timedelta(minutes=n), "U0BOB", None, {"comment": f"note {n}"})
+             for n in range(6000)]
     blocks = status_blocks(definition, instance, trail)
     assert validate_blocks(blocks) == [] and len(blocks) <= 50
     shown = str(blocks)
@@ -559,13 +481,8 @@ async def test_a_damaged_database_stops_start_up_with_a_clear_message(tmp_path: 
     result = subprocess.run(
         [sys.executable, "-m", "bot", "serve"],
         cwd=PROJECT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "SLACK_BOT_TOKEN": "xoxb-x",
-            "SLACK_SIGNING_SECRET": "s",
-            "DATABASE_URL": f"sqlite:///{database}",
-            "SLACK_API_URL": "http://127.0.0.1:9/api/",
-        },
+        env={"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s",
+             "DATABASE_URL": f"sqlite:///{database}", "SLACK_API_URL": "http://127.0.0.1:9/api/"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -591,6 +508,8 @@ def test_the_event_log_is_append_only_in_the_code() -> None:
         "UPDATE events SET workflow = (SELECT i.workflow FROM instances i WHERE i.id = events.instance_id) "
         "WHERE workflow IS NULL"
     ]
+
+
 
 
 def test_a_lease_shorter_than_twice_the_slowest_slack_call_is_refused_at_start() -> None:

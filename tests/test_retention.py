@@ -39,8 +39,6 @@ def long_ago() -> OffsetClock:
 
 def back_to_two_days_ago(clock: OffsetClock) -> None:
     clock.advance(datetime.now(UTC) - timedelta(days=2) - clock.now())
-
-
 KEEPER = """
 name: keeper
 title: Keeper
@@ -81,9 +79,8 @@ async def started(baton: Baton, workflow: str, requester: str, form: dict[str, o
 
 
 async def expense(baton: Baton, requester: str, *, decision: str = "approve") -> int:
-    request, task = await started(
-        baton, "expense-approval", requester, {"amount": 120, "currency": "EUR", "reason": "Train to the client"}
-    )
+    request, task = await started(baton, "expense-approval", requester, {"amount": 120, "currency": "EUR",
+                                                                          "reason": "Train to the client"})
     await baton.service.act(task, MARIA, decision, "not this time" if decision == "reject" else None)
     return request
 
@@ -92,9 +89,8 @@ async def old_history(baton: Baton, clock: OffsetClock, slack: SlackEmulator) ->
     """Requests of long ago: one completed, one escalated and rejected, one still open, and one completed whose
     last messages Slack has not taken yet (Bob's DMs fail)."""
     completed = await expense(baton, ALICE)
-    escalated, task = await started(
-        baton, "expense-approval", ALICE, {"amount": 90, "currency": "EUR", "reason": "Hotel for two nights"}
-    )
+    escalated, task = await started(baton, "expense-approval", ALICE, {"amount": 90, "currency": "EUR",
+                                                                       "reason": "Hotel for two nights"})
     clock.advance(timedelta(days=7))  # past due: reminded and escalated
     await baton.service.timer_sweep.fire_due_timers()
     await baton.service.act(task, MARIA, "reject", "no receipt")

@@ -120,9 +120,7 @@ async def test_a_requester_and_her_manager_run_an_expense_approval_through_the_p
     assert await page.post("send", user=ALICE, channel="C0GENERAL", text="/workflow start expense-approval")
     form = await page.wait_for(lambda s: top_view(s, ALICE), "Alice's form")
     assert [b["block_id"] for b in form["blocks"] if b["type"] == "input"][:3] == [
-        "field:amount",
-        "field:currency",
-        "field:reason",
+        "field:amount", "field:currency", "field:reason",
     ]
     # A wrong amount: Baton's errors appear under the field and the modal stays open.
     entered = {"field:amount": "lots", "field:currency": "EUR", "field:reason": "Client lunch in Berlin"}
@@ -148,9 +146,8 @@ async def test_a_requester_and_her_manager_run_an_expense_approval_through_the_p
     # Updated in place: the outcome replaces the buttons. That update goes to another conversation than Alice's
     # DM, so it may land just after it.
     await page.wait_for(
-        lambda s: next(
-            (m for m in dm_messages(s, MARIA) if m["ts"] == task["ts"] and not button(m, "task_approve")), None
-        ),
+        lambda s: next((m for m in dm_messages(s, MARIA) if m["ts"] == task["ts"] and not button(m, "task_approve")),
+                       None),
         "Maria's task message without its buttons",
     )
 
@@ -250,19 +247,14 @@ async def test_the_page_and_slack_s_request_url_share_one_port_and_baton_still_c
 def test_the_sandbox_uses_its_own_database_and_credentials_whatever_the_settings_say() -> None:
     def settings_for(**given: Any) -> Settings:
         base = Settings(_env_file=None, **given)  # type: ignore[call-arg]
-        return sandbox_settings(
-            base, slack_api_url="http://127.0.0.1:1/api/", bot_token="xoxb-x", signing_secret="s", admins=(DIRK,)
-        )
+        return sandbox_settings(base, slack_api_url="http://127.0.0.1:1/api/", bot_token="xoxb-x",
+                                signing_secret="s", admins=(DIRK,))
 
     default = settings_for()
     assert default.database_url == SANDBOX_DATABASE_URL and default.baton_admins == (DIRK,)
     assert default.has_slack_credentials
-    real = settings_for(
-        database_url="postgresql://baton@db.example.com/baton",
-        api_token="production-token",
-        slack_bot_token="xoxb-real",
-        slack_app_token="xapp-real",
-    )
+    real = settings_for(database_url="postgresql://baton@db.example.com/baton", api_token="production-token",
+                        slack_bot_token="xoxb-real", slack_app_token="xapp-real")
     assert real.database_url == SANDBOX_DATABASE_URL
     assert real.api_token is None and real.slack_app_token is None
     assert real.slack_bot_token is not None and real.slack_bot_token.get_secret_value() == "xoxb-x"
@@ -296,19 +288,12 @@ async def test_cross_origin_rebound_and_secretless_posts_are_refused_and_cancel_
     json_type = {"Content-Type": "application/json"}
     attempts = {
         "a cross-origin text/plain post": {"Origin": "https://evil.example", "Content-Type": "text/plain"},
-        "a cross-origin JSON post with the secret": {
-            "Origin": "https://evil.example",
-            SECRET_HEADER: secret,
-            **json_type,
-        },
+        "a cross-origin JSON post with the secret": {"Origin": "https://evil.example", SECRET_HEADER: secret,
+                                                     **json_type},
         "a post without an Origin": {SECRET_HEADER: secret, **json_type},
         "a same-origin text/plain post": {"Origin": own, SECRET_HEADER: secret, "Content-Type": "text/plain"},
-        "a DNS-rebinding post": {
-            "Host": f"rebind.evil.example:{port}",
-            "Origin": f"http://rebind.evil.example:{port}",
-            SECRET_HEADER: secret,
-            **json_type,
-        },
+        "a DNS-rebinding post": {"Host": f"rebind.evil.example:{port}", "Origin": f"http://rebind.evil.example:{port}",
+                                 SECRET_HEADER: secret, **json_type},
         "a post without the secret": {"Origin": own, **json_type},
         "a post with a wrong secret": {"Origin": own, SECRET_HEADER: "guessed", **json_type},
     }
@@ -334,10 +319,7 @@ async def test_the_sandbox_never_opens_the_database_it_is_given_nor_accepts_the_
     live.write_bytes(b"a live database")
     for database_url in (f"sqlite:///{live}", "postgresql://baton:secret@127.0.0.1:1/live"):
         settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            database_url=database_url,
-            workflows_dir=workflows,
-            api_token="the-production-token",
+            _env_file=None, database_url=database_url, workflows_dir=workflows, api_token="the-production-token",
         )
         sandbox = Sandbox(settings, database=tmp_path / "own.db")
         await sandbox.start("127.0.0.1", 0)  # PostgreSQL at port 1 would not answer: it is never asked
@@ -369,9 +351,8 @@ class Receiver:
         return web.Response(status=204)
 
 
-async def test_webhooks_are_shown_on_the_page_and_never_sent_to_their_url(
-    tmp_path: Path, workflows: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_webhooks_are_shown_on_the_page_and_never_sent_to_their_url(tmp_path: Path, workflows: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     receiver = Receiver()
     application = web.Application()
     application.router.add_post("/hook", receiver.handle)
@@ -381,11 +362,8 @@ async def test_webhooks_are_shown_on_the_page_and_never_sent_to_their_url(
     receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     monkeypatch.setenv("SANDBOX_TEST_HOOK_SECRET", "hook-secret")
     expense = workflows / "expense-approval.yaml"
-    expense.write_text(
-        expense.read_text().replace(
-            "\nsteps:", f'\nwebhooks:\n  - {{url: "{receiver.url}", secret_env: SANDBOX_TEST_HOOK_SECRET}}\nsteps:', 1
-        )
-    )
+    expense.write_text(expense.read_text().replace(
+        "\nsteps:", f'\nwebhooks:\n  - {{url: "{receiver.url}", secret_env: SANDBOX_TEST_HOOK_SECRET}}\nsteps:', 1))
     settings = Settings(_env_file=None, workflows_dir=workflows)  # type: ignore[call-arg]
     sandbox = Sandbox(settings, database=tmp_path / "own.db")
     await sandbox.start("127.0.0.1", 0)
@@ -419,13 +397,8 @@ def test_ctrl_c_while_the_sandbox_starts_stops_it_even_when_started_in_the_backg
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_") and k != "DATABASE_URL"}
     env |= {"PORT": str(port), "WORKFLOWS_DIR": str(workflows), "PYTHONPATH": str(PROJECT), "API_TOKEN": "t"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         assert process.stdout is not None
@@ -449,11 +422,7 @@ def test_make_run_without_credentials_starts_the_sandbox_and_says_it_ignores_the
     env |= {"PORT": str(port), "WORKFLOWS_DIR": str(workflows), "PYTHONPATH": str(PROJECT)}
     env |= {"DATABASE_URL": "sqlite:///live.db", "API_TOKEN": "the-production-token"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True,
     )
     try:

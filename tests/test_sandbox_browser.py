@@ -25,12 +25,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "test-artifacts"
 DOCS_SCREENSHOT = PROJECT / "docs" / "sandbox.png"  # refreshed with UPDATE_DOCS_SCREENSHOT=1
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
 ]
 ALICE, MARIA, FIONA, DIRK = "U0ALICE", "U0MARIA", "U0FIONA", "U0DIRK"
 HOLIDAY_MORNINGS = 3  # org.yaml's longest run of weekday holidays is 2 (Thu-Fri Dec 24-25, Dec 31-Jan 1 2026)

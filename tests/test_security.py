@@ -43,54 +43,26 @@ async def test_every_kind_of_request_needs_a_valid_fresh_signature(
 ) -> None:
     await start_expense(driver, slack, ALICE, 5, "Parking")
     approval = await task_message(slack, MARIA, "task_approve")
-
     def interaction(payload: dict[str, object]) -> str:
         return urlencode({"payload": json.dumps(payload)})
 
     def command(user: str, text: str) -> str:
-        return urlencode(
-            slash_command(command="/workflow", text=text, user_id=user, channel_id="C0GENERAL", trigger_id="t")
-        )
+        return urlencode(slash_command(command="/workflow", text=text, user_id=user, channel_id="C0GENERAL",
+                                       trigger_id="t"))
 
-    reject_form = {
-        "type": "modal",
-        "id": "V0FORGED",
-        "callback_id": "reject_reason",
-        "private_metadata": "1.manager_approval",
-        "blocks": [],
-    }
-    start_form = {
-        "type": "modal",
-        "id": "V0FORGED2",
-        "callback_id": "start_form",
-        "private_metadata": json.dumps({"workflow": "expense-approval", "channel": None}),
-        "blocks": [],
-    }
+    reject_form = {"type": "modal", "id": "V0FORGED", "callback_id": "reject_reason", "private_metadata":
+                   "1.manager_approval", "blocks": []}
+    start_form = {"type": "modal", "id": "V0FORGED2", "callback_id": "start_form",
+                  "private_metadata": json.dumps({"workflow": "expense-approval", "channel": None}), "blocks": []}
     form_values = field_values(amount=9, currency=("select", "EUR"), reason="Forged expense")
     requests = [
         # Maria's approval, replayed; her Reject reason modal and a Snooze choice, forged
-        interaction(
-            block_actions(
-                user_id=MARIA,
-                action_id="task_approve",
-                value="1.manager_approval",
-                trigger_id="t",
-                channel_id=approval.channel,
-            )
-        ),
-        interaction(
-            view_submission(
-                user_id=MARIA,
-                view=reject_form,
-                trigger_id="t",
-                values={"reason": {"reason": plain_text_value("forged reason")}},
-            )
-        ),
-        interaction(
-            block_actions(
-                user_id=MARIA, action_id="task_more", value="snooze:1h", trigger_id="t", channel_id=approval.channel
-            )
-        ),
+        interaction(block_actions(user_id=MARIA, action_id="task_approve", value="1.manager_approval",
+                                  trigger_id="t", channel_id=approval.channel)),
+        interaction(view_submission(user_id=MARIA, view=reject_form, trigger_id="t",
+                                    values={"reason": {"reason": plain_text_value("forged reason")}})),
+        interaction(block_actions(user_id=MARIA, action_id="task_more", value="snooze:1h", trigger_id="t",
+                                  channel_id=approval.channel)),
         # a start form submitted as Bob, a shortcut, Alice's cancel, a new start and a delegation, forged
         interaction(view_submission(user_id=BOB, view=start_form, trigger_id="t", values=form_values)),
         interaction(global_shortcut(user_id=BOB, callback_id="start_workflow", trigger_id="t")),
@@ -99,9 +71,8 @@ async def test_every_kind_of_request_needs_a_valid_fresh_signature(
         command(MARIA, f"delegate <@{BOB}|bob> until 2026-12-24"),
     ]
     for body in requests:
-        response = await driver.post_raw(
-            body, "application/x-www-form-urlencoded", headers=forged_headers(body, age=age, secret=secret), sign=False
-        )
+        response = await driver.post_raw(body, "application/x-www-form-urlencoded",
+                                         headers=forged_headers(body, age=age, secret=secret), sign=False)
         assert response.status == 401, (how, body[:80])
     events = [
         team_join_event({"id": "U0NEWBIE", "name": "new"}),
@@ -110,9 +81,8 @@ async def test_every_kind_of_request_needs_a_valid_fresh_signature(
     ]
     for number, inner in enumerate(events):
         event = json.dumps(event_callback(inner, event_id=f"Ev0FORGED{number}"))
-        response = await driver.post_raw(
-            event, "application/json", headers=forged_headers(event, age=age, secret=secret), sign=False
-        )
+        response = await driver.post_raw(event, "application/json",
+                                         headers=forged_headers(event, age=age, secret=secret), sign=False)
         assert response.status == 401, (how, inner.get("type"))
     async with baton.store.transaction() as work:
         instance = await work.instance(1)

@@ -55,38 +55,12 @@ ACTION = st.fixed_dictionaries(
 STATE_VALUES = st.dictionaries(
     st.sampled_from(["field:amount", "field:reason", "field:receipt", "comment", "person", "workflow"])
     | st.text(max_size=6),
-    st.dictionaries(
-        st.sampled_from(["value", "x"]),
-        st.fixed_dictionaries(
-            {},
-            optional={
-                "type": st.sampled_from(
-                    [
-                        "plain_text_input",
-                        "static_select",
-                        "users_select",
-                        "number_input",
-                        "datepicker",
-                        "file_input",
-                        "checkboxes",
-                    ]
-                )
-                | JSON,
-                "value": JSON,
-                "selected_option": JSON,
-                "selected_user": JSON,
-                "selected_date": JSON,
-                "selected_options": JSON,
-                "selected_users": JSON,
-                "selected_date_time": JSON,
-                "rich_text_value": JSON,
-                "files": JSON,
-            },
-        )
-        | JSON,
-        max_size=2,
-    )
-    | JSON,
+    st.dictionaries(st.sampled_from(["value", "x"]), st.fixed_dictionaries(
+        {}, optional={"type": st.sampled_from(["plain_text_input", "static_select", "users_select", "number_input",
+                                               "datepicker", "file_input", "checkboxes"]) | JSON, "value": JSON,
+                      "selected_option": JSON, "selected_user": JSON, "selected_date": JSON,
+                      "selected_options": JSON, "selected_users": JSON, "selected_date_time": JSON,
+                      "rich_text_value": JSON, "files": JSON}) | JSON, max_size=2) | JSON,
     max_size=4,
 )
 VIEW = st.fixed_dictionaries(
@@ -101,35 +75,15 @@ VIEW = st.fixed_dictionaries(
     },
 )
 EVENT = st.fixed_dictionaries(
-    {},
-    optional={
-        "type": st.sampled_from(["message", "team_join", "app_home_opened", "app_mention"]) | JSON,
-        "user": SOMETIMES,
-        "channel": SOMETIMES,
-        "text": JSON,
-        "ts": JSON,
-        "thread_ts": JSON,
-        "tab": JSON,
-        "item": SOMETIMES,
-        "message": SOMETIMES,
-    },
+    {}, optional={"type": st.sampled_from(["message", "team_join", "app_home_opened", "app_mention"]) | JSON,
+                  "user": SOMETIMES, "channel": SOMETIMES, "text": JSON, "ts": JSON, "thread_ts": JSON,
+                  "tab": JSON, "item": SOMETIMES, "message": SOMETIMES},
 )
 PAYLOADS = st.fixed_dictionaries(
     {},
     optional={
-        "type": st.sampled_from(
-            [
-                "event_callback",
-                "block_actions",
-                "view_submission",
-                "view_closed",
-                "shortcut",
-                "message_action",
-                "block_suggestion",
-                "url_verification",
-                "app_rate_limited",
-            ]
-        )
+        "type": st.sampled_from(["event_callback", "block_actions", "view_submission", "view_closed", "shortcut",
+                                 "message_action", "block_suggestion", "url_verification", "app_rate_limited"])
         | JSON,
         "user": SOMETIMES,
         "team": SOMETIMES,
@@ -153,9 +107,8 @@ FORM = "application/x-www-form-urlencoded"
 BODIES = st.one_of(
     PAYLOADS.map(lambda body: (json.dumps(body).encode(), "application/json")),
     PAYLOADS.map(lambda body: (urlencode({"payload": json.dumps(body)}).encode(), FORM)),
-    st.dictionaries(
-        st.sampled_from(["command", "text", "user_id", "channel_id", "trigger_id", "payload"]), st.text(max_size=20)
-    ).map(lambda form: (urlencode(form).encode(), FORM)),
+    st.dictionaries(st.sampled_from(["command", "text", "user_id", "channel_id", "trigger_id", "payload"]),
+                    st.text(max_size=20)).map(lambda form: (urlencode(form).encode(), FORM)),
     st.binary(max_size=120).map(lambda raw: (raw, "application/json")),
     st.text(max_size=120).map(lambda text: (text.encode(), FORM)),
 )
@@ -168,10 +121,8 @@ _BOLT_READERS = [
 
 @settings(max_examples=400, deadline=None)
 @given(body=BODIES, charset=st.sampled_from([None, "utf-8", "latin-1", "no-such-charset"]))
-@example(
-    body=(b'{"type": "view_submission", "user": {"id": "U1"}, "view": {"callback_id": "x"}}', "application/json"),
-    charset=None,
-)
+@example(body=(b'{"type": "view_submission", "user": {"id": "U1"}, "view": {"callback_id": "x"}}', "application/json"),
+         charset=None)
 @example(body=(b'{"type": "event_callback", "event": "type"}', "application/json"), charset=None)
 @example(body=(b'{"team": [1], "type": "x"}', "application/json"), charset=None)
 def test_any_events_body_is_admitted_readable_by_bolt_and_baton_or_refused_with_a_reason(
@@ -195,11 +146,8 @@ def test_any_events_body_is_admitted_readable_by_bolt_and_baton_or_refused_with_
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    stamp=st.text(max_size=14) | st.integers(-(10**15), 10**15).map(str),
-    signature=st.text(max_size=80),
-    raw=st.binary(max_size=60),
-)
+@given(stamp=st.text(max_size=14) | st.integers(-10**15, 10**15).map(str), signature=st.text(max_size=80),
+       raw=st.binary(max_size=60))
 def test_any_signature_headers_are_accepted_only_when_slack_signed_the_body_just_now(
     stamp: str, signature: str, raw: bytes
 ) -> None:
@@ -207,21 +155,15 @@ def test_any_signature_headers_are_accepted_only_when_slack_signed_the_body_just
     refusal = signature_refusal("the-secret", headers, raw, time.time())
     assert refusal is None or refusal.status in (400, 401)
     now = int(time.time())
-    good = {
-        "X-Slack-Request-Timestamp": str(now),
-        "X-Slack-Signature": sign_request("the-secret", now, raw.decode("latin-1")) if raw.isascii() else "",
-    }
+    good = {"X-Slack-Request-Timestamp": str(now),
+            "X-Slack-Signature": sign_request("the-secret", now, raw.decode("latin-1")) if raw.isascii() else ""}
     if raw.isascii():
         assert signature_refusal("the-secret", good, raw, time.time()) is None
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    text=st.text(max_size=60),
-    user=st.text(max_size=12),
-    other=st.text(min_size=1, max_size=12),
-    junk=st.text(max_size=80) | JSON,
-)
+@given(text=st.text(max_size=60), user=st.text(max_size=12), other=st.text(min_size=1, max_size=12),
+       junk=st.text(max_size=80) | JSON)
 def test_metadata_opens_only_as_baton_sealed_it_for_that_person(text: str, user: str, other: str, junk: Any) -> None:
     seal = MetadataSeal("signing-secret")
     sealed = seal.seal(user, text)

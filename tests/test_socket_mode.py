@@ -97,15 +97,9 @@ async def test_a_stop_waits_for_the_envelope_in_flight_and_acknowledges_it_befor
         assert found is not None
         block_id, button = found
         click = block_actions(
-            user_id=MARIA,
-            action_id="task_approve",
-            value=button.get("value"),
-            block_id=block_id,
-            trigger_id=slack.issue_trigger_id(MARIA),
-            channel_id=approval.channel,
-            message_ts=approval.ts,
-            message=approval.to_slack(),
-            response_url=NO_RESPONSE_URL,
+            user_id=MARIA, action_id="task_approve", value=button.get("value"), block_id=block_id,
+            trigger_id=slack.issue_trigger_id(MARIA), channel_id=approval.channel, message_ts=approval.ts,
+            message=approval.to_slack(), response_url=NO_RESPONSE_URL,
         )
         await handler.connect_async()  # type: ignore[no-untyped-call]
         await asyncio.wait_for(endpoint.connected.wait(), 5)

@@ -30,14 +30,8 @@ async def test_onboarding_runs_from_start_to_finished_with_parallel_tasks(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
     await start_with_form(
-        driver,
-        slack,
-        HANNA,
-        "onboarding",
-        new_hire=("user", NEWBIE),
-        manager=("user", MARIA),
-        start_date=("date", "2026-12-01"),
-        role="Engineer",
+        driver, slack, HANNA, "onboarding",
+        new_hire=("user", NEWBIE), manager=("user", MARIA), start_date=("date", "2026-12-01"), role="Engineer",
     )
     # Three teams get their tasks at once.
     paperwork = await task_message(slack, HANNA, "task_complete")
@@ -76,15 +70,8 @@ async def test_expense_under_the_threshold_needs_only_the_manager(
 async def test_expense_over_the_threshold_goes_to_finance_who_rejects_with_a_reason(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    await start_with_form(
-        driver,
-        slack,
-        ALICE,
-        "expense-approval",
-        amount="1,000.01",
-        currency=("select", "EUR"),
-        reason="Conference ticket",
-    )
+    await start_with_form(driver, slack, ALICE, "expense-approval", amount="1,000.01", currency=("select", "EUR"),
+                          reason="Conference ticket")
     approval = await task_message(slack, MARIA, "task_approve")
     await driver.click_button_in(approval, MARIA, "task_approve")
     fiona_copy = await task_message(slack, FIONA, "task_reject")
@@ -160,9 +147,8 @@ async def test_slash_commands_answer_status_tasks_list_help_and_cancel(
     assert "don't know `frobnicate`" in (await driver.send_command(ALICE, "frobnicate now")).body
     listing = (await driver.send_command(ALICE, "list")).body
     assert "expense-approval" in listing and "onboarding" not in listing  # onboarding is for HR
-    await start_with_form(
-        driver, slack, ALICE, "expense-approval", amount=99, currency=("select", "USD"), reason="Books for the team"
-    )
+    await start_with_form(driver, slack, ALICE, "expense-approval", amount=99, currency=("select", "USD"),
+                          reason="Books for the team")
     approval = await task_message(slack, MARIA, "task_approve")
     tasks = (await driver.send_command(MARIA, "tasks")).body
     assert "task_approve" in tasks and "Expense approval #1" in tasks
@@ -219,12 +205,13 @@ async def test_an_event_slack_delivers_again_is_handled_once(
 async def test_url_verification_is_answered_and_forged_or_stale_requests_are_refused(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:
-    challenge = await driver.post_raw(__import__("json").dumps(url_verification("c-123")), "application/json")
+    challenge = await driver.post_raw(
+        __import__("json").dumps(url_verification("c-123")), "application/json"
+    )
     assert challenge.status == 200 and "c-123" in challenge.body
     body = "command=%2Fworkflow&text=list&user_id=U0ALICE"
     forged = await driver.post_raw(
-        body,
-        "application/x-www-form-urlencoded",
+        body, "application/x-www-form-urlencoded",
         headers={"X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": str(int(time.time()))},
         sign=False,
     )

@@ -60,9 +60,7 @@ async def test_a_click_that_decides_a_step_is_one_request_span_with_its_units_of
 ) -> None:
     hook_url, deliveries = webhook_headers
     monkeypatch.setenv(HOOK_SECRET_ENV, "a-webhook-secret-for-traces")
-    workflows = copy_workflows(
-        tmp_path / "workflows",
-        traced=f"""
+    workflows = copy_workflows(tmp_path / "workflows", traced=f"""
 name: traced
 title: Traced
 form: [{{id: item, label: Item}}]
@@ -70,8 +68,7 @@ webhooks:
   - {{url: "{hook_url}", events: step_done, secret_env: {HOOK_SECRET_ENV}}}
 steps:
   - {{id: manager_ok, type: approval, title: "Approve {{form.item}}", assignee: requester.manager}}
-""",
-    )
+""")
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

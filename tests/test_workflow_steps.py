@@ -41,9 +41,8 @@ def approval_inputs(**changes: Any) -> dict[str, Any]:
 async def finished(slack: SlackEmulator, execution_id: str, *, timeout: float = 10.0) -> FunctionExecution:
     """Wait until Slack's execution is no longer running (completed or failed)."""
     execution = slack.function_execution(execution_id)
-    return await slack.wait_for(
-        lambda: execution if execution.state != "running" else None, timeout, what=f"execution {execution_id} completed"
-    )
+    return await slack.wait_for(lambda: execution if execution.state != "running" else None, timeout,
+                                what=f"execution {execution_id} completed")
 
 
 async def trail(driver_baton: Any, instance_id: int) -> list[str]:
@@ -77,17 +76,15 @@ async def test_a_rejected_approval_completes_the_step_with_the_rejection_and_its
     tmp_path: Path, slack: SlackEmulator
 ) -> None:
     async with running_baton(tmp_path, slack) as (_baton, driver):
-        _answer, execution_id = await driver.run_step(
-            "request_approval", approval_inputs(approvers=[DIRK, MARIA], rule="all")
-        )
+        _answer, execution_id = await driver.run_step("request_approval", approval_inputs(approvers=[DIRK, MARIA],
+                                                                                          rule="all"))
         copy = await task_message(slack, MARIA, "task_reject")
         status = await driver.send_command(ALICE, "status 1")  # an ordinary request for the requester too
         assert "Workflow Builder #1" in status.body and "A new laptop for Alice" in status.body
         await driver.click_button_in(copy, MARIA, "task_reject")
         modal = await slack.wait_for(lambda: (slack.open_views(MARIA) or [None])[-1])
-        await driver.submit_view(
-            MARIA, modal, {"comment": {"value": {"type": "plain_text_input", "value": "Not this quarter"}}}
-        )
+        await driver.submit_view(MARIA, modal, {"comment": {"value": {"type": "plain_text_input",
+                                                                      "value": "Not this quarter"}}})
         execution = await finished(slack, execution_id)
     assert execution.state == "completed" and execution.outputs is not None
     assert execution.outputs["decision"] == "rejected"
@@ -147,7 +144,9 @@ async def test_form_values_a_workflow_refuses_fail_the_step_with_the_field_and_w
     assert "amount: The smallest allowed value is 0.01" in execution.error
 
 
-async def test_slack_sending_an_execution_again_starts_one_request(tmp_path: Path, slack: SlackEmulator) -> None:
+async def test_slack_sending_an_execution_again_starts_one_request(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
     async with running_baton(tmp_path, slack) as (baton, driver):
         event = slack.execute_function("request_approval", approval_inputs())
         assert (await driver.send_event(event)).status == 200
@@ -207,9 +206,8 @@ async def test_slack_refusing_a_completion_for_good_is_in_the_history_and_told_t
 async def test_sigkills_while_a_step_waits_and_while_its_completion_is_queued_change_nothing(
     tmp_path: Path, slack: SlackEmulator
 ) -> None:
-    process = BatonProcess(
-        slack, tmp_path / "baton.db", WORKFLOWS, tmp_path / "baton.log", slack_retry_max_seconds="0.3"
-    )
+    process = BatonProcess(slack, tmp_path / "baton.db", WORKFLOWS, tmp_path / "baton.log",
+                           slack_retry_max_seconds="0.3")
     try:
         await process.start()
         async with SlackDriver(process.url, SIGNING_SECRET, slack) as driver:
@@ -252,14 +250,8 @@ QUICK_DEADLINE = yaml.safe_dump(  # the manager has two seconds; then the reques
         "title": "Quick deadline",
         "form": [{"id": "item", "label": "Item"}],
         "steps": [
-            {
-                "id": "check",
-                "type": "approval",
-                "title": "Check {form.item}",
-                "assignee": "requester.manager",
-                "due": "2s",
-                "on_timeout": "reject",
-            },
+            {"id": "check", "type": "approval", "title": "Check {form.item}", "assignee": "requester.manager",
+             "due": "2s", "on_timeout": "reject"},
         ],
     }
 )

@@ -156,9 +156,8 @@ def test_calendar_is_frozen() -> None:
         ("Pacific/Auckland", OFFICE, "2026-09-25 18:00", False, "Mon 2026-09-28 09:00"),
     ],
 )
-def test_next_working_moment(
-    zone_name: str, calendar: WorkingCalendar, moment: str, working: bool, expected: str
-) -> None:
+def test_next_working_moment(zone_name: str, calendar: WorkingCalendar, moment: str, working: bool,
+                             expected: str) -> None:
     tz = ZoneInfo(zone_name)
     assert is_working_time(at(zone_name, moment), calendar, tz) is working
     result = next_working_moment(at(zone_name, moment), calendar, tz)
@@ -307,14 +306,10 @@ def test_business_days_keep_the_local_time_not_the_utc_time() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (
-            lambda: add_business_hours(datetime(2026, 1, 5, tzinfo=UTC), timedelta(hours=-1), OFFICE, ZoneInfo("UTC")),
-            "cannot be negative",
-        ),
-        (
-            lambda: add_business_days(datetime(2026, 1, 5, tzinfo=UTC), -1, OFFICE, ZoneInfo("UTC")),
-            "cannot be negative",
-        ),
+        (lambda: add_business_hours(datetime(2026, 1, 5, tzinfo=UTC), timedelta(hours=-1), OFFICE, ZoneInfo("UTC")),
+         "cannot be negative"),
+        (lambda: add_business_days(datetime(2026, 1, 5, tzinfo=UTC), -1, OFFICE, ZoneInfo("UTC")),
+         "cannot be negative"),
     ],
 )
 def test_negative_business_time_is_refused(call: Any, message: str) -> None:
@@ -428,9 +423,8 @@ STARTS = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(start=STARTS, zone_name=st.sampled_from(ZONES), calendar=st.sampled_from(CALENDARS))
-def test_next_working_moment_is_working_and_not_earlier(
-    start: datetime, zone_name: str, calendar: WorkingCalendar
-) -> None:
+def test_next_working_moment_is_working_and_not_earlier(start: datetime, zone_name: str,
+                                                        calendar: WorkingCalendar) -> None:
     tz = ZoneInfo(zone_name)
     result = next_working_moment(start, calendar, tz)
     assert result >= start
@@ -446,9 +440,8 @@ def test_next_working_moment_is_working_and_not_earlier(
     calendar=st.sampled_from(CALENDARS),
     hours=st.lists(st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=60)), min_size=2, max_size=2),
 )
-def test_add_business_hours_is_monotonic(
-    start: datetime, zone_name: str, calendar: WorkingCalendar, hours: list[timedelta]
-) -> None:
+def test_add_business_hours_is_monotonic(start: datetime, zone_name: str, calendar: WorkingCalendar,
+                                         hours: list[timedelta]) -> None:
     tz = ZoneInfo(zone_name)
     shorter, longer = sorted(hours)
     early = add_business_hours(start, shorter, calendar, tz)

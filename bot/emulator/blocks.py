@@ -175,10 +175,8 @@ def _check_element(element: Any, pointer: str, errors: list[str], action_ids: se
             errors.append(f"must be a UNIX timestamp in seconds [json-pointer:{pointer}/initial_date_time]")
     if kind == "rich_text_input" and "initial_value" in element:
         initial = element["initial_value"]
-        if (
-            not isinstance(initial, dict)
-            or initial.get("type") != "rich_text"
-            or not isinstance(initial.get("elements"), list)
+        if not isinstance(initial, dict) or initial.get("type") != "rich_text" or not isinstance(
+            initial.get("elements"), list
         ):
             errors.append(f"must be a rich_text object [json-pointer:{pointer}/initial_value]")
     initial_text = element.get("initial_value")

@@ -29,7 +29,6 @@ from .wording import Wording
 
 __all__ = ["TransitionBuilder", "already_closed", "placeholder_text", "refuse", "template_values"]
 
-
 class TransitionBuilder:
     """Accumulates one transition's state changes, events and effects."""
 

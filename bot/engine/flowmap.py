@@ -89,15 +89,8 @@ def flow_layout(definition: WorkflowDefinition) -> FlowLayout:
             edges.extend(MapEdge(node.key, join.key) for node in previous)
             previous, row = [join], row + 1
         current = [
-            MapNode(
-                f"step-{step.id}",
-                NodeKind.STEP,
-                step_label(step),
-                row,
-                position - (len(steps) - 1) / 2,
-                step_id=step.id,
-                step_kind=step.type,
-            )
+            MapNode(f"step-{step.id}", NodeKind.STEP, step_label(step), row, position - (len(steps) - 1) / 2,
+                    step_id=step.id, step_kind=step.type)
             for position, step in enumerate(steps)
         ]
         for node, step in zip(current, steps, strict=True):

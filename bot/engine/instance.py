@@ -147,7 +147,9 @@ class Instance(BaseModel):
     def latest_task(self, step_id: str) -> Task | None:
         """The most recent task of a step (a step runs again after changes are requested); a wait's extensions,
         which carry its step id, are not its task."""
-        return next((task for task in reversed(self.tasks) if task.step_id == step_id and task.extension is None), None)
+        return next(
+            (task for task in reversed(self.tasks) if task.step_id == step_id and task.extension is None), None
+        )
 
     def open_tasks(self) -> tuple[Task, ...]:
         return tuple(task for task in self.tasks if task.status.is_open)

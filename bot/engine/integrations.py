@@ -33,7 +33,6 @@ def is_batons_secret(name: str) -> bool:
     """True for an environment variable that holds one of Baton's own secrets (or any SLACK_ setting)."""
     return name.upper() in BATON_SECRETS or name.upper().startswith("SLACK_")
 
-
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKLY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)[a-z]*\s+([01]?\d|2[0-3]):([0-5]\d)$")
 _PERIOD = re.compile(r"^(\d{1,3}[dw])$")

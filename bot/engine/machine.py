@@ -45,7 +45,9 @@ _DECISION_EVENT = {
 }
 
 
-def can_start(definition: WorkflowDefinition, directory: Directory, user_id: str, *, admin_rights: bool = True) -> bool:
+def can_start(
+    definition: WorkflowDefinition, directory: Directory, user_id: str, *, admin_rights: bool = True
+) -> bool:
     """True when the workflow's start policy lets this person start it (admins always may, unless
     `admin_rights` is off: a system naming an admin must not gain what only the admin may do)."""
     if "everyone" in definition.start.allowed or (admin_rights and directory.is_admin(user_id)):

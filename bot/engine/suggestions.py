@@ -1,4 +1,4 @@
-""" "Did you mean …?" for a misspelt value in a workflow file (`aproval`, `requester.manger`, `form.amout`)."""
+""""Did you mean …?" for a misspelt value in a workflow file (`aproval`, `requester.manger`, `form.amout`)."""
 
 from __future__ import annotations
 

@@ -105,10 +105,8 @@ class MapDesk:
         if request.problem is not None or request.period is None:
             await ack(text=f"{request.problem} {_USAGE}")
             return None
-        await ack(
-            text=f":hourglass_flowing_sand: Drawing the map of *{definition.title}* ({request.period.label}); "
-            "it comes to your DM."
-        )
+        await ack(text=f":hourglass_flowing_sand: Drawing the map of *{definition.title}* ({request.period.label}); "
+                       "it comes to your DM.")
         return self.send(client, user_id, definition, request.period)
 
     async def image(self, definition: WorkflowDefinition, period: Period, *, image_format: ImageFormat) -> bytes:

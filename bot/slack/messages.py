@@ -261,7 +261,9 @@ def button_labels(definition: WorkflowDefinition, task: Task) -> tuple[str, str]
     return (step.approve_label, step.reject_label)
 
 
-def task_buttons(task: Task, *, allow_changes: bool = False, labels: tuple[str, str] = ("Approve", "Reject")) -> Block:
+def task_buttons(
+    task: Task, *, allow_changes: bool = False, labels: tuple[str, str] = ("Approve", "Reject")
+) -> Block:
     if task.kind is StepKind.REVISION:
         return actions(
             button("Edit and resubmit…", action_id=ACTION_EDIT_REQUEST, value=task.id, style="primary"),

@@ -99,7 +99,9 @@ def outbox_messages(
 def home_refreshes(people: Iterable[str]) -> list[OutboxMessage]:
     """Re-publish these people's App Home, rendered from the state at send time (one row per person)."""
     return [
-        OutboxMessage(conversation=f"home:{person}", method="views.publish", args={"user_id": person}, render="home")
+        OutboxMessage(
+            conversation=f"home:{person}", method="views.publish", args={"user_id": person}, render="home"
+        )
         for person in dict.fromkeys(people)
     ]
 
@@ -199,7 +201,9 @@ def _comment_added(_definition: WorkflowDefinition, instance: Instance, effect: 
     return replies
 
 
-def _task_delegated(_definition: WorkflowDefinition, instance: Instance, effect: TaskDelegated) -> list[OutboxMessage]:
+def _task_delegated(
+    _definition: WorkflowDefinition, instance: Instance, effect: TaskDelegated
+) -> list[OutboxMessage]:
     note = delegated_note(effect, instance)
     return [_post(effect.absent, note, [section(note)], instance)]
 
@@ -261,7 +265,9 @@ def _extension_decided(
     return [_post(instance.requester, note, [section(note)], instance)]
 
 
-def _remind_assignee(definition: WorkflowDefinition, instance: Instance, effect: RemindAssignee) -> list[OutboxMessage]:
+def _remind_assignee(
+    definition: WorkflowDefinition, instance: Instance, effect: RemindAssignee
+) -> list[OutboxMessage]:
     """A reminder links to the task's own message (its permalink is known only once that one was sent)."""
     task, person = effect.task, effect.person
     blocks = reminder_blocks(definition, instance, task, effect.overdue_by)

@@ -27,16 +27,8 @@ __all__ = [
 
 ID_LIMIT = 200  # task ids, block ids and the like are short: anything longer is cut, never trusted
 KNOWN_KINDS = frozenset(
-    {
-        "event_callback",
-        "url_verification",
-        "block_actions",
-        "view_submission",
-        "view_closed",
-        "shortcut",
-        "message_action",
-        "block_suggestion",
-    }
+    {"event_callback", "url_verification", "block_actions", "view_submission", "view_closed", "shortcut",
+     "message_action", "block_suggestion"}
 )  # what Baton hands to Bolt; other signed kinds (app_rate_limited, anything new) are answered 200 at the door
 _INTERACTIONS = ("block_actions", "view_submission", "view_closed", "shortcut", "message_action", "block_suggestion")
 _ID_BEARERS = ("enterprise", "team", "user", "channel")  # Bolt reads `.id` from these when they are objects
@@ -110,11 +102,9 @@ def submission_of(body: Any, view: Any) -> Submission:
     modal = _object(view)
     state = _object(modal.get("state")).get("values")
     blocks = modal.get("blocks")
-    shown = (
-        {text_of(block.get("block_id")) for block in blocks if isinstance(block, Mapping)}
-        if isinstance(blocks, list)
-        else set()
-    )
+    shown = {text_of(block.get("block_id")) for block in blocks if isinstance(block, Mapping)} if isinstance(
+        blocks, list
+    ) else set()
     return Submission(
         user_id=user_of(body),
         view_id=text_of(modal.get("id")),

@@ -161,10 +161,7 @@ class ReportDesk:
             except _SEND_ERRORS as error:
                 await self._service.sightings.forget_sighting(key)  # the next sweep tries again (for up to a day)
                 log.error(
-                    "weekly report of %s to %s failed, will retry: %r",
-                    name,
-                    schedule.channel,
-                    error,
+                    "weekly report of %s to %s failed, will retry: %r", name, schedule.channel, error,
                     extra={"workflow": name},
                 )
         return sent
