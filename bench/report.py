@@ -1,7 +1,7 @@
 """How long does a KPI report take on a year of history: 50 workflows, about a million events?
 
-Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db PATH]
-[--repeats 3] [--compare-with DIR]`
+Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db PATH [--reuse]]
+[--repeats 3] [--compare-with DIR]` (`--reuse`: the database generated at PATH before, if any)
 
 1. Create a SQLite store with the real `SQLiteStore` (its schema, migrations and pragmas), then write a year
    of generated history straight into it with `executemany` in one transaction: per request an `instances`
@@ -10,16 +10,19 @@ Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db
    `task_rejected`, `task_completed`, `instance_*`), plus some `reminder_sent`, `escalated`, `task_timed_out`
    and `delivery_failed`. Outcomes: about 78% completed, 8% rejected, 8% cancelled, the rest still running.
    Times are whole microseconds, as Baton's (they come from datetimes).
-2. Time `build_report` (the store's facts, a month per transaction, then the pure figures) for one workflow
+2. Time `build_report` (the store's sums in one read-only snapshot, then the pure figures) for one workflow
    over 30 days and 12 weeks and a year, and for every workflow over the year; each several times, with the
-   longest single transaction (how long a report keeps others from writing). Show the `EXPLAIN QUERY PLAN`
-   of the instance query, which uses the `events_by_workflow` index.
+   longest single unit of work (code before this read facts a month per transaction on the store's one
+   connection, holding writers meanwhile; a report's snapshot now has a connection of its own). Show the
+   `EXPLAIN QUERY PLAN` of the instance query, which uses the `events_by_workflow` index.
 3. Drop `events_by_workflow` (the index migration 6 added) and time the one-workflow reports again, so the
    gain of reading one workflow's events only is a ratio measured in the same run on the same data.
 
 With `--repeats N` or `--compare-with DIR`, step 2 runs N times, each in a fresh process on the one generated
 database, alternating with the same script over the code in DIR (e.g. `git worktree add /tmp/before main`:
-`build_report` is the interface both have), and prints min / median / max of the runs; step 3 is skipped.
+`build_report` is the interface both have), and prints min / median / max of the runs; step 3 is skipped. The
+database is generated with the schema of DIR's code (older code refuses a newer one), and each checkout times
+its own copy of it, migrated by its own code.
 
 Timings are printed, never asserted. The report's own figures are checked against counts made while
 generating (started and completed), and the script exits 1 if they differ.
@@ -32,6 +35,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -54,6 +58,20 @@ NOW = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
 YEAR = timedelta(days=365)
 HOUR = 3600.0
 EVENTS_PER_REQUEST = 5.93  # on average, with the mix below
+
+
+_CREATE = """# the store's schema as the code on PYTHONPATH makes it
+import asyncio, sys
+from pathlib import Path
+from bot.store import SQLiteStore
+
+async def create(path):
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+
+asyncio.run(create(Path(sys.argv[1])))
+"""
 
 
 class History:
@@ -210,6 +228,14 @@ class TimedStore:
             yield work
         self.longest = max(self.longest, time.perf_counter() - began)
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """A report's snapshot on its own connection: it holds no writer, but it is timed as one would be."""
+        began = time.perf_counter()
+        async with self._store.reading() as work:
+            yield work
+        self.longest = max(self.longest, time.perf_counter() - began)
+
 
 async def timed(store: TimedStore, period: Period, workflows: list[str] | None, runs: int) -> tuple[float, KpiReport]:
     people = {f"U{n:04d}": Person(name=f"Person {n}", manager=f"UM{n // 8:03d}") for n in range(1000)}
@@ -252,9 +278,7 @@ async def measure(path: Path, counts: dict[str, int], *, whole_year: bool = True
                 f"completed {total.completed}, tasks {total.tasks}, cycle median "
                 f"{(total.cycle_time.median or 0) / HOUR:.1f} h, p90 {(total.cycle_time.p90 or 0) / HOUR:.1f} h)"
             )
-            if workflows is None and (
-                total.started != counts["started"] or total.completed != counts["completed"]
-            ):
+            if workflows is None and (total.started != counts["started"] or total.completed != counts["completed"]):
                 print("  MISMATCH: the year's report does not count what was generated", file=sys.stderr)
                 problems += 1
     finally:
@@ -266,12 +290,24 @@ def expected(history: History) -> dict[str, int]:
     return {"started": sum(history.started.values()), "completed": sum(history.completed.values())}
 
 
-def build(path: Path, workflows: int, events: int) -> dict[str, int]:
-    """Write the generated year into a fresh store at `path`; what the year's report must count."""
+def build(path: Path, workflows: int, events: int, *, reuse: bool = False, schema_of: Path = PROJECT) -> dict[str, int]:
+    """Write the generated year into a fresh store at `path` (with the schema of the code in `schema_of`); what
+    the year's report must count. With `reuse`, a database this script generated before with the same sizes (its
+    counts beside it) is taken as it is."""
+    counts_file = path.with_name(f"{path.name}.{workflows}-{events}.counts.json")
+    if reuse and path.exists() and counts_file.exists():
+        print(f"reusing {path} ({path.stat().st_size / 2**20:.0f} MiB), generated before", flush=True)
+        counts: dict[str, int] = json.loads(counts_file.read_text())
+        return counts
+    counts_file.unlink(missing_ok=True)
     path.unlink(missing_ok=True)
     began = time.perf_counter()
     history = generate(workflows, events)
-    asyncio.run(create_store(path))
+    if schema_of == PROJECT:
+        asyncio.run(create_store(path))
+    else:  # the other checkout's schema: older code refuses a database migrated further than it knows
+        creator = [sys.executable, "-c", _CREATE, str(path)]
+        subprocess.run(creator, env=os.environ | {"PYTHONPATH": str(schema_of)}, check=True)
     fill(path, history, workflows)
     print(
         f"generated {len(history.instances):,} requests, {len(history.tasks):,} tasks and "
@@ -279,23 +315,30 @@ def build(path: Path, workflows: int, events: int) -> dict[str, int]:
         f"{time.perf_counter() - began:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)",
         flush=True,
     )
-    return expected(history) | {"events": len(history.events)}
+    counts = expected(history) | {"events": len(history.events)}
+    counts_file.write_text(json.dumps(counts))
+    return counts
 
 
 def repeat(args: argparse.Namespace, scratch: Path) -> int:
     """Time the reports `--repeats` times in fresh processes, on one generated database, alternating with the
     code in `--compare-with` (another checkout) if given; min / median / max of the runs."""
     path = args.db or scratch / "report-bench.db"
-    counts = build(path, args.workflows, args.events)
     trees = {"this code": PROJECT}
     if args.compare_with:
         trees = {str(args.compare_with): Path(args.compare_with).resolve(), **trees}
+    counts = build(path, args.workflows, args.events, reuse=args.reuse, schema_of=next(iter(trees.values())))
+    copies = {}  # each checkout times its own copy of the one generated year, migrated to its own schema
+    for index, name in enumerate(trees):
+        copies[name] = path.with_name(f"{path.stem}-{index}{path.suffix}")
+        if not (args.reuse and copies[name].exists()):
+            shutil.copyfile(path, copies[name])
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     failed = False
     for number in range(args.repeats):
         for name, tree in trees.items():
             out = scratch / f"run-{number}-{tree.name}.json"
-            command = [sys.executable, __file__, "--measure", str(path), "--json", str(out)]
+            command = [sys.executable, __file__, "--measure", str(copies[name]), "--json", str(out)]
             command += ["--expect", json.dumps(counts)]
             done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(tree)}, capture_output=True, text=True)
             if done.returncode != 0 or not out.exists():
@@ -334,6 +377,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workflows", type=int, default=50)
     parser.add_argument("--db", type=Path, help="where to write the database (default: a temporary file)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --db: take the database generated there before, if any"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="time the reports this many times, in fresh processes")
     parser.add_argument("--compare-with", type=Path, metavar="DIR", help="also time the code in DIR (another checkout)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # a repeated run: this database
@@ -348,7 +394,7 @@ def main() -> int:
         path = args.db or Path(scratch) / "report-bench.db"
         counts = build(path, args.workflows, args.events)
         print("instance query plan: " + " | ".join(explain(path)))
-        print("report timings (the store's facts a month per transaction, then the figures):")
+        print("report timings (the store's sums in one snapshot, then the figures):")
         problems, indexed = asyncio.run(measure(path, counts))
         with sqlite3.connect(path) as db:
             db.execute("DROP INDEX events_by_workflow")

@@ -134,6 +134,9 @@ class TracedStore:
             async with self._store.transaction(read_only=read_only) as work:
                 yield cast(UnitOfWork, _TracedUnitOfWork(work, span))
 
+    def reading(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return self._store.reading()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 

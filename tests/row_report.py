@@ -39,6 +39,7 @@ from bot.engine.kpis import (
     TeamFigures,
     WeekFigures,
     durations,
+    micro_total,
     percentile,
     previous_start,
     week_start,
@@ -260,7 +261,7 @@ def _durations(values: Sequence[float], *, purged: Iterable[PurgedTally] = ()) -
         return durations(values)
     standing_in = [tally.seconds / tally.count for tally in counted for _ in range(tally.count)]
     every = sorted([*values, *standing_in])
-    total = float(sum(sorted(values))) + float(sum(sorted(tally.seconds for tally in counted)))
+    total = micro_total([*values, *(tally.seconds for tally in counted)])
     return Durations(len(every), percentile(every, 50), percentile(every, 90), total)
 
 
@@ -525,6 +526,7 @@ def _weeks(
 
 # ==== moved from bot/engine/flow.py
 
+
 @dataclass(frozen=True)
 class FlowEvent:
     """One event of a request's life, as the flow figures need it."""
@@ -544,14 +546,26 @@ class RequestFlow:
     instance_id: int
     workflow: str
     finished_at: datetime
-    cycle: float  # seconds from start to finish
-    touch: float  # seconds with at least one task open and not snoozed
+    cycle_us: int  # microseconds from start to finish
+    touch_us: int  # microseconds with at least one task open and not snoozed
     cost: float  # the sum over its tasks of (hours in someone's hands × the step's cost per hour)
     costed: bool  # whether any of its tasks had a cost per hour
 
     @property
+    def cycle(self) -> float:
+        return self.cycle_us / 1_000_000
+
+    @property
+    def touch(self) -> float:
+        return self.touch_us / 1_000_000
+
+    @property
+    def wait_us(self) -> int:
+        return max(0, self.cycle_us - self.touch_us)
+
+    @property
     def wait(self) -> float:
-        return max(0.0, self.cycle - self.touch)
+        return self.wait_us / 1_000_000
 
     @property
     def efficiency(self) -> float | None:
@@ -588,8 +602,8 @@ def flow_figures(flows: Iterable[RequestFlow], start: datetime, end: datetime) -
     counted = [flow for flow in flows if start <= flow.finished_at < end]
     return FlowFigures(
         requests=len(counted),
-        touch=sum(flow.touch for flow in counted),
-        wait=sum(flow.wait for flow in counted),
+        touch=sum(flow.touch_us for flow in counted) / 1_000_000,  # whole microseconds summed, then divided
+        wait=sum(flow.wait_us for flow in counted) / 1_000_000,
         cost=sum(flow.cost for flow in counted),
         costed=sum(1 for flow in counted if flow.costed),
     )
@@ -637,8 +651,8 @@ def _request_flow(instance_id: int, lines: Sequence[FlowEvent], rates: Rates) ->
         instance_id=instance_id,
         workflow=workflow,
         finished_at=finished,
-        cycle=_seconds((started, finished)),
-        touch=sum(_seconds(piece) for piece in _union(active)),
+        cycle_us=_micros((started, finished)),
+        touch_us=sum(_micros(piece) for piece in _union(active)),
         cost=cost,
         costed=costed,
     )
@@ -695,6 +709,10 @@ def _union(intervals: Iterable[Interval]) -> list[Interval]:
 
 def _seconds(interval: Interval) -> float:
     return max(0.0, (interval[1] - interval[0]).total_seconds())
+
+
+def _micros(interval: Interval) -> int:
+    return max(0, (interval[1] - interval[0]) // timedelta(microseconds=1))
 
 
 def task_weeks(

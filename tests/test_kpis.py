@@ -12,7 +12,16 @@ import pytest
 from bot.catalog import load_catalog
 from bot.engine import Decision, Event, Instance
 from bot.engine.integrations import ReportSchedule, last_report_due
-from bot.engine.kpis import KpiReport, looks_like_period, parse_period, percentile, week_label, week_start
+from bot.engine.kpi_sums import spread_durations, spread_of
+from bot.engine.kpis import (
+    KpiReport,
+    durations,
+    looks_like_period,
+    parse_period,
+    percentile,
+    week_label,
+    week_start,
+)
 from bot.reporting.kpi_report import build_report, parse_report_request, visible_workflows
 from bot.reporting.summary import chart_png, report_text, span
 from bot.service import Acted, Refused, Started, WorkflowService
@@ -316,6 +325,24 @@ async def test_reports_are_for_admins_and_the_workflows_owners(history: tuple[SQ
     assert isinstance(visible_workflows(ALICE, service.directory, workflows, only="purchase"), str)
     assert isinstance(visible_workflows(ALICE, service.directory, workflows), str)
     assert isinstance(visible_workflows(FIONA, service.directory, workflows, only="nope"), str)
+
+
+@pytest.mark.parametrize(
+    "micros",
+    [
+        [7],
+        [1, 2],
+        [3_000_001, 1, 2_999_999],
+        [86_400_000_000 + n * 1_234_567 for n in range(10)],
+        [(n * 7_919_000_003) % 900_000_000_001 for n in range(1, 1001)],
+        [0, 0, 5, 5, 5, 17],
+    ],
+)
+def test_a_spread_the_database_ranked_gives_the_durations_of_the_values_to_the_last_bit(micros: list[int]) -> None:
+    """Count, median, p90 and total from the two ranked values each percentile falls between (what the SQL path
+    hands over) equal kpis.durations over every value in seconds; the total is the microseconds summed."""
+    assert spread_durations(spread_of(micros)) == durations([value / 1_000_000 for value in micros])
+    assert spread_durations(spread_of(micros)).total == sum(micros) / 1_000_000
 
 
 async def test_a_long_period_read_a_month_at_a_time_adds_up_to_the_same_figures(

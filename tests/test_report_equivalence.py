@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.engine import OrgChart, OrgDirectory, Person
 from bot.engine.kpi_facts import compute_report
 from bot.engine.kpis import KpiReport, Period, parse_period
-from bot.reporting.kpi_report import load_facts, teams_of
+from bot.reporting.kpi_report import load_facts, report_for, teams_of
 from bot.retention import RetentionSweep
 from bot.store import store_for
 
@@ -232,6 +232,8 @@ async def _compare(store: Any) -> KpiReport | None:
             )
             after = compute_report(facts, period, now=NOW, teams=teams, rates=RATES)
             assert after == before, (period.label, workflows)
+            summed = await report_for(store, period, now=NOW, workflows=workflows, teams=teams, rates=RATES)
+            assert summed == before, (period.label, workflows)
             if period.label == "2026" and workflows is None:
                 year = before
     return year

@@ -181,6 +181,11 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await start_timed(service(store, tmp_path), 2)
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
+        "DROP INDEX instances_reported",  # 14
+        "DROP INDEX events_by_task",
+        "DROP INDEX events_by_kind",
+        "CREATE INDEX events_by_kind ON events (kind, at)",
+        "DELETE FROM schema_version WHERE version = 14",
         "DELETE FROM schema_version WHERE version = 13",  # 13 has no statement
         "DROP TABLE pseudonym_keys",  # 12
         "DROP TABLE retention_marks",
@@ -225,9 +230,7 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
         await reopened.close()
 
 
-async def test_a_read_only_unit_of_work_writes_nothing_and_waits_for_no_decision(
-    store: Store, tmp_path: Path
-) -> None:
+async def test_a_read_only_unit_of_work_writes_nothing_and_waits_for_no_decision(store: Store, tmp_path: Path) -> None:
     (instance_id,) = await start_timed(service(store, tmp_path), 1)
     async with store.transaction() as work:
         depth = await work.outbox_depth()
@@ -384,7 +387,7 @@ async def test_a_timer_that_cannot_be_fired_is_marked_failed_and_the_rest_of_its
     work_service = service(store, tmp_path)
     ids = await start_timed(work_service, 5)  # a reminder and an escalation each
     broken = ids[2]
-    await run_sql(database_url, f"UPDATE instances SET state = '{{\"not\": \"an instance\"}}' WHERE id = {broken}")
+    await run_sql(database_url, f'UPDATE instances SET state = \'{{"not": "an instance"}}\' WHERE id = {broken}')
     later = OffsetClock(start=NOW + timedelta(hours=1))
     workspace = Workspace(store, work_service.catalog, admins=(ADMIN,), clock=later)
     sweep = WorkflowService(workspace, renderer=BlockKitRenderer())
@@ -446,14 +449,21 @@ async def test_postgresql_is_not_migrated_at_start_unless_asked(tmp_path: Path) 
 
 async def test_the_migrate_command_and_a_refused_start_up_speak_plainly() -> None:
     async with fresh_postgres() as url:
-        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s",
-               "SLACK_API_URL": "http://127.0.0.1:9/api/"}
-        refused = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=PROJECT, env=env, capture_output=True,
-                                 text=True, timeout=60)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": url,
+            "SLACK_BOT_TOKEN": "xoxb-x",
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        }
+        refused = subprocess.run(
+            [sys.executable, "-m", "bot", "serve"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert refused.returncode == 3 and "python -m bot migrate" in refused.stderr
         assert "Traceback" not in refused.stderr
-        done = subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=PROJECT, env=env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "migrate"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         assert f"from version 0 to {SCHEMA_VERSION}" in done.stdout
 
@@ -658,3 +668,21 @@ async def test_a_sending_pause_keeps_its_first_reason_until_resumed(store: Store
         assert ended is not None and ended.reason == "tokens_revoked"
         assert await work.resume_sending() is None
         assert await work.sending_pause() is None
+
+
+async def test_a_report_reads_its_snapshot_without_holding_a_decision_up(tmp_path: Path) -> None:
+    """SQLite: a report's reading unit of work has a connection of its own, so a write commits while it is open,
+    and the report goes on seeing the database as it was when it began."""
+    store = SQLiteStore(tmp_path / "baton.db")
+    await store.open()
+    try:
+        async with store.reading() as report:
+            before = await report.ops_snapshot()
+            async with asyncio.timeout(5):  # the store's one writer is not behind the report
+                async with store.transaction() as work:
+                    await work.enqueue([OutboxMessage("C1", "chat.postMessage", {"channel": "C1", "text": "x"})], NOW)
+            assert (await report.ops_snapshot()).outbox_pending == before.outbox_pending == 0  # its snapshot
+        async with store.reading() as report:
+            assert (await report.ops_snapshot()).outbox_pending == 1
+    finally:
+        await store.close()

@@ -42,6 +42,10 @@ __all__ = [
     "compute_report",
     "micros",
     "snooze_until",
+    "task_weeks",
+    "FlowSums",
+    "flow_figures",
+    "flow_sums",
     "monday_of",
     "week_number",
 ]
@@ -167,7 +171,7 @@ def compute_report(
         weeks=weeks,
         satisfaction=satisfaction_figures(facts.ratings, period.start, period.end, previous_start(period)),
         flow=_flow(facts.requests, rates or {}, micros(period.start), micros(period.end)),
-        task_weeks=_task_weeks(facts.spans, [week.week for week in weeks]),
+        task_weeks=task_weeks(facts.spans, [week.week for week in weeks]),
     )
 
 
@@ -314,9 +318,7 @@ def _teams(facts: KpiFacts, teams: Mapping[str, tuple[str, ...]], as_of: int) ->
     return tuple(figures)
 
 
-def _weeks(
-    facts: KpiFacts, period: Period, as_of: datetime, purged: Sequence[PurgedTally]
-) -> tuple[WeekFigures, ...]:
+def _weeks(facts: KpiFacts, period: Period, as_of: datetime, purged: Sequence[PurgedTally]) -> tuple[WeekFigures, ...]:
     started: dict[int, int] = defaultdict(int)
     for (_, week), count in facts.started.items():
         started[week] += count
@@ -359,21 +361,42 @@ Interval = tuple[int, int]
 
 
 def _flow(requests: Sequence[FinishedRequest], rates: Rates, start: int, end: int) -> FlowFigures:
-    count, touch, wait, cost, costed = 0, 0.0, 0.0, 0.0, 0
+    return flow_figures(flow_sums(requests, rates, start, end))
+
+
+class FlowSums(NamedTuple):
+    """Flow over some finished requests: how many, their touch and wait in whole microseconds, their cost."""
+
+    requests: int = 0
+    touch: int = 0
+    wait: int = 0
+    cost: float = 0.0
+    costed: int = 0
+
+
+def flow_sums(requests: Sequence[FinishedRequest], rates: Rates, start: int, end: int) -> FlowSums:
+    """The sums over the requests that finished in [start, end), in the order of their numbers (costs are floats)."""
+    count, touch, wait, cost, costed = 0, 0, 0, 0.0, 0
     for request in sorted(requests, key=lambda r: r.instance_id):
         if request.finished < request.started or not start <= request.finished < end:
             continue
         request_touch, request_cost, request_costed = _request_touch(request, rates)
-        cycle = _seconds(request.finished - request.started)
         count += 1
         touch += request_touch
-        wait += max(0.0, cycle - request_touch)
+        wait += max(0, request.finished - request.started - request_touch)
         cost += request_cost
         costed += request_costed
-    return FlowFigures(requests=count, touch=touch, wait=wait, cost=cost, costed=costed)
+    return FlowSums(count, touch, wait, cost, costed)
 
 
-def _request_touch(request: FinishedRequest, rates: Rates) -> tuple[float, float, bool]:
+def flow_figures(sums: FlowSums) -> FlowFigures:
+    """The figures of flow sums: touch and wait in seconds."""
+    return FlowFigures(
+        requests=sums.requests, touch=sums.touch / MICROS, wait=sums.wait / MICROS, cost=sums.cost, costed=sums.costed
+    )
+
+
+def _request_touch(request: FinishedRequest, rates: Rates) -> tuple[int, float, bool]:
     started, finished = request.started, request.finished
     active: list[Interval] = []
     cost, costed = 0.0, False
@@ -386,7 +409,7 @@ def _request_touch(request: FinishedRequest, rates: Rates) -> tuple[float, float
         if rate is not None:
             costed = True
             cost += rate * sum(_seconds(b - a) for a, b in pieces) / 3600.0
-    return sum(_seconds(b - a) for a, b in _union(active)), cost, costed
+    return sum(max(0, b - a) for a, b in _union(active)), cost, costed
 
 
 def _snoozed(snoozes: Sequence[Interval], end: int) -> list[Interval]:
@@ -428,7 +451,7 @@ def _union(intervals: list[Interval]) -> list[Interval]:
 # ---- tasks per week ------------------------------------------------------------------------------
 
 
-def _task_weeks(groups: Sequence[SpanGroup], weeks: Sequence[date]) -> tuple[TaskWeek, ...]:
+def task_weeks(groups: Sequence[SpanGroup], weeks: Sequence[date]) -> tuple[TaskWeek, ...]:
     """Opened, decided and open at the end of each week, as flow.task_weeks counts them (weeks end on the next
     Monday, the last at the as-of time)."""
     if not weeks:

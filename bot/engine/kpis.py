@@ -32,6 +32,7 @@ __all__ = [
     "WeekFigures",
     "durations",
     "looks_like_period",
+    "micro_total",
     "parse_period",
     "percentile",
     "previous_start",
@@ -153,18 +154,24 @@ class Durations:
 
 
 def durations(values: Sequence[float], *, purged: Iterable[PurgedTally] = ()) -> Durations:
-    """Count, median, 90th percentile and total (summed smallest first, so the same whatever the rows' order).
+    """Count, median, 90th percentile and total (the durations' whole microseconds summed, then divided: exact, so
+    the same whatever the rows' order, and the same as a database's integer SUM).
 
     Purged tallies (bot/engine/purged.py) add their count and seconds exactly, and stand in the percentiles as
     that many durations of their mean (the durations themselves were not kept): weighted ranks, not copies."""
     ordered = sorted(values)
     tallies = sorted((tally.seconds / tally.count, tally.count, tally.seconds) for tally in purged if tally.count > 0)
     if not tallies:
-        return Durations(len(ordered), percentile(ordered, 50), percentile(ordered, 90), float(sum(ordered)))
+        return Durations(len(ordered), percentile(ordered, 50), percentile(ordered, 90), micro_total(ordered))
     weighted = sorted([(value, 1) for value in ordered] + [(mean, count) for mean, count, _ in tallies])
-    total = float(sum(ordered)) + float(sum(sorted(seconds for _, _, seconds in tallies)))
+    total = micro_total([*ordered, *(seconds for _, _, seconds in tallies)])  # tallies sum whole microseconds too
     count = sum(weight for _, weight in weighted)
     return Durations(count, _weighted_percentile(weighted, count, 50), _weighted_percentile(weighted, count, 90), total)
+
+
+def micro_total(seconds: Iterable[float]) -> float:
+    """Durations in seconds (each whole microseconds, as Baton's times are) summed exactly, in seconds."""
+    return sum(round(value * 1_000_000) for value in seconds) / 1_000_000
 
 
 def _weighted_percentile(weighted: Sequence[tuple[float, int]], count: int, q: float) -> float:

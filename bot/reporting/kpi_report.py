@@ -1,5 +1,5 @@
-"""KPIs from the event log: who may see which workflows, and the report of a period from the facts the store
-aggregates (a month per transaction)."""
+"""KPIs from the event log: who may see which workflows, and the report of a period from the sums the store makes
+in one snapshot (or, where purged requests left tallies, from the facts it reads a month per transaction)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot.engine import OrgDirectory, WorkflowDefinition
-from bot.engine.flow import step_rates
+from bot.engine.flow import Rates, step_rates
 from bot.engine.kpi_facts import FinishedRequest, KpiFacts, SpanGroup, TaskFact, compute_report
+from bot.engine.kpi_sums import compute_summed_report
 from bot.engine.kpis import (
     DEFAULT_PERIOD,
     EventCount,
@@ -26,7 +27,15 @@ from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RatingRow
 from bot.store import Store
 
-__all__ = ["ReportRequest", "build_report", "load_facts", "parse_report_request", "teams_of", "visible_workflows"]
+__all__ = [
+    "ReportRequest",
+    "build_report",
+    "load_facts",
+    "parse_report_request",
+    "report_for",
+    "teams_of",
+    "visible_workflows",
+]
 
 _CHUNK = timedelta(days=31)  # a month of rows per transaction
 
@@ -176,13 +185,37 @@ async def build_report(
     definitions: Sequence[WorkflowDefinition] = (),
     flow: bool = True,
 ) -> KpiReport:
-    """Read the period's facts from the store and compute every figure (outside any transaction); the costs per
-    hour come from the definitions' steps and org.yaml's groups. Without `flow`, the flow, cost, tasks-per-week
-    and satisfaction figures are left empty (nothing read for them)."""
+    """Read the period's sums from the store (the database aggregates per workflow, step, assignee, team and week)
+    and compute every figure; the costs per hour come from the definitions' steps and org.yaml's groups. Without
+    `flow`, the flow, cost, tasks-per-week and satisfaction figures are left empty (nothing read for them)."""
     rates = step_rates(definitions, directory.chart.cost_per_hour)
-    facts = await load_facts(
-        store, period, now=now, workflows=workflows, flow=flow, rated_workflows={workflow for workflow, _ in rates}
-    )
-    # A year of figures over every workflow is still some pure Python: off the event loop, so clicks and
-    # commands get their ack meanwhile.
-    return await asyncio.to_thread(compute_report, facts, period, now=now, teams=teams_of(directory), rates=rates)
+    teams = teams_of(directory)
+    return await report_for(store, period, now=now, workflows=workflows, teams=teams, rates=rates, flow=flow)
+
+
+async def report_for(
+    store: Store,
+    period: Period,
+    *,
+    now: datetime,
+    workflows: Sequence[str] | None,
+    teams: Mapping[str, tuple[str, ...]],
+    rates: Rates,
+    flow: bool = True,
+) -> KpiReport:
+    """The report of a period from the sums the store makes in one snapshot, or, when requests purged for
+    retention left tallies in the period, from its facts."""
+    rated = {workflow for workflow, _ in rates}
+    async with store.reading() as work:  # one snapshot, holding no click up however long it reads
+        tallies = await work.purged_tallies(period.start, period.end, workflows=workflows)
+        sums = None
+        if not any(period.contains(tally.starts) for tally in tallies):
+            sums = await work.report_sums(
+                period, now=now, workflows=workflows, teams=teams, rated_workflows=rated, flow=flow
+            )
+    if sums is not None:
+        return compute_summed_report(sums, period, now=now, teams=teams, rates=rates)
+    # Purged tallies weigh in the percentiles by their means, which the database's ranks cannot give: the facts,
+    # a month per transaction, and the figures in Python, off the event loop so that clicks get their ack meanwhile.
+    facts = await load_facts(store, period, now=now, workflows=workflows, flow=flow, rated_workflows=rated)
+    return await asyncio.to_thread(compute_report, facts, period, now=now, teams=teams, rates=rates)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -10,6 +10,8 @@ from typing import Protocol
 from bot.engine import Event, Instance, Task, WorkflowDefinition
 from bot.engine.digest import Assignment
 from bot.engine.kpi_facts import FinishedRequest, SpanGroup, TaskFact
+from bot.engine.kpi_sums import KpiSums
+from bot.engine.kpis import Period
 from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RatingRow
 from bot.engine.timers import Timer
@@ -255,6 +257,19 @@ class Reports(Protocol):
         workflows: Sequence[str] | None = None,
     ) -> list[SpanGroup]: ...
 
+    async def report_sums(
+        self,
+        period: Period,
+        *,
+        now: datetime,
+        workflows: Sequence[str] | None = None,
+        teams: Mapping[str, tuple[str, ...]] | None = None,
+        rated_workflows: Collection[str] = (),
+        flow: bool = True,
+    ) -> KpiSums:
+        """A report's sums over its whole period (bot/store/report_sums.py), for a period with no purged tallies."""
+        ...
+
     async def purged_tallies(
         self, since: datetime, until: datetime, *, workflows: Sequence[str] | None = None
     ) -> list[PurgedTally]:
@@ -357,4 +372,10 @@ class Store(Protocol):
     def transaction(self, *, read_only: bool = False) -> AbstractAsyncContextManager[UnitOfWork]:
         """One unit of work. `read_only`: it only reads (a screen, a report), so it locks no rows and blocks
         nobody's decision; a write inside it fails."""
+        ...
+
+    def reading(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A read-only unit of work that sees one snapshot of the database and holds no other unit of work up,
+        however long it reads (a report over a year): SQLite reads through a connection of its own (WAL lets it
+        read while the store's connection writes), PostgreSQL in a REPEATABLE READ, READ ONLY transaction."""
         ...

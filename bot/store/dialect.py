@@ -47,6 +47,11 @@ class Dialect(Protocol):
         ("" where one process owns the database)."""
         ...
 
+    @property
+    def joined(self) -> str:
+        """The aggregate that joins a group's texts with a separator: `{joined}(column, ',')`."""
+        ...
+
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         """Conditions `column` is one of `values`, each with its parameters: all the values are covered by one
         condition or by several (each run in its own statement); none for no values."""
@@ -72,6 +77,7 @@ class SQLiteDialect:
     row_lock = ""
     differs = "IS NOT"
     skip_locked = ""
+    joined = "GROUP_CONCAT"
 
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         chunks = [list(values[offset : offset + _IN_LIMIT]) for offset in range(0, len(values), _IN_LIMIT)]
@@ -110,6 +116,7 @@ class PostgreSQLDialect:
     row_lock = " FOR NO KEY UPDATE"
     differs = "IS DISTINCT FROM"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    joined = "STRING_AGG"
 
     def member_of(self, column: str, values: Sequence[Any], sql_type: SQLType) -> list[tuple[str, list[Any]]]:
         return [(f"{column} = ANY(?::{sql_type}[])", [list(values)])] if values else []

@@ -144,6 +144,15 @@ class PostgreSQLStore:
             session = PostgreSQLSession(connection)
             yield SQLUnitOfWork(session, self._dialect, self._definitions, locking=not read_only)
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[SQLUnitOfWork]:
+        """A READ ONLY transaction that sees one snapshot (REPEATABLE READ) however many statements it runs."""
+        async with (
+            self._require().acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield SQLUnitOfWork(PostgreSQLSession(connection), self._dialect, self._definitions, locking=False)
+
 
 class PostgreSQLSession:
     """One transaction on one pooled connection (bot/store/session.py `Session`): each statement runs at once,

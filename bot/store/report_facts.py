@@ -175,15 +175,16 @@ async def flow_facts(
     *,
     workflows: Sequence[str] | None = None,
     rated_workflows: Collection[str] = (),
+    among: Sequence[int] | None = None,
 ) -> list[FinishedRequest]:
-    """The requests with an end event in [since, until): their first start and end, and each task's first
-    opening and closing (by the events' order), with its snoozes. A task's step is read (from its opening
-    event's data) only in `rated_workflows`, the ones with a cost per hour."""
+    """The requests with an end event in [since, until) (or the requests `among`, whenever they ended): their
+    first start and end, and each task's first opening and closing (by the events' order), with its snoozes. A
+    task's step is read (from its opening event's data) only in `rated_workflows`, the ones with a cost per hour."""
     q = _Query()
     firsts, lasts = q.many(("instance_started", *_OPENS)), q.many((*_ENDS, *_CLOSES))  # in the text's order
     special = q.many(_SPECIAL)
     instance_level = q.many(FINISHING_EVENTS)
-    ended = _ended(q, since, until, workflows)
+    ended = _ended(q, since, until, workflows) if among is None else q.many(among) if among else "NULL"
     kinds = q.many((*FINISHING_EVENTS, *_OPENS, *_CLOSES, *_SPECIAL))
     data = "o.data" if rated_workflows else "NULL"
     # One group per request (its first start and first end) and per task (its first opening and closing, and
@@ -298,5 +299,3 @@ async def span_facts(
         )
         for r in rows
     ]
-
-

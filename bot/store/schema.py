@@ -239,6 +239,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version tells it so (its /readyz says `schema`, and it will not start on this database) instead of each
     # request failing on it. States written before are read as they are (bot/store/older_states.py).
     (),
+    (
+        # 14: reports read a year of events (bot/store/report_sums.py) from indexes alone, never
+        # the events' rows: the (kind, at) and (workflow, kind, at) ranges carry each event's request and task, and
+        # a request's task events come grouped by task with their kind and time. A report reads its requests and
+        # their tasks' workflow through a narrow copy of the requests' columns, not their state.
+        "DROP INDEX events_by_kind",
+        "CREATE INDEX events_by_kind ON events (kind, at, instance_id, task_id)",
+        "DROP INDEX events_by_workflow",
+        "CREATE INDEX events_by_workflow ON events (workflow, kind, at, instance_id, task_id)",
+        "CREATE INDEX events_by_task ON events (instance_id, task_id, kind, at)",
+        "CREATE INDEX instances_reported ON instances (id, workflow, status, requester, created_at, finished_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

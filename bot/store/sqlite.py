@@ -35,6 +35,8 @@ class SQLiteStore:
         self._auto_migrate = auto_migrate  # one process owns the file, so migrating at start is safe
         self._connection: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._reader: aiosqlite.Connection | None = None  # reports' own connection, opened when first needed
+        self._reader_lock = asyncio.Lock()
         self._definitions: dict[str, WorkflowDefinition] = {}
 
     @property
@@ -90,6 +92,9 @@ class SQLiteStore:
                 raise
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -106,6 +111,24 @@ class SQLiteStore:
         the COMMIT, so a decision costs a few trips to that thread instead of one or more per statement."""
         async with self._lock:
             session = SQLiteSession(self._require(), read_only=read_only)
+            try:
+                yield SQLUnitOfWork(session, _DIALECT, self._definitions, locking=False)
+            except BaseException:
+                await session.finish(commit=False)
+                raise
+            await session.finish(commit=True)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[SQLUnitOfWork]:
+        """A read-only unit of work on a connection of its own (one reader at a time): its BEGIN gives it one
+        snapshot, and in WAL mode the store's connection commits meanwhile, so no click waits for a report."""
+        async with self._reader_lock:
+            self._require()
+            if self._reader is None:
+                reader = await aiosqlite.connect(self._path, isolation_level=None)
+                await reader.execute("PRAGMA busy_timeout = 5000")
+                self._reader = reader
+            session = SQLiteSession(self._reader, read_only=True)
             try:
                 yield SQLUnitOfWork(session, _DIALECT, self._definitions, locking=False)
             except BaseException:

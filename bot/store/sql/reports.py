@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from bot.engine.kpi_facts import FinishedRequest, SpanGroup, TaskFact
+from bot.engine.kpi_sums import KpiSums
+from bot.engine.kpis import Period
 from bot.engine.purged import PurgedTally
 from bot.engine.satisfaction import RatingRow
-from bot.store import report_facts, reporting
+from bot.store import report_facts, report_sums, reporting
 
 from .part import SQLPart
 
@@ -49,6 +51,27 @@ class SQLReports(SQLPart):
     ) -> list[SpanGroup]:
         return await report_facts.span_facts(
             self._db.all, period_start, period_end, first=first, as_of=as_of, workflows=workflows
+        )
+
+    async def report_sums(
+        self,
+        period: Period,
+        *,
+        now: datetime,
+        workflows: Sequence[str] | None = None,
+        teams: Mapping[str, tuple[str, ...]] | None = None,
+        rated_workflows: Collection[str] = (),
+        flow: bool = True,
+    ) -> KpiSums:
+        return await report_sums.report_sums(
+            self._db.all,
+            period,
+            now=now,
+            workflows=workflows,
+            teams=teams,
+            rated_workflows=rated_workflows,
+            flow=flow,
+            joined=self._dialect.joined,
         )
 
     async def purged_tallies(
