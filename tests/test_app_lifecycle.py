@@ -226,3 +226,26 @@ async def test_on_either_database_an_uninstall_holds_messages_until_the_first_pr
     await dm_containing(slack, ALICE, "was *completed*", timeout=20)
     await dm_containing(slack, ADMIN, "`app_uninstalled`", timeout=5)
     assert await paused_reason(baton) is None
+
+
+async def test_slacks_own_notice_of_an_uninstall_names_a_pause_that_a_refused_call_began(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    # Slack revokes the token first and tells the app a moment later: a DM sent in between fails with
+    # `invalid_auth` and pauses sending, then `app_uninstalled` arrives and says why.
+    await start_expense(driver, slack, ALICE, 5, "Train ticket")
+    approval = await task_message(slack, MARIA, "task_approve")
+    slack.revoke_bot_token("invalid_auth")
+    await driver.click_button_in(approval, MARIA, "task_approve")  # the DMs it updates are refused
+    for _ in range(100):
+        if await paused_reason(baton) is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert await paused_reason(baton) == "invalid_auth"
+    assert (await driver.send_event(payloads.app_uninstalled_event())).status == 200
+    assert await paused_reason(baton) == "app_uninstalled"
+    # A later refusal changes nothing: the notice stays the reason, and the admins hear it when sending resumes.
+    assert (await driver.send_event(tokens_revoked_event(bot=["U0BATON"]))).status == 200
+    assert await paused_reason(baton) == "app_uninstalled"
+    slack.restore_bot_token()
+    await dm_containing(slack, ADMIN, "`app_uninstalled`", timeout=20)

@@ -16,6 +16,9 @@ __all__ = ["FIRST_PROBE_SECONDS", "HOW_TO_RESUME", "SendingPauseGate"]
 
 log = logging.getLogger("bot.outbox")
 
+SLACK_NOTICES = ("app_uninstalled", "tokens_revoked")
+"""Reasons that are Slack's own notice of why the token stopped working: they name the cause that a refused call's
+error (`invalid_auth`, sent just before the notice arrives) only shows."""
 FIRST_PROBE_SECONDS = 5.0  # the first auth.test after a pause; each failed probe doubles the wait (to a cap)
 
 HOW_TO_RESUME = (
@@ -56,7 +59,7 @@ class SendingPauseGate:
         """Record the pause (committed before it returns); the first one is logged as the one line to act on."""
         now = self._clock.now()
         async with self._store.transaction() as work:
-            first = await work.pause_sending(reason, now)
+            first = await work.pause_sending(reason, now, notices=SLACK_NOTICES)
             waiting = await work.outbox_depth()
         if first:
             self._probe_wait = self._first_probe

@@ -180,8 +180,10 @@ class SendingPauses(Protocol):
 
     async def sending_pause(self) -> SendingPause | None: ...
 
-    async def pause_sending(self, reason: str, now: datetime) -> bool:
-        """Pause (true) or keep the pause already recorded, with its first reason and time (false)."""
+    async def pause_sending(self, reason: str, now: datetime, *, notices: Sequence[str] = ()) -> bool:
+        """Pause (true) or keep the pause already recorded, with its first time (false). The first reason is
+        kept too, unless this one is among `notices` (Slack's own word for the cause, such as `app_uninstalled`)
+        and the recorded one is not (a refused call's error, such as `invalid_auth`)."""
         ...
 
     async def resume_sending(self) -> SendingPause | None:
