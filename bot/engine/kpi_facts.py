@@ -9,7 +9,7 @@ is the epoch seconds of a datetime, so its microseconds are exact; a duration be
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
@@ -42,6 +42,7 @@ __all__ = [
     "compute_report",
     "micros",
     "snooze_until",
+    "step_event_counts",
     "task_weeks",
     "FlowSums",
     "flow_figures",
@@ -238,15 +239,22 @@ def _figures(facts: _Workflow, as_of: int) -> Figures:
     )
 
 
+def step_event_counts(counts: Iterable[EventCount]) -> defaultdict[tuple[str, str, str], int]:
+    """The events of each step by kind (reminders, escalations, time-outs...), keyed (workflow, step, kind)."""
+    kinds: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+    for count in counts:
+        if count.step_id is not None:
+            kinds[(count.workflow, count.step_id, count.kind)] += count.count
+    return kinds
+
+
 def _steps(facts: KpiFacts, as_of: int, purged: Sequence[PurgedTally]) -> tuple[StepFigures, ...]:
     grouped: dict[tuple[str, str], list[TaskFact]] = defaultdict(list)
     for task in facts.tasks:
         grouped[(task.workflow, task.step_id)].append(task)
-    kinds: dict[tuple[str, str, str], int] = defaultdict(int)
-    for count in facts.counts:
-        if count.step_id is not None:
-            kinds[(count.workflow, count.step_id, count.kind)] += count.count
-            grouped.setdefault((count.workflow, count.step_id), [])
+    kinds = step_event_counts(facts.counts)
+    for workflow, step_id, _kind in kinds:
+        grouped.setdefault((workflow, step_id), [])
     decided: dict[tuple[str, str], list[PurgedTally]] = defaultdict(list)
     for tally in purged:
         if tally.step_id is None:

@@ -26,6 +26,7 @@ from .kpi_facts import (
     flow_sums,
     micros,
     monday_of,
+    step_event_counts,
     task_weeks,
 )
 from .kpis import (
@@ -252,11 +253,9 @@ def _figures(sums: KpiSums, workflow: str | None) -> Figures:
 
 def _steps(sums: KpiSums) -> tuple[StepFigures, ...]:
     grouped: dict[tuple[str, str], StepSums | None] = {(s.workflow, s.step_id): s for s in sums.steps}
-    kinds: dict[tuple[str, str, str], int] = defaultdict(int)
-    for count in sums.counts:
-        if count.step_id is not None:
-            kinds[(count.workflow, count.step_id, count.kind)] += count.count
-            grouped.setdefault((count.workflow, count.step_id), None)
+    kinds = step_event_counts(sums.counts)
+    for workflow, step_id, _kind in kinds:
+        grouped.setdefault((workflow, step_id), None)
     figures = []
     for (workflow, step_id), step in sorted(grouped.items()):
         figures.append(
