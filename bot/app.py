@@ -157,6 +157,8 @@ class Baton:
             on_commit=self.sender.kick,
             on_new_people=self.profiles.learn,
             usergroup_handle=self.usergroups.handle_of,
+            on_group_commit=self.metrics.commands_per_commit.observe,
+            on_decided=self.tracing.decided,
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
         self.maps = MapDesk(self.service, self.store, self.clock)

@@ -15,7 +15,7 @@ from bot.request_view import request_view
 from bot.store import ApiOrigin, OutboxMessage, UnitOfWork
 from bot.webhooks import FINISH_EVENTS, WEBHOOK_METHOD, is_public_address
 
-__all__ = ["callback_messages", "callback_url_problem", "ending_callbacks"]
+__all__ = ["callback_messages", "callback_url_problem", "ending_callbacks", "ending_callbacks_of"]
 
 _LOOPBACK_NAMES = {"localhost"}
 
@@ -86,6 +86,22 @@ async def ending_callbacks(
     if not any(event.kind in FINISH_EVENTS for event in events):
         return []
     return callback_messages(await work.api_origin(instance.id), definition, instance, events)
+
+
+async def ending_callbacks_of(
+    work: UnitOfWork, outcomes: Sequence[tuple[WorkflowDefinition, Instance, Sequence[Event]]]
+) -> list[list[OutboxMessage]]:
+    """`ending_callbacks` of each of several transitions, looking the API origins up in one query."""
+    ending = [instance.id for _d, instance, events in outcomes if any(e.kind in FINISH_EVENTS for e in events)]
+    if len(ending) <= 1:
+        return [await ending_callbacks(work, definition, instance, events) for definition, instance, events in outcomes]
+    origins = await work.api_origins(ending)
+    return [
+        callback_messages(origins.get(instance.id), definition, instance, events)
+        if any(event.kind in FINISH_EVENTS for event in events)
+        else []
+        for definition, instance, events in outcomes
+    ]
 
 
 def _last_to_act(instance: Instance) -> str | None:

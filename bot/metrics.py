@@ -105,6 +105,12 @@ class BatonMetrics:
         self.sending_paused = Gauge(
             "baton_sending_paused", "1 while Slack refuses Baton's token and sending waits (0 otherwise)", registry=r
         )
+        self.commands_per_commit = Histogram(
+            "baton_commands_per_commit",
+            "Commands on tasks (clicks) committed together in one transaction",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=r,
+        )
         self.app_rate_limited = Counter(
             "baton_app_rate_limited", "Minutes in which Slack dropped Baton's events (app_rate_limited)", registry=r
         )

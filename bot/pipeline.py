@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.engine import Instance, OrgDirectory, Refusal, RefusalReason, Transition, Why, WorkflowDefinition
+from bot.engine import Event, Instance, OrgDirectory, Refusal, RefusalReason, Transition, Why, WorkflowDefinition
 from bot.recording import Recording
 from bot.store import UnitOfWork
 from bot.workspace import definition_of
 
 __all__ = ["AfterRecord", "Ask", "CommandPipeline", "Judge", "Loader", "Refused", "Subject", "by_request", "by_task"]
+
+log = logging.getLogger(__name__)
+
+MOST_AT_ONCE = 64  # commands on tasks committed in one transaction: bounds how long one holds the store
 
 
 @dataclass(frozen=True)
@@ -61,11 +68,146 @@ def by_request(instance_id: int) -> Loader:
     return load
 
 
-class CommandPipeline:
-    """Every command: one transaction that loads, asks the engine, and records either the refusal or the outcome."""
+@dataclass(frozen=True)
+class _OnTask:
+    """A command on a task waiting for its turn, and where its outcome goes once it is committed."""
 
-    def __init__(self, recording: Recording) -> None:
+    task_id: str
+    judge: Judge
+    answer: asyncio.Future[Transition | Refused]
+
+
+_Answer = Transition | Refused | Exception
+
+
+class CommandPipeline:
+    """Every command: one transaction that loads, asks the engine, and records either the refusal or the outcome.
+
+    Commands on tasks (the clicks) that arrive while the store is busy are committed together, in the next
+    transaction (group commit): each is decided on what the ones before it left, and each caller gets its
+    outcome only once that transaction is committed."""
+
+    def __init__(
+        self,
+        recording: Recording,
+        *,
+        on_group_commit: Callable[[int], None] = lambda _size: None,
+        on_decided: Callable[[str, Transition], None] = lambda _task_id, _transition: None,
+    ) -> None:
         self._workspace, self._recorder, self._on_commit = recording.workspace, recording.recorder, recording.on_commit
+        self._on_group_commit = on_group_commit  # how many commands on tasks each such transaction committed
+        self._on_decided = on_decided  # run in the caller's context once its command on a task is committed
+        self._waiting: deque[_OnTask] = deque()
+        self._committer: asyncio.Task[None] | None = None
+
+    async def run_on_task(self, task_id: str, judge: Judge) -> Transition | Refused:
+        """`run(by_task(task_id), judge)`, committed together with the commands on tasks that arrive meanwhile."""
+        answer: asyncio.Future[Transition | Refused] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_OnTask(task_id, judge, answer))
+        if self._committer is None:  # a context of its own: it works for every caller, not the one that woke it
+            self._committer = asyncio.create_task(
+                self._commit_waiting(), name="baton-group-commit", context=contextvars.Context()
+            )
+        outcome = await answer  # a caller that is cancelled before its turn is left out (its answer is cancelled)
+        if isinstance(outcome, Transition):
+            self._on_decided(task_id, outcome)
+        return outcome
+
+    async def _commit_waiting(self) -> None:
+        try:
+            while self._waiting:
+                await self._commit_batch()
+        finally:
+            self._committer = None
+
+    async def _commit_batch(self) -> None:
+        jobs: list[_OnTask] = []
+        answers: list[_Answer] = []
+        try:
+            async with self._workspace.store.transaction() as work:
+                jobs = self._take()  # the store is this transaction's now: everything that queued meanwhile
+                if not jobs:
+                    return
+                now = self._workspace.now()
+                instances = await work.instances_of_tasks([job.task_id for job in jobs])
+                jobs, later = _one_per_request(jobs, instances)
+                self._waiting.extendleft(reversed(later))  # decided next, on what these leave
+                answers = await self._decide(work, jobs, instances, now)
+        except BaseException as error:
+            for job in jobs:
+                if job.answer.done():
+                    continue
+                if isinstance(error, asyncio.CancelledError):
+                    job.answer.cancel()
+                else:
+                    job.answer.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        self._on_group_commit(len(jobs))
+        if any(isinstance(answer, Transition) for answer in answers):
+            self._on_commit()
+        for job, answer in zip(jobs, answers, strict=True):
+            if job.answer.done():
+                continue
+            if isinstance(answer, Exception):
+                job.answer.set_exception(answer)
+            else:
+                job.answer.set_result(answer)
+
+    def _take(self) -> list[_OnTask]:
+        jobs: list[_OnTask] = []
+        while self._waiting and len(jobs) < MOST_AT_ONCE:
+            job = self._waiting.popleft()
+            if not job.answer.done():  # its caller gave up before its turn: nothing of it is written
+                jobs.append(job)
+        return jobs
+
+    async def _decide(
+        self, work: UnitOfWork, jobs: Sequence[_OnTask], instances: Mapping[str, Instance], now: datetime
+    ) -> list[_Answer]:
+        """Decide and record these commands (each on a request of its own); one that fails alone fails alone."""
+        if len(jobs) == 1:  # its failure is the transaction's, as a command run on its own
+            return list(await self._decide_together(work, jobs, instances, now))
+        try:
+            async with work.savepoint():
+                return list(await self._decide_together(work, jobs, instances, now))
+        except Exception as error:
+            log.warning("%s commands on tasks failed together (%r); recording them one by one", len(jobs), error)
+        answers: list[_Answer] = []
+        for job in jobs:
+            try:
+                async with work.savepoint():
+                    answers.extend(await self._decide_together(work, [job], instances, now))
+            except Exception as error:
+                log.exception("command on task %s failed", job.task_id)
+                answers.append(error)
+        return answers
+
+    async def _decide_together(
+        self, work: UnitOfWork, jobs: Sequence[_OnTask], instances: Mapping[str, Instance], now: datetime
+    ) -> list[Transition | Refused]:
+        directory = await self._workspace.directory_in(work, now)
+        answers: list[Transition | Refused] = []
+        outcomes: list[tuple[WorkflowDefinition, Transition]] = []
+        refusals: list[tuple[int, Event]] = []
+        for job in jobs:
+            instance = instances.get(job.task_id)
+            if instance is None:
+                answers.append(Refused(Why(RefusalReason.NO_SUCH_TASK)))
+                continue
+            definition = await definition_of(work, instance)
+            outcome = job.judge(Subject(definition, instance), directory, now)
+            if isinstance(outcome, Refusal):
+                refusals.append((instance.id, outcome.event))
+                answers.append(Refused(outcome.why))
+            else:
+                outcomes.append((definition, outcome))
+                answers.append(outcome)
+        await self._recorder.record_all(work, outcomes)
+        if refusals:
+            await work.append_history(refusals)
+        return answers
 
     async def run(self, load: Loader, judge: Judge, *, then: AfterRecord | None = None) -> Transition | Refused:
         """Decide and record; a refusal of a running request is in its history (a start refused is only logged).
@@ -115,3 +257,20 @@ class CommandPipeline:
             async with self._workspace.store.transaction() as work:
                 await work.append_events(subject.instance.id, [refusal.event])
         return Refused(refusal.why)
+
+
+def _one_per_request(jobs: Sequence[_OnTask], instances: Mapping[str, Instance]) -> tuple[list[_OnTask], list[_OnTask]]:
+    """The first command on each request (and those on tasks that do not exist), and the rest, in order: a
+    second command on a request is decided in the next transaction, on what the first left."""
+    now: list[_OnTask] = []
+    later: list[_OnTask] = []
+    seen: set[int] = set()
+    for job in jobs:
+        instance = instances.get(job.task_id)
+        if instance is not None and instance.id in seen:
+            later.append(job)
+            continue
+        if instance is not None:
+            seen.add(instance.id)
+        now.append(job)
+    return now, later

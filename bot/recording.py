@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.callbacks import ending_callbacks
+from bot.callbacks import ending_callbacks, ending_callbacks_of
 from bot.engine import AddTimers, CancelTimers, TaskHandedOver, TaskOpened, Transition, WorkflowDefinition
 from bot.rendering import Renderer
 from bot.step_outputs import step_completions
@@ -69,12 +69,13 @@ class TransitionRecorder:
         )
         audiences = [self._home_audience(transition) for transition in transitions]
         viewers = await work.home_viewers(set().union(*audiences))
+        callbacks = await ending_callbacks_of(work, [(d, t.instance, t.events) for d, t in outcomes])
         messages = []
-        for (definition, transition), audience in zip(outcomes, audiences, strict=True):
+        for (definition, transition), audience, ending in zip(outcomes, audiences, callbacks, strict=True):
             instance = transition.instance
             messages.extend(self._renderer.outbox_messages(definition, instance, transition.effects))
             messages.extend(webhook_messages(definition, instance, transition.events))
-            messages.extend(await ending_callbacks(work, definition, instance, transition.events))
+            messages.extend(ending)
             if seen := viewers & audience:
                 messages.extend(self._renderer.home_refreshes(sorted(seen)))
         messages.extend(await step_completions(work, [(t.instance, t.events) for t in transitions]))

@@ -86,11 +86,13 @@ class WorkflowService:
         on_commit: Callable[[], None] = lambda: None,
         on_new_people: Callable[[Iterable[str]], None] = lambda _people: None,
         usergroup_handle: Callable[[str], str | None] = lambda _id: None,
+        on_group_commit: Callable[[int], None] = lambda _size: None,
+        on_decided: Callable[[str, Transition], None] = lambda _task_id, _transition: None,
     ) -> None:
         self._workspace = workspace
         recorder = TransitionRecorder(workspace, renderer, on_new_people=on_new_people)
         recording = Recording(workspace, recorder, on_commit)
-        self._pipeline = CommandPipeline(recording)
+        self._pipeline = CommandPipeline(recording, on_group_commit=on_group_commit, on_decided=on_decided)
         self.screens = Screens(workspace, self._pipeline)
         self.delegations = Delegations(workspace)
         self.timer_sweep = TimerSweep(recording)
@@ -185,7 +187,7 @@ class WorkflowService:
 
     async def act(self, task_id: str, actor: str, decision: str, comment: str | None = None) -> Acted | Refused:
         """Complete, approve or reject a task as `actor`; who may is decided from stored state only."""
-        outcome = await self._pipeline.run(by_task(task_id), _deciding(ActOnTask(task_id, actor, decision, comment)))
+        outcome = await self._pipeline.run_on_task(task_id, _deciding(ActOnTask(task_id, actor, decision, comment)))
         if isinstance(outcome, Refused):
             return outcome
         task = outcome.instance.task(task_id)
@@ -289,7 +291,7 @@ class WorkflowService:
         return await self._apply(task_id, ExtendWait(task_id, actor, days, reason))
 
     async def _apply(self, task_id: str, command: TaskCommand) -> Instance | Refused:
-        outcome = await self._pipeline.run(by_task(task_id), _deciding(command))
+        outcome = await self._pipeline.run_on_task(task_id, _deciding(command))
         return outcome if isinstance(outcome, Refused) else outcome.instance
 
     async def start_for_new_member(self, user_id: str) -> list[Started | Refused | FormInvalid]:

@@ -46,11 +46,21 @@ async def step_completions(
     work: UnitOfWork, finished: Iterable[tuple[Instance, Iterable[Event]]]
 ) -> list[OutboxMessage]:
     """The completions that requests which just ended owe their Workflow Builder steps (marked as queued)."""
+    ended = [
+        instance
+        for instance, events in finished
+        if instance.status.is_finished and any(event.kind in _FINISH_EVENTS for event in events)
+    ]
+    if not ended:
+        return []
+    if len(ended) == 1:
+        only = await work.function_execution_of(ended[0].id)
+        executions = {ended[0].id: only} if only is not None else {}
+    else:
+        executions = await work.function_executions_of([instance.id for instance in ended])
     messages = []
-    for instance, events in finished:
-        if not instance.status.is_finished or not any(event.kind in _FINISH_EVENTS for event in events):
-            continue
-        execution = await work.function_execution_of(instance.id)
+    for instance in ended:
+        execution = executions.get(instance.id)
         if execution is None:
             continue
         await work.mark_function_completing(execution.execution_id, instance.updated_at)

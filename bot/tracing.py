@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from bot.engine.events import Event
+from bot.engine.events import Event, Transition
 from bot.engine.instance import Instance
 from bot.store import Store, UnitOfWork
 from bot.store.records import PendingMessage
@@ -61,6 +61,16 @@ class Tracing:
                 yield span
             finally:
                 _request_span.reset(token)
+
+    def decided(self, task_id: str, transition: Transition) -> None:
+        """Name, on the Slack request being answered, the request and step that its command on a task changed
+        (the unit of work that recorded it may have recorded others' too: clicks are committed together)."""
+        instance = transition.instance
+        task = instance.task(task_id)
+        attributes: dict[str, str | int] = {WORKFLOW: instance.workflow, REQUEST: instance.id}
+        if task is not None:
+            attributes[STEP] = task.step_id
+        _note(_request_span.get(), attributes)
 
     def outbox_send(self, pending: PendingMessage) -> AbstractContextManager[Span | None]:
         """The span of one outbox send (a Slack call or a webhook), with the request it belongs to."""
@@ -159,12 +169,20 @@ class _TracedUnitOfWork:
         await self._work.save_instances(instances)
 
     async def append_events(self, instance_id: int, events: Sequence[Event]) -> None:
-        instance = self._saved.get(instance_id)
         for event in events:
-            task = instance.task(event.task_id) if instance is not None and event.task_id else None
-            if task is not None:
-                self._tell({STEP: task.step_id})
+            self._learn_step(instance_id, event)
         await self._work.append_events(instance_id, events)
+
+    async def append_history(self, lines: Sequence[tuple[int, Event]]) -> None:
+        for instance_id, event in lines:
+            self._learn_step(instance_id, event)
+        await self._work.append_history(lines)
+
+    def _learn_step(self, instance_id: int, event: Event) -> None:
+        instance = self._saved.get(instance_id)
+        task = instance.task(event.task_id) if instance is not None and event.task_id else None
+        if task is not None:
+            self._tell({STEP: task.step_id})
 
     def _learn(self, instance: Instance) -> None:
         self._saved[instance.id] = instance

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from aiohttp import web
 
+from bot.app import Baton
 from bot.emulator import Message, SlackDriver, SlackEmulator, find_action
 from bot.emulator.payloads import (
     action_from_element,
@@ -214,3 +216,16 @@ async def served(application: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+T = TypeVar("T")
+
+
+async def while_the_store_is_busy(baton: Baton, requests: Collection[int], clicks: Sequence[Awaitable[T]]) -> list[T]:
+    """Send these clicks while a transaction holds the store (SQLite's one writer; on PostgreSQL, the rows of
+    these requests), so that they queue up and are committed together once it lets go; their answers."""
+    async with baton.store.transaction() as work:
+        await work.instances(requests)
+        sent = [asyncio.ensure_future(click) for click in clicks]
+        await asyncio.sleep(0.5)  # time for every click to arrive and wait for its turn
+    return await asyncio.gather(*sent)

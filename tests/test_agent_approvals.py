@@ -32,9 +32,9 @@ from bot.settings import ApiTokenScope, SettingsError, load_settings
 
 from .conftest import running_baton
 from .processes import free_port
-from .story import copy_workflows, dm_containing, served, task_message, text_of
+from .story import copy_workflows, dm_containing, served, task_message, text_of, while_the_store_is_busy
 
-ALICE, MARIA, BOB, DIRK = "U0ALICE", "U0MARIA", "U0BOB", "U0DIRK"
+ALICE, MARIA, BOB, DIRK, HANNA = "U0ALICE", "U0MARIA", "U0BOB", "U0DIRK", "U0HANNA"
 AGENT_TOKEN = "agent-token-for-tests-51e0a3"
 ERP_TOKEN = "erp-token-for-tests-9c2d17"
 CALLBACK_SECRET = "callback-secret-for-tests-6f3b"
@@ -161,6 +161,32 @@ async def test_an_agents_question_is_answered_in_slack_and_the_signed_outcome_re
         history = [(entry.kind, entry.actor) for entry in await work.audit_trail(asked["id"])]
     assert ("task_approved", MARIA) in history and history[-1][0] == "instance_completed"
     await dm_containing(slack, ALICE, "was *completed*")  # the requester hears as for any request
+
+
+async def test_questions_decided_at_the_same_moment_each_reach_their_own_callback(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, receiver: Receiver
+) -> None:
+    """Clicks committed together (group commit) still look up each request's own callback."""
+    approvers = [MARIA, BOB, DIRK, HANNA]
+    asked = {}
+    for person in approvers:
+        question = {**QUESTION, "approvers": [person], "text": f"May the agent delete {person}'s files?"}
+        status, request = await call("POST", api(baton, "approvals"), {**question, "callback_url": receiver.url},
+                                     **{"Idempotency-Key": f"cleanup-{person}"})  # fmt: skip
+        assert status == 201, request
+        asked[request["id"]] = person
+    dms = [await task_message(slack, person, "task_approve") for person in approvers]
+    clicks = [driver.click_button_in(dm, person, "task_approve") for dm, person in zip(dms, approvers, strict=True)]
+    answers = await while_the_store_is_busy(baton, list(asked), clicks)
+    assert [answer.status for answer in answers] == [200] * len(approvers)
+
+    def finished() -> dict[int, str] | None:
+        heard = {body["request"]["id"]: body["by"] for body in (json.loads(raw) for _h, raw in receiver.received)}
+        return heard if len(heard) == len(asked) else None
+
+    heard = await slack.wait_for(finished, 15, what="every request's callback")
+    assert heard == asked  # each request's outcome went to its callback, naming its own approver
+    assert all(verified(headers, raw)["event"] == "finished" for headers, raw in receiver.received)
 
 
 async def test_a_retried_question_is_asked_once_and_a_reused_key_with_another_body_is_refused(

@@ -17,7 +17,7 @@ from bot.emulator.methods.functions import FunctionExecution
 
 from .conftest import ADMIN, PROJECT, SIGNING_SECRET, WORKFLOWS, running_baton
 from .processes import BatonProcess
-from .story import ALWAYS_OPEN, copy_workflows, dm_containing, task_message, text_of
+from .story import ALWAYS_OPEN, copy_workflows, dm_containing, task_message, text_of, while_the_store_is_busy
 
 ALICE, MARIA, DIRK = "U0ALICE", "U0MARIA", "U0DIRK"
 
@@ -70,6 +70,29 @@ async def test_an_approval_step_waits_through_a_restart_and_completes_with_the_d
         assert abs(decided_at - time.time()) < 60
         assert "instance_completed" in await trail(baton, 1)
     assert [call.response.get("ok") for call in slack.calls_to("functions.completeSuccess")] == [True]
+
+
+async def test_steps_decided_at_the_same_moment_each_complete_their_own_execution(
+    tmp_path: Path, slack: SlackEmulator, database_url: str
+) -> None:
+    """Clicks committed together (group commit) still complete each request's own Workflow Builder step."""
+    approvers = [MARIA, DIRK, "U0BOB", "U0HANNA"]
+    async with running_baton(tmp_path, slack, database_url=database_url) as (baton, driver):
+        executions = []
+        for person in approvers:
+            answer, execution_id = await driver.run_step(
+                "request_approval", approval_inputs(approvers=[person], title=f"A new laptop, asked of {person}")
+            )
+            assert answer.status == 200
+            executions.append(execution_id)
+        dms = [await task_message(slack, person, "task_approve", containing="A new laptop") for person in approvers]
+        clicks = [driver.click_button_in(dm, person, "task_approve") for dm, person in zip(dms, approvers, strict=True)]
+        answers = await while_the_store_is_busy(baton, [1, 2, 3, 4], clicks)
+        assert [answer.status for answer in answers] == [200] * len(approvers)
+        for person, execution_id in zip(approvers, executions, strict=True):
+            execution = await finished(slack, execution_id)
+            assert execution.state == "completed" and execution.outputs is not None
+            assert (execution.outputs["decision"], execution.outputs["decided_by"]) == ("approved", person)
 
 
 async def test_a_rejected_approval_completes_the_step_with_the_rejection_and_its_reason(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from bot.store.records import ApiOrigin, ApiStart
@@ -32,6 +33,12 @@ class SQLApiRequests(SQLPart):
     async def api_origin(self, instance_id: int) -> ApiOrigin | None:
         row = await self._db.one(f"SELECT {_COLUMNS} FROM api_requests WHERE instance_id = ?", (instance_id,))
         return _origin(row) if row else None
+
+    async def api_origins(self, instance_ids: Collection[int]) -> dict[int, ApiOrigin]:
+        rows = await self._all_among(
+            f"SELECT {_COLUMNS} FROM api_requests WHERE {{among}}", "instance_id", sorted(set(instance_ids)), "bigint"
+        )
+        return {row[0]: _origin(row) for row in rows}
 
     async def api_origin_by_key(self, token: str, idempotency_key: str) -> ApiOrigin | None:
         row = await self._db.one(

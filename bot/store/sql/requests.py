@@ -77,6 +77,23 @@ class SQLRequests(SQLPart):
         )
         return instance_from_state(row[0]) if row else None
 
+    async def instances_of_tasks(self, task_ids: Collection[str]) -> dict[str, Instance]:
+        """The instance of each of these tasks, in one query, locked as `instance_of_task` locks one (tasks that
+        do not exist are left out; tasks of one request share one loaded instance)."""
+        lock = f"{self._row_lock} OF i" if self._row_lock else ""
+        rows = await self._all_among(
+            f"SELECT t.id, i.id, i.state FROM instances i JOIN tasks t ON t.instance_id = i.id "
+            f"WHERE {{among}} ORDER BY i.id{lock}",
+            "t.id",
+            list(dict.fromkeys(task_ids)),
+            "text",
+        )
+        loaded: dict[int, Instance] = {}
+        for _task_id, instance_id, state in rows:
+            if instance_id not in loaded:
+                loaded[instance_id] = instance_from_state(state)
+        return {row[0]: loaded[row[1]] for row in rows}
+
     async def save_instance(self, instance: Instance) -> None:
         """Upsert the instance and its tasks; rewrite the assignees of the tasks whose status or due time changed."""
         await self._db.write(_SAVE_INSTANCE, instance_row(instance))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from bot.store.records import StepExecution
@@ -30,6 +31,16 @@ class SQLFunctionExecutions(SQLPart):
             (instance_id,),
         )
         return StepExecution(str(row[0]), str(row[1]), row[2]) if row else None
+
+    async def function_executions_of(self, instance_ids: Collection[int]) -> dict[int, StepExecution]:
+        rows = await self._all_among(
+            "SELECT instance_id, execution_id, callback_id, workflow_execution_id FROM function_executions "
+            "WHERE completing_at IS NULL AND {among}",
+            "instance_id",
+            sorted(set(instance_ids)),
+            "bigint",
+        )
+        return {row[0]: StepExecution(str(row[1]), str(row[2]), row[3]) for row in rows}
 
     async def mark_function_completing(self, execution_id: str, now: datetime) -> None:
         await self._db.write(

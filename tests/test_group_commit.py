@@ -1,0 +1,116 @@
+"""Clicks that arrive together are committed together (group commit), and each is still a promise on its own.
+
+While one transaction holds the store, the clicks that arrive wait in a queue; the next transaction takes all
+of them, decides each in turn, and commits them at once. Each click is answered only after that commit, a
+second click on the same request is decided on what the first left, and a click that fails does not take the
+others down with it. Driven through Baton's real HTTP path with signed clicks, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.app import Baton
+from bot.emulator import Message, SlackDriver, SlackEmulator
+
+from .story import big_org, copy_workflows, field_values, task_message, told, while_the_store_is_busy
+
+TEAMS = 16
+
+
+@pytest.fixture
+def workflows_dir(tmp_path: Path) -> Path:
+    workflows = copy_workflows(tmp_path / "workflows")
+    big_org(workflows, teams=TEAMS, team_size=1)  # one approver each: no DM queue is paced for long
+    return workflows
+
+
+def pairs() -> list[tuple[str, str]]:
+    return [(f"U0E{team:04d}00", f"U0M{team:04d}") for team in range(TEAMS)]
+
+
+async def approvals_waiting(driver: SlackDriver, slack: SlackEmulator) -> list[tuple[str, int, Message]]:
+    """One expense per employee, started one after another: (manager, request number, the manager's task DM)."""
+    waiting = []
+    for number, (employee, manager) in enumerate(pairs(), start=1):
+        slack.add_user(employee, name=employee.lower())
+        slack.add_user(manager, name=manager.lower())
+        await driver.send_command(employee, "start expense-approval")
+        view = await slack.wait_for(lambda employee=employee: (slack.open_views(employee) or [None])[-1])
+        values = field_values(amount=10 + number, currency=("select", "EUR"), reason=f"Item {number}")
+        assert (await driver.submit_view(employee, view, values)).status == 200
+        waiting.append((manager, number, await task_message(slack, manager, "task_approve")))
+    return waiting
+
+
+async def approvals_committed(baton: Baton, request: int) -> int:
+    """How many approvals of this request a fresh snapshot of the store holds (what is committed, nothing else)."""
+    async with baton.store.reading() as work:
+        return [entry.kind for entry in await work.audit_trail(request)].count("task_approved")
+
+
+def commits(baton: Baton) -> tuple[float, float]:
+    """(transactions that committed commands on tasks, commands they committed), from Baton's own metrics."""
+    registry = baton.metrics.registry
+    count = registry.get_sample_value("baton_commands_per_commit_count") or 0.0
+    total = registry.get_sample_value("baton_commands_per_commit_sum") or 0.0
+    return count, total
+
+
+async def test_simultaneous_clicks_share_commits_and_each_is_committed_when_it_is_answered(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    waiting = await approvals_waiting(driver, slack)
+    before = commits(baton)
+
+    async def click(manager: str, request: int, task: Message) -> int:
+        response = await driver.click_button_in(task, manager, "task_approve")
+        assert response.status == 200
+        return await approvals_committed(baton, request)  # read at once: the answer came after the commit
+
+    requests = [request for _, request, _ in waiting]
+    seen = await while_the_store_is_busy(baton, requests, [click(*waiting_one) for waiting_one in waiting])
+    assert seen == [1] * TEAMS
+    count, total = (after - earlier for after, earlier in zip(commits(baton), before, strict=True))
+    assert total == TEAMS
+    assert count <= 3, f"{TEAMS} clicks that waited together took {count} transactions"
+
+
+async def broken_state(database_url: str, request: int) -> None:
+    """Edit one request's stored state by hand so that it names a workflow version the store does not have."""
+    select, update = "SELECT state FROM instances WHERE id = {}", "UPDATE instances SET state = {} WHERE id = {}"
+    if database_url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            state = json.loads(db.execute(select.format("?"), (request,)).fetchone()[0])
+            state["definition_version"] = "edited-by-hand"
+            db.execute(update.format("?", "?"), (json.dumps(state), request))
+            db.commit()
+        return
+    connection = await asyncpg.connect(database_url)
+    try:
+        state = json.loads(await connection.fetchval(select.format("$1"), request))
+        state["definition_version"] = "edited-by-hand"
+        await connection.execute(update.format("$1", "$2"), json.dumps(state), request)
+    finally:
+        await connection.close()
+
+
+async def test_a_click_that_cannot_be_recorded_fails_alone_and_the_others_commit(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton, database_url: str
+) -> None:
+    waiting = await approvals_waiting(driver, slack)
+    broken = waiting[len(waiting) // 2]
+    await broken_state(database_url, broken[1])
+
+    clicks = [driver.click_button_in(task, manager, "task_approve") for manager, _, task in waiting]
+    answers = await while_the_store_is_busy(baton, [request for _, request, _ in waiting], clicks)
+    assert all(answer.status == 200 for answer in answers)  # never a 5xx for a click
+    for _manager, request, _task in waiting:
+        assert await approvals_committed(baton, request) == (0 if request == broken[1] else 1), request
+    await told(slack, broken[0], "went wrong")  # the one person whose click failed is told so
