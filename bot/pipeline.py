@@ -7,7 +7,7 @@ import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.engine import Event, Instance, OrgDirectory, Refusal, RefusalReason, Transition, Why, WorkflowDefinition
@@ -75,9 +75,7 @@ class _OnTask:
     task_id: str
     judge: Judge
     answer: asyncio.Future[Transition | Refused]
-
-
-_Answer = Transition | Refused | Exception
+    alone: bool = False  # it failed with others: it gets a transaction of its own, so it fails alone
 
 
 class CommandPipeline:
@@ -85,7 +83,9 @@ class CommandPipeline:
 
     Commands on tasks (the clicks) that arrive while the store is busy are committed together, in the next
     transaction (group commit): each is decided on what the ones before it left, and each caller gets its
-    outcome only once that transaction is committed."""
+    outcome only once that transaction is committed. If the transaction fails, nothing of it is written and
+    each of its commands is tried again in a transaction of its own, so one that cannot be recorded fails
+    alone."""
 
     def __init__(
         self,
@@ -122,7 +122,7 @@ class CommandPipeline:
 
     async def _commit_batch(self) -> None:
         jobs: list[_OnTask] = []
-        answers: list[_Answer] = []
+        answers: list[Transition | Refused] = []
         try:
             async with self._workspace.store.transaction() as work:
                 jobs = self._take()  # the store is this transaction's now: everything that queued meanwhile
@@ -132,8 +132,12 @@ class CommandPipeline:
                 instances = await work.instances_of_tasks([job.task_id for job in jobs])
                 jobs, later = _one_per_request(jobs, instances)
                 self._waiting.extendleft(reversed(later))  # decided next, on what these leave
-                answers = await self._decide(work, jobs, instances, now)
+                answers = await self._decide_together(work, jobs, instances, now)
         except BaseException as error:
+            if isinstance(error, Exception) and len(jobs) > 1:
+                log.warning("%s commands on tasks failed together (%r); each is tried alone", len(jobs), error)
+                self._waiting.extendleft(replace(job, alone=True) for job in reversed(jobs))
+                return
             for job in jobs:
                 if job.answer.done():
                     continue
@@ -148,45 +152,27 @@ class CommandPipeline:
         if any(isinstance(answer, Transition) for answer in answers):
             self._on_commit()
         for job, answer in zip(jobs, answers, strict=True):
-            if job.answer.done():
-                continue
-            if isinstance(answer, Exception):
-                job.answer.set_exception(answer)
-            else:
+            if not job.answer.done():
                 job.answer.set_result(answer)
 
     def _take(self) -> list[_OnTask]:
+        """The commands to commit now, in order: all that wait (up to MOST_AT_ONCE), or one that must go alone."""
         jobs: list[_OnTask] = []
         while self._waiting and len(jobs) < MOST_AT_ONCE:
+            if self._waiting[0].alone and jobs:
+                break
             job = self._waiting.popleft()
-            if not job.answer.done():  # its caller gave up before its turn: nothing of it is written
-                jobs.append(job)
+            if job.answer.done():  # its caller gave up before its turn: nothing of it is written
+                continue
+            jobs.append(job)
+            if job.alone:
+                break
         return jobs
-
-    async def _decide(
-        self, work: UnitOfWork, jobs: Sequence[_OnTask], instances: Mapping[str, Instance], now: datetime
-    ) -> list[_Answer]:
-        """Decide and record these commands (each on a request of its own); one that fails alone fails alone."""
-        if len(jobs) == 1:  # its failure is the transaction's, as a command run on its own
-            return list(await self._decide_together(work, jobs, instances, now))
-        try:
-            async with work.savepoint():
-                return list(await self._decide_together(work, jobs, instances, now))
-        except Exception as error:
-            log.warning("%s commands on tasks failed together (%r); recording them one by one", len(jobs), error)
-        answers: list[_Answer] = []
-        for job in jobs:
-            try:
-                async with work.savepoint():
-                    answers.extend(await self._decide_together(work, [job], instances, now))
-            except Exception as error:
-                log.exception("command on task %s failed", job.task_id)
-                answers.append(error)
-        return answers
 
     async def _decide_together(
         self, work: UnitOfWork, jobs: Sequence[_OnTask], instances: Mapping[str, Instance], now: datetime
     ) -> list[Transition | Refused]:
+        """Decide and record these commands (each on a request of its own), in order, in this unit of work."""
         directory = await self._workspace.directory_in(work, now)
         answers: list[Transition | Refused] = []
         outcomes: list[tuple[WorkflowDefinition, Transition]] = []
