@@ -277,6 +277,9 @@ class Baton:
         With STOP_NOTICE_SECONDS, /readyz answers 503 for that long first while requests are still served, so that
         a load balancer stops sending before the port closes."""
         clean = await self.http.close(notice_seconds=self.settings.stop_notice_seconds)
+        if not await self.service.commands_settled(timeout=DRAIN_SECONDS / 2):  # clicks of requests cut short
+            clean = False
+            log.warning("stopping: clicks still being committed after %ss; they fail", DRAIN_SECONDS / 2)
         clean = await self.followups.drain(timeout=DRAIN_SECONDS / 2) and clean
         clean = await self.scheduler.stop(timeout=DRAIN_SECONDS / 2) and clean
         try:

@@ -99,6 +99,22 @@ class CommandPipeline:
         self._on_decided = on_decided  # run in the caller's context once its command on a task is committed
         self._waiting: deque[_OnTask] = deque()
         self._committer: asyncio.Task[None] | None = None
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Commands on tasks given to `run_on_task` and not answered yet."""
+        return self._in_flight
+
+    async def settled(self, *, timeout: float) -> bool:
+        """Wait until no command on a task waits or is being committed; False if `timeout` ran out first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._committer is not None:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     async def run_on_task(self, task_id: str, judge: Judge) -> Transition | Refused:
         """`run(by_task(task_id), judge)`, committed together with the commands on tasks that arrive meanwhile."""
@@ -108,7 +124,11 @@ class CommandPipeline:
             self._committer = asyncio.create_task(
                 self._commit_waiting(), name="baton-group-commit", context=contextvars.Context()
             )
-        outcome = await answer  # a caller that is cancelled before its turn is left out (its answer is cancelled)
+        self._in_flight += 1
+        try:
+            outcome = await answer  # a caller cancelled before its turn is left out (its answer is cancelled)
+        finally:
+            self._in_flight -= 1
         if isinstance(outcome, Transition):
             self._on_decided(task_id, outcome)
         return outcome
@@ -119,22 +139,32 @@ class CommandPipeline:
                 await self._commit_batch()
         finally:
             self._committer = None
+            while self._waiting:  # stopped by cancellation: no caller is left waiting for an answer
+                job = self._waiting.popleft()
+                if not job.answer.done():
+                    job.answer.cancel()
 
     async def _commit_batch(self) -> None:
         jobs: list[_OnTask] = []
         answers: list[Transition | Refused] = []
+        decided = False  # the body ran to its end: what fails now is the commit itself
         try:
             async with self._workspace.store.transaction() as work:
                 jobs = self._take()  # the store is this transaction's now: everything that queued meanwhile
                 if not jobs:
                     return
-                now = self._workspace.now()
                 instances = await work.instances_of_tasks([job.task_id for job in jobs])
+                now = self._workspace.now()  # after the rows' locks (PostgreSQL), so each history stays in order
                 jobs, later = _one_per_request(jobs, instances)
                 self._waiting.extendleft(reversed(later))  # decided next, on what these leave
                 answers = await self._decide_together(work, jobs, instances, now)
+                decided = True
         except BaseException as error:
-            if isinstance(error, Exception) and len(jobs) > 1:
+            if not jobs:  # the store could not even be opened: everyone waiting hears why, nobody spins
+                jobs = [self._waiting.popleft() for _ in range(len(self._waiting))]
+            elif isinstance(error, Exception) and len(jobs) > 1 and not decided:
+                # Nothing of it was written: each command gets a transaction of its own, so one fails alone.
+                # (A failed COMMIT is not retried: on PostgreSQL it may have committed after all.)
                 log.warning("%s commands on tasks failed together (%r); each is tried alone", len(jobs), error)
                 self._waiting.extendleft(replace(job, alone=True) for job in reversed(jobs))
                 return
@@ -148,12 +178,14 @@ class CommandPipeline:
             if not isinstance(error, Exception):
                 raise
             return
-        self._on_group_commit(len(jobs))
-        if any(isinstance(answer, Transition) for answer in answers):
-            self._on_commit()
-        for job, answer in zip(jobs, answers, strict=True):
-            if not job.answer.done():
-                job.answer.set_result(answer)
+        try:
+            self._on_group_commit(len(jobs))
+            if any(isinstance(answer, Transition) for answer in answers):
+                self._on_commit()
+        finally:  # committed: every caller gets its outcome, whatever the hooks do
+            for job, answer in zip(jobs, answers, strict=True):
+                if not job.answer.done():
+                    job.answer.set_result(answer)
 
     def _take(self) -> list[_OnTask]:
         """The commands to commit now, in order: all that wait (up to MOST_AT_ONCE), or one that must go alone."""

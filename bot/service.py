@@ -185,6 +185,15 @@ class WorkflowService:
         )
         return Started(outcome.instance)
 
+    @property
+    def commands_in_flight(self) -> int:
+        """Commands on tasks (clicks) waiting for their commit or being committed."""
+        return self._pipeline.in_flight
+
+    async def commands_settled(self, *, timeout: float) -> bool:
+        """Wait until every command on a task given so far is committed and answered (False on timeout)."""
+        return await self._pipeline.settled(timeout=timeout)
+
     async def act(self, task_id: str, actor: str, decision: str, comment: str | None = None) -> Acted | Refused:
         """Complete, approve or reject a task as `actor`; who may is decided from stored state only."""
         outcome = await self._pipeline.run_on_task(task_id, _deciding(ActOnTask(task_id, actor, decision, comment)))

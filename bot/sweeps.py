@@ -105,12 +105,14 @@ class DigestSweep:
         now = self._workspace.now()
         async with self._workspace.store.transaction() as work:
             plans = plan_digests(await work.open_assignments(), self._workspace.directory, settings, now)
+            # One query, in id order: where rows are locked, in the order every batch of clicks takes them.
+            loaded = await work.instances({a.instance_id for plan in plans for a in (*plan.own, *plan.team_overdue)})
             sent = 0
             for plan in plans:
                 if not await work.first_digest(plan.user_id, plan.local_date, now):
                     continue
                 ids = {a.instance_id for a in (*plan.own, *plan.team_overdue)}
-                instances = {i: inst for i in ids if (inst := await work.instance(i)) is not None}
+                instances = {i: loaded[i] for i in ids if i in loaded}
                 await work.enqueue([self._renderer.digest_message(plan, instances, now)], now)
                 sent += 1
         if sent:

@@ -227,5 +227,17 @@ async def while_the_store_is_busy(baton: Baton, requests: Collection[int], click
     async with baton.store.transaction() as work:
         await work.instances(requests)
         sent = [asyncio.ensure_future(click) for click in clicks]
-        await asyncio.sleep(0.5)  # time for every click to arrive and wait for its turn
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while baton.service.commands_in_flight < len(sent) and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # until every click has arrived and waits for its commit
+        assert baton.service.commands_in_flight == len(sent), "not every click reached the store's queue"
     return await asyncio.gather(*sent)
+
+
+def commits_of_clicks(baton: Baton) -> tuple[float, float]:
+    """(transactions that committed commands on tasks, commands they committed), from Baton's own metrics."""
+    registry = baton.metrics.registry
+    count = registry.get_sample_value("baton_commands_per_commit_count") or 0.0
+    total = registry.get_sample_value("baton_commands_per_commit_sum") or 0.0
+    return count, total

@@ -32,7 +32,15 @@ from bot.settings import ApiTokenScope, SettingsError, load_settings
 
 from .conftest import running_baton
 from .processes import free_port
-from .story import copy_workflows, dm_containing, served, task_message, text_of, while_the_store_is_busy
+from .story import (
+    commits_of_clicks,
+    copy_workflows,
+    dm_containing,
+    served,
+    task_message,
+    text_of,
+    while_the_store_is_busy,
+)
 
 ALICE, MARIA, BOB, DIRK, HANNA = "U0ALICE", "U0MARIA", "U0BOB", "U0DIRK", "U0HANNA"
 AGENT_TOKEN = "agent-token-for-tests-51e0a3"
@@ -177,8 +185,10 @@ async def test_questions_decided_at_the_same_moment_each_reach_their_own_callbac
         asked[request["id"]] = person
     dms = [await task_message(slack, person, "task_approve") for person in approvers]
     clicks = [driver.click_button_in(dm, person, "task_approve") for dm, person in zip(dms, approvers, strict=True)]
+    before = commits_of_clicks(baton)[0]
     answers = await while_the_store_is_busy(baton, list(asked), clicks)
     assert [answer.status for answer in answers] == [200] * len(approvers)
+    assert commits_of_clicks(baton)[0] - before <= 2  # committed together (PostgreSQL: the first alone)
 
     def finished() -> dict[int, str] | None:
         heard = {body["request"]["id"]: body["by"] for body in (json.loads(raw) for _h, raw in receiver.received)}

@@ -17,7 +17,15 @@ from bot.emulator.methods.functions import FunctionExecution
 
 from .conftest import ADMIN, PROJECT, SIGNING_SECRET, WORKFLOWS, running_baton
 from .processes import BatonProcess
-from .story import ALWAYS_OPEN, copy_workflows, dm_containing, task_message, text_of, while_the_store_is_busy
+from .story import (
+    ALWAYS_OPEN,
+    commits_of_clicks,
+    copy_workflows,
+    dm_containing,
+    task_message,
+    text_of,
+    while_the_store_is_busy,
+)
 
 ALICE, MARIA, DIRK = "U0ALICE", "U0MARIA", "U0DIRK"
 
@@ -87,8 +95,13 @@ async def test_steps_decided_at_the_same_moment_each_complete_their_own_executio
             executions.append(execution_id)
         dms = [await task_message(slack, person, "task_approve", containing="A new laptop") for person in approvers]
         clicks = [driver.click_button_in(dm, person, "task_approve") for dm, person in zip(dms, approvers, strict=True)]
-        answers = await while_the_store_is_busy(baton, [1, 2, 3, 4], clicks)
+        async with baton.store.transaction(read_only=True) as work:
+            requests = [instance.id for instance in await work.instances_requested_by(ALICE)]
+        assert len(requests) == len(approvers)
+        before = commits_of_clicks(baton)[0]
+        answers = await while_the_store_is_busy(baton, requests, clicks)
         assert [answer.status for answer in answers] == [200] * len(approvers)
+        assert commits_of_clicks(baton)[0] - before <= 2  # committed together (PostgreSQL: the first alone)
         for person, execution_id in zip(approvers, executions, strict=True):
             execution = await finished(slack, execution_id)
             assert execution.state == "completed" and execution.outputs is not None
