@@ -16,6 +16,8 @@ from bot.engine import WorkflowDefinition
 
 from .dialect import SQLiteDialect
 from .errors import StoreError, opened
+from .report_rows import complete_migration
+from .reporting import Fetch
 from .schema import migration_statements, migrations_to_apply
 from .session import Rows, Statement
 from .sql import SQLUnitOfWork
@@ -85,6 +87,7 @@ class SQLiteStore:
             try:
                 for statement in migration_statements(version, "sqlite"):
                     await connection.execute(statement)
+                await complete_migration(version, _fetch(connection), connection.executemany)
                 await connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
                 await connection.execute("COMMIT")
             except BaseException:
@@ -112,7 +115,9 @@ class SQLiteStore:
         async with self._lock:
             session = SQLiteSession(self._require(), read_only=read_only)
             try:
-                yield SQLUnitOfWork(session, _DIALECT, self._definitions, locking=False)
+                work = SQLUnitOfWork(session, _DIALECT, self._definitions, locking=False)
+                yield work
+                await work.settle_reports()  # the report rows of the requests it finished, in its own commit
             except BaseException:
                 await session.finish(commit=False)
                 raise
@@ -138,6 +143,13 @@ class SQLiteStore:
 
 
 Step = Callable[[sqlite3.Connection], object]
+
+
+def _fetch(connection: aiosqlite.Connection) -> Fetch:
+    async def fetch(sql: str, params: Sequence[Any]) -> list[Any]:
+        return list(await connection.execute_fetchall(sql, params))
+
+    return fetch
 
 
 async def _in_thread(connection: aiosqlite.Connection, work: Callable[[], T]) -> T:
