@@ -11,21 +11,28 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bot.clock import Clock
+from bot.catalog import load_catalog
+from bot.clock import Clock, OffsetClock
 from bot.engine import OrgChart, OrgDirectory, Person
 from bot.engine.kpi_facts import compute_report
 from bot.engine.kpis import KpiReport, Period, parse_period
 from bot.migrate import migrate
 from bot.reporting.kpi_report import load_facts, report_for, teams_of
 from bot.retention import RetentionSweep
+from bot.service import Acted, Refused, Started, WorkflowService
+from bot.slack.outgoing import BlockKitRenderer
 from bot.store import Store, store_for
+from bot.store.report_rows import REQUEST_COLUMNS, TASK_COLUMNS, final_rows
+from bot.workspace import Workspace
 
 from .databases import UNDO_15, run_statements
 from .row_report import compute_kpis, load_rows
+from .story import WORKFLOWS, copy_workflows
 
 START = datetime(2026, 8, 3, 8, 0, tzinfo=UTC)  # a Monday
 NOW = datetime(2026, 11, 18, 15, 30, 0, 250_000, tzinfo=UTC)  # a Wednesday, with microseconds
@@ -292,11 +299,103 @@ async def test_with_requests_purged_for_retention_both_reports_add_their_tallies
         purged = await RetentionSweep(store, clock, days=60).purge_expired(max_batches=None)
         async with store.transaction(read_only=True) as work:
             tallies = await work.purged_tallies(START - timedelta(days=7), NOW, workflows=None)
+        requests, _ = await _stored_rows(store)  # the purged requests' report rows went with them
         year = await _compare(store)
     finally:
         await store.close()
-    assert purged.requests > 100 and year is not None
+    assert (
+        purged.requests > 100
+        and year is not None
+        and len(requests)
+        == len(history.instances) - purged.requests - sum(1 for row in history.instances if row[4] == "running")
+    )
     assert any(t.measure == "completed" and t.count > 1 for t in tallies)  # a day's mean stands in for several
     assert any(t.measure == "task_decided" and t.count > 1 and t.overdue for t in tallies)
     assert any(t.measure == "reminder_sent" for t in tallies)
     assert year.total.started > 300 and year.total.completed > 150
+
+
+# ---- the report rows the store writes as requests finish -----------------------------------------------------
+
+ALICE, BOB, MARIA, FIONA = "U0ALICE", "U0BOB", "U0MARIA", "U0FIONA"
+LIVE_RATES = {("expense-approval", "manager_approval"): 80.0, ("expense-approval", "finance_approval"): 120.5}
+
+
+async def _stored_rows(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """The report rows in the tables, and those the migration's backfill makes of the same history now."""
+    async with store.transaction(read_only=True) as work:
+        fetch = work._db.all  # type: ignore[attr-defined]
+        stored = (
+            {tuple(r) for r in await fetch(f"SELECT {', '.join(REQUEST_COLUMNS)} FROM report_requests", ())},
+            {tuple(r) for r in await fetch(f"SELECT {', '.join(TASK_COLUMNS)} FROM report_tasks", ())},
+        )
+        finished = [int(r[0]) for r in await fetch("SELECT id FROM instances WHERE status <> 'running'", ())]
+        requests, tasks = await final_rows(fetch, finished) if finished else ([], [])
+    assert stored == ({tuple(r) for r in requests}, {tuple(r) for r in tasks})
+    return stored
+
+
+async def _exact(store: Store, now: datetime, periods: Sequence[Period]) -> KpiReport:
+    """Every period's report over every workflow and over one: the row-based report's figures; the first's."""
+    teams = teams_of(OrgDirectory(load_catalog(WORKFLOWS).org))
+    first = None
+    for period in periods:
+        for workflows in (None, ["expense-approval"]):
+            rows = await load_rows(store, period, workflows=workflows)
+            before = compute_kpis(rows, period, now=now, teams=teams, rates=LIVE_RATES)
+            summed = await report_for(store, period, now=now, workflows=workflows, teams=teams, rates=LIVE_RATES)
+            assert summed == before, (period.label, workflows)
+            first = first or summed
+    assert first is not None
+    return first
+
+
+async def test_report_rows_are_written_as_requests_finish_and_reports_stay_exact_while_requests_end(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Requests decided, snoozed, handed over, rejected and cancelled through the service: each finishing
+    transaction writes the request's report rows (the same rows migration 15 would write), and reports over periods
+    that requests end in the middle of, before and after they end, are the row-based report's."""
+    clock = OffsetClock(start=START)
+    workflows = copy_workflows(tmp_path / "workflows")
+    store = store_for(database_url)
+    await store.open()
+    service = WorkflowService(
+        Workspace(store, load_catalog(workflows), admins=(FIONA,), clock=clock), renderer=BlockKitRenderer()
+    )
+    try:
+        first_tasks: list[str] = []
+        for number in range(8):
+            form = {"amount": 1500 if number % 3 == 0 else 120, "currency": "EUR", "reason": f"trip number {number}"}
+            started = await service.start("expense-approval", (ALICE, BOB)[number % 2], form)
+            assert isinstance(started, Started), started
+            first_tasks.append(started.instance.open_tasks()[0].id)
+            clock.advance(timedelta(hours=5, microseconds=number))
+        assert await service.snooze(first_tasks[1], MARIA, "1h")
+        assert await service.reassign(first_tasks[2], MARIA, "U0DIRK")
+        clock.advance(timedelta(hours=3))
+        finance: list[str] = []
+        for index, task_id in enumerate(first_tasks[:6]):
+            actor = "U0DIRK" if index == 2 else MARIA
+            decision = "reject" if index == 4 else "approve"
+            acted = await service.act(task_id, actor, decision, "no receipt" if index == 4 else None)
+            assert isinstance(acted, Acted), acted
+            finance += [task.id for task in acted.instance.open_tasks()]
+            clock.advance(timedelta(hours=2))
+        assert not isinstance(await service.cancel(int(first_tasks[6].split(".")[0]), ALICE), Refused)
+        middle = clock.now()
+        periods = [Period(START, middle + timedelta(days=1), "so far"), Period(START, middle, "until now")]
+        stored = await _stored_rows(store)
+        assert len(stored[0]) == 5  # three approved under 1000 (done), one rejected, one cancelled
+        await _exact(store, middle, periods)
+        clock.advance(timedelta(days=1))
+        for task_id in finance:  # the requests over 1000 end now, in the middle of the period below
+            assert isinstance(await service.act(task_id, FIONA, "approve"), Acted)
+        clock.advance(timedelta(hours=1))
+        later = clock.now()
+        stored = await _stored_rows(store)
+        report = await _exact(store, later, [Period(START, later + timedelta(days=1), "so far"), *periods])
+    finally:
+        await store.close()
+    assert finance and report.total.completed >= 4 and report.total.rejected == 1 and report.total.cancelled == 1
+    assert report.flow.requests == len(stored[0]) and report.flow.costed and report.flow.cost

@@ -35,7 +35,7 @@ def _clamped(expression: str) -> str:
 
 
 def _spreads(groups: Mapping[_K, list[int]]) -> dict[_K, Spread]:
-    return {key: spread_of(values) for key, values in groups.items()}
+    return {key: spread_of(values) for key, values in groups.items() if values}
 
 
 def _values(joined: str | None) -> list[int]:
