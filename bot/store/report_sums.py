@@ -14,15 +14,16 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from bot.engine.kpi_facts import FlowSums, SpanGroup, micros
 from bot.engine.kpi_sums import KpiSums, QueueSums, RequestSteps, Spread, StepSums, spread_of
-from bot.engine.kpis import CLOSING_TASK_EVENTS, Period, week_start
+from bot.engine.kpis import CLOSING_TASK_EVENTS, COUNTED_EVENTS, EventCount, Period, week_start
 
 from .report_facts import _MONDAY_OFFSET, _WEEK, _us, _week
-from .reporting import Fetch, _event_counts, _Query, _workflow_filter, rating_rows
+from .reporting import _WEEK_SQL as _WEEK_SECONDS
+from .reporting import _WEEK_ZERO, Fetch, _Query, _workflow_filter, rating_rows
 
 __all__ = ["report_sums"]
 
@@ -64,7 +65,7 @@ async def report_sums(
     as_of = min(period.end, now)
     finished, started, requesters, cycles, week_cycles, all_cycles = await _requests(fetch, period, workflows, joined)
     steps, assignees, team_sums = await _tasks(fetch, period, as_of, workflows, teams or {}, joined)
-    counts = await _event_counts(fetch, period.start, period.end, workflows)
+    counts = await _counted_events(fetch, period, workflows)
     if not flow:
         return KpiSums(
             finished, started, requesters, cycles, week_cycles, all_cycles, steps, assignees, team_sums, counts
@@ -175,6 +176,21 @@ def _request_sums(rows: Sequence[Sequence[Any]]) -> _RequestSums:
     cycles, week_cycles = _spreads(by_workflow), _spreads(by_week)
     all_cycles = spread_of(every) if every else None
     return finished, dict(started), requesters, cycles, week_cycles, all_cycles
+
+
+async def _counted_events(fetch: Fetch, period: Period, workflows: Sequence[str] | None) -> list[EventCount]:
+    """The counted events of the period by workflow, step, kind and week (reporting._event_counts, the workflow
+    each event carries rather than its request's: the same, written with it)."""
+    q = _Query()
+    week = _WEEK_SECONDS.format(column="e.at")
+    rows = await fetch(
+        f"SELECT e.workflow, t.step_id, e.kind, {week}, COUNT(*) FROM events e LEFT JOIN tasks t ON t.id = e.task_id "
+        f"WHERE e.kind IN ({q.many(COUNTED_EVENTS)}) AND e.at >= {q(period.start.timestamp())} "
+        f"AND e.at < {q(period.end.timestamp())}{_workflow_filter(q, 'e.workflow', workflows)} "
+        f"GROUP BY e.workflow, t.step_id, e.kind, {week}",
+        q.params,
+    )
+    return [EventCount(r[0], r[1], r[2], _WEEK_ZERO + timedelta(weeks=int(r[3])), int(r[4])) for r in rows]
 
 
 def _live_tasks(q: _Query, period: Period, as_of: datetime, workflows: Sequence[str] | None) -> str:
@@ -348,50 +364,53 @@ async def _flow(
     return FlowSums(int(count or 0), int(touch or 0), int(wait or 0)), costs
 
 
+_SPAN_CLOSED = 100_000  # a span's key: (opening * this + closing + 1) * 2 + decided (week numbers are far below)
+
+
 async def _spans(
     fetch: Fetch, period: Period, *, first: datetime, as_of: datetime, workflows: Sequence[str] | None
 ) -> list[SpanGroup]:
     """Tasks per week (report_facts.span_facts): the finished requests' tasks from their rows, the running ones'
-    from theirs, grouped by where their opening and closing fall against the period's weeks."""
+    from theirs, grouped by where their opening and closing fall against the period's weeks. Each place is one
+    number (its week * 4, + 2 at or after the first moment counted, + 1 at or after the as-of time), and a group's
+    key one number too, so that the database sorts integers."""
     q = _Query()
     first_us, as_of_us, start_us, end_us = micros(first), micros(as_of), micros(period.start), micros(period.end)
-    closed = "CASE WHEN r.status = 'open' THEN NULL ELSE r.acted_us END"
+
+    def place(us: str) -> str:
+        return (
+            f"({_weeks_of(us)} * 4 + CASE WHEN {us} >= {q(first_us)} THEN 2 ELSE 0 END "
+            f"+ CASE WHEN {us} >= {q(as_of_us)} THEN 1 ELSE 0 END)"
+        )
+
+    def key(status: str, created: str, closed: str) -> str:
+        return (
+            f"(({place(created)} * {_SPAN_CLOSED} + CASE WHEN {status} = 'open' THEN 0 ELSE {place(closed)} + 1 END) "
+            f"* 2 + CASE WHEN {status} <> 'open' AND {status} <> 'cancelled' THEN 1 ELSE 0 END)"
+        )
+
     final = (
-        f"SELECT {_weeks_of('r.created_us')} AS ow, "
-        f"CASE WHEN r.created_us >= {q(first_us)} THEN 1 ELSE 0 END AS of, "
-        f"CASE WHEN r.created_us >= {q(as_of_us)} THEN 1 ELSE 0 END AS oe, "
-        f"{_weeks_of(closed)} AS cw, "
-        f"CASE WHEN {closed} >= {q(first_us)} THEN 1 ELSE 0 END AS cf, "
-        f"CASE WHEN {closed} >= {q(as_of_us)} THEN 1 ELSE 0 END AS ce, "
-        "CASE WHEN r.status <> 'open' AND r.status <> 'cancelled' THEN 1 ELSE 0 END AS decided "
-        f"FROM report_tasks r WHERE r.request_end_us >= {q(start_us)} AND r.request_created_us < {q(end_us)} "
+        f"SELECT {key('r.status', 'r.created_us', 'r.acted_us')} AS k FROM report_tasks r "
+        f"WHERE r.request_end_us >= {q(start_us)} AND r.request_created_us < {q(end_us)} "
         f"AND r.created_us < {q(end_us)} AND (r.status = 'open' OR r.acted_us >= {q(start_us)})"
         + _workflow_filter(q, "r.workflow", workflows)
     )
-    live_closed = f"CASE WHEN t.status = 'open' THEN NULL ELSE {_us('t.acted_at')} END"
     live = (
-        f"SELECT {_week('t.created_at')} AS ow, "
-        f"CASE WHEN {_us('t.created_at')} >= {q(first_us)} THEN 1 ELSE 0 END AS of, "
-        f"CASE WHEN {_us('t.created_at')} >= {q(as_of_us)} THEN 1 ELSE 0 END AS oe, "
-        f"{_weeks_of(live_closed)} AS cw, "
-        f"CASE WHEN {live_closed} >= {q(first_us)} THEN 1 ELSE 0 END AS cf, "
-        f"CASE WHEN {live_closed} >= {q(as_of_us)} THEN 1 ELSE 0 END AS ce, "
-        "CASE WHEN t.status <> 'open' AND t.status <> 'cancelled' THEN 1 ELSE 0 END AS decided "
+        f"SELECT {key('t.status', _us('t.created_at'), _us('t.acted_at'))} AS k "
         f"FROM instances i JOIN tasks t ON t.instance_id = i.id WHERE {_running(q, workflows)} "
         f"AND i.created_at < {q(period.end.timestamp())} AND t.created_at < {q(period.end.timestamp())} "
         f"AND (t.status = 'open' OR t.acted_at >= {q(period.start.timestamp())})"
     )
-    rows = await fetch(
-        f"SELECT s.ow, s.of, s.oe, s.cw, s.cf, s.ce, s.decided, COUNT(*) FROM ({final} UNION ALL {live}) s "
-        "GROUP BY s.ow, s.of, s.oe, s.cw, s.cf, s.ce, s.decided",
-        q.params,
-    )
-    return [
-        SpanGroup(
-            (int(r[0]), bool(r[1]), bool(r[2])),
-            None if r[3] is None else (int(r[3]), bool(r[4]), bool(r[5])),
-            bool(r[6]),
-            int(r[7]),
-        )
-        for r in rows
-    ]
+    rows = await fetch(f"SELECT s.k, COUNT(*) FROM ({final} UNION ALL {live}) s GROUP BY s.k", q.params)
+    return [_span_group(int(k), int(count)) for k, count in rows]
+
+
+def _span_group(key: int, tasks: int) -> SpanGroup:
+    places, decided = divmod(key, 2)
+    opened, closed = divmod(places, _SPAN_CLOSED)
+
+    def moment(place: int) -> tuple[int, bool, bool]:
+        week, flags = divmod(place, 4)
+        return week, bool(flags & 2), bool(flags & 1)
+
+    return SpanGroup(moment(opened), None if closed == 0 else moment(closed - 1), bool(decided), tasks)
