@@ -197,6 +197,22 @@ def fill(path: Path, history: History, workflows: int) -> None:
         db.execute("ANALYZE")
 
 
+async def write_report_rows(path: Path) -> None:
+    """The report rows of the finished requests (bot/store/report_rows.py), as migration 15 writes them for the
+    history before it (a store writes them as each request finishes)."""
+    import aiosqlite
+
+    from bot.store.report_rows import backfill_report_rows
+
+    async with aiosqlite.connect(path) as db:
+
+        async def fetch(sql: str, params: Any) -> list[Any]:
+            return list(await db.execute_fetchall(sql, params))
+
+        await backfill_report_rows(fetch, db.executemany)
+        await db.commit()
+
+
 def explain(path: Path) -> list[str]:
     with sqlite3.connect(path) as db:
         rows = db.execute(
@@ -309,6 +325,8 @@ def build(path: Path, workflows: int, events: int, *, reuse: bool = False, schem
         creator = [sys.executable, "-c", _CREATE, str(path)]
         subprocess.run(creator, env=os.environ | {"PYTHONPATH": str(schema_of)}, check=True)
     fill(path, history, workflows)
+    if schema_of == PROJECT:  # the rows written straight into the tables: their report rows as migration 15 writes
+        asyncio.run(write_report_rows(path))
     print(
         f"generated {len(history.instances):,} requests, {len(history.tasks):,} tasks and "
         f"{len(history.events):,} events for {workflows} workflows over one year in "

@@ -41,7 +41,7 @@ def _spreads(groups: Mapping[_K, list[int]]) -> dict[_K, Spread]:
 
 def _values(joined: str | None) -> list[int]:
     """The integers a group's joined text holds (the database's GROUP_CONCAT / STRING_AGG)."""
-    return [int(value) for value in joined.split(",")] if joined else []
+    return list(map(int, joined.split(","))) if joined else []
 
 
 def _weeks_of(column: str) -> str:
@@ -194,7 +194,7 @@ async def _counted_events(fetch: Fetch, period: Period, workflows: Sequence[str]
 
 
 def _live_tasks(q: _Query, period: Period, as_of: datetime, workflows: Sequence[str] | None) -> str:
-    """The tasks decided in the period of the requests still running, and every task open now: one row each, with
+    """The tasks decided in the period of the requests still running, and their tasks open now: one row each, with
     its workflow, step, whether open, how long it waited (0 while open), whether overdue at the as-of time."""
     low, high, as_of_us = micros(period.start), micros(period.end), micros(as_of)
     at = q(as_of_us)  # the first placeholder of the text: the values go in the order the text asks for them
@@ -210,10 +210,9 @@ def _live_tasks(q: _Query, period: Period, as_of: datetime, workflows: Sequence[
         f"AND e.kind IN ({q.many(CLOSING_TASK_EVENTS)}) AND e.at >= {q(period.start.timestamp())} "
         f"AND e.at < {q(period.end.timestamp())})"
     )
-    still_open = (
+    still_open = (  # a request that finishes cancels its open tasks (bot/engine/builder.py): the running ones'
         columns.format(open=1) + "FROM instances i JOIN tasks t ON t.instance_id = i.id "
-        f"WHERE t.status = 'open' AND t.created_at < {q(period.end.timestamp())}"
-        + _workflow_filter(q, "i.workflow", workflows)
+        f"WHERE {_running(q, workflows)} AND t.status = 'open' AND t.created_at < {q(period.end.timestamp())}"
     )
     return (
         f"SELECT r.task, r.workflow, r.step, r.is_open, r.due, "
