@@ -77,12 +77,18 @@ _BATCH = 500  # requests per statement
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # flow_facts' period, unused when it is given the requests
 
 
-def _insert(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def _upsert(table: str, columns: Sequence[str]) -> str:
+    """Write a row, or rewrite the one of the same key (the first column): two units of work that rewrite one
+    request's rows at once each leave whole rows, the later commit's."""
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+    )
 
 
-_INSERT_REQUEST = _insert("report_requests", REQUEST_COLUMNS)
-_INSERT_TASK = _insert("report_tasks", TASK_COLUMNS)
+_WRITE_REQUEST = _upsert("report_requests", REQUEST_COLUMNS)
+_WRITE_TASK = _upsert("report_tasks", TASK_COLUMNS)
 
 
 async def final_rows(fetch: Fetch, instance_ids: Sequence[int]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -175,16 +181,13 @@ def _task_row(
 
 
 async def write_final_rows(fetch: Fetch, write_many: WriteMany, instance_ids: Sequence[int]) -> int:
-    """Rewrite the report rows of these requests: those finished get theirs anew, the others none; how many."""
+    """Write (or rewrite) the report rows of those of these requests that are finished; how many. A request keeps
+    its tasks once it has them, and stays finished: no row is ever left over."""
     written = 0
     for offset in range(0, len(instance_ids), _BATCH):
-        batch = list(instance_ids[offset : offset + _BATCH])
-        marks = ", ".join("?" * len(batch))
-        await write_many(f"DELETE FROM report_tasks WHERE instance_id IN ({marks})", [batch])
-        await write_many(f"DELETE FROM report_requests WHERE instance_id IN ({marks})", [batch])
-        requests, tasks = await final_rows(fetch, batch)
-        await write_many(_INSERT_REQUEST, requests)
-        await write_many(_INSERT_TASK, tasks)
+        requests, tasks = await final_rows(fetch, list(instance_ids[offset : offset + _BATCH]))
+        await write_many(_WRITE_REQUEST, requests)
+        await write_many(_WRITE_TASK, tasks)
         written += len(requests)
     return written
 

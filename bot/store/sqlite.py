@@ -82,7 +82,8 @@ class SQLiteStore:
         async with connection.execute("SELECT MAX(version) FROM schema_version") as cursor:
             row = await cursor.fetchone()
         current = int(row[0]) if row and row[0] is not None else 0
-        for version in migrations_to_apply(current, database=str(self._path), apply=self._auto_migrate):
+        versions = migrations_to_apply(current, database=str(self._path), apply=self._auto_migrate)
+        for version in versions:
             await connection.execute("BEGIN IMMEDIATE")
             try:
                 for statement in migration_statements(version, "sqlite"):
@@ -93,6 +94,8 @@ class SQLiteStore:
             except BaseException:
                 await connection.execute("ROLLBACK")
                 raise
+        if versions:  # a migration may write much (15's report rows): into the file now, not left for readers
+            await connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def close(self) -> None:
         if self._reader is not None:
