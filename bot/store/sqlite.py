@@ -95,7 +95,8 @@ class SQLiteStore:
                 await connection.execute("ROLLBACK")
                 raise
         if versions:  # a migration may write much (15's report rows): into the file now, not left for readers
-            await connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            async with connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                await cursor.fetchall()  # its answer read, so that no statement is left in progress
 
     async def close(self) -> None:
         if self._reader is not None:
