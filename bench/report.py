@@ -326,7 +326,8 @@ def build(path: Path, workflows: int, events: int, *, reuse: bool = False, schem
         asyncio.run(create_store(path))
     else:  # the other checkout's schema: older code refuses a database migrated further than it knows
         creator = [sys.executable, "-c", _CREATE, str(path)]
-        subprocess.run(creator, env=os.environ | {"PYTHONPATH": str(schema_of)}, check=True)
+        # in that checkout: `python -c` finds modules in its working directory before PYTHONPATH
+        subprocess.run(creator, env=os.environ | {"PYTHONPATH": str(schema_of)}, cwd=schema_of, check=True)
     fill(path, history, workflows)
     if schema_of == PROJECT:  # the rows written straight into the tables: their report rows as migration 15 writes
         asyncio.run(write_report_rows(path))
@@ -356,7 +357,7 @@ def repeat(args: argparse.Namespace, scratch: Path) -> int:
             shutil.copyfile(path, copies[name])
         # migrated by its own code before any timing (migration 15 writes a year's report rows: not a report)
         migrate = [sys.executable, "-c", _CREATE, str(copies[name])]
-        subprocess.run(migrate, env=os.environ | {"PYTHONPATH": str(trees[name])}, check=True)
+        subprocess.run(migrate, env=os.environ | {"PYTHONPATH": str(trees[name])}, cwd=trees[name], check=True)
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     failed = False
     for number in range(args.repeats):
