@@ -92,34 +92,12 @@ _WRITE_TASK = _upsert("report_tasks", TASK_COLUMNS)
 
 
 async def final_rows(fetch: Fetch, instance_ids: Sequence[int]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The report rows (REQUEST_COLUMNS, TASK_COLUMNS) of those of these requests that are finished."""
-    q = _Query()
-    requests = await fetch(
-        f"SELECT id, workflow, requester, status, {_us('created_at')}, {_us('finished_at')} FROM instances "
-        f"WHERE id IN ({q.many(instance_ids)}) AND status <> 'running' ORDER BY id",
-        q.params,
-    )
+    """The report rows (REQUEST_COLUMNS, TASK_COLUMNS) of those of these requests that are finished: in two
+    statements (a unit of work that finishes a request runs them before its commit)."""
+    requests, tasks, holders, moments = await _rows_of(fetch, instance_ids)
     if not requests:
         return [], []
     ids = [int(r[0]) for r in requests]
-    q = _Query()
-    tasks = await fetch(
-        f"SELECT t.id, t.instance_id, t.step_id, t.status, {_us('t.created_at')}, {_us('t.acted_at')}, "
-        f"{_us('t.due_at')} FROM tasks t WHERE t.instance_id IN ({q.many(ids)}) ORDER BY t.id",
-        q.params,
-    )
-    q = _Query()
-    holders = await fetch(
-        "SELECT a.task_id, a.user_id FROM task_assignees a JOIN tasks t ON t.id = a.task_id "
-        f"WHERE t.instance_id IN ({q.many(ids)}) ORDER BY a.task_id, a.user_id",
-        q.params,
-    )
-    q = _Query()
-    moments = await fetch(  # each request's end events and each task's closing events, by events_by_task
-        f"SELECT e.instance_id, e.task_id, e.kind, {_us('e.at')} FROM events e "
-        f"WHERE e.instance_id IN ({q.many(ids)}) AND e.kind IN ({q.many((*_ENDS, *CLOSING_TASK_EVENTS))})",
-        q.params,
-    )
     workflows = {str(r[1]) for r in requests}
     flows = {
         request.instance_id: request
@@ -156,6 +134,47 @@ async def final_rows(fetch: Fetch, instance_ids: Sequence[int]) -> tuple[list[tu
         _task_row(r, workflow_of, created_of, last_end, closings, assignees) for r in tasks if int(r[1]) in created_of
     ]
     return request_rows, task_rows
+
+
+_BIGINT, _TEXT = "CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)"
+
+
+async def _rows_of(fetch: Fetch, instance_ids: Sequence[int]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """Those of these requests that are finished (id, workflow, requester, status, created, finished), the tasks of
+    these requests (id, request, step, status, created, decided, due), their assignees (task, person), the end
+    events and the tasks' closing events (request, task, kind, at): one statement, each part tagged, its numbers
+    and texts in columns of their own (one type a column, as PostgreSQL's UNION wants)."""
+    q = _Query()
+    among = q.many(instance_ids)
+    requests = (
+        f"SELECT 'r' AS part, id AS n1, {_us('created_at')} AS n2, {_us('finished_at')} AS n3, {_BIGINT} AS n4, "
+        f"workflow AS s1, requester AS s2, status AS s3 FROM instances WHERE id IN ({among}) AND status <> 'running'"
+    )
+    among = q.many(instance_ids)
+    tasks = (
+        f"SELECT 't', t.instance_id, {_us('t.created_at')}, {_us('t.acted_at')}, {_us('t.due_at')}, t.id, t.step_id, "
+        f"t.status FROM tasks t WHERE t.instance_id IN ({among})"
+    )
+    among = q.many(instance_ids)
+    holders = (
+        f"SELECT 'a', t.instance_id, {_BIGINT}, {_BIGINT}, {_BIGINT}, a.task_id, a.user_id, {_TEXT} "
+        f"FROM task_assignees a JOIN tasks t ON t.id = a.task_id WHERE t.instance_id IN ({among})"
+    )
+    among = q.many(instance_ids)
+    kinds = q.many((*_ENDS, *CLOSING_TASK_EVENTS))
+    moments = (  # by events_by_task
+        f"SELECT 'e', e.instance_id, {_us('e.at')}, {_BIGINT}, {_BIGINT}, e.task_id, e.kind, {_TEXT} FROM events e "
+        f"WHERE e.instance_id IN ({among}) AND e.kind IN ({kinds})"
+    )
+    parts: dict[str, list[Any]] = {"r": [], "t": [], "a": [], "e": []}
+    for row in await fetch(f"{requests} UNION ALL {tasks} UNION ALL {holders} UNION ALL {moments}", q.params):
+        parts[row[0]].append(row)
+    return (
+        sorted((r[1], r[5], r[6], r[7], r[2], r[3]) for r in parts["r"]),
+        sorted((r[5], r[1], r[6], r[7], r[2], r[3], r[4]) for r in parts["t"]),
+        sorted((r[5], r[6]) for r in parts["a"]),
+        [(r[1], r[5], r[6], r[2]) for r in parts["e"]],
+    )
 
 
 def _task_row(
