@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from bot.catalog import load_catalog
 from bot.clock import Clock, OffsetClock
@@ -30,7 +31,7 @@ from bot.store import Store, store_for
 from bot.store.report_rows import REQUEST_COLUMNS, TASK_COLUMNS, final_rows
 from bot.workspace import Workspace
 
-from .databases import UNDO_15, run_statements
+from .databases import UNDO_15, query, run_statements
 from .row_report import compute_kpis, load_rows
 from .story import WORKFLOWS, copy_workflows
 
@@ -399,3 +400,30 @@ async def test_report_rows_are_written_as_requests_finish_and_reports_stay_exact
         await store.close()
     assert finance and report.total.completed >= 4 and report.total.rejected == 1 and report.total.cancelled == 1
     assert report.flow.requests == len(stored[0]) and report.flow.costed and report.flow.cost
+
+
+async def test_a_decision_whose_report_rows_cannot_be_written_is_not_committed(tmp_path: Path) -> None:
+    """The report rows commit with the events that finish a request, or nothing does: with their write refused (a
+    trigger in the database), the approval that would finish the request fails and leaves it as it was."""
+    url = f"sqlite:///{tmp_path / 'baton.db'}"
+    store = store_for(url)
+    await store.open()
+    service = WorkflowService(
+        Workspace(store, load_catalog(copy_workflows(tmp_path / "workflows")), admins=(FIONA,), clock=OffsetClock()),
+        renderer=BlockKitRenderer(),
+    )
+    try:
+        started = await service.start("expense-approval", ALICE, {"amount": 120, "currency": "EUR", "reason": "a taxi"})
+        assert isinstance(started, Started), started
+        task_id = started.instance.open_tasks()[0].id
+        refuse = "CREATE TRIGGER refused BEFORE INSERT ON report_requests BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        await run_statements(url, [refuse])
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            await service.act(task_id, MARIA, "approve")
+        assert await query(url, "SELECT status FROM instances") == [("running",)]
+        assert not await query(url, "SELECT kind FROM events WHERE kind IN ('task_approved', 'instance_completed')")
+        await run_statements(url, ["DROP TRIGGER refused"])
+        assert isinstance(await service.act(task_id, MARIA, "approve"), Acted)
+        assert await query(url, "SELECT status FROM report_requests") == [("completed",)]
+    finally:
+        await store.close()
