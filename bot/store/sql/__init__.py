@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 from bot.store.report_rows import write_final_rows
@@ -61,3 +62,21 @@ class SQLUnitOfWork(
             ]
         if chosen:
             await write_final_rows(self._db.all, self._db.write_many, sorted(chosen))
+
+    async def missing_report_rows(self) -> list[int]:
+        """The finished requests that have no report rows: those a Baton of schema 14 finished while it still ran
+        beside this one (a rolling upgrade; it sweeps timers until it stops). Two counts tell at once when none is
+        missing (rows exist of finished requests only)."""
+        finished = await self._db.one("SELECT COUNT(*) FROM instances WHERE status <> 'running'")
+        reported = await self._db.one("SELECT COUNT(*) FROM report_requests")
+        if int(finished[0]) == int(reported[0]):
+            return []
+        missing = await self._db.all(
+            "SELECT i.id FROM instances i WHERE i.status <> 'running' "
+            "AND NOT EXISTS (SELECT 1 FROM report_requests r WHERE r.instance_id = i.id) ORDER BY i.id"
+        )
+        return [int(row[0]) for row in missing]
+
+    async def write_report_rows(self, instance_ids: Sequence[int]) -> int:
+        """Write (or rewrite) the report rows of those of these requests that are finished; how many."""
+        return await write_final_rows(self._db.all, self._db.write_many, instance_ids)
