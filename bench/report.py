@@ -9,12 +9,15 @@ Run: `.venv/bin/python bench/report.py [--events 1000000] [--workflows 50] [--db
    `task_assignees`, and the events the engine writes (`instance_started`, `task_assigned`, `task_approved` /
    `task_rejected`, `task_completed`, `instance_*`), plus some `reminder_sent`, `escalated`, `task_timed_out`
    and `delivery_failed`. Outcomes: about 78% completed, 8% rejected, 8% cancelled, the rest still running.
-   Times are whole microseconds, as Baton's (they come from datetimes).
+   Times are whole microseconds, as Baton's (they come from datetimes). The finished requests' report rows
+   (bot/store/report_rows.py), which a store writes as each request finishes, are then written as migration 15
+   writes them for the history before it.
 2. Time `build_report` (the store's sums in one read-only snapshot, then the pure figures) for one workflow
    over 30 days and 12 weeks and a year, and for every workflow over the year; each several times, with the
    longest single unit of work (code before this read facts a month per transaction on the store's one
-   connection, holding writers meanwhile; a report's snapshot now has a connection of its own). Show the
-   `EXPLAIN QUERY PLAN` of the instance query, which uses the `events_by_workflow` index.
+   connection, holding writers meanwhile; a report's snapshot now has a connection of its own). Finished
+   requests are summed from their report rows, running ones from their events. Show the `EXPLAIN QUERY PLAN`
+   of an instance query over the events, which uses the `events_by_workflow` index.
 3. Drop `events_by_workflow` (the index migration 6 added) and time the one-workflow reports again, so the
    gain of reading one workflow's events only is a ratio measured in the same run on the same data.
 
@@ -22,7 +25,7 @@ With `--repeats N` or `--compare-with DIR`, step 2 runs N times, each in a fresh
 database, alternating with the same script over the code in DIR (e.g. `git worktree add /tmp/before main`:
 `build_report` is the interface both have), and prints min / median / max of the runs; step 3 is skipped. The
 database is generated with the schema of DIR's code (older code refuses a newer one), and each checkout times
-its own copy of it, migrated by its own code.
+its own copy of it, migrated by its own code before the first run (migration 15 writes the year's report rows).
 
 Timings are printed, never asserted. The report's own figures are checked against counts made while
 generating (started and completed), and the script exits 1 if they differ.
@@ -60,7 +63,7 @@ HOUR = 3600.0
 EVENTS_PER_REQUEST = 5.93  # on average, with the mix below
 
 
-_CREATE = """# the store's schema as the code on PYTHONPATH makes it
+_CREATE = """# the store's schema as the code on PYTHONPATH makes it (or migrates an existing one to)
 import asyncio, sys
 from pathlib import Path
 from bot.store import SQLiteStore
@@ -197,6 +200,22 @@ def fill(path: Path, history: History, workflows: int) -> None:
         db.execute("ANALYZE")
 
 
+async def write_report_rows(path: Path) -> None:
+    """The report rows of the finished requests (bot/store/report_rows.py), as migration 15 writes them for the
+    history before it (a store writes them as each request finishes)."""
+    import aiosqlite
+
+    from bot.store.report_rows import backfill_report_rows
+
+    async with aiosqlite.connect(path) as db:
+
+        async def fetch(sql: str, params: Any) -> list[Any]:
+            return list(await db.execute_fetchall(sql, params))
+
+        await backfill_report_rows(fetch, db.executemany)
+        await db.commit()
+
+
 def explain(path: Path) -> list[str]:
     with sqlite3.connect(path) as db:
         rows = db.execute(
@@ -307,8 +326,11 @@ def build(path: Path, workflows: int, events: int, *, reuse: bool = False, schem
         asyncio.run(create_store(path))
     else:  # the other checkout's schema: older code refuses a database migrated further than it knows
         creator = [sys.executable, "-c", _CREATE, str(path)]
-        subprocess.run(creator, env=os.environ | {"PYTHONPATH": str(schema_of)}, check=True)
+        # in that checkout: `python -c` finds modules in its working directory before PYTHONPATH
+        subprocess.run(creator, env=os.environ | {"PYTHONPATH": str(schema_of)}, cwd=schema_of, check=True)
     fill(path, history, workflows)
+    if schema_of == PROJECT:  # the rows written straight into the tables: their report rows as migration 15 writes
+        asyncio.run(write_report_rows(path))
     print(
         f"generated {len(history.instances):,} requests, {len(history.tasks):,} tasks and "
         f"{len(history.events):,} events for {workflows} workflows over one year in "
@@ -333,6 +355,9 @@ def repeat(args: argparse.Namespace, scratch: Path) -> int:
         copies[name] = path.with_name(f"{path.stem}-{index}{path.suffix}")
         if not (args.reuse and copies[name].exists()):
             shutil.copyfile(path, copies[name])
+        # migrated by its own code before any timing (migration 15 writes a year's report rows: not a report)
+        migrate = [sys.executable, "-c", _CREATE, str(copies[name])]
+        subprocess.run(migrate, env=os.environ | {"PYTHONPATH": str(trees[name])}, cwd=trees[name], check=True)
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     failed = False
     for number in range(args.repeats):

@@ -75,3 +75,26 @@ async def sent_all_but(database: str, conversation: str = "", *, timeout: float 
             return
         await asyncio.sleep(0.1)
     raise AssertionError("messages are still waiting to be sent")
+
+
+UNDO_15 = [  # back to schema 14, as a database written before the report rows of migration 15 is
+    "DROP TABLE report_tasks",
+    "DROP TABLE report_requests",
+    "DROP INDEX instances_by_status",
+    "DELETE FROM schema_version WHERE version = 15",
+]
+
+
+async def run_statements(database: str, statements: list[str]) -> None:
+    """Run these statements, in order, over a fresh connection to `database`."""
+    if database.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(database.removeprefix("sqlite:///"))) as db, db:
+            for sql in statements:
+                db.execute(sql)
+        return
+    connection = await asyncpg.connect(database)
+    try:
+        for sql in statements:
+            await connection.execute(sql)
+    finally:
+        await connection.close()

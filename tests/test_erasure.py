@@ -39,6 +39,12 @@ async def exported(database_url: str, directory: Path) -> str:
     return "\n".join((directory / name).read_text(encoding="utf-8") for name in ("instances.csv", "events.csv"))
 
 
+REPORT_ROWS = (  # what reports read of a finished request (bot/store/report_rows.py)
+    "SELECT instance_id, requester FROM report_requests ORDER BY instance_id",
+    "SELECT task_id, assignees FROM report_tasks ORDER BY task_id",
+)
+
+
 async def stored_text(database_url: str) -> str:
     """Every stored row that could name a person, as text."""
     rows = []
@@ -50,6 +56,7 @@ async def stored_text(database_url: str) -> str:
         "SELECT id, conversation, args, message_key, thread_of, link_to FROM outbox ORDER BY id",
         "SELECT message_key FROM slack_messages ORDER BY message_key",
         "SELECT request_key FROM seen_requests ORDER BY request_key",
+        *REPORT_ROWS,
     ):
         rows.extend(repr(row) for row in await query(database_url, sql))
     return "\n".join(rows)
@@ -77,6 +84,8 @@ async def test_forget_pseudonymises_a_person_everywhere_once_and_says_so_in_each
     assert waiting
     assert sorted(int(row[0]) for row in await query(database_url, "SELECT id FROM instances")) == [1, 2]
     assert naming(await exported(database_url, tmp_path / "before")) == list(ALICE_NAMED)  # she is there, fully
+    reported = [row for sql in REPORT_ROWS for row in await query(database_url, sql)]
+    assert any(row[1] == ALICE for row in reported)  # the expense she asked for has finished: its report rows
 
     status, said = await forget(database_url, "alice@example.com")  # by email, as org.yaml knows her
     assert status == 0, said

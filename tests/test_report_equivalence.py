@@ -11,19 +11,29 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
-from bot.clock import Clock
+from bot.catalog import load_catalog
+from bot.clock import Clock, OffsetClock
 from bot.engine import OrgChart, OrgDirectory, Person
 from bot.engine.kpi_facts import compute_report
 from bot.engine.kpis import KpiReport, Period, parse_period
+from bot.migrate import migrate
 from bot.reporting.kpi_report import load_facts, report_for, teams_of
 from bot.retention import RetentionSweep
-from bot.store import store_for
+from bot.service import Acted, Refused, Started, WorkflowService
+from bot.slack.outgoing import BlockKitRenderer
+from bot.store import Store, store_for
+from bot.store.report_rows import REQUEST_COLUMNS, TASK_COLUMNS, final_rows
+from bot.workspace import Workspace
 
+from .databases import UNDO_15, query, run_statements
 from .row_report import compute_kpis, load_rows
+from .story import WORKFLOWS, copy_workflows
 
 START = datetime(2026, 8, 3, 8, 0, tzinfo=UTC)  # a Monday
 NOW = datetime(2026, 11, 18, 15, 30, 0, 250_000, tzinfo=UTC)  # a Wednesday, with microseconds
@@ -188,7 +198,19 @@ def _rows(history: History) -> list[list[tuple[Any, ...]]]:
     return [[tuple(_epoch(value) for value in row) for row in table] for table in tables]
 
 
-async def _fill(database_url: str, history: History) -> None:
+async def _fill(database_url: str, history: History, store: Store) -> Store:
+    """Write the history straight into the tables, as a Baton of schema 14 would have (no report rows), then
+    migrate to 15 again: its backfill writes the report rows; the store, reopened."""
+    await _insert(database_url, history)
+    await store.close()
+    await run_statements(database_url, UNDO_15)
+    await migrate(database_url)
+    reopened = store_for(database_url)
+    await reopened.open()
+    return reopened
+
+
+async def _insert(database_url: str, history: History) -> None:
     tables = _rows(history)
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
@@ -244,7 +266,7 @@ async def test_the_aggregated_figures_are_exactly_those_of_the_row_based_report(
     store = store_for(database_url)
     await store.open()
     try:
-        await _fill(database_url, history)
+        store = await _fill(database_url, history, store)
         year = await _compare(store)
     finally:
         await store.close()
@@ -273,16 +295,146 @@ async def test_with_requests_purged_for_retention_both_reports_add_their_tallies
     store = store_for(database_url)
     await store.open()
     try:
-        await _fill(database_url, history)
+        store = await _fill(database_url, history, store)
         clock: Clock = _At(NOW)
         purged = await RetentionSweep(store, clock, days=60).purge_expired(max_batches=None)
         async with store.transaction(read_only=True) as work:
             tallies = await work.purged_tallies(START - timedelta(days=7), NOW, workflows=None)
+        requests, _ = await _stored_rows(store)  # the purged requests' report rows went with them
         year = await _compare(store)
     finally:
         await store.close()
-    assert purged.requests > 100 and year is not None
+    assert (
+        purged.requests > 100
+        and year is not None
+        and len(requests)
+        == len(history.instances) - purged.requests - sum(1 for row in history.instances if row[4] == "running")
+    )
     assert any(t.measure == "completed" and t.count > 1 for t in tallies)  # a day's mean stands in for several
     assert any(t.measure == "task_decided" and t.count > 1 and t.overdue for t in tallies)
     assert any(t.measure == "reminder_sent" for t in tallies)
     assert year.total.started > 300 and year.total.completed > 150
+
+
+# ---- the report rows the store writes as requests finish -----------------------------------------------------
+
+ALICE, BOB, MARIA, FIONA = "U0ALICE", "U0BOB", "U0MARIA", "U0FIONA"
+LIVE_RATES = {("expense-approval", "manager_approval"): 80.0, ("expense-approval", "finance_approval"): 120.5}
+
+
+async def _stored_rows(store: Store) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """The report rows in the tables, and those the migration's backfill makes of the same history now."""
+    async with store.transaction(read_only=True) as work:
+        fetch = work._db.all  # type: ignore[attr-defined]
+        stored = (
+            {tuple(r) for r in await fetch(f"SELECT {', '.join(REQUEST_COLUMNS)} FROM report_requests", ())},
+            {tuple(r) for r in await fetch(f"SELECT {', '.join(TASK_COLUMNS)} FROM report_tasks", ())},
+        )
+        finished = [int(r[0]) for r in await fetch("SELECT id FROM instances WHERE status <> 'running'", ())]
+        requests, tasks = await final_rows(fetch, finished) if finished else ([], [])
+    assert stored == ({tuple(r) for r in requests}, {tuple(r) for r in tasks})
+    return stored
+
+
+async def _exact(store: Store, now: datetime, periods: Sequence[Period]) -> KpiReport:
+    """Every period's report over every workflow and over one: the row-based report's figures; the first's."""
+    teams = teams_of(OrgDirectory(load_catalog(WORKFLOWS).org))
+    first = None
+    for period in periods:
+        for workflows in (None, ["expense-approval"]):
+            rows = await load_rows(store, period, workflows=workflows)
+            before = compute_kpis(rows, period, now=now, teams=teams, rates=LIVE_RATES)
+            summed = await report_for(store, period, now=now, workflows=workflows, teams=teams, rates=LIVE_RATES)
+            assert summed == before, (period.label, workflows)
+            first = first or summed
+    assert first is not None
+    return first
+
+
+async def test_report_rows_are_written_as_requests_finish_and_reports_stay_exact_while_requests_end(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Requests decided, snoozed, handed over, rejected and cancelled through the service: each finishing
+    transaction writes the request's report rows (the same rows migration 15 would write), and reports over periods
+    that requests end in the middle of, before and after they end, are the row-based report's."""
+    clock = OffsetClock(start=START)
+    workflows = copy_workflows(tmp_path / "workflows")
+    store = store_for(database_url)
+    await store.open()
+    service = WorkflowService(
+        Workspace(store, load_catalog(workflows), admins=(FIONA,), clock=clock), renderer=BlockKitRenderer()
+    )
+    try:
+        first_tasks: list[str] = []
+        for number in range(8):
+            form = {"amount": 1500 if number % 3 == 0 else 120, "currency": "EUR", "reason": f"trip number {number}"}
+            started = await service.start("expense-approval", (ALICE, BOB)[number % 2], form)
+            assert isinstance(started, Started), started
+            first_tasks.append(started.instance.open_tasks()[0].id)
+            clock.advance(timedelta(hours=5, microseconds=number))
+        assert await service.snooze(first_tasks[1], MARIA, "1h")
+        assert await service.reassign(first_tasks[2], MARIA, "U0DIRK")
+        clock.advance(timedelta(hours=3))
+        finance: list[str] = []
+        for index, task_id in enumerate(first_tasks[:6]):
+            actor = "U0DIRK" if index == 2 else MARIA
+            decision = "reject" if index == 4 else "approve"
+            acted = await service.act(task_id, actor, decision, "no receipt" if index == 4 else None)
+            assert isinstance(acted, Acted), acted
+            finance += [task.id for task in acted.instance.open_tasks()]
+            clock.advance(timedelta(hours=2))
+        assert not isinstance(await service.cancel(int(first_tasks[6].split(".")[0]), ALICE), Refused)
+        middle = clock.now()
+        periods = [Period(START, middle + timedelta(days=1), "so far"), Period(START, middle, "until now")]
+        stored = await _stored_rows(store)
+        assert len(stored[0]) == 5  # three approved under 1000 (done), one rejected, one cancelled
+        await _exact(store, middle, periods)
+        clock.advance(timedelta(days=1))
+        for task_id in finance:  # the requests over 1000 end now, in the middle of the period below
+            assert isinstance(await service.act(task_id, FIONA, "approve"), Acted)
+        clock.advance(timedelta(hours=1))
+        later = clock.now()
+        stored = await _stored_rows(store)
+        report = await _exact(store, later, [Period(START, later + timedelta(days=1), "so far"), *periods])
+    finally:
+        await store.close()
+    assert finance and report.total.completed >= 4 and report.total.rejected == 1 and report.total.cancelled == 1
+    assert report.flow.requests == len(stored[0]) and report.flow.costed and report.flow.cost
+
+
+async def test_a_decision_whose_report_rows_cannot_be_written_is_not_committed(tmp_path: Path) -> None:
+    """The report rows commit with the events that finish a request, or nothing does: with their write refused (a
+    trigger in the database), the approval that would finish the request fails and leaves it as it was. Rows that
+    an older Baton left unwritten are written when a store opens."""
+    url = f"sqlite:///{tmp_path / 'baton.db'}"
+    store = store_for(url)
+    await store.open()
+    service = WorkflowService(
+        Workspace(store, load_catalog(copy_workflows(tmp_path / "workflows")), admins=(FIONA,), clock=OffsetClock()),
+        renderer=BlockKitRenderer(),
+    )
+    try:
+        started = await service.start("expense-approval", ALICE, {"amount": 120, "currency": "EUR", "reason": "a taxi"})
+        assert isinstance(started, Started), started
+        task_id = started.instance.open_tasks()[0].id
+        refuse = "CREATE TRIGGER refused BEFORE INSERT ON report_requests BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        await run_statements(url, [refuse])
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            await service.act(task_id, MARIA, "approve")
+        assert await query(url, "SELECT status FROM instances") == [("running",)]
+        assert not await query(url, "SELECT kind FROM events WHERE kind IN ('task_approved', 'instance_completed')")
+        await run_statements(url, ["DROP TRIGGER refused"])
+        assert isinstance(await service.act(task_id, MARIA, "approve"), Acted)
+        assert await query(url, "SELECT status FROM report_requests") == [("completed",)]
+        written = await _stored_rows(store)
+    finally:
+        await store.close()
+    # As if a Baton of schema 14, still sweeping beside this one in a rolling upgrade, had finished the request:
+    # no report rows. A store writes the missing ones as it opens.
+    await run_statements(url, ["DELETE FROM report_tasks", "DELETE FROM report_requests"])
+    store = store_for(url)
+    await store.open()
+    try:
+        assert await _stored_rows(store) == written
+    finally:
+        await store.close()

@@ -30,7 +30,7 @@ from bot.store.schema import SCHEMA_VERSION, migration_statements
 from bot.workspace import Workspace
 
 from .conftest import ADMIN
-from .databases import fresh_postgres
+from .databases import UNDO_15, fresh_postgres
 from .story import ALWAYS_OPEN, copy_workflows, manager_approval
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -181,6 +181,7 @@ async def test_migration_6_gives_the_events_already_written_their_workflow(
     await start_timed(service(store, tmp_path), 2)
     await store.close()
     downgrade = [  # back to schema 5, as a database written before migration 6 is
+        *UNDO_15,
         "DROP INDEX instances_reported",  # 14
         "DROP INDEX events_by_task",
         "DROP INDEX events_by_kind",

@@ -38,6 +38,7 @@ __all__ = [
     "FlowTask",
     "KpiFacts",
     "SpanGroup",
+    "StepSeconds",
     "TaskFact",
     "compute_report",
     "micros",
@@ -48,6 +49,8 @@ __all__ = [
     "flow_figures",
     "flow_sums",
     "monday_of",
+    "request_cost",
+    "request_flow",
     "week_number",
 ]
 
@@ -405,19 +408,39 @@ def flow_figures(sums: FlowSums) -> FlowFigures:
 
 
 def _request_touch(request: FinishedRequest, rates: Rates) -> tuple[int, float, bool]:
+    touch, steps = request_flow(request)
+    cost, costed = request_cost(request.workflow, steps, rates)
+    return touch, cost, costed
+
+
+StepSeconds = tuple[tuple[str, float], ...]
+"""Each task of a request in the order it first opened: its step, and the seconds it was in someone's hands."""
+
+
+def request_flow(request: FinishedRequest) -> tuple[int, StepSeconds]:
+    """A finished request's touch time (the union of its tasks' intervals in someone's hands, in microseconds), and
+    each task's step with its own seconds in hand (what a cost per hour weighs): a request's row of flow."""
     started, finished = request.started, request.finished
     active: list[Interval] = []
-    cost, costed = 0.0, False
+    steps: list[tuple[str, float]] = []
     for task in request.tasks:
         end = min(task.closed if task.closed is not None else finished, finished)
         low, high = max(task.opened, started), min(end, finished)
         pieces = _minus((low, high), _snoozed(task.snoozes, end))
         active.extend(pieces)
-        rate = rates.get((request.workflow, task.step))
+        steps.append((task.step, sum(_seconds(b - a) for a, b in pieces)))
+    return sum(max(0, b - a) for a, b in _union(active)), tuple(steps)
+
+
+def request_cost(workflow: str, steps: StepSeconds, rates: Rates) -> tuple[float, bool]:
+    """A request's cost from its tasks' seconds in hand (request_flow), and whether any step had a rate."""
+    cost, costed = 0.0, False
+    for step, seconds in steps:
+        rate = rates.get((workflow, step))
         if rate is not None:
             costed = True
-            cost += rate * sum(_seconds(b - a) for a, b in pieces) / 3600.0
-    return sum(max(0, b - a) for a, b in _union(active)), cost, costed
+            cost += rate * seconds / 3600.0
+    return cost, costed
 
 
 def _snoozed(snoozes: Sequence[Interval], end: int) -> list[Interval]:

@@ -22,10 +22,13 @@ from .kpi_facts import (
     FinishedRequest,
     FlowSums,
     SpanGroup,
+    StepSeconds,
     flow_figures,
     flow_sums,
     micros,
     monday_of,
+    request_cost,
+    request_flow,
     step_event_counts,
     task_weeks,
 )
@@ -48,6 +51,7 @@ __all__ = [
     "RANKS",
     "KpiSums",
     "QueueSums",
+    "RequestSteps",
     "Spread",
     "StepSums",
     "compute_summed_report",
@@ -104,6 +108,14 @@ def spread_durations(spread: Spread | None) -> Durations:
     )
 
 
+class RequestSteps(NamedTuple):
+    """A finished request of a workflow with a cost per hour: each task's step and seconds in hand, in order."""
+
+    instance_id: int
+    workflow: str
+    steps: StepSeconds
+
+
 class StepSums(NamedTuple):
     """A workflow's step over the tasks decided in the period or open now."""
 
@@ -136,8 +148,9 @@ class KpiSums:
     assignees: Mapping[str, QueueSums] = field(default_factory=dict)
     teams: Mapping[str, QueueSums] = field(default_factory=dict)  # by manager
     counts: Sequence[EventCount] = ()
-    flow: FlowSums = FlowSums()  # of the requests whose flow the database summed
-    requests: Sequence[FinishedRequest] = ()  # the other finished requests (snoozed, deadlines, costs)
+    flow: FlowSums = FlowSums()  # of the requests whose flow the database summed, their costs aside
+    costs: Sequence[RequestSteps] = ()  # those of them in workflows with a cost per hour: their steps in hand
+    requests: Sequence[FinishedRequest] = ()  # finished requests walked from their events (flow and cost)
     spans: Sequence[SpanGroup] = ()
     ratings: Sequence[RatingRow] = ()
 
@@ -157,12 +170,13 @@ def compute_summed_report(
     weeks = _weeks(sums, period, as_of)
     flow = flow_sums(sums.requests, rates or {}, micros(period.start), micros(period.end))
     simple = sums.flow
+    cost, costed = _costs(sums, rates or {}, micros(period.start), micros(period.end))
     every = FlowSums(
         simple.requests + flow.requests,
         simple.touch + flow.touch,
         simple.wait + flow.wait,
-        flow.cost,
-        simple.costed + flow.costed,
+        cost,
+        simple.costed + costed,
     )
     return KpiReport(
         period=period,
@@ -180,6 +194,22 @@ def compute_summed_report(
         flow=flow_figures(every),
         task_weeks=task_weeks(sums.spans, [week.week for week in weeks]),
     )
+
+
+def _costs(sums: KpiSums, rates: Rates, start: int, end: int) -> tuple[float, int]:
+    """The cost of the requests summed and walked, in the order of their numbers (as flow_sums adds them: a float
+    sum keeps its last bit only in one order), and how many had a step with a cost per hour."""
+    walked = [
+        RequestSteps(request.instance_id, request.workflow, request_flow(request)[1])
+        for request in sums.requests
+        if request.started <= request.finished and start <= request.finished < end
+    ]
+    cost, costed = 0.0, 0
+    for request in sorted([*sums.costs, *walked], key=lambda row: row.instance_id):
+        request_cost_of, request_costed = request_cost(request.workflow, request.steps, rates)
+        cost += request_cost_of
+        costed += request_costed
+    return cost, costed
 
 
 def team_figures(sums: KpiSums, teams: Mapping[str, tuple[str, ...]]) -> tuple[TeamFigures, ...]:

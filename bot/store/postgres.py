@@ -29,6 +29,8 @@ from bot.engine import WorkflowDefinition
 
 from .dialect import PostgreSQLDialect
 from .errors import StoreError, opened
+from .report_rows import WriteMany, complete_migration
+from .reporting import Fetch
 from .schema import migration_statements, migrations_to_apply
 from .session import Rows, Statement, numbered
 from .sql import SQLUnitOfWork
@@ -104,6 +106,7 @@ class PostgreSQLStore:
         self._pool = pool
         try:
             await self._migrate()
+            await self._write_missing_report_rows()
         except BaseException:
             await self.close()
             raise
@@ -117,8 +120,17 @@ class PostgreSQLStore:
             for version in versions:
                 for statement in migration_statements(version, "postgresql"):
                     await connection.execute(statement)
+                await complete_migration(version, _fetch(connection), _write_many(connection))
                 await connection.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
             self.applied = tuple(versions)
+
+    async def _write_missing_report_rows(self) -> None:
+        """The report rows of the finished requests that have none (an older Baton finished them), written at start."""
+        async with self.transaction(read_only=True) as work:
+            missing = await work.missing_report_rows()
+        if missing:
+            async with self.transaction() as work:
+                await work.write_report_rows(missing)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -142,7 +154,9 @@ class PostgreSQLStore:
         or holds one up."""
         async with self._require().acquire() as connection, connection.transaction(readonly=read_only):
             session = PostgreSQLSession(connection)
-            yield SQLUnitOfWork(session, self._dialect, self._definitions, locking=not read_only)
+            work = SQLUnitOfWork(session, self._dialect, self._definitions, locking=not read_only)
+            yield work
+            await work.settle_reports()  # the report rows of the requests it finished, in its own commit
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[SQLUnitOfWork]:
@@ -152,6 +166,21 @@ class PostgreSQLStore:
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             yield SQLUnitOfWork(PostgreSQLSession(connection), self._dialect, self._definitions, locking=False)
+
+
+def _fetch(connection: Connection) -> Fetch:
+    async def fetch(sql: str, params: Sequence[Any]) -> list[Any]:
+        return list(await connection.fetch(numbered(sql), *params))
+
+    return fetch
+
+
+def _write_many(connection: Connection) -> WriteMany:
+    async def write_many(sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await connection.executemany(numbered(sql), rows)
+
+    return write_many
 
 
 class PostgreSQLSession:

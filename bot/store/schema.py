@@ -251,6 +251,58 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_by_task ON events (instance_id, task_id, kind, at)",
         "CREATE INDEX instances_reported ON instances (id, workflow, status, requester, created_at, finished_at)",
     ),
+    (
+        # 15: reports read one row per finished request and per task of it (bot/store/report_rows.py), written in
+        # the transaction that finishes the request, instead of walking a year of events; times in whole
+        # microseconds. The rows of the requests finished before are written by the step after these statements
+        # (bot/store/report_rows.py `complete_migration`). Requests still running are found by their status.
+        """CREATE TABLE report_requests (
+            instance_id INTEGER NOT NULL PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            finished_us INTEGER,
+            flow_started_us INTEGER,
+            flow_finished_us INTEGER,
+            touch_us INTEGER,
+            wait_us INTEGER,
+            last_end_us INTEGER,
+            flow_steps TEXT
+        )""",
+        # Each index holds what its report reads (a year over every workflow is read in index order alone).
+        "CREATE INDEX report_requests_by_start ON report_requests "
+        "(workflow, created_us, requester, status, finished_us)",
+        "CREATE INDEX report_requests_by_finish ON report_requests "
+        "(workflow, finished_us, status, created_us, requester)",
+        "CREATE INDEX report_requests_by_flow ON report_requests "
+        "(workflow, flow_finished_us, flow_started_us, touch_us, wait_us)",
+        """CREATE TABLE report_tasks (
+            task_id TEXT NOT NULL PRIMARY KEY,
+            instance_id INTEGER NOT NULL,
+            workflow TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            acted_us INTEGER,
+            due_us INTEGER,
+            closing_before_us INTEGER,
+            closing_after_us INTEGER,
+            waited_us INTEGER NOT NULL,
+            late INTEGER NOT NULL,
+            assignees TEXT NOT NULL,
+            request_created_us INTEGER NOT NULL,
+            request_end_us INTEGER
+        )""",
+        "CREATE INDEX report_tasks_by_instance ON report_tasks (instance_id)",
+        "CREATE INDEX report_tasks_by_step ON report_tasks (workflow, step_id, acted_us, status, closing_before_us, "
+        "closing_after_us, due_us, late, waited_us, assignees)",
+        "CREATE INDEX report_tasks_by_assignees ON report_tasks (assignees, workflow, acted_us, status, "
+        "closing_before_us, closing_after_us, late, waited_us)",
+        "CREATE INDEX report_tasks_by_end ON report_tasks "
+        "(workflow, request_end_us, request_created_us, created_us, status, acted_us)",
+        "CREATE INDEX instances_by_status ON instances (status, workflow)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

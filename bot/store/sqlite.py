@@ -16,6 +16,8 @@ from bot.engine import WorkflowDefinition
 
 from .dialect import SQLiteDialect
 from .errors import StoreError, opened
+from .report_rows import complete_migration
+from .reporting import Fetch
 from .schema import migration_statements, migrations_to_apply
 from .session import Rows, Statement
 from .sql import SQLUnitOfWork
@@ -54,6 +56,7 @@ class SQLiteStore:
             await self._check_integrity(connection)
             self._connection = connection
             await self._migrate()
+            await self._write_missing_report_rows()
         except BaseException as error:
             self._connection = None
             await connection.close()  # its thread would otherwise keep the process alive
@@ -80,16 +83,29 @@ class SQLiteStore:
         async with connection.execute("SELECT MAX(version) FROM schema_version") as cursor:
             row = await cursor.fetchone()
         current = int(row[0]) if row and row[0] is not None else 0
-        for version in migrations_to_apply(current, database=str(self._path), apply=self._auto_migrate):
+        versions = migrations_to_apply(current, database=str(self._path), apply=self._auto_migrate)
+        for version in versions:
             await connection.execute("BEGIN IMMEDIATE")
             try:
                 for statement in migration_statements(version, "sqlite"):
                     await connection.execute(statement)
+                await complete_migration(version, _fetch(connection), connection.executemany)
                 await connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
                 await connection.execute("COMMIT")
             except BaseException:
                 await connection.execute("ROLLBACK")
                 raise
+        if versions:  # a migration may write much (15's report rows): into the file now, not left for readers
+            async with connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                await cursor.fetchall()  # its answer read, so that no statement is left in progress
+
+    async def _write_missing_report_rows(self) -> None:
+        """The report rows of the finished requests that have none (an older Baton finished them), written at start."""
+        async with self.transaction(read_only=True) as work:
+            missing = await work.missing_report_rows()
+        if missing:
+            async with self.transaction() as work:
+                await work.write_report_rows(missing)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -112,7 +128,9 @@ class SQLiteStore:
         async with self._lock:
             session = SQLiteSession(self._require(), read_only=read_only)
             try:
-                yield SQLUnitOfWork(session, _DIALECT, self._definitions, locking=False)
+                work = SQLUnitOfWork(session, _DIALECT, self._definitions, locking=False)
+                yield work
+                await work.settle_reports()  # the report rows of the requests it finished, in its own commit
             except BaseException:
                 await session.finish(commit=False)
                 raise
@@ -138,6 +156,13 @@ class SQLiteStore:
 
 
 Step = Callable[[sqlite3.Connection], object]
+
+
+def _fetch(connection: aiosqlite.Connection) -> Fetch:
+    async def fetch(sql: str, params: Sequence[Any]) -> list[Any]:
+        return list(await connection.execute_fetchall(sql, params))
+
+    return fetch
 
 
 async def _in_thread(connection: aiosqlite.Connection, work: Callable[[], T]) -> T:

@@ -37,6 +37,8 @@ _ERASABLE = (
     ),
     _Erasable("slack_messages", ("message_key",), text=("message_key",)),
     _Erasable("seen_requests", ("request_key",), text=("request_key",)),
+    _Erasable("report_requests", ("instance_id",), text=("requester",), instance="instance_id"),
+    _Erasable("report_tasks", ("task_id",), text=("assignees",), instance="instance_id"),
     _Erasable("api_requests", ("instance_id",), text=("idempotency_key", "callback_url"), instance="instance_id"),
 )
 

@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 
 from bot.engine import Event
+from bot.engine.flow import FLOW_EVENTS
+from bot.engine.kpis import CLOSING_TASK_EVENTS, FINISHING_EVENTS
 from bot.store.records import AuditEntry
 from bot.store.rows import event_row, moment
 
@@ -19,6 +21,10 @@ _APPEND_EVENT = (
 )
 
 
+# The kinds of events a finished request's report rows are made of (bot/store/report_rows.py).
+_REPORTED = frozenset((*FLOW_EVENTS, *CLOSING_TASK_EVENTS, *FINISHING_EVENTS))
+
+
 class SQLHistory(SQLPart):
     """Events, each stored with its request's workflow (for reports on some workflows)."""
 
@@ -30,6 +36,9 @@ class SQLHistory(SQLPart):
         await self._db.write_many(
             _APPEND_EVENT, [(instance_id, *event_row(instance_id, event)) for instance_id, event in lines]
         )
+        for instance_id, event in lines:  # a finished request's report rows are read from these: rewritten
+            if event.kind in _REPORTED and instance_id not in self._reported:
+                self._reported[instance_id] = None
 
     async def audit_trail(self, instance_id: int) -> list[AuditEntry]:
         rows = await self._db.all(

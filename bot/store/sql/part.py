@@ -22,6 +22,9 @@ class SQLPart:
         self._dialect = dialect
         self._definitions = definitions  # immutable by content hash: shared by every unit of work of a store
         self._row_lock = dialect.row_lock if locking else ""  # read-only units lock nothing
+        # The requests this unit saved (whether finished) or wrote events of that reports read (None: not saved):
+        # before its commit, the report rows of those finished are written anew (SQLUnitOfWork.settle_reports).
+        self._reported: dict[int, bool | None] = {}
 
     async def _all_among(self, sql: str, column: str, values: Sequence[Any], sql_type: SQLType) -> list[Any]:
         """The rows of `sql` whose `column` is one of `values`: `{among}` in `sql` stands for that condition."""

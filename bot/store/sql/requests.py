@@ -97,6 +97,7 @@ class SQLRequests(SQLPart):
     async def save_instance(self, instance: Instance) -> None:
         """Upsert the instance and its tasks; rewrite the assignees of the tasks whose status or due time changed."""
         await self._db.write(_SAVE_INSTANCE, instance_row(instance))
+        self._reported[instance.id] = instance.status.is_finished
         changed = f" WHERE tasks.status <> excluded.status OR tasks.due_at {self._dialect.differs} excluded.due_at"
         for task in instance.tasks:
             await self._db.write_if_changed(_SAVE_TASK + changed, task_row(task), _assignees_of(task))
@@ -106,6 +107,7 @@ class SQLRequests(SQLPart):
         if not instances:
             return
         await self._db.write_many(_SAVE_INSTANCE, [instance_row(instance) for instance in instances])
+        self._reported.update((instance.id, instance.status.is_finished) for instance in instances)
         tasks = [task for instance in instances for task in instance.tasks]
         rows = await self._all_among(
             "SELECT id, status, due_at FROM tasks WHERE {among}", "id", list(dict.fromkeys(t.id for t in tasks)), "text"

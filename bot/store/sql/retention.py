@@ -26,6 +26,8 @@ _MARK_HIGHEST = """INSERT INTO retention_marks (mark_name, mark) VALUES ('highes
 # What a request owns, deleted in an order that leaves no reference dangling. `{among}` names the requests.
 _OWNED: tuple[tuple[str, str], ...] = (
     ("timers", "DELETE FROM timers WHERE {among}"),
+    ("report rows", "DELETE FROM report_tasks WHERE {among}"),
+    ("report rows", "DELETE FROM report_requests WHERE {among}"),
     ("task assignees", "DELETE FROM task_assignees WHERE task_id IN (SELECT id FROM tasks WHERE {among})"),
     ("tasks", "DELETE FROM tasks WHERE {among}"),
     ("events", "DELETE FROM events WHERE {among}"),
