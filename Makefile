@@ -39,6 +39,7 @@ $(CHROMIUM):
 test: $(STAMP) | $(CHROMIUM)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/mypy bot
+	$(BIN)/mypy bench/*.py  # the scripts import each other as top-level modules (bench/ is a script's directory)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 check: $(STAMP)

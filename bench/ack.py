@@ -330,9 +330,9 @@ def report(outcome: Outcome, args: argparse.Namespace) -> None:
     )
     print(header)
     print("-" * len(header))
-    for number, (bolt, baton) in enumerate(zip(outcome.bolt, outcome.baton, strict=False), start=1):
-        for run in (bolt, baton):
-            is_baton = run is baton
+    for number, (bolt_run, baton_run) in enumerate(zip(outcome.bolt, outcome.baton, strict=False), start=1):
+        for run in (bolt_run, baton_run):
+            is_baton = run is baton_run
             print(
                 f"{number:<6}{run.server:<11}{run.acks_per_second:>8.0f}{run.p(50):>8.1f}{run.p(99):>8.1f}"
                 f"{run.max_ms:>8.1f}{run.not_200:>8}"

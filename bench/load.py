@@ -202,7 +202,7 @@ async def open_approvals(
             reply = await driver.send_command(requester, "start purchase", channel_id=team_channel(manager))
             if reply.status != 200:
                 raise BenchError(f"/workflow start answered {reply.status}: {reply.body[:200]}")
-            view = await wait_until(lambda: (emulator.open_views(requester) or [None])[-1], 30, "the start form")
+            view = await wait_until(lambda: next(reversed(emulator.open_views(requester)), None), 30, "the start form")
             submitted = await drivers[(number + 1) % len(drivers)].submit_view(
                 requester, view, {"field:item": {"value": plain_text_value(f"thing {number}")}}
             )

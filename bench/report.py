@@ -234,6 +234,10 @@ class TimedStore:
         self._store = store
         self.longest = 0.0
 
+    @property
+    def outbox_lease(self) -> timedelta | None:
+        return self._store.outbox_lease
+
     async def open(self) -> None:
         await self._store.open()
 
@@ -282,7 +286,7 @@ async def measure(path: Path, counts: dict[str, int], *, whole_year: bool = True
     problems = 0
     timings: dict[str, float] = {}
     try:
-        cases = list(ONE_WORKFLOW_CASES)
+        cases: list[tuple[str, Period, list[str] | None, int]] = list(ONE_WORKFLOW_CASES)
         if whole_year:
             cases.append(("all workflows, whole year", Period(NOW - YEAR, NOW, "the year"), None, 1))
         for label, period, workflows, runs in cases:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import NOW, create_store, fill, generate  # noqa: E402
+from report import NOW, create_store, fill, generate  # noqa: E402  (bench/ is the script's directory)
+
 from bot.engine import OrgChart, OrgDirectory  # noqa: E402
 from bot.engine.kpis import KpiReport, Period  # noqa: E402
 from bot.reporting.kpi_report import build_report  # noqa: E402

@@ -56,7 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -312,7 +312,7 @@ def timed_batches(
 ) -> Callable[[], None]:
     """Record (claimed, clock time, duration) after each of the sweep's batches; each batch commits before it
     returns, so the clock time is when its reminders became visible to the outbox sender."""
-    original: Callable[[int], Awaitable[int]] = service.timer_sweep._fire_batch
+    original = service.timer_sweep._fire_batch
 
     async def wrapper(batch: int) -> int:
         began = time.perf_counter()
@@ -579,7 +579,8 @@ async def open_click_targets(driver: SlackDriver, emulator: SlackEmulator, count
         found = [m for m in emulator.dm_messages(APPROVER) if find_action(m.blocks, APPROVE)]
         return found if len(found) >= count else None
 
-    return await wait_until(dms, 120, f"{count} approval DMs", poll=0.05)
+    found: list[Message] = await wait_until(dms, 120, f"{count} approval DMs", poll=0.05)
+    return found
 
 
 def move_due(path: Path, instance_ids: set[int], due_at: datetime) -> None:
@@ -621,9 +622,9 @@ async def measure_under_clicks(args: argparse.Namespace, directory: Path, pool: 
     logging.getLogger().addHandler(tally)
     try:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            slack_bot_token=BOT_TOKEN,  # type: ignore[arg-type]
-            slack_signing_secret=SIGNING_SECRET,  # type: ignore[arg-type]
+            _env_file=None,
+            slack_bot_token=BOT_TOKEN,
+            slack_signing_secret=SIGNING_SECRET,
             slack_api_url=emulator.api_url,
             database_url=f"sqlite:///{path}",
             workflows_dir=workflows,
@@ -678,7 +679,7 @@ async def measure_under_clicks(args: argparse.Namespace, directory: Path, pool: 
         burst = loop.run_in_executor(pool, fire, shots, warmups, args.concurrency, 120.0)
 
         def all_fired() -> bool:  # and the sweeps that fired them have returned
-            return sum(fired for _, _, fired in sweeps) >= args.due
+            return bool(sum(fired for _, _, fired in sweeps) >= args.due)
 
         raw = await burst
         burst_end = time.monotonic()  # the load process's last answer arrived before this

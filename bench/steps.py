@@ -71,9 +71,9 @@ async def one_round(steps: int) -> tuple[list[float], list[float]]:
     await slack.start()
     with tempfile.TemporaryDirectory() as directory:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            slack_bot_token=TOKEN,  # type: ignore[arg-type]
-            slack_signing_secret=SECRET,  # type: ignore[arg-type]
+            _env_file=None,
+            slack_bot_token=TOKEN,
+            slack_signing_secret=SECRET,
             slack_api_url=slack.api_url,
             database_url=f"sqlite:///{Path(directory) / 'baton.db'}",
             workflows_dir=PROJECT / "workflows",
