@@ -238,6 +238,10 @@ class TimedStore:
     def outbox_lease(self) -> timedelta | None:
         return self._store.outbox_lease
 
+    @property
+    def writers_at_once(self) -> int:
+        return self._store.writers_at_once
+
     async def open(self) -> None:
         await self._store.open()
 

@@ -98,7 +98,7 @@ class CommandPipeline:
         self._on_group_commit = on_group_commit  # how many commands on tasks each such transaction committed
         self._on_decided = on_decided  # run in the caller's context once its command on a task is committed
         self._waiting: deque[_OnTask] = deque()
-        self._committer: asyncio.Task[None] | None = None
+        self._committers: set[asyncio.Task[None]] = set()
         self._in_flight = 0
 
     @property
@@ -110,7 +110,7 @@ class CommandPipeline:
         """Wait until no command on a task waits or is being committed; False if `timeout` ran out first."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._committer is not None:
+        while self._committers:
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.01)
@@ -120,10 +120,13 @@ class CommandPipeline:
         """`run(by_task(task_id), judge)`, committed together with the commands on tasks that arrive meanwhile."""
         answer: asyncio.Future[Transition | Refused] = asyncio.get_running_loop().create_future()
         self._waiting.append(_OnTask(task_id, judge, answer))
-        if self._committer is None:  # a context of its own: it works for every caller, not the one that woke it
-            self._committer = asyncio.create_task(
+        if len(self._committers) < self._workspace.store.writers_at_once:
+            # A context of its own: it works for every caller, not for the one that woke it.
+            committer = asyncio.create_task(
                 self._commit_waiting(), name="baton-group-commit", context=contextvars.Context()
             )
+            self._committers.add(committer)
+            committer.add_done_callback(self._committers.discard)
         self._in_flight += 1
         try:
             outcome = await answer  # a caller cancelled before its turn is left out (its answer is cancelled)
@@ -138,8 +141,10 @@ class CommandPipeline:
             while self._waiting:
                 await self._commit_batch()
         finally:
-            self._committer = None
-            while self._waiting:  # stopped by cancellation: no caller is left waiting for an answer
+            current = asyncio.current_task()
+            if current is not None:  # at once, not in a done callback: a command queued now starts a committer
+                self._committers.discard(current)
+            while self._waiting and not self._committers:  # the last one, cancelled: nobody is left waiting
                 job = self._waiting.popleft()
                 if not job.answer.done():
                     job.answer.cancel()

@@ -188,7 +188,7 @@ async def test_questions_decided_at_the_same_moment_each_reach_their_own_callbac
     before = commits_of_clicks(baton)[0]
     answers = await while_the_store_is_busy(baton, list(asked), clicks)
     assert [answer.status for answer in answers] == [200] * len(approvers)
-    assert commits_of_clicks(baton)[0] - before <= 2  # committed together (PostgreSQL: the first alone)
+    assert commits_of_clicks(baton)[0] - before <= baton.store.writers_at_once + 1  # some committed together
 
     def finished() -> dict[int, str] | None:
         heard = {body["request"]["id"]: body["by"] for body in (json.loads(raw) for _h, raw in receiver.received)}

@@ -101,7 +101,7 @@ async def test_steps_decided_at_the_same_moment_each_complete_their_own_executio
         before = commits_of_clicks(baton)[0]
         answers = await while_the_store_is_busy(baton, requests, clicks)
         assert [answer.status for answer in answers] == [200] * len(approvers)
-        assert commits_of_clicks(baton)[0] - before <= 2  # committed together (PostgreSQL: the first alone)
+        assert commits_of_clicks(baton)[0] - before <= baton.store.writers_at_once + 1  # some committed together
         for person, execution_id in zip(approvers, executions, strict=True):
             execution = await finished(slack, execution_id)
             assert execution.state == "completed" and execution.outputs is not None

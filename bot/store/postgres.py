@@ -89,6 +89,11 @@ class PostgreSQLStore:
     def outbox_lease(self) -> timedelta | None:
         return self._outbox_lease
 
+    @property
+    def writers_at_once(self) -> int:
+        # Two: a batch of clicks waiting on a row another process holds leaves the next batch free to go.
+        return 2 if self._pool_size >= 4 else 1
+
     async def open(self) -> None:
         try:
             pool = await asyncpg.create_pool(

@@ -45,6 +45,10 @@ class SQLiteStore:
     def outbox_lease(self) -> timedelta | None:
         return None  # one process owns the file: the sender's own bookkeeping keeps a message from going twice
 
+    @property
+    def writers_at_once(self) -> int:
+        return 1  # one connection, one writer at a time
+
     async def open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(self._path, isolation_level=None)
