@@ -93,9 +93,7 @@ async def ending_callbacks_of(
 ) -> list[list[OutboxMessage]]:
     """`ending_callbacks` of each of several transitions, looking the API origins up in one query."""
     ending = [instance.id for _d, instance, events in outcomes if any(e.kind in FINISH_EVENTS for e in events)]
-    if len(ending) <= 1:
-        return [await ending_callbacks(work, definition, instance, events) for definition, instance, events in outcomes]
-    origins = await work.api_origins(ending)
+    origins = await work.api_origins(ending) if ending else {}
     return [
         callback_messages(origins.get(instance.id), definition, instance, events)
         if any(event.kind in FINISH_EVENTS for event in events)

@@ -53,11 +53,7 @@ async def step_completions(
     ]
     if not ended:
         return []
-    if len(ended) == 1:
-        only = await work.function_execution_of(ended[0].id)
-        executions = {ended[0].id: only} if only is not None else {}
-    else:
-        executions = await work.function_executions_of([instance.id for instance in ended])
+    executions = await work.function_executions_of([instance.id for instance in ended])
     messages = []
     for instance in ended:
         execution = executions.get(instance.id)

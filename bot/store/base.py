@@ -202,12 +202,9 @@ class FunctionExecutions(Protocol):
         """Record an execution the first time Slack sends it; False for Slack's retry of one already recorded."""
         ...
 
-    async def function_execution_of(self, instance_id: int) -> StepExecution | None:
-        """The step a request answers, if a Workflow Builder step started it and its completion is not queued."""
-        ...
-
     async def function_executions_of(self, instance_ids: Collection[int]) -> dict[int, StepExecution]:
-        """`function_execution_of` for several requests, in one query (requests without one are left out)."""
+        """The step each of these requests answers, if a Workflow Builder step started it and its completion is
+        not queued yet, in one query (requests without one are left out)."""
         ...
 
     async def mark_function_completing(self, execution_id: str, now: datetime) -> None: ...

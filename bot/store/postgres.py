@@ -29,7 +29,7 @@ from bot.engine import WorkflowDefinition
 
 from .dialect import PostgreSQLDialect
 from .errors import StoreError, opened
-from .report_rows import WriteMany, complete_migration
+from .report_rows import WriteMany, complete_migration, write_missing_report_rows
 from .reporting import Fetch
 from .schema import migration_statements, migrations_to_apply
 from .session import Rows, Statement, numbered
@@ -111,7 +111,7 @@ class PostgreSQLStore:
         self._pool = pool
         try:
             await self._migrate()
-            await self._write_missing_report_rows()
+            await write_missing_report_rows(self)
         except BaseException:
             await self.close()
             raise
@@ -128,14 +128,6 @@ class PostgreSQLStore:
                 await complete_migration(version, _fetch(connection), _write_many(connection))
                 await connection.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
             self.applied = tuple(versions)
-
-    async def _write_missing_report_rows(self) -> None:
-        """The report rows of the finished requests that have none (an older Baton finished them), written at start."""
-        async with self.transaction(read_only=True) as work:
-            missing = await work.missing_report_rows()
-        if missing:
-            async with self.transaction() as work:
-                await work.write_report_rows(missing)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

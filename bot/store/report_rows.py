@@ -20,14 +20,19 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.engine.kpi_facts import request_flow
 from bot.engine.kpis import CLOSING_TASK_EVENTS, FINISHING_EVENTS
 
 from .report_facts import _us, flow_facts
 from .reporting import Fetch, _Query
+
+if TYPE_CHECKING:
+    from .sql import SQLUnitOfWork
+
 
 __all__ = [
     "REQUEST_COLUMNS",
@@ -37,6 +42,7 @@ __all__ = [
     "complete_migration",
     "final_rows",
     "write_final_rows",
+    "write_missing_report_rows",
 ]
 
 WriteMany = Callable[[str, Sequence[Sequence[Any]]], Awaitable[Any]]
@@ -230,3 +236,19 @@ async def complete_migration(version: int, fetch: Fetch, write_many: WriteMany) 
     report rows of the requests finished before it."""
     if version == 15:
         await backfill_report_rows(fetch, write_many)
+
+
+class _SQLStore(Protocol):
+    """A store whose units of work are SQL ones (both stores)."""
+
+    def transaction(self, *, read_only: bool = False) -> AbstractAsyncContextManager[SQLUnitOfWork]: ...
+
+
+async def write_missing_report_rows(store: _SQLStore) -> None:
+    """The report rows of the finished requests that have none (an older Baton finished them), written as a
+    store opens."""
+    async with store.transaction(read_only=True) as work:
+        missing = await work.missing_report_rows()
+    if missing:
+        async with store.transaction() as work:
+            await work.write_report_rows(missing)

@@ -16,7 +16,7 @@ from bot.engine import WorkflowDefinition
 
 from .dialect import SQLiteDialect
 from .errors import StoreError, opened
-from .report_rows import complete_migration
+from .report_rows import complete_migration, write_missing_report_rows
 from .reporting import Fetch
 from .schema import migration_statements, migrations_to_apply
 from .session import Rows, Statement
@@ -60,7 +60,7 @@ class SQLiteStore:
             await self._check_integrity(connection)
             self._connection = connection
             await self._migrate()
-            await self._write_missing_report_rows()
+            await write_missing_report_rows(self)
         except BaseException as error:
             self._connection = None
             await connection.close()  # its thread would otherwise keep the process alive
@@ -102,14 +102,6 @@ class SQLiteStore:
         if versions:  # a migration may write much (15's report rows): into the file now, not left for readers
             async with connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
                 await cursor.fetchall()  # its answer read, so that no statement is left in progress
-
-    async def _write_missing_report_rows(self) -> None:
-        """The report rows of the finished requests that have none (an older Baton finished them), written at start."""
-        async with self.transaction(read_only=True) as work:
-            missing = await work.missing_report_rows()
-        if missing:
-            async with self.transaction() as work:
-                await work.write_report_rows(missing)
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -24,14 +24,6 @@ class SQLFunctionExecutions(SQLPart):
         )
         return inserted == 1
 
-    async def function_execution_of(self, instance_id: int) -> StepExecution | None:
-        row = await self._db.one(
-            "SELECT execution_id, callback_id, workflow_execution_id FROM function_executions "
-            "WHERE instance_id = ? AND completing_at IS NULL",
-            (instance_id,),
-        )
-        return StepExecution(str(row[0]), str(row[1]), row[2]) if row else None
-
     async def function_executions_of(self, instance_ids: Collection[int]) -> dict[int, StepExecution]:
         rows = await self._all_among(
             "SELECT instance_id, execution_id, callback_id, workflow_execution_id FROM function_executions "
