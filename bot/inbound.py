@@ -26,7 +26,9 @@ from aiohttp.web_protocol import RequestPayloadError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.error import BoltError
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type
 from slack_bolt.response import BoltResponse
+from yarl import URL
 
 from bot.logs import one_line
 from bot.slack.parsing import KNOWN_KINDS, payload_problem
@@ -37,6 +39,7 @@ __all__ = [
     "SlackInbound",
     "Turned",
     "deepest_nesting",
+    "form_as_json",
     "parse_request",
     "read_body",
     "signature_refusal",
@@ -187,8 +190,13 @@ def parse_request(
     text = decode_body(raw, charset)
     if isinstance(text, Turned):
         return text
+    normalized = build_normalized_headers(headers)
+    if not (extract_content_type(normalized) == "application/json" or text.startswith("{")):  # Bolt's test
+        text = form_as_json(text)
+        if isinstance(text, Turned):
+            return text
     try:
-        request = AsyncBoltRequest(body=text, query=query, headers=headers)
+        request = AsyncBoltRequest(body=text, query=query, headers=normalized)
     except RecursionError:
         return Turned(400, "request body nested too deeply")
     except json.JSONDecodeError:
@@ -202,6 +210,23 @@ def parse_request(
         return Turned(400, "request body nested too deeply")
     problem = payload_problem(body)
     return request if problem is None else Turned(400, problem)
+
+
+def form_as_json(text: str) -> str | Turned:
+    """A form body (an interaction's `payload=`, a slash command's fields) as the JSON text Bolt reads it as.
+
+    Bolt decodes forms with `urllib.parse.parse_qsl`, whose pure-Python unquoting was about a tenth of the CPU of
+    a click (a 4 KB payload has hundreds of escapes); yarl's (aiohttp's own URL library, in C) gives the same
+    fields ten times faster. An interaction hands Bolt its `payload` field, which Bolt parses as it always has;
+    other forms are handed over as their fields in JSON, which also spares them Bolt's reading of any form whose
+    text merely contains the word "payload" (a command `/workflow start payload-review`) as empty."""
+    fields = dict(URL.build(query_string=text, encoded=True).query.items())
+    payload = fields.get("payload")
+    if payload is None:
+        return json.dumps(fields)
+    if not payload.startswith("{"):
+        return Turned(400, "request payload is not a JSON object")
+    return payload
 
 
 def decode_body(raw: bytes, charset: str | None) -> str | Turned:
@@ -218,19 +243,20 @@ def decode_body(raw: bytes, charset: str | None) -> str | Turned:
 
 def deepest_nesting(value: object) -> int:
     """How many objects and arrays deep a parsed JSON value goes (without recursion)."""
-    deepest = 0
-    pending: list[tuple[object, int]] = [(value, 1)]
-    while pending:
-        current, depth = pending.pop()
-        if isinstance(current, dict):
-            children: Any = current.values()
-        elif isinstance(current, list):
-            children = current
-        else:
-            continue
-        deepest = max(deepest, depth)
-        pending.extend((child, depth + 1) for child in children)
-    return deepest
+    depth = 0
+    level: list[Any] = [value] if isinstance(value, _CONTAINERS) else []
+    while level:  # one level at a time, only containers kept: a payload's many strings are looked at once each
+        depth += 1
+        below: list[Any] = []
+        for container in level:
+            for child in container.values() if isinstance(container, dict) else container:
+                if isinstance(child, _CONTAINERS):
+                    below.append(child)
+        level = below
+    return depth
+
+
+_CONTAINERS = (dict, list)
 
 
 class ServerLog(logging.Logger):

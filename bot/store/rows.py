@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
+
 from bot.engine import AddTimers, CancelTimers, Event, Instance, StepKind, Task
 from bot.engine.timers import Timer
 
@@ -119,7 +121,7 @@ def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
     return (
         message.conversation,
         message.method,
-        json.dumps(message.args),
+        to_json(message.args).decode(),  # pydantic's encoder: a third of json.dumps' time on a Block Kit payload
         message.message_key,
         message.instance_id,
         epoch(now),
