@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import SecretStr
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -38,14 +40,7 @@ def bolt_app(
         request_verification_enabled=False,
     )
 
-    @app.middleware
-    async def _count_slack_calls(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
-        """Bolt gives each request a plain client of its own: swap in one that reports its calls to /metrics
-        (Baton's own, shared, when the token is its bot token: one workspace, so nothing else differs)."""
-        own = context.client
-        same = own.token == client.token
-        context["client"] = client if same else CountingWebClient.like(own, on_call=metrics.slack_call)
-        await next()
+    app.use(_CountedClient(client, metrics))
 
     @app.error
     async def _failed(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> BoltResponse:
@@ -58,3 +53,22 @@ def bolt_app(
         return failure_answer(body)
 
     return app
+
+
+class _CountedClient(AsyncMiddleware):
+    """Bolt gives each request a plain client of its own: swap in one that reports its calls to /metrics
+    (Baton's own, shared, when the token is its bot token: one workspace, so nothing else differs). A middleware
+    class, not a function: Bolt calls it without working out which arguments it wants on every request."""
+
+    def __init__(self, client: CountingWebClient, metrics: BatonMetrics) -> None:
+        self._client = client
+        self._metrics = metrics
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
+        context = req.context
+        own = context.client
+        same = own.token == self._client.token
+        context["client"] = self._client if same else CountingWebClient.like(own, on_call=self._metrics.slack_call)
+        return await next()
