@@ -20,6 +20,7 @@ __all__ = ["AfterRecord", "Ask", "CommandPipeline", "Judge", "Loader", "Refused"
 log = logging.getLogger(__name__)
 
 MOST_AT_ONCE = 64  # commands on tasks committed in one transaction: bounds how long one holds the store
+MOST_LOOKED_AT = 4 * MOST_AT_ONCE  # commands a transaction looks through for the next task not in it yet
 
 
 @dataclass(frozen=True)
@@ -193,17 +194,30 @@ class CommandPipeline:
                     job.answer.set_result(answer)
 
     def _take(self) -> list[_OnTask]:
-        """The commands to commit now, in order: all that wait (up to MOST_AT_ONCE), or one that must go alone."""
+        """The commands to commit now, in order: all that wait (up to MOST_AT_ONCE), or one that must go alone.
+
+        Only the first command on each task is taken; the later ones keep their places for the next
+        transaction, which decides them on what this one leaves. So a flood on one task (a double-clicking bot,
+        a large group step) costs a transaction per click on that task, not on every request queued behind."""
         jobs: list[_OnTask] = []
-        while self._waiting and len(jobs) < MOST_AT_ONCE:
+        later: list[_OnTask] = []
+        tasks: set[str] = set()
+        looked_at = 0
+        while self._waiting and len(jobs) < MOST_AT_ONCE and looked_at < MOST_LOOKED_AT:
             if self._waiting[0].alone and jobs:
                 break
             job = self._waiting.popleft()
+            looked_at += 1
             if job.answer.done():  # its caller gave up before its turn: nothing of it is written
                 continue
+            if job.task_id in tasks:
+                later.append(job)
+                continue
             jobs.append(job)
+            tasks.add(job.task_id)
             if job.alone:
                 break
+        self._waiting.extendleft(reversed(later))
         return jobs
 
     async def _decide_together(

@@ -19,6 +19,7 @@ import pytest
 
 from bot.app import Baton
 from bot.emulator import Message, SlackDriver, SlackEmulator
+from bot.pipeline import MOST_AT_ONCE
 
 from .story import big_org, commits_of_clicks, copy_workflows, field_values, task_message, told, while_the_store_is_busy
 
@@ -153,3 +154,38 @@ async def test_on_postgresql_a_click_on_a_request_another_process_holds_does_not
         await other_process.close()
     assert (await asyncio.wait_for(waiting, 5)).status == 200
     assert await approvals_committed(baton, held) == 1
+
+
+async def test_a_flood_of_clicks_on_one_task_does_not_hold_up_the_clicks_on_other_requests(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    """More clicks on one task than a transaction takes (a double-clicking bot, a large group step) queue ahead
+    of clicks on other requests: each transaction decides one of them, on what the one before left, and takes
+    the other requests' clicks with it rather than leaving them behind the flood."""
+    (manager, flooded, task), *others = await approvals_waiting(driver, slack)
+    flood = MOST_AT_ONCE + 8  # and the others: within the driver's 100 connections
+    transactions_before_answer: list[float] = []
+
+    async def click_other(manager: str, task: Message) -> None:
+        assert (await driver.click_button_in(task, manager, "task_approve")).status == 200
+        transactions_before_answer.append(commits_of_clicks(baton)[0] - before)
+
+    before = commits_of_clicks(baton)[0]
+    loop = asyncio.get_running_loop()
+    async with baton.store.transaction() as work:  # the store is busy: everything below queues up, in order
+        await work.instances([flooded, *(request for _, request, _ in others)])
+        sent = [asyncio.ensure_future(driver.click_button_in(task, manager, "task_approve")) for _ in range(flood)]
+        deadline = loop.time() + 10
+        while baton.service.commands_in_flight < flood and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        sent += [asyncio.ensure_future(click_other(manager, task)) for manager, _, task in others]
+        while baton.service.commands_in_flight < flood + len(others) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert baton.service.commands_in_flight == flood + len(others), "not every click reached the queue"
+    await asyncio.wait_for(asyncio.gather(*sent), timeout=60)
+    assert await approvals_committed(baton, flooded) == 1  # the first click decided it; the rest were refused
+    for _manager, request, _task in others:
+        assert await approvals_committed(baton, request) == 1
+    # The transactions that held the flood's first clicks (one per committer), then the one that took the rest.
+    most = baton.store.writers_at_once + 1
+    assert max(transactions_before_answer) <= most, sorted(transactions_before_answer)
