@@ -159,6 +159,7 @@ class Baton:
             usergroup_handle=self.usergroups.handle_of,
             on_group_commit=self.metrics.commands_per_commit.observe,
             on_decided=self.tracing.decided,
+            on_batch=self.tracing.batched,
         )
         self.reports = ReportDesk(self.service, self.store, self.clock)
         self.maps = MapDesk(self.service, self.store, self.clock)

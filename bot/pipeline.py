@@ -76,6 +76,7 @@ class _OnTask:
     task_id: str
     judge: Judge
     answer: asyncio.Future[Transition | Refused]
+    caller: contextvars.Context  # the caller's context (its trace span, for one)
     alone: bool = False  # it failed with others: it gets a transaction of its own, so it fails alone
 
 
@@ -94,10 +95,12 @@ class CommandPipeline:
         *,
         on_group_commit: Callable[[int], None] = lambda _size: None,
         on_decided: Callable[[str, Transition], None] = lambda _task_id, _transition: None,
+        on_batch: Callable[[Sequence[contextvars.Context]], None] = lambda _callers: None,
     ) -> None:
         self._workspace, self._recorder, self._on_commit = recording.workspace, recording.recorder, recording.on_commit
         self._on_group_commit = on_group_commit  # how many commands on tasks each such transaction committed
         self._on_decided = on_decided  # run in the caller's context once its command on a task is committed
+        self._on_batch = on_batch  # run in a transaction's context with the contexts of the callers it took
         self._waiting: deque[_OnTask] = deque()
         self._committers: set[asyncio.Task[None]] = set()
         self._in_flight = 0
@@ -120,7 +123,7 @@ class CommandPipeline:
     async def run_on_task(self, task_id: str, judge: Judge) -> Transition | Refused:
         """`run(by_task(task_id), judge)`, committed together with the commands on tasks that arrive meanwhile."""
         answer: asyncio.Future[Transition | Refused] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_OnTask(task_id, judge, answer))
+        self._waiting.append(_OnTask(task_id, judge, answer, contextvars.copy_context()))
         if len(self._committers) < self._workspace.store.writers_at_once:
             # A context of its own: it works for every caller, not for the one that woke it.
             committer = asyncio.create_task(
@@ -159,6 +162,7 @@ class CommandPipeline:
                 jobs = self._take()  # the store is this transaction's now: everything that queued meanwhile
                 if not jobs:
                     return
+                self._on_batch([job.caller for job in jobs])
                 instances = await work.instances_of_tasks([job.task_id for job in jobs])
                 now = self._workspace.now()  # after the rows' locks (PostgreSQL), so each history stays in order
                 jobs, later = _one_per_request(jobs, instances)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -88,11 +89,14 @@ class WorkflowService:
         usergroup_handle: Callable[[str], str | None] = lambda _id: None,
         on_group_commit: Callable[[int], None] = lambda _size: None,
         on_decided: Callable[[str, Transition], None] = lambda _task_id, _transition: None,
+        on_batch: Callable[[Sequence[contextvars.Context]], None] = lambda _callers: None,
     ) -> None:
         self._workspace = workspace
         recorder = TransitionRecorder(workspace, renderer, on_new_people=on_new_people)
         recording = Recording(workspace, recorder, on_commit)
-        self._pipeline = CommandPipeline(recording, on_group_commit=on_group_commit, on_decided=on_decided)
+        self._pipeline = CommandPipeline(
+            recording, on_group_commit=on_group_commit, on_decided=on_decided, on_batch=on_batch
+        )
         self.screens = Screens(workspace, self._pipeline)
         self.delegations = Delegations(workspace)
         self.timer_sweep = TimerSweep(recording)

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -71,6 +71,21 @@ class Tracing:
         if task is not None:
             attributes[STEP] = task.step_id
         _note(_request_span.get(), attributes)
+
+    def batched(self, callers: Sequence[Context]) -> None:
+        """Link the unit of work committing several callers' commands together to each caller's Slack request,
+        so a trace leads from a click to the transaction that recorded it (that span has no single parent)."""
+        if self._tracer is None:
+            return
+        from opentelemetry.trace import get_current_span
+
+        unit = get_current_span()
+        if not unit.is_recording():
+            return
+        for caller in callers:
+            request = caller.get(_request_span)
+            if request is not None:
+                unit.add_link(request.get_span_context())
 
     def outbox_send(self, pending: PendingMessage) -> AbstractContextManager[Span | None]:
         """The span of one outbox send (a Slack call or a webhook), with the request it belongs to."""

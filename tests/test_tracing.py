@@ -109,6 +109,7 @@ steps:
     assert deciding and deciding[0].attributes["baton.request"] == request_id
     assert deciding[0].attributes["store.read_only"] is False
     assert deciding[0].parent is None
+    assert request.context.span_id in {link.context.span_id for link in deciding[0].links}  # but it links to it
 
     sends = [span for span in _named(spans, "outbox.send") if span.attributes.get("baton.request") == request_id]
     assert {span.attributes["outbox.method"] for span in sends} >= {"chat.update", "webhook"}
