@@ -84,7 +84,7 @@ class OutboxSender:
         self._claim_valid_for = lease.total_seconds() - slowest_call if lease is not None else None
         self._queue: asyncio.Queue[tuple[PendingMessage, float] | None] = asyncio.Queue()
         self.answering = Answering()  # Slack requests being answered: sends give way to them, briefly
-        self.give_way_seconds = float(__import__("os").environ.get("BATON_HACK_GIVE_WAY", "0.25"))
+        self.give_way_seconds = 0.25
         self._held: set[int] = set()  # claimed here: queued or being sent
 
     @property
