@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.engine import (
     ActOnTask,
@@ -32,7 +34,7 @@ from bot.engine import (
     start,
     worded,
 )
-from bot.engine.wording import PLAIN_WORDING
+from bot.engine.wording import PLAIN_WORDING, Written
 from bot.slack.refusals import refusal_text
 from bot.slack.wording import SLACK_WORDING
 
@@ -323,6 +325,27 @@ def test_worded_text_with_a_limit_is_cut_in_typed_text_before_wording_and_never_
     named = worded("Extend “", Typed(typed="x" * 134), Named(user="U0ALICE"), "” by 3 days", limit=150)
     assert named.shown_in(SLACK_WORDING) == "Extend “" + "x" * 134  # not `<@U0AL`
     assert named.shown_in(PLAIN_WORDING) == "Extend “" + "x" * 134 + "@U0ALICE"
+
+
+_PIECES = st.lists(
+    st.text(alphabet="ab ", max_size=3)
+    | st.builds(Written, written=st.text(alphabet="cd", max_size=2))
+    | st.builds(Typed, typed=st.text(alphabet="<&", max_size=2))
+    | st.builds(Named, user=st.sampled_from(["U1", "U2"])),
+    max_size=8,
+)
+
+
+@given(pieces=_PIECES, nested=_PIECES)
+def test_worded_text_drops_empty_pieces_and_joins_neighbours_of_a_kind(pieces: list[Any], nested: list[Any]) -> None:
+    text = worded(*pieces, worded(*nested))
+    parts = text.parts
+    texts = [part.written if isinstance(part, Written) else part.typed for part in parts if not isinstance(part, Named)]
+    assert all(texts)
+    assert not any(type(a) is type(b) and not isinstance(a, Named) for a, b in zip(parts, parts[1:], strict=False))
+    for wording in (PLAIN_WORDING, SLACK_WORDING):
+        expected = "".join(worded(piece).shown_in(wording) for piece in [*pieces, *nested])
+        assert text.shown_in(wording) == expected
 
 
 def test_the_engine_writes_no_slack_markup_of_its_own() -> None:

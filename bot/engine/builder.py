@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -281,19 +281,42 @@ class TransitionBuilder:
         self.effects.append(InstanceFinished())
 
 
-def template_values(definition: WorkflowDefinition, instance: Instance) -> dict[str, WordedText]:
+def template_values(definition: WorkflowDefinition, instance: Instance) -> Mapping[str, WordedText]:
     """Values for `{...}` placeholders: form fields, requester, workflow, instance; people by id, typed text as
-    typed (each adapter words them: Slack's as mentions and escaped text)."""
-    values = {
-        "requester": worded(Named(user=instance.requester)),
-        "workflow": worded(definition.title),
-        "instance": worded(f"#{instance.id}"),
-        "title": worded(instance.title),
-    }
-    for field in definition.form:
+    typed (each adapter words them: Slack's as mentions and escaped text). Each is worded when a template asks
+    for it: a title names one or two of them, and every message Baton renders fills a few titles."""
+    return _TemplateValues(definition, instance)
+
+
+class _TemplateValues(Mapping[str, WordedText]):
+    _NAMES = ("requester", "workflow", "instance", "title")
+
+    def __init__(self, definition: WorkflowDefinition, instance: Instance) -> None:
+        self._definition = definition
+        self._instance = instance
+
+    def __getitem__(self, name: str) -> WordedText:
+        instance = self._instance
+        if name == "requester":
+            return worded(Named(user=instance.requester))
+        if name == "workflow":
+            return worded(self._definition.title)
+        if name == "instance":
+            return worded(f"#{instance.id}")
+        if name == "title":
+            return worded(instance.title)
+        field = self._definition.field(name[5:]) if name.startswith("form.") else None
+        if field is None:
+            raise KeyError(name)
         value = instance.form.get(field.id)
-        values[f"form.{field.id}"] = worded("—") if value is None else placeholder_text(field, value)
-    return values
+        return worded("—") if value is None else placeholder_text(field, value)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._NAMES
+        yield from (f"form.{field.id}" for field in self._definition.form)
+
+    def __len__(self) -> int:
+        return len(self._NAMES) + len(self._definition.form)
 
 
 def placeholder_text(field: FormField, value: FormValue) -> WordedText:

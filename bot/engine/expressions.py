@@ -151,7 +151,8 @@ def fill_template(template: str, values: Mapping[str, WordedText]) -> WordedText
     written_up_to = 0
     for match in _PLACEHOLDER.finditer(template):
         pieces.append(template[written_up_to : match.start()])
-        pieces.append(values.get(match.group(1), worded(match.group(0))))
+        value = values.get(match.group(1))
+        pieces.append(match.group(0) if value is None else value)  # an unknown one as written
         written_up_to = match.end()
     pieces.append(template[written_up_to:])
     return worded(*pieces)

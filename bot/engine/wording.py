@@ -4,7 +4,7 @@ by user id), and the `Wording` an adapter shows it in: the engine writes no mark
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -85,29 +85,34 @@ class WordedText(BaseModel):
 
 def worded(*pieces: str | Part | WordedText, limit: int | None = None) -> WordedText:
     """Worded text of pieces in order (a `str` is written text); empty pieces dropped, neighbours of a kind joined."""
-    parts: list[Part] = []
+    runs: list[list[Any]] = []  # [kind, text, the part itself while a run is one part as given] or [Named, "", it]
+    kind: type[Part]
+    given: Part | None
     for piece in pieces:
-        for part in _parts_of(piece):
-            _append(parts, part)
-    return WordedText(parts=tuple(parts), limit=limit)
+        for part in piece.parts if isinstance(piece, WordedText) else (piece,):
+            if isinstance(part, str):
+                kind, text, given = Written, part, None
+            elif isinstance(part, Named):
+                runs.append([Named, "", part])
+                continue
+            elif isinstance(part, Written):
+                kind, text, given = Written, part.written, part
+            else:
+                kind, text, given = Typed, part.typed, part
+            if not text:
+                continue
+            if runs and runs[-1][0] is kind:
+                runs[-1][1] += text
+                runs[-1][2] = None
+            else:
+                runs.append([kind, text, given])
+    return WordedText(parts=tuple(_part(*run) for run in runs), limit=limit)
 
 
-def _parts_of(piece: str | Part | WordedText) -> tuple[Part, ...]:
-    if isinstance(piece, WordedText):
-        return piece.parts
-    return (Written(written=piece),) if isinstance(piece, str) else (piece,)
-
-
-def _append(parts: list[Part], part: Part) -> None:
-    if isinstance(part, Written | Typed) and not (part.written if isinstance(part, Written) else part.typed):
-        return
-    last = parts[-1] if parts else None
-    if isinstance(part, Written) and isinstance(last, Written):
-        parts[-1] = Written(written=last.written + part.written)
-    elif isinstance(part, Typed) and isinstance(last, Typed):
-        parts[-1] = Typed(typed=last.typed + part.typed)
-    else:
-        parts.append(part)
+def _part(kind: type[Part], text: str, given: Part | None) -> Part:
+    if given is not None:
+        return given
+    return Written(written=text) if kind is Written else Typed(typed=text)
 
 
 def _shown(part: Part, wording: Wording) -> str:
