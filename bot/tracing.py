@@ -65,12 +65,15 @@ class Tracing:
     def decided(self, task_id: str, transition: Transition) -> None:
         """Name, on the Slack request being answered, the request and step that its command on a task changed
         (the unit of work that recorded it may have recorded others' too: clicks are committed together)."""
+        request = _request_span.get()
+        if request is None:  # tracing is off, or this command came from no Slack request
+            return
         instance = transition.instance
         task = instance.task(task_id)
         attributes: dict[str, str | int] = {WORKFLOW: instance.workflow, REQUEST: instance.id}
         if task is not None:
             attributes[STEP] = task.step_id
-        _note(_request_span.get(), attributes)
+        _note(request, attributes)
 
     def batched(self, callers: Sequence[Context]) -> None:
         """Link the unit of work committing several callers' commands together to each caller's Slack request,
