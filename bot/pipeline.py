@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -77,6 +78,7 @@ class _OnTask:
     judge: Judge
     answer: asyncio.Future[Transition | Refused]
     caller: contextvars.Context  # the caller's context (its trace span, for one)
+    arrived: int  # its place in the order commands arrived in
     alone: bool = False  # it failed with others: it gets a transaction of its own, so it fails alone
 
 
@@ -102,6 +104,7 @@ class CommandPipeline:
         self._on_decided = on_decided  # run in the caller's context once its command on a task is committed
         self._on_batch = on_batch  # run in a transaction's context with the contexts of the callers it took
         self._waiting: deque[_OnTask] = deque()
+        self._arrivals = itertools.count()
         self._committers: set[asyncio.Task[None]] = set()
         self._in_flight = 0
 
@@ -123,7 +126,7 @@ class CommandPipeline:
     async def run_on_task(self, task_id: str, judge: Judge) -> Transition | Refused:
         """`run(by_task(task_id), judge)`, committed together with the commands on tasks that arrive meanwhile."""
         answer: asyncio.Future[Transition | Refused] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_OnTask(task_id, judge, answer, contextvars.copy_context()))
+        self._waiting.append(_OnTask(task_id, judge, answer, contextvars.copy_context(), next(self._arrivals)))
         if len(self._committers) < self._workspace.store.writers_at_once:
             # A context of its own: it works for every caller, not for the one that woke it.
             committer = asyncio.create_task(
@@ -162,11 +165,11 @@ class CommandPipeline:
                 jobs = self._take()  # the store is this transaction's now: everything that queued meanwhile
                 if not jobs:
                     return
-                self._on_batch([job.caller for job in jobs])
                 instances = await work.instances_of_tasks([job.task_id for job in jobs])
                 now = self._workspace.now()  # after the rows' locks (PostgreSQL), so each history stays in order
                 jobs, later = _one_per_request(jobs, instances)
-                self._waiting.extendleft(reversed(later))  # decided next, on what these leave
+                self._put_back(later)  # decided next, on what these leave
+                self._on_batch([job.caller for job in jobs])
                 answers = await self._decide_together(work, jobs, instances, now)
                 decided = True
         except BaseException as error:
@@ -223,6 +226,16 @@ class CommandPipeline:
                 break
         self._waiting.extendleft(reversed(later))
         return jobs
+
+    def _put_back(self, jobs: Sequence[_OnTask]) -> None:
+        """Back into the queue, each in its place by arrival: the commands on one request are decided in the
+        order they came, whichever tasks they are on (the queue's front holds the ones `_take` passed over)."""
+        front: list[_OnTask] = []
+        for job in sorted(jobs, key=lambda job: job.arrived):
+            while self._waiting and self._waiting[0].arrived < job.arrived:
+                front.append(self._waiting.popleft())
+            front.append(job)
+        self._waiting.extendleft(reversed(front))
 
     async def _decide_together(
         self, work: UnitOfWork, jobs: Sequence[_OnTask], instances: Mapping[str, Instance], now: datetime

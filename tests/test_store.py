@@ -26,6 +26,7 @@ from bot.service import Acted, Started, WorkflowService
 from bot.slack.outgoing import BlockKitRenderer
 from bot.slack.wording import shown
 from bot.store import DueTimer, OutboxMessage, PostgreSQLStore, SQLiteStore, Store, StoreError, store_for
+from bot.store.rows import outbox_row
 from bot.store.schema import SCHEMA_VERSION, migration_statements
 from bot.workspace import Workspace
 
@@ -687,3 +688,12 @@ async def test_a_report_reads_its_snapshot_without_holding_a_decision_up(tmp_pat
             assert (await report.ops_snapshot()).outbox_pending == 1
     finally:
         await store.close()
+
+
+def test_an_outbox_row_keeps_text_pydantic_cannot_encode() -> None:
+    """Outbox args are encoded with pydantic's encoder, which refuses a lone surrogate (a JSON escape such as
+    `\\ud800` in a typed comment puts one in a str); json.dumps, which escapes it, takes over then."""
+    for text in ("café", "a\ud800b"):
+        args = {"channel": "D1", "text": text}
+        row = outbox_row(OutboxMessage(conversation="D1", method="chat.postMessage", args=args), datetime.now(UTC))
+        assert json.loads(row[2]) == args

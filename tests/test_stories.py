@@ -51,6 +51,33 @@ async def test_onboarding_runs_from_start_to_finished_with_parallel_tasks(
     assert kinds.count("task_completed") == 4 and kinds[-1] == "instance_completed"
 
 
+async def test_clicks_on_one_request_that_wait_together_are_decided_in_the_order_they_came(
+    driver: SlackDriver, slack: SlackEmulator, baton: Baton
+) -> None:
+    """Clicks that queue while the store is busy are committed together, but never reordered within a request:
+    a double click on one parallel task, then a click on another task of the same request, are decided (and
+    kept in its history) in the order they arrived, whichever tasks they are on."""
+    await start_with_form(
+        driver, slack, HANNA, "onboarding",
+        new_hire=("user", NEWBIE), manager=("user", MARIA), start_date=("date", "2026-12-01"), role="Engineer",
+    )
+    laptop = await task_message(slack, IVAN, "task_complete")
+    welcome = await task_message(slack, MARIA, "task_complete")
+    loop = asyncio.get_running_loop()
+    sent = []
+    async with baton.store.transaction() as work:  # busy: the clicks below queue up, one after another
+        await work.instances([1])
+        for person, message in ((IVAN, laptop), (IVAN, laptop), (MARIA, welcome)):
+            sent.append(asyncio.ensure_future(driver.click_button_in(message, person, "task_complete")))
+            deadline = loop.time() + 5
+            while baton.service.commands_in_flight < len(sent) and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            assert baton.service.commands_in_flight == len(sent)
+    assert [answer.status for answer in await asyncio.gather(*sent)] == [200] * 3
+    decided = [(e.kind, e.actor) for e in await trail_of(baton, 1) if e.kind in ("task_completed", "action_refused")]
+    assert decided == [("task_completed", IVAN), ("action_refused", IVAN), ("task_completed", MARIA)]
+
+
 async def test_expense_under_the_threshold_needs_only_the_manager(
     driver: SlackDriver, slack: SlackEmulator, baton: Baton
 ) -> None:

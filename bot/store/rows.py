@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from bot.engine import AddTimers, CancelTimers, Event, Instance, StepKind, Task
 from bot.engine.timers import Timer
@@ -121,7 +121,7 @@ def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
     return (
         message.conversation,
         message.method,
-        to_json(message.args).decode(),  # pydantic's encoder: a third of json.dumps' time on a Block Kit payload
+        _args_json(message.args),
         message.message_key,
         message.instance_id,
         epoch(now),
@@ -130,6 +130,15 @@ def outbox_row(message: OutboxMessage, now: datetime) -> tuple[Any, ...]:
         message.link_to,
         message.render,
     )
+
+
+def _args_json(args: Mapping[str, Any]) -> str:
+    """pydantic's encoder (a third of json.dumps' time on a Block Kit payload); json.dumps for what it cannot
+    encode, such as a lone surrogate that a JSON escape (`\\ud800`) put in typed text."""
+    try:
+        return to_json(args).decode()
+    except PydanticSerializationError:
+        return json.dumps(args)
 
 
 def pending_message(row: Sequence[Any]) -> PendingMessage:
