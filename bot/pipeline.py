@@ -224,12 +224,12 @@ class CommandPipeline:
             tasks.add(job.task_id)
             if job.alone:
                 break
-        self._waiting.extendleft(reversed(later))
+        self._put_back(later)
         return jobs
 
     def _put_back(self, jobs: Sequence[_OnTask]) -> None:
         """Back into the queue, each in its place by arrival: the commands on one request are decided in the
-        order they came, whichever tasks they are on (the queue's front holds the ones `_take` passed over)."""
+        order they came, whichever tasks they are on (`_take` passes over later commands on a task it took)."""
         front: list[_OnTask] = []
         for job in sorted(jobs, key=lambda job: job.arrived):
             while self._waiting and self._waiting[0].arrived < job.arrived:
